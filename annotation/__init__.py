@@ -1,0 +1,1 @@
+"""Label Studio campaign for rich feedback: labeling config, push, pull, agreement, webhooks."""

@@ -1,0 +1,1 @@
+"""Evaluation: accuracy, error-detection calibration, reports and plots."""

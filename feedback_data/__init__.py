@@ -1,0 +1,1 @@
+"""Typed records, parsers, importers and the on-disk store for rich feedback."""

@@ -1,0 +1,33 @@
+"""Consistency flags on feedback records: counted and listed, never dropped silently."""
+
+from __future__ import annotations
+
+from feedback_data.schema import FeedbackItem
+
+# Flags that make a record unusable as a training target; the others are warnings.
+EXCLUDING_FLAGS = frozenset({"none_with_error_types", "empty_correction"})
+
+
+def consistency_flags(item: FeedbackItem) -> list[str]:
+    """Flags for one record, including those set when it was made (``feedback.flags``)."""
+    fb = item.feedback
+    flags = list(fb.flags)
+    if not fb.correction.text.strip():
+        flags.append("empty_correction")
+    elif fb.correction.answer is None:
+        flags.append("unparsed_correction")
+    elif fb.correction.answer != item.example.answer:
+        flags.append("correction_contradicts_gold")
+    selected = set(fb.error_types)
+    for code, reason in fb.reasons.items():
+        if code not in selected and reason.strip():
+            flags.append(f"reason_without_type:{code}")
+    for code in fb.error_types:
+        if not fb.reasons.get(code, "").strip():
+            flags.append(f"type_without_reason:{code}")
+    return list(dict.fromkeys(flags))
+
+
+def is_inconsistent(item: FeedbackItem) -> bool:
+    """True when a record must be left out of training (see EXCLUDING_FLAGS)."""
+    return any(f in EXCLUDING_FLAGS for f in consistency_flags(item))

@@ -1,0 +1,173 @@
+"""Download the datasets once: BIG-bench's task files and the paper's released feedback.
+
+BIG-bench comes from the ``bigbench==1.0.0`` source distribution on PyPI, fetched with pip
+(no binary, no dependencies) and checked against a pinned sha256; only the three task files
+are extracted and the package is never imported. The feedback comes from
+``RHF_FEEDBACK_SOURCE``: a local folder or the paper's repository URL (the default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from feedback_data import paths
+
+BIGBENCH_SPEC = "bigbench==1.0.0"
+BIGBENCH_SDIST = "bigbench-1.0.0.tar.gz"
+BIGBENCH_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
+_BIGBENCH_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
+
+FEEDBACK_REPO_URL = "https://github.com/joshinh/rich-feedback-reasoning"
+FEEDBACK_COMMIT = "bc2a58cd05c9e869804f1f4aeac3aef8063186fc"
+FEEDBACK_SHA256 = {
+    "strategyqa/train.jsonl": "b35cbbc27c4a78c8f98fb1b0037f47103120aff996a4a12ad605d4a6dd2af48e",
+    "strategyqa/eval.jsonl": "d0fa8a4c8252901faae4e6d16353ecd12679dc28078ab4bd546545bd48117140",
+    "sports_understanding/train.jsonl": (
+        "a1abbc1e6f8d6a607d4aa91eed4728c339bcc2527b08035451b16d4de90b33ef"
+    ),
+}
+
+
+class FetchError(RuntimeError):
+    """A download or source that cannot be used; the message says what was looked for."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pip_download(dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           "--quiet", "-d", str(dest), BIGBENCH_SPEC]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    sdist = dest / BIGBENCH_SDIST
+    if proc.returncode != 0 or not sdist.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise FetchError(f"pip could not download {BIGBENCH_SPEC}: {tail[0]}")
+    return sdist
+
+
+def fetch_bigbench(
+    force: bool = False,
+    sdist: Path | None = None,
+    expected_sha256: str = BIGBENCH_SHA256,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Make sure the BIG-bench task files are in the cache and return their folder.
+
+    ``sdist`` (or ``RHF_BIGBENCH_SDIST``) uses a local copy of the tarball instead of pip.
+    A sha256 mismatch raises and leaves the cache as it was.
+    """
+    target = paths.bigbench_dir()
+    if not force and all((target / f).exists() for f in paths.BIGBENCH_TASK_FILES):
+        log(f"BIG-bench task files already in {target}")
+        return target
+    if sdist is None and os.environ.get("RHF_BIGBENCH_SDIST"):
+        sdist = Path(os.environ["RHF_BIGBENCH_SDIST"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+        tmp_path = Path(tmp)
+        if sdist is None:
+            log(f"downloading {BIGBENCH_SPEC} source distribution with pip (about 360 MB) ...")
+            sdist = _pip_download(tmp_path)
+        elif not sdist.is_file():
+            raise FetchError(f"BIG-bench source distribution not found: {sdist}")
+        actual = sha256_file(sdist)
+        if actual != expected_sha256:
+            raise FetchError(
+                f"sha256 mismatch for {sdist.name}: expected {expected_sha256}, got {actual}; "
+                "the cache was not changed"
+            )
+        staged = tmp_path / "extracted"
+        wanted = {_BIGBENCH_PREFIX + f: f for f in paths.BIGBENCH_TASK_FILES}
+        with tarfile.open(sdist, "r:gz") as tar:
+            for member in tar:
+                rel = wanted.get(member.name)
+                if rel is None or not member.isfile():
+                    continue
+                out = staged / rel
+                out.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(member)
+                assert src is not None
+                with src, out.open("wb") as fh:
+                    shutil.copyfileobj(src, fh)
+        missing = [f for f in paths.BIGBENCH_TASK_FILES if not (staged / f).exists()]
+        if missing:
+            raise FetchError(f"{sdist.name} lacks {', '.join(missing)}; the cache was not changed")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    log(f"BIG-bench task files in {target}")
+    return target
+
+
+def feedback_source() -> str:
+    return os.environ.get("RHF_FEEDBACK_SOURCE") or FEEDBACK_REPO_URL
+
+
+def fetch_feedback(
+    source: str | None = None, force: bool = False, log: Callable[[str], None] = print
+) -> Path:
+    """Copy the paper's feedback files into the cache from a local folder or the repository."""
+    source = source or feedback_source()
+    target = paths.feedback_raw_dir()
+    if not force and all((target / f).exists() for f in paths.FEEDBACK_FILES):
+        if (target / "SOURCE").exists() and (target / "SOURCE").read_text().strip() == source:
+            log(f"feedback files already in {target}")
+            return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
+        staged = Path(tmp) / "feedback"
+        is_url = source.startswith(("http://", "https://"))
+        for rel in paths.FEEDBACK_FILES:
+            out = staged / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if is_url:
+                url = _raw_url(source, rel)
+                try:
+                    with urllib.request.urlopen(url, timeout=60) as resp, out.open("wb") as fh:
+                        shutil.copyfileobj(resp, fh)
+                except OSError as exc:
+                    raise FetchError(
+                        f"RHF_FEEDBACK_SOURCE={source}: could not download {url} ({exc})"
+                    ) from exc
+                if sha256_file(out) != FEEDBACK_SHA256[rel]:
+                    raise FetchError(f"sha256 mismatch for {url}; the cache was not changed")
+            else:
+                src = Path(source).expanduser() / rel
+                if not src.is_file():
+                    raise FetchError(
+                        f"RHF_FEEDBACK_SOURCE={source}: looked for {src} "
+                        "(expected strategyqa/train.jsonl, strategyqa/eval.jsonl and "
+                        "sports_understanding/train.jsonl in that folder)"
+                    )
+                try:
+                    shutil.copyfile(src, out)
+                except OSError as exc:
+                    raise FetchError(f"RHF_FEEDBACK_SOURCE={source}: cannot read {src}") from exc
+        (staged / "SOURCE").write_text(source + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    log(f"feedback files from {source} in {target}")
+    return target
+
+
+def _raw_url(repo_url: str, rel: str) -> str:
+    if "github.com/" in repo_url and "raw" not in repo_url:
+        owner_repo = repo_url.rstrip("/").split("github.com/", 1)[1]
+        return f"https://raw.githubusercontent.com/{owner_repo}/{FEEDBACK_COMMIT}/data/{rel}"
+    return f"{repo_url.rstrip('/')}/{rel}"

@@ -1,0 +1,1 @@
+"""Chains, inference methods (cot, multitask, wsc, refine) and the model service."""

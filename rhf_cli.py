@@ -1,0 +1,52 @@
+"""The `rhf` command: one sub-command group per area, each a thin shell over its package."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    help="rhf: learn better multi-hop reasoning from rich human feedback (Joshi et al., 2023).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# (group name, module holding a typer app named `app`). Modules keep heavy imports inside
+# their commands so `rhf --help` stays fast.
+GROUPS = (
+    ("data", "feedback_data.cli"),
+    ("model", "training.model_cli"),
+    ("chains", "inference.chains_cli"),
+    ("annotate", "annotation.cli"),
+    ("train", "training.cli"),
+    ("infer", "inference.cli"),
+    ("eval", "eval.cli"),
+)
+# Single commands (module, function name).
+COMMANDS = (
+    ("serve", "inference.serve_cli", "serve"),
+    ("demo", "eval.demo", "demo_command"),
+)
+
+for _name, _module in GROUPS:
+    try:
+        _sub = importlib.import_module(_module).app
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
+        continue
+    app.add_typer(_sub, name=_name)
+
+for _name, _module, _func in COMMANDS:
+    try:
+        _fn = getattr(importlib.import_module(_module), _func)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _module:
+            raise
+        continue
+    app.command(_name)(_fn)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Fine-tuning recipes on rich feedback (multitask, refine) with accelerate and peft."""
