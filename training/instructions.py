@@ -1,0 +1,96 @@
+"""Instruction templates and target formats shared by training and inference.
+
+One instruction per term of the paper's objectives. Keeping them here (and only here) makes
+the text a model was trained on the text it is asked at inference.
+"""
+
+from __future__ import annotations
+
+import re
+
+from feedback_data.schema import ERROR_CODES, ERROR_NAMES
+
+ANSWER_INSTRUCTION = "Predict the correct answer for the question and explain it.\nQuestion: {question}"
+ERROR_TYPES_INSTRUCTION = (
+    "Which errors does the answer to the question contain?\n"
+    "Question: {question}\nAnswer: {chain}"
+)
+DESCRIPTION_INSTRUCTION = (
+    "Describe the errors in the answer to the question, naming the step.\n"
+    "Question: {question}\nAnswer: {chain}"
+)
+REFINE_INSTRUCTION = (
+    "Find the errors in the answer to the question, then write a corrected answer.\n"
+    "Question: {question}\nAnswer: {chain}"
+)
+NO_ERROR = "no error"
+REFINE_SEPARATOR = " ; "
+
+
+def answer_prompt(question: str) -> str:
+    return ANSWER_INSTRUCTION.format(question=question)
+
+
+def error_types_prompt(question: str, chain: str) -> str:
+    return ERROR_TYPES_INSTRUCTION.format(question=question, chain=chain)
+
+
+def description_prompt(question: str, chain: str) -> str:
+    return DESCRIPTION_INSTRUCTION.format(question=question, chain=chain)
+
+
+def refine_prompt(question: str, chain: str) -> str:
+    return REFINE_INSTRUCTION.format(question=question, chain=chain)
+
+
+def error_types_text(codes: list[str]) -> str:
+    """['FE', 'MF'] -> 'factual error, missing facts'; [] -> 'no error'."""
+    if not codes:
+        return NO_ERROR
+    ordered = [c for c in ERROR_CODES if c in codes]
+    return ", ".join(ERROR_NAMES[c].lower() for c in ordered)
+
+
+_NAME_TO_CODE = {name.lower(): code for code, name in ERROR_NAMES.items()}
+
+
+def parse_error_types_text(text: str) -> list[str] | None:
+    """Inverse of :func:`error_types_text`: codes found, [] for 'no error', None if neither."""
+    lowered = text.lower()
+    codes = [code for name, code in _NAME_TO_CODE.items() if name in lowered]
+    if codes:
+        return [c for c in ERROR_CODES if c in codes]
+    if NO_ERROR in lowered:
+        return []
+    return None
+
+
+def description_text(reasons: dict[str, str], codes: list[str]) -> str:
+    """One 'Type: reason' sentence group per selected type, in a fixed order."""
+    parts = []
+    for code in ERROR_CODES:
+        reason = " ".join(reasons.get(code, "").split())
+        if code in codes and reason:
+            parts.append(f"{ERROR_NAMES[code]}: {reason}")
+    return " ".join(parts) if parts else NO_ERROR
+
+
+def refine_target(codes: list[str], correction: str) -> str:
+    return f"{error_types_text(codes)}{REFINE_SEPARATOR}{correction.strip()}"
+
+
+def parse_refine_output(text: str) -> tuple[list[str] | None, str]:
+    """'missing facts ; The answer is no because ...' -> (['MF'], 'The answer is no because ...')."""
+    head, sep, tail = text.partition(REFINE_SEPARATOR.strip())
+    if not sep:
+        match = re.search(r"the answer is", text, re.I)
+        if match is None:
+            return parse_error_types_text(text), ""
+        head, tail = text[: match.start()], text[match.start():]
+    return parse_error_types_text(head), tail.strip()
+
+
+def vocabulary_text() -> list[str]:
+    """Fixed strings the tokenizer should know well."""
+    return [ANSWER_INSTRUCTION, ERROR_TYPES_INSTRUCTION, DESCRIPTION_INSTRUCTION,
+            REFINE_INSTRUCTION, NO_ERROR, *(n.lower() for n in ERROR_NAMES.values())]

@@ -1,0 +1,98 @@
+"""The embedded default model: a tiny T5 with a subword tokenizer trained on the task text.
+
+No download is needed: the tokenizer is a byte-level BPE trained with `tokenizers` on the
+BIG-bench and feedback text in the cache, and the model is built from a config with random
+weights. It stands in for Flan-T5 in tests, CI and the demo; a few million parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+TINY_CONFIG = dict(
+    d_model=128, d_ff=512, d_kv=32, num_heads=4, num_layers=3, num_decoder_layers=3,
+    feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False,
+    relative_attention_num_buckets=32, relative_attention_max_distance=128,
+)
+TINY_VOCAB_SIZE = 4096
+SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
+
+
+def task_corpus() -> Iterator[str]:
+    """All question, explanation and feedback text the toolkit ships prompts for."""
+    from feedback_data import paths
+    from feedback_data.bigbench import load_bigbench, load_sports_vocab
+    from feedback_data.jsonl import iter_json_lines
+
+    for task in ("strategyqa", "sports_understanding"):
+        for ex in load_bigbench(task):
+            yield ex.question
+            if ex.explanation:
+                yield ex.explanation
+    vocab = load_sports_vocab()
+    for key in ("players", "player_actions", "games"):
+        for names in vocab[key].values():
+            yield " ".join(names)
+    for path in sorted(paths.feedback_raw_dir().glob("*/*.jsonl")):
+        for _, raw in iter_json_lines(path):
+            for key in ("Generation", "Correction", "Subquestions"):
+                if isinstance(raw.get(key), str):
+                    yield raw[key]
+            for key in ("FE_reason", "MF_reason", "IR_reason", "LI_reason"):
+                if isinstance(raw.get(key), str):
+                    yield raw[key]
+    # Instruction and label words the recipes use, so they tokenize compactly.
+    from training.instructions import vocabulary_text
+
+    yield from vocabulary_text()
+
+
+def build_tokenizer(vocab_size: int = TINY_VOCAB_SIZE):
+    """Train a byte-level BPE on the task corpus and wrap it as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(task_corpus(), trainer=trainer)
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+        model_max_length=512, clean_up_tokenization_spaces=False,
+    )
+
+
+def init_tiny(out: str | Path, seed: int = 0) -> Path:
+    """Build the tiny T5 and its tokenizer and save both with ``save_pretrained``."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    out = Path(out)
+    tokenizer = build_tokenizer()
+    assert tokenizer.pad_token_id == 0 and tokenizer.eos_token_id == 1
+    config = T5Config(
+        vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        **TINY_CONFIG,
+    )
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-t5", "seed": seed,
+                                                     "stage": "init"}, indent=2) + "\n")
+    return out
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
