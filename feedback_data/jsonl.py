@@ -45,7 +45,8 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
             if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                kind = type(obj).__name__
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
             yield lineno, obj
 
 

@@ -10,7 +10,9 @@ import re
 
 from feedback_data.schema import ERROR_CODES, ERROR_NAMES
 
-ANSWER_INSTRUCTION = "Predict the correct answer for the question and explain it.\nQuestion: {question}"
+ANSWER_INSTRUCTION = (
+    "Predict the correct answer for the question and explain it.\nQuestion: {question}"
+)
 ERROR_TYPES_INSTRUCTION = (
     "Which errors does the answer to the question contain?\n"
     "Question: {question}\nAnswer: {chain}"
@@ -80,7 +82,7 @@ def refine_target(codes: list[str], correction: str) -> str:
 
 
 def parse_refine_output(text: str) -> tuple[list[str] | None, str]:
-    """'missing facts ; The answer is no because ...' -> (['MF'], 'The answer is no because ...')."""
+    """'missing facts ; The answer is no ...' -> (['MF'], 'The answer is no ...')."""
     head, sep, tail = text.partition(REFINE_SEPARATOR.strip())
     if not sep:
         match = re.search(r"the answer is", text, re.I)
