@@ -55,6 +55,8 @@ def sports_explanation(statement: str, vocab: dict) -> str:
     facts = sports_facts(statement, vocab)
     if facts.player is None or facts.action is None:
         return ""
-    first = f"{facts.player} is a {sport_name(facts.player_sport or '')} player."
+    sport = sport_name(facts.player_sport or "")
+    article = "an" if sport[:1].lower() in "aeiou" else "a"
+    first = f"{facts.player} is {article} {sport} player."
     second = f"The phrase \"{facts.action}\" belongs to {sport_name(facts.action_sport or '')}."
     return f"{first} {second}"
