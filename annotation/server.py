@@ -51,7 +51,7 @@ def free_port() -> int:
 
 def label_studio_env(data_dir: Path, username: str, password: str, token: str,
                      base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment a local Label Studio needs (legacy token preset, no signup, no calls home)."""
+    """The environment a local Label Studio needs: preset legacy token, no signup, no calls home."""
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if k not in _SCRUBBED and not k.startswith("LABEL_STUDIO_")}
     env.update({

@@ -1,0 +1,196 @@
+"""`rhf annotate`: run a Label Studio feedback campaign (thin shells over annotation.*).
+
+The server comes from --url or $LABEL_STUDIO_URL, the key from $LABEL_STUDIO_API_KEY (never
+printed). User errors end in one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(help="Label Studio campaign: setup, push, simulate, pull, agreement, "
+                       "adjudicate.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+Url = Annotated[str | None, typer.Option(help="Label Studio URL (default $LABEL_STUDIO_URL).")]
+Title = Annotated[str | None, typer.Option("--project", help="Project title.")]
+
+
+def _user_errors(fn: F) -> F:
+    """Turn expected failures into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from annotation.client import LabelStudioError
+        from feedback_data.jsonl import DataError
+
+        try:
+            return fn(*args, **kwargs)
+        except (LabelStudioError, DataError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _client(url: str | None):
+    from annotation.client import LabelStudioClient
+
+    return LabelStudioClient.from_env(url)
+
+
+def _project(client, title: str | None) -> int:
+    from annotation.campaign import DEFAULT_TITLE
+    from annotation.client import LabelStudioError
+
+    title = title or DEFAULT_TITLE
+    project = client.find_project(title)
+    if project is None:
+        raise LabelStudioError(f"no project '{title}' on {client.url}: run `rhf annotate setup`")
+    return int(project["id"])
+
+
+@app.command()
+@_user_errors
+def setup(url: Url = None, project: Title = None,
+          webhook_url: Annotated[str | None, typer.Option(
+              help="Where Label Studio posts annotation events (rhf serve's "
+                   "/webhook/label-studio); secret from $RHF_WEBHOOK_SECRET.")] = None) -> None:
+    """Create the project (or find it by title and refresh its interface)."""
+    from annotation.campaign import DEFAULT_TITLE, setup_project
+
+    secret = os.environ.get("RHF_WEBHOOK_SECRET")
+    if webhook_url and not secret:
+        raise ValueError("--webhook-url needs RHF_WEBHOOK_SECRET (rhf serve refuses unsigned "
+                         "calls)")
+    with _client(url) as client:
+        pid = setup_project(client, project or DEFAULT_TITLE, webhook_url, secret)
+        typer.echo(f"project {pid} '{project or DEFAULT_TITLE}' on {client.url}"
+                   + (f", webhook to {webhook_url}" if webhook_url else ""))
+
+
+@app.command()
+@_user_errors
+def push(chains: Annotated[Path | None, typer.Argument(
+             help="JSONL of Chain records.", show_default=False)] = None,
+         from_paper: Annotated[str | None, typer.Option(
+             help="Push the imported paper chains of this task instead.")] = None,
+         split: Annotated[str, typer.Option(help="Paper split with --from-paper.")] = "train",
+         examples: Annotated[Path | None, typer.Option(
+             help="JSONL of Example records (default: BIG-bench and paper data).")] = None,
+         pilot: Annotated[int | None, typer.Option(help="Only the first N chains.")] = None,
+         batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
+         url: Url = None, project: Title = None) -> None:
+    """Import chains as tasks; chains already in the project are skipped."""
+    from annotation.campaign import push_chains
+    from annotation.tasks import known_examples, paper_chains, read_chains
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import Example
+
+    if (chains is None) == (from_paper is None):
+        raise ValueError("give either CHAINS.jsonl or --from-paper TASK")
+    if from_paper is not None:
+        chain_list, example_map = paper_chains(from_paper, split, limit=pilot)
+    else:
+        chain_list = read_chains(chains)
+        if examples is not None:
+            example_map = {e.id: e for e in read_records(examples, Example)}
+        else:
+            example_map = known_examples({c.task for c in chain_list})
+    with _client(url) as client:
+        report = push_chains(client, _project(client, project), chain_list, example_map,
+                             batch_size=batch_size, pilot=pilot)
+    typer.echo(f"pushed {report.sent} tasks ({report.already_there} already in the project)")
+
+
+@app.command()
+@_user_errors
+def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems (JSONL).")],
+         store: Annotated[Path | None, typer.Option(
+             help="Webhook feedback store to reconcile with.")] = None,
+         url: Url = None, project: Title = None) -> None:
+    """Export every submitted annotation as FeedbackItems (all or nothing)."""
+    from annotation.campaign import pull_feedback, reconcile
+    from feedback_data.jsonl import write_records
+    from feedback_data.store import FeedbackStore
+
+    with _client(url) as client:
+        items = pull_feedback(client, _project(client, project))
+    write_records(out, items)
+    by_source: dict[str, int] = {}
+    for item in items:
+        by_source[item.feedback.source] = by_source.get(item.feedback.source, 0) + 1
+    typer.echo(f"wrote {len(items)} records to {out} "
+               + json.dumps(by_source, sort_keys=True))
+    if store is not None:
+        typer.echo(reconcile(items, FeedbackStore(store).read()).summary())
+
+
+@app.command()
+@_user_errors
+def simulate(annotators: Annotated[int, typer.Option(help="Number of bot annotators.")] = 1,
+             noise: Annotated[float, typer.Option(
+                 help="Chance that a bot flips its judgement on a task.")] = 0.0,
+             seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+             limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+             url: Url = None, project: Title = None) -> None:
+    """Submit bot annotations derived from gold data (records carry source=simulated)."""
+    from annotation.simulate import simulate_annotations
+
+    with _client(url) as client:
+        n = simulate_annotations(client, _project(client, project), annotators, noise, seed,
+                                 limit)
+    typer.echo(f"submitted {n} simulated annotations")
+
+
+def _load_items(feedback: Path | None, url: str | None, project: str | None):
+    from annotation.campaign import pull_feedback
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import FeedbackItem
+
+    if feedback is not None:
+        return read_records(feedback, FeedbackItem)
+    with _client(url) as client:
+        return pull_feedback(client, _project(client, project))
+
+
+@app.command()
+@_user_errors
+def agreement(feedback: Annotated[Path | None, typer.Argument(
+                  help="Pulled FeedbackItems (default: pull from the server).")] = None,
+              json_out: Annotated[Path | None, typer.Option(
+                  "--json", help="Also write the report as JSON.")] = None,
+              url: Url = None, project: Title = None) -> None:
+    """Agreement between annotators of the same chains (alpha, kappa, steps, corrections)."""
+    from annotation.agreement import agreement as compute
+    from annotation.agreement import format_report
+    from feedback_data.jsonl import write_json
+
+    report = compute(_load_items(feedback, url, project))
+    typer.echo(format_report(report))
+    if json_out is not None:
+        write_json(json_out, report.as_dict())
+
+
+@app.command()
+@_user_errors
+def adjudicate(out: Annotated[Path, typer.Argument(help="Where to write adjudicated records.")],
+               feedback: Annotated[Path | None, typer.Option(
+                   help="Pulled FeedbackItems (default: pull from the server).")] = None,
+               reviewer: Annotated[str | None, typer.Option(
+                   help="Annotator (email) whose annotation wins.")] = None,
+               url: Url = None, project: Title = None) -> None:
+    """One Feedback per chain whose annotators disagree (reviewer wins, else majority)."""
+    from annotation.adjudicate import adjudicate as run
+    from feedback_data.jsonl import write_records
+
+    items = run(_load_items(feedback, url, project), reviewer)
+    write_records(out, items)
+    typer.echo(f"wrote {len(items)} adjudicated records to {out}")

@@ -1,0 +1,122 @@
+"""Chains -> Label Studio task data, validated before anything is sent.
+
+A task carries the whole Example and Chain (under ``rhf``) so a pulled annotation rebuilds
+its FeedbackItem without looking anything up, plus the few keys the interface shows.
+Label Studio rejects a whole import batch when one task lacks a key, hence the check here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from annotation import labeling_config as lc
+from feedback_data.chain_format import answer_word
+from feedback_data.jsonl import DataError, describe_validation_error, read_records
+from feedback_data.schema import Chain, Example
+
+CHAIN_ID = "chain_id"  # top-level key: how push recognises a chain already in the project
+RHF = "rhf"  # {"example": Example, "chain": Chain}
+INTERFACE_KEYS = (lc.DATA_QUESTION, lc.DATA_CHAIN_DISPLAY, lc.DATA_MODEL_OUTPUT,
+                  lc.DATA_STEP_CHOICES)
+REQUIRED_KEYS = (CHAIN_ID, RHF, *INTERFACE_KEYS)
+
+
+def chain_display(chain: Chain) -> str:
+    """The answer and numbered steps, one per line (shown with white-space: pre-wrap)."""
+    lines = [f"Answer: {answer_word(chain.answer)}"]
+    lines += [f"{i}. {step}" for i, step in enumerate(chain.steps, start=1)]
+    return "\n".join(lines)
+
+
+def task_data(chain: Chain, example: Example) -> dict[str, Any]:
+    """The data of one Label Studio task for ``chain``."""
+    if not chain.steps:
+        raise DataError(f"chain {chain.id}: no steps to review")
+    if example.id != chain.example_id:
+        raise DataError(f"chain {chain.id}: example id {example.id} != {chain.example_id}")
+    return {
+        CHAIN_ID: chain.id,
+        lc.DATA_QUESTION: chain.question,
+        lc.DATA_CHAIN_DISPLAY: chain_display(chain),
+        lc.DATA_MODEL_OUTPUT: chain.text,
+        lc.DATA_STEP_CHOICES: [{"value": lc.step_choice(i)}
+                               for i in range(1, len(chain.steps) + 1)],
+        RHF: {"example": example.model_dump(mode="json"), "chain": chain.model_dump(mode="json")},
+    }
+
+
+def validate_task_data(data: Any, where: str) -> tuple[Example, Chain]:
+    """Check one task's data; return its Example and Chain. Errors name ``where`` and the key."""
+    if not isinstance(data, Mapping):
+        raise DataError(f"{where}: task data is not an object")
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise DataError(f"{where}: task data lacks '{key}'")
+    rhf = data[RHF]
+    if not isinstance(rhf, Mapping) or "example" not in rhf or "chain" not in rhf:
+        raise DataError(f"{where}: task data '{RHF}' must hold 'example' and 'chain'")
+    try:
+        example = Example.model_validate(rhf["example"])
+        chain = Chain.model_validate(rhf["chain"])
+    except ValidationError as exc:
+        raise DataError(f"{where}: task data '{RHF}': {describe_validation_error(exc)}") from exc
+    if data[CHAIN_ID] != chain.id:
+        raise DataError(f"{where}: task data '{CHAIN_ID}' {data[CHAIN_ID]!r} != chain {chain.id!r}")
+    if len(data[lc.DATA_STEP_CHOICES]) != len(chain.steps):
+        raise DataError(f"{where}: task data '{lc.DATA_STEP_CHOICES}' does not match the steps")
+    return example, chain
+
+
+def build_tasks(chains: Iterable[Chain], examples: Mapping[str, Example]) -> list[dict[str, Any]]:
+    """Task data for each chain; a chain whose example is unknown is an error (nothing sent)."""
+    out = []
+    for chain in chains:
+        example = examples.get(chain.example_id)
+        if example is None:
+            raise DataError(f"chain {chain.id}: example {chain.example_id} not found")
+        data = task_data(chain, example)
+        validate_task_data(data, f"chain {chain.id}")
+        out.append(data)
+    return out
+
+
+def read_chains(path: str | Path) -> list[Chain]:
+    """Chains from a JSONL file of Chain records (missing fields are rejected by line)."""
+    return read_records(path, Chain)
+
+
+def paper_chains(task: str, split: str = "train", limit: int | None = None
+                 ) -> tuple[list[Chain], dict[str, Example]]:
+    """The chains and examples of the imported paper data (for pilots and demos)."""
+    from feedback_data.store import load_paper_feedback
+
+    items = load_paper_feedback(task, split)
+    chains: dict[str, Chain] = {}
+    examples: dict[str, Example] = {}
+    for item in items:
+        if item.chain.id in chains or not item.chain.steps:
+            continue
+        chains[item.chain.id] = item.chain
+        examples[item.example.id] = item.example
+        if limit is not None and len(chains) >= limit:
+            break
+    return list(chains.values()), examples
+
+
+def known_examples(tasks: Iterable[str]) -> dict[str, Example]:
+    """Examples by id from BIG-bench and the imported paper data (paper entries win)."""
+    from feedback_data.bigbench import load_bigbench
+    from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+
+    wanted = set(tasks)
+    out: dict[str, Example] = {}
+    for task in wanted:
+        out.update({e.id: e for e in load_bigbench(task)})
+    for task, split in PAPER_SPLITS:
+        if task in wanted:
+            out.update({i.example.id: i.example for i in load_paper_feedback(task, split)})
+    return out
