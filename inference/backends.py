@@ -1,0 +1,234 @@
+"""One generation backend over transformers' Auto classes: seq2seq (Flan-T5) or causal (GPT-J).
+
+``--model`` accepts a hub id, a model folder, or a training RUN_DIR (its ``final/`` is used).
+A folder holding ``adapter_config.json`` is a peft (LoRA) adapter and is loaded with peft.
+
+Sampling with ``num_return_sequences=n`` makes ONE generate call per batch: transformers runs
+the encoder once on the batch and repeats its outputs n times (``_expand_inputs_for_generation``),
+so an encoder-decoder never re-encodes a question for its n samples.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STOP_MARKERS = ("\nQ:", "\n\nQuestion:")
+
+
+class ModelLoadError(ValueError):
+    """A --model value that cannot be resolved or loaded."""
+
+
+def resolve_model_path(spec: str | Path) -> str:
+    """RUN_DIR -> RUN_DIR/final; a folder -> itself; anything else is taken as a hub id."""
+    path = Path(spec)
+    if (path / "final").is_dir():
+        return str(path / "final")
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ModelLoadError(f"{spec}: expected a model folder, a RUN_DIR or a hub id, got a file")
+    if str(spec).startswith((".", "/", "~")):
+        raise ModelLoadError(f"{spec}: no such model folder")
+    return str(spec)
+
+
+def checkpoint_info(resolved: str) -> dict[str, Any]:
+    """What the checkpoint says about itself (run.json, config.yaml, rhf_model.json), if any."""
+    path = Path(resolved)
+    info: dict[str, Any] = {"path": resolved}
+    if not path.is_dir():
+        return info
+    for folder in (path, path.parent):
+        for name in ("run.json", "rhf_model.json"):
+            f = folder / name
+            if f.is_file() and name.removesuffix(".json") not in info:
+                try:
+                    info[name.removesuffix(".json")] = json.loads(f.read_text())
+                except json.JSONDecodeError:
+                    info[name.removesuffix(".json")] = {"error": f"{f}: invalid JSON"}
+        cfg = folder / "config.yaml"
+        if cfg.is_file() and "config" not in info:
+            import yaml
+
+            try:
+                info["config"] = yaml.safe_load(cfg.read_text())
+            except yaml.YAMLError:
+                info["config"] = {"error": f"{cfg}: invalid YAML"}
+    info["peft"] = (path / "adapter_config.json").is_file()
+    return info
+
+
+@dataclass
+class Backend:
+    """A loaded model and tokenizer with batched ``generate`` and teacher-forced ``score``."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    is_encoder_decoder: bool
+    max_source_length: int = 512
+    batch_size: int = 32
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, spec: str | Path, *, batch_size: int = 32, max_source_length: int = 512,
+             device: str | None = None) -> Backend:
+        import torch
+        from transformers import AutoConfig, AutoTokenizer
+
+        resolved = resolve_model_path(spec)
+        info = checkpoint_info(resolved)
+        try:
+            if info.get("peft"):
+                adapter = json.loads((Path(resolved) / "adapter_config.json").read_text())
+                base = adapter.get("base_model_name_or_path") or ""
+                config = AutoConfig.from_pretrained(base)
+                if config.is_encoder_decoder:
+                    from peft import AutoPeftModelForSeq2SeqLM as PeftAuto
+                else:
+                    from peft import AutoPeftModelForCausalLM as PeftAuto
+                model = PeftAuto.from_pretrained(resolved)
+                tok_src = resolved if (Path(resolved) / "tokenizer_config.json").exists() else base
+            else:
+                config = AutoConfig.from_pretrained(resolved)
+                if config.is_encoder_decoder:
+                    from transformers import AutoModelForSeq2SeqLM as Auto
+                else:
+                    from transformers import AutoModelForCausalLM as Auto
+                model = Auto.from_pretrained(resolved)
+                tok_src = resolved
+            tokenizer = AutoTokenizer.from_pretrained(tok_src)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"cannot load model {spec!r}: {first}") from exc
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if not config.is_encoder_decoder:
+            tokenizer.padding_side = "left"
+        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.eval()
+        return cls(model=model, tokenizer=tokenizer, name=str(spec),
+                   is_encoder_decoder=bool(config.is_encoder_decoder),
+                   max_source_length=max_source_length, batch_size=batch_size, info=info)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def _encode(self, prompts: list[str]) -> Any:
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
+                             max_length=self.max_source_length)
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
+                 num_return_sequences: int = 1, max_new_tokens: int = 64,
+                 seed: int | None = None, batch_size: int | None = None,
+                 desc: str | None = None) -> list[list[str]]:
+        """For each prompt, ``num_return_sequences`` completions (prompt not included).
+
+        Prompts are batched in order of length (less padding) and the results put back in
+        the caller's order. With a seed, sampling is reproducible for the same inputs.
+        ``desc`` shows a progress bar over the batches.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        if not prompts:
+            return []
+        n = num_return_sequences
+        size = max(1, (batch_size or self.batch_size) // (n if n > 1 else 1))
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: list[list[str]] = [[] for _ in prompts]
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=n,
+                                      do_sample=do_sample,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        if do_sample:
+            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        else:
+            kwargs.update(num_beams=1)
+        starts = range(0, len(order), size)
+        for start in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 2,
+                          leave=False):
+            idx = order[start:start + size]
+            enc = self._encode([prompts[i] for i in idx])
+            with torch.inference_mode():
+                seqs = self.model.generate(**enc, **kwargs)
+            if not self.is_encoder_decoder:
+                seqs = seqs[:, enc["input_ids"].shape[1]:]
+            texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
+            for j, i in enumerate(idx):
+                out[i] = [cut_at_stop(t) for t in texts[j * n:(j + 1) * n]]
+        return out
+
+    def score(self, prompts: list[str], targets: list[str],
+              batch_size: int | None = None) -> list[float]:
+        """Sum of the log-probabilities of each target given its prompt (teacher forced).
+
+        A seq2seq target ends with EOS, so the score is that of the complete answer.
+        """
+        import torch
+
+        if len(prompts) != len(targets):
+            raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
+        size = batch_size or self.batch_size
+        scores: list[float] = []
+        for start in range(0, len(prompts), size):
+            p, t = prompts[start:start + size], targets[start:start + size]
+            with torch.inference_mode():
+                scores += (self._score_seq2seq(p, t) if self.is_encoder_decoder
+                           else self._score_causal(p, t))
+        return scores
+
+    def _score_seq2seq(self, prompts: list[str], targets: list[str]) -> list[float]:
+        import torch
+
+        enc = self._encode(prompts)
+        labels = self.tokenizer(text_target=targets, return_tensors="pt", padding=True)
+        ids = labels["input_ids"].to(self.device)
+        mask = labels["attention_mask"].to(self.device)
+        logits = self.model(**enc, labels=ids.masked_fill(mask == 0, -100)).logits
+        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.unsqueeze(-1))[..., 0]
+        return (logp * mask).sum(-1).tolist()
+
+    def _score_causal(self, prompts: list[str], targets: list[str]) -> list[float]:
+        import torch
+
+        tok = self.tokenizer
+        rows = []
+        for p, t in zip(prompts, targets, strict=True):
+            p_ids = tok(p, add_special_tokens=False)["input_ids"][-self.max_source_length:]
+            t_ids = tok(" " + t.strip(), add_special_tokens=False)["input_ids"]
+            if tok.eos_token_id is not None:
+                t_ids = t_ids + [tok.eos_token_id]
+            rows.append((p_ids, t_ids))
+        width = max(len(p) + len(t) for p, t in rows)
+        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        tmask = torch.zeros_like(ids)
+        for r, (p_ids, t_ids) in enumerate(rows):
+            seq = p_ids + t_ids
+            off = width - len(seq)  # left padding
+            ids[r, off:] = torch.tensor(seq)
+            attn[r, off:] = 1
+            tmask[r, off + len(p_ids):] = 1
+        ids, attn, tmask = ids.to(self.device), attn.to(self.device), tmask.to(self.device)
+        positions = (attn.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
+        logits = self.model(input_ids=ids, attention_mask=attn,
+                            position_ids=positions).logits[:, :-1]
+        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+        return (logp * tmask[:, 1:]).sum(-1).tolist()
+
+
+def cut_at_stop(text: str) -> str:
+    """Drop what a model writes after the answer (a causal model starts the next shot)."""
+    for marker in STOP_MARKERS:
+        pos = text.find(marker)
+        if pos != -1:
+            text = text[:pos]
+    return text.strip()

@@ -1,0 +1,107 @@
+"""Generate k-shot CoT chains (what annotators review) and write them resumably as JSONL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from feedback_data.chain_format import parse_chain
+from feedback_data.jsonl import append_records, read_records
+from feedback_data.schema import Chain, Example, make_chain_id
+from inference.prompts import cot_prompt, default_shots, prompt_id
+
+
+class TextGenerator(Protocol):
+    """What methods need from a model: batched generation (``Backend`` is one)."""
+
+    name: str
+
+    def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
+                 num_return_sequences: int = 1, max_new_tokens: int = 64,
+                 seed: int | None = None, batch_size: int | None = None,
+                 desc: str | None = None) -> list[list[str]]: ...
+
+
+def make_chain(example: Example, text: str, model: str, pid: str, sample: int = 0) -> Chain:
+    """A Chain from generated text; an unparseable text is kept with ``parsed=False``."""
+    answer, steps, parsed = parse_chain(text)
+    return Chain(id=make_chain_id(example.id, model, pid, sample), example_id=example.id,
+                 task=example.task, question=example.question, model=model, prompt_id=pid,
+                 text=text, answer=answer, steps=steps, parsed=parsed)
+
+
+def generate_chains(
+    generator: TextGenerator,
+    examples: list[Example],
+    task: str,
+    *,
+    k: int = 4,
+    shots: list[Example] | None = None,
+    out: str | Path | None = None,
+    num_samples: int = 1,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    max_new_tokens: int = 96,
+    seed: int = 0,
+    batch_size: int | None = None,
+    chunk: int = 64,
+    log: Callable[[str], None] = lambda _m: None,
+) -> list[Chain]:
+    """k-shot CoT chains for ``examples``, ``num_samples`` per example.
+
+    With ``out``, chains already in the file are skipped (by chain id) and new ones are
+    appended every ``chunk`` examples, so an interrupted run resumes where it stopped.
+    Returns every chain of these examples, old and new, in example order.
+    """
+    if num_samples > 1 and not do_sample:
+        raise ValueError("num_samples > 1 needs sampling (do_sample=True)")
+    shots = default_shots(task, k, seed=seed) if shots is None else shots
+    pid = prompt_id(task, shots)
+    model = generator.name
+    done: dict[str, Chain] = {}
+    if out is not None and Path(out).exists():
+        done = {c.id: c for c in read_records(out, Chain)}
+    ids = {ex.id: [make_chain_id(ex.id, model, pid, s) for s in range(num_samples)]
+           for ex in examples}
+    todo = [ex for ex in examples if any(cid not in done for cid in ids[ex.id])]
+    log(f"{task}: {len(examples) - len(todo)} examples already done, {len(todo)} to generate")
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        texts = generator.generate([cot_prompt(task, ex.question, shots) for ex in part],
+                                   do_sample=do_sample, temperature=temperature,
+                                   num_return_sequences=num_samples,
+                                   max_new_tokens=max_new_tokens, seed=seed + start,
+                                   batch_size=batch_size,
+                                   desc=f"chains {task} {start}/{len(todo)}")
+        new = [make_chain(ex, t, model, pid, s) for ex, outs in zip(part, texts, strict=True)
+               for s, t in enumerate(outs) if make_chain_id(ex.id, model, pid, s) not in done]
+        if out is not None:
+            append_records(out, new)
+        done.update({c.id: c for c in new})
+    return [done[cid] for ex in examples for cid in ids[ex.id]]
+
+
+def select_examples(task: str, split: str, limit: int | None = None) -> list[Example]:
+    """Questions to write chains for: 'train' (the paper's train feedback questions, one
+    per question), 'dev' (the dev set) or 'all' (every BIG-bench example, one per question)."""
+    from feedback_data.bigbench import load_bigbench, normalize_question
+    from feedback_data.splits import dev_examples
+    from feedback_data.store import load_paper_feedback
+
+    if split == "dev":
+        pool = dev_examples(task)
+    elif split == "train":
+        pool = [i.example for i in load_paper_feedback(task, "train")]
+    elif split == "all":
+        pool = list(load_bigbench(task))
+    else:
+        raise ValueError(f"unknown split {split!r}: expected train, dev or all")
+    seen: set[str] = set()
+    out = []
+    for ex in pool:
+        key = normalize_question(task, ex.question)
+        if key not in seen:
+            seen.add(key)
+            out.append(ex)
+    return out[:limit] if limit is not None else out

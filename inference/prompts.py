@@ -1,0 +1,146 @@
+"""k-shot chain-of-thought prompts and the k-shot error-detection prompt (pure functions).
+
+Shots come from the paper's TRAIN feedback questions only, never from the dev sets:
+StrategyQA shots carry BIG-bench's gold explanation of the same question, Sports shots the
+explanation built from BIG-bench's vocabulary. Every chain is written in the one format
+:func:`feedback_data.chain_format.format_chain` emits and ``parse_chain`` reads.
+
+    Q: <question>
+    A: The answer is yes because <explanation>
+
+    Q: <question>
+    A:
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from feedback_data.chain_format import format_chain
+from feedback_data.schema import TASKS, Example, FeedbackItem, stable_id
+from training.instructions import error_types_text
+
+# Shots longer than this (question + explanation, characters) are skipped so that a 4-shot
+# prompt stays within a small model's source length (~300 tokens for the tiny T5).
+MAX_SHOT_CHARS = 220
+DETECTION_HEADER = "Which errors does the answer to the question contain?"
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    return task
+
+
+def shot_text(shot: Example) -> str:
+    """One rendered shot: 'Q: <question>\\nA: The answer is <answer> because <explanation>'."""
+    return f"Q: {shot.question}\nA: {format_chain(shot.answer, shot.explanation)}"
+
+
+def cot_prompt(task: str, question: str, shots: list[Example]) -> str:
+    """The k-shot CoT prompt: the shots, a blank line between each, then 'Q: <question>\\nA:'.
+
+    >>> cot_prompt("strategyqa", "Is water wet?", [])
+    'Q: Is water wet?\\nA:'
+    """
+    check_task(task)
+    parts = [shot_text(s) for s in shots]
+    parts.append(f"Q: {question.strip()}\nA:")
+    return "\n\n".join(parts)
+
+
+def prompt_id(task: str, shots: list[Example]) -> str:
+    """A stable id of the prompt template: task, k and which shots."""
+    return f"cot-{task}-k{len(shots)}-{stable_id(*[s.id for s in shots], n=8)}"
+
+
+@lru_cache(maxsize=4)
+def shot_pool(task: str) -> tuple[Example, ...]:
+    """Train-feedback questions with a gold explanation, in file order, one per question."""
+    from feedback_data.bigbench import load_bigbench, load_sports_vocab, normalize_question
+    from feedback_data.sports_vocab import sports_explanation
+    from feedback_data.store import load_paper_feedback
+
+    check_task(task)
+    seen: set[str] = set()
+    pool: list[Example] = []
+    if task == "strategyqa":
+        gold = {normalize_question(task, ex.question): ex for ex in load_bigbench(task)
+                if ex.explanation}
+    else:
+        vocab = load_sports_vocab()
+    for item in load_paper_feedback(task, "train"):
+        key = normalize_question(task, item.example.question)
+        if key in seen:
+            continue
+        seen.add(key)
+        if task == "strategyqa":
+            if key not in gold:
+                continue
+            ex = gold[key]
+        else:
+            statement = item.example.question.removesuffix("Is this sentence plausible?")
+            explanation = sports_explanation(statement.strip(), vocab)
+            if not explanation:
+                continue
+            ex = item.example.model_copy(update={"explanation": explanation})
+        if len(ex.question) + len(ex.explanation) <= MAX_SHOT_CHARS:
+            pool.append(ex)
+    return tuple(pool)
+
+
+def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
+    """k shots from the train pool, alternating yes and no answers (yes first).
+
+    Seed 0 takes the first shots in file order (the canonical prompt); another seed draws
+    them at random from the pool, so seeds vary the prompt as in the paper's ICL runs.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    pool = list(shot_pool(task))
+    if seed != 0:
+        random.Random(seed).shuffle(pool)
+    by_answer = {a: [ex for ex in pool if ex.answer == a] for a in ("yes", "no")}
+    shots: list[Example] = []
+    for i in range(k):
+        want = "yes" if i % 2 == 0 else "no"
+        bucket = by_answer[want] or by_answer["no" if want == "yes" else "yes"]
+        if not bucket:
+            raise ValueError(f"only {len(shots)} shots available for {task}, asked for {k}")
+        shots.append(bucket.pop(0))
+    return shots
+
+
+def detection_block(question: str, chain: str, label: str | None = None) -> str:
+    tail = f" {label}" if label is not None else ""
+    return f"Question: {question.strip()}\nAnswer: {chain.strip()}\nErrors:{tail}"
+
+
+def detection_prompt(question: str, chain: str, shots: list[FeedbackItem]) -> str:
+    """The k-shot error-detection prompt for a base model (the ICL calibration baseline).
+
+    Labels use the fine-tuned model's target words ('no error', 'missing facts', ...), so
+    the same label probabilities score both.
+    """
+    parts = [DETECTION_HEADER]
+    parts += [detection_block(s.example.question, s.chain.text,
+                              error_types_text(list(s.feedback.error_types))) for s in shots]
+    parts.append(detection_block(question, chain))
+    return "\n\n".join(parts)
+
+
+def detection_shots(items: list[FeedbackItem], k: int = 4) -> list[FeedbackItem]:
+    """k calibration records as detection shots: the shortest, alternating error / no error."""
+    ranked = sorted(items, key=lambda i: (len(i.example.question) + len(i.chain.text),
+                                          i.feedback.id))
+    clean = [i for i in ranked if not i.feedback.error_types]
+    flawed = [i for i in ranked if i.feedback.error_types]
+    shots = []
+    for j in range(k):
+        bucket = flawed if j % 2 == 0 else clean
+        bucket = bucket or flawed or clean
+        if not bucket:
+            break
+        shots.append(bucket.pop(0))
+    return shots
