@@ -1,0 +1,137 @@
+"""Voting and stopping logic against hand-worked cases; every method end to end on a tiny T5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feedback_data.schema import Example
+from feedback_data.splits import dev_examples
+from inference.backends import Backend
+from inference.methods import (
+    RefineState,
+    refine_update,
+    run_cot,
+    run_multitask,
+    run_refine,
+    run_wsc,
+    sample_weight,
+    weighted_vote,
+)
+from inference.prompts import default_shots
+from inference.toy_models import ScriptedGenerator
+
+
+def ex(i: int, task: str = "strategyqa") -> Example:
+    return Example(id=f"{task}/{i}", task=task, question=f"Question {i}?", answer="yes")
+
+
+def test_weighted_vote_hand_worked() -> None:
+    assert weighted_vote(["yes", "no", "no"], [1.0, 0.5, 0.5]) == "no"  # tie 1.0-1.0: more votes
+    assert weighted_vote(["yes", "no", "no"], [1.0, 0.4, 0.4]) == "yes"  # 1.0 > 0.8
+    assert weighted_vote(["no", "yes"], [0.5, 0.5]) == "no"  # full tie: sampled first
+    assert weighted_vote([None, "yes", None], [1.0, 0.1, 1.0]) == "yes"  # None has no vote
+    assert weighted_vote([None, None], [1.0, 1.0]) is None
+    assert sample_weight([], 0.3) == 1.0
+    assert sample_weight(["FE"], 0.3) == 0.3
+    assert sample_weight(None, 0.3) == 0.3
+
+
+SAMPLES = ["The answer is yes because a.", "The answer is no because b.",
+           "The answer is no because c.", "garbage"]
+CRITIQUES = {"a.": "no error", "b.": "factual error", "c.": "missing facts, factual error",
+             "garbage": "no error"}
+
+
+def scripted_wsc() -> ScriptedGenerator:
+    def respond(prompt: str, j: int) -> str:
+        if prompt.startswith("Predict"):
+            return SAMPLES[j]
+        chain = prompt.rsplit("Answer: ", 1)[1]
+        return CRITIQUES[chain.split("because ")[-1]]
+    return ScriptedGenerator(respond)
+
+
+@pytest.mark.parametrize(("w", "expected"), [(0.5, "no"), (0.4, "yes"), (1.0, "no"),
+                                             (0.0, "yes")])
+def test_wsc_weights_votes_by_critique(w: float, expected: str) -> None:
+    gen = scripted_wsc()
+    preds = run_wsc(gen, [ex(1), ex(2)], n=4, w=w)
+    assert [p.answer for p in preds] == [expected, expected]
+    assert preds[0].meta["weights"] == [1.0, w, w, 1.0]
+    assert preds[0].meta["answers"] == ["yes", "no", "no", None]
+    # Batched: one sampling call with n=4 for both questions, one critique call for all 8.
+    assert [(len(c["prompts"]), c["n"], c["do_sample"]) for c in gen.calls] == [
+        (2, 4, True), (8, 1, False)]
+
+
+def test_wsc_rejects_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="w must be"):
+        run_wsc(scripted_wsc(), [ex(1)], n=4, w=1.5)
+    with pytest.raises(ValueError, match="n must be"):
+        run_wsc(scripted_wsc(), [ex(1)], n=0)
+
+
+def test_refine_update_rules() -> None:
+    s = refine_update(RefineState("The answer is yes because a."),
+                      "factual error ; The answer is no because b.", 3)
+    assert (s.chain, s.stop, s.rounds) == ("The answer is no because b.", None, 1)
+    s = refine_update(s, "no error ; The answer is no because b2.", 3)
+    assert (s.chain, s.stop, s.rounds) == ("The answer is no because b2.", "no_error", 2)
+    s = refine_update(RefineState("The answer is yes because a."), "no error ; nonsense", 3)
+    assert (s.chain, s.stop) == ("The answer is yes because a.", "no_error")
+    s = refine_update(RefineState("The answer is yes because a."), "blah", 3)
+    assert (s.chain, s.stop) == ("The answer is yes because a.", "unparsed")
+    s = refine_update(RefineState("The answer is yes because a."), "missing facts ; blah", 3)
+    assert (s.chain, s.stop) == ("The answer is yes because a.", "unparsed_correction")
+    s = refine_update(RefineState("x", rounds=2), "missing facts ; The answer is no because c.",
+                      3)
+    assert (s.chain, s.stop, s.rounds) == ("The answer is no because c.", "max_rounds", 3)
+
+
+def test_refine_loop_keeps_only_unfinished_examples() -> None:
+    script = {
+        "Question 1?": ["factual error ; The answer is no because b.",
+                        "no error ; The answer is no because b."],
+        "Question 2?": ["no error ; The answer is yes because x."],
+        "Question 3?": ["missing facts ; The answer is yes because c1.",
+                        "missing facts ; The answer is no because c2.",
+                        "missing facts ; The answer is yes because c3."],
+        "Question 4?": ["gibberish"],
+    }
+    seen: dict[str, int] = {}
+
+    def respond(prompt: str, _j: int) -> str:
+        q = prompt.split("Question: ")[1].split("\n")[0]
+        seen[q] = seen.get(q, 0) + 1
+        return script[q][seen[q] - 1]
+
+    gen = ScriptedGenerator(respond)
+    preds = run_refine(gen, [ex(i) for i in range(1, 5)],
+                       ["The answer is yes because a."] * 4, rounds=3)
+    assert [len(c["prompts"]) for c in gen.calls] == [4, 2, 1]
+    assert [p.answer for p in preds] == ["no", "yes", "yes", "yes"]
+    assert [p.meta["rounds"] for p in preds] == [2, 1, 3, 1]
+    assert [p.meta["stop"] for p in preds] == ["no_error", "no_error", "max_rounds", "unparsed"]
+    assert preds[2].text == "The answer is yes because c3."
+
+
+@pytest.mark.parametrize("task", ["strategyqa", "sports_understanding"])
+def test_every_method_end_to_end_on_tiny_t5(task: str, tiny_t5: Path) -> None:
+    backend = Backend.load(tiny_t5, batch_size=16)
+    examples = dev_examples(task)[:3]
+    shots = default_shots(task, 2)
+    cot = run_cot(backend, examples, task, shots, max_new_tokens=8)
+    results = {
+        "cot": cot,
+        "multitask": run_multitask(backend, examples, max_new_tokens=8),
+        "wsc": run_wsc(backend, examples, n=3, max_new_tokens=8),
+        "refine": run_refine(backend, examples, [p.text for p in cot], rounds=2,
+                             max_new_tokens=8),
+    }
+    for name, preds in results.items():
+        assert [p.example_id for p in preds] == [e.id for e in examples], name
+        assert all(p.answer in ("yes", "no", None) for p in preds), name
+    assert all(len(p.meta["answers"]) == 3 for p in results["wsc"])
+    assert all(1 <= p.meta["rounds"] <= 2 for p in results["refine"])
