@@ -305,6 +305,20 @@ def validate(cfg: RecipeConfig) -> None:
         raise ConfigError(f"data.term_weights: {exc}") from None
 
 
+def split_launch_args(argv: list[str]) -> tuple[str | None, list[str]]:
+    """['--config', 'a.yaml', 'lr=1e-4'] -> ('a.yaml', ['lr=1e-4'])."""
+    path, rest, i = None, [], 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            path, i = argv[i + 1], i + 2
+        elif argv[i].startswith("--config="):
+            path, i = argv[i].partition("=")[2], i + 1
+        else:
+            rest.append(argv[i])
+            i += 1
+    return path, rest
+
+
 def require_run_fields(cfg: RecipeConfig) -> None:
     if not cfg.model.name_or_path:
         raise ConfigError("no model given: pass --model PATH_OR_HUB_ID (model.name_or_path)")

@@ -1,0 +1,78 @@
+"""Model, tokenizer, optimizer and schedule: the pieces every recipe sets up the same way."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from training.config import ConfigError, ModelConfig, TrainConfig
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the tokenizer of '{name_or_path}': "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def load_model(cfg: ModelConfig) -> Any:
+    """The seq2seq model in float32 (autocast handles bf16/fp16), LoRA-wrapped if lora_r > 0."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(cfg.name_or_path, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load model '{cfg.name_or_path}': "
+                          f"{str(exc).splitlines()[0]}") from None
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if cfg.lora_r > 0:
+        from training.lora import apply_lora
+
+        try:
+            model = apply_lora(model, cfg)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return model
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters; no weight decay on biases and norm weights."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr,
+                             betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+
+
+def total_steps(cfg: TrainConfig, batches_per_epoch: int, num_processes: int = 1) -> int:
+    """Optimizer steps of the run: max_steps, or epochs over the per-process batches."""
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    per_process = math.ceil(batches_per_epoch / num_processes)
+    return max(1, math.ceil(cfg.epochs * per_process / cfg.grad_accum))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up, then linear decay / cosine decay / constant."""
+    from transformers import get_scheduler
+
+    warmup = cfg.warmup_steps if cfg.warmup_steps > 0 else int(cfg.warmup_ratio * steps)
+    name = {"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=steps)
+
+
+def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
