@@ -1,0 +1,131 @@
+"""Metrics as pure functions: accuracy (through `evaluate`), mean/std, AUROC, ECE, reliability.
+
+``evaluate.load("accuracy")`` fetches its script from the Hugging Face Hub, which is not
+reachable offline, so accuracy is an ``evaluate.Metric`` defined here: the same package API
+(``compute(predictions=..., references=...)``) with no download.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+ANSWER_IDS = {"yes": 1, "no": 0}
+
+
+@lru_cache(maxsize=1)
+def _accuracy_metric():
+    import datasets
+    import evaluate
+
+    class Accuracy(evaluate.Metric):
+        """Share of predictions equal to their reference (an offline `evaluate` metric)."""
+
+        def _info(self) -> evaluate.MetricInfo:
+            return evaluate.MetricInfo(
+                description="Accuracy: correct predictions / all predictions.",
+                citation="", inputs_description="predictions, references: lists of ints",
+                features=datasets.Features({"predictions": datasets.Value("int32"),
+                                            "references": datasets.Value("int32")}))
+
+        def _compute(self, predictions: list[int], references: list[int]) -> dict[str, float]:
+            hits = sum(int(p == r) for p, r in zip(predictions, references, strict=True))
+            return {"accuracy": hits / len(references)}
+
+    return Accuracy()
+
+
+def accuracy(predictions: Sequence[str | None], references: Sequence[str]) -> float:
+    """Answer accuracy; an unparsed prediction (None) counts as wrong.
+
+    >>> accuracy(["yes", None, "no", "no"], ["yes", "yes", "no", "yes"])
+    0.5
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    if not references:
+        raise ValueError("accuracy of an empty set")
+    preds = [ANSWER_IDS.get(p, -1) if p is not None else -1 for p in predictions]
+    refs = [ANSWER_IDS[r] for r in references]
+    return float(_accuracy_metric().compute(predictions=preds, references=refs)["accuracy"])
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1); the std of one value is 0.
+
+    >>> mean_std([1.0, 2.0, 3.0])
+    (2.0, 1.0)
+    """
+    if not values:
+        raise ValueError("mean of no values")
+    m = sum(values) / len(values)
+    if len(values) == 1:
+        return m, 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def detection_accuracy(predicted_no_error: Sequence[bool | None],
+                       gold_no_error: Sequence[bool]) -> float:
+    """The paper's error-detection score: right when 'no error' meets an annotated None, or
+    any error meets an annotated error. An unreadable prediction (None) is wrong."""
+    if len(predicted_no_error) != len(gold_no_error) or not gold_no_error:
+        raise ValueError("need equally many, and at least one, predictions and labels")
+    hits = sum(p is not None and p == g for p, g in zip(predicted_no_error, gold_no_error,
+                                                       strict=True))
+    return hits / len(gold_no_error)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties 1/2.
+
+    None when only one class is present (the area is undefined).
+    """
+    if len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} scores but {len(labels)} labels")
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    # Mann-Whitney U with average ranks for ties.
+    ranked = sorted((s, y) for s, y in zip(scores, labels, strict=True))
+    rank_sum = 0.0
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        avg_rank = (i + 1 + j) / 2
+        rank_sum += avg_rank * sum(1 for _, y in ranked[i:j] if y)
+        i = j
+    u = rank_sum - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+def reliability_bins(probs: Sequence[float], labels: Sequence[bool],
+                     bins: int = 10) -> list[dict[str, float]]:
+    """Equal-width bins over [0, 1] of the predicted probability (1.0 falls in the last).
+
+    Each bin: lo, hi, count, mean predicted probability, observed frequency of the event.
+    """
+    if len(probs) != len(labels):
+        raise ValueError(f"{len(probs)} probabilities but {len(labels)} labels")
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        members = [(p, y) for p, y in zip(probs, labels, strict=True)
+                   if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        n = len(members)
+        out.append({"lo": lo, "hi": hi, "count": n,
+                    "mean_prob": sum(p for p, _ in members) / n if n else 0.0,
+                    "frequency": sum(1 for _, y in members if y) / n if n else 0.0})
+    return out
+
+
+def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool],
+                               bins: int = 10) -> float:
+    """ECE = sum over equal-width bins of |bin| / N * |frequency - mean probability|."""
+    if not probs:
+        raise ValueError("ECE of an empty set")
+    return sum(b["count"] / len(probs) * abs(b["frequency"] - b["mean_prob"])
+               for b in reliability_bins(probs, labels, bins))
