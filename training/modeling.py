@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,9 +11,16 @@ import torch
 from training.config import ConfigError, ModelConfig, TrainConfig
 
 
+def check_model_path(name_or_path: str) -> None:
+    """A name that looks like a path must exist (otherwise it is taken as a hub id)."""
+    if name_or_path.startswith(("/", ".", "~")) and not Path(name_or_path).expanduser().exists():
+        raise ConfigError(f"model folder {name_or_path} not found")
+
+
 def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
 
+    check_model_path(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
@@ -24,6 +32,7 @@ def load_model(cfg: ModelConfig) -> Any:
     """The seq2seq model in float32 (autocast handles bf16/fp16), LoRA-wrapped if lora_r > 0."""
     from transformers import AutoModelForSeq2SeqLM
 
+    check_model_path(cfg.name_or_path)
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(cfg.name_or_path, dtype=torch.float32)
     except (OSError, ValueError) as exc:
@@ -76,3 +85,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
 def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
+
+
+def check_backend(accelerator: Any, cfg: TrainConfig) -> None:
+    """Refuse settings a distributed backend cannot honour, with one line saying why."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED and cfg.grad_accum > 1:
+        raise ConfigError("under DeepSpeed keep train.grad_accum=1 (DeepSpeed steps on every "
+                          "backward); raise train.batch_size or the number of GPUs instead")
+    if cfg.mixed_precision != "no" and accelerator.device.type == "cpu" \
+            and cfg.mixed_precision == "fp16":
+        raise ConfigError("fp16 needs a GPU; use train.mixed_precision=bf16 or no on CPU")

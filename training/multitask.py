@@ -38,6 +38,7 @@ from training.evaluate import evaluate
 from training.examples import multitask_pairs
 from training.metrics_log import MetricsLogger, tensorboard_available
 from training.modeling import (
+    check_backend,
     load_model,
     load_tokenizer,
     make_optimizer,
@@ -64,6 +65,7 @@ def train(cfg: RecipeConfig) -> Path:
         log_with="tensorboard" if t.tensorboard and tensorboard_available() else None,
         project_dir=str(run_dir))
     say = accelerator.print
+    check_backend(accelerator, t)
 
     # --- data: feedback -> pairs -> tokens -> length-grouped batches ----------------------
     weights = cfg.data.term_weights

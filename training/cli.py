@@ -1,0 +1,101 @@
+"""`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights.
+
+    rhf train --objective multitask --model /tmp/tiny --out runs/mt [--config YAML]
+              [--resume] [key=value | --key value ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperGroup
+
+
+class _TrainGroup(TyperGroup):
+    """A group whose own callback trains: anything that is not a sub-command's name is
+    handed to the callback as config overrides (``lr=1e-4``, ``--max-steps 5``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = click.Command.parse_args(self, ctx, args)
+        if rest and rest[0] in self.commands:
+            ctx._protected_args, ctx.args = rest[:1], rest[1:]
+        else:
+            ctx._protected_args, ctx.args = [], rest
+        return ctx.args
+
+
+app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
+                  context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                  help="Fine-tune a seq2seq model on rich feedback (multitask or refine).")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.callback()
+def train_command(
+    ctx: typer.Context,
+    objective: Annotated[str | None, typer.Option(
+        help="multitask (answer / error types / description) or refine.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model folder or hub id.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config (configs/...).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from the newest checkpoint in --out.")] = False,
+    help_config: Annotated[bool, typer.Option(
+        "--help-config", help="List every config key with its default and help.")] = False,
+) -> None:
+    """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from training.config import ConfigError, describe, load_config, split_launch_args
+
+    if help_config:
+        typer.echo(describe())
+        return
+    extra_config, rest = split_launch_args(list(ctx.args))
+    if not (objective or config or extra_config or rest or model or out or resume):
+        typer.echo(ctx.get_help())
+        return
+    overrides = list(rest)
+    if model is not None:
+        overrides.append(f"model.name_or_path={model}")
+    if out is not None:
+        overrides.append(f"train.output_dir={out}")
+    if resume:
+        overrides.append("train.resume=true")
+    from training.checkpoint import CheckpointError
+    from training.recipes import train
+
+    try:
+        if objective is not None and objective not in ("multitask", "refine"):
+            raise ConfigError(f"--objective must be multitask or refine, not '{objective}'")
+        cfg = load_config(config or extra_config, overrides, objective=objective)
+        final = train(cfg)
+    except (ConfigError, CheckpointError) as exc:
+        _fail(str(exc))
+    else:
+        typer.echo(f"final model: {final}")
+
+
+@app.command("merge")
+def merge_command(
+    adapter: Annotated[Path, typer.Argument(help="A LoRA run's final/ (or checkpoint) folder.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the merged full weights.")],
+    base: Annotated[str | None, typer.Option(
+        help="Base model, if not the one recorded in adapter_config.json.")] = None,
+) -> None:
+    """Merge a LoRA adapter into its base model and save plain safetensors weights."""
+    from training.lora import merge_adapter
+
+    try:
+        path = merge_adapter(adapter, out, base=base)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0])
+    else:
+        typer.echo(f"wrote merged model to {path}")
