@@ -185,6 +185,40 @@ class Backend:
                            else self._score_causal(p, t))
         return scores
 
+    def score_choices(self, prompts: list[str], choices: list[str],
+                      batch_size: int | None = None) -> list[list[float]]:
+        """Log-probability of each choice after each prompt; a seq2seq model encodes each
+        prompt once and reuses the encoding for every choice."""
+        import torch
+
+        if not self.is_encoder_decoder:
+            flat = self.score([p for p in prompts for _ in choices],
+                              [c for _ in prompts for c in choices], batch_size=batch_size)
+            return [flat[i * len(choices):(i + 1) * len(choices)] for i in range(len(prompts))]
+        from transformers.modeling_outputs import BaseModelOutput
+
+        labels = self.tokenizer(text_target=list(choices), return_tensors="pt", padding=True)
+        ids = labels["input_ids"].to(self.device)
+        mask = labels["attention_mask"].to(self.device)
+        k = len(choices)
+        size = max(1, (batch_size or self.batch_size) // k)
+        out: list[list[float]] = []
+        for start in range(0, len(prompts), size):
+            enc = self._encode(prompts[start:start + size])
+            b = enc["input_ids"].shape[0]
+            with torch.inference_mode():
+                hidden = self.model.get_encoder()(**enc).last_hidden_state
+                logits = self.model(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(
+                        k, dim=0)),
+                    attention_mask=enc["attention_mask"].repeat_interleave(k, dim=0),
+                    labels=ids.masked_fill(mask == 0, -100).repeat(b, 1)).logits
+            rep_ids, rep_mask = ids.repeat(b, 1), mask.repeat(b, 1)
+            logp = torch.log_softmax(logits.float(), -1).gather(-1, rep_ids[..., None])[..., 0]
+            flat = (logp * rep_mask).sum(-1).tolist()
+            out += [flat[i * k:(i + 1) * k] for i in range(b)]
+        return out
+
     def _score_seq2seq(self, prompts: list[str], targets: list[str]) -> list[float]:
         import torch
 

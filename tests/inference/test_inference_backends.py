@@ -75,3 +75,12 @@ def test_unloadable_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="cannot load model"):
         Backend.load(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("which", ["tiny_t5", "tiny_causal"])
+def test_score_choices_equals_score(which: str, request: pytest.FixtureRequest) -> None:
+    backend = Backend.load(request.getfixturevalue(which), batch_size=4)
+    prompts, choices = ["a b c", "Question: x?\nAnswer: y"], ["no error", "missing facts", "x"]
+    rows = backend.score_choices(prompts, choices, batch_size=4)
+    flat = backend.score([p for p in prompts for _ in choices], choices * 2)
+    assert [v for r in rows for v in r] == pytest.approx(flat, abs=1e-3)

@@ -1,0 +1,71 @@
+"""`rhf eval --model M ...`: accuracy of every method on the dev sets, calibration, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
+                       "calibration, report.md / report.json / plots.")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@app.callback(invoke_without_command=True)
+def eval_command(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(
+        help="Multitask-trained checkpoint (hub id, folder or RUN_DIR): multitask, wsc, "
+             "calibration.")] = None,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/eval"),
+    base_model: Annotated[str | None, typer.Option(
+        help="Base model for cot, refine's first chains and the ICL baseline (default: "
+             "--model).")] = None,
+    refine_model: Annotated[str | None, typer.Option(
+        help="Refine-trained checkpoint (default: --model).")] = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated: cot,multitask,wsc,refine.")]
+    = "cot,multitask,wsc,refine",
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")]
+    = "strategyqa,sports_understanding",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (mean ± std over them).")]
+    = "0",
+    limit: Annotated[int | None, typer.Option(help="First N dev examples per task.")] = None,
+    k: Annotated[int, typer.Option(help="Shots in the CoT prompt.")] = 4,
+    n: Annotated[int, typer.Option(help="wsc: samples per question.")] = 8,
+    w: Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
+    = 0.5,
+    temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
+    rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
+    max_new_tokens: Annotated[int, typer.Option(help="Cap on a generated chain.")] = 64,
+    calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
+    calibration_limit: Annotated[int | None, typer.Option(
+        help="First N calibration records (default: all 173).")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+) -> None:
+    """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from eval.runner import EvalConfig, run_eval
+    from feedback_data.jsonl import DataError
+    from inference.backends import ModelLoadError
+
+    if model is None:
+        typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        config = EvalConfig(
+            model=model, out=out, base_model=base_model, refine_model=refine_model,
+            methods=_csv(methods), tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
+            limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
+            batch_size=batch_size, max_new_tokens=max_new_tokens, calibration=calibration,
+            calibration_limit=calibration_limit, threads=threads)
+        config.check()
+        run_eval(config, log=typer.echo)
+    except (ValueError, DataError, ModelLoadError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None

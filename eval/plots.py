@@ -1,0 +1,69 @@
+"""PNG plots for the report: accuracy bars with error bars, and the reliability diagram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
+    """Grouped bars: one group per task, one bar per method, error bars = std over seeds."""
+    from eval.report import METHOD_NAMES, TASK_NAMES
+
+    plt = _pyplot()
+    tasks = list(report["config"]["tasks"])
+    methods = list(report["accuracy"])
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(tasks), 3.6))
+    for j, method in enumerate(methods):
+        means = [100 * report["accuracy"][method][t]["mean"] for t in tasks]
+        stds = [100 * report["accuracy"][method][t]["std"] for t in tasks]
+        xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
+        ax.bar(xs, means, width, yerr=stds, capsize=3, label=METHOD_NAMES.get(method, method))
+    ax.set_xticks(range(len(tasks)), [TASK_NAMES.get(t, t) for t in tasks])
+    ax.set_ylabel("dev accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.axhline(50, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(f"Accuracy (mean ± std over {len(report['config']['seeds'])} seed(s))")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability(calibration: dict[str, Any], path: Path) -> Path:
+    """P('no error') against the observed share of error-free chains, per model."""
+    from eval.report import CALIBRATION_NAMES
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+    for key, cal in calibration.items():
+        pts = [(b["mean_prob"], b["frequency"], b["count"]) for b in cal["bins"] if b["count"]]
+        if not pts:
+            continue
+        xs, ys, ns = zip(*pts, strict=True)
+        ece = cal["ece"]
+        ax.plot(xs, ys, marker="o", label=f"{CALIBRATION_NAMES.get(key, key)} (ECE {ece:.3f})")
+        for x, y, n in pts:
+            ax.annotate(str(n), (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel("predicted P('no error')")
+    ax.set_ylabel("observed share without error")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("Reliability diagram (points: bin sizes)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,61 @@
+"""Calibration scoring with a stand-in model, against hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from eval.calibration import LABELS, calibrate, read_label, softmax_first
+from feedback_data.splits import calibration_items
+from inference.toy_models import ScriptedGenerator
+
+
+class StandIn(ScriptedGenerator):
+    """Says 'no error' with P = 0.8 to every other prompt, names an error (P 0.2) otherwise."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        super().__init__(self._respond)
+
+    def _respond(self, prompt: str, _j: int) -> str:
+        self.count += 1
+        return "no error" if self.count % 2 == 1 else "factual error"
+
+    def score_choices(self, prompts, choices, batch_size=None):
+        rows = []
+        for i, _ in enumerate(prompts):
+            p = 0.8 if i % 2 == 0 else 0.2
+            rest = (1 - p) / (len(choices) - 1)
+            rows.append([math.log(p)] + [math.log(rest)] * (len(choices) - 1))
+        return rows
+
+
+def test_softmax_and_labels() -> None:
+    assert LABELS[0] == "no error" and len(LABELS) == 5
+    assert softmax_first([math.log(0.8), math.log(0.1), math.log(0.1)]) == pytest.approx(0.8)
+    assert read_label("no error") is True
+    assert read_label("missing facts, factual error") is False
+    assert read_label("The answer is yes") is None
+
+
+def test_calibrate_hand_computed() -> None:
+    items = calibration_items()[:8]
+    gold = [not i.feedback.error_types for i in items]
+    result = calibrate(StandIn(), items)
+    predicted = [i % 2 == 0 for i in range(8)]  # no error, error, no error, ...
+    expected = sum(p == g for p, g in zip(predicted, gold, strict=True)) / 8
+    assert result["n"] == 8 and result["accuracy"] == pytest.approx(expected)
+    assert [r["p_no_error"] for r in result["records"]] == pytest.approx([0.8, 0.2] * 4)
+    # ECE over the two occupied bins: |freq - 0.8| * 4/8 + |freq - 0.2| * 4/8
+    even = sum(gold[0::2]) / 4
+    odd = sum(gold[1::2]) / 4
+    assert result["ece"] == pytest.approx(abs(even - 0.8) / 2 + abs(odd - 0.2) / 2)
+
+
+def test_icl_leaves_its_four_shots_out() -> None:
+    items = calibration_items()[:12]
+    result = calibrate(StandIn(), items, icl=True)
+    assert result["n"] == 8 and len(result["left_out"]) == 4
+    scored = {r["feedback_id"] for r in result["records"]}
+    assert not scored & set(result["left_out"])
