@@ -116,7 +116,7 @@ def run_wsc(gen: TextGenerator, examples: list[Example], *, n: int = DEFAULT_N,
         answers = [parse_chain(t)[0] for t in texts]
         weights = [sample_weight(parse_error_types_text(c), w) for c in crits]
         preds.append(Prediction(ex.id, weighted_vote(answers, weights), texts[0], meta={
-            "answers": answers, "weights": weights, "critiques": crits}))
+            "texts": texts, "answers": answers, "weights": weights, "critiques": crits}))
     return preds
 
 

@@ -1,0 +1,196 @@
+"""Model endpoints for `rhf serve`: answer, critique, refine, vote, and a Label Studio ML backend.
+
+A bearer token is required on every route here when ``RHF_API_TOKEN`` is set (read per
+request). Request limits are pydantic constraints, so a request over a limit gets a 422 that
+names the field and the limit. Generation runs under one lock: a CPU model serves one request
+at a time, and FastAPI runs these sync handlers in its thread pool.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from feedback_data.chain_format import parse_chain
+from feedback_data.schema import ERROR_NAMES, stable_id
+from inference.methods import (
+    CRITIQUE_TOKENS,
+    DEFAULT_N,
+    DEFAULT_ROUNDS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_W,
+    run_refine,
+    run_wsc,
+)
+from training.instructions import (
+    answer_prompt,
+    description_prompt,
+    error_types_prompt,
+    parse_error_types_text,
+)
+
+MAX_QUESTION_CHARS = 1000
+MAX_CHAIN_CHARS = 4000
+MAX_N = 64
+MAX_NEW_TOKENS = 256
+MAX_ROUNDS = 10
+MAX_PREDICT_TASKS = 100
+TOKEN_ENV = "RHF_API_TOKEN"
+
+_bearer = HTTPBearer(auto_error=False, description=f"Required when ${TOKEN_ENV} is set.")
+
+
+def require_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    expected = os.environ.get(TOKEN_ENV)
+    if not expected:
+        return
+    if creds is None or not hmac.compare_digest(creds.credentials.encode(), expected.encode()):
+        raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Question = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
+                 description=f"The question (at most {MAX_QUESTION_CHARS} characters).")
+ChainText = Field(min_length=1, max_length=MAX_CHAIN_CHARS,
+                  description="A chain: 'The answer is yes because ...'.")
+NewTokens = Field(64, ge=1, le=MAX_NEW_TOKENS,
+                  description=f"Cap on generated tokens (at most {MAX_NEW_TOKENS}).")
+
+
+class AnswerRequest(_Req):
+    question: str = Question
+    max_new_tokens: int = NewTokens
+
+
+class CritiqueRequest(_Req):
+    question: str = Question
+    chain: str = ChainText
+    max_new_tokens: int = NewTokens
+
+
+class RefineRequest(_Req):
+    question: str = Question
+    chain: str = ChainText
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
+    max_new_tokens: int = NewTokens
+
+
+class VoteRequest(_Req):
+    question: str = Question
+    n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
+    w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
+    seed: int = 0
+    max_new_tokens: int = NewTokens
+
+
+class LSPredictRequest(BaseModel):
+    """Label Studio's ML-backend request: tasks with their data (other keys ignored)."""
+
+    tasks: list[dict[str, Any]] = Field(max_length=MAX_PREDICT_TASKS)
+    model_config = ConfigDict(extra="allow")
+
+
+def model_version(backend: Any) -> str:
+    """'<folder>@<commit or id>': stamped on every answer and Label Studio prediction."""
+    info = backend.info
+    run = info.get("run") or {}
+    tag = str(run.get("commit") or "")[:10] or stable_id(str(info.get("path")), str(run), n=10)
+    return f"{str(info.get('path', backend.name)).rstrip('/').split('/')[-1]}@{tag}"
+
+
+def make_model_router(model: str | Any) -> APIRouter:
+    """Load ``model`` (hub id, folder or RUN_DIR; or an already loaded Backend) and route it."""
+    from inference.backends import Backend
+
+    backend = Backend.load(model) if isinstance(model, str) else model
+    version = model_version(backend)
+    lock = threading.Lock()
+    router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])
+
+    def generate(prompts: list[str], max_new_tokens: int) -> list[str]:
+        with lock:
+            return [o[0] for o in backend.generate(prompts, max_new_tokens=max_new_tokens)]
+
+    def critique(question: str, chain: str, max_new_tokens: int) -> dict[str, Any]:
+        types_text, description = generate(
+            [error_types_prompt(question, chain), description_prompt(question, chain)],
+            max_new_tokens)
+        codes = parse_error_types_text(types_text)
+        return {"error_types": codes, "error_types_text": types_text,
+                "description": description, "model_version": version}
+
+    @router.post("/v1/answer", summary="Answer a question with an explained chain")
+    def answer(req: AnswerRequest) -> dict[str, Any]:
+        text = generate([answer_prompt(req.question)], req.max_new_tokens)[0]
+        ans, steps, parsed = parse_chain(text)
+        return {"answer": ans, "steps": steps, "parsed": parsed, "text": text,
+                "model_version": version}
+
+    @router.post("/v1/critique", summary="Error types and description of a chain")
+    def critique_route(req: CritiqueRequest) -> dict[str, Any]:
+        return critique(req.question, req.chain, req.max_new_tokens)
+
+    @router.post("/v1/refine", summary="Refine a chain until no error is predicted")
+    def refine(req: RefineRequest) -> dict[str, Any]:
+        from feedback_data.schema import Example
+
+        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
+        with lock:
+            pred = run_refine(backend, [ex], [req.chain], rounds=req.rounds,
+                              max_new_tokens=req.max_new_tokens)[0]
+        return {"answer": pred.answer, "text": pred.text, **pred.meta, "model_version": version}
+
+    @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers")
+    def vote(req: VoteRequest) -> dict[str, Any]:
+        from feedback_data.schema import Example
+
+        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
+        with lock:
+            pred = run_wsc(backend, [ex], n=req.n, w=req.w, temperature=req.temperature,
+                           seed=req.seed, max_new_tokens=req.max_new_tokens)[0]
+        samples = [{"text": t, "answer": a, "critique": c, "weight": wt} for t, a, c, wt in zip(
+            pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
+            pred.meta["weights"], strict=True)]
+        return {"answer": pred.answer, "samples": samples, "model_version": version}
+
+    @router.post("/setup", summary="Label Studio ML backend: connection check")
+    def setup() -> dict[str, str]:
+        return {"model_version": version}
+
+    @router.post("/predict", summary="Label Studio ML backend: pre-filled error types")
+    def predict(req: LSPredictRequest) -> dict[str, Any]:
+        from annotation import labeling_config as lc
+
+        results = []
+        for i, task in enumerate(req.tasks):
+            data = task.get("data") or {}
+            question = str(data.get(lc.DATA_QUESTION) or "")
+            chain = str(data.get(lc.DATA_MODEL_OUTPUT) or "")
+            if not question or not chain:
+                raise HTTPException(422, f"task {i}: data needs '{lc.DATA_QUESTION}' and "
+                                         f"'{lc.DATA_MODEL_OUTPUT}'")
+            if len(question) > MAX_QUESTION_CHARS or len(chain) > MAX_CHAIN_CHARS:
+                raise HTTPException(422, f"task {i}: question over {MAX_QUESTION_CHARS} or "
+                                         f"chain over {MAX_CHAIN_CHARS} characters")
+            text = generate([error_types_prompt(question, chain)], CRITIQUE_TOKENS)[0]
+            codes = parse_error_types_text(text)
+            if codes is None:
+                results.append({"result": [], "model_version": version})
+                continue
+            choices = [ERROR_NAMES[c] for c in codes] or [lc.NO_ERROR]
+            results.append({"result": [lc.result_item(lc.ERROR_TYPES, choices)],
+                            "model_version": version})
+        return {"results": results, "model_version": version}
+
+    return router
