@@ -60,7 +60,7 @@ def padding_efficiency(examples: Sequence[Encoded], batches: Sequence[Sequence[i
 class EpochBatchSampler(Sampler[list[int]]):
     """Yields one epoch's batches, deterministic in (seed, epoch); ``skip`` resumes mid-epoch.
 
-    The recipe calls ``set_epoch(e, skip=k)`` before iterating, so a resumed run sees exactly
+    The recipe calls ``set_position(e, skip=k)`` before iterating, so a resumed run sees exactly
     the batches an uninterrupted run would have seen from batch k of epoch e on.
     """
 
@@ -73,7 +73,9 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.epoch = 0
         self.skip = 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+    def set_position(self, epoch: int, skip: int = 0) -> None:
+        # Not named set_epoch: accelerate calls set_epoch(<its own iteration count>) on
+        # batch samplers, which would reset the resume position.
         self.epoch, self.skip = epoch, skip
 
     def batches(self) -> list[list[int]]:

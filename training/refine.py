@@ -80,9 +80,13 @@ def train(cfg: RecipeConfig) -> Path:
     collate = RefineCollator(tokenizer.pad_token_id,
                                 extra_terms=sorted({p.term for p in data.train + data.eval}))
     sampler = EpochBatchSampler(train_set, t.batch_size, t.seed, cfg.data.group_by_length)
-    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate)
+    # Own generators: creating a loader iterator draws a seed, which must not come from the
+    # global RNG (a resumed run creates one where an uninterrupted run does not).
+    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(t.seed))
     eval_loader = DataLoader(eval_set, collate_fn=collate, batch_sampler=grouped_batches(
-        eval_set, t.batch_size, t.seed)) if eval_set else None
+        eval_set, t.batch_size, t.seed), generator=torch.Generator().manual_seed(t.seed)
+    ) if eval_set else None
     batches_per_epoch = len(sampler)
 
     # --- model, optimizer, schedule ------------------------------------------------------
@@ -128,7 +132,7 @@ def train(cfg: RecipeConfig) -> Path:
     while step < steps:
         if batches_done >= batches_per_epoch:
             epoch, batches_done = epoch + 1, 0
-        sampler.set_epoch(epoch, skip=batches_done)
+        sampler.set_position(epoch, skip=batches_done)
         group: list[dict[str, torch.Tensor]] = []
         for batch in loader:
             group.append(batch)

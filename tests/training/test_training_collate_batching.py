@@ -1,0 +1,91 @@
+"""Label masking in the collators, and the length-grouped batches."""
+
+from __future__ import annotations
+
+import doctest
+from collections import Counter
+
+import pytest
+
+import training.collate
+from feedback_data.store import load_paper_feedback
+from training.batching import (
+    EpochBatchSampler,
+    grouped_batches,
+    padding_efficiency,
+    random_batches,
+)
+from training.collate import (
+    IGNORE_INDEX,
+    Encoded,
+    MultitaskCollator,
+    RefineCollator,
+    encode_pairs,
+)
+from training.examples import multitask_pairs, refine_pairs
+
+
+def test_collator_docstring_examples():
+    assert doctest.testmod(training.collate).failed == 0
+
+
+@pytest.mark.parametrize("collator", [MultitaskCollator(pad_id=0), RefineCollator(pad_id=0)])
+def test_labels_are_minus_100_exactly_on_padding(collator):
+    term = collator.terms[0]
+    feats = [Encoded([4, 5, 6, 1], [7, 1], term), Encoded([4, 1], [7, 8, 9, 10, 1], term)]
+    batch = collator(feats)
+    assert batch["labels"].tolist() == [[7, 1, -100, -100, -100], [7, 8, 9, 10, 1]]
+    assert batch["input_ids"].tolist() == [[4, 5, 6, 1], [4, 1, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+
+
+@pytest.fixture(scope="module")
+def encoded(tiny_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    items = load_paper_feedback("strategyqa", "train")
+    return tok, encode_pairs(multitask_pairs(items, None, seed=0), tok, 256, 128)
+
+
+def test_real_pairs_mask_padding_and_end_with_eos(encoded):
+    tok, enc = encoded
+    batch = MultitaskCollator(tok.pad_token_id)(enc[:16])
+    for row, f in zip(batch["labels"].tolist(), enc[:16], strict=True):
+        assert row[: len(f.labels)] == f.labels and f.labels[-1] == tok.eos_token_id
+        assert set(row[len(f.labels):]) <= {IGNORE_INDEX}
+    assert (batch["labels"] == tok.pad_token_id).sum() == 0
+
+
+def test_grouped_batches_cover_every_example_once_with_one_term_each(encoded):
+    _, enc = encoded
+    batches = grouped_batches(enc, 16, seed=0)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(enc)))
+    assert all(len({enc[i].term for i in b}) == 1 for b in batches)
+    assert grouped_batches(enc, 16, seed=0) == batches
+    assert grouped_batches(enc, 16, seed=0, epoch=1) != batches
+
+
+def test_padding_efficiency_is_at_least_090(encoded):
+    _, enc = encoded
+    grouped = padding_efficiency(enc, grouped_batches(enc, 16, seed=0))
+    rand = padding_efficiency(enc, random_batches(len(enc), 16, seed=0))
+    assert grouped >= 0.90 > rand
+
+
+def test_sampler_skips_to_the_data_position(encoded):
+    _, enc = encoded
+    sampler = EpochBatchSampler(enc, 16, seed=5)
+    sampler.set_position(2)
+    full = list(sampler)
+    sampler.set_position(2, skip=7)
+    assert list(sampler) == full[7:] and len(sampler) == len(full) - 7
+
+
+def test_refine_pairs_batch_efficiently(encoded):
+    tok, _ = encoded
+    items = load_paper_feedback("sports_understanding", "train")
+    enc = encode_pairs(refine_pairs(items), tok, 256, 128)
+    assert padding_efficiency(enc, grouped_batches(enc, 16, seed=0)) >= 0.90
+    assert Counter(e.term for e in enc) == {"refine": len(items)}

@@ -1,0 +1,134 @@
+"""Feedback -> pairs: the instruction per term, the targets, the mixture shares, left-outs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from feedback_data.jsonl import DataError
+from feedback_data.store import load_paper_feedback
+from training.examples import (
+    MULTITASK_TERMS,
+    filter_consistent,
+    load_pairs,
+    multitask_pairs,
+    refine_pairs,
+    term_counts,
+    term_pairs,
+)
+from training.instructions import (
+    answer_prompt,
+    description_prompt,
+    error_types_prompt,
+    error_types_text,
+    refine_prompt,
+)
+
+
+@pytest.fixture(scope="module")
+def items():
+    return load_paper_feedback("strategyqa", "train")[:60]
+
+
+def _no_error(items):
+    return next(i for i in items if not i.feedback.error_types)
+
+
+def _with_error(items):
+    return next(i for i in items if len(i.feedback.error_types) >= 2)
+
+
+def test_multitask_terms_use_the_shared_instructions(items):
+    item = _with_error(items)
+    pairs = term_pairs(item)
+    q, chain, fb = item.example.question, item.chain.text, item.feedback
+    assert pairs["answer"].source == answer_prompt(q)
+    assert pairs["answer"].target == fb.correction.text.strip()
+    assert pairs["error_types"].source == error_types_prompt(q, chain)
+    assert pairs["description"].source == description_prompt(q, chain)
+    assert pairs["error_types"].target == error_types_text(list(fb.error_types))
+    assert "," in pairs["error_types"].target  # two or more types, in natural language
+    assert pairs["description"].target.startswith(("Factual Error:", "Missing Facts:",
+                                                   "Irrelevant Facts:", "Logical"))
+
+
+def test_a_chain_without_error_says_no_error(items):
+    item = _no_error(items)
+    assert term_pairs(item)["error_types"].target == "no error"
+    assert term_pairs(item)["description"].target == "no error"
+    (pair,) = refine_pairs([item])
+    assert pair.source == refine_prompt(item.example.question, item.chain.text)
+    assert pair.target == f"no error ; {item.chain.text.strip()}"
+
+
+def test_refine_target_is_error_types_then_correction(items):
+    item = _with_error(items)
+    (pair,) = refine_pairs([item])
+    head, _, tail = pair.target.partition(" ; ")
+    assert head == term_pairs(item)["error_types"].target
+    assert tail == item.feedback.correction.text.strip()
+
+
+@pytest.mark.parametrize("weights", [
+    {"answer": 1.0, "error_types": 1.0, "description": 1.0},
+    {"answer": 2.0, "error_types": 1.0, "description": 1.0},
+    {"answer": 1.0, "error_types": 0.5, "description": 0.0},
+])
+def test_each_term_has_its_configured_share(items, weights):
+    pairs = multitask_pairs(items, weights, seed=3)
+    counts = Counter(p.term for p in pairs)
+    total = sum(weights.values())
+    for term in MULTITASK_TERMS:
+        share = weights.get(term, 0.0) / total
+        assert counts[term] == round(3 * len(items) * share)
+        assert abs(counts[term] / len(pairs) - share) < 0.01
+    # Records are used once each before any repeats.
+    answers = Counter(p.id for p in pairs if p.term == "answer")
+    assert max(answers.values()) - min(answers.values(), default=0) <= 1
+
+
+def test_mixture_is_deterministic_in_the_seed(items):
+    assert multitask_pairs(items, None, seed=1) == multitask_pairs(items, None, seed=1)
+    assert multitask_pairs(items, None, seed=1) != multitask_pairs(items, None, seed=2)
+
+
+def test_bad_weights_are_refused():
+    with pytest.raises(ValueError, match="unknown multitask term"):
+        term_counts(3, {"answr": 1.0})
+    with pytest.raises(ValueError, match="positive sum"):
+        term_counts(3, {"answer": 0.0})
+
+
+def test_inconsistent_records_are_left_out_and_counted(items):
+    bad = items[0].model_copy(deep=True)
+    bad.feedback.correction.text = "   "
+    bad2 = items[1].model_copy(deep=True)
+    bad2.feedback.flags = ["none_with_error_types"]
+    result = filter_consistent([bad, *items[2:5], bad2])
+    assert len(result.kept) == 3 and result.left_out == 2
+    assert result.left_out_flags["empty_correction"] == 1
+    assert result.left_out_flags["none_with_error_types"] == 1
+
+
+def test_pairs_file_is_validated(tmp_path):
+    good = tmp_path / "pairs.jsonl"
+    good.write_text('{"source": "q", "target": "a", "term": "chain"}\n')
+    assert load_pairs(good)[0].term == "chain"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"source": "q", "target": 3, "term": "chain"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:1: .*target"):
+        load_pairs(bad)
+
+
+def test_held_out_split_keeps_questions_apart(make_cfg):
+    from training.data import build_data
+
+    cfg = make_cfg("refine", **{"data.max_records": 0, "data.eval_fraction": 0.1,
+                                "data.eval_max": 10_000})
+    data = build_data(cfg.data, refine_pairs, refine_pairs, seed=0, log=lambda _m: None)
+    train_sources = {p.source for p in data.train}
+    assert data.eval and not train_sources & {p.source for p in data.eval}
+    assert data.counts["records_left_out"] == 0
+    assert data.counts["records_train"] + data.counts["records_eval"] == \
+        data.counts["records_total"]

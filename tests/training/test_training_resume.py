@@ -1,0 +1,166 @@
+"""Resume equals an uninterrupted run (bitwise on CPU), survives kill -9, refuses bad
+checkpoints with a clear error, and loads weights only through safe loaders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.training.conftest import weights
+from training import checkpoint as ckpt
+from training.recipes import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _train_steps(run_dir: Path) -> list[int]:
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [x["step"] for x in lines if "train/loss" in x]
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("extra", [
+    {"train.grad_accum": 2},  # data position mid-epoch, accumulation groups across epochs
+    {"model.lora_r": 4, "model.lora_dropout": 0.2},  # dropout: RNG states must be restored
+], ids=["full-accum", "lora-dropout"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make_cfg, tmp_path, extra):
+    settings = {"data.max_records": 16, "train.max_steps": 8, "train.save_every": 3,
+                "train.keep_checkpoints": 5, **extra}
+    run = tmp_path / "run"
+    final = train(make_cfg("multitask", out=run, **settings))
+    uninterrupted = weights(final)
+    steps_before = _train_steps(run)
+    # Throw away everything after step 3 (a crash there), then resume.
+    for name in ("step-6", "step-8"):
+        shutil.rmtree(run / "checkpoints" / name)
+    shutil.rmtree(final)
+    state = ckpt.read_state(run / "checkpoints" / "step-3")
+    assert state["step"] == 3 and state["objective"] == "multitask"
+    resumed = train(make_cfg("multitask", out=run, **settings, **{"train.resume": True}))
+    _assert_same(uninterrupted, weights(resumed))
+    assert _train_steps(run) == steps_before == list(range(1, 9))
+    assert json.loads((run / "run.json").read_text())["resumes"][0]["from_step"] == 3
+
+
+def test_kill_9_then_resume_loses_only_the_steps_since_the_checkpoint(make_cfg, tmp_path,
+                                                                      tiny_model):
+    settings = {"train.max_steps": 14, "train.save_every": 3, "data.max_records": 16}
+    reference = weights(train(make_cfg("refine", out=tmp_path / "ref", **settings)))
+
+    run = tmp_path / "run"
+    args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in
+            {**__import__("tests.training.conftest", fromlist=["FAST"]).FAST, **settings,
+             "model.name_or_path": str(tiny_model), "train.output_dir": str(run),
+             "train.step_sleep": 0.2}.items()]
+    proc = subprocess.Popen([sys.executable, "-m", "training.refine", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while not (run / "checkpoints" / "step-6").is_dir():
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint within 60 s"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "final").exists()
+    last = ckpt.list_checkpoints(run)[-1]
+    last_step = ckpt.read_state(last)["step"]
+    assert last_step >= 6
+
+    resumed = train(make_cfg("refine", out=run, **settings, **{"train.resume": True}))
+    _assert_same(reference, weights(resumed))
+    assert _train_steps(run) == list(range(1, 15))  # no gaps, no duplicates
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(make_cfg, tmp_path,
+                                                                   monkeypatch):
+    settings = {"train.max_steps": 4, "train.save_every": 2}
+    real_save = torch.save
+
+    def dying_save(obj, path, *a, **kw):
+        if ".tmp-step-4" in str(path) and str(path).endswith("scheduler.pt"):
+            raise KeyboardInterrupt("killed mid-save")
+        return real_save(obj, path, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(make_cfg("refine", out=run, **settings))
+    monkeypatch.setattr(torch, "save", real_save)
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-2"]
+    assert (run / "checkpoints" / ".tmp-step-4").is_dir()  # the half-written one, ignored
+    final = train(make_cfg("refine", out=run, **settings, **{"train.resume": True}))
+    assert (final / "model.safetensors").is_file()
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step-2", "step-4"]
+
+
+@pytest.fixture
+def saved_run(make_cfg, tmp_path):
+    run = tmp_path / "run"
+    train(make_cfg("refine", out=run, **{"train.max_steps": 2, "train.save_every": 2}))
+    return run
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(make_cfg, saved_run):
+    target = saved_run / "checkpoints" / "step-2" / "model.safetensors"
+    target.write_bytes(target.read_bytes()[:1000])
+    with pytest.raises(ckpt.CheckpointError, match=r"step-2 is corrupt or incomplete"):
+        train(make_cfg("refine", out=saved_run, **{"train.max_steps": 4,
+                                                   "train.resume": True}))
+    (saved_run / "checkpoints" / "step-2" / "trainer_state.json").write_text("{")
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or incomplete"):
+        train(make_cfg("refine", out=saved_run, **{"train.resume": True}))
+
+
+def test_a_checkpoint_of_another_objective_is_refused(make_cfg, saved_run):
+    with pytest.raises(ckpt.CheckpointError, match="from a 'refine' run; this is a "
+                                                   "'multitask' run"):
+        train(make_cfg("multitask", out=saved_run, **{"train.resume": True}))
+
+
+def test_a_checkpoint_of_another_model_size_is_refused(make_cfg, saved_run, tiny_model,
+                                                       tmp_path):
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(tiny_model)
+    config.d_model, config.d_kv = 64, 16
+    other = tmp_path / "other"
+    AutoModelForSeq2SeqLM.from_config(config).save_pretrained(other)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(other)
+    with pytest.raises(ckpt.CheckpointError, match="another model: d_model 128 there, 64 here"):
+        train(make_cfg("refine", out=saved_run, **{"model.name_or_path": str(other),
+                                                   "train.resume": True}))
+    with pytest.raises(ckpt.CheckpointError, match="lora_r 0 there, 4 here"):
+        train(make_cfg("refine", out=saved_run, **{"model.lora_r": 4, "train.resume": True}))
+
+
+def test_shape_mismatch_inside_the_weights_is_named(saved_run, tiny_model, tmp_path):
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    config = AutoConfig.from_pretrained(tiny_model)
+    config.d_ff = 256
+    with pytest.raises(ckpt.CheckpointError, match=r"does not fit this model \(.*wi_0"):
+        ckpt.load_weights(saved_run / "checkpoints" / "step-2",
+                          AutoModelForSeq2SeqLM.from_config(config))
+
+
+def test_weights_are_loaded_only_through_safe_loaders():
+    for path in (ROOT / "training").glob("*.py"):
+        text = path.read_text()
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, f"{path.name}: {call}"
+        assert "pickle" not in text, path.name
