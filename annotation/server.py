@@ -168,26 +168,45 @@ def start_label_studio(
         f"data folder needs its original token); log {log_path}:\n" + _log_tail(log_path))
 
 
+def _credentials(data_dir: Path) -> tuple[str, str, bool]:
+    """(token, password, made): from the environment, else from (or new in) DATA_DIR/credentials."""
+    token = os.environ.get("LABEL_STUDIO_API_KEY")
+    password = os.environ.get("LABEL_STUDIO_PASSWORD")
+    if token and password:
+        return token, password, False
+    path = data_dir / "credentials"
+    if path.exists():
+        saved = dict(line.split("=", 1) for line in path.read_text().split())
+        return (token or saved["LABEL_STUDIO_API_KEY"],
+                password or saved["LABEL_STUDIO_PASSWORD"], False)
+    token, password = token or secrets.token_hex(20), password or secrets.token_urlsafe(12)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(f"LABEL_STUDIO_API_KEY={token}\nLABEL_STUDIO_PASSWORD={password}\n")
+    return token, password, True
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m annotation.server DATA_DIR [PORT]``: run until interrupted (for scripts/)."""
     args = sys.argv[1:] if argv is None else argv
     if not args:
         print("usage: python -m annotation.server DATA_DIR [PORT]", file=sys.stderr)
         return 2
-    token = os.environ.get("LABEL_STUDIO_API_KEY")
+    data_dir = Path(args[0])
+    token, password, made = _credentials(data_dir)
+    username = os.environ.get("LABEL_STUDIO_USERNAME", DEFAULT_USERNAME)
     try:
-        server = start_label_studio(args[0], int(args[1]) if len(args) > 1 else None,
-                                    token=token,
-                                    password=os.environ.get("LABEL_STUDIO_PASSWORD"))
+        server = start_label_studio(data_dir, int(args[1]) if len(args) > 1 else None,
+                                    username=username, token=token, password=password)
     except LabelStudioStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Label Studio at {server.url} (user {server.username}; data {server.data_dir})")
-    if not token:
-        print("API token written to", server.data_dir / "api_token (chmod 600)")
-        tok = server.data_dir / "api_token"
-        tok.write_text(server.token + "\n")
-        tok.chmod(0o600)
+    if made:
+        print(f"token and password written to {data_dir / 'credentials'} (mode 600)")
+    print(f"export LABEL_STUDIO_URL={server.url}")
+    # A terminated script must take its server down too (it runs in its own session).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.process.wait()
     except KeyboardInterrupt:
