@@ -122,11 +122,15 @@ def fetch_feedback(
     source: str | None = None, force: bool = False, log: Callable[[str], None] = print
 ) -> Path:
     """Copy the paper's feedback files into the cache from a local folder or the repository."""
-    source = source or feedback_source()
+    explicit = source or os.environ.get("RHF_FEEDBACK_SOURCE")
+    source = explicit or FEEDBACK_REPO_URL
     target = paths.feedback_raw_dir()
     if not force and all((target / f).exists() for f in paths.FEEDBACK_FILES):
-        if (target / "SOURCE").exists() and (target / "SOURCE").read_text().strip() == source:
-            log(f"feedback files already in {target}")
+        marker = target / "SOURCE"
+        cached_from = marker.read_text().strip() if marker.exists() else ""
+        # Reuse the cache unless a different source is asked for explicitly.
+        if not explicit or cached_from == source:
+            log(f"feedback files already in {target} (from {cached_from or 'unknown'})")
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:

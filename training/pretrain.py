@@ -51,6 +51,7 @@ def pretrain_tiny(
     init_from: str | Path | None = None,
     max_source_len: int = 320,
     max_target_len: int = 96,
+    max_pairs: int | None = None,
 ) -> Path:
     """Build (or take) a tiny T5, train it on gold chains, return the folder of the result.
 
@@ -65,7 +66,7 @@ def pretrain_tiny(
     out.mkdir(parents=True, exist_ok=True)
     init = Path(init_from) if init_from else init_tiny(out / "init", seed=seed)
     pairs_file = out / "pretrain_pairs.jsonl"
-    write_records(pairs_file, pretrain_pairs(k=k, seed=seed))
+    write_records(pairs_file, pretrain_pairs(k=k, seed=seed)[:max_pairs])
     cfg = load_config(overrides={
         "model.name_or_path": str(init),
         "data.tasks": [],
