@@ -1,0 +1,100 @@
+"""Benchmark: batched weighted self-consistency vs a plain loop, and the cost of refine.
+
+    .venv/bin/python scripts/bench_infer.py [--model M] [--questions 200] [--n 8]
+
+Same model, same run. The plain loop makes one generate call per sample and one critique call
+per sample; ours samples all n answers of a batch of questions in one generate call (the
+encoder runs once per question) and critiques every sample in one batched pass. Without
+--model a tiny random-weight T5 is built (its chains never stop early: the worst case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def plain_loop_wsc(backend, examples, n: int, w: float, temperature: float,
+                   max_new_tokens: int, seed: int) -> list[str | None]:
+    from feedback_data.chain_format import parse_chain
+    from inference.methods import CRITIQUE_TOKENS, sample_weight, weighted_vote
+    from training.instructions import answer_prompt, error_types_prompt, parse_error_types_text
+
+    answers = []
+    for i, ex in enumerate(examples):
+        texts = [backend.generate([answer_prompt(ex.question)], do_sample=True,
+                                  temperature=temperature, max_new_tokens=max_new_tokens,
+                                  seed=seed + i * n + j)[0][0] for j in range(n)]
+        crits = [backend.generate([error_types_prompt(ex.question, t)],
+                                  max_new_tokens=CRITIQUE_TOKENS)[0][0] for t in texts]
+        answers.append(weighted_vote([parse_chain(t)[0] for t in texts],
+                                     [sample_weight(parse_error_types_text(c), w)
+                                      for c in crits]))
+    return answers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="model folder / RUN_DIR (default: a tiny random T5)")
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--w", type=float, default=0.5)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    from feedback_data.splits import dev_examples
+    from inference.backends import Backend
+    from inference.methods import run_multitask, run_refine, run_wsc
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.model is None:
+            from inference.toy_models import build_tiny_t5
+
+            model = str(build_tiny_t5(Path(tmp) / "tiny"))
+        else:
+            model = args.model
+        backend = Backend.load(model, batch_size=args.batch_size)
+        pool = dev_examples("strategyqa") + dev_examples("sports_understanding")
+        examples = pool[:args.questions]
+        print(f"model {model}, {len(examples)} questions, n={args.n}, max_new_tokens="
+              f"{args.max_new_tokens}, batch {args.batch_size}, torch threads "
+              f"{torch.get_num_threads()}")
+        t0 = time.perf_counter()
+        run_wsc(backend, examples, n=args.n, w=args.w, temperature=args.temperature,
+                max_new_tokens=args.max_new_tokens)
+        batched = time.perf_counter() - t0
+        print(f"wsc batched:    {batched:8.1f}s")
+        t0 = time.perf_counter()
+        plain_loop_wsc(backend, examples, args.n, args.w, args.temperature,
+                       args.max_new_tokens, seed=0)
+        loop = time.perf_counter() - t0
+        print(f"wsc plain loop: {loop:8.1f}s")
+        print(f"speed-up: {loop / batched:.1f}x (target >= 5x)")
+
+        t0 = time.perf_counter()
+        start = run_multitask(backend, examples, max_new_tokens=args.max_new_tokens)
+        one_pass = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        preds = run_refine(backend, examples, [p.text for p in start], rounds=args.rounds,
+                           max_new_tokens=args.max_new_tokens)
+        refine = time.perf_counter() - t0
+        mean_rounds = sum(p.meta["rounds"] for p in preds) / len(preds)
+        print(f"one batched greedy pass: {one_pass:.1f}s; refine (<= {args.rounds} rounds, "
+              f"mean {mean_rounds:.2f}): {refine:.1f}s = {refine / one_pass:.1f}x one pass")
+
+
+if __name__ == "__main__":
+    main()
