@@ -76,8 +76,8 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     lines += ["## Provenance", "", "| Role | Model | Checkpoint |", "|---|---|---|"]
     for role, m in report["models"].items():
         run = m.get("run") or m.get("rhf_model") or {}
-        brief = ", ".join(f"{k}={run[k]}" for k in ("objective", "seed", "commit", "kind", "stage")
-                          if k in run)
+        keys = ("objective", "seed", "git_commit", "commit", "kind", "stage")
+        brief = ", ".join(f"{k}={run[k]}" for k in keys if k in run)
         lines.append(f"| {role} | `{m['spec']}` | {brief or m.get('path', '')} |")
     lines += ["", "| Method | Parameters |", "|---|---|"]
     seen: set[str] = set()

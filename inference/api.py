@@ -105,7 +105,8 @@ def model_version(backend: Any) -> str:
     """'<folder>@<commit or id>': stamped on every answer and Label Studio prediction."""
     info = backend.info
     run = info.get("run") or {}
-    tag = str(run.get("commit") or "")[:10] or stable_id(str(info.get("path")), str(run), n=10)
+    commit = str(run.get("git_commit") or run.get("commit") or "")[:10]
+    tag = commit or stable_id(str(info.get("path")), str(run), n=10)
     return f"{str(info.get('path', backend.name)).rstrip('/').split('/')[-1]}@{tag}"
 
 
