@@ -31,7 +31,8 @@ def grouped_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
     batches: list[list[int]] = []
     for term in sorted(by_term):
         idx = sorted(by_term[term], key=lambda i: len(examples[i].input_ids))
-        span = batch_size * window
+        # A window as large as the term would undo the sort by source length.
+        span = batch_size * max(1, min(window, len(idx) // (batch_size * 4)))
         for start in range(0, len(idx), span):
             chunk = sorted(idx[start:start + span], key=lambda i: len(examples[i].labels))
             batches.extend(chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size))
