@@ -86,6 +86,11 @@ def init_tiny(out: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
+    # With untied embeddings (as in Flan-T5) transformers initialises the output layer with
+    # std 1, which gives a random model logits in the hundreds (a first loss near 65); scale
+    # it like the tied case so training starts near log(vocab).
+    with torch.no_grad():
+        model.lm_head.weight.normal_(mean=0.0, std=config.d_model ** -0.5 / 4)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

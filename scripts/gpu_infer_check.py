@@ -1,0 +1,82 @@
+"""GPU inference check: questions per second of cot and wsc (n = 8) on a flan-t5-large-sized
+model (random weights from its config, bf16). Run by scripts/gpu_check.sh; needs CUDA.
+
+Random weights rarely emit EOS, so every chain runs to --max-new-tokens: a worst case.
+The tokenizer is the project's tiny BPE (no download); its ids fit the 32,128-entry vocabulary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+FLAN_T5_LARGE = dict(d_model=1024, d_ff=2816, d_kv=64, num_heads=16, num_layers=24,
+                     num_decoder_layers=24, feed_forward_proj="gated-gelu", vocab_size=32128,
+                     tie_word_embeddings=False, dropout_rate=0.0, pad_token_id=0,
+                     eos_token_id=1, decoder_start_token_id=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from feedback_data.splits import dev_examples
+    from inference.backends import Backend
+    from inference.methods import run_cot, run_wsc
+    from inference.prompts import default_shots
+    from training.tiny_model import build_tokenizer
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_infer_check: no CUDA device")
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(T5Config(**FLAN_T5_LARGE)).to("cuda", torch.bfloat16)
+    model.eval()
+    with tempfile.TemporaryDirectory():
+        backend = Backend(model=model, tokenizer=tokenizer, name="flan-t5-large-config",
+                          is_encoder_decoder=True, batch_size=args.batch_size)
+        examples = dev_examples("strategyqa")[:args.questions]
+        shots = default_shots("strategyqa", args.k)
+        run_cot(backend, examples[:8], "strategyqa", shots, max_new_tokens=8)  # warm-up
+        rows = {}
+        for name, fn in (
+            ("cot", lambda: run_cot(backend, examples, "strategyqa", shots,
+                                    max_new_tokens=args.max_new_tokens,
+                                    batch_size=args.batch_size)),
+            (f"wsc n={args.n}", lambda: run_wsc(backend, examples, n=args.n, w=0.5,
+                                                temperature=0.7, seed=0,
+                                                max_new_tokens=args.max_new_tokens,
+                                                batch_size=args.batch_size)),
+        ):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            rows[name] = {"questions": len(examples), "seconds": seconds,
+                          "questions_per_s": len(examples) / seconds}
+            print(f"{name:<10} {len(examples)} questions in {seconds:.1f} s: "
+                  f"{len(examples) / seconds:.2f} questions/s")
+    result = {"device": torch.cuda.get_device_name(0), "model": "flan-t5-large config, bf16",
+              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, **rows}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
