@@ -1,0 +1,101 @@
+"""`rhf infer --method M --model CKPT --task T`: answer questions with one method, batched.
+
+Questions come from a task's dev set (``--split dev``, the default), the paper's train
+questions (``--split train``) or a JSONL of Example records (``--examples``). Predictions
+are written as JSONL; accuracy against the gold answers is printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Answer questions with cot, multitask, wsc or refine.")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.callback(invoke_without_command=True)
+def infer_command(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Option(help="cot, multitask, wsc or refine.")] = "multitask",
+    model: Annotated[str | None, typer.Option(
+        help="Checkpoint (hub id, folder or RUN_DIR) that answers; for cot the base model.")]
+    = None,
+    base_model: Annotated[str | None, typer.Option(
+        help="refine: the model writing the first chains (default: --model).")] = None,
+    task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")]
+    = "strategyqa",
+    split: Annotated[str, typer.Option(help="dev, train or all (ignored with --examples).")]
+    = "dev",
+    examples_file: Annotated[Path | None, typer.Option(
+        "--examples", help="JSONL of Example records to answer instead of a split.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    out: Annotated[Path, typer.Option(help="Predictions JSONL to write.")]
+    = Path("runs/predictions.jsonl"),
+    k: Annotated[int, typer.Option(help="cot / refine start: shots in the prompt.")] = 4,
+    n: Annotated[int, typer.Option(help="wsc: samples per question.")] = 8,
+    w: Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
+    = 0.5,
+    temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
+    rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed for sampling and shot choice.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
+    max_new_tokens: Annotated[int, typer.Option(help="Cap on generated tokens.")] = 64,
+) -> None:
+    """Answer questions with one method and write one prediction per line."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from eval.metrics import accuracy
+    from feedback_data.jsonl import DataError, read_records, write_records
+    from feedback_data.schema import Example
+    from inference.backends import Backend, ModelLoadError
+    from inference.chains import select_examples
+    from inference.methods import METHODS, run_cot, run_multitask, run_refine, run_wsc
+    from inference.prompts import default_shots
+
+    if model is None:
+        _fail("--model is required")
+    if method not in METHODS:
+        _fail(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    try:
+        examples = (read_records(examples_file, Example) if examples_file
+                    else select_examples(task, split))[:limit]
+        if not examples:
+            raise ValueError("no questions to answer (check --examples, --split and --limit)")
+        backend = Backend.load(model, batch_size=batch_size)
+        common = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
+        if method == "multitask":
+            preds = run_multitask(backend, examples, **common)
+        elif method == "wsc":
+            preds = run_wsc(backend, examples, n=n, w=w, temperature=temperature, seed=seed,
+                            **common)
+        else:
+            by_task: dict[str, list[Example]] = {}
+            for ex in examples:
+                by_task.setdefault(ex.task, []).append(ex)
+            starter = backend if method == "cot" or base_model is None else Backend.load(
+                base_model, batch_size=batch_size)
+            preds_by_id = {}
+            for t, exs in by_task.items():
+                cot = run_cot(starter, exs, t, default_shots(t, k, seed=seed), **common)
+                if method == "refine":
+                    cot = run_refine(backend, exs, [p.text for p in cot], rounds=rounds,
+                                     **common)
+                preds_by_id.update({p.example_id: p for p in cot})
+            preds = [preds_by_id[ex.id] for ex in examples]
+    except (DataError, ModelLoadError, ValueError) as exc:
+        _fail(str(exc))
+    rows = [{"example_id": ex.id, "task": ex.task, "question": ex.question, "gold": ex.answer,
+             "answer": p.answer, "text": p.text, "meta": p.meta, "method": method,
+             "model": model} for ex, p in zip(examples, preds, strict=True)]
+    write_records(out, rows)
+    acc = accuracy([p.answer for p in preds], [ex.answer for ex in examples])
+    typer.echo(json.dumps({"method": method, "examples": len(examples), "accuracy": acc,
+                           "unparsed": sum(p.answer is None for p in preds), "out": str(out)}))

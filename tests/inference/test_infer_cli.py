@@ -1,0 +1,37 @@
+"""`rhf infer`: one method over a split, predictions written, accuracy matching them."""
+
+import json
+
+from typer.testing import CliRunner
+
+from rhf_cli import app
+
+runner = CliRunner()
+
+
+def _run(args):
+    result = runner.invoke(app, ["infer", *args])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.startswith('{"method"'))
+    return json.loads(line)
+
+
+def test_each_method_writes_predictions_and_accuracy(tiny_t5, tmp_path):
+    for method in ("cot", "multitask", "wsc", "refine"):
+        out = tmp_path / f"{method}.jsonl"
+        summary = _run(["--method", method, "--model", str(tiny_t5), "--task",
+                        "sports_understanding", "--limit", "3", "--k", "1", "--n", "2",
+                        "--rounds", "2", "--max-new-tokens", "8", "--out", str(out)])
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == summary["examples"] == 3
+        assert {r["method"] for r in rows} == {method}
+        right = sum(r["answer"] == r["gold"] for r in rows)
+        assert summary["accuracy"] == right / 3
+        assert summary["unparsed"] == sum(r["answer"] is None for r in rows)
+
+
+def test_bad_method_and_missing_model_are_one_line_errors(tiny_t5):
+    result = runner.invoke(app, ["infer", "--method", "vote", "--model", str(tiny_t5)])
+    assert result.exit_code == 1 and "unknown method 'vote'" in result.output
+    result = runner.invoke(app, ["infer", "--model", "/nonexistent/model", "--limit", "1"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
