@@ -12,8 +12,8 @@ runner = CliRunner()
 def _run(args):
     result = runner.invoke(app, ["infer", *args])
     assert result.exit_code == 0, result.output
-    line = next(ln for ln in result.output.splitlines() if ln.startswith('{"method"'))
-    return json.loads(line)
+    start = result.output.rindex('{"method"')
+    return json.loads(result.output[start:].splitlines()[0])
 
 
 def test_each_method_writes_predictions_and_accuracy(tiny_t5, tmp_path):
