@@ -161,23 +161,30 @@ def gpu_benchmark(records: int, batch: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200,
+    parser.add_argument("--records", type=int, default=800,
                         help="feedback records (x3 multitask pairs); both run one epoch")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--gpu", action="store_true", help="also the flan-t5-large run")
+    parser.add_argument("--gpu-only", action="store_true", help="only the flan-t5-large run")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
-    if not args.gpu or not torch.cuda.is_available():
+    results: dict = {}
+    if not args.gpu_only:
         result = cpu_benchmark(args.records, args.batch)
+        results["cpu"] = result
         for k, v in result.items():
             print(f"{k:45s} {v}")
         print(f"ratio (ours / Seq2SeqTrainer, examples per second): "
               f"{result['speed_ratio_ours_over_hf']}")
         print(f"padding efficiency: ours {result['padding_efficiency_ours']}, "
               f"Seq2SeqTrainer {result['padding_efficiency_seq2seqtrainer']}")
-    if args.gpu:
+    if args.gpu or args.gpu_only:
         if not torch.cuda.is_available():
             raise SystemExit("--gpu: no CUDA device")
-        print(json.dumps(gpu_benchmark(args.records, 8), indent=2))
+        results["gpu"] = gpu_benchmark(args.records, 8)
+        print(json.dumps(results["gpu"], indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

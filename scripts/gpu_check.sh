@@ -30,7 +30,8 @@ i = json.loads((out / "infer.json").read_text())
 lines = [f"GPU check on {i['device']} ({i['model']})", "",
          "| measure | value |", "|---|---|"]
 for k, v in t.items():
-    lines.append(f"| train {k} | {v:.4g} |" if isinstance(v, float) else f"| train {k} | {v} |")
+    if isinstance(v, (int, float, str)):
+        lines.append(f"| train {k} | {v} |")
 for name in [k for k in i if isinstance(i[k], dict)]:
     lines.append(f"| infer {name} questions/s | {i[name]['questions_per_s']:.2f} |")
 (out / "table.md").write_text("\n".join(lines) + "\n")
