@@ -36,12 +36,12 @@ class DemoConfig:
     model: str | None = None  # None: build and pre-train the tiny T5
     fresh: bool = False
     with_annotation: bool = False
-    k: int = 2  # shots in the CoT prompt (the tiny base has a short context)
+    k: int | None = None  # shots in the CoT prompt; None: 0 for the tiny base, 4 for --model
     pilot: int = 16  # chains per task for the annotation pilot
-    pretrain_epochs: float = 8.0
+    pretrain_epochs: float = 5.0
     pretrain_max_pairs: int | None = None  # None: every gold chain outside the eval sets
-    multitask_config: Path = ROOT / "configs/multitask/tiny.yaml"
-    refine_config: Path = ROOT / "configs/refine/tiny.yaml"
+    multitask_config: Path | None = None  # None: the shipped config for the model's size
+    refine_config: Path | None = None
     train_overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
     limit: int | None = 100  # dev examples per task (None: all)
@@ -49,6 +49,17 @@ class DemoConfig:
     n: int = 8
     rounds: int = 3
     max_new_tokens: int = 64
+
+
+def shipped_config(objective: str, model: str | None) -> Path:
+    """configs/<objective>/<size>.yaml for a Flan-T5 size named in ``model``, else tiny."""
+    name = (model or "").lower()
+    for size in ("xl", "large", "base"):
+        if f"flan-t5-{size}" in name:
+            matches = sorted((ROOT / "configs" / objective).glob(f"flan-t5-{size}*.yaml"))
+            if matches:
+                return matches[0]
+    return ROOT / "configs" / objective / "tiny.yaml"
 
 
 class Stages:
@@ -113,12 +124,16 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
 def _annotate(chain_files: list[str], out: Path) -> dict[str, Any]:
     from annotation.campaign import pull_feedback, push_chains, setup_project
     from annotation.client import LabelStudioClient
-    from annotation.server import start_label_studio
+    from annotation.server import _credentials, start_label_studio
     from annotation.simulate import simulate_annotations
     from annotation.tasks import known_examples, read_chains
     from feedback_data.jsonl import write_records
 
-    server = start_label_studio(out / "label-studio-data")
+    data_dir = out / "label-studio-data"
+    token, password, _ = _credentials(data_dir)  # kept in DATA_DIR/credentials (mode 600)
+    server = start_label_studio(data_dir, token=token, password=password)
+    typer.echo(f"Label Studio at {server.url} (user {server.username}; password in "
+               f"{data_dir / 'credentials'})")
     try:
         client = LabelStudioClient(server.url, server.token)
         project = setup_project(client, title="rhf demo pilot")
@@ -131,8 +146,7 @@ def _annotate(chain_files: list[str], out: Path) -> dict[str, Any]:
     path = out / "simulated_feedback.jsonl"
     write_records(path, items)
     typer.echo(f"Label Studio pilot: {len(items)} simulated annotations of {len(chains)} tasks "
-               f"(project '{project}' at {server.url}, data in {out / 'label-studio-data'}; "
-               f"start it again with scripts/start_label_studio.sh to look at the tasks)")
+               f"in project {project}; to look at them: scripts/start_label_studio.sh {data_dir}")
     return {"feedback_file": str(path), "records": len(items), "url": server.url}
 
 
@@ -141,6 +155,10 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
     from eval.runner import EvalConfig, run_eval
 
     out = Path(cfg.out)
+    if cfg.k is None:
+        cfg.k = 0 if cfg.model is None else 4
+    cfg.multitask_config = cfg.multitask_config or shipped_config("multitask", cfg.model)
+    cfg.refine_config = cfg.refine_config or shipped_config("refine", cfg.model)
     if cfg.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,13 +263,16 @@ def demo_command(
                                   "annotator and train on its (source=simulated) records.")]
     = False,
     multitask_config: Annotated[Path | None, typer.Option(
-        help="Multitask training YAML (default: configs/multitask/tiny.yaml).")] = None,
+        help="Multitask training YAML (default: the shipped one for the model's size).")]
+    = None,
     refine_config: Annotated[Path | None, typer.Option(
-        help="Refine training YAML (default: configs/refine/tiny.yaml).")] = None,
+        help="Refine training YAML (default: the shipped one for the model's size).")]
+    = None,
     limit: Annotated[int, typer.Option(help="Dev examples per task (0: the whole dev sets).")]
     = 100,
     seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
-    k: Annotated[int, typer.Option(help="Shots in the CoT prompt.")] = 2,
+    k: Annotated[int | None, typer.Option(
+        help="Shots in the CoT prompt (default: 0 for the tiny base, 4 with --model).")] = None,
     quick: Annotated[bool, typer.Option(
         "--quick", help="A reduced run for tests: few steps, few questions.")] = False,
 ) -> None:
@@ -259,10 +280,7 @@ def demo_command(
     cfg = DemoConfig(out=out, model=model, fresh=fresh, with_annotation=with_annotation,
                      limit=limit or None, k=k,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
-    if multitask_config:
-        cfg.multitask_config = multitask_config
-    if refine_config:
-        cfg.refine_config = refine_config
+    cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
         apply_quick(cfg)
     from feedback_data.fetch import FetchError

@@ -10,8 +10,9 @@ import re
 
 from feedback_data.schema import ERROR_CODES, ERROR_NAMES
 
+# Ends like the CoT prompt ("Q: ...\nA:") so a base model's chain writing carries over.
 ANSWER_INSTRUCTION = (
-    "Predict the correct answer for the question and explain it.\nQuestion: {question}"
+    "Predict the correct answer for the question and explain it.\nQ: {question}\nA:"
 )
 ERROR_TYPES_INSTRUCTION = (
     "Which errors does the answer to the question contain?\n"

@@ -15,20 +15,28 @@ from pathlib import Path
 from feedback_data.chain_format import format_chain
 from feedback_data.jsonl import write_records
 from feedback_data.schema import TASKS
-from training.pretrain_data import pretrain_examples
+from training.pretrain_data import pretrain_examples, synthetic_sports_examples
 
 PRETRAIN_TERM = "chain"
 
 
-def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS) -> list[dict]:
-    """One {source, target, term, id} pair per pre-training example, shots drawn per example."""
+def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS,
+                   synthetic_sports: int = 0) -> list[dict]:
+    """One {source, target, term, id} pair per pre-training example, shots drawn per example.
+
+    ``synthetic_sports`` adds that many new statements built from vocab.json (none of them
+    a dev question), which teaches a model trained from scratch to read the question.
+    """
     from inference.prompts import cot_prompt, shot_pool
 
     rng = random.Random(seed)
     pairs = []
     for task in tasks:
         pool = list(shot_pool(task))
-        for ex in pretrain_examples(task):
+        examples = pretrain_examples(task)
+        if task == "sports_understanding" and synthetic_sports:
+            examples += synthetic_sports_examples(synthetic_sports, seed=seed)
+        for ex in examples:
             candidates = [s for s in pool if s.id != ex.id]
             shots = rng.sample(candidates, min(k, len(candidates)))
             pairs.append({
@@ -45,13 +53,14 @@ def pretrain_tiny(
     out: str | Path,
     k: int = 2,
     epochs: float = 6.0,
-    batch_size: int = 32,
-    lr: float = 2e-3,
+    batch_size: int = 16,
+    lr: float = 3e-3,
     seed: int = 0,
     init_from: str | Path | None = None,
     max_source_len: int = 320,
     max_target_len: int = 96,
     max_pairs: int | None = None,
+    synthetic_sports: int = 4000,
 ) -> Path:
     """Build (or take) a tiny T5, train it on gold chains, return the folder of the result.
 
@@ -66,7 +75,8 @@ def pretrain_tiny(
     out.mkdir(parents=True, exist_ok=True)
     init = Path(init_from) if init_from else init_tiny(out / "init", seed=seed)
     pairs_file = out / "pretrain_pairs.jsonl"
-    write_records(pairs_file, pretrain_pairs(k=k, seed=seed)[:max_pairs])
+    write_records(pairs_file, pretrain_pairs(k=k, seed=seed,
+                                                 synthetic_sports=synthetic_sports)[:max_pairs])
     cfg = load_config(overrides={
         "model.name_or_path": str(init),
         "data.tasks": [],

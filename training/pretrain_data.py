@@ -35,3 +35,43 @@ def pretrain_examples(task: str) -> list[Example]:
         if ex.explanation:
             out.append(ex)
     return out
+
+
+def synthetic_sports_examples(n: int, seed: int = 0) -> list[Example]:
+    """``n`` new Sports Understanding statements built from vocab.json (player + action).
+
+    Half pair a player with an action of their own sport (plausible), half with another
+    sport's. Statements whose normalised text is a dev question are never produced.
+    """
+    import random
+
+    from feedback_data.bigbench import example_id, sports_question
+
+    task = "sports_understanding"
+    vocab = load_sports_vocab()
+    players = [(p, s) for s, names in vocab["players"].items() for p in names]
+    actions = vocab["player_actions"]
+    held_out = {normalize_question(task, e.question) for e in dev_examples(task)}
+    rng = random.Random(seed)
+    out: list[Example] = []
+    seen: set[str] = set()
+    for _ in range(n * 20):
+        if len(out) >= n:
+            break
+        player, sport = rng.choice(players)
+        plausible = rng.random() < 0.5
+        other = [s for s in actions if s != sport]
+        action = rng.choice(actions[sport] if plausible else actions[rng.choice(other)])
+        statement = f"{player} {action}"
+        question = sports_question(statement)
+        key = normalize_question(task, question)
+        if key in held_out or key in seen:
+            continue
+        seen.add(key)
+        explanation = sports_explanation(statement, vocab)
+        if not explanation:
+            continue
+        out.append(Example(id=example_id(task, question), task=task, question=question,
+                           answer="yes" if plausible else "no", explanation=explanation,
+                           source="bigbench", meta={"synthetic": True}))
+    return out

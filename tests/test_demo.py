@@ -1,0 +1,54 @@
+"""`rhf demo` on a reduced setting: every stage runs, the report holds every method and task,
+and a second run reuses the cached stages."""
+
+import json
+
+from typer.testing import CliRunner
+
+from rhf_cli import app
+
+METHODS = {"cot", "multitask", "wsc", "refine"}
+TASKS = {"strategyqa", "sports_understanding"}
+
+
+def test_quick_demo_end_to_end_then_cached(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["accuracy"]) == METHODS
+    for method in METHODS:
+        assert set(report["accuracy"][method]) == TASKS
+        for cell in report["accuracy"][method].values():
+            assert 0.0 <= cell["mean"] <= 1.0
+    assert {"finetuned", "icl"} <= set(report["calibration"])
+    assert (out / "report.md").read_text().count("|") > 20
+    for png in ("accuracy.png", "reliability.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    timings = json.loads((out / "demo_timings.json").read_text())
+    assert {"data", "base", "chains", "train-multitask", "train-refine", "eval"} == set(
+        timings["stages"])
+    assert not any(t["cached"] for t in timings["stages"].values())
+    # The base model was pre-trained here and every trained model is a checkpoint folder.
+    run = json.loads((out / "base/run/final/run.json").read_text())
+    assert run["objective"] == "multitask"
+    chains = [json.loads(line) for line in (out / "chains/strategyqa.jsonl").read_text()
+              .splitlines()]
+    assert len(chains) == 2 and all("parsed" in c for c in chains)
+
+    again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    timings = json.loads((out / "demo_timings.json").read_text())
+    assert all(t["cached"] for t in timings["stages"].values())
+    assert "cached" in again.output
+
+
+def test_shipped_config_follows_the_model_size():
+    from eval.demo import shipped_config
+
+    assert shipped_config("multitask", None).name == "tiny.yaml"
+    assert shipped_config("multitask", "google/flan-t5-large").name == "flan-t5-large.yaml"
+    assert shipped_config("refine", "google/flan-t5-xl").name == "flan-t5-xl_lora.yaml"
+    assert shipped_config("refine", "/models/flan-t5-base-local").name == "flan-t5-base.yaml"
+    for objective in ("multitask", "refine"):
+        assert shipped_config(objective, "google/flan-t5-large").parent.name == objective
