@@ -7,8 +7,12 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 LS_VENV ?= .venv-ls
 LABEL_STUDIO_SPEC ?= label-studio==1.23.2
-# The paper's released feedback (a local folder, or the repository URL by default).
-export RHF_FEEDBACK_SOURCE ?= $(abspath ../shared/data/rich-feedback-reasoning)
+# The paper's released feedback: the workspace's shared copy when there is one, else the
+# paper's repository (set RHF_FEEDBACK_SOURCE to use another folder).
+SHARED_FEEDBACK := $(wildcard $(abspath ../shared/data/rich-feedback-reasoning))
+ifneq ($(SHARED_FEEDBACK),)
+export RHF_FEEDBACK_SOURCE ?= $(SHARED_FEEDBACK)
+endif
 
 .PHONY: install install-dev label-studio browser demo test lint bench clean
 
