@@ -30,22 +30,10 @@ COMMANDS = (
 )
 
 for _name, _module in GROUPS:
-    try:
-        _sub = importlib.import_module(_module).app
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _module:
-            raise
-        continue
-    app.add_typer(_sub, name=_name)
+    app.add_typer(importlib.import_module(_module).app, name=_name)
 
 for _name, _module, _func in COMMANDS:
-    try:
-        _fn = getattr(importlib.import_module(_module), _func)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _module:
-            raise
-        continue
-    app.command(_name)(_fn)
+    app.command(_name)(getattr(importlib.import_module(_module), _func))
 
 
 if __name__ == "__main__":
