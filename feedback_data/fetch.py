@@ -1,14 +1,16 @@
 """Download the datasets once: BIG-bench's task files and the paper's released feedback.
 
-BIG-bench comes from the ``bigbench==1.0.0`` source distribution on PyPI, fetched with pip
-(no binary, no dependencies) and checked against a pinned sha256; only the three task files
-are extracted and the package is never imported. The feedback comes from
-``RHF_FEEDBACK_SOURCE``: a local folder or the paper's repository URL (the default).
+BIG-bench comes from the ``bigbench==1.0.0`` source distribution on PyPI (the sdist file
+from the index pip uses, else ``pip download --no-deps --no-binary :all:``), checked against
+a pinned sha256; only the three task files are extracted and the package is never imported.
+The feedback comes from ``RHF_FEEDBACK_SOURCE``: a local folder or the paper's repository
+URL (the default).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from feedback_data import paths
 
@@ -60,6 +64,41 @@ def _pip_download(dest: Path) -> Path:
     return sdist
 
 
+def _index_url() -> str:
+    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+
+
+def _index_download(dest: Path, log: Callable[[str], None]) -> Path:
+    """Download the sdist file from the package index's simple API (PEP 691 JSON).
+
+    pip >= 26 refuses ``pip download bigbench==1.0.0`` even with ``--no-deps``, because
+    preparing the sdist's metadata reveals a direct-URL dependency (bleurt); the file itself
+    is fine, so it is taken straight from the index pip uses and checked the same way.
+    """
+    url = f"{_index_url()}/bigbench/"
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    request = urllib.request.Request(url, headers=accept)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            files = json.load(resp).get("files", [])
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"cannot read the package index at {url}: {exc}") from exc
+    entry = next((f for f in files if f.get("filename") == BIGBENCH_SDIST), None)
+    if entry is None:
+        raise FetchError(f"{BIGBENCH_SDIST} is not listed at {url}")
+    sdist = dest / BIGBENCH_SDIST
+    size = int(entry.get("size") or 0)
+    try:
+        with urllib.request.urlopen(entry["url"], timeout=120) as resp, sdist.open("wb") as fh:
+            with tqdm(total=size or None, unit="B", unit_scale=True, desc=BIGBENCH_SDIST) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    fh.write(block)
+                    bar.update(len(block))
+    except OSError as exc:
+        raise FetchError(f"cannot download {entry['url']}: {exc}") from exc
+    return sdist
+
+
 def fetch_bigbench(
     force: bool = False,
     sdist: Path | None = None,
@@ -81,8 +120,12 @@ def fetch_bigbench(
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         tmp_path = Path(tmp)
         if sdist is None:
-            log(f"downloading {BIGBENCH_SPEC} source distribution with pip (about 360 MB) ...")
-            sdist = _pip_download(tmp_path)
+            log(f"downloading the {BIGBENCH_SPEC} source distribution (about 360 MB) ...")
+            try:
+                sdist = _index_download(tmp_path, log)
+            except FetchError as exc:
+                log(f"{exc}; trying pip download")
+                sdist = _pip_download(tmp_path)
         elif not sdist.is_file():
             raise FetchError(f"BIG-bench source distribution not found: {sdist}")
         actual = sha256_file(sdist)

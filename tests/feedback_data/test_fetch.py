@@ -66,3 +66,49 @@ def test_local_feedback_source_is_copied_byte_for_byte(raw_feedback_dir, tmp_cac
     out = fetch_feedback(str(raw_feedback_dir), log=lambda _m: None)
     for rel in paths.FEEDBACK_FILES:
         assert (out / rel).read_bytes() == (raw_feedback_dir / rel).read_bytes()
+
+
+def test_download_from_the_package_index(tmp_path, tmp_cache, monkeypatch):
+    """The sdist is taken from the index's simple API (PEP 691) and checked like any other."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    payload = _fake_sdist(tmp_path / "bigbench-1.0.0.tar.gz",
+                          {f: b"from the index" for f in paths.BIGBENCH_TASK_FILES}).read_bytes()
+
+    class Index(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            port = self.server.server_address[1]
+            if self.path == "/simple/bigbench/":
+                body = json.dumps({"files": [{
+                    "filename": "bigbench-1.0.0.tar.gz", "size": len(payload),
+                    "url": f"http://127.0.0.1:{port}/files/bigbench-1.0.0.tar.gz"}]}).encode()
+            elif self.path == "/files/bigbench-1.0.0.tar.gz":
+                body = payload
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+        monkeypatch.delenv("RHF_BIGBENCH_SDIST", raising=False)
+        import hashlib
+
+        out = fetch_bigbench(expected_sha256=hashlib.sha256(payload).hexdigest(),
+                             log=lambda _m: None)
+        assert (out / "strategyqa/task.json").read_bytes() == b"from the index"
+        with pytest.raises(FetchError, match="sha256 mismatch"):
+            fetch_bigbench(force=True, log=lambda _m: None)  # the pinned hash differs
+        assert (out / "strategyqa/task.json").read_bytes() == b"from the index"
+    finally:
+        server.shutdown()
