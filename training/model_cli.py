@@ -34,8 +34,8 @@ def init_tiny_command(
 @app.command("pretrain-tiny")
 def pretrain_tiny_command(
     out: Annotated[Path, typer.Argument(help="Run folder; the model lands in OUT/run/final.")],
-    k: Annotated[int, typer.Option(help="Shots in each CoT prompt it is trained on.")] = 2,
-    epochs: Annotated[float, typer.Option(help="Passes over the gold chains.")] = 8.0,
+    k: Annotated[int, typer.Option(help="Shots in each CoT prompt it is trained on.")] = 0,
+    epochs: Annotated[float, typer.Option(help="Passes over the gold chains.")] = 5.0,
     init_from: Annotated[Path | None, typer.Option(
         help="Start from this tiny model instead of building a new one.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, shots and data order.")] = 0,

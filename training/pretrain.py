@@ -51,8 +51,8 @@ def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS,
 
 def pretrain_tiny(
     out: str | Path,
-    k: int = 2,
-    epochs: float = 6.0,
+    k: int = 0,
+    epochs: float = 5.0,
     batch_size: int = 16,
     lr: float = 3e-3,
     seed: int = 0,
