@@ -13,7 +13,10 @@ from pathlib import Path
 
 TINY_CONFIG = dict(
     d_model=128, d_ff=512, d_kv=32, num_heads=4, num_layers=3, num_decoder_layers=3,
-    feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False,
+    # transformers 5 ties T5's output layer to its input embeddings whatever this flag says;
+    # True also scales the decoder output by d_model**-0.5 (as T5 v1.0), so a random model
+    # starts near log(vocab) instead of a loss near 65.
+    feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=True,
     relative_attention_num_buckets=32, relative_attention_max_distance=128,
 )
 TINY_VOCAB_SIZE = 4096
@@ -86,11 +89,6 @@ def init_tiny(out: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
-    # With untied embeddings (as in Flan-T5) transformers initialises the output layer with
-    # std 1, which gives a random model logits in the hundreds (a first loss near 65); scale
-    # it like the tied case so training starts near log(vocab).
-    with torch.no_grad():
-        model.lm_head.weight.normal_(mean=0.0, std=config.d_model ** -0.5 / 4)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
