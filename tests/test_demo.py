@@ -52,3 +52,22 @@ def test_shipped_config_follows_the_model_size():
     assert shipped_config("refine", "/models/flan-t5-base-local").name == "flan-t5-base.yaml"
     for objective in ("multitask", "refine"):
         assert shipped_config(objective, "google/flan-t5-large").parent.name == objective
+
+
+def test_a_changed_stage_reruns_every_later_stage(tmp_path):
+    from eval.demo import Stages
+
+    calls = []
+
+    def run_all(a_inputs):
+        stages = Stages(tmp_path, fresh=False, log=lambda _m: None)
+        for name, inputs in (("a", a_inputs), ("b", {}), ("c", {"k": 1})):
+            stages.run(name, inputs, lambda n=name: calls.append(n) or {"name": n})
+        return stages
+
+    run_all({"v": 1})
+    assert calls == ["a", "b", "c"]
+    stages = run_all({"v": 1})
+    assert calls == ["a", "b", "c"] and all(t["cached"] for t in stages.times.values())
+    run_all({"v": 2})
+    assert calls == ["a", "b", "c", "a", "b", "c"]
