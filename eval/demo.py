@@ -70,10 +70,13 @@ class Stages:
         self.fresh = fresh
         self.log = log
         self.times: dict[str, dict[str, Any]] = {}
+        self.upstream = ""  # key of the previous stage: a stage reruns when any before it did
 
     def run(self, name: str, inputs: dict[str, Any], fn: Callable[[], dict[str, Any]]
             ) -> dict[str, Any]:
-        key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        text = json.dumps(inputs, sort_keys=True, default=str) + self.upstream
+        key = hashlib.sha1(text.encode()).hexdigest()
+        self.upstream = key
         record = self.dir / f"{name}.json"
         if not self.fresh and record.exists():
             saved = json.loads(record.read_text())
@@ -173,7 +176,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         fetch_feedback(log=log)
         return {"counts": import_paper_feedback(log=log)}
 
-    stages.run("data", {"always": time.time()} if cfg.fresh else {}, data)
+    stages.run("data", {}, data)
 
     if cfg.model is None:
         def base_stage() -> dict[str, Any]:
