@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -68,15 +67,13 @@ class EvalConfig:
 
 
 def git_commit() -> dict[str, Any]:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip() != ""
-    except (OSError, subprocess.SubprocessError):
+    """The commit the report was made at, and whether tracked files differed from it."""
+    from training.checkpoint import git_commit as commit_with_dirty_flag
+
+    sha = commit_with_dirty_flag()
+    if sha is None:
         return {"commit": None, "dirty": None}
-    return {"commit": head, "dirty": dirty}
+    return {"commit": sha.removesuffix("-dirty"), "dirty": sha.endswith("-dirty")}
 
 
 class _Models:
