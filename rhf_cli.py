@@ -16,7 +16,7 @@ app = typer.Typer(
 # their commands so `rhf --help` stays fast.
 GROUPS = (
     ("data", "feedback_data.cli"),
-    ("model", "training.model_cli"),
+    ("model", "pipeline.model_cli"),
     ("chains", "inference.chains_cli"),
     ("annotate", "annotation.cli"),
     ("train", "training.cli"),

@@ -33,8 +33,14 @@ class CheckpointError(RuntimeError):
 
 
 def git_commit() -> str | None:
-    """The toolkit's commit (with '-dirty' when files differ from it), or None outside git."""
+    """The toolkit's commit (with '-dirty' when files differ from it), or None outside git.
+
+    Outside a git checkout (a copy of the tree sent to another machine) ``RHF_GIT_COMMIT``
+    names it.
+    """
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists() and os.environ.get("RHF_GIT_COMMIT"):
+        return os.environ["RHF_GIT_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()

@@ -1,8 +1,12 @@
 """Gold chains for pre-training the tiny base model, from questions in no evaluation set.
 
 StrategyQA: BIG-bench questions that appear in the paper's training feedback, with BIG-bench's
-gold explanations. Sports Understanding: the same, with explanations built from vocab.json.
-Dev and calibration questions are never used, so the base model's scores stay honest.
+gold explanations. Sports Understanding is a closed world (vocab.json ties every player,
+action and game to one sport), so its chains are new statements built from vocab.json, in
+the shapes BIG-bench uses (player + action, sometimes "in the <game>"). The BIG-bench
+questions of the paper's Sports training file are kept out of pre-training: they are the
+validation set the base is checked on (:func:`sports_validation_examples`). Dev and
+calibration questions are never used, so the base model's scores stay honest.
 """
 
 from __future__ import annotations
@@ -13,15 +17,25 @@ from feedback_data.splits import calibration_items, dev_examples
 from feedback_data.sports_vocab import sports_explanation
 from feedback_data.store import load_paper_feedback
 
+SPORTS = "sports_understanding"
+
+
+def _with_sports_explanation(ex: Example, vocab: dict) -> Example:
+    statement = ex.question.rsplit(". Is this sentence plausible?", 1)[0]
+    return ex.model_copy(update={"explanation": sports_explanation(statement, vocab)})
+
 
 def pretrain_examples(task: str) -> list[Example]:
-    """Examples of ``task`` with a gold explanation, outside the dev and calibration sets."""
+    """Examples of ``task`` with a gold explanation from the paper's training questions.
+
+    Never a dev or calibration question. For Sports these are the validation questions.
+    """
     held_out = {normalize_question(task, e.question) for e in dev_examples(task)}
     if task == "strategyqa":
         held_out |= {normalize_question(task, i.example.question) for i in calibration_items()}
     train_keys = {normalize_question(task, i.example.question)
                   for i in load_paper_feedback(task, "train")}
-    vocab = load_sports_vocab() if task == "sports_understanding" else None
+    vocab = load_sports_vocab() if task == SPORTS else None
     seen: set[str] = set()
     out = []
     for ex in load_bigbench(task):
@@ -30,28 +44,34 @@ def pretrain_examples(task: str) -> list[Example]:
             continue
         seen.add(key)
         if vocab is not None:
-            statement = ex.question.rsplit(". Is this sentence plausible?", 1)[0]
-            ex = ex.model_copy(update={"explanation": sports_explanation(statement, vocab)})
+            ex = _with_sports_explanation(ex, vocab)
         if ex.explanation:
             out.append(ex)
     return out
 
 
-def synthetic_sports_examples(n: int, seed: int = 0) -> list[Example]:
-    """``n`` new Sports Understanding statements built from vocab.json (player + action).
+def sports_validation_examples() -> list[Example]:
+    """The BIG-bench Sports questions of the paper's training file: checked, never trained on."""
+    return pretrain_examples(SPORTS)
+
+
+def synthetic_sports_examples(n: int, seed: int = 0, game_share: float = 0.2) -> list[Example]:
+    """``n`` new Sports Understanding statements built from vocab.json.
 
     Half pair a player with an action of their own sport (plausible), half with another
-    sport's. Statements whose normalised text is a dev question are never produced.
+    sport's; a ``game_share`` of them add "in the <game>" of the action's sport, as BIG-bench
+    does. Statements whose normalised text is a dev or validation question are never produced.
     """
     import random
 
     from feedback_data.bigbench import example_id, sports_question
 
-    task = "sports_understanding"
     vocab = load_sports_vocab()
     players = [(p, s) for s, names in vocab["players"].items() for p in names]
     actions = vocab["player_actions"]
-    held_out = {normalize_question(task, e.question) for e in dev_examples(task)}
+    games = vocab.get("games", {})
+    held_out = {normalize_question(SPORTS, e.question)
+                for e in [*dev_examples(SPORTS), *sports_validation_examples()]}
     rng = random.Random(seed)
     out: list[Example] = []
     seen: set[str] = set()
@@ -60,18 +80,19 @@ def synthetic_sports_examples(n: int, seed: int = 0) -> list[Example]:
             break
         player, sport = rng.choice(players)
         plausible = rng.random() < 0.5
-        other = [s for s in actions if s != sport]
-        action = rng.choice(actions[sport] if plausible else actions[rng.choice(other)])
-        statement = f"{player} {action}"
+        action_sport = sport if plausible else rng.choice([s for s in actions if s != sport])
+        statement = f"{player} {rng.choice(actions[action_sport])}"
+        if games.get(action_sport) and rng.random() < game_share:
+            statement += f" in the {rng.choice(games[action_sport])}"
         question = sports_question(statement)
-        key = normalize_question(task, question)
+        key = normalize_question(SPORTS, question)
         if key in held_out or key in seen:
             continue
         seen.add(key)
         explanation = sports_explanation(statement, vocab)
         if not explanation:
             continue
-        out.append(Example(id=example_id(task, question), task=task, question=question,
+        out.append(Example(id=example_id(SPORTS, question), task=SPORTS, question=question,
                            answer="yes" if plausible else "no", explanation=explanation,
                            source="bigbench", meta={"synthetic": True}))
     return out

@@ -19,6 +19,12 @@ TINY_CONFIG = dict(
     feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=True,
     relative_attention_num_buckets=32, relative_attention_max_distance=128,
 )
+# Named sizes: "tiny" for tests and CI; "small" is the demo's shipped base (models/tiny-base).
+SIZES: dict[str, dict] = {
+    "tiny": {},
+    "small": dict(d_model=192, d_ff=512, d_kv=48, num_heads=4, num_layers=4,
+                  num_decoder_layers=4),
+}
 TINY_VOCAB_SIZE = 4096
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
 
@@ -75,24 +81,27 @@ def build_tokenizer(vocab_size: int = TINY_VOCAB_SIZE):
     )
 
 
-def init_tiny(out: str | Path, seed: int = 0) -> Path:
-    """Build the tiny T5 and its tokenizer and save both with ``save_pretrained``."""
+def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
+    """Build the tiny T5 (``size`` from :data:`SIZES`) and its tokenizer; save both."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}: expected one of {', '.join(SIZES)}")
     out = Path(out)
     tokenizer = build_tokenizer()
     assert tokenizer.pad_token_id == 0 and tokenizer.eos_token_id == 1
     config = T5Config(
         vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-        **TINY_CONFIG,
+        **{**TINY_CONFIG, **SIZES[size]},
     )
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-t5", "seed": seed,
+    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-t5", "size": size,
+                                                     "seed": seed,
                                                      "stage": "init"}, indent=2) + "\n")
     return out
 

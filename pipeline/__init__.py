@@ -1,0 +1,1 @@
+"""The loop that runs everything (top layer): the demo's stages and the base model's build."""
