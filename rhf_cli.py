@@ -26,7 +26,7 @@ GROUPS = (
 # Single commands (module, function name).
 COMMANDS = (
     ("serve", "inference.serve_cli", "serve"),
-    ("demo", "eval.demo", "demo_command"),
+    ("demo", "pipeline.demo_cli", "demo_command"),
 )
 
 for _name, _module in GROUPS:

@@ -168,7 +168,7 @@ def start_label_studio(
         f"data folder needs its original token); log {log_path}:\n" + _log_tail(log_path))
 
 
-def _credentials(data_dir: Path) -> tuple[str, str, bool]:
+def credentials(data_dir: Path) -> tuple[str, str, bool]:
     """(token, password, made): from the environment, else from (or new in) DATA_DIR/credentials."""
     token = os.environ.get("LABEL_STUDIO_API_KEY")
     password = os.environ.get("LABEL_STUDIO_PASSWORD")
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m annotation.server DATA_DIR [PORT]", file=sys.stderr)
         return 2
     data_dir = Path(args[0])
-    token, password, made = _credentials(data_dir)
+    token, password, made = credentials(data_dir)
     username = os.environ.get("LABEL_STUDIO_USERNAME", DEFAULT_USERNAME)
     try:
         server = start_label_studio(data_dir, int(args[1]) if len(args) > 1 else None,

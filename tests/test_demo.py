@@ -1,7 +1,11 @@
 """`rhf demo` on a reduced setting: every stage runs, the report holds every method and task,
-and a second run reuses the cached stages."""
+a second run reuses the cached stages, and two fresh runs give identical numbers."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -9,6 +13,18 @@ from rhf_cli import app
 
 METHODS = {"cot", "multitask", "wsc", "refine"}
 TASKS = {"strategyqa", "sports_understanding"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _numbers(out: Path) -> dict:
+    """Every number and prediction behind a report (what must reproduce exactly)."""
+    report = json.loads((out / "report.json").read_text())
+    runs = [{k: r[k] for k in ("method", "task", "seed", "accuracy", "unparsed")}
+            for r in report["runs"]]
+    preds = {p.name: p.read_text() for p in sorted((out / "predictions").glob("*.jsonl"))}
+    return {"runs": runs, "accuracy": report["accuracy"], "predictions": preds,
+            "calibration": {k: {m: v for m, v in cal.items() if m != "predictions"}
+                            for k, cal in report["calibration"].items()}}
 
 
 def test_quick_demo_end_to_end_then_cached(tmp_path):
@@ -16,25 +32,30 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["accuracy"]) == METHODS
-    for method in METHODS:
-        assert set(report["accuracy"][method]) == TASKS
-        for cell in report["accuracy"][method].values():
-            assert 0.0 <= cell["mean"] <= 1.0
+    assert METHODS <= set(report["accuracy"])
+    for run in report["runs"]:
+        # Each accuracy is what its predictions file says, recomputed here.
+        lines = [json.loads(x) for x in (out / run["predictions"]).read_text().splitlines()]
+        assert len(lines) == run["n_examples"] == 3
+        right = sum(x["answer"] == x["gold"] for x in lines)
+        assert run["accuracy"] == right / 3
     assert {"finetuned", "icl"} <= set(report["calibration"])
-    assert (out / "report.md").read_text().count("|") > 20
+    md = (out / "report.md").read_text()
+    for method in METHODS:
+        assert f"| {method}" in md.lower() or method in md
     for png in ("accuracy.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timings = json.loads((out / "demo_timings.json").read_text())
     assert {"data", "base", "chains", "train-multitask", "train-refine", "eval"} == set(
         timings["stages"])
     assert not any(t["cached"] for t in timings["stages"].values())
-    # The base model was pre-trained here and every trained model is a checkpoint folder.
-    run = json.loads((out / "base/run/final/run.json").read_text())
-    assert run["objective"] == "multitask"
+    # The shipped base is used, and its record travels into the report.
+    assert report["config"]["base_model"].endswith("models/tiny-base")
+    record = report["config"]["extra"]["demo"]["base_record"]
+    assert record["metrics"]["sports_understanding/dev"]["n"] == 197
     chains = [json.loads(line) for line in (out / "chains/strategyqa.jsonl").read_text()
               .splitlines()]
-    assert len(chains) == 2 and all("parsed" in c for c in chains)
+    assert len(chains) == 2 and all(c["parsed"] for c in chains)
 
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
@@ -43,8 +64,34 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert "cached" in again.output
 
 
+def test_two_fresh_runs_give_identical_numbers(tmp_path):
+    """Separate processes, different OMP_NUM_THREADS: the demo fixes its own thread count."""
+    outs = []
+    for i, threads in enumerate(("1", "3")):
+        out = tmp_path / f"run{i}"
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        proc = subprocess.run([sys.executable, "-m", "rhf_cli", "demo", "--quick", "--out",
+                               str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(_numbers(out))
+    assert outs[0] == outs[1]
+
+
+def test_shipped_base_is_small_and_explains_itself():
+    from pipeline.base_model import SHIPPED_BASE, read_record
+
+    weights = SHIPPED_BASE / "model.safetensors"
+    assert weights.stat().st_size <= 25 * 1024 * 1024
+    record = read_record(SHIPPED_BASE)
+    for key in ("config", "seed", "git_commit", "metrics", "train_seconds", "device"):
+        assert record[key] is not None, key
+    # The bar the base was built for: Sports CoT on the full dev set.
+    assert record["metrics"]["sports_understanding/dev"]["accuracy"] >= 0.75
+
+
 def test_shipped_config_follows_the_model_size():
-    from eval.demo import shipped_config
+    from pipeline.demo import shipped_config
 
     assert shipped_config("multitask", None).name == "tiny.yaml"
     assert shipped_config("multitask", "google/flan-t5-large").name == "flan-t5-large.yaml"
@@ -55,7 +102,7 @@ def test_shipped_config_follows_the_model_size():
 
 
 def test_a_changed_stage_reruns_every_later_stage(tmp_path):
-    from eval.demo import Stages
+    from pipeline.stages import Stages
 
     calls = []
 

@@ -9,12 +9,12 @@ from feedback_data.schema import FeedbackItem
 
 
 def test_demo_pilot_round_trip(tmp_path):
-    from eval.demo import _annotate
+    from pipeline.pilot import run_pilot
 
     chains, _ = paper_chains("sports_understanding", "train", limit=2)
     chain_file = tmp_path / "chains.jsonl"
     write_records(chain_file, chains)
-    result = _annotate([str(chain_file)], tmp_path / "annotation")
+    result = run_pilot([str(chain_file)], tmp_path / "annotation")
     items = read_records(result["feedback_file"], FeedbackItem)
     assert result["records"] == len(items) == 2
     assert {i.chain.id for i in items} == {c.id for c in chains}

@@ -1,12 +1,14 @@
 """`rhf demo`: the whole loop on the embedded default, stage by stage, cached.
 
-data -> tiny base (built and pre-trained on gold chains) -> pilot chains -> [Label Studio +
-simulated annotator] -> multitask and refine training on the paper's feedback -> evaluation
-of cot, multitask, wsc and refine on both dev sets plus calibration -> report.
+data -> base (the shipped pre-trained tiny T5, or rebuilt from scratch) -> pilot chains ->
+[Label Studio + simulated annotator] -> multitask and refine training on the paper's feedback
+-> evaluation of every method on both full dev sets plus calibration -> report.
 
 Every stage prints its time; a stage whose inputs did not change is reused on the next run
 (``--fresh`` redoes all). With ``--model`` a real checkpoint (e.g. google/flan-t5-large)
-replaces the tiny base and the shipped configs for that size are used.
+replaces the tiny base and the shipped configs for that size are used. Thread counts are
+fixed and every RNG is seeded, so the same commit gives the same numbers on any 2-core
+machine.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from feedback_data.jsonl import write_json
+from feedback_data.schema import TASKS
+from pipeline.base_model import SHIPPED_BASE, build_base, read_record
+from pipeline.stages import Stages
+from training.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ("strategyqa", "sports_understanding")
 
 
 @dataclass
@@ -33,22 +36,23 @@ class DemoConfig:
     """What the demo runs; the defaults fit the 15-minute budget on 2 CPU cores."""
 
     out: Path = Path("runs/demo")
-    model: str | None = None  # None: build and pre-train the tiny T5
+    model: str | None = None  # None: the shipped base (models/tiny-base)
+    rebuild_base: bool = False  # pre-train the base from scratch instead of the shipped one
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     fresh: bool = False
     with_annotation: bool = False
     k: int | None = None  # shots in the CoT prompt; None: 0 for the tiny base, 4 for --model
     pilot: int = 16  # chains per task for the annotation pilot
-    pretrain_epochs: float = 5.0
-    pretrain_max_pairs: int | None = None  # None: every gold chain outside the eval sets
     multitask_config: Path | None = None  # None: the shipped config for the model's size
     refine_config: Path | None = None
     train_overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
-    limit: int | None = 100  # dev examples per task (None: all)
+    limit: int | None = None  # dev examples per task (None: all)
     calibration_limit: int | None = None
     n: int = 8
     rounds: int = 3
     max_new_tokens: int = 64
+    threads: int = 2  # torch CPU threads, fixed so that numbers reproduce
 
 
 def shipped_config(objective: str, model: str | None) -> Path:
@@ -62,37 +66,26 @@ def shipped_config(objective: str, model: str | None) -> Path:
     return ROOT / "configs" / objective / "tiny.yaml"
 
 
-class Stages:
-    """Run named stages once per set of inputs; record and print their times."""
+def make_deterministic(threads: int, seed: int = 0) -> None:
+    """Fixed thread count, deterministic kernels, seeded RNGs (python, numpy, torch)."""
+    import random
 
-    def __init__(self, out: Path, fresh: bool, log: Callable[[str], None]) -> None:
-        self.dir = out / "stages"
-        self.fresh = fresh
-        self.log = log
-        self.times: dict[str, dict[str, Any]] = {}
-        self.upstream = ""  # key of the previous stage: a stage reruns when any before it did
+    import numpy as np
+    import torch
 
-    def run(self, name: str, inputs: dict[str, Any], fn: Callable[[], dict[str, Any]]
-            ) -> dict[str, Any]:
-        text = json.dumps(inputs, sort_keys=True, default=str) + self.upstream
-        key = hashlib.sha1(text.encode()).hexdigest()
-        self.upstream = key
-        record = self.dir / f"{name}.json"
-        if not self.fresh and record.exists():
-            saved = json.loads(record.read_text())
-            if saved.get("key") == key and all(Path(p).exists() for p in saved["paths"]):
-                self.log(f"== {name}: cached ({saved['seconds']:.1f} s when it ran)")
-                self.times[name] = {"seconds": 0.0, "cached": True}
-                return saved["result"]
-        self.log(f"== {name} ...")
-        t0 = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - t0
-        paths = [v for v in result.values() if isinstance(v, str) and Path(v).exists()]
-        write_json(record, {"key": key, "seconds": seconds, "result": result, "paths": paths})
-        self.times[name] = {"seconds": seconds, "cached": False}
-        self.log(f"== {name}: done in {seconds:.1f} s")
-        return result
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: list[str],
@@ -124,39 +117,11 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
     return result
 
 
-def _annotate(chain_files: list[str], out: Path) -> dict[str, Any]:
-    from annotation.campaign import pull_feedback, push_chains, setup_project
-    from annotation.client import LabelStudioClient
-    from annotation.server import _credentials, start_label_studio
-    from annotation.simulate import simulate_annotations
-    from annotation.tasks import known_examples, read_chains
-    from feedback_data.jsonl import write_records
-
-    data_dir = out / "label-studio-data"
-    token, password, _ = _credentials(data_dir)  # kept in DATA_DIR/credentials (mode 600)
-    server = start_label_studio(data_dir, token=token, password=password)
-    typer.echo(f"Label Studio at {server.url} (user {server.username}; password in "
-               f"{data_dir / 'credentials'})")
-    try:
-        client = LabelStudioClient(server.url, server.token)
-        project = setup_project(client, title="rhf demo pilot")
-        chains = [c for f in chain_files for c in read_chains(f)]
-        push_chains(client, project, chains, known_examples(TASKS))
-        simulate_annotations(client, project)
-        items = pull_feedback(client, project)
-    finally:
-        server.stop()
-    path = out / "simulated_feedback.jsonl"
-    write_records(path, items)
-    typer.echo(f"Label Studio pilot: {len(items)} simulated annotations of {len(chains)} tasks "
-               f"in project {project}; to look at them: scripts/start_label_studio.sh {data_dir}")
-    return {"feedback_file": str(path), "records": len(items), "url": server.url}
-
-
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every stage and return the evaluation report (also written under ``cfg.out``)."""
     from eval.runner import EvalConfig, run_eval
 
+    make_deterministic(cfg.threads)
     out = Path(cfg.out)
     if cfg.k is None:
         cfg.k = 0 if cfg.model is None else 4
@@ -178,25 +143,30 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
 
     stages.run("data", {}, data)
 
-    if cfg.model is None:
-        def base_stage() -> dict[str, Any]:
-            from training.pretrain import pretrain_tiny
-
-            return {"model": str(pretrain_tiny(out / "base", k=cfg.k, epochs=cfg.pretrain_epochs,
-                                               max_pairs=cfg.pretrain_max_pairs))}
-
-        inputs = {"k": cfg.k, "epochs": cfg.pretrain_epochs, "max": cfg.pretrain_max_pairs}
-        base = stages.run("base", inputs, base_stage)["model"]
-    else:
+    if cfg.model is not None:
         base = cfg.model
+    elif cfg.rebuild_base:
+        base = stages.run("base", {"pretrain": asdict(cfg.pretrain)}, lambda: {
+            "model": str(Path(build_base(out / "base", cfg.pretrain, log=log)["train_run"])
+                         / "final")})["model"]
+    else:
+        if not (SHIPPED_BASE / "model.safetensors").exists():
+            raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
+                                    "it from git, or run with --rebuild-base")
+        digest = file_digest(SHIPPED_BASE / "model.safetensors")
+        base = stages.run("base", {"shipped": digest}, lambda: {
+            "model": str(SHIPPED_BASE), "sha256": digest,
+            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")})["model"]
 
     chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot},
                         lambda: _chains(base, out / "chains", cfg))
     extra: list[str] = []
     if cfg.with_annotation:
+        from pipeline.pilot import run_pilot
+
         files = [chains[f"{t}_file"] for t in TASKS]
         ann = stages.run("annotation", {"chains": files, "base": base},
-                         lambda: _annotate(files, out / "annotation"))
+                         lambda: run_pilot(files, out / "annotation", log=log))
         extra = [ann["feedback_file"]]
 
     trained = {}
@@ -213,13 +183,15 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
         out=out, seeds=cfg.seeds, limit=cfg.limit, k=cfg.k, n=cfg.n, rounds=cfg.rounds,
         max_new_tokens=cfg.max_new_tokens, calibration_limit=cfg.calibration_limit,
+        threads=cfg.threads,
         extra={"demo": {**{k: str(v) if isinstance(v, Path) else v
                           for k, v in asdict(cfg).items()},
+                        "base_record": read_record(base),
                         "pilot_parse_rate": {t: chains[f"{t}_parse_rate"] for t in TASKS}}},
     )
     stages.run("eval", {"eval": repr(eval_cfg), "models": trained},
-               lambda: {"report": str(out / "report.json"), **_eval_summary(run_eval(eval_cfg,
-                                                                                  log=log))})
+               lambda: {"report": str(out / "report.json"),
+                        "methods": sorted(run_eval(eval_cfg, log=log).get("accuracy", {}))})
     total = time.perf_counter() - started
     timings = {"stages": stages.times, "total_seconds": total}
     write_json(out / "demo_timings.json", timings)
@@ -236,10 +208,6 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
     return report
 
 
-def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
-    return {"methods": sorted(report.get("accuracy", {}))}
-
-
 def headline_table(report: dict[str, Any]) -> str:
     """The methods-by-tasks accuracy table of a report, as plain text."""
     summary = report.get("accuracy", {})
@@ -254,52 +222,10 @@ def headline_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def demo_command(
-    out: Annotated[Path, typer.Option(help="Run folder for every stage and the report.")]
-    = Path("runs/demo"),
-    model: Annotated[str | None, typer.Option(
-        help="Base model (hub id or folder) instead of the tiny T5, e.g. google/flan-t5-large.")]
-    = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Redo every stage.")] = False,
-    with_annotation: Annotated[bool, typer.Option(
-        "--with-annotation", help="Also run a local Label Studio pilot with the simulated "
-                                  "annotator and train on its (source=simulated) records.")]
-    = False,
-    multitask_config: Annotated[Path | None, typer.Option(
-        help="Multitask training YAML (default: the shipped one for the model's size).")]
-    = None,
-    refine_config: Annotated[Path | None, typer.Option(
-        help="Refine training YAML (default: the shipped one for the model's size).")]
-    = None,
-    limit: Annotated[int, typer.Option(help="Dev examples per task (0: the whole dev sets).")]
-    = 100,
-    seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
-    k: Annotated[int | None, typer.Option(
-        help="Shots in the CoT prompt (default: 0 for the tiny base, 4 with --model).")] = None,
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="A reduced run for tests: few steps, few questions.")] = False,
-) -> None:
-    """Run the whole loop on the embedded default and write runs/demo/report.md."""
-    cfg = DemoConfig(out=out, model=model, fresh=fresh, with_annotation=with_annotation,
-                     limit=limit or None, k=k,
-                     seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
-    cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
-    if quick:
-        apply_quick(cfg)
-    from feedback_data.fetch import FetchError
-    from feedback_data.jsonl import DataError
-
-    try:
-        run_demo(cfg, log=typer.echo)
-    except (FetchError, DataError, OSError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
-
-
 def apply_quick(cfg: DemoConfig) -> DemoConfig:
     """Shrink every stage so the whole loop runs in about a minute (tests)."""
-    cfg.pretrain_epochs = 1.0
-    cfg.pretrain_max_pairs = 64
+    cfg.pretrain = PretrainConfig(size="tiny", synthetic_sports=64, strategyqa_repeats=1,
+                                  epochs=1.0, batch_size=16, max_pairs=64)
     cfg.pilot = 2
     cfg.limit = 3
     cfg.seeds = (0,)

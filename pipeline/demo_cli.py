@@ -1,0 +1,58 @@
+"""`rhf demo`: a thin shell over :func:`pipeline.demo.run_demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Run folder for every stage and the report.")]
+    = Path("runs/demo"),
+    model: Annotated[str | None, typer.Option(
+        help="Base model (hub id or folder) instead of the shipped tiny T5, e.g. "
+             "google/flan-t5-large.")] = None,
+    rebuild_base: Annotated[bool, typer.Option(
+        "--rebuild-base", help="Pre-train the tiny base from scratch (rhf model pretrain-tiny's "
+                               "defaults) instead of using the shipped models/tiny-base. "
+                               "About 3 minutes on one GPU; far longer on 2 CPU cores.")]
+    = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Redo every stage.")] = False,
+    with_annotation: Annotated[bool, typer.Option(
+        "--with-annotation", help="Also run a local Label Studio pilot with the simulated "
+                                  "annotator and train on its (source=simulated) records.")]
+    = False,
+    multitask_config: Annotated[Path | None, typer.Option(
+        help="Multitask training YAML (default: the shipped one for the model's size).")]
+    = None,
+    refine_config: Annotated[Path | None, typer.Option(
+        help="Refine training YAML (default: the shipped one for the model's size).")]
+    = None,
+    limit: Annotated[int, typer.Option(help="Dev examples per task (0: the whole dev sets).")]
+    = 0,
+    seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
+    k: Annotated[int | None, typer.Option(
+        help="Shots in the CoT prompt (default: 0 for the tiny base, 4 with --model).")] = None,
+    threads: Annotated[int, typer.Option(
+        help="torch CPU threads; fixed so that the numbers reproduce.")] = 2,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="A reduced run for tests: few steps, few questions.")] = False,
+) -> None:
+    """Run the whole loop on the embedded default and write runs/demo/report.md."""
+    from feedback_data.fetch import FetchError
+    from feedback_data.jsonl import DataError
+    from pipeline.demo import DemoConfig, apply_quick, run_demo
+
+    cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
+                     with_annotation=with_annotation, limit=limit or None, k=k, threads=threads,
+                     seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
+    cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
+    if quick:
+        apply_quick(cfg)
+    try:
+        run_demo(cfg, log=typer.echo)
+    except (FetchError, DataError, OSError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
