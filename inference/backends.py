@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference.decoding import seq2seq_decode
+
 STOP_MARKERS = ("\nQ:", "\n\nQuestion:")
 
 
@@ -131,7 +133,9 @@ class Backend:
         """For each prompt, ``num_return_sequences`` completions (prompt not included).
 
         Prompts are batched in order of length (less padding) and the results put back in
-        the caller's order. With a seed, sampling is reproducible for the same inputs.
+        the caller's order. With a seed, sampling is reproducible for the same inputs. An
+        encoder-decoder decodes with :func:`inference.decoding.seq2seq_decode` (finished
+        sequences leave the batch); a causal model with ``generate``.
         ``desc`` shows a progress bar over the batches.
         """
         import torch
@@ -143,8 +147,10 @@ class Backend:
         size = max(1, (batch_size or self.batch_size) // (n if n > 1 else 1))
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         out: list[list[str]] = [[] for _ in prompts]
+        generator = None
         if seed is not None:
             torch.manual_seed(seed)
+            generator = torch.Generator(device=self.device).manual_seed(seed)
         kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=n,
                                       do_sample=do_sample,
                                       pad_token_id=self.tokenizer.pad_token_id)
@@ -157,9 +163,13 @@ class Backend:
                           leave=False):
             idx = order[start:start + size]
             enc = self._encode([prompts[i] for i in idx])
-            with torch.inference_mode():
-                seqs = self.model.generate(**enc, **kwargs)
-            if not self.is_encoder_decoder:
+            if self.is_encoder_decoder:
+                seqs = seq2seq_decode(self.model, enc, max_new_tokens=max_new_tokens,
+                                      do_sample=do_sample, temperature=temperature,
+                                      num_return_sequences=n, generator=generator)
+            else:
+                with torch.inference_mode():
+                    seqs = self.model.generate(**enc, **kwargs)
                 seqs = seqs[:, enc["input_ids"].shape[1]:]
             texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
             for j, i in enumerate(idx):

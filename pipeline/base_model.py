@@ -29,9 +29,15 @@ SHIPPED_FILES = ("model.safetensors", "config.json", "generation_config.json",
                  "rhf_model.json", RECORD)
 
 
+def majority_class(examples: list) -> float:
+    """The share of the more frequent gold answer."""
+    return max(sum(e.answer == a for e in examples) for a in ("yes", "no")) / len(examples)
+
+
 def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
-                 max_new_tokens: int = 48) -> dict[str, Any]:
-    """Greedy k-shot CoT accuracy (seed-0 shots) of ``model`` on the validation and dev sets."""
+                 max_new_tokens: int = 48, limit: int | None = None) -> dict[str, Any]:
+    """Greedy k-shot CoT accuracy (seed-0 shots) of ``model`` on the validation and dev sets
+    (the first ``limit`` questions of each when given)."""
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot
@@ -44,19 +50,20 @@ def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
             "strategyqa/dev": dev_examples("strategyqa")}
     result: dict[str, Any] = {}
     for name, examples in sets.items():
+        examples = examples[:limit] if limit else examples
         task = name.split("/")[0]
         preds = run_cot(backend, examples, task, default_shots(task, k, seed=0),
                         max_new_tokens=max_new_tokens, batch_size=batch_size)
         right = sum(p.answer == e.answer for p, e in zip(preds, examples, strict=True))
-        majority = max(sum(e.answer == a for e in examples) for a in ("yes", "no"))
         result[name] = {"n": len(examples), "accuracy": right / len(examples),
-                        "majority_class": majority / len(examples),
+                        "majority_class": majority_class(examples),
                         "unparsed": sum(p.answer is None for p in preds)}
     return result
 
 
 def build_base(out: str | Path, cfg: PretrainConfig | None = None,
-               ship_to: str | Path | None = None, log=print) -> dict[str, Any]:
+               ship_to: str | Path | None = None, check_limit: int | None = None,
+               log=print) -> dict[str, Any]:
     """Pre-train, check and record the base; copy it to ``ship_to`` when given."""
     import torch
 
@@ -68,7 +75,7 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
     final = pretrain_tiny(out, cfg)
     train_seconds = time.perf_counter() - started
     log(f"pre-trained in {train_seconds:.0f} s; checking CoT accuracy ...")
-    metrics = cot_accuracy(final, k=cfg.k)
+    metrics = cot_accuracy(final, k=cfg.k, limit=check_limit)
     record = {
         "command": "rhf model pretrain-tiny " + " ".join(sys.argv[3:]) if sys.argv[1:3] == [
             "model", "pretrain-tiny"] else None,

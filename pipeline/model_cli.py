@@ -52,6 +52,8 @@ def pretrain_tiny_command(
     lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")]
     = PretrainConfig.lr,
     seed: Annotated[int, typer.Option(help="Seed for weights, shots and data order.")] = 0,
+    check_limit: Annotated[int, typer.Option(
+        help="Check on the first N questions of each set only (0: all).")] = 0,
     ship: Annotated[Path | None, typer.Option(
         help="Also copy the result (weights, tokenizer, base_record.json) here, e.g. "
              "models/tiny-base.")] = None,
@@ -70,7 +72,8 @@ def pretrain_tiny_command(
                          strategyqa_repeats=strategyqa_repeats, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed)
     try:
-        record = build_base(out, cfg, ship_to=ship, log=typer.echo)
+        record = build_base(out, cfg, ship_to=ship, check_limit=check_limit or None,
+                            log=typer.echo)
     except (DataError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
