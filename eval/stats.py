@@ -145,3 +145,48 @@ def mcnemar_exact(baseline_correct: Sequence[bool],
     d = won + lost
     tail = Fraction(sum(math.comb(d, i) for i in range(min(won, lost) + 1)), 2 ** d)
     return {"won": won, "lost": lost, "discordant": d, "p_value": float(min(Fraction(1), 2 * tail))}
+
+
+def majority_class(gold: Sequence[str]) -> dict[str, Any]:
+    """The most frequent gold answer and the accuracy of always answering it, with its
+    Wilson CI. A tie goes to the answer first in alphabetical order.
+
+    >>> majority_class(["yes", "no", "no"])["answer"]
+    'no'
+    """
+    if not gold:
+        raise ValueError("majority class of no answers")
+    counts: dict[str, int] = {}
+    for g in gold:
+        counts[g] = counts.get(g, 0) + 1
+    answer = min(counts, key=lambda a: (-counts[a], a))
+    lo, hi = wilson_interval(counts[answer], len(gold))
+    return {"answer": answer, "count": counts[answer], "n": len(gold),
+            "accuracy": counts[answer] / len(gold), "ci": [lo, hi], "ci_method": "wilson"}
+
+
+def accuracy_summary(per_seed: Sequence[Sequence[bool]], seed_dependent: bool,
+                     b: int = DEFAULT_B, seed: int = 0,
+                     level: float = DEFAULT_LEVEL) -> dict[str, Any]:
+    """Table 1's numbers for one method on one task from its per-seed right/wrong vectors.
+
+    mean and sample std of the per-seed accuracies; ``ci``: the Wilson interval when the
+    method gave one result (one seed, or seed-independent: greedy with the same prompt),
+    otherwise the percentile bootstrap over questions of the seed-averaged accuracy (each
+    question's share of seeds answered right, resampled B times).
+    """
+    if not per_seed or any(len(c) != len(per_seed[0]) for c in per_seed) or not per_seed[0]:
+        raise ValueError("need at least one seed and equally many (>= 1) questions per seed")
+    accs = [sum(c) / len(c) for c in per_seed]
+    m = sum(accs) / len(accs)
+    std = (math.sqrt(sum((a - m) ** 2 for a in accs) / (len(accs) - 1))
+           if len(accs) > 1 else 0.0)
+    wilson = [list(wilson_interval(sum(c), len(c))) for c in per_seed]
+    if seed_dependent and len(per_seed) > 1:
+        per_question = np.asarray(per_seed, dtype=float).mean(axis=0)
+        ci, how = list(bootstrap_mean_ci(per_question, b, seed, level)), "bootstrap"
+    else:
+        ci, how = wilson[0], "wilson"
+    return {"mean": m, "std": std, "seeds": len(accs), "per_seed": accs,
+            "seed_dependent": bool(seed_dependent), "ci": ci, "ci_method": how,
+            "wilson_per_seed": wilson}

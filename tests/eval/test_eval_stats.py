@@ -9,9 +9,11 @@ import pytest
 
 from eval.metrics import auroc
 from eval.stats import (
+    accuracy_summary,
     bootstrap_auroc_ci,
     bootstrap_indices,
     bootstrap_mean_ci,
+    majority_class,
     mcnemar_exact,
     percentile_interval,
     resample_aurocs,
@@ -112,3 +114,36 @@ def test_mcnemar_exact_hand_computed() -> None:
     assert mcnemar_exact(*pairs(0, 0)) == {"won": 0, "lost": 0, "discordant": 0, "p_value": 1.0}
     with pytest.raises(ValueError, match="2 baseline and 1 method"):
         mcnemar_exact([True, False], [True])
+
+
+def test_majority_class_hand_computed() -> None:
+    # 3 'no' of 5: accuracy .6, Wilson(3, 5): centre (.6 + .38415) / 1.76830 = .55649,
+    # half 1.95996 / 1.76830 · sqrt(.048 + .038415) = 1.10839 · .293965 = .32583
+    maj = majority_class(["no", "yes", "no", "yes", "no"])
+    assert (maj["answer"], maj["count"], maj["n"], maj["accuracy"]) == ("no", 3, 5, 0.6)
+    assert maj["ci"] == pytest.approx([0.23066, 0.88232], abs=1e-4)
+    assert majority_class(["yes", "no"])["answer"] == "no"  # a tie: alphabetical
+
+
+def test_accuracy_summary_one_result_uses_wilson() -> None:
+    # 5 of 10 right in both seeds, seed-independent: mean .5, std 0, Wilson [.2366, .7634]
+    right = [True] * 5 + [False] * 5
+    s = accuracy_summary([right, right], seed_dependent=False)
+    assert (s["mean"], s["std"], s["seeds"], s["ci_method"]) == (0.5, 0.0, 2, "wilson")
+    assert s["ci"] == pytest.approx([0.23659, 0.76341], abs=1e-5)
+
+
+def test_accuracy_summary_several_seeds_bootstraps_the_seed_mean() -> None:
+    # seeds: [1,1,0,0] .5, [1,0,1,0] .5, [1,1,1,0] .75 -> mean 1.75/3 = .58333,
+    # deviations -1/12, -1/12, +2/12 -> var = (1 + 1 + 4)/144 / 2 = 1/48 -> std .144338
+    seeds = [[True, True, False, False], [True, False, True, False], [True, True, True, False]]
+    s = accuracy_summary(seeds, seed_dependent=True, b=2000)
+    assert s["mean"] == pytest.approx(7 / 12) and s["std"] == pytest.approx(math.sqrt(1 / 48))
+    assert s["ci_method"] == "bootstrap"
+    # per-question shares right: 1, 2/3, 2/3, 0; their bootstrap mean is in [0, 1] and the
+    # CI must bracket 7/12 and be the bootstrap of exactly those shares
+    assert s["ci"] == list(bootstrap_mean_ci([1, 2 / 3, 2 / 3, 0], b=2000))
+    assert s["ci"][0] < 7 / 12 < s["ci"][1]
+    assert s["wilson_per_seed"][2] == pytest.approx(list(wilson_interval(3, 4)))
+    with pytest.raises(ValueError, match="equally many"):
+        accuracy_summary([[True], [True, False]], seed_dependent=True)
