@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import accuracy
-from eval.stats import DEFAULT_B, accuracy_summary, majority_class, mcnemar_exact
+from eval.stats import (
+    DEFAULT_B,
+    STATISTICS,
+    accuracy_summary,
+    majority_class,
+    mcnemar_exact,
+)
 from feedback_data.schema import TASKS
 from inference.methods import (
     DEFAULT_N,
@@ -121,20 +127,6 @@ def _save_predictions(path: Path, examples: list, preds: list[Prediction]) -> No
         for ex, p in zip(examples, preds, strict=True):
             fh.write(json.dumps({"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
                                  "text": p.text, "meta": p.meta}, ensure_ascii=False) + "\n")
-
-
-STATISTICS = {
-    "accuracy_ci": "95% CI. Wilson score interval when a method gave one result (one seed, or "
-                   "seed-independent: greedy decoding of the same prompt); otherwise a "
-                   "percentile bootstrap over questions of the seed-averaged accuracy.",
-    "std": "sample standard deviation (n - 1) of the per-seed accuracies",
-    "majority": "always answering the most frequent gold answer of the evaluated dev "
-                "questions themselves (not of a training set); Wilson 95% CI",
-    "paired_test": "exact McNemar test (two-sided binomial on the discordant questions) of "
-                   "each method against CoT on the same questions and seed; won = right where "
-                   "CoT is wrong, lost = the reverse",
-    "calibration_ci": "percentile bootstrap 95% CIs over the calibration records",
-}
 
 
 def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, timed,

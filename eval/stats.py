@@ -21,6 +21,19 @@ import numpy as np
 Z95 = 1.959963984540054
 DEFAULT_B = 1000
 DEFAULT_LEVEL = 0.95
+# How the report's numbers are made (copied into report.json).
+STATISTICS = {
+    "accuracy_ci": "95% CI. Wilson score interval when a method gave one result (one seed, or "
+                   "seed-independent: greedy decoding of the same prompt); otherwise a "
+                   "percentile bootstrap over questions of the seed-averaged accuracy.",
+    "std": "sample standard deviation (n - 1) of the per-seed accuracies",
+    "majority": "always answering the most frequent gold answer of the evaluated dev "
+                "questions themselves (not of a training set); Wilson 95% CI",
+    "paired_test": "exact McNemar test (two-sided binomial on the discordant questions) of "
+                   "each method against CoT on the same questions and seed; won = right where "
+                   "CoT is wrong, lost = the reverse",
+    "calibration_ci": "percentile bootstrap 95% CIs over the calibration records",
+}
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
