@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 
-METHODS = {"cot", "multitask", "wsc", "refine"}
+METHODS = {"cot", "multitask", "wsc", "wsc_soft", "refine"}
 TASKS = {"strategyqa", "sports_understanding"}
 
 
