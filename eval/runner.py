@@ -239,7 +239,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                              "model": model_of.get(method, config.model),
                              "n_examples": len(examples), "accuracy": acc,
                              "unparsed": sum(p.answer is None for p in preds),
-                             "reused_earlier_seed": reused, "params": params,
+                             "reused_earlier_seed": reused,
+                             "params": {"max_new_tokens": config.max_new_tokens} | params,
                              "predictions": str(pred_file.relative_to(out))})
                 log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
         for method in config.methods:
