@@ -36,6 +36,20 @@ def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Pat
         assert text in md
     assert set(report["timings_s"]) >= {"cot", "multitask", "wsc", "refine", "total"}
     assert all((tmp_path / "ev" / r["predictions"]).exists() for r in stored["runs"])
+    # The paired counts agree with the saved predictions, question by question.
+    from eval.stats import mcnemar_exact
+
+    def right(method: str, task: str, seed: int) -> dict[str, bool]:
+        path = tmp_path / "ev" / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return {r["example_id"]: r["answer"] == r["gold"] for r in rows}
+
+    for method in ("multitask", "wsc", "wsc_soft", "refine"):
+        for task in ("strategyqa", "sports_understanding"):
+            for entry in stored["accuracy"][method][task]["vs_cot"]:
+                cot, other = right("cot", task, entry["seed"]), right(method, task, entry["seed"])
+                expected = mcnemar_exact([cot[q] for q in cot], [other[q] for q in cot])
+                assert {k: entry[k] for k in expected} == expected
 
 
 def test_eval_cli(eval_tiny_t5: Path, tmp_path: Path) -> None:
