@@ -2,19 +2,23 @@
 
 Each record gives a question, a model's chain and the annotators' error types. The model is
 asked whether the chain has an error: the fine-tuned model with the error-types instruction it
-was trained on, a base model with a k-shot detection prompt built from 4 of the records (left
-out of its score).
+was trained on, a base model with a k-shot detection prompt whose 4 shots come from the
+paper's StrategyQA TRAINING feedback, so that both models score the same 173 records.
 
 Decision (the paper's score): the generated label, read with ``parse_error_types_text``.
 Probability: P(no error) is the softmax of the complete-sequence log-probabilities of the
 five single labels the model was trained to write ('no error' and the four error types), i.e.
 the model's own probability of 'no error' renormalised over that closed label set.
+
+Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the records
+(:mod:`eval.stats`); an unreadable generated label counts as wrong and is counted.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any
 
 from eval.metrics import (
     auroc,
@@ -22,24 +26,23 @@ from eval.metrics import (
     expected_calibration_error,
     reliability_bins,
 )
-from feedback_data.schema import ERROR_CODES, FeedbackItem
-from inference.chains import TextGenerator
-from inference.methods import CRITIQUE_TOKENS
+from eval.stats import DEFAULT_B, bootstrap_auroc_ci, bootstrap_mean_ci
+from feedback_data.schema import FeedbackItem
+from inference.methods import CRITIQUE_TOKENS, ERROR_LABELS, Scorer
 from inference.prompts import detection_prompt, detection_shots
-from training.instructions import (
-    NO_ERROR,
-    error_types_prompt,
-    error_types_text,
-    parse_error_types_text,
-)
+from training.instructions import error_types_prompt, parse_error_types_text
 
-LABELS: tuple[str, ...] = (NO_ERROR, *(error_types_text([c]) for c in ERROR_CODES))
+LABELS: tuple[str, ...] = ERROR_LABELS
 ICL_SHOTS = 4
+SHOTS_SOURCE = "strategyqa train feedback"
 
 
-class Scorer(TextGenerator, Protocol):
-    def score_choices(self, prompts: list[str], choices: list[str],
-                      batch_size: int | None = None) -> list[list[float]]: ...
+@lru_cache(maxsize=2)
+def icl_shots(k: int = ICL_SHOTS) -> tuple[FeedbackItem, ...]:
+    """The ICL baseline's k detection shots, from the paper's StrategyQA training feedback."""
+    from feedback_data.store import load_paper_feedback
+
+    return tuple(detection_shots(load_paper_feedback("strategyqa", "train"), k))
 
 
 def softmax_first(logps: list[float]) -> float:
@@ -63,15 +66,24 @@ def read_label(text: str) -> bool | None:
 
 
 def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
-              batch_size: int | None = None, bins: int = 10) -> dict[str, Any]:
+              shots: list[FeedbackItem] | None = None, batch_size: int | None = None,
+              bins: int = 10, bootstrap: int = DEFAULT_B,
+              bootstrap_seed: int = 0) -> dict[str, Any]:
     """Ask ``model`` whether each record's chain has an error; score and calibrate.
 
-    ``icl=True`` prompts k-shot with :data:`ICL_SHOTS` of the records as shots, which are
-    then left out of the score.
+    ``icl=True`` prompts k-shot; the shots are ``shots`` or :func:`icl_shots` (training
+    feedback). Every record of ``items`` is scored; a shot that is also a record is an error.
     """
-    shots = detection_shots(items, ICL_SHOTS) if icl else []
+    if icl and shots is None:
+        shots = list(icl_shots())
+    shots = shots if icl else []
     shot_ids = {s.feedback.id for s in shots}
-    scored = [i for i in items if i.feedback.id not in shot_ids]
+    shot_questions = {s.example.question.strip().lower() for s in shots}
+    overlap = [i.feedback.id for i in items if i.feedback.id in shot_ids
+               or i.example.question.strip().lower() in shot_questions]
+    if overlap:
+        raise ValueError(f"ICL shot is also a scored record: {overlap[0]}")
+    scored = items
     if icl:
         prompts = [detection_prompt(i.example.question, i.chain.text, shots) for i in scored]
     else:
@@ -81,15 +93,23 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     predicted = [read_label(o[0]) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
     probs = no_error_probabilities(model, prompts, batch_size=batch_size)
+    hits = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
+    acc_lo, acc_hi = bootstrap_mean_ci(hits, bootstrap, bootstrap_seed)
+    auroc_ci = bootstrap_auroc_ci(probs, gold, bootstrap, bootstrap_seed)
     return {
         "model": model.name,
         "mode": "icl" if icl else "finetuned",
         "n": len(scored),
-        "left_out": sorted(shot_ids),
+        "shots": [s.feedback.id for s in shots],
+        "shots_source": SHOTS_SOURCE if icl else None,
         "accuracy": detection_accuracy(predicted, gold),
+        "accuracy_ci": [acc_lo, acc_hi],
         "unreadable": sum(p is None for p in predicted),
         "accuracy_p_ge_half": detection_accuracy([p >= 0.5 for p in probs], gold),
         "auroc": auroc(probs, gold),
+        "auroc_ci": [auroc_ci["lo"], auroc_ci["hi"]],
+        "auroc_ci_undefined_resamples": auroc_ci["undefined"],
+        "bootstrap": {"b": bootstrap, "seed": bootstrap_seed, "method": "percentile"},
         "ece": expected_calibration_error(probs, gold, bins),
         "bins": reliability_bins(probs, gold, bins),
         "gold_no_error_share": sum(gold) / len(gold),

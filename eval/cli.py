@@ -20,15 +20,17 @@ def eval_command(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option(
         help="Multitask-trained checkpoint (hub id, folder or RUN_DIR): multitask, wsc, "
-             "calibration.")] = None,
+             "wsc_soft, fine-tuned calibration.")] = None,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/eval"),
     base_model: Annotated[str | None, typer.Option(
-        help="Base model for cot, refine's first chains and the ICL baseline (default: "
-             "--model).")] = None,
+        help="Base model for cot, refine's first chains and the ICL baseline; required when "
+             "they run (no default: pass --model's value to use the same model).")] = None,
     refine_model: Annotated[str | None, typer.Option(
-        help="Refine-trained checkpoint (default: --model).")] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated: cot,multitask,wsc,refine.")]
-    = "cot,multitask,wsc,refine",
+        help="Refine-trained checkpoint; required when refine runs.")] = None,
+    methods: Annotated[str, typer.Option(
+        help="Comma-separated: cot,multitask,wsc,wsc_soft,refine (wsc_soft, an extension, "
+             "reuses wsc's samples).")]
+    = "cot,multitask,wsc,wsc_soft,refine",
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")]
     = "strategyqa,sports_understanding",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (mean ± std over them).")]
@@ -40,6 +42,11 @@ def eval_command(
     = 0.5,
     temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
     rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
+    refine_keep: Annotated[str, typer.Option(
+        help="refine, when the model predicts 'no error': keep the chain it was 'given' "
+             "(the paper) or the correction it wrote ('written').")] = "given",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
     max_new_tokens: Annotated[int, typer.Option(help="Cap on a generated chain.")] = 64,
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
@@ -62,6 +69,7 @@ def eval_command(
             model=model, out=out, base_model=base_model, refine_model=refine_model,
             methods=_csv(methods), tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
             limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
+            refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens, calibration=calibration,
             calibration_limit=calibration_limit, threads=threads)
         config.check()

@@ -16,27 +16,37 @@ def _pyplot():
 
 
 def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
-    """Grouped bars: one group per task, one bar per method, error bars = std over seeds."""
+    """Grouped bars: one group per task, one bar per method; error bars are the 95% CIs of
+    Table 1, and a dashed line across each group marks that task's majority class."""
     from eval.report import METHOD_NAMES, TASK_NAMES
 
     plt = _pyplot()
     tasks = list(report["config"]["tasks"])
     methods = list(report["accuracy"])
     width = 0.8 / max(1, len(methods))
-    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(tasks), 3.6))
+    fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(tasks), 3.8))
     for j, method in enumerate(methods):
-        means = [100 * report["accuracy"][method][t]["mean"] for t in tasks]
-        stds = [100 * report["accuracy"][method][t]["std"] for t in tasks]
+        stats = [report["accuracy"][method][t] for t in tasks]
+        means = [100 * s["mean"] for s in stats]
+        lower = [max(0.0, 100 * (s["mean"] - s["ci"][0])) for s in stats]
+        upper = [max(0.0, 100 * (s["ci"][1] - s["mean"])) for s in stats]
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
-        ax.bar(xs, means, width, yerr=stds, capsize=3, label=METHOD_NAMES.get(method, method))
+        ax.bar(xs, means, width, yerr=[lower, upper], capsize=3,
+               label=METHOD_NAMES.get(method, method))
+    for i, t in enumerate(tasks):
+        maj = report.get("majority", {}).get(t)
+        if maj:
+            ax.hlines(100 * maj["accuracy"], i - 0.45, i + 0.45, colors="black",
+                      linestyles="--", lw=1.2,
+                      label="majority class (of the dev questions)" if i == 0 else None)
     ax.set_xticks(range(len(tasks)), [TASK_NAMES.get(t, t) for t in tasks])
     ax.set_ylabel("dev accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.axhline(50, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=7, loc="upper right")
-    ax.set_title(f"Accuracy (mean ± std over {len(report['config']['seeds'])} seed(s))")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"Accuracy with 95% CIs ({len(report['config']['seeds'])} seed(s))",
+                 fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

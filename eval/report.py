@@ -11,6 +11,7 @@ METHOD_NAMES = {
     "cot": "CoT k-shot ICL (base model)",
     "multitask": "Multitask fine-tuned",
     "wsc": "Weighted self-consistency",
+    "wsc_soft": "Weighted self-consistency, soft weights (extension)",
     "refine": "Iterative refinement",
 }
 TASK_NAMES = {"strategyqa": "StrategyQA", "sports_understanding": "Sports Understanding"}
@@ -32,6 +33,32 @@ def pct(mean: float, std: float | None = None) -> str:
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
+def ci_text(ci: list[float | None] | None, scale: float = 100.0, digits: int = 1) -> str:
+    """'[lo, hi]' in percent (or raw with scale 1), 'n/a' when undefined."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return "[n/a]"
+    return f"[{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]"
+
+
+def p_text(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def accuracy_cell(s: dict[str, Any]) -> str:
+    """'58.00 ± 1.00 [54.1, 61.9]' (several results) or '65.00 [60.9, 68.9]' (one)."""
+    several = s.get("seed_dependent") and s["seeds"] > 1
+    return pct(s["mean"], s["std"] if several else None) + " " + ci_text(s.get("ci"))
+
+
+def paired_cell(s: dict[str, Any]) -> str:
+    """'+12 / −8, p 0.503' per seed ('s0: ...; s1: ...' with several seeds)."""
+    tests = s.get("vs_cot") or []
+    parts = [f"+{t['won']} / −{t['lost']}, p {p_text(t['p_value'])}" for t in tests]
+    if len(parts) == 1:
+        return parts[0]
+    return "; ".join(f"s{t['seed']}: {x}" for t, x in zip(tests, parts, strict=True))
+
+
 def _num(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -43,34 +70,72 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     lines += [f"Created {report['created']} at commit `{report['code'].get('commit')}`"
               + (" (uncommitted changes)" if report["code"].get("dirty") else "") + ".", ""]
     scope = f"first {cfg['limit']} dev examples per task" if cfg["limit"] else "full dev sets"
+    seeds = ", ".join(map(str, cfg["seeds"]))
+    boot = report.get("statistics", {}).get("bootstrap", {})
+    n_by_task = {t: report["majority"][t]["n"] for t in tasks} if "majority" in report else {}
     lines += ["## Table 1: accuracy on the dev sets (%)", "",
-              f"Mean ± sample standard deviation over seeds {', '.join(map(str, cfg['seeds']))};"
-              f" {scope}. In brackets: the paper's Flan-T5 numbers, for reference.", ""]
+              f"{scope.capitalize()} (" + ", ".join(
+                  f"{TASK_NAMES.get(t, t)} n = {n}" for t, n in n_by_task.items())
+              + f"); seeds {seeds}. Each cell: accuracy and its 95% confidence interval in "
+              "square brackets. A method whose output changes with the seed (sampling, or "
+              "shots drawn per seed) shows mean ± sample std over the seeds, and the CI is a "
+              f"percentile bootstrap over questions (B = {boot.get('b')}, numpy seed "
+              f"{boot.get('seed')}) of the seed-averaged accuracy; a method that gave one "
+              "result (greedy on the same prompt, or one seed) shows that accuracy with its "
+              "Wilson interval. In parentheses: the paper's Flan-T5 numbers, for reference "
+              "(other dev split, other model).", ""]
     header = "| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in tasks) + " |"
     lines += [header, "|---" * (len(tasks) + 1) + "|"]
     for method, by_task in report["accuracy"].items():
         cells = []
         for t in tasks:
-            s = by_task[t]
             ref = PAPER_ACCURACY.get(method, {}).get(t)
-            cells.append(pct(s["mean"], s["std"]) + (f" ({ref})" if ref else ""))
+            cells.append(accuracy_cell(by_task[t]) + (f" ({ref})" if ref else ""))
         lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+    if "majority" in report:
+        cells = [f"{pct(report['majority'][t]['accuracy'])} {ci_text(report['majority'][t]['ci'])}"
+                 f" ('{report['majority'][t]['answer']}')" for t in tasks]
+        lines.append("| Majority class (of these dev questions) | " + " | ".join(cells) + " |")
+        lines += ["", "The majority-class row always answers the most frequent gold answer of "
+                  "the evaluated dev questions themselves (named in quotes), with its Wilson "
+                  "interval: a method must beat it to show it learned anything."]
     lines.append("")
+    paired = [m for m, by_task in report["accuracy"].items()
+              if any("vs_cot" in by_task[t] for t in tasks)]
+    if paired:
+        lines += ["### Paired test against CoT on the same questions", "",
+                  "Exact McNemar test (two-sided binomial on the questions where exactly one "
+                  "of the two is right), per seed against CoT with the same seed: +won "
+                  "(the method right, CoT wrong) / −lost (the reverse), and the p-value.", "",
+                  header, "|---" * (len(tasks) + 1) + "|"]
+        for method in paired:
+            lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(
+                paired_cell(report["accuracy"][method][t]) for t in tasks) + " |")
+        lines.append("")
     if report["calibration"]:
         lines += ["## Table 2: error detection on the calibration records", "",
                   "Accuracy as in the paper: right when the model says 'no error' and the "
-                  "annotators found none, or names any error and they found one. AUROC and "
+                  "annotators found none, or names any error and they found one; an "
+                  "unreadable label counts as wrong (column Unreadable). AUROC and "
                   "ECE (10 equal-width bins) use the model's P('no error'), renormalised over "
-                  "the five labels it was trained to write.", "",
-                  "| Model | n | Accuracy (%) | Paper (%) | Unreadable | Acc. P≥0.5 (%) "
-                  "| AUROC | ECE |", "|---|---|---|---|---|---|---|---|"]
+                  "the five labels it was trained to write. 95% CIs: percentile bootstrap "
+                  "over the records. Both rows score the same records: the ICL baseline's "
+                  "4 shots come from the StrategyQA training feedback.", "",
+                  "| Model | n | Accuracy (%) [95% CI] | Paper (%) | Unreadable "
+                  "| Acc. P≥0.5 (%) | AUROC [95% CI] | ECE |",
+                  "|---|---|---|---|---|---|---|---|"]
         for key, cal in report["calibration"].items():
             lines.append(
-                f"| {CALIBRATION_NAMES.get(key, key)} | {cal['n']} | {pct(cal['accuracy'])} | "
-                f"{PAPER_DETECTION.get(key, '')} | {cal['unreadable']} | "
-                f"{pct(cal['accuracy_p_ge_half'])} | {_num(cal['auroc'])} | {_num(cal['ece'])} |")
-        lines += ["", "The ICL baseline leaves out its 4 prompt records: "
-                  + ", ".join(report["calibration"].get("icl", {}).get("left_out", [])) + ".", ""]
+                f"| {CALIBRATION_NAMES.get(key, key)} | {cal['n']} | {pct(cal['accuracy'])} "
+                f"{ci_text(cal.get('accuracy_ci'))} | {PAPER_DETECTION.get(key, '')} | "
+                f"{cal['unreadable']} | {pct(cal['accuracy_p_ge_half'])} | "
+                f"{_num(cal['auroc'])} {ci_text(cal.get('auroc_ci'), scale=1, digits=3)} | "
+                f"{_num(cal['ece'])} |")
+        shots = report["calibration"].get("icl", {}).get("shots")
+        if shots:
+            lines += ["", "The ICL baseline's prompt records (training feedback): "
+                      + ", ".join(shots) + "."]
+        lines.append("")
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     lines += ["## Provenance", "", "| Role | Model | Checkpoint |", "|---|---|---|"]
@@ -85,7 +150,8 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         if r["method"] in seen:
             continue
         seen.add(r["method"])
-        params = {k: v for k, v in r["params"].items() if k not in ("shots", "mean_rounds")}
+        params = {k: v for k, v in r["params"].items()
+                  if k not in ("shots", "mean_rounds", "prompt_id")}
         lines.append(f"| {r['method']} | " + ", ".join(f"{k}={v}" for k, v in params.items())
                      + " |")
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v}" for k, v in report["timings_s"].items())

@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.metrics import accuracy, mean_std
+from eval.metrics import accuracy
+from eval.stats import (
+    DEFAULT_B,
+    STATISTICS,
+    accuracy_summary,
+    majority_class,
+    mcnemar_exact,
+)
 from feedback_data.schema import TASKS
 from inference.methods import (
     DEFAULT_N,
@@ -18,6 +25,7 @@ from inference.methods import (
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
     METHODS,
+    REFINE_KEEP,
     Prediction,
 )
 
@@ -26,25 +34,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class EvalConfig:
-    """What `rhf eval` runs. Models take a hub id, a model folder or a training RUN_DIR."""
+    """What `rhf eval` runs. Models take a hub id, a model folder or a training RUN_DIR.
 
-    model: str  # multitask-trained checkpoint: multitask, wsc, fine-tuned calibration
+    No model stands in for another: ``base_model`` is required when cot, refine or the ICL
+    calibration baseline runs, ``refine_model`` when refine runs.
+    """
+
+    model: str  # multitask-trained checkpoint: multitask, wsc, wsc_soft, fine-tuned calibration
     out: Path  # report folder
-    base_model: str | None = None  # cot, refine's starting chains, ICL calibration (default: model)
-    refine_model: str | None = None  # refine-trained checkpoint (default: model)
+    base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
+    refine_model: str | None = None  # refine-trained checkpoint
     methods: tuple[str, ...] = METHODS
     tasks: tuple[str, ...] = TASKS
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N dev examples per task
     k: int = 4  # shots in the CoT prompt
     n: int = DEFAULT_N  # wsc samples per question
-    w: float = DEFAULT_W  # wsc weight of a sample critiqued as erroneous
+    w: float = DEFAULT_W  # wsc weight of a sample labelled as erroneous
     temperature: float = DEFAULT_TEMPERATURE  # wsc sampling temperature
     rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
+    refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
     batch_size: int = 64  # sequences per generate call
     max_new_tokens: int = 64  # cap on a generated chain
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N calibration records (default: all 173)
+    bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
+    bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
     threads: int | None = None  # torch CPU threads (None: torch's default)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
@@ -58,12 +73,27 @@ class EvalConfig:
             raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
         if not self.methods or not self.tasks or not self.seeds:
             raise ValueError("need at least one method, task and seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds repeats a seed: {self.seeds}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
         if self.n < 1 or self.rounds < 1 or self.k < 0 or not 0 <= self.w <= 1:
             raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+        if self.refine_keep not in REFINE_KEEP:
+            raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
+                             f"got {self.refine_keep!r}")
+        if self.bootstrap < 1:
+            raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
+        need_base = [m for m in ("cot", "refine") if m in self.methods]
+        need_base += ["the ICL calibration baseline"] if self.calibration else []
+        if need_base and not self.base_model:
+            raise ValueError(f"--base-model is required for {', '.join(need_base)} (no model "
+                             "stands in for another; pass --model's value to use that one)")
+        if "refine" in self.methods and not self.refine_model:
+            raise ValueError("--refine-model is required for refine (no model stands in for "
+                             "another; pass --model's value to use that one)")
 
 
 def git_commit() -> dict[str, Any]:
@@ -99,6 +129,68 @@ def _save_predictions(path: Path, examples: list, preds: list[Prediction]) -> No
                                  "text": p.text, "meta": p.meta}, ensure_ascii=False) + "\n")
 
 
+def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, timed,
+               log) -> dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]]:
+    """Every method's predictions on ``examples`` per seed: {(method, seed): (predictions,
+    params, reused)}, ``reused`` when an earlier seed's identical computation was reused
+    (greedy decoding of the same prompt: multitask always, cot and refine when the shots
+    do not change with the seed, e.g. k = 0)."""
+    from inference.methods import run_cot, run_multitask, run_refine, wsc_sample, wsc_vote
+    from inference.prompts import default_shots, prompt_id
+
+    cfg = {"max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size}
+    methods = config.methods
+    out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
+    by_prompt: dict[str, dict[str, list[Prediction]]] = {}
+    multitask: list[Prediction] | None = None
+    for seed in config.seeds:
+        if "cot" in methods or "refine" in methods:
+            shots = default_shots(task, config.k, seed=seed)
+            pid = prompt_id(task, shots)
+            cot_params = {"k": config.k, "prompt_id": pid, "shots": [s.id for s in shots]}
+            reused = pid in by_prompt
+            cached = by_prompt.setdefault(pid, {})
+            if "cot" not in cached:
+                log(f"[eval] {task} seed {seed}: cot on {len(examples)} examples")
+                cached["cot"] = timed("cot", run_cot, models.get(config.base_model), examples,
+                                      task, shots, **cfg)
+            if "cot" in methods:
+                out["cot", seed] = cached["cot"], dict(cot_params), reused
+            if "refine" in methods:
+                if "refine" not in cached:
+                    log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
+                    cached["refine"] = timed(
+                        "refine", run_refine, models.get(config.refine_model), examples,
+                        [p.text for p in cached["cot"]], rounds=config.rounds,
+                        keep=config.refine_keep, **cfg)
+                preds = cached["refine"]
+                out["refine", seed] = preds, cot_params | {
+                    "rounds": config.rounds, "keep": config.refine_keep,
+                    "start_model": config.base_model,
+                    "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}, reused
+        if "multitask" in methods:
+            reused = multitask is not None
+            if multitask is None:
+                log(f"[eval] {task}: multitask (greedy) on {len(examples)} examples")
+                multitask = timed("multitask", run_multitask, models.get(config.model),
+                                  examples, **cfg)
+            out["multitask", seed] = multitask, {"decoding": "greedy (seed-independent)"}, reused
+        wanted = [m for m in ("wsc", "wsc_soft") if m in methods]
+        if wanted:
+            log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
+            # One sampling pass and one label-scoring pass serve both votes.
+            samples = timed("wsc", wsc_sample, models.get(config.model), examples, n=config.n,
+                            temperature=config.temperature, seed=seed, **cfg)
+            for m in wanted:
+                preds = timed("wsc", wsc_vote, examples, samples, config.w,
+                              soft=m == "wsc_soft")
+                out[m, seed] = preds, {"n": config.n, "w": config.w,
+                                       "temperature": config.temperature,
+                                       "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
+                                       else "1 if argmax label is 'no error' else w"}, False
+    return out
+
+
 def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     """Run the evaluation and write report.json, report.md and plots into ``config.out``.
 
@@ -109,21 +201,19 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     from eval.calibration import calibrate
     from eval.report import write_report
     from feedback_data.splits import calibration_items, dev_examples
-    from inference.methods import run_cot, run_multitask, run_refine, run_wsc
-    from inference.prompts import default_shots, prompt_id
 
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    base_spec = config.base_model or config.model
-    refine_spec = config.refine_model or config.model
     models = _Models(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     runs: list[dict[str, Any]] = []
-    cfg = config.max_new_tokens, config.batch_size
+    summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
+    majority: dict[str, Any] = {}
+    model_of = {"cot": config.base_model, "refine": config.refine_model}
 
     def timed(name: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
@@ -134,71 +224,47 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     for task in config.tasks:
         examples = dev_examples(task)[:config.limit] if config.limit else dev_examples(task)
         gold = [ex.answer for ex in examples]
-        greedy_multitask: list[Prediction] | None = None
-        for seed in config.seeds:
-            shots = default_shots(task, config.k, seed=seed)
-            cot_preds: list[Prediction] | None = None
-            for method in config.methods:
-                log(f"[eval] {task} seed {seed}: {method} on {len(examples)} examples")
-                params: dict[str, Any] = {"max_new_tokens": cfg[0]}
-                if method == "cot" or method == "refine":
-                    if cot_preds is None:
-                        cot_preds = timed("cot" if method == "cot" else "refine", run_cot,
-                                          models.get(base_spec), examples, task, shots,
-                                          max_new_tokens=cfg[0], batch_size=cfg[1])
-                    params |= {"k": config.k, "prompt_id": prompt_id(task, shots),
-                               "shots": [s.id for s in shots]}
-                if method == "cot":
-                    preds, model = cot_preds, base_spec
-                elif method == "multitask":
-                    # Greedy decoding: the same output for every seed, computed once.
-                    if greedy_multitask is None:
-                        greedy_multitask = timed("multitask", run_multitask,
-                                                 models.get(config.model), examples,
-                                                 max_new_tokens=cfg[0], batch_size=cfg[1])
-                    preds, model = greedy_multitask, config.model
-                    params |= {"decoding": "greedy (seed-independent)"}
-                elif method == "wsc":
-                    preds = timed("wsc", run_wsc, models.get(config.model), examples,
-                                  n=config.n, w=config.w, temperature=config.temperature,
-                                  seed=seed, max_new_tokens=cfg[0], batch_size=cfg[1])
-                    model = config.model
-                    params |= {"n": config.n, "w": config.w, "temperature": config.temperature}
-                else:
-                    start = [p.text for p in cot_preds or []]
-                    preds = timed("refine", run_refine, models.get(refine_spec), examples,
-                                  start, rounds=config.rounds, max_new_tokens=cfg[0],
-                                  batch_size=cfg[1])
-                    model = refine_spec
-                    params |= {"rounds": config.rounds, "start_model": base_spec,
-                               "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}
+        majority[task] = majority_class(gold)
+        results = _task_runs(config, models, task, examples, timed, log)
+        correct: dict[tuple[str, int], list[bool]] = {}
+        for method in config.methods:
+            for seed in config.seeds:
+                preds, params, reused = results[method, seed]
+                right = [p.answer == g for p, g in zip(preds, gold, strict=True)]
+                correct[method, seed] = right
                 acc = accuracy([p.answer for p in preds], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
                 _save_predictions(pred_file, examples, preds)
-                runs.append({"method": method, "task": task, "seed": seed, "model": model,
+                runs.append({"method": method, "task": task, "seed": seed,
+                             "model": model_of.get(method, config.model),
                              "n_examples": len(examples), "accuracy": acc,
                              "unparsed": sum(p.answer is None for p in preds),
-                             "params": params,
+                             "reused_earlier_seed": reused,
+                             "params": {"max_new_tokens": config.max_new_tokens} | params,
                              "predictions": str(pred_file.relative_to(out))})
                 log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
-
-    summary: dict[str, dict[str, Any]] = {}
-    for method in config.methods:
-        for task in config.tasks:
-            accs = [r["accuracy"] for r in runs if r["method"] == method and r["task"] == task]
-            m, s = mean_std(accs)
-            summary.setdefault(method, {})[task] = {"mean": m, "std": s, "seeds": len(accs),
-                                                    "per_seed": accs}
+        for method in config.methods:
+            per_seed = [correct[method, s] for s in config.seeds]
+            dependent = not all(results[method, s][2] for s in config.seeds[1:])
+            stats = accuracy_summary(per_seed, dependent, config.bootstrap,
+                                     config.bootstrap_seed)
+            if "cot" in config.methods and method != "cot":
+                stats["vs_cot"] = [{"seed": s, **mcnemar_exact(correct["cot", s],
+                                                                correct[method, s])}
+                                   for s in config.seeds]
+            summary[method][task] = stats
 
     calibration: dict[str, Any] = {}
     if config.calibration:
         items = calibration_items()[:config.calibration_limit or None]
+        boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
+                "batch_size": config.batch_size}
         log(f"[eval] calibration: fine-tuned {config.model} on {len(items)} records")
         calibration["finetuned"] = timed("calibration", calibrate, models.get(config.model),
-                                         items, batch_size=cfg[1])
-        log(f"[eval] calibration: ICL baseline {base_spec}")
-        calibration["icl"] = timed("calibration", calibrate, models.get(base_spec), items,
-                                   icl=True, batch_size=cfg[1])
+                                         items, **boot)
+        log(f"[eval] calibration: ICL baseline {config.base_model} on {len(items)} records")
+        calibration["icl"] = timed("calibration", calibrate, models.get(config.base_model),
+                                   items, icl=True, **boot)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,16 +277,20 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "models": {role: {"spec": spec, **models.get(spec).info} for role, spec in
-                   (("model", config.model), ("base_model", base_spec),
-                    ("refine_model", refine_spec)) if spec in models.cache},
+                   (("model", config.model), ("base_model", config.base_model),
+                    ("refine_model", config.refine_model)) if spec in models.cache},
         "code": git_commit(),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)
                         if models.cache else None,
                         "threads": torch.get_num_threads()},
+        "statistics": STATISTICS | {"bootstrap": {"b": config.bootstrap,
+                                                  "seed": config.bootstrap_seed,
+                                                  "method": "percentile", "level": 0.95}},
         "runs": runs,
         "accuracy": summary,
+        "majority": majority,
         "calibration": calibration,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Answer questions with cot, multitask, wsc or refine.")
+app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
 
 
 def _fail(message: str) -> None:
@@ -24,12 +24,14 @@ def _fail(message: str) -> None:
 @app.callback(invoke_without_command=True)
 def infer_command(
     ctx: typer.Context,
-    method: Annotated[str, typer.Option(help="cot, multitask, wsc or refine.")] = "multitask",
+    method: Annotated[str, typer.Option(
+        help="cot, multitask, wsc, wsc_soft (an extension) or refine.")] = "multitask",
     model: Annotated[str | None, typer.Option(
         help="Checkpoint (hub id, folder or RUN_DIR) that answers; for cot the base model.")]
     = None,
     base_model: Annotated[str | None, typer.Option(
-        help="refine: the model writing the first chains (default: --model).")] = None,
+        help="refine: the base model writing the first chains (required for refine; pass "
+             "--model's value to use the same model).")] = None,
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")]
     = "strategyqa",
     split: Annotated[str, typer.Option(help="dev, train or all (ignored with --examples).")]
@@ -45,6 +47,9 @@ def infer_command(
     = 0.5,
     temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
     rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
+    refine_keep: Annotated[str, typer.Option(
+        help="refine, when the model predicts 'no error': keep the chain it was 'given' "
+             "(the paper) or the correction it wrote ('written').")] = "given",
     seed: Annotated[int, typer.Option(help="Seed for sampling and shot choice.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
     max_new_tokens: Annotated[int, typer.Option(help="Cap on generated tokens.")] = 64,
@@ -57,13 +62,25 @@ def infer_command(
     from feedback_data.schema import Example
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
-    from inference.methods import METHODS, run_cot, run_multitask, run_refine, run_wsc
+    from inference.methods import (
+        METHODS,
+        REFINE_KEEP,
+        run_cot,
+        run_multitask,
+        run_refine,
+        run_wsc,
+    )
     from inference.prompts import default_shots
 
     if model is None:
         _fail("--model is required")
     if method not in METHODS:
         _fail(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    if method == "refine" and base_model is None:
+        _fail("--base-model is required for refine (the model writing the first chains; "
+              "no model stands in for another)")
+    if refine_keep not in REFINE_KEEP:
+        _fail(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, got {refine_keep!r}")
     try:
         examples = (read_records(examples_file, Example) if examples_file
                     else select_examples(task, split))[:limit]
@@ -73,21 +90,21 @@ def infer_command(
         common = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
         if method == "multitask":
             preds = run_multitask(backend, examples, **common)
-        elif method == "wsc":
+        elif method in ("wsc", "wsc_soft"):
             preds = run_wsc(backend, examples, n=n, w=w, temperature=temperature, seed=seed,
-                            **common)
+                            soft=method == "wsc_soft", **common)
         else:
             by_task: dict[str, list[Example]] = {}
             for ex in examples:
                 by_task.setdefault(ex.task, []).append(ex)
-            starter = backend if method == "cot" or base_model is None else Backend.load(
+            starter = backend if method == "cot" or base_model == model else Backend.load(
                 base_model, batch_size=batch_size)
             preds_by_id = {}
             for t, exs in by_task.items():
                 cot = run_cot(starter, exs, t, default_shots(t, k, seed=seed), **common)
                 if method == "refine":
                     cot = run_refine(backend, exs, [p.text for p in cot], rounds=rounds,
-                                     **common)
+                                     keep=refine_keep, **common)
                 preds_by_id.update({p.example_id: p for p in cot})
             preds = [preds_by_id[ex.id] for ex in examples]
     except (DataError, ModelLoadError, ValueError) as exc:

@@ -1,28 +1,45 @@
-"""The four answering methods, all batched: cot, multitask, wsc and refine.
+"""The answering methods, all batched: cot, multitask, wsc (and its soft variant) and refine.
 
 Each takes a :class:`~inference.chains.TextGenerator` (a loaded ``Backend`` or a stand-in
 in tests) and a list of examples and returns one :class:`Prediction` per example.
+
+As in the paper (Joshi et al., 2023):
+
+- wsc: each sampled answer a_i gets the label t_i = argmax over :data:`ERROR_LABELS` of
+  p(t | q, a_i), scored with the generator's ``score_choices``; its vote weighs 1 when t_i is
+  'no error' and ``w`` otherwise. ``wsc_soft`` (an extension, reported as its own method)
+  weighs w + (1 - w) · P('no error'), P renormalised over the five labels.
+- refine: when the model predicts 'no error' at round i, the answer is the chain c_{i-1} it
+  was given (``keep="given"``); ``keep="written"`` takes the correction it wrote instead.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import Example
+from feedback_data.schema import ERROR_CODES, Example
 from inference.chains import TextGenerator
 from inference.prompts import cot_prompt
 from training.instructions import (
+    NO_ERROR,
     answer_prompt,
     error_types_prompt,
-    parse_error_types_text,
+    error_types_text,
     parse_refine_output,
     refine_prompt,
 )
 
-METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
+# The paper's four methods, and wsc_soft, an extension reported as its own row.
+PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
+METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "wsc_soft", "refine")
+# The closed label set a critique is scored over: 'no error' first, then each single type.
+ERROR_LABELS: tuple[str, ...] = (NO_ERROR, *(error_types_text([c]) for c in ERROR_CODES))
+# refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
+REFINE_KEEP: tuple[str, ...] = ("given", "written")
 # Defaults (justified in docs/inference_eval.md).
 DEFAULT_N = 8
 DEFAULT_W = 0.5
@@ -62,9 +79,52 @@ def run_multitask(gen: TextGenerator, examples: list[Example], *, max_new_tokens
                                                                          strict=True)]
 
 
+class Scorer(TextGenerator, Protocol):
+    """A generator that also scores fixed choices: log p(choice | prompt) per choice."""
+
+    def score_choices(self, prompts: list[str], choices: list[str],
+                      batch_size: int | None = None) -> list[list[float]]: ...
+
+
 def sample_weight(codes: list[str] | None, w: float) -> float:
-    """1 when the critique says 'no error'; ``w`` when it names errors or cannot be read."""
+    """1 when a critique text reads 'no error'; ``w`` when it names errors or cannot be read.
+
+    (For a generated critique; wsc itself scores the labels, see :func:`label_weight`.)
+    """
     return 1.0 if codes == [] else w
+
+
+def label_probabilities(logps: list[float]) -> list[float]:
+    """Softmax of the labels' log-probabilities: p(t | q, a) renormalised over the labels."""
+    top = max(logps)
+    exps = [math.exp(x - top) for x in logps]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def argmax_label(logps: list[float]) -> int:
+    """Index of the most probable label; a tie goes to the earlier label ('no error' first)."""
+    return max(range(len(logps)), key=lambda i: (logps[i], -i))
+
+
+def label_weight(logps: list[float], w: float) -> float:
+    """The paper's weight: 1 when argmax_t p(t | q, a) is 'no error' (index 0), else ``w``.
+
+    A tie with 'no error' goes to 'no error' (the first label).
+
+    >>> label_weight([-1.0, -2.0, -3.0, -4.0, -5.0], 0.5), label_weight([-2.0, -1.0], 0.5)
+    (1.0, 0.5)
+    """
+    return 1.0 if argmax_label(logps) == 0 else w
+
+
+def soft_weight(p_no_error: float, w: float) -> float:
+    """The soft extension: w + (1 - w) · P('no error').
+
+    >>> soft_weight(0.5, 0.5)
+    0.75
+    """
+    return w + (1.0 - w) * p_no_error
 
 
 def weighted_vote(answers: list[str | None], weights: list[float]) -> str | None:
@@ -89,35 +149,77 @@ def weighted_vote(answers: list[str | None], weights: list[float]) -> str | None
     return max(totals, key=lambda a: (round(totals[a], 9), counts[a], -first[a]))
 
 
-def run_wsc(gen: TextGenerator, examples: list[Example], *, n: int = DEFAULT_N,
-            w: float = DEFAULT_W, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
-            max_new_tokens: int = 64, batch_size: int | None = None) -> list[Prediction]:
-    """Weighted self-consistency: n sampled answers, each critiqued, then a weighted vote.
+@dataclass
+class WscSamples:
+    """The n sampled answers per example and each one's label log-probabilities.
+
+    Both wsc and wsc_soft vote over the same samples and scores: sample and score once, then
+    call :func:`wsc_vote` for each.
+    """
+
+    texts: list[list[str]]
+    answers: list[list[str | None]]
+    label_logps: list[list[list[float]]]
+
+
+def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
+               temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
+               max_new_tokens: int = 64, batch_size: int | None = None) -> WscSamples:
+    """Sample n answers per question, then score the five labels for every distinct answer.
 
     One generate call per batch samples all n answers (the encoder runs once per question);
-    the n x len(examples) critiques are then one batched greedy pass.
+    one ``score_choices`` pass scores the :data:`ERROR_LABELS` of each distinct
+    (question, answer) pair (a seq2seq model encodes each once for all five labels).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if not 0.0 <= w <= 1.0:
-        raise ValueError(f"w must be in [0, 1], got {w}")
     samples = gen.generate([answer_prompt(ex.question) for ex in examples], do_sample=True,
                            temperature=temperature, num_return_sequences=n,
                            max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
                            desc="wsc samples")
-    flat = [(ex, s) for ex, outs in zip(examples, samples, strict=True) for s in outs]
-    critiques = gen.generate([error_types_prompt(ex.question, s) for ex, s in flat],
-                             max_new_tokens=min(CRITIQUE_TOKENS, max_new_tokens),
-                             batch_size=batch_size, desc="wsc critiques")
+    prompts = [error_types_prompt(ex.question, s) for ex, outs in
+               zip(examples, samples, strict=True) for s in outs]
+    unique = list(dict.fromkeys(prompts))
+    rows = gen.score_choices(unique, list(ERROR_LABELS), batch_size=batch_size)
+    by_prompt = dict(zip(unique, rows, strict=True))
+    return WscSamples(
+        texts=samples,
+        answers=[[parse_chain(t)[0] for t in outs] for outs in samples],
+        label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
+                     for i in range(len(examples))])
+
+
+def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
+             soft: bool = False) -> list[Prediction]:
+    """The weighted vote over ``samples``: paper weights, or the soft ones with ``soft``."""
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"w must be in [0, 1], got {w}")
     preds = []
-    for i, ex in enumerate(examples):
-        texts = samples[i]
-        crits = [c[0] for c in critiques[i * n:(i + 1) * n]]
-        answers = [parse_chain(t)[0] for t in texts]
-        weights = [sample_weight(parse_error_types_text(c), w) for c in crits]
+    for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
+                                         samples.label_logps, strict=True):
+        p_no_error = [label_probabilities(row)[0] for row in logps]
+        labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
+        weights = ([soft_weight(p, w) for p in p_no_error] if soft
+                   else [label_weight(row, w) for row in logps])
         preds.append(Prediction(ex.id, weighted_vote(answers, weights), texts[0], meta={
-            "texts": texts, "answers": answers, "weights": weights, "critiques": crits}))
+            "texts": texts, "answers": answers, "weights": weights, "critiques": labels,
+            "p_no_error": p_no_error}))
     return preds
+
+
+def run_wsc(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
+            w: float = DEFAULT_W, temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
+            soft: bool = False, max_new_tokens: int = 64,
+            batch_size: int | None = None) -> list[Prediction]:
+    """Weighted self-consistency: n sampled answers, each labelled by score, a weighted vote.
+
+    ``soft=True`` is the wsc_soft extension (see :func:`soft_weight`).
+    """
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"w must be in [0, 1], got {w}")
+    samples = wsc_sample(gen, examples, n=n, temperature=temperature, seed=seed,
+                         max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return wsc_vote(examples, samples, w, soft=soft)
 
 
 @dataclass
@@ -130,20 +232,24 @@ class RefineState:
     history: list[str] = field(default_factory=list)
 
 
-def refine_update(state: RefineState, output: str, max_rounds: int) -> RefineState:
+def refine_update(state: RefineState, output: str, max_rounds: int,
+                  keep: str = "given") -> RefineState:
     """Apply one 'error types ; correction' output to ``state`` (the stopping rule).
 
-    - 'no error': stop; a readable correction still becomes the chain (the last correction).
+    - 'no error': stop. ``keep="given"`` (the paper): the chain stays the one the model was
+      given, c_{i-1}; ``keep="written"``: a readable correction it wrote becomes the chain.
     - errors named and a readable correction: the correction becomes the chain; go on.
     - errors named but no readable correction, or no error types readable: stop, keep chain.
     - after ``max_rounds`` rounds: stop.
     """
+    if keep not in REFINE_KEEP:
+        raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
     codes, correction = parse_refine_output(output)
     state.rounds += 1
     state.history.append(output)
     readable = bool(correction) and parse_chain(correction)[2]
     if codes == []:
-        if readable:
+        if readable and keep == "written":
             state.chain = correction
         state.stop = "no_error"
     elif codes is None:
@@ -158,11 +264,16 @@ def refine_update(state: RefineState, output: str, max_rounds: int) -> RefineSta
 
 
 def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[str], *,
-               rounds: int = DEFAULT_ROUNDS, max_new_tokens: int = 64,
+               rounds: int = DEFAULT_ROUNDS, keep: str = "given", max_new_tokens: int = 64,
                batch_size: int | None = None) -> list[Prediction]:
-    """Iterative refinement from ``start_chains``; only unfinished examples stay in the batch."""
+    """Iterative refinement from ``start_chains``; only unfinished examples stay in the batch.
+
+    ``keep``: what a 'no error' verdict keeps (see :func:`refine_update`).
+    """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if keep not in REFINE_KEEP:
+        raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
     states = [RefineState(chain=c) for c in start_chains]
     for r in range(rounds):
         active = [i for i, s in enumerate(states) if s.stop is None]
@@ -173,7 +284,8 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             max_new_tokens=max_new_tokens + CRITIQUE_TOKENS,
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
-            refine_update(states[i], o[0], rounds)
+            refine_update(states[i], o[0], rounds, keep)
     return [Prediction(ex.id, parse_chain(s.chain)[0], s.chain, meta={
-        "rounds": s.rounds, "stop": s.stop, "start": start, "history": s.history})
+        "rounds": s.rounds, "stop": s.stop, "keep": keep, "start": start,
+        "history": s.history})
         for ex, s, start in zip(examples, states, start_chains, strict=True)]

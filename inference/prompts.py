@@ -131,7 +131,11 @@ def detection_prompt(question: str, chain: str, shots: list[FeedbackItem]) -> st
 
 
 def detection_shots(items: list[FeedbackItem], k: int = 4) -> list[FeedbackItem]:
-    """k calibration records as detection shots: the shortest, alternating error / no error."""
+    """k detection shots: the shortest records, alternating error / no error.
+
+    The evaluation takes them from the paper's StrategyQA training feedback, so that the ICL
+    baseline scores every calibration record (eval.calibration.icl_shots).
+    """
     ranked = sorted(items, key=lambda i: (len(i.example.question) + len(i.chain.text),
                                           i.feedback.id))
     clean = [i for i in ranked if not i.feedback.error_types]

@@ -45,15 +45,25 @@ def build_tiny_causal(tokenizer_dir: str | Path, out: str | Path, seed: int = 0)
 
 
 class ScriptedGenerator:
-    """A stand-in model: ``respond(prompt, sample_index)`` writes each completion.
+    """A stand-in model: ``respond(prompt, sample_index)`` writes each completion and
+    ``score(prompt, choice)`` gives log p(choice | prompt) for ``score_choices``.
 
     Records every call (prompt count, num_return_sequences) so tests can check batching.
     """
 
-    def __init__(self, respond: Callable[[str, int], str], name: str = "scripted") -> None:
+    def __init__(self, respond: Callable[[str, int], str], name: str = "scripted",
+                 score: Callable[[str, str], float] | None = None) -> None:
         self.respond = respond
+        self.score = score
         self.name = name
         self.calls: list[dict] = []
+
+    def score_choices(self, prompts: list[str], choices: list[str],
+                      batch_size: int | None = None) -> list[list[float]]:
+        if self.score is None:
+            raise NotImplementedError(f"{self.name}: no score function given")
+        self.calls.append({"prompts": list(prompts), "choices": list(choices)})
+        return [[self.score(p, c) for c in choices] for p in prompts]
 
     def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
                  num_return_sequences: int = 1, max_new_tokens: int = 64,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 
-METHODS = {"cot", "multitask", "wsc", "refine"}
+METHODS = {"cot", "multitask", "wsc", "wsc_soft", "refine"}
 TASKS = {"strategyqa", "sports_understanding"}
 ROOT = Path(__file__).resolve().parents[1]
 

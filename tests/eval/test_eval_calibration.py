@@ -53,9 +53,38 @@ def test_calibrate_hand_computed() -> None:
     assert result["ece"] == pytest.approx(abs(even - 0.8) / 2 + abs(odd - 0.2) / 2)
 
 
-def test_icl_leaves_its_four_shots_out() -> None:
+def test_icl_shots_come_from_training_and_every_record_is_scored() -> None:
     items = calibration_items()[:12]
     result = calibrate(StandIn(), items, icl=True)
-    assert result["n"] == 8 and len(result["left_out"]) == 4
-    scored = {r["feedback_id"] for r in result["records"]}
-    assert not scored & set(result["left_out"])
+    # Both rows score the same records: all 12, none left out for the prompt.
+    assert result["n"] == 12 and [r["feedback_id"] for r in result["records"]] == [
+        i.feedback.id for i in items]
+    assert len(result["shots"]) == 4
+    assert all(s.startswith("paper/strategyqa/train/") for s in result["shots"])
+    assert result["shots_source"] == "strategyqa train feedback"
+    # A shot that is also a scored record is refused.
+    with pytest.raises(ValueError, match="ICL shot is also a scored record"):
+        calibrate(StandIn(), items, icl=True, shots=items[:2])
+
+
+def test_unreadable_labels_count_as_wrong_and_are_reported() -> None:
+    items = calibration_items()[:6]
+    gold = [not i.feedback.error_types for i in items]
+    # Writes 'no error', then nonsense, alternately: records 1, 3, 5 unreadable (wrong).
+    gen = StandIn()
+    written = ["no error", "???"] * 3
+    gen.respond = lambda prompt, _j: written[[i.chain.text in prompt for i in items].index(True)]
+    result = calibrate(gen, items)
+    assert result["unreadable"] == 3
+    assert result["accuracy"] == pytest.approx(sum(gold[0::2]) / 6)
+
+
+def test_calibration_cis_bracket_their_estimates() -> None:
+    items = calibration_items()[:40]
+    result = calibrate(StandIn(), items, bootstrap=200, bootstrap_seed=1)
+    lo, hi = result["accuracy_ci"]
+    assert lo <= result["accuracy"] <= hi and lo < hi
+    assert result["bootstrap"] == {"b": 200, "seed": 1, "method": "percentile"}
+    again = calibrate(StandIn(), items, bootstrap=200, bootstrap_seed=1)
+    assert again["accuracy_ci"] == result["accuracy_ci"]
+    assert again["auroc_ci"] == result["auroc_ci"]

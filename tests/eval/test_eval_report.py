@@ -11,27 +11,45 @@ from eval.runner import EvalConfig, run_eval
 
 
 def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Path) -> None:
-    config = EvalConfig(model=str(eval_tiny_t5), out=tmp_path / "ev", limit=3, seeds=(0, 1),
-                        k=2, n=2, rounds=2, max_new_tokens=8, calibration_limit=10)
+    m = str(eval_tiny_t5)
+    config = EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
+                        seeds=(0, 1), k=2, n=2, rounds=2, max_new_tokens=8,
+                        calibration_limit=10, bootstrap=200)
     report = run_eval(config, log=lambda _m: None)
     for name in ("report.json", "report.md", "accuracy.png", "reliability.png"):
         assert (tmp_path / "ev" / name).stat().st_size > 0
     stored = json.loads((tmp_path / "ev" / "report.json").read_text())
-    assert set(stored["accuracy"]) == {"cot", "multitask", "wsc", "refine"}
+    assert set(stored["accuracy"]) == {"cot", "multitask", "wsc", "wsc_soft", "refine"}
     for by_task in stored["accuracy"].values():
         assert set(by_task) == {"strategyqa", "sports_understanding"}
         assert all(v["seeds"] == 2 for v in by_task.values())
-    assert len(stored["runs"]) == 4 * 2 * 2
-    assert stored["calibration"]["icl"]["n"] == 6 and stored["calibration"]["finetuned"]["n"] == 10
+    assert len(stored["runs"]) == 5 * 2 * 2
+    # Both calibration rows score the same 10 records (the ICL shots come from training).
+    assert stored["calibration"]["icl"]["n"] == stored["calibration"]["finetuned"]["n"] == 10
     assert stored["code"]["commit"] and stored["models"]["model"]["rhf_model"]["kind"] == "tiny-t5"
     wsc = next(r for r in stored["runs"] if r["method"] == "wsc")
     assert wsc["params"] | {"n": 2, "w": 0.5, "temperature": 0.7} == wsc["params"]
     md = (tmp_path / "ev" / "report.md").read_text()
     for text in ("Table 1", "Table 2", "Weighted self-consistency", "Iterative refinement",
+                 "soft weights (extension)", "Majority class", "Paired test against CoT",
                  "Sports Understanding", "ICL baseline", "67.39 ± 2.6", "73.98"):
         assert text in md
     assert set(report["timings_s"]) >= {"cot", "multitask", "wsc", "refine", "total"}
     assert all((tmp_path / "ev" / r["predictions"]).exists() for r in stored["runs"])
+    # The paired counts agree with the saved predictions, question by question.
+    from eval.stats import mcnemar_exact
+
+    def right(method: str, task: str, seed: int) -> dict[str, bool]:
+        path = tmp_path / "ev" / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return {r["example_id"]: r["answer"] == r["gold"] for r in rows}
+
+    for method in ("multitask", "wsc", "wsc_soft", "refine"):
+        for task in ("strategyqa", "sports_understanding"):
+            for entry in stored["accuracy"][method][task]["vs_cot"]:
+                cot, other = right("cot", task, entry["seed"]), right(method, task, entry["seed"])
+                expected = mcnemar_exact([cot[q] for q in cot], [other[q] for q in cot])
+                assert {k: entry[k] for k in expected} == expected
 
 
 def test_eval_cli(eval_tiny_t5: Path, tmp_path: Path) -> None:
@@ -39,12 +57,23 @@ def test_eval_cli(eval_tiny_t5: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, [
-        "eval", "--model", str(eval_tiny_t5), "--methods", "cot,multitask", "--tasks",
+        "eval", "--model", str(eval_tiny_t5), "--base-model", str(eval_tiny_t5),
+        "--methods", "cot,multitask", "--tasks",
         "sports_understanding", "--limit", "2", "--k", "1", "--max-new-tokens", "6",
         "--no-calibration", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert set(json.loads((out / "report.json").read_text())["accuracy"]) == {"cot", "multitask"}
     bad = CliRunner().invoke(app, ["eval", "--model", str(eval_tiny_t5), "--methods", "beam"])
     assert bad.exit_code == 1 and "unknown method 'beam'" in bad.output
-    missing = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "nope")])
+    missing = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "nope"),
+                                       "--methods", "multitask", "--no-calibration"])
     assert missing.exit_code == 1 and "no such model folder" in missing.output
+    # No silent substitution: cot needs --base-model, refine --refine-model.
+    no_base = CliRunner().invoke(app, ["eval", "--model", str(eval_tiny_t5)])
+    assert no_base.exit_code == 1
+    assert "--base-model is required for cot, refine, the ICL calibration baseline" in (
+        no_base.output)
+    no_refine = CliRunner().invoke(app, ["eval", "--model", str(eval_tiny_t5), "--base-model",
+                                         str(eval_tiny_t5), "--methods", "refine"])
+    assert no_refine.exit_code == 1 and "--refine-model is required for refine" in (
+        no_refine.output)

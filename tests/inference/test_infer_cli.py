@@ -17,9 +17,10 @@ def _run(args):
 
 
 def test_each_method_writes_predictions_and_accuracy(tiny_t5, tmp_path):
-    for method in ("cot", "multitask", "wsc", "refine"):
+    for method in ("cot", "multitask", "wsc", "wsc_soft", "refine"):
         out = tmp_path / f"{method}.jsonl"
-        summary = _run(["--method", method, "--model", str(tiny_t5), "--task",
+        base = ["--base-model", str(tiny_t5)] if method == "refine" else []
+        summary = _run(["--method", method, "--model", str(tiny_t5), *base, "--task",
                         "sports_understanding", "--limit", "3", "--k", "1", "--n", "2",
                         "--rounds", "2", "--max-new-tokens", "8", "--out", str(out)])
         rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -35,3 +36,13 @@ def test_bad_method_and_missing_model_are_one_line_errors(tiny_t5):
     assert result.exit_code == 1 and "unknown method 'vote'" in result.output
     result = runner.invoke(app, ["infer", "--model", "/nonexistent/model", "--limit", "1"])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_refine_needs_its_base_model_and_a_known_keep_rule(tiny_t5):
+    # No silent substitution: --model does not stand in for the base model.
+    result = runner.invoke(app, ["infer", "--method", "refine", "--model", str(tiny_t5)])
+    assert result.exit_code == 1 and "--base-model is required for refine" in result.output
+    result = runner.invoke(app, ["infer", "--method", "refine", "--model", str(tiny_t5),
+                                 "--base-model", str(tiny_t5), "--refine-keep", "last"])
+    assert result.exit_code == 1 and "--refine-keep must be one of given, written" in (
+        result.output)

@@ -38,47 +38,13 @@ def test_weighted_vote_hand_worked() -> None:
     assert sample_weight(None, 0.3) == 0.3
 
 
-SAMPLES = ["The answer is yes because a.", "The answer is no because b.",
-           "The answer is no because c.", "garbage"]
-CRITIQUES = {"a.": "no error", "b.": "factual error", "c.": "missing facts, factual error",
-             "garbage": "no error"}
-
-
-def scripted_wsc() -> ScriptedGenerator:
-    def respond(prompt: str, j: int) -> str:
-        if prompt.startswith("Predict"):
-            return SAMPLES[j]
-        chain = prompt.rsplit("Answer: ", 1)[1]
-        return CRITIQUES[chain.split("because ")[-1]]
-    return ScriptedGenerator(respond)
-
-
-@pytest.mark.parametrize(("w", "expected"), [(0.5, "no"), (0.4, "yes"), (1.0, "no"),
-                                             (0.0, "yes")])
-def test_wsc_weights_votes_by_critique(w: float, expected: str) -> None:
-    gen = scripted_wsc()
-    preds = run_wsc(gen, [ex(1), ex(2)], n=4, w=w)
-    assert [p.answer for p in preds] == [expected, expected]
-    assert preds[0].meta["weights"] == [1.0, w, w, 1.0]
-    assert preds[0].meta["answers"] == ["yes", "no", "no", None]
-    # Batched: one sampling call with n=4 for both questions, one critique call for all 8.
-    assert [(len(c["prompts"]), c["n"], c["do_sample"]) for c in gen.calls] == [
-        (2, 4, True), (8, 1, False)]
-
-
-def test_wsc_rejects_bad_parameters() -> None:
-    with pytest.raises(ValueError, match="w must be"):
-        run_wsc(scripted_wsc(), [ex(1)], n=4, w=1.5)
-    with pytest.raises(ValueError, match="n must be"):
-        run_wsc(scripted_wsc(), [ex(1)], n=0)
-
-
 def test_refine_update_rules() -> None:
     s = refine_update(RefineState("The answer is yes because a."),
                       "factual error ; The answer is no because b.", 3)
     assert (s.chain, s.stop, s.rounds) == ("The answer is no because b.", None, 1)
+    # 'no error': the chain it was given stays (the paper's rule; see test_methods_faithful)
     s = refine_update(s, "no error ; The answer is no because b2.", 3)
-    assert (s.chain, s.stop, s.rounds) == ("The answer is no because b2.", "no_error", 2)
+    assert (s.chain, s.stop, s.rounds) == ("The answer is no because b.", "no_error", 2)
     s = refine_update(RefineState("The answer is yes because a."), "no error ; nonsense", 3)
     assert (s.chain, s.stop) == ("The answer is yes because a.", "no_error")
     s = refine_update(RefineState("The answer is yes because a."), "blah", 3)
