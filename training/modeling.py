@@ -102,15 +102,23 @@ def check_backend(accelerator: Any, cfg: TrainConfig) -> None:
         raise ConfigError("fp16 needs a GPU; use train.mixed_precision=bf16 or no on CPU")
 
 
-def model_class(name_or_path: str) -> Any:
-    """AutoModelForSeq2SeqLM for an encoder-decoder config, else AutoModelForCausalLM."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+def load_model_config(name_or_path: str) -> Any:
+    """The model's transformers config (says whether it is encoder-decoder), no weights."""
+    from transformers import AutoConfig
 
+    check_model_path(name_or_path)
     try:
-        config = AutoConfig.from_pretrained(name_or_path)
+        return AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the config of '{name_or_path}': "
                           f"{str(exc).splitlines()[0]}") from None
+
+
+def model_class(name_or_path: str) -> Any:
+    """AutoModelForSeq2SeqLM for an encoder-decoder config, else AutoModelForCausalLM."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    config = load_model_config(name_or_path)
     return AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
 
 
