@@ -102,12 +102,17 @@ class RefineCollator:
 # inference backend sets ``padding_side = "left"``).
 
 
-def causal_prompt_ids(tokenizer: Any, text: str) -> list[int]:
+def causal_prompt_ids(tokenizer: Any, text: str, max_len: int | None = None) -> list[int]:
     """A prompt's ids as a causal model reads it: BOS (if the tokenizer has one distinct from
-    EOS) then the text, never an EOS (the tiny T5 tokenizer would append one)."""
+    EOS) then the text, never an EOS (the tiny T5 tokenizer would append one). A prompt longer
+    than ``max_len`` keeps BOS and its last tokens, which the target continues (the inference
+    backend encodes prompts the same way)."""
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     bos = tokenizer.bos_token_id
-    return [bos, *ids] if bos is not None and bos != tokenizer.eos_token_id else ids
+    head = [bos] if bos is not None and bos != tokenizer.eos_token_id else []
+    if max_len is not None:
+        ids = ids[len(ids) - max(0, max_len - len(head)):] if max_len > len(head) else []
+    return head + ids
 
 
 def causal_target_ids(tokenizer: Any, text: str) -> list[int]:
@@ -118,8 +123,8 @@ def causal_target_ids(tokenizer: Any, text: str) -> list[int]:
 def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
                         max_target_len: int) -> list[Encoded]:
     """Prompt + target + EOS as one sequence; labels -100 over the prompt (same interface as
-    :func:`encode_pairs`, whose lengths it keeps: the prompt is cut to ``max_source_len``
-    tokens and the target, EOS included, to ``max_target_len``).
+    :func:`encode_pairs`, whose lengths it keeps: the prompt is cut to its last
+    ``max_source_len`` tokens and the target, EOS included, to its first ``max_target_len``).
 
     With prompt ids [5, 6] and target ids [7, 8]: input_ids [5, 6, 7, 8, EOS] and labels
     [-100, -100, 7, 8, EOS].
@@ -129,7 +134,7 @@ def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: i
         raise ValueError("a causal model's tokenizer needs an EOS token to end the targets")
     out = []
     for p in pairs:
-        prompt = causal_prompt_ids(tokenizer, p.source)[:max_source_len]
+        prompt = causal_prompt_ids(tokenizer, p.source, max_source_len)
         target = causal_target_ids(tokenizer, p.target)[:max(0, max_target_len - 1)] + [eos]
         out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term))
     return out
