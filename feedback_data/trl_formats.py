@@ -72,11 +72,18 @@ class ExportReport:
     records: int = 0
     rows: int = 0
     left_out: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.left_out.items())) or "none"
+        notes = "".join(f"\nnote: {n}" for n in self.notes)
         return (f"{self.format}: {self.rows} rows from {self.records} records; "
-                f"left out: {why}")
+                f"left out: {why}{notes}")
+
+
+ONLY_CORRECT_NOTE = ("no row has a wrong step: every labelled chain is error-free (the "
+                     "feedback names error types but not the steps; annotate error steps to "
+                     "give a process reward model negatives)")
 
 
 def answer_prompt(question: str) -> str:
@@ -247,6 +254,8 @@ def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
         rows.append({"prompt": answer_prompt(item.example.question), "completions": steps,
                      "labels": step_labels(len(steps), first)})
     report.rows = len(rows)
+    if rows and all(all(r["labels"]) for r in rows):
+        report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
 
 
@@ -265,6 +274,8 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
                      "final_answer_correct": item.chain.answer == item.example.answer,
                      "label": first})
     report.rows = len(rows)
+    if rows and all(r["label"] == -1 for r in rows):
+        report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
 
 

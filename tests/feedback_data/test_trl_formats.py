@@ -118,7 +118,9 @@ def test_prm_and_processbench_from_error_steps_and_no_error():
         {"prompt": PROMPT, "completions": ["Cats have fur.", "Animals with fur are mammals."],
          "labels": [True, True]},
     ]
-    assert dict(rep.left_out) == {"errors_without_step": 1}
+    assert dict(rep.left_out) == {"errors_without_step": 1} and not rep.notes
+    only_correct = build_prm([no_error("x"), item("y")])[1]
+    assert "no row has a wrong step" in only_correct.summary()
     pb, rep = build_processbench(records)
     assert pb == [
         {"id": "a", "generator": "gpt-j", "problem": Q, "steps": ["Ants are small.", "Birds fly.",
