@@ -110,3 +110,28 @@ def test_loss_only_on_targets_through_make_collator(tiny_llama: Path, objective:
         assert (row[target] == labels[target]).all()
         assert not (target & (mask == 0)).any()
         assert labels[target][-1] == tok.eos_token_id
+
+
+def test_merge_a_causal_adapter(tiny_llama: Path, tmp_path: Path):
+    """`rhf train merge` on a causal adapter: the merged plain model computes what the
+    adapter-wrapped one does."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.lora import merge_adapter
+
+    torch.manual_seed(0)
+    model = load_model(ModelConfig(name_or_path=str(tiny_llama), lora_r=4))
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    encode, collate = make_collator(model.config, tok, "multitask")
+    batch = collate(encode(pairs(), tok, 64, 32))
+    batch.pop("term")
+    train_steps(model, batch, 3, 1e-2)
+    model.eval()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    model.save_pretrained(tmp_path / "adapter")
+    merged = merge_adapter(tmp_path / "adapter", tmp_path / "merged", base=str(tiny_llama))
+    plain = AutoModelForCausalLM.from_pretrained(merged)
+    assert type(plain).__name__ == "LlamaForCausalLM"
+    with torch.no_grad():
+        assert torch.allclose(plain(**batch).logits, expected, atol=1e-5)
