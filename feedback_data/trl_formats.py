@@ -25,9 +25,9 @@ Step policy (prm, processbench), in order of preference:
      error is the earliest *wrong* step; a neutral step is not an error), so PRM800K's
      neutral rating is lost in the bool labels; pass ``neutral_is_correct=False`` to treat it
      as wrong instead. An "unsure" step before the first wrong one leaves the record out.
-  2. ``feedback.first_wrong_step`` (1-based like ``error_steps``, 0 = no wrong step).
-  3. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
-  4. No error type and no error step: the annotator saw no error, so every step is correct.
+     (``feedback.first_wrong_step`` is derived from these ratings, so it is not read apart.)
+  2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
+  3. No error type and no error step: the annotator saw no error, so every step is correct.
   A record with error types but no step information is left out ("errors_without_step").
 
 The prompts are rhf's own instructions (the text ``rhf eval --method multitask`` asks), so a
@@ -216,11 +216,6 @@ def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
             if rating in bad:
                 return i, None
         return -1, None
-    first = getattr(fb, "first_wrong_step", None)
-    if first is not None:
-        if not 0 <= first <= n:
-            return None, "first_wrong_step_out_of_range"
-        return first - 1, None
     if fb.error_steps:
         if not all(1 <= s <= n for s in fb.error_steps):
             return None, "error_step_out_of_range"

@@ -39,7 +39,7 @@ def item(fid: str, chain: str = WRONG, correction: str = RIGHT, types=("FE",),
                   error_types=list(types),
                   reasons=reasons if reasons is not None else {t: "wrong fact" for t in types},
                   error_steps=list(error_steps))
-    for key, value in extra.items():  # step_ratings / first_wrong_step (annotation branch)
+    for key, value in extra.items():  # step_ratings (schema v2, annotation branch)
         object.__setattr__(fb, key, value)
     return FeedbackItem(
         example=Example(id=f"e-{fid}", task="strategyqa", question=Q, answer="yes"),
@@ -150,8 +150,6 @@ def test_step_ratings_policy():
     assert first_wrong_step(rated(["correct"])) == (None, "step_ratings_length_mismatch")
     # None means unknown: fall back to error_steps
     assert first_wrong_step(rated(None)) == (0, None)
-    assert first_wrong_step(item("f", chain=three, first_wrong_step=2)) == (1, None)
-    assert first_wrong_step(item("f", chain=three, first_wrong_step=0)) == (-1, None)
     assert first_wrong_step(item("s", error_steps=[5])) == (None, "error_step_out_of_range")
     assert step_labels(3, 0) == [False, False, False]
     assert step_labels(3, -1) == [True, True, True]

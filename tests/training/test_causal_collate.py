@@ -44,11 +44,15 @@ def test_labels_by_hand():
     rows = encode_causal_pairs(pairs, TOK, max_source_len=8, max_target_len=8)
     assert rows[0] == Encoded([3, 4, 5, 6, 8, 9, 1], [-100, -100, -100, 6, 8, 9, 1], "answer")
     assert rows[1] == Encoded([5, 7, 1], [-100, 7, 1], "refine")
-    # the prompt keeps its first tokens; the target keeps room for EOS
+    # the prompt keeps its last tokens (the target continues them); the target keeps its
+    # first ones and room for EOS
     cut = encode_causal_pairs(pairs[:1], TOK, max_source_len=2, max_target_len=2)
-    assert cut[0] == Encoded([3, 4, 6, 1], [-100, -100, 6, 1], "answer")
-    with_bos = encode_causal_pairs(pairs[1:], WordTokenizer(TOK.vocab, bos=True), 8, 8)
+    assert cut[0] == Encoded([4, 5, 6, 1], [-100, -100, 6, 1], "answer")
+    bos_tok = WordTokenizer(TOK.vocab, bos=True)
+    with_bos = encode_causal_pairs(pairs[1:], bos_tok, 8, 8)
     assert with_bos[0] == Encoded([2, 5, 7, 1], [-100, -100, 7, 1], "refine")
+    cut = encode_causal_pairs(pairs[:1], bos_tok, max_source_len=3, max_target_len=8)
+    assert cut[0].input_ids[:3] == [2, 4, 5]
 
 
 def test_collator_pads_right_and_masks_padding():
