@@ -140,18 +140,21 @@ LORA_TARGETS: dict[str, list[str]] = {
     "bloom": ["query_key_value"],
     "falcon": ["query_key_value"],
 }
-T5_DEFAULT_TARGETS = ["q", "v"]
+T5_MODULES = frozenset({"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"})
+T5_FAMILIES = frozenset({"t5", "mt5", "umt5"})
 
 
 def lora_targets(model_type: str, requested: list[str]) -> list[str]:
-    """The modules LoRA wraps: ``requested``, except that the config's default (T5's q, v) on
-    another family means that family's default, so one config serves T5 and Llama alike.
+    """The modules LoRA wraps: ``requested``, except that T5 module names (the configs'
+    ``[q, v]`` or ``[q, k, v, o, wi_0, wi_1, wo]``) on another known family mean that
+    family's attention projections, so one config serves T5 and Llama alike.
 
     >>> lora_targets("llama", ["q", "v"])
     ['q_proj', 'k_proj', 'v_proj', 'o_proj']
     >>> lora_targets("llama", ["q_proj"]), lora_targets("t5", ["q", "v"])
     (['q_proj'], ['q', 'v'])
     """
-    if list(requested) == T5_DEFAULT_TARGETS and model_type in LORA_TARGETS:
+    if (model_type not in T5_FAMILIES and model_type in LORA_TARGETS and requested
+            and set(requested) <= T5_MODULES):
         return list(LORA_TARGETS[model_type])
     return list(requested)

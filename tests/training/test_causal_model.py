@@ -28,6 +28,8 @@ def test_lora_targets_per_family():
     assert lora_targets("gpt2", ["q", "v"]) == ["c_attn"]
     assert lora_targets("gptj", ["q", "v"]) == ["q_proj", "v_proj"]
     assert lora_targets("t5", ["q", "v"]) == ["q", "v"]
+    assert lora_targets("t5", ["q", "k", "v", "o", "wi_0", "wi_1", "wo"])[-1] == "wo"
+    assert lora_targets("gpt2", ["q", "k", "v", "o", "wi_0", "wi_1", "wo"]) == ["c_attn"]
     assert lora_targets("llama", ["v_proj"]) == ["v_proj"]  # an explicit choice is kept
     assert lora_targets("unknown-family", ["q", "v"]) == ["q", "v"]
 
