@@ -172,3 +172,22 @@ def test_a_tokenizer_that_appends_eos_does_not_end_the_prompt(backend: Backend, 
     assert eos not in appending._encode(["Q: cats?\nA:"])["input_ids"][0].tolist()
     assert appending.generate([answer_prompt(examples[0].question)],
                               max_new_tokens=40) == [[CHAINS[0]]]
+
+
+def test_rhf_eval_runs_the_causal_model(taught_llama: Path, tmp_path: Path, examples):
+    """`rhf eval` end to end: every method's saved predictions are the taught chains."""
+    from typer.testing import CliRunner
+
+    from rhf_cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--model", str(taught_llama), "--out",
+                                   str(tmp_path / "eval"), "--tasks", TASK, "--limit", "2",
+                                   "--k", "1", "--n", "2", "--rounds", "2", "--seeds", "0",
+                                   "--max-new-tokens", "40", "--no-calibration"])
+    assert res.exit_code == 0, res.output
+    files = sorted((tmp_path / "eval").rglob("*.jsonl"))
+    assert len(files) >= 4  # cot, multitask, wsc, refine
+    for f in files:
+        preds = [json.loads(line) for line in f.read_text().splitlines()]
+        assert [p["example_id"] for p in preds] == [ex.id for ex in examples], f
+        assert [p["text"] for p in preds] == CHAINS, f
