@@ -72,10 +72,12 @@ def export(
     out: Annotated[Path, typer.Argument(help="Output file (jsonl) or folder (hf).")],
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")] = "strategyqa",
     split: Annotated[str, typer.Option(help="train or eval.")] = "train",
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or hf (datasets save_to_disk).")]
-    = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", help=(
+        "jsonl or hf (datasets save_to_disk) for rhf's records; or a TRL format: sft, "
+        "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
+        "dataset folder)."))] = "jsonl",
 ) -> None:
-    """Export imported feedback as JSONL or a Hugging Face dataset folder."""
+    """Export imported feedback: rhf's records (JSONL / dataset) or a TRL training format."""
     from feedback_data.jsonl import write_records
     from feedback_data.store import load_paper_feedback
 
@@ -83,6 +85,10 @@ def export(
         items = load_paper_feedback(task, split)
     except DataError as exc:
         fail(str(exc))
+    from feedback_data.trl_formats import TRL_FORMATS, export_cli
+
+    if fmt in TRL_FORMATS:
+        return export_cli(fmt, items, out, echo=typer.echo, fail=fail)
     if fmt == "jsonl":
         write_records(out, items)
     elif fmt == "hf":
@@ -90,5 +96,5 @@ def export(
 
         save_items(items, out)
     else:
-        fail(f"--format must be jsonl or hf, not {fmt!r}")
+        fail(f"--format must be jsonl, hf or one of {list(TRL_FORMATS)}, not {fmt!r}")
     typer.echo(f"wrote {len(items)} records to {out}")

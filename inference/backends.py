@@ -122,9 +122,34 @@ class Backend:
         return next(self.model.parameters()).device
 
     def _encode(self, prompts: list[str]) -> Any:
+        if not self.is_encoder_decoder:
+            return self._encode_causal(prompts)
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
                              max_length=self.max_source_length)
         return {k: v.to(self.device) for k, v in enc.items()}
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        """A causal prompt as training encodes it (training.collate.causal_prompt_ids): BOS if
+        the tokenizer has one distinct from EOS, the text without EOS, its last tokens kept."""
+        tok = self.tokenizer
+        ids = list(tok(prompt, add_special_tokens=False)["input_ids"])
+        head = [tok.bos_token_id] if tok.bos_token_id not in (None, tok.eos_token_id) else []
+        keep = max(0, self.max_source_length - len(head))
+        return head + ids[len(ids) - keep:] if keep else head
+
+    def _encode_causal(self, prompts: list[str]) -> Any:
+        """Left-padded prompts, so every row's continuation starts at the same column."""
+        import torch
+
+        rows = [self._prompt_ids(p) for p in prompts]
+        width = max(1, max(len(r) for r in rows))
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            if r:
+                ids[i, width - len(r):] = torch.tensor(r)
+                mask[i, width - len(r):] = 1
+        return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
                  num_return_sequences: int = 1, max_new_tokens: int = 64,
@@ -154,6 +179,8 @@ class Backend:
         kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=n,
                                       do_sample=do_sample,
                                       pad_token_id=self.tokenizer.pad_token_id)
+        if not self.is_encoder_decoder and self.tokenizer.eos_token_id is not None:
+            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # training ends targets so
         if do_sample:
             kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
         else:
@@ -246,7 +273,7 @@ class Backend:
         tok = self.tokenizer
         rows = []
         for p, t in zip(prompts, targets, strict=True):
-            p_ids = tok(p, add_special_tokens=False)["input_ids"][-self.max_source_length:]
+            p_ids = self._prompt_ids(p)
             t_ids = tok(" " + t.strip(), add_special_tokens=False)["input_ids"]
             if tok.eos_token_id is not None:
                 t_ids = t_ids + [tok.eos_token_id]

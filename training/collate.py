@@ -93,3 +93,126 @@ class RefineCollator:
         batch = pad_batch(features, self.pad_id)
         batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
         return batch
+
+
+# --- decoder-only (causal) models ------------------------------------------------------------
+# A causal model sees one sequence: the prompt, then the target and EOS. The labels are that
+# sequence with -100 over the prompt, so only the target (and its EOS) carries loss; the model
+# shifts labels by one itself. Training pads on the right; generation pads on the left (the
+# inference backend sets ``padding_side = "left"``).
+
+
+def causal_prompt_ids(tokenizer: Any, text: str, max_len: int | None = None) -> list[int]:
+    """A prompt's ids as a causal model reads it: BOS (if the tokenizer has one distinct from
+    EOS) then the text, never an EOS (the tiny T5 tokenizer would append one). A prompt longer
+    than ``max_len`` keeps BOS and its last tokens, which the target continues (the inference
+    backend encodes prompts the same way)."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    bos = tokenizer.bos_token_id
+    head = [bos] if bos is not None and bos != tokenizer.eos_token_id else []
+    if max_len is not None:
+        ids = ids[len(ids) - max(0, max_len - len(head)):] if max_len > len(head) else []
+    return head + ids
+
+
+def causal_target_ids(tokenizer: Any, text: str) -> list[int]:
+    """A target's ids after its prompt: one leading space (the prompt ends "A:"), no EOS."""
+    return list(tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"])
+
+
+def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
+                        max_target_len: int) -> list[Encoded]:
+    """Prompt + target + EOS as one sequence; labels -100 over the prompt (same interface as
+    :func:`encode_pairs`, whose lengths it keeps: the prompt is cut to its last
+    ``max_source_len`` tokens and the target, EOS included, to its first ``max_target_len``).
+
+    With prompt ids [5, 6] and target ids [7, 8]: input_ids [5, 6, 7, 8, EOS] and labels
+    [-100, -100, 7, 8, EOS].
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("a causal model's tokenizer needs an EOS token to end the targets")
+    out = []
+    for p in pairs:
+        prompt = causal_prompt_ids(tokenizer, p.source, max_source_len)
+        target = causal_target_ids(tokenizer, p.target)[:max(0, max_target_len - 1)] + [eos]
+        out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term))
+    return out
+
+
+def pad_causal_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad prompt+target rows to the longest; padding is masked and carries no loss.
+
+    >>> b = pad_causal_batch([Encoded([5, 6, 7, 1], [-100, -100, 7, 1], "answer"),
+    ...                       Encoded([5, 8, 1], [-100, 8, 1], "answer")], pad_id=0)
+    >>> b["input_ids"].tolist(), b["attention_mask"].tolist()
+    ([[5, 6, 7, 1], [5, 8, 1, 0]], [[1, 1, 1, 1], [1, 1, 1, 0]])
+    >>> b["labels"].tolist()
+    [[-100, -100, 7, 1], [-100, 8, 1, -100]]
+    """
+    width = max(len(f.input_ids) for f in features)
+    n = len(features)
+    input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((n, width), dtype=torch.long)
+    labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+    for i, f in enumerate(features):
+        if len(f.labels) != len(f.input_ids):
+            raise ValueError("a causal row needs one label per input token; encode it with "
+                             "encode_causal_pairs")
+        input_ids[i, : len(f.input_ids)] = torch.tensor(f.input_ids)
+        attention[i, : len(f.input_ids)] = 1
+        labels[i, : len(f.labels)] = torch.tensor(f.labels)
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+class CausalCollator:
+    """The causal twin of :class:`MultitaskCollator` / :class:`RefineCollator`: pads with
+    :func:`pad_causal_batch` and adds each row's term index (``terms`` as theirs)."""
+
+    def __init__(self, pad_id: int, base_terms: Sequence[str] = MULTITASK_TERMS,
+                 extra_terms: Sequence[str] = ()) -> None:
+        self.pad_id = pad_id
+        self.terms = tuple(base_terms) + tuple(t for t in extra_terms if t not in base_terms)
+
+    def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        batch = pad_causal_batch(features, self.pad_id)
+        batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
+        return batch
+
+
+def is_encoder_decoder(model_config: Any) -> bool:
+    """True for a seq2seq model; takes a transformers config (or a model, or a bool)."""
+    if isinstance(model_config, bool):
+        return model_config
+    config = getattr(model_config, "config", model_config)
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+def make_collator(model_config: Any, tokenizer: Any, objective: str,
+                  extra_terms: Sequence[str] = ()) -> tuple[Any, Any]:
+    """(encode, collator) for the model: seq2seq or causal, multitask or refine.
+
+    ``encode(pairs, tokenizer, max_source_len, max_target_len)`` gives the rows the collator
+    pads; a recipe wires both in one line:
+
+        encode, collate = make_collator(model.config, tokenizer, OBJECTIVE, extra_terms)
+    """
+    if objective not in ("multitask", "refine"):
+        raise ValueError(f"unknown objective {objective!r}: expected multitask or refine")
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id
+    if is_encoder_decoder(model_config):
+        cls = MultitaskCollator if objective == "multitask" else RefineCollator
+        return encode_pairs, cls(pad, extra_terms=extra_terms)
+    base = MULTITASK_TERMS if objective == "multitask" else (REFINE_TERM,)
+    return encode_causal_pairs, CausalCollator(pad, base_terms=base, extra_terms=extra_terms)
+
+
+def loss_aligned(logits: torch.Tensor, labels: torch.Tensor, encoder_decoder: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels aligned for a token cross-entropy: a causal model predicts token
+    t + 1 at position t, so its last logit and first label drop (seq2seq: unchanged)."""
+    if encoder_decoder:
+        return logits, labels
+    return logits[:, :-1], labels[:, 1:]

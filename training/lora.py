@@ -20,8 +20,11 @@ def apply_lora(model: Any, cfg: ModelConfig) -> Any:
     missing = [m for m in cfg.lora_target_modules if m not in names]
     if missing:
         raise ValueError(f"model.lora_target_modules {missing} match no module of the model "
-                         f"(T5 has q, k, v, o, wi_0, wi_1, wo)")
-    lora = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                         f"(T5 has q, k, v, o, wi_0, wi_1, wo; Llama q_proj, k_proj, v_proj, "
+                         f"o_proj; GPT-2 c_attn)")
+    task = (TaskType.SEQ_2_SEQ_LM if getattr(model.config, "is_encoder_decoder", False)
+            else TaskType.CAUSAL_LM)
+    lora = LoraConfig(task_type=task, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                       lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_target_modules))
     return get_peft_model(model, lora)
 
@@ -38,14 +41,16 @@ def merge_adapter(adapter_dir: str | Path, out: str | Path, base: str | None = N
     """
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from training.modeling import model_class
 
     adapter_dir, out = Path(adapter_dir), Path(out)
     if not is_adapter(adapter_dir):
         raise ValueError(f"{adapter_dir} holds no LoRA adapter ({ADAPTER_CONFIG} not found)")
     recorded = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     base = base or recorded
-    model = AutoModelForSeq2SeqLM.from_pretrained(base, dtype=torch.float32)
+    model = model_class(base).from_pretrained(base, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)

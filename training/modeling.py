@@ -29,12 +29,12 @@ def load_tokenizer(name_or_path: str) -> Any:
 
 
 def load_model(cfg: ModelConfig) -> Any:
-    """The seq2seq model in float32 (autocast handles bf16/fp16), LoRA-wrapped if lora_r > 0."""
-    from transformers import AutoModelForSeq2SeqLM
-
+    """The model in float32 (autocast handles bf16/fp16), LoRA-wrapped if lora_r > 0:
+    seq2seq or causal as its config says (:func:`model_class`)."""
     check_model_path(cfg.name_or_path)
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(cfg.name_or_path, dtype=torch.float32)
+        model = model_class(cfg.name_or_path).from_pretrained(cfg.name_or_path,
+                                                              dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load model '{cfg.name_or_path}': "
                           f"{str(exc).splitlines()[0]}") from None
@@ -42,10 +42,13 @@ def load_model(cfg: ModelConfig) -> Any:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if cfg.lora_r > 0:
+        from dataclasses import replace
+
         from training.lora import apply_lora
 
         try:
-            model = apply_lora(model, cfg)
+            targets = lora_targets(model.config.model_type, cfg.lora_target_modules)
+            model = apply_lora(model, replace(cfg, lora_target_modules=targets))
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return model
@@ -97,3 +100,61 @@ def check_backend(accelerator: Any, cfg: TrainConfig) -> None:
     if cfg.mixed_precision != "no" and accelerator.device.type == "cpu" \
             and cfg.mixed_precision == "fp16":
         raise ConfigError("fp16 needs a GPU; use train.mixed_precision=bf16 or no on CPU")
+
+
+def load_model_config(name_or_path: str) -> Any:
+    """The model's transformers config (says whether it is encoder-decoder), no weights."""
+    from transformers import AutoConfig
+
+    check_model_path(name_or_path)
+    try:
+        return AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the config of '{name_or_path}': "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def model_class(name_or_path: str) -> Any:
+    """AutoModelForSeq2SeqLM for an encoder-decoder config, else AutoModelForCausalLM."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    config = load_model_config(name_or_path)
+    return AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+
+
+# The attention projections LoRA wraps by default, per architecture family (config.model_type).
+LORA_TARGETS: dict[str, list[str]] = {
+    "t5": ["q", "v"], "mt5": ["q", "v"], "umt5": ["q", "v"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mixtral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn"],
+    "gptj": ["q_proj", "v_proj"],
+    "gpt_neox": ["query_key_value"],
+    "opt": ["q_proj", "v_proj"],
+    "bloom": ["query_key_value"],
+    "falcon": ["query_key_value"],
+}
+T5_MODULES = frozenset({"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"})
+T5_FAMILIES = frozenset({"t5", "mt5", "umt5"})
+
+
+def lora_targets(model_type: str, requested: list[str]) -> list[str]:
+    """The modules LoRA wraps: ``requested``, except that T5 module names (the configs'
+    ``[q, v]`` or ``[q, k, v, o, wi_0, wi_1, wo]``) on another known family mean that
+    family's attention projections, so one config serves T5 and Llama alike.
+
+    >>> lora_targets("llama", ["q", "v"])
+    ['q_proj', 'k_proj', 'v_proj', 'o_proj']
+    >>> lora_targets("llama", ["q_proj"]), lora_targets("t5", ["q", "v"])
+    (['q_proj'], ['q', 'v'])
+    """
+    if (model_type not in T5_FAMILIES and model_type in LORA_TARGETS and requested
+            and set(requested) <= T5_MODULES):
+        return list(LORA_TARGETS[model_type])
+    return list(requested)

@@ -108,3 +108,35 @@ def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+TINY_LLAMA_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, tie_word_embeddings=False)
+
+
+def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
+    """A two-layer random Llama with the tiny tokenizer: the decoder-only stand-in for tests.
+
+    The tokenizer has no BOS and, like a decoder-only tokenizer, adds no EOS when it encodes
+    a text (the T5 one appends ``</s>``); the causal collator appends EOS to each target.
+    """
+    import torch
+    from tokenizers import processors
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = Path(out)
+    tokenizer = tokenizer or build_tokenizer()
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A", pair="$A $B")
+    config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+                         **TINY_LLAMA_CONFIG)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-llama", "seed": seed,
+                                                     "stage": "init"}, indent=2) + "\n")
+    return out

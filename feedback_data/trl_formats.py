@@ -1,0 +1,350 @@
+"""Feedback exported to the training formats of the ecosystem (TRL's dataset types).
+
+Field names follow TRL's "Dataset formats and types" guide (standard, not conversational):
+
+  sft           prompt / completion            question -> corrected chain
+  sft-critique  prompt / completion / task     as sft, plus the critique rows (chain -> error
+                                               types; chain -> description), marked by ``task``
+  kto           prompt / completion / label    original chain (False when an error was
+                                               found, else True); corrected chain (True)
+  dpo           prompt / chosen / rejected     corrected vs original chain, only where they
+                                               differ in answer or steps
+  prm           prompt / completions / labels  the original chain's steps; False from the
+                                               first wrong step on (stepwise supervision)
+  processbench  id / generator / problem /     ProcessBench's fields; label = 0-based index
+                steps / final_answer_correct / of the first wrong step, -1 when none
+                label
+
+Every builder is a pure function returning the rows and an :class:`ExportReport` that counts
+the records it left out and why. Records the data layer flags as unusable (empty correction,
+"none" with error types) are left out of every format.
+
+Step policy (prm, processbench), in order of preference:
+  1. ``feedback.step_ratings`` (one of correct / neutral / wrong / unsure per step): the first
+     "wrong" step is the first wrong step. **Neutral counts as correct** (ProcessBench's first
+     error is the earliest *wrong* step; a neutral step is not an error), so PRM800K's
+     neutral rating is lost in the bool labels; pass ``neutral_is_correct=False`` to treat it
+     as wrong instead. An "unsure" step before the first wrong one leaves the record out.
+     (``feedback.first_wrong_step`` is derived from these ratings, so it is not read apart.)
+  2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
+  3. No error type and no error step: the annotator saw no error, so every step is correct.
+  A record with error types but no step information is left out ("errors_without_step").
+
+The prompts are rhf's own instructions (the text ``rhf eval --method multitask`` asks), so a
+model trained elsewhere on these rows can be evaluated by rhf.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feedback_data.consistency import EXCLUDING_FLAGS, consistency_flags
+from feedback_data.schema import ERROR_CODES, ERROR_NAMES, FeedbackItem
+
+TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
+STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
+
+# The same text as training.instructions (a test checks they agree); feedback_data cannot
+# import training (layering), and the export must ask what rhf's methods ask.
+_ANSWER = "Predict the correct answer for the question and explain it.\nQ: {question}\nA:"
+_ERROR_TYPES = ("Which errors does the answer to the question contain?\n"
+                "Question: {question}\nAnswer: {chain}")
+_DESCRIPTION = ("Describe the errors in the answer to the question, naming the step.\n"
+                "Question: {question}\nAnswer: {chain}")
+_NO_ERROR = "no error"
+
+
+class ExportError(ValueError):
+    """A format or output the export cannot write."""
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and what it left out, with the reason for each."""
+
+    format: str
+    records: int = 0
+    rows: int = 0
+    left_out: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        why = ", ".join(f"{k}: {v}" for k, v in sorted(self.left_out.items())) or "none"
+        notes = "".join(f"\nnote: {n}" for n in self.notes)
+        return (f"{self.format}: {self.rows} rows from {self.records} records; "
+                f"left out: {why}{notes}")
+
+
+ONLY_CORRECT_NOTE = ("no row has a wrong step: every labelled chain is error-free (the "
+                     "feedback names error types but not the steps; annotate error steps to "
+                     "give a process reward model negatives)")
+
+
+def answer_prompt(question: str) -> str:
+    return _ANSWER.format(question=question)
+
+
+def completion(text: str) -> str:
+    """A completion starts with a space, as it follows the prompt's 'A:' (TRL's convention)."""
+    return " " + " ".join(text.split())
+
+
+def error_types_text(codes: Sequence[str]) -> str:
+    if not codes:
+        return _NO_ERROR
+    return ", ".join(ERROR_NAMES[c].lower() for c in ERROR_CODES if c in codes)
+
+
+def description_text(reasons: dict[str, str], codes: Sequence[str]) -> str:
+    parts = [f"{ERROR_NAMES[c]}: {' '.join(reasons.get(c, '').split())}"
+             for c in ERROR_CODES if c in codes and reasons.get(c, "").strip()]
+    return " ".join(parts) if parts else _NO_ERROR
+
+
+def _unusable(item: FeedbackItem) -> str | None:
+    """The first flag that makes a record unusable as a target, if any."""
+    for flag in consistency_flags(item):
+        if flag in EXCLUDING_FLAGS:
+            return f"inconsistent:{flag}"
+    return None
+
+
+def _usable(items: Iterable[FeedbackItem], report: ExportReport) -> list[FeedbackItem]:
+    kept = []
+    for item in items:
+        report.records += 1
+        reason = _unusable(item)
+        if reason:
+            report.left_out[reason] += 1
+        else:
+            kept.append(item)
+    return kept
+
+
+def build_sft(items: Iterable[FeedbackItem], critiques: bool = False
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """question -> corrected chain; with ``critiques`` also chain -> error types and
+    chain -> description rows, each row marked by ``task``."""
+    report = ExportReport("sft-critique" if critiques else "sft")
+    rows: list[dict[str, Any]] = []
+    for item in _usable(items, report):
+        q, chain, fb = item.example.question, item.chain.text, item.feedback
+        row = {"prompt": answer_prompt(q), "completion": completion(fb.correction.text)}
+        if not critiques:
+            rows.append(row)
+            continue
+        rows += [
+            {**row, "task": "answer"},
+            {"prompt": _ERROR_TYPES.format(question=q, chain=chain),
+             "completion": completion(error_types_text(fb.error_types)), "task": "error_types"},
+            {"prompt": _DESCRIPTION.format(question=q, chain=chain),
+             "completion": completion(description_text(fb.reasons, fb.error_types)),
+             "task": "description"},
+        ]
+    report.rows = len(rows)
+    return rows, report
+
+
+def _same_chain(item: FeedbackItem) -> bool:
+    """The correction has the chain's answer and steps (up to whitespace)."""
+    norm = lambda steps: [" ".join(s.split()) for s in steps]  # noqa: E731
+    corr = item.feedback.correction
+    return corr.answer == item.chain.answer and norm(corr.steps) == norm(item.chain.steps)
+
+
+def build_kto(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+    """Unpaired preference: the original chain, labelled False when the annotator found an
+    error (else True), and the corrected chain, True. A correction identical to the chain
+    (answer and steps) is not repeated."""
+    report = ExportReport("kto")
+    rows: list[dict[str, Any]] = []
+    for item in _usable(items, report):
+        fb = item.feedback
+        prompt = answer_prompt(item.example.question)
+        rows.append({"prompt": prompt, "completion": completion(item.chain.text),
+                     "label": not fb.error_types})
+        if _same_chain(item):
+            report.left_out["correction_same_as_chain (row)"] += 1
+        else:
+            rows.append({"prompt": prompt, "completion": completion(fb.correction.text),
+                         "label": True})
+    report.rows = len(rows)
+    return rows, report
+
+
+def build_dpo(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+    """Preference pairs: chosen = corrected chain, rejected = original chain, only where the
+    two differ in their answer or steps."""
+    report = ExportReport("dpo")
+    rows: list[dict[str, Any]] = []
+    for item in _usable(items, report):
+        if _same_chain(item):
+            report.left_out["correction_same_as_chain"] += 1
+            continue
+        rows.append({"prompt": answer_prompt(item.example.question),
+                     "chosen": completion(item.feedback.correction.text),
+                     "rejected": completion(item.chain.text)})
+    report.rows = len(rows)
+    return rows, report
+
+
+def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
+                     ) -> tuple[int | None, str | None]:
+    """(0-based index of the first wrong step or -1 when none, None) or (None, why unknown).
+
+    See the module docstring for the order of the sources and the neutral/unsure policy.
+    """
+    fb, n = item.feedback, len(item.chain.steps)
+    if n == 0:
+        return None, "chain_without_steps"
+    ratings = getattr(fb, "step_ratings", None)
+    if ratings is not None:
+        if len(ratings) != n:
+            return None, "step_ratings_length_mismatch"
+        bad = {"wrong"} if neutral_is_correct else {"wrong", "neutral"}
+        for i, rating in enumerate(ratings):
+            if rating not in STEP_RATINGS:
+                return None, f"unknown_step_rating:{rating}"
+            if rating == "unsure":
+                return None, "unsure_step_before_first_wrong"
+            if rating in bad:
+                return i, None
+        return -1, None
+    if fb.error_steps:
+        if not all(1 <= s <= n for s in fb.error_steps):
+            return None, "error_step_out_of_range"
+        return min(fb.error_steps) - 1, None
+    if fb.error_types:
+        return None, "errors_without_step"
+    return -1, None
+
+
+def step_labels(n_steps: int, first_wrong: int) -> list[bool]:
+    """True before the first wrong step, False from it on (all True when it is -1).
+
+    >>> step_labels(4, 1)
+    [True, False, False, False]
+    """
+    cut = n_steps if first_wrong < 0 else first_wrong
+    return [i < cut for i in range(n_steps)]
+
+
+def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """Stepwise supervision on the reviewed chain: its steps and one bool label per step."""
+    report = ExportReport("prm")
+    rows: list[dict[str, Any]] = []
+    for item in _usable(items, report):
+        first, why = first_wrong_step(item, neutral_is_correct)
+        if first is None:
+            report.left_out[why or "unknown"] += 1
+            continue
+        steps = list(item.chain.steps)
+        rows.append({"prompt": answer_prompt(item.example.question), "completions": steps,
+                     "labels": step_labels(len(steps), first)})
+    report.rows = len(rows)
+    if rows and all(all(r["labels"]) for r in rows):
+        report.notes.append(ONLY_CORRECT_NOTE)
+    return rows, report
+
+
+def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
+                       ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """ProcessBench's fields: the question, the chain's steps, the first wrong step (or -1)."""
+    report = ExportReport("processbench")
+    rows: list[dict[str, Any]] = []
+    for item in _usable(items, report):
+        first, why = first_wrong_step(item, neutral_is_correct)
+        if first is None:
+            report.left_out[why or "unknown"] += 1
+            continue
+        rows.append({"id": item.feedback.id, "generator": item.chain.model,
+                     "problem": item.example.question, "steps": list(item.chain.steps),
+                     "final_answer_correct": item.chain.answer == item.example.answer,
+                     "label": first})
+    report.rows = len(rows)
+    if rows and all(r["label"] == -1 for r in rows):
+        report.notes.append(ONLY_CORRECT_NOTE)
+    return rows, report
+
+
+BUILDERS: dict[str, Callable[[list[FeedbackItem]], tuple[list[dict[str, Any]],
+                                                         ExportReport]]] = {
+    "sft": build_sft,
+    "sft-critique": lambda items: build_sft(items, critiques=True),
+    "kto": build_kto,
+    "dpo": build_dpo,
+    "prm": build_prm,
+    "processbench": build_processbench,
+}
+
+
+def build(fmt: str, items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+    if fmt not in BUILDERS:
+        raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(TRL_FORMATS)}")
+    return BUILDERS[fmt](list(items))
+
+
+def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
+    """JSONL when ``out`` ends in .jsonl, else a Hugging Face dataset folder (save_to_disk).
+
+    Both are written beside ``out`` first and renamed into place, so a failed export leaves
+    nothing half-written. Returns "jsonl" or "hf".
+    """
+    from feedback_data.jsonl import write_records
+
+    out = Path(out)
+    if out.suffix == ".jsonl":
+        write_records(out, rows)
+        return "jsonl"
+    from datasets import Dataset
+
+    if not rows:
+        raise ExportError(f"{out}: no rows to write (a dataset folder needs at least one)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        Dataset.from_list(rows).save_to_disk(str(tmp / "ds"))
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        (tmp / "ds").rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return "hf"
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL file or a dataset folder written by :func:`write_rows`."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        from feedback_data.jsonl import iter_json_lines
+
+        return [obj for _, obj in iter_json_lines(path)]
+    from datasets import load_from_disk
+
+    return [dict(r) for r in load_from_disk(str(path))]
+
+
+def export(fmt: str, items: Iterable[FeedbackItem], out: str | Path) -> ExportReport:
+    """Build ``fmt`` from ``items`` and write it to ``out``; returns what was left out."""
+    rows, report = build(fmt, items)
+    write_rows(rows, out)
+    return report
+
+
+def export_cli(fmt: str, items: list[FeedbackItem], out: Path, echo: Callable[[str], Any],
+               fail: Callable[[str], Any]) -> None:
+    """`rhf data export --format F` for a TRL format: write, then say what was left out."""
+    try:
+        report = export(fmt, items, out)
+    except (ExportError, OSError) as exc:
+        fail(str(exc))
+        return
+    echo(f"wrote {report.rows} rows to {out}")
+    echo(report.summary())
