@@ -10,6 +10,7 @@ softmax(logits / temperature) with a seeded generator, so a seed fixes the sampl
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 
@@ -22,6 +23,9 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
     from transformers.modeling_outputs import BaseModelOutput
 
     config = model.config
+    # transformers renamed ``past_key_values`` to ``cache`` (5.2x); pass whichever it takes.
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else (
+        "past_key_values")
     eos = config.eos_token_id
     start = config.decoder_start_token_id
     n = num_return_sequences
@@ -38,7 +42,7 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
         for _ in range(max_new_tokens):
             out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
                         attention_mask=attn, decoder_input_ids=step_ids,
-                        past_key_values=cache, use_cache=True)
+                        use_cache=True, **{cache_kw: cache})
             logits = out.logits[:, -1, :].float()
             if do_sample:
                 probs = torch.softmax(logits / temperature, dim=-1)
@@ -53,10 +57,15 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
                 break
             if bool(done.any()):
                 keep = (~done).nonzero()[:, 0]
-                cache = out.past_key_values
+                cache = _returned_cache(out)
                 cache.batch_select_indices(keep)
                 hidden, attn, alive, nxt = hidden[keep], attn[keep], alive[keep], nxt[keep]
             else:
-                cache = out.past_key_values
+                cache = _returned_cache(out)
             step_ids = nxt[:, None]
     return written
+
+
+def _returned_cache(out: Any) -> Any:
+    cache = getattr(out, "past_key_values", None)
+    return cache if cache is not None else out.cache
