@@ -3,6 +3,7 @@ and a second run reuses the cached stages."""
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
@@ -11,6 +12,7 @@ METHODS = {"cot", "multitask", "wsc", "refine"}
 TASKS = {"strategyqa", "sports_understanding"}
 
 
+@pytest.mark.usefixtures("real_data")
 def test_quick_demo_end_to_end_then_cached(tmp_path):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
@@ -20,9 +22,18 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     for method in METHODS:
         assert set(report["accuracy"][method]) == TASKS
         for cell in report["accuracy"][method].values():
-            assert 0.0 <= cell["mean"] <= 1.0
+            assert len(cell["per_seed"]) == cell["seeds"] >= 1
+            assert cell["mean"] == pytest.approx(sum(cell["per_seed"]) / cell["seeds"])
     assert {"finetuned", "icl"} <= set(report["calibration"])
-    assert (out / "report.md").read_text().count("|") > 20
+    # Table 1 of report.md shows report.json's numbers, one row per method.
+    from eval.report import METHOD_NAMES, pct
+
+    md_rows = {line.split(" | ")[0].strip("| "): line
+               for line in (out / "report.md").read_text().splitlines() if line.startswith("| ")}
+    for method, by_task in report["accuracy"].items():
+        row = md_rows[METHOD_NAMES.get(method, method)]
+        for cell in by_task.values():
+            assert pct(cell["mean"], cell["std"]) in row
     for png in ("accuracy.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timings = json.loads((out / "demo_timings.json").read_text())

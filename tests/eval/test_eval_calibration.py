@@ -39,6 +39,7 @@ def test_softmax_and_labels() -> None:
     assert read_label("The answer is yes") is None
 
 
+@pytest.mark.usefixtures("real_data")
 def test_calibrate_hand_computed() -> None:
     items = calibration_items()[:8]
     gold = [not i.feedback.error_types for i in items]
@@ -53,6 +54,7 @@ def test_calibrate_hand_computed() -> None:
     assert result["ece"] == pytest.approx(abs(even - 0.8) / 2 + abs(odd - 0.2) / 2)
 
 
+@pytest.mark.usefixtures("real_data")
 def test_icl_leaves_its_four_shots_out() -> None:
     items = calibration_items()[:12]
     result = calibrate(StandIn(), items, icl=True)
