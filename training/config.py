@@ -438,12 +438,15 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[
     """Keys whose values differ between two configs (as in config.yaml), with (old, new).
 
     A key missing from the old config (a field added since) counts as its default; a key
-    this version no longer knows is left out.
+    this version no longer knows is left out, and so are the launch modes (resume,
+    allow_config_change), which say how this launch treats the run, not what it computes.
     """
     defaults = _flatten(to_dict(RecipeConfig()))
     before, after = _flatten(old or {}), _flatten(new)
     changes = {}
     for key in defaults:
+        if key in ("train.resume", "train.allow_config_change"):
+            continue
         a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
         if a != b:
             changes[key] = (a, b)
