@@ -11,6 +11,11 @@ app = typer.Typer(help="The embedded default model (a tiny T5 that needs no down
                   no_args_is_help=True)
 
 
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
 @app.command("init-tiny")
 def init_tiny_command(
     out: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
@@ -20,11 +25,12 @@ def init_tiny_command(
     from feedback_data.jsonl import DataError
     from training.tiny_model import count_parameters, init_tiny
 
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        _fail(f"{out} already exists and is not an empty folder; choose another OUT")
     try:
         path = init_tiny(out, seed=seed)
     except DataError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
     from transformers import AutoModelForSeq2SeqLM
 
     n = count_parameters(AutoModelForSeq2SeqLM.from_pretrained(path))
@@ -44,13 +50,19 @@ def pretrain_tiny_command(
     from feedback_data.jsonl import DataError
     from inference.backends import Backend
     from inference.chains import generate_chains, select_examples
+    from training.checkpoint import CheckpointError
+    from training.config import ConfigError
     from training.pretrain import pretrain_tiny
 
+    # Checked before anything is written: pretrain_tiny writes OUT/init and the pairs first.
+    if (out / "run" / "final").exists() or (out / "run" / "checkpoints").exists():
+        _fail(f"{out} already holds a pre-training run ({out / 'run'}); choose another OUT")
+    if out.exists() and not out.is_dir():
+        _fail(f"{out} is a file; choose another OUT")
     try:
         final = pretrain_tiny(out, k=k, epochs=epochs, init_from=init_from, seed=seed)
-    except DataError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    except (DataError, ConfigError, CheckpointError) as exc:
+        _fail(str(exc))
     # Parse rate on questions it was trained on is a format check, not a score.
     backend = Backend.load(final)
     for task in ("strategyqa", "sports_understanding"):

@@ -90,3 +90,31 @@ def test_rhf_train_bad_values_exit_1_without_creating_the_folder(tmp_path: Path,
     assert result.exit_code == 1
     assert result.output.strip() == message
     assert not out.exists()
+
+
+def test_init_tiny_never_overwrites_a_folder(tmp_path: Path) -> None:
+    from tests.reliability.conftest import snapshot
+
+    out = tmp_path / "tiny"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    before = snapshot(out)
+    result = runner.invoke(app, ["model", "init-tiny", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: {out} already exists and is not an empty "
+                                     f"folder; choose another OUT")
+    assert snapshot(out) == before
+
+
+def test_pretrain_tiny_never_overwrites_a_run(tmp_path: Path) -> None:
+    from tests.reliability.conftest import snapshot
+
+    out = tmp_path / "pt"
+    (out / "run" / "final").mkdir(parents=True)
+    (out / "pretrain_pairs.jsonl").write_text("{}\n")
+    before = snapshot(out)
+    result = runner.invoke(app, ["model", "pretrain-tiny", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: {out} already holds a pre-training run "
+                                     f"({out / 'run'}); choose another OUT")
+    assert snapshot(out) == before
