@@ -432,6 +432,8 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
                 f"resuming {run_dir} would change its run-defining config: {listed}; resume "
                 f"with the checkpoint's values, or pass --allow-config-change to apply the "
                 f"change (recorded in run.json)")
+        if any(k.startswith("model.") for k in blocking):
+            _check_model_change(ckpt, state, new_config)
         previous = _read_run_json(run_dir, ckpt)
         entry = {"time": run_info["started"], "from_step": state["step"],
                  "git_commit": run_info["git_commit"]}
@@ -450,6 +452,32 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
         except OSError as exc:
             raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     return ckpt
+
+
+def _check_model_change(ckpt: Path, state: dict[str, Any], new_config: dict[str, Any]) -> None:
+    """An allowed change of model.* must still fit the checkpoint's weights: checked here,
+    from the new model's config, so a misfit is refused before anything is written (the
+    full check on the loaded model follows in load_checkpoint)."""
+    from transformers import AutoConfig
+
+    model = new_config.get("model") or {}
+    try:
+        config = AutoConfig.from_pretrained(model.get("name_or_path") or "")
+    except (OSError, ValueError):
+        return  # cannot read it here; loading the model will say why
+    lora_r = int(model.get("lora_r") or 0)
+    signature = {k: getattr(config, k, None) for k in ("model_type", "vocab_size", "d_model",
+                                                       "d_ff", "num_layers",
+                                                       "num_decoder_layers", "num_heads")}
+    signature["lora_r"] = lora_r
+    signature["lora_target_modules"] = sorted(model.get("lora_target_modules") or []) \
+        if lora_r else []
+    theirs = state.get("signature", {})
+    diffs = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in signature.items()
+             if k in theirs and theirs.get(k) != v]
+    if diffs:
+        raise CheckpointError(f"checkpoint {ckpt} was written for another model: "
+                              + "; ".join(diffs))
 
 
 def _read_checkpoint_config(ckpt: Path) -> dict[str, Any]:

@@ -116,6 +116,14 @@ def test_allowed_lr_change_is_applied_and_recorded(cfg_for, crashed_run, finishe
     assert any(not torch.equal(old[k], new[k]) for k in old)
 
 
+def test_an_allowed_model_change_that_does_not_fit_writes_nothing(cfg_for, crashed_run):
+    step2 = crashed_run / "checkpoints" / "step-2"
+    _refused(cfg_for(crashed_run, **{"train.resume": True, "train.allow_config_change": True,
+                                     "model.lora_r": 4}), crashed_run, ckpt.CheckpointError,
+             f"checkpoint {step2} was written for another model: lora_r 0 there, 4 here; "
+             f"lora_target_modules [] there, ['q', 'v'] here")
+
+
 def test_harmless_changes_need_no_flag_and_are_recorded(cfg_for, crashed_run,
                                                         finished_run_template):
     train(cfg_for(crashed_run, **{"train.resume": True, "train.log_every": 2,
