@@ -28,8 +28,9 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     # Table 1 of report.md shows report.json's numbers, one row per method.
     from eval.report import METHOD_NAMES, pct
 
+    table1 = (out / "report.md").read_text().split("## Table 1")[1].split("\n## ")[0]
     md_rows = {line.split(" | ")[0].strip("| "): line
-               for line in (out / "report.md").read_text().splitlines() if line.startswith("| ")}
+               for line in table1.splitlines() if line.startswith("| ")}
     for method, by_task in report["accuracy"].items():
         row = md_rows[METHOD_NAMES.get(method, method)]
         for cell in by_task.values():
