@@ -28,7 +28,10 @@ def real_data() -> Path:
     from feedback_data.fetch import fetch_bigbench, fetch_feedback
     from feedback_data.store import import_paper_feedback
 
-    source = os.environ.get("RHF_FEEDBACK_SOURCE") or str(SHARED_FEEDBACK)
+    # No explicit source when neither is there: then any filled cache is used as it is
+    # (offline), and an empty one is filled from the paper's repository.
+    source = os.environ.get("RHF_FEEDBACK_SOURCE") or (
+        str(SHARED_FEEDBACK) if SHARED_FEEDBACK.is_dir() else None)
     fetch_bigbench(log=lambda _m: None)
     fetch_feedback(source, log=lambda _m: None)
     import_paper_feedback(log=lambda _m: None)
