@@ -215,6 +215,9 @@ def make_model_router(model: str | Any) -> APIRouter:
         results = []
         for i, task in enumerate(req.tasks):
             data = task.get("data") or {}
+            if not isinstance(data, dict):
+                raise HTTPException(422, f"task {i}: 'data' must be an object, got "
+                                         f"{type(data).__name__}")
             question = str(data.get(lc.DATA_QUESTION) or "")
             chain = str(data.get(lc.DATA_MODEL_OUTPUT) or "")
             if not question or not chain:

@@ -20,6 +20,7 @@ from training.config import ConfigError, load_config, parse_overrides, split_lau
     ("lr=0", "train.lr must be > 0, got 0.0"),
     ("lr=nan", "train.lr: expected a finite number, got nan"),
     ("lr=.inf", "train.lr: expected a finite number, got inf"),
+    ("lr=1" + "0" * 400, "train.lr: expected a finite number, got 1" + "0" * 400),
     ("seed=1099511627776", "train.seed must be in [0, 2**32), got 1099511627776"),
     ("log_every=0", "train.log_every must be >= 1, got 0"),
     ("warmup_ratio=2", "train.warmup_ratio must be in [0, 1], got 2.0"),

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+from annotation import labeling_config as lc
 from inference.api import make_model_router, model_version
 from inference.serve_cli import is_loopback
 from inference.toy_models import ScriptedGenerator
@@ -41,6 +42,21 @@ def test_vote_seed_out_of_range_is_422_naming_seed(stand_in_client, seed):
     r = stand_in_client.post("/v1/vote", json={"question": "Q?", "n": 2, "seed": seed})
     assert r.status_code == 422
     assert [d["loc"] for d in r.json()["detail"]] == [["body", "seed"]]
+
+
+@pytest.mark.parametrize("tasks, status, detail", [
+    ([{"id": 1, "data": ["not", "an", "object"]}], 422,
+     "task 0: 'data' must be an object, got list"),
+    ([{"id": 1, "data": {}}], 422,
+     f"task 0: data needs '{lc.DATA_QUESTION}' and '{lc.DATA_MODEL_OUTPUT}'"),
+    (["not a task"], 422, None),
+    ([{"data": {}}] * 101, 422, None),
+])
+def test_predict_with_malformed_tasks_is_422(stand_in_client, tasks, status, detail):
+    r = stand_in_client.post("/predict", json={"tasks": tasks})
+    assert r.status_code == status
+    if detail is not None:
+        assert r.json()["detail"] == detail
 
 
 def test_vote_with_the_largest_seed_answers(stand_in_client):
