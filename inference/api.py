@@ -149,11 +149,29 @@ def model_version(backend: Any) -> str:
     return f"{name}@{commit or stable_id(str(info.get('path')), str(run), n=10)}"
 
 
+def check_finite(backend: Any) -> None:
+    """Refuse to serve weights holding NaN or inf (a diverged run): every answer would be
+    empty or an error."""
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "named_parameters"):
+        return
+    import torch
+
+    from inference.backends import ModelLoadError
+
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            where = (getattr(backend, "info", None) or {}).get("path", backend.name)
+            raise ModelLoadError(f"{where}: weight {name} holds NaN or inf (a diverged run?); "
+                                 f"refusing to serve it")
+
+
 def make_model_router(model: str | Any) -> APIRouter:
     """Load ``model`` (hub id, folder or RUN_DIR; or an already loaded Backend) and route it."""
     from inference.backends import Backend
 
     backend = Backend.load(model) if isinstance(model, str) else model
+    check_finite(backend)
     version = model_version(backend)
     lock = threading.Lock()
     router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])

@@ -99,6 +99,21 @@ def test_model_version_of_loaded_weights_without_files_changes_with_them():
     assert first.startswith("some-model@") and model_version(Loaded()) != first
 
 
+def test_a_model_with_nan_weights_is_not_served():
+    from inference.backends import ModelLoadError
+
+    class Diverged:
+        name, info = "runs/x/final", {"path": "runs/x/final"}
+        model = torch.nn.Linear(3, 2)
+
+    with torch.no_grad():
+        Diverged.model.weight[1, 2] = float("nan")
+    with pytest.raises(ModelLoadError) as info:
+        make_model_router(Diverged())
+    assert str(info.value) == ("runs/x/final: weight weight holds NaN or inf (a diverged "
+                               "run?); refusing to serve it")
+
+
 @pytest.mark.parametrize("host, loopback", [
     ("127.0.0.1", True), ("::1", True), ("localhost", True), ("127.0.0.2", True),
     ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("example.org", False),
