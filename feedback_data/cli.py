@@ -67,6 +67,60 @@ def stats(
     typer.echo(json.dumps(report, indent=2) if as_json else format_stats_table(report))
 
 
+EXPORT_FORMATS = ("jsonl", "hf")
+
+
+def check_target(out: Path, wants_folder: bool, fmt: str, force: bool) -> None:
+    """Refuse to replace ``out`` without ``force``, or to put a file where a folder is."""
+    if out.exists():
+        if out.is_dir() != wants_folder:
+            kind = "a folder" if out.is_dir() else "a file"
+            raise DataError(f"{out} is {kind}; --format {fmt} writes "
+                            f"{'a folder' if wants_folder else 'a file'}")
+        if not force:
+            raise DataError(f"{out} already exists; pass --force to replace it")
+
+
+def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
+    """Write ``items`` to ``out`` in ``fmt``; refuses to replace what is there without
+    ``force``. Each format writes beside the target first, then renames, so a failed export
+    leaves the old file or folder as it was."""
+    if fmt not in EXPORT_FORMATS:
+        raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    check_target(out, fmt == "hf", fmt, force)
+    if out.parent.exists() and not out.parent.is_dir():
+        raise DataError(f"{out.parent} is a file, not a folder")
+    try:
+        if fmt == "jsonl":
+            from feedback_data.jsonl import write_records
+
+            write_records(out, items)
+        else:
+            _save_hf(items, out)
+    except OSError as exc:
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _save_hf(items: list, out: Path) -> None:
+    import shutil
+    import tempfile
+
+    from feedback_data.hf_dataset import save_items
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save_items(items, staged / "dataset")
+        old = out.with_name(f".{out.name}.old")
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            out.replace(old)
+        (staged / "dataset").replace(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="Output file (jsonl) or folder (hf).")],
@@ -76,25 +130,24 @@ def export(
         "jsonl or hf (datasets save_to_disk) for rhf's records; or a TRL format: sft, "
         "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
         "dataset folder)."))] = "jsonl",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT.")] = False,
 ) -> None:
     """Export imported feedback: rhf's records (JSONL / dataset) or a TRL training format."""
-    from feedback_data.jsonl import write_records
-    from feedback_data.store import load_paper_feedback
-
-    try:
-        items = load_paper_feedback(task, split)
-    except DataError as exc:
-        fail(str(exc))
+    from feedback_data.store import PAPER_SPLITS, load_paper_feedback
     from feedback_data.trl_formats import TRL_FORMATS, export_cli
 
-    if fmt in TRL_FORMATS:
-        return export_cli(fmt, items, out, echo=typer.echo, fail=fail)
-    if fmt == "jsonl":
-        write_records(out, items)
-    elif fmt == "hf":
-        from feedback_data.hf_dataset import save_items
-
-        save_items(items, out)
-    else:
-        fail(f"--format must be jsonl, hf or one of {list(TRL_FORMATS)}, not {fmt!r}")
+    formats = (*EXPORT_FORMATS, *TRL_FORMATS)
+    try:
+        if (task, split) not in PAPER_SPLITS:
+            known = ", ".join(f"{t}/{s}" for t, s in PAPER_SPLITS)
+            raise DataError(f"no feedback for --task {task} --split {split}; one of {known}")
+        if fmt not in formats:
+            raise DataError(f"--format must be one of {', '.join(formats)}, not {fmt!r}")
+        items = load_paper_feedback(task, split)
+        if fmt in TRL_FORMATS:
+            check_target(out, out.suffix != ".jsonl", fmt, force)
+            return export_cli(fmt, items, out, echo=typer.echo, fail=fail)
+        export_items(items, out, fmt, force=force)
+    except DataError as exc:
+        fail(str(exc))
     typer.echo(f"wrote {len(items)} records to {out}")

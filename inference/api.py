@@ -90,7 +90,7 @@ class VoteRequest(_Req):
     n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
     w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
     temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
     max_new_tokens: int = NewTokens
 
 
@@ -101,13 +101,69 @@ class LSPredictRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def weights_digest(backend: Any) -> str | None:
+    """sha256 of the weights a backend serves: over its folder's weight files (name and
+    sha256 of each, plus an adapter's base model), else over the loaded tensors; None for
+    a stand-in that has no weights."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from feedback_data.fetch import sha256_file
+
+    digest = hashlib.sha256()
+    folder = Path(str(backend.info.get("path", ""))) if getattr(backend, "info", None) else None
+    files = sorted(f for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern)
+                   ) if folder is not None and folder.is_dir() else []
+    if files:
+        for f in files:
+            digest.update(f"{f.name}:{sha256_file(f)}\n".encode())
+        adapter = folder / "adapter_config.json"
+        if adapter.is_file():
+            base = json.loads(adapter.read_text()).get("base_model_name_or_path") or ""
+            digest.update(f"base:{base}\n".encode())
+        return digest.hexdigest()
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "state_dict"):
+        return None
+    import torch
+
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def model_version(backend: Any) -> str:
-    """'<folder>@<commit or id>': stamped on every answer and Label Studio prediction."""
-    info = backend.info
+    """'<folder>@<sha256 of the weights, 12 hex>': stamped on every answer and Label Studio
+    prediction, so two different checkpoints never share a version. A stand-in without
+    weights falls back to its run's commit."""
+    info = getattr(backend, "info", None) or {}
+    name = str(info.get("path", backend.name)).rstrip("/").split("/")[-1]
+    weights = weights_digest(backend)
+    if weights is not None:
+        return f"{name}@{weights[:12]}"
     run = info.get("run") or {}
     commit = str(run.get("git_commit") or run.get("commit") or "")[:10]
-    tag = commit or stable_id(str(info.get("path")), str(run), n=10)
-    return f"{str(info.get('path', backend.name)).rstrip('/').split('/')[-1]}@{tag}"
+    return f"{name}@{commit or stable_id(str(info.get('path')), str(run), n=10)}"
+
+
+def check_finite(backend: Any) -> None:
+    """Refuse to serve weights holding NaN or inf (a diverged run): every answer would be
+    empty or an error."""
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "named_parameters"):
+        return
+    import torch
+
+    from inference.backends import ModelLoadError
+
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            where = (getattr(backend, "info", None) or {}).get("path", backend.name)
+            raise ModelLoadError(f"{where}: weight {name} holds NaN or inf (a diverged run?); "
+                                 f"refusing to serve it")
 
 
 def make_model_router(model: str | Any) -> APIRouter:
@@ -115,6 +171,7 @@ def make_model_router(model: str | Any) -> APIRouter:
     from inference.backends import Backend
 
     backend = Backend.load(model) if isinstance(model, str) else model
+    check_finite(backend)
     version = model_version(backend)
     lock = threading.Lock()
     router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])
@@ -176,6 +233,9 @@ def make_model_router(model: str | Any) -> APIRouter:
         results = []
         for i, task in enumerate(req.tasks):
             data = task.get("data") or {}
+            if not isinstance(data, dict):
+                raise HTTPException(422, f"task {i}: 'data' must be an object, got "
+                                         f"{type(data).__name__}")
             question = str(data.get(lc.DATA_QUESTION) or "")
             chain = str(data.get(lc.DATA_MODEL_OUTPUT) or "")
             if not question or not chain:

@@ -1,12 +1,32 @@
-"""`rhf serve`: run the FastAPI app with uvicorn."""
+"""`rhf serve`: run the FastAPI app with uvicorn.
+
+Without ``RHF_API_TOKEN`` the model endpoints accept any client: that is allowed on a loopback
+address (with a warning) and refused on any other, before anything is loaded.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+def is_loopback(host: str) -> bool:
+    """'127.0.0.1', '::1', 'localhost' -> True; '0.0.0.0', '10.1.2.3', 'example.org' -> False."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
 
 
 def serve(
@@ -18,11 +38,24 @@ def serve(
     model: Annotated[str | None, typer.Option(
         help="Checkpoint folder or hub id to serve /v1/* endpoints with.")] = None,
 ) -> None:
-    """Serve Label Studio webhooks (secret from RHF_WEBHOOK_SECRET) and model endpoints."""
+    """Serve Label Studio webhooks (secret from RHF_WEBHOOK_SECRET) and model endpoints
+    (bearer token from RHF_API_TOKEN; required to bind a non-loopback address)."""
+    from inference.api import TOKEN_ENV
+
+    if not os.environ.get(TOKEN_ENV):
+        if not is_loopback(host):
+            _fail(f"refusing to bind {host} without {TOKEN_ENV}: every model endpoint would be "
+                  f"open to the network; set {TOKEN_ENV} or bind 127.0.0.1")
+        typer.secho(f"warning: {TOKEN_ENV} is not set: the model endpoints accept any client "
+                    f"that can reach {host}:{port}", fg=typer.colors.YELLOW, err=True)
     import uvicorn
 
+    from inference.backends import ModelLoadError
     from inference.server import create_app
 
-    app = create_app(feedback_store=feedback_store,
-                     webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
+    try:
+        app = create_app(feedback_store=feedback_store,
+                         webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
+    except ModelLoadError as exc:
+        _fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -14,6 +14,11 @@ app = typer.Typer(help="The embedded default model (a tiny T5 that needs no down
                   no_args_is_help=True)
 
 
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
 @app.command("init-tiny")
 def init_tiny_command(
     out: Annotated[Path, typer.Argument(help="Folder to write the model and tokenizer to.")],
@@ -23,11 +28,12 @@ def init_tiny_command(
     from feedback_data.jsonl import DataError
     from training.tiny_model import count_parameters, init_tiny
 
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        _fail(f"{out} already exists and is not an empty folder; choose another OUT")
     try:
         path = init_tiny(out, seed=seed)
     except DataError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
     from transformers import AutoModelForSeq2SeqLM
 
     n = count_parameters(AutoModelForSeq2SeqLM.from_pretrained(path))
@@ -67,14 +73,20 @@ def pretrain_tiny_command(
     (models/tiny-base) was built with the defaults and --ship models/tiny-base.
     """
     from feedback_data.jsonl import DataError
+    from training.checkpoint import CheckpointError
+    from training.config import ConfigError
 
+    # Checked before anything is written: pretraining writes OUT/init and the pairs first.
+    if (out / "run" / "final").exists() or (out / "run" / "checkpoints").exists():
+        _fail(f"{out} already holds a pre-training run ({out / 'run'}); choose another OUT")
+    if out.exists() and not out.is_dir():
+        _fail(f"{out} is a file; choose another OUT")
     cfg = PretrainConfig(size=size, k=k, synthetic_sports=synthetic_sports,
                          strategyqa_repeats=strategyqa_repeats, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed)
     try:
         record = build_base(out, cfg, ship_to=ship, check_limit=check_limit or None,
                             log=typer.echo)
-    except (DataError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    except (DataError, ConfigError, CheckpointError, ValueError) as exc:
+        _fail(str(exc))
     typer.echo(f"wrote the pre-trained tiny T5 and its record to {record['train_run']}/final")

@@ -1,7 +1,12 @@
-"""Session set-up shared by every test: the real datasets in the rhf cache.
+"""Fixtures shared by every test package.
 
-BIG-bench comes from PyPI (pinned sha256) and the paper's feedback from RHF_FEEDBACK_SOURCE,
-defaulting to the workspace's shared copy; both are fetched once per cache.
+``real_data`` fetches (once per cache) and imports the real datasets: BIG-bench from PyPI
+(pinned sha256, a 360 MB download the first time) and the paper's feedback from
+RHF_FEEDBACK_SOURCE, defaulting to the workspace's shared copy. Only the tests that need the
+real data request it (directly, through ``pytestmark``, or through a fixture such as the
+tiny models, whose tokenizer is trained on the task text); pure tests use the small files in
+``tests/assets/`` and run offline on an empty cache. Once the cache is filled, every test
+runs offline.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "tests" / "assets"
 SHARED_FEEDBACK = ROOT.parent / "shared" / "data" / "rich-feedback-reasoning"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def real_data() -> Path:
-    """Fetch (once) and import the real data; every test may use it."""
+    """Fetch (once per cache) and import the real data; request it only where needed."""
     from feedback_data import paths
     from feedback_data.fetch import fetch_bigbench, fetch_feedback
     from feedback_data.store import import_paper_feedback
 
-    source = os.environ.get("RHF_FEEDBACK_SOURCE") or str(SHARED_FEEDBACK)
+    # No explicit source when neither is there: then any filled cache is used as it is
+    # (offline), and an empty one is filled from the paper's repository.
+    source = os.environ.get("RHF_FEEDBACK_SOURCE") or (
+        str(SHARED_FEEDBACK) if SHARED_FEEDBACK.is_dir() else None)
     fetch_bigbench(log=lambda _m: None)
     fetch_feedback(source, log=lambda _m: None)
     import_paper_feedback(log=lambda _m: None)

@@ -2,11 +2,13 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
 
 
+@pytest.mark.usefixtures("real_data")
 def test_pretrain_tiny_writes_a_record_and_ships(tmp_path):
     ship = tmp_path / "shipped"
     result = CliRunner().invoke(app, [
@@ -26,6 +28,7 @@ def test_pretrain_tiny_writes_a_record_and_ships(tmp_path):
     assert "CoT accuracy" in result.output
 
 
+@pytest.mark.usefixtures("real_data")
 def test_synthetic_sports_never_uses_a_dev_or_validation_question():
     from feedback_data.bigbench import normalize_question
     from feedback_data.splits import dev_examples
@@ -42,6 +45,7 @@ def test_synthetic_sports_never_uses_a_dev_or_validation_question():
     assert any(" in the " in e.question for e in made)
 
 
+@pytest.mark.usefixtures("real_data")
 def test_majority_class_of_the_dev_sets():
     from feedback_data.splits import dev_examples
     from pipeline.base_model import majority_class

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
@@ -9,6 +10,7 @@ from rhf_cli import app
 runner = CliRunner()
 
 
+@pytest.mark.usefixtures("real_data")
 def test_data_stats_json_matches_library():
     from feedback_data.splits import dev_examples
     from feedback_data.stats import feedback_stats
@@ -29,6 +31,7 @@ def test_data_stats_json_matches_library():
     assert "correction_contradicts_gold" in got["flags"]
 
 
+@pytest.mark.usefixtures("real_data")
 def test_data_stats_table_lists_flags():
     result = runner.invoke(app, ["data", "stats"])
     assert result.exit_code == 0
@@ -45,6 +48,7 @@ def test_missing_download_is_one_clear_line(tmp_path, monkeypatch):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.usefixtures("real_data")
 def test_init_tiny_loads_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = runner.invoke(app, ["model", "init-tiny", str(tmp_path / "tiny")])
@@ -62,6 +66,7 @@ def test_init_tiny_loads_offline(tmp_path, monkeypatch):
     assert len(ids) < len(text) / 3
 
 
+@pytest.mark.usefixtures("real_data")
 def test_pretrain_tiny_reports_parse_rates(tmp_path):
     result = runner.invoke(app, ["model", "pretrain-tiny", str(tmp_path / "pt"),
                                  "--epochs", "0.01"])

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
@@ -27,22 +28,35 @@ def _numbers(out: Path) -> dict:
                             for k, cal in report["calibration"].items()}}
 
 
+@pytest.mark.usefixtures("real_data")
 def test_quick_demo_end_to_end_then_cached(tmp_path):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert METHODS <= set(report["accuracy"])
+    assert set(report["accuracy"]) == METHODS
     for run in report["runs"]:
         # Each accuracy is what its predictions file says, recomputed here.
         lines = [json.loads(x) for x in (out / run["predictions"]).read_text().splitlines()]
         assert len(lines) == run["n_examples"] == 3
         right = sum(x["answer"] == x["gold"] for x in lines)
         assert run["accuracy"] == right / 3
-    assert {"finetuned", "icl"} <= set(report["calibration"])
-    md = (out / "report.md").read_text()
     for method in METHODS:
-        assert f"| {method}" in md.lower() or method in md
+        assert set(report["accuracy"][method]) == TASKS
+        for cell in report["accuracy"][method].values():
+            assert len(cell["per_seed"]) == cell["seeds"] >= 1
+            assert cell["mean"] == pytest.approx(sum(cell["per_seed"]) / cell["seeds"])
+    assert {"finetuned", "icl"} <= set(report["calibration"])
+    # Table 1 of report.md shows report.json's numbers, one row per method.
+    from eval.report import METHOD_NAMES, accuracy_cell
+
+    table1 = (out / "report.md").read_text().split("## Table 1")[1].split("\n## ")[0]
+    md_rows = {line.split(" | ")[0].strip("| "): line
+               for line in table1.splitlines() if line.startswith("| ")}
+    for method, by_task in report["accuracy"].items():
+        row = md_rows[METHOD_NAMES.get(method, method)]
+        for cell in by_task.values():
+            assert accuracy_cell(cell) in row
     for png in ("accuracy.png", "reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timings = json.loads((out / "demo_timings.json").read_text())
@@ -64,6 +78,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert "cached" in again.output
 
 
+@pytest.mark.usefixtures("real_data")
 def test_two_fresh_runs_give_identical_numbers(tmp_path):
     """Separate processes, different OMP_NUM_THREADS: the demo fixes its own thread count."""
     outs = []

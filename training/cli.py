@@ -1,7 +1,10 @@
 """`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights.
 
     rhf train --objective multitask --model /tmp/tiny --out runs/mt [--config YAML]
-              [--resume] [key=value | --key value ...]
+              [--resume [--allow-config-change]] [key=value | --key value ...]
+
+Options and overrides may come in any order; ``--model`` and ``--out`` are taken as written
+(never read as YAML), and ``--resume`` never takes the next argument.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ def train_command(
     config: Annotated[Path | None, typer.Option(help="YAML config (configs/...).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue from the newest checkpoint in --out.")] = False,
+    allow_config_change: Annotated[bool, typer.Option(
+        "--allow-config-change", help="With --resume: apply run-defining config changes "
+        "(e.g. a new lr) and record them in run.json; without it such a resume is refused.")]
+    = False,
     help_config: Annotated[bool, typer.Option(
         "--help-config", help="List every config key with its default and help.")] = False,
 ) -> None:
@@ -62,23 +69,26 @@ def train_command(
     if not (objective or config or extra_config or rest or model or out or resume):
         typer.echo(ctx.get_help())
         return
-    overrides = list(rest)
-    if model is not None:
-        overrides.append(f"model.name_or_path={model}")
-    if out is not None:
-        overrides.append(f"train.output_dir={out}")
-    if resume:
-        overrides.append("train.resume=true")
     from training.checkpoint import CheckpointError
+    from training.config import parse_overrides
     from training.recipes import train
 
     try:
         if objective is not None and objective not in ("multitask", "refine"):
             raise ConfigError(f"--objective must be multitask or refine, not '{objective}'")
+        # Typed values, not text: a path or model id never passes through the YAML reader.
+        overrides = parse_overrides(rest)
+        overrides.update({k: v for k, v in {
+            "model.name_or_path": model, "train.output_dir": None if out is None else str(out),
+            "train.resume": resume or None,
+            "train.allow_config_change": allow_config_change or None}.items()
+            if v is not None})
         cfg = load_config(config or extra_config, overrides, objective=objective)
         final = train(cfg)
     except (ConfigError, CheckpointError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # a disk or folder problem met mid-run
+        _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")
     else:
         typer.echo(f"final model: {final}")
 

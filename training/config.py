@@ -2,13 +2,22 @@
 
 A YAML file has the groups ``model``, ``data`` and ``train`` (and ``objective``). Overrides
 come as ``key=value`` or ``--key value``; a key is either dotted (``train.lr``) or a field
-name that is unique across groups (``lr``, ``lora_r``, ``max-steps``). An unknown key, a
-value of the wrong type or a misspelt choice is a one-line :class:`ConfigError`.
+name that is unique across groups (``lr``, ``lora_r``, ``max-steps``). A yes/no field given
+as a bare ``--key`` (``--resume``) is true and never takes the next argument as its value.
+Values are read as YAML, except those of text fields (paths, model ids), which are taken
+as written: ``--out "exp #2"`` is the folder ``exp #2`` and ``--out 010`` the folder ``010``.
+An unknown key, a value of the wrong type, a misspelt choice or a value out of its range is
+a one-line :class:`ConfigError`.
+
+Resuming a run compares the run-defining keys with the checkpoint's config (see
+:data:`CHANGEABLE_ON_RESUME` for the keys that may change freely).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -93,6 +102,8 @@ class TrainConfig:
     log_every: int = _f(10, "Write training metrics every N steps.")
     tensorboard: bool = _f(True, "Also log to TensorBoard (through accelerate) if installed.")
     progress_bar: bool = _f(True, "Show a progress bar on the main process.")
+    allow_config_change: bool = _f(False, "On resume, accept run-defining keys that differ "
+                                          "from the checkpoint's config (recorded in run.json).")
     resume: bool = _f(False, "Continue from the newest checkpoint in output_dir.")
     step_sleep: float = _f(0.0, "Seconds to sleep after each step (tests of kill -9 only).")
 
@@ -111,6 +122,16 @@ class RecipeConfig:
 ALIASES = {"model": "model.name_or_path", "out": "train.output_dir",
            "output_dir": "train.output_dir"}
 GROUPS = ("model", "data", "train")
+
+# Keys a resumed run may change without --allow-config-change: they decide how often the
+# run logs, evaluates and saves, how it shows progress and where it lives, never what it
+# computes. Every other key (present or added later) is run-defining: a resume that changes
+# one is refused unless train.allow_config_change is set, and the change lands in run.json.
+CHANGEABLE_ON_RESUME = frozenset({
+    "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
+    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.tensorboard",
+    "train.progress_bar", "train.step_sleep", "model.gradient_checkpointing",
+})
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -189,15 +210,24 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is str:
-        if isinstance(value, bool) or value is None:
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            # YAML turns `out: 010` into 8 and `name: yes` into True: never guess the text.
+            raise ConfigError(f"{key}: expected text, got {value!r} (quote it in YAML)")
+        return value
     raise ConfigError(f"{key}: unsupported type {tp}")
 
 
@@ -234,8 +264,41 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def _field_type(dotted: str) -> Any:
+    """The type hint of a resolved key ('train.lr' -> float, 'objective' -> Literal)."""
+    hints = _hints(RecipeConfig)
+    if "." not in dotted:
+        return hints[dotted]
+    group, _, name = dotted.partition(".")
+    return _hints(hints[group])[name]
+
+
+def _is_text(tp: Any) -> bool:
+    """str or str | None: a path, a model id or a name, never parsed as YAML."""
+    return tp is str or (typing.get_origin(tp) in (typing.Union, types.UnionType)
+                         and set(typing.get_args(tp)) == {str, type(None)})
+
+
+def _override_value(dotted: str, text: str) -> Any:
+    tp = _field_type(dotted)
+    if _is_text(tp):
+        if tp is not str and text in ("", "null"):
+            return None
+        return text
+    if text == "":
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """['lr=1e-4', '--max-steps', '5', '--resume'] -> {'train.lr': 1e-4, ...} (YAML values)."""
+    """['lr=1e-4', '--max-steps', '5', '--resume'] -> {'train.lr': 1e-4, ...}.
+
+    ``--key value`` takes the next argument as the value, except for yes/no fields: a bare
+    ``--resume`` is true wherever it stands (``--resume=false`` turns it off).
+    """
     out: dict[str, Any] = {}
     i = 0
     while i < len(args):
@@ -244,20 +307,22 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             body = arg[2:]
             if "=" in body:
                 key, _, text = body.partition("=")
-            elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-                key, text = body, args[i + 1]
-                i += 1
+                dotted = resolve_key(key)
             else:
-                key, text = body, "true"  # a bare flag, e.g. --resume
+                dotted = resolve_key(body)
+                if _field_type(dotted) is bool:
+                    text = "true"
+                elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+                    text = args[i + 1]
+                    i += 1
+                else:
+                    raise ConfigError(f"--{body} needs a value")
         elif "=" in arg:
             key, _, text = arg.partition("=")
+            dotted = resolve_key(key)
         else:
             raise ConfigError(f"cannot read override '{arg}': use key=value or --key value")
-        try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError:
-            value = text
-        out[resolve_key(key)] = value
+        out[dotted] = _override_value(dotted, text)
         i += 1
     return out
 
@@ -288,8 +353,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     return cfg
 
 
+# (key, test, what the value must be): each a one-line ConfigError when the test fails.
+_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("train.lr", lambda v: v > 0, "> 0"),
+    ("train.seed", lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
+    ("train.epochs", lambda v: v >= 0, ">= 0"),
+    ("train.max_steps", lambda v: v >= 0, ">= 0 (0 = derived from epochs)"),
+    ("train.weight_decay", lambda v: v >= 0, ">= 0"),
+    ("train.adam_beta1", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.adam_beta2", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.adam_eps", lambda v: v > 0, "> 0"),
+    ("train.warmup_steps", lambda v: v >= 0, ">= 0"),
+    ("train.warmup_ratio", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("train.max_grad_norm", lambda v: v >= 0, ">= 0 (0 = no clipping)"),
+    ("train.log_every", lambda v: v >= 1, ">= 1"),
+    ("train.eval_every", lambda v: v >= 0, ">= 0 (0 = at the end only)"),
+    ("train.save_every", lambda v: v >= 0, ">= 0 (0 = only the final folder)"),
+    ("train.keep_checkpoints", lambda v: v >= 0, ">= 0 (0 = keep all)"),
+    ("train.step_sleep", lambda v: v >= 0, ">= 0"),
+    ("model.lora_alpha", lambda v: v > 0, "> 0"),
+    ("model.lora_dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("data.max_records", lambda v: v >= 0, ">= 0 (0 = all)"),
+    ("data.eval_max", lambda v: v >= 0, ">= 0"),
+    ("data.max_source_len", lambda v: v >= 1, ">= 1"),
+    ("data.max_target_len", lambda v: v >= 1, ">= 1"),
+)
+
+
+def _value(cfg: RecipeConfig, dotted: str) -> Any:
+    group, _, name = dotted.partition(".")
+    return getattr(getattr(cfg, group), name)
+
+
 def validate(cfg: RecipeConfig) -> None:
     """Checks across fields, each failing with one line."""
+    for key, ok, what in _RANGES:
+        if not ok(_value(cfg, key)):
+            raise ConfigError(f"{key} must be {what}, got {_value(cfg, key)!r}")
     t, d = cfg.train, cfg.data
     if t.batch_size < 1 or t.grad_accum < 1:
         raise ConfigError("train.batch_size and train.grad_accum must be >= 1")
@@ -326,6 +426,40 @@ def require_run_fields(cfg: RecipeConfig) -> None:
         raise ConfigError("no model given: pass --model PATH_OR_HUB_ID (model.name_or_path)")
     if not cfg.train.output_dir:
         raise ConfigError("no output folder given: pass --out RUN_DIR (train.output_dir)")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in GROUPS and not prefix:
+            out.update(_flatten(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ between two configs (as in config.yaml), with (old, new).
+
+    A key missing from the old config (a field added since) counts as its default; a key
+    this version no longer knows is left out, and so are the launch modes (resume,
+    allow_config_change), which say how this launch treats the run, not what it computes.
+    """
+    defaults = _flatten(to_dict(RecipeConfig()))
+    before, after = _flatten(old or {}), _flatten(new)
+    changes = {}
+    for key in defaults:
+        if key in ("train.resume", "train.allow_config_change"):
+            continue
+        a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
+        if a != b:
+            changes[key] = (a, b)
+    return changes
+
+
+def run_defining(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes that alter what a run computes (all but CHANGEABLE_ON_RESUME)."""
+    return {k: v for k, v in changes.items() if k not in CHANGEABLE_ON_RESUME}
 
 
 def to_dict(cfg: RecipeConfig) -> dict[str, Any]:

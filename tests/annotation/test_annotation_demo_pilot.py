@@ -3,9 +3,13 @@ simulated annotator labels them, the pulled records are source=simulated and reu
 
 import json
 
+import pytest
+
 from annotation.tasks import paper_chains
 from feedback_data.jsonl import read_records, write_records
 from feedback_data.schema import FeedbackItem
+
+pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 
 
 def test_demo_pilot_round_trip(tmp_path):

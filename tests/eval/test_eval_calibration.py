@@ -39,6 +39,7 @@ def test_softmax_and_labels() -> None:
     assert read_label("The answer is yes") is None
 
 
+@pytest.mark.usefixtures("real_data")
 def test_calibrate_hand_computed() -> None:
     items = calibration_items()[:8]
     gold = [not i.feedback.error_types for i in items]
@@ -53,6 +54,7 @@ def test_calibrate_hand_computed() -> None:
     assert result["ece"] == pytest.approx(abs(even - 0.8) / 2 + abs(odd - 0.2) / 2)
 
 
+@pytest.mark.usefixtures("real_data")
 def test_icl_shots_come_from_training_and_every_record_is_scored() -> None:
     items = calibration_items()[:12]
     result = calibrate(StandIn(), items, icl=True)
@@ -67,6 +69,7 @@ def test_icl_shots_come_from_training_and_every_record_is_scored() -> None:
         calibrate(StandIn(), items, icl=True, shots=items[:2])
 
 
+@pytest.mark.usefixtures("real_data")
 def test_unreadable_labels_count_as_wrong_and_are_reported() -> None:
     items = calibration_items()[:6]
     gold = [not i.feedback.error_types for i in items]
@@ -79,6 +82,7 @@ def test_unreadable_labels_count_as_wrong_and_are_reported() -> None:
     assert result["accuracy"] == pytest.approx(sum(gold[0::2]) / 6)
 
 
+@pytest.mark.usefixtures("real_data")
 def test_calibration_cis_bracket_their_estimates() -> None:
     items = calibration_items()[:40]
     result = calibrate(StandIn(), items, bootstrap=200, bootstrap_seed=1)

@@ -1,7 +1,10 @@
+import pytest
 from datasets import load_from_disk
 
 from feedback_data.hf_dataset import FEATURES, from_dataset, load_items, save_items
 from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+
+pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 
 
 def test_hf_round_trip_is_lossless_on_full_data(tmp_path):

@@ -1,6 +1,10 @@
+import pytest
+
 from feedback_data.bigbench import load_bigbench, normalize_question
 from feedback_data.splits import calibration_items, dev_examples
 from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+
+pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 
 
 def test_normalize_question():

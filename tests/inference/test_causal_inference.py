@@ -180,7 +180,9 @@ def test_rhf_eval_runs_the_causal_model(taught_llama: Path, tmp_path: Path, exam
 
     from rhf_cli import app
 
-    res = CliRunner().invoke(app, ["eval", "--model", str(taught_llama), "--out",
+    res = CliRunner().invoke(app, ["eval", "--model", str(taught_llama),
+                                   "--base-model", str(taught_llama),
+                                   "--refine-model", str(taught_llama), "--out",
                                    str(tmp_path / "eval"), "--tasks", TASK, "--limit", "2",
                                    "--k", "1", "--n", "2", "--rounds", "2", "--seeds", "0",
                                    "--max-new-tokens", "40", "--no-calibration"])

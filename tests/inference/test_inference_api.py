@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from inference.methods import CRITIQUE_TOKENS
 from inference.server import create_app
 
 
@@ -56,7 +57,7 @@ def test_bearer_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> No
     assert client.get("/health").status_code == 200  # the app's own routes stay open
 
 
-def test_label_studio_predict(client: TestClient) -> None:
+def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     from annotation import labeling_config as lc
 
     task = {"id": 7, "data": {lc.DATA_QUESTION: Q["question"], lc.DATA_MODEL_OUTPUT: CHAIN}}
@@ -65,11 +66,17 @@ def test_label_studio_predict(client: TestClient) -> None:
     results = r.json()["results"]
     version = client.post("/setup", json={}).json()["model_version"]
     assert len(results) == 2 and all(p["model_version"] == version for p in results)
-    for p in results:
-        for item in p["result"]:
-            assert item["from_name"] == lc.ERROR_TYPES and item["to_name"] == lc.TO_NAME[
-                lc.ERROR_TYPES]
-            assert set(item["value"]["choices"]) <= set(lc.ERROR_CHOICES)
+    # What the model itself says about this chain, read the way /predict must read it.
+    from feedback_data.schema import ERROR_NAMES
+    from inference.backends import Backend
+    from training.instructions import error_types_prompt, parse_error_types_text
+
+    said = Backend.load(tiny_t5).generate([error_types_prompt(Q["question"], CHAIN)],
+                                          max_new_tokens=CRITIQUE_TOKENS)[0][0]
+    codes = parse_error_types_text(said)
+    expected = [] if codes is None else [lc.result_item(
+        lc.ERROR_TYPES, [ERROR_NAMES[c] for c in codes] or [lc.NO_ERROR])]
+    assert [p["result"] for p in results] == [expected, expected]
     r = client.post("/predict", json={"tasks": [{"id": 1, "data": {}}]})
     assert r.status_code == 422 and "question" in r.json()["detail"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from feedback_data.jsonl import read_records
@@ -13,6 +14,7 @@ from inference.chains import generate_chains
 from inference.toy_models import ScriptedGenerator
 
 
+@pytest.mark.usefixtures("real_data")
 def test_generate_chains_parses_keeps_unparsed_and_resumes(tmp_path: Path) -> None:
     examples = dev_examples("sports_understanding")[:5]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from feedback_data.chain_format import parse_chain
 from feedback_data.schema import Example
 from feedback_data.splits import dev_examples
 from inference.backends import Backend
@@ -98,6 +99,14 @@ def test_every_method_end_to_end_on_tiny_t5(task: str, tiny_t5: Path) -> None:
     }
     for name, preds in results.items():
         assert [p.example_id for p in preds] == [e.id for e in examples], name
-        assert all(p.answer in ("yes", "no", None) for p in preds), name
+    # Each answer is what its text says (cot, multitask, refine) or the weighted vote of
+    # the samples' answers (wsc): the answer is read from the output, never made up.
+    for name in ("cot", "multitask", "refine"):
+        for p in results[name]:
+            assert p.answer == parse_chain(p.text)[0], name
+    for p in results["wsc"]:
+        assert p.meta["answers"] == [parse_chain(t)[0] for t in p.meta["texts"]]
+        assert p.answer == weighted_vote(p.meta["answers"], p.meta["weights"])
+        assert p.text == p.meta["texts"][0]
     assert all(len(p.meta["answers"]) == 3 for p in results["wsc"])
     assert all(1 <= p.meta["rounds"] <= 2 for p in results["refine"])

@@ -29,6 +29,7 @@ def test_cot_prompt_layout() -> None:
         cot_prompt("nope", "q", [])
 
 
+@pytest.mark.usefixtures("real_data")
 @pytest.mark.parametrize("task", ["strategyqa", "sports_understanding"])
 def test_default_shots_come_from_train_and_parse(task: str) -> None:
     shots = default_shots(task, 4)
@@ -44,6 +45,7 @@ def test_default_shots_come_from_train_and_parse(task: str) -> None:
     assert len(cot_prompt(task, "Q?", shots)) < 1200
 
 
+@pytest.mark.usefixtures("real_data")
 def test_detection_prompt_uses_label_words_and_leaves_four_out() -> None:
     items = calibration_items()
     shots = detection_shots(items, 4)

@@ -27,7 +27,7 @@ from training.instructions import (
 
 
 @pytest.fixture(scope="module")
-def items():
+def items(real_data):
     return load_paper_feedback("strategyqa", "train")[:60]
 
 

@@ -117,12 +117,15 @@ def saved_run(make_cfg, tmp_path):
 
 def test_a_corrupt_checkpoint_is_a_clear_error(make_cfg, saved_run):
     target = saved_run / "checkpoints" / "step-2" / "model.safetensors"
-    target.write_bytes(target.read_bytes()[:1000])
-    with pytest.raises(ckpt.CheckpointError, match=r"step-2 is corrupt or incomplete"):
-        train(make_cfg("refine", out=saved_run, **{"train.max_steps": 4,
+    original = target.read_bytes()
+    target.write_bytes(original[:1000])
+    with pytest.raises(ckpt.CheckpointError, match=r"step-2: model.safetensors does not "
+                                                   r"match the sha256 recorded"):
+        train(make_cfg("refine", out=saved_run, **{"train.max_steps": 2,
                                                    "train.resume": True}))
+    target.write_bytes(original)
     (saved_run / "checkpoints" / "step-2" / "trainer_state.json").write_text("{")
-    with pytest.raises(ckpt.CheckpointError, match="corrupt or incomplete"):
+    with pytest.raises(ckpt.CheckpointError, match="trainer_state.json does not match"):
         train(make_cfg("refine", out=saved_run, **{"train.resume": True}))
 
 
@@ -143,9 +146,11 @@ def test_a_checkpoint_of_another_model_size_is_refused(make_cfg, saved_run, tiny
     AutoTokenizer.from_pretrained(tiny_model).save_pretrained(other)
     with pytest.raises(ckpt.CheckpointError, match="another model: d_model 128 there, 64 here"):
         train(make_cfg("refine", out=saved_run, **{"model.name_or_path": str(other),
-                                                   "train.resume": True}))
+                                                   "train.resume": True,
+                                                   "train.allow_config_change": True}))
     with pytest.raises(ckpt.CheckpointError, match="lora_r 0 there, 4 here"):
-        train(make_cfg("refine", out=saved_run, **{"model.lora_r": 4, "train.resume": True}))
+        train(make_cfg("refine", out=saved_run, **{"model.lora_r": 4, "train.resume": True,
+                                                   "train.allow_config_change": True}))
 
 
 def test_shape_mismatch_inside_the_weights_is_named(saved_run, tiny_model, tmp_path):

@@ -1,0 +1,88 @@
+"""Fixtures for the bad-input tests: a snapshot of a folder (to show nothing was written),
+a finished tiny training run built once and copied per test, small feedback records."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Short sequences, few records, no TensorBoard or progress bar: a step takes milliseconds.
+FAST: dict[str, Any] = {
+    "data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
+    "data.eval_fraction": 0.0, "train.batch_size": 8, "train.log_every": 1,
+    "train.eval_every": 0, "train.tensorboard": False, "train.progress_bar": False,
+    "train.warmup_steps": 0, "train.scheduler": "constant",
+}
+# The base run: refine, 4 steps, a checkpoint at steps 2 and 4, then final/.
+BASE = {"train.max_steps": 4, "train.save_every": 2, "train.keep_checkpoints": 5}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with its content's sha256 ('dir' for folders)."""
+    if not root.exists():
+        return {}
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def rel_tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
+    from training.tiny_model import init_tiny
+
+    return init_tiny(tmp_path_factory.mktemp("rel-tiny") / "model", seed=0)
+
+
+@pytest.fixture
+def cfg_for(rel_tiny_model: Path):
+    """cfg_for(out, **overrides) -> a refine RecipeConfig on the tiny model, FAST + BASE."""
+    from training.config import load_config
+
+    def make(out: Path, **overrides: Any):
+        values = {**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),
+                  "train.output_dir": str(out), **overrides}
+        return load_config(overrides=values, objective="refine")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def finished_run_template(tmp_path_factory: pytest.TempPathFactory, rel_tiny_model: Path) -> Path:
+    from training.config import load_config
+    from training.recipes import train
+
+    out = tmp_path_factory.mktemp("rel-base") / "run"
+    train(load_config(overrides={**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),
+                                 "train.output_dir": str(out)}, objective="refine"))
+    return out
+
+
+@pytest.fixture
+def finished_run(finished_run_template: Path, tmp_path: Path) -> Path:
+    """A copy of a finished run: checkpoints/step-2, checkpoints/step-4, final/."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run_template, run)
+    return run
+
+
+@pytest.fixture
+def crashed_run(finished_run: Path) -> Path:
+    """The same run as if killed after its step-2 checkpoint (step-4 and final/ gone)."""
+    shutil.rmtree(finished_run / "checkpoints" / "step-4")
+    shutil.rmtree(finished_run / "final")
+    return finished_run
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        out.update(load_file(f))
+    return out
