@@ -89,15 +89,23 @@ def file_digest(path: Path) -> str:
 
 
 def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: list[str],
-           overrides: dict[str, Any]) -> str:
+           overrides: dict[str, Any], key: str) -> str:
+    """Train one objective into ``out``: resume an interrupted run of the same inputs
+    (``key``), start afresh when the inputs changed."""
     from training.config import load_config
     from training.multitask import train as train_multitask
     from training.refine import train as train_refine
 
+    marker = out / "stage_key.txt"
+    same = marker.exists() and marker.read_text().strip() == key
+    if out.exists() and not same:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key + "\n")
     cfg = load_config(config, overrides={
         "model.name_or_path": base, "train.output_dir": str(out),
-        "data.extra_feedback": extra_feedback, "train.resume": (out / "checkpoints").exists(),
-        **overrides,
+        "data.extra_feedback": extra_feedback,
+        "train.resume": same and (out / "checkpoints").exists(), **overrides,
     }, objective=objective)
     return str((train_multitask if objective == "multitask" else train_refine)(cfg))
 
@@ -174,10 +182,11 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
                               ("refine", cfg.refine_config)):
         inputs = {"base": base, "config": Path(config).read_text(), "extra": extra,
                   "overrides": cfg.train_overrides}
+        key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
         trained[objective] = stages.run(
             f"train-{objective}", inputs,
-            lambda o=objective, c=config: {"model": _train(
-                o, Path(c), base, out / "train" / o, extra, cfg.train_overrides)})["model"]
+            lambda o=objective, c=config, k=key: {"model": _train(
+                o, Path(c), base, out / "train" / o, extra, cfg.train_overrides, k)})["model"]
 
     eval_cfg = EvalConfig(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
