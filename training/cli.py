@@ -70,6 +70,7 @@ def train_command(
     if resume:
         overrides.append("train.resume=true")
     from training.checkpoint import CheckpointError
+    from training.loop import NonFiniteError
     from training.recipes import train
 
     try:
@@ -77,7 +78,7 @@ def train_command(
             raise ConfigError(f"--objective must be multitask or refine, not '{objective}'")
         cfg = load_config(config or extra_config, overrides, objective=objective)
         final = train(cfg)
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, NonFiniteError) as exc:
         _fail(str(exc))
     else:
         typer.echo(f"final model: {final}")

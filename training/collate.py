@@ -1,4 +1,4 @@
-"""Tokens for the pairs, and one collator per objective that pads them and masks the labels.
+"""Tokens for the pairs, and the collator that pads them and masks the labels.
 
 Labels are the target's token ids with -100 wherever the decoder sees padding, so padding
 never counts in the loss; the prompt lives on the encoder side and is never a label.
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from training.examples import MULTITASK_TERMS, REFINE_TERM, Pair
+from training.examples import Pair
 
 IGNORE_INDEX = -100
 
@@ -53,20 +53,23 @@ def pad_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tenso
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-class MultitaskCollator:
-    """Pads a mixed batch and adds each row's term index (for per-term losses).
+class PairCollator:
+    """Pads a batch of pairs and adds each row's term index (for per-term held-out losses).
 
-    >>> c = MultitaskCollator(pad_id=0)
+    ``terms`` fixes the index order: the objective's own terms first, then any other term
+    met in the data (e.g. a pairs file's "chain"), so a term keeps its index across batches.
+
+    >>> c = PairCollator(pad_id=0, terms=("answer", "error_types", "description"))
     >>> b = c([Encoded([5, 6, 1], [7, 1], "answer"), Encoded([5, 1], [8, 9, 1], "description")])
     >>> b["input_ids"].tolist(), b["labels"].tolist(), b["term"].tolist()
     ([[5, 6, 1], [5, 1, 0]], [[7, 1, -100], [8, 9, 1]], [0, 2])
+    >>> PairCollator(0, ("refine",))([Encoded([5, 1], [7, 3, 1], "refine")])["labels"]
+    tensor([[7, 3, 1]])
     """
 
-    terms: tuple[str, ...] = MULTITASK_TERMS
-
-    def __init__(self, pad_id: int, extra_terms: Sequence[str] = ()) -> None:
+    def __init__(self, pad_id: int, terms: Sequence[str], extra_terms: Sequence[str] = ()):
         self.pad_id = pad_id
-        self.terms = MULTITASK_TERMS + tuple(t for t in extra_terms if t not in MULTITASK_TERMS)
+        self.terms = tuple(terms) + tuple(t for t in extra_terms if t not in terms)
 
     def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.pad_id)
@@ -74,22 +77,7 @@ class MultitaskCollator:
         return batch
 
 
-class RefineCollator:
-    """Pads refine pairs; the whole target "error types ; correction" is the label.
-
-    >>> c = RefineCollator(pad_id=0)
-    >>> c([Encoded([5, 6, 1], [7, 3, 1], "refine"), Encoded([5, 1], [7, 1], "refine")])["labels"]
-    tensor([[   7,    3,    1],
-            [   7,    1, -100]])
-    """
-
-    terms: tuple[str, ...] = (REFINE_TERM,)
-
-    def __init__(self, pad_id: int, extra_terms: Sequence[str] = ()) -> None:
-        self.pad_id = pad_id
-        self.terms = (REFINE_TERM,) + tuple(t for t in extra_terms if t != REFINE_TERM)
-
-    def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
-        batch = pad_batch(features, self.pad_id)
-        batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
-        return batch
+def make_collator(tokenizer: Any, terms: Sequence[str],
+                  extra_terms: Sequence[str] = ()) -> PairCollator:
+    """The one place a recipe's collator is chosen (a causal-LM collator plugs in here)."""
+    return PairCollator(tokenizer.pad_token_id, terms, extra_terms)

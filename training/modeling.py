@@ -28,13 +28,17 @@ def load_tokenizer(name_or_path: str) -> Any:
                           f"{str(exc).splitlines()[0]}") from None
 
 
-def load_model(cfg: ModelConfig) -> Any:
-    """The seq2seq model in float32 (autocast handles bf16/fp16), LoRA-wrapped if lora_r > 0."""
+def load_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32) -> Any:
+    """The seq2seq model in ``dtype`` (float32 unless bf16 weights were asked for; autocast
+    handles mixed precision), with SDPA attention, LoRA-wrapped if lora_r > 0."""
     from transformers import AutoModelForSeq2SeqLM
 
     check_model_path(cfg.name_or_path)
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(cfg.name_or_path, dtype=torch.float32)
+        # T5's relative position bias goes in as SDPA's additive mask (no flash kernel, but
+        # the memory-efficient one on GPUs).
+        model = AutoModelForSeq2SeqLM.from_pretrained(cfg.name_or_path, dtype=dtype,
+                                                      attn_implementation="sdpa")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load model '{cfg.name_or_path}': "
                           f"{str(exc).splitlines()[0]}") from None
@@ -51,8 +55,13 @@ def load_model(cfg: ModelConfig) -> Any:
     return model
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; no weight decay on biases and norm weights."""
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
+                   device: torch.device | str = "cpu") -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters; no weight decay on biases and norm weights.
+
+    Fused (one kernel for every tensor, and able to skip a step on the device) on CUDA;
+    foreach (a few batched ops) elsewhere.
+    """
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -60,8 +69,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
+    fused = torch.device(device).type == "cuda"
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr,
-                             betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+                             betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
+                             fused=fused, foreach=not fused)
 
 
 def total_steps(cfg: TrainConfig, batches_per_epoch: int, num_processes: int = 1) -> int:

@@ -15,21 +15,17 @@ from training.batching import (
     padding_efficiency,
     random_batches,
 )
-from training.collate import (
-    IGNORE_INDEX,
-    Encoded,
-    MultitaskCollator,
-    RefineCollator,
-    encode_pairs,
-)
-from training.examples import multitask_pairs, refine_pairs
+from training.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
+from training.examples import MULTITASK_TERMS, REFINE_TERM, multitask_pairs, refine_pairs
 
 
 def test_collator_docstring_examples():
     assert doctest.testmod(training.collate).failed == 0
 
 
-@pytest.mark.parametrize("collator", [MultitaskCollator(pad_id=0), RefineCollator(pad_id=0)])
+@pytest.mark.parametrize("collator", [PairCollator(0, MULTITASK_TERMS),
+                                      PairCollator(0, (REFINE_TERM,))],
+                         ids=["multitask", "refine"])
 def test_labels_are_minus_100_exactly_on_padding(collator):
     term = collator.terms[0]
     feats = [Encoded([4, 5, 6, 1], [7, 1], term), Encoded([4, 1], [7, 8, 9, 10, 1], term)]
@@ -50,7 +46,7 @@ def encoded(tiny_model):
 
 def test_real_pairs_mask_padding_and_end_with_eos(encoded):
     tok, enc = encoded
-    batch = MultitaskCollator(tok.pad_token_id)(enc[:16])
+    batch = PairCollator(tok.pad_token_id, MULTITASK_TERMS)(enc[:16])
     for row, f in zip(batch["labels"].tolist(), enc[:16], strict=True):
         assert row[: len(f.labels)] == f.labels and f.labels[-1] == tok.eos_token_id
         assert set(row[len(f.labels):]) <= {IGNORE_INDEX}
