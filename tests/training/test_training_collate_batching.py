@@ -12,6 +12,7 @@ from feedback_data.store import load_paper_feedback
 from training.batching import (
     EpochBatchSampler,
     grouped_batches,
+    pack_by_tokens,
     padding_efficiency,
     random_batches,
 )
@@ -85,3 +86,43 @@ def test_refine_pairs_batch_efficiently(encoded):
     enc = encode_pairs(refine_pairs(items), tok, 256, 128)
     assert padding_efficiency(enc, grouped_batches(enc, 16, seed=0)) >= 0.90
     assert Counter(e.term for e in enc) == {"refine": len(items)}
+
+
+def test_pack_by_tokens_by_hand():
+    # Padded size = rows x (longest source + longest target), budget 12:
+    # [0, 1]: 2 x (4 + 2) = 12 fits; + 2 would be 3 x 6 = 18; [2, 3]: 2 x (5 + 1) = 12;
+    # 4 is longer than the budget (9 + 4 = 13) and goes alone.
+    src, tgt = [4, 3, 5, 2, 9, 1], [1, 2, 1, 1, 4, 1]
+    assert pack_by_tokens([0, 1, 2, 3, 4, 5], src, tgt, 12) == [[0, 1], [2, 3], [4], [5]]
+    assert pack_by_tokens([5, 3, 1], src, tgt, 100) == [[5, 3, 1]]
+    assert pack_by_tokens([], src, tgt, 10) == []
+
+
+def test_token_budget_batches_cover_every_pair_once_within_the_budget(encoded):
+    _, enc = encoded
+    budget = 2048
+    batches = grouped_batches(enc, 16, seed=0, max_tokens=budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(enc)))
+    for b in batches:
+        padded = len(b) * (max(len(enc[i].input_ids) for i in b)
+                           + max(len(enc[i].labels) for i in b))
+        assert padded <= budget or len(b) == 1
+        assert len({enc[i].term for i in b}) == 1
+    sizes = {len(b) for b in batches}
+    assert len(sizes) > 3  # the number of pairs follows the lengths
+    assert grouped_batches(enc, 16, seed=0, max_tokens=budget) == batches
+    assert grouped_batches(enc, 16, seed=0, epoch=1, max_tokens=budget) != batches
+    assert padding_efficiency(enc, batches) >= 0.90
+    flat = random_batches(len(enc), 16, seed=0, examples=enc, max_tokens=budget)
+    assert sorted(i for b in flat for i in b) == list(range(len(enc)))
+
+
+def test_token_budget_sampler_resumes_at_the_same_batch(encoded):
+    _, enc = encoded
+    sampler = EpochBatchSampler(enc, 16, seed=5, max_tokens=1500)
+    sampler.set_position(1)
+    full = list(sampler)
+    assert sampler.epoch_length(1) == len(full)
+    resumed = EpochBatchSampler(enc, 16, seed=5, max_tokens=1500)
+    resumed.set_position(1, skip=5)
+    assert list(resumed) == full[5:] and len(resumed) == len(full) - 5
