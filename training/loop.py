@@ -26,6 +26,7 @@ keeps its last checkpoint and writes no ``final/``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -100,6 +101,9 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         raise ConfigError(f"this is the {name} recipe; the config asks for '{cfg.objective}'")
     t, run_dir = cfg.train, Path(cfg.train.output_dir)
     accelerator = Accelerator(
+        # Without a GPU a multi-process launch (accelerate launch --multi_gpu, torchrun)
+        # trains on CPUs over gloo; accelerate does that only when told cpu=True.
+        cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
         mixed_precision=t.mixed_precision,
         log_with="tensorboard" if t.tensorboard and tensorboard_available() else None,
         project_dir=str(run_dir))
