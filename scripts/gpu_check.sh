@@ -8,7 +8,8 @@
 #   bash scripts/gpu_check.sh        # writes runs/gpu_check/{train,infer}.{json,log}, table.md
 # Needs beyond torch + transformers (and their own dependencies: safetensors, tokenizers,
 # numpy, tqdm, pyyaml): accelerate (+ psutil) and pydantic (+ pydantic-core,
-# annotated-types, typing-inspection); checked first. No network: the data must be in the
+# annotated-types, typing-inspection); checked first. The lent H200 box (python 3.12, torch
+# 2.11+cu130, transformers 5.17, accelerate 1.15) lacks pydantic: carry its cp312 wheels. No network: the data must be in the
 # rhf cache (RHF_CACHE) or RHF_FEEDBACK_SOURCE / ../shared must hold the paper's feedback
 # and RHF_BIGBENCH_SDIST the bigbench sdist.
 set -euo pipefail
