@@ -85,6 +85,12 @@ def _check_settings(cfg: RecipeConfig) -> None:
         raise ConfigError("train.weights_dtype=bfloat16 does not combine with fp16 autocast")
 
 
+def _sharded(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
 def _batches(examples: list[Any], t: Any, group_by_length: bool) -> EpochBatchSampler:
     return EpochBatchSampler(examples, t.batch_size, t.seed, group_by_length, t.max_tokens)
 
@@ -131,6 +137,12 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     # --- model, optimizer, schedule ------------------------------------------------------
     set_seed(t.seed)
     model = load_model(cfg.model, getattr(torch, t.weights_dtype))
+    if t.weights_dtype == "bfloat16" and t.master_weights:
+        if _sharded(accelerator):
+            raise ConfigError("train.master_weights needs the whole model on each process; "
+                              "under FSDP/DeepSpeed use weights_dtype=float32 with "
+                              "mixed_precision=bf16")
+        model.to(accelerator.device)  # the fp32 copies are made on the training device
     optimizer = make_optimizer(model, t, accelerator.device)
     steps = total_steps(t, sampler.epoch_length(0), accelerator.num_processes)
     scheduler = make_scheduler(optimizer, t, steps)

@@ -70,9 +70,12 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig,
     groups = [{"params": decay, "weight_decay": cfg.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = torch.device(device).type == "cuda"
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr,
-                             betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
-                             fused=fused, foreach=not fused)
+    kwargs = dict(lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps,
+                  fused=fused, foreach=not fused)
+    groups = [g for g in groups if g["params"]]
+    if cfg.weights_dtype == "bfloat16" and cfg.master_weights:
+        return MasterWeightsAdamW(groups, **kwargs)
+    return torch.optim.AdamW(groups, **kwargs)
 
 
 def total_steps(cfg: TrainConfig, batches_per_epoch: int, num_processes: int = 1) -> int:
@@ -108,3 +111,57 @@ def check_backend(accelerator: Any, cfg: TrainConfig) -> None:
     if cfg.mixed_precision != "no" and accelerator.device.type == "cpu" \
             and cfg.mixed_precision == "fp16":
         raise ConfigError("fp16 needs a GPU; use train.mixed_precision=bf16 or no on CPU")
+
+
+class MasterWeightsAdamW(torch.optim.AdamW):
+    """AdamW on fp32 copies of bf16 weights: the model computes in bf16, the update is
+    applied in fp32 (where small steps are not rounded away) and rounded into the weights.
+
+    Memory per trainable parameter: bf16 weight and gradient (4 bytes) + fp32 copy and two
+    AdamW moments (12 bytes), as much as fp32 training, without autocast's casts. The fp32
+    copies travel in ``state_dict()['master']`` so a resumed run continues bitwise.
+    """
+
+    def __init__(self, groups: list[dict[str, Any]], **kwargs: Any) -> None:
+        self.model_params: list[torch.nn.Parameter] = []
+        master_groups = []
+        for g in groups:
+            masters = []
+            for p in g["params"]:
+                m = torch.nn.Parameter(p.detach().float().clone())
+                masters.append(m)
+                self.model_params.append(p)
+            master_groups.append({**g, "params": masters})
+        super().__init__(master_groups, **kwargs)
+        self.masters = [m for g in self.param_groups for m in g["params"]]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        for m, p in zip(self.masters, self.model_params, strict=True):
+            m.grad = None if p.grad is None else p.grad.float()
+        loss = super().step(closure)
+        torch._foreach_copy_(self.model_params, self.masters)  # round to bf16
+        for m in self.masters:
+            m.grad = None
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.model_params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["master"] = [m.detach().clone() for m in self.masters]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        masters = state_dict.pop("master", None)
+        super().load_state_dict(state_dict)
+        if masters is not None:
+            with torch.no_grad():
+                for m, saved in zip(self.masters, masters, strict=True):
+                    m.copy_(saved)

@@ -134,10 +134,10 @@ def test_device_path_skips_inside_fused_adamw_and_reads_flags_only_when_asked():
         guard.check()
 
 
-def test_bf16_autocast_reaches_the_fp32_loss(make_cfg, tmp_path, fresh_accelerate_state):
-    """bf16 autocast on CPU: the mean of the last 10 losses within 2% of fp32's (measured:
-    0.1%). bf16 weights (weights_dtype=bfloat16, AdamW state in bf16 too) lose small updates
-    to rounding: measured 16% above fp32 after 30 steps here, so the bound is 30%."""
+def test_bf16_training_reaches_the_fp32_loss(make_cfg, tmp_path, fresh_accelerate_state):
+    """The mean of the last 10 of 30 losses within 2% of fp32's, for bf16 autocast and for
+    bf16 weights with fp32 master weights in AdamW. (Pure bf16 weights and AdamW state,
+    master_weights=false, lose small updates to rounding: 16% above fp32 here.)"""
     base = {"data.max_records": 8, "train.max_steps": 30, "train.lr": 3e-3,
             "data.max_source_len": 40, "data.max_target_len": 24}
 
@@ -146,17 +146,21 @@ def test_bf16_autocast_reaches_the_fp32_loss(make_cfg, tmp_path, fresh_accelerat
 
         AcceleratorState._reset_state(True)
         PartialState._reset_state()
-        train(make_cfg("multitask", out=tmp_path / name, **base, **extra))
+        final = train(make_cfg("multitask", out=tmp_path / name, **base, **extra))
         losses = _metrics(tmp_path / name, "train/loss")
         assert len(losses) == 30
+        if extra.get("train.weights_dtype") == "bfloat16":
+            from tests.training.conftest import weights
+
+            assert {w.dtype for w in weights(final).values()} == {torch.bfloat16}
         return sum(losses[-10:]) / 10
 
     fp32 = tail("fp32")
     autocast = tail("autocast", **{"train.mixed_precision": "bf16"})
-    bf16 = tail("bf16", **{"train.weights_dtype": "bfloat16"})
+    master = tail("bf16", **{"train.weights_dtype": "bfloat16"})
     assert fp32 < 3.0  # it learned (from ~9)
-    assert abs(autocast - fp32) <= 0.02 * fp32
-    assert abs(bf16 - fp32) <= 0.30 * fp32
+    assert abs(autocast - fp32) <= 0.02 * fp32, (autocast, fp32)
+    assert abs(master - fp32) <= 0.02 * fp32, (master, fp32)
 
 
 def test_compile_flag_compiles_the_model_in_place(make_cfg, monkeypatch):

@@ -42,7 +42,8 @@ OBJECTIVES = pytest.mark.parametrize("objective", ["multitask", "refine"])
     {"train.grad_accum": 2},  # data position mid-epoch, accumulation groups across epochs
     {"model.lora_r": 4, "model.lora_dropout": 0.2},  # dropout: RNG states must be restored
     {"train.max_tokens": 500, "train.grad_accum": 2},  # token-budget batches, mid-epoch
-], ids=["full-accum", "lora-dropout", "token-budget"])
+    {"train.weights_dtype": "bfloat16"},  # the fp32 master weights travel in optimizer.pt
+], ids=["full-accum", "lora-dropout", "token-budget", "bf16-master"])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make_cfg, tmp_path, extra,
                                                                objective):
     settings = {"data.max_records": 16, "train.max_steps": 8, "train.save_every": 3,
