@@ -250,7 +250,9 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
     peak = matmul_tflops()
     print(f"bf16 matmul: {peak:.0f} TFLOP/s", flush=True)
 
-    cfg = load_config(overrides={"data.eval_fraction": 0.0, "data.max_records": records})
+    # The lengths of the shipped flan-t5 configs.
+    cfg = load_config(overrides={"data.eval_fraction": 0.0, "data.max_records": records,
+                                 "data.max_source_len": 512, "data.max_target_len": 256})
     data = build_data(cfg.data, lambda items: multitask_pairs(items, None, 42),
                       lambda items: [], 42, log=lambda _m: None)
     encoded = encode_pairs(data.train, tokenizer, cfg.data.max_source_len,
