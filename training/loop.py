@@ -7,6 +7,12 @@ once.
 
 The step stays on the device: loss sums and token counts are tensors read only at log time.
 
+Precision: fp32 (default); fp32 weights with bf16 autocast (``mixed_precision=bf16``); or
+bf16 weights (``weights_dtype=bfloat16``) with fp32 master weights and AdamW state
+(``master_weights``, default) or pure bf16 (``master_weights=false``, half the memory, 16%
+higher loss after 30 steps of the tiny T5). On the tiny T5 on CPU, autocast and master
+weights land within 2% of fp32's loss (tests/training/test_training_loop.py).
+
 Numerics guard. After the gradients of a step are complete the loop forms one flag on the
 device, "this step's loss or gradient norm is not finite" (and, with several processes,
 the flag of any of them). Two ways to act on it:

@@ -161,7 +161,6 @@ class MasterWeightsAdamW(torch.optim.AdamW):
         state_dict = dict(state_dict)
         masters = state_dict.pop("master", None)
         super().load_state_dict(state_dict)
-        if masters is not None:
-            with torch.no_grad():
-                for m, saved in zip(self.masters, masters, strict=True):
-                    m.copy_(saved)
+        with torch.no_grad():  # without saved copies, start them from the loaded weights
+            for m, saved in zip(self.masters, masters or self.model_params, strict=True):
+                m.copy_(saved)
