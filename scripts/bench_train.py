@@ -118,16 +118,45 @@ def cpu_benchmark(records: int, batch: int) -> dict:
             "padding_efficiency_sorted_by_total_length": round(sort_eff, 3)}
 
 
+class Device:
+    """The GPU run's device calls; ``smoke`` runs the same code on CPU with a small T5
+    (a check of the script itself, not a measurement)."""
+
+    def __init__(self, smoke: bool = False) -> None:
+        self.smoke = smoke
+        self.name = "cpu" if smoke else "cuda"
+
+    def sync(self) -> None:
+        if not self.smoke:
+            torch.cuda.synchronize()
+
+    def reset_peak(self) -> None:
+        if not self.smoke:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float:
+        return 0.0 if self.smoke else torch.cuda.max_memory_allocated() / 2**30
+
+    def label(self) -> str:
+        return "cpu (smoke test)" if self.smoke else torch.cuda.get_device_name()
+
+
+DEV = Device()
+
+
 def matmul_tflops(n: int = 8192, reps: int = 20) -> float:
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    if DEV.smoke:
+        n, reps = 256, 3
+    a = torch.randn(n, n, device=DEV.name, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=DEV.name, dtype=torch.bfloat16)
     for _ in range(3):
         a @ b
-    torch.cuda.synchronize()
+    DEV.sync()
     start = time.perf_counter()
     for _ in range(reps):
         a @ b
-    torch.cuda.synchronize()
+    DEV.sync()
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e12
 
 
@@ -143,28 +172,28 @@ def _probe_peak_gib(model_dir: Path, dtype: torch.dtype, autocast: bool, rows: i
     """Peak GiB of two AdamW steps on a (rows, src) -> (rows, tgt) batch; inf on OOM."""
     from transformers import AutoModelForSeq2SeqLM
 
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
+    DEV.reset_peak()
     model = opt = None
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).cuda()
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, dtype=dtype).to(DEV.name)
         # Our optimizer as the recipe builds it (fp32 master weights with bf16 weights).
-        opt = make_optimizer(model, TrainConfig(lr=1e-6, weights_dtype=str(dtype)[6:]), "cuda")
-        ids = torch.randint(2, 1000, (rows, src), device="cuda")
-        labels = torch.randint(2, 1000, (rows, tgt), device="cuda")
+        opt = make_optimizer(model, TrainConfig(lr=1e-6, weights_dtype=str(dtype)[6:]),
+                             DEV.name)
+        ids = torch.randint(2, 1000, (rows, src), device=DEV.name)
+        labels = torch.randint(2, 1000, (rows, tgt), device=DEV.name)
         for _ in range(2):
-            with torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+            with torch.autocast(DEV.name, torch.bfloat16, enabled=autocast):
                 loss = model(input_ids=ids, labels=labels).loss
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() / 2**30
+        DEV.sync()
+        return DEV.peak_gib()
     except torch.OutOfMemoryError:
         return float("inf")
     finally:
         del model, opt
-        torch.cuda.empty_cache()
+        DEV.reset_peak()
 
 
 def _largest(candidates: list[int], peak_gib, limit_gib: float) -> tuple[int, list]:
@@ -197,29 +226,28 @@ def _hf_gpu(model_dir: Path, encoded, tokenizer, out: Path, batch: int,
 
     class Clock(TrainerCallback):
         def on_train_begin(self, *a, **k):
-            torch.cuda.synchronize()
+            DEV.sync()
             times["start"] = time.perf_counter()
 
         def on_train_end(self, *a, **k):
-            torch.cuda.synchronize()
+            DEV.sync()
             times["end"] = time.perf_counter()
 
     args = Seq2SeqTrainingArguments(
         output_dir=str(out), per_device_train_batch_size=batch, num_train_epochs=1,
         learning_rate=lr, warmup_steps=5, lr_scheduler_type="linear", max_grad_norm=1.0,
         logging_steps=5, save_strategy="no", eval_strategy="no", report_to=[],
-        dataloader_num_workers=2, disable_tqdm=True, bf16=True, optim="adamw_torch_fused",
-        seed=42)
+        dataloader_num_workers=0 if DEV.smoke else 2, disable_tqdm=True, bf16=True,
+        optim="adamw_torch" if DEV.smoke else "adamw_torch_fused", use_cpu=DEV.smoke, seed=42)
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=ds,
                              data_collator=DataCollatorForSeq2Seq(tokenizer, model=model),
                              callbacks=[Clock()])
     trainer.train()
-    losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
+    losses = [x[k] for x in trainer.state.log_history for k in ("loss", "train_loss") if k in x]
     if not losses or not all(math.isfinite(x) for x in losses):
         raise SystemExit(f"bench_train: Seq2SeqTrainer's loss went non-finite: {losses}")
-    peak = torch.cuda.max_memory_allocated() / 2**30
+    peak = DEV.peak_gib()
     del trainer, model
-    torch.cuda.empty_cache()
     return times["end"] - times["start"], peak
 
 
@@ -232,12 +260,15 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
 
     from training.tiny_model import init_tiny
 
-    total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
-    torch.cuda.set_per_process_memory_fraction(min(1.0, budget_gib / total_gib))
+    if not DEV.smoke:
+        total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, budget_gib / total_gib))
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_gpu_"))
     tok_dir = init_tiny(tmp / "tiny")  # its tokenizer's ids fit in flan-t5's vocabulary
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(T5Config(**FLAN_T5_LARGE))
+    sizes = dict(d_model=64, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=2,
+                 d_kv=32) if DEV.smoke else {}
+    model = T5ForConditionalGeneration(T5Config(**{**FLAN_T5_LARGE, **sizes}))
     model.save_pretrained(tmp / "large")
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     tokenizer.save_pretrained(tmp / "large")
@@ -273,31 +304,33 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
         return row
 
     # Ours: the largest token budget whose worst batch (longest source and target) fits.
-    budget, tried_ours = _largest([65536, 49152, 32768, 16384, 8192], lambda t: _probe_peak_gib(
+    ours_sizes = [2048] if DEV.smoke else [65536, 49152, 32768, 16384, 8192]
+    budget, tried_ours = _largest(ours_sizes, lambda t: _probe_peak_gib(
         tmp / "large", torch.bfloat16, False, max(1, t // (s_max + t_max)), s_max, t_max),
         0.9 * budget_gib)  # headroom: real batches vary in shape (allocator fragments)
     print(f"ours: token budget {budget} (probed {tried_ours})", flush=True)
     _reset_accelerate()
-    torch.cuda.reset_peak_memory_stats()
+    DEV.reset_peak()
     stats = _ours(tmp / "large", tmp / "run", records, 1, {
         "train.max_tokens": budget, "train.weights_dtype": "bfloat16", "train.lr": lr,
         "train.warmup_steps": 5, "train.compile": compile_model,
         "data.max_source_len": cfg.data.max_source_len,
         "data.max_target_len": cfg.data.max_target_len})
     ours_seconds = len(encoded) / stats["train/examples_per_s"]
-    ours_peak = torch.cuda.max_memory_allocated() / 2**30
+    ours_peak = DEV.peak_gib()
     lines = [json.loads(x) for x in (tmp / "run" / "metrics.jsonl").read_text().splitlines()]
     ours_row = report("ours", ours_seconds, ours_peak, f"max_tokens={budget}")
     ours_row["final_loss"] = lines[-1].get("train/loss")
 
     # Seq2SeqTrainer: the largest batch whose worst case (every row longest) fits.
-    batch, tried_hf = _largest([128, 96, 64, 48, 32, 16, 8], lambda b: _probe_peak_gib(
+    hf_sizes = [8] if DEV.smoke else [128, 96, 64, 48, 32, 16, 8]
+    batch, tried_hf = _largest(hf_sizes, lambda b: _probe_peak_gib(
         tmp / "large", torch.float32, True, b, s_max, t_max), 0.9 * budget_gib)
     print(f"Seq2SeqTrainer: batch {batch} (probed {tried_hf})", flush=True)
-    torch.cuda.reset_peak_memory_stats()
+    DEV.reset_peak()
     hf_seconds, hf_peak = _hf_gpu(tmp / "large", encoded, tokenizer, tmp / "hf", batch, lr)
     hf_row = report("Seq2SeqTrainer", hf_seconds, hf_peak, f"batch={batch}")
-    return {"device": torch.cuda.get_device_name(), "bf16_matmul_tflops": round(peak, 1),
+    return {"device": DEV.label(), "bf16_matmul_tflops": round(peak, 1),
             "memory_budget_gib": budget_gib, "pairs": len(encoded), "records": records,
             "encoder_params": enc_params, "decoder_params": dec_params,
             "ours": ours_row, "seq2seqtrainer": hf_row,
@@ -318,9 +351,15 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4,
                         help="GPU run's peak learning rate (random weights train finitely)")
     parser.add_argument("--compile", action="store_true", help="ours with torch.compile")
+    parser.add_argument("--gpu-smoke", action="store_true",
+                        help="run the --gpu code on CPU with a small T5 (checks the script)")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
     results: dict = {}
+    if args.gpu_smoke:
+        global DEV
+        DEV = Device(smoke=True)
+        args.gpu_only = True
     if not args.gpu_only:
         result = cpu_benchmark(args.records, args.batch)
         results["cpu"] = result
@@ -331,7 +370,7 @@ def main() -> None:
         print(f"padding efficiency: ours {result['padding_efficiency_ours']}, "
               f"Seq2SeqTrainer {result['padding_efficiency_seq2seqtrainer']}")
     if args.gpu or args.gpu_only:
-        if not torch.cuda.is_available():
+        if not DEV.smoke and not torch.cuda.is_available():
             raise SystemExit("--gpu: no CUDA device")
         results["gpu"] = g = gpu_benchmark(args.gpu_records, args.memory_gib, args.lr,
                                            args.compile)
