@@ -72,8 +72,12 @@ def main() -> None:
                           "questions_per_s": len(examples) / seconds}
             print(f"{name:<10} {len(examples)} questions in {seconds:.1f} s: "
                   f"{len(examples) / seconds:.2f} questions/s")
+    wsc = rows[f"wsc n={args.n}"]["questions_per_s"]
+    ratio = wsc / rows["cot"]["questions_per_s"]
+    print(f"wsc n={args.n} / greedy cot questions per second: {ratio:.3f} (target >= 0.35)")
     result = {"device": torch.cuda.get_device_name(0), "model": "flan-t5-large config, bf16",
-              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, **rows}
+              "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, **rows,
+              "wsc_over_cot": round(ratio, 3)}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

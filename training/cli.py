@@ -71,6 +71,7 @@ def train_command(
         return
     from training.checkpoint import CheckpointError
     from training.config import parse_overrides
+    from training.loop import NonFiniteError
     from training.recipes import train
 
     try:
@@ -85,7 +86,7 @@ def train_command(
             if v is not None})
         cfg = load_config(config or extra_config, overrides, objective=objective)
         final = train(cfg)
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, NonFiniteError) as exc:
         _fail(str(exc))
     except OSError as exc:  # a disk or folder problem met mid-run
         _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")

@@ -1,4 +1,4 @@
-"""Tokens for the pairs, and one collator per objective that pads them and masks the labels.
+"""Tokens for the pairs, and the collator that pads them and masks the labels.
 
 Labels are the target's token ids with -100 wherever the decoder sees padding, so padding
 never counts in the loss; the prompt lives on the encoder side and is never a label.
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from training.examples import MULTITASK_TERMS, REFINE_TERM, Pair
+from training.examples import Pair
 
 IGNORE_INDEX = -100
 
@@ -53,41 +53,23 @@ def pad_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tenso
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-class MultitaskCollator:
-    """Pads a mixed batch and adds each row's term index (for per-term losses).
+class PairCollator:
+    """Pads a batch of pairs and adds each row's term index (for per-term held-out losses).
 
-    >>> c = MultitaskCollator(pad_id=0)
+    ``terms`` fixes the index order: the objective's own terms first, then any other term
+    met in the data (e.g. a pairs file's "chain"), so a term keeps its index across batches.
+
+    >>> c = PairCollator(pad_id=0, terms=("answer", "error_types", "description"))
     >>> b = c([Encoded([5, 6, 1], [7, 1], "answer"), Encoded([5, 1], [8, 9, 1], "description")])
     >>> b["input_ids"].tolist(), b["labels"].tolist(), b["term"].tolist()
     ([[5, 6, 1], [5, 1, 0]], [[7, 1, -100], [8, 9, 1]], [0, 2])
+    >>> PairCollator(0, ("refine",))([Encoded([5, 1], [7, 3, 1], "refine")])["labels"]
+    tensor([[7, 3, 1]])
     """
 
-    terms: tuple[str, ...] = MULTITASK_TERMS
-
-    def __init__(self, pad_id: int, extra_terms: Sequence[str] = ()) -> None:
+    def __init__(self, pad_id: int, terms: Sequence[str], extra_terms: Sequence[str] = ()):
         self.pad_id = pad_id
-        self.terms = MULTITASK_TERMS + tuple(t for t in extra_terms if t not in MULTITASK_TERMS)
-
-    def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
-        batch = pad_batch(features, self.pad_id)
-        batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
-        return batch
-
-
-class RefineCollator:
-    """Pads refine pairs; the whole target "error types ; correction" is the label.
-
-    >>> c = RefineCollator(pad_id=0)
-    >>> c([Encoded([5, 6, 1], [7, 3, 1], "refine"), Encoded([5, 1], [7, 1], "refine")])["labels"]
-    tensor([[   7,    3,    1],
-            [   7,    1, -100]])
-    """
-
-    terms: tuple[str, ...] = (REFINE_TERM,)
-
-    def __init__(self, pad_id: int, extra_terms: Sequence[str] = ()) -> None:
-        self.pad_id = pad_id
-        self.terms = (REFINE_TERM,) + tuple(t for t in extra_terms if t != REFINE_TERM)
+        self.terms = tuple(terms) + tuple(t for t in extra_terms if t not in terms)
 
     def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.pad_id)
@@ -165,14 +147,9 @@ def pad_causal_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torc
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
-class CausalCollator:
-    """The causal twin of :class:`MultitaskCollator` / :class:`RefineCollator`: pads with
-    :func:`pad_causal_batch` and adds each row's term index (``terms`` as theirs)."""
-
-    def __init__(self, pad_id: int, base_terms: Sequence[str] = MULTITASK_TERMS,
-                 extra_terms: Sequence[str] = ()) -> None:
-        self.pad_id = pad_id
-        self.terms = tuple(base_terms) + tuple(t for t in extra_terms if t not in base_terms)
+class CausalCollator(PairCollator):
+    """The causal twin of :class:`PairCollator`: pads with :func:`pad_causal_batch` (prompt
+    and target in one right-padded row) and adds each row's term index."""
 
     def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         batch = pad_causal_batch(features, self.pad_id)
@@ -188,25 +165,20 @@ def is_encoder_decoder(model_config: Any) -> bool:
     return bool(getattr(config, "is_encoder_decoder", False))
 
 
-def make_collator(model_config: Any, tokenizer: Any, objective: str,
-                  extra_terms: Sequence[str] = ()) -> tuple[Any, Any]:
-    """(encode, collator) for the model: seq2seq or causal, multitask or refine.
+def make_collator(model_config: Any, tokenizer: Any, terms: Sequence[str],
+                  extra_terms: Sequence[str] = ()) -> tuple[Any, PairCollator]:
+    """The one place a recipe's (encode, collator) is chosen: seq2seq or causal, from the
+    model's config.
 
     ``encode(pairs, tokenizer, max_source_len, max_target_len)`` gives the rows the collator
-    pads; a recipe wires both in one line:
-
-        encode, collate = make_collator(model.config, tokenizer, OBJECTIVE, extra_terms)
+    pads.
     """
-    if objective not in ("multitask", "refine"):
-        raise ValueError(f"unknown objective {objective!r}: expected multitask or refine")
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id
     if is_encoder_decoder(model_config):
-        cls = MultitaskCollator if objective == "multitask" else RefineCollator
-        return encode_pairs, cls(pad, extra_terms=extra_terms)
-    base = MULTITASK_TERMS if objective == "multitask" else (REFINE_TERM,)
-    return encode_causal_pairs, CausalCollator(pad, base_terms=base, extra_terms=extra_terms)
+        return encode_pairs, PairCollator(pad, terms, extra_terms)
+    return encode_causal_pairs, CausalCollator(pad, terms, extra_terms)
 
 
 def loss_aligned(logits: torch.Tensor, labels: torch.Tensor, encoder_decoder: bool

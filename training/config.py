@@ -106,6 +106,23 @@ class TrainConfig:
                                           "from the checkpoint's config (recorded in run.json).")
     resume: bool = _f(False, "Continue from the newest checkpoint in output_dir.")
     step_sleep: float = _f(0.0, "Seconds to sleep after each step (tests of kill -9 only).")
+    # --- speed and numerics (training/loop.py) ---------------------------------------------
+    max_tokens: int = _f(0, "Token budget per micro-batch: padded source + target tokens "
+                            "(rows x (longest source + longest target)); the number of pairs "
+                            "per batch follows from their lengths. 0 = batch_size pairs.")
+    max_nonfinite_skips: int = _f(0, "Optimizer steps with a non-finite loss or gradient norm "
+                                     "that may be skipped (each logged) before the run stops; "
+                                     "0 = the first one stops it.")
+    weights_dtype: Literal["float32", "bfloat16"] = _f(
+        "float32", "Dtype of the weights, gradients and AdamW state. bfloat16 halves memory "
+                   "and runs matmuls in bf16 without autocast (GPU speed); float32 with "
+                   "mixed_precision=bf16 is the safer mixed setting.")
+    master_weights: bool = _f(True, "With weights_dtype=bfloat16: AdamW updates fp32 copies "
+                                    "of the weights (fp32 state too) and rounds them into the "
+                                    "bf16 weights; false = pure bf16 (half the memory, loses "
+                                    "small updates: 16% higher loss on the tiny T5).")
+    compile: bool = _f(False, "torch.compile the model (dynamic shapes); pays off on GPUs "
+                              "for long runs, costs minutes of compiling at the start.")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from training.collate import IGNORE_INDEX
+from training.collate import IGNORE_INDEX, loss_aligned
 
 
 @torch.no_grad()
@@ -19,10 +19,11 @@ def evaluate(model: Any, loader: Any, accelerator: Any, terms: Sequence[str]) ->
     model.eval()
     loss_sum = torch.zeros(len(terms), dtype=torch.float64, device=accelerator.device)
     tokens = torch.zeros(len(terms), dtype=torch.float64, device=accelerator.device)
+    encoder_decoder = bool(accelerator.unwrap_model(model).config.is_encoder_decoder)
     for batch in loader:
         term = batch.pop("term")
-        logits = model(**batch).logits.float()
-        labels = batch["labels"]
+        logits, labels = loss_aligned(model(**batch).logits.float(), batch["labels"],
+                                      encoder_decoder)
         ce = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX,
                              reduction="none")
         per_row = ce.sum(dim=1).double()

@@ -12,8 +12,7 @@ from training.collate import (
     IGNORE_INDEX,
     CausalCollator,
     Encoded,
-    MultitaskCollator,
-    RefineCollator,
+    PairCollator,
     encode_causal_pairs,
     encode_pairs,
     loss_aligned,
@@ -58,30 +57,29 @@ def test_labels_by_hand():
 def test_collator_pads_right_and_masks_padding():
     rows = encode_causal_pairs([Pair("Q: cats? A:", "yes", "answer"),
                                 Pair("Q: A:", "no because fur", "description")], TOK, 8, 8)
-    batch = CausalCollator(pad_id=0)(rows)
+    batch = CausalCollator(0, ("answer", "error_types", "description"))(rows)
     assert batch["input_ids"].tolist() == [[3, 4, 5, 6, 1, 0], [3, 5, 7, 8, 9, 1]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]
     assert batch["labels"].tolist() == [[-100, -100, -100, 6, 1, -100],
                                         [-100, -100, 7, 8, 9, 1]]
     assert batch["term"].tolist() == [0, 2]
     with pytest.raises(ValueError, match="one label per input token"):
-        CausalCollator(pad_id=0)([Encoded([3, 4], [4], "answer")])
+        CausalCollator(0, ("answer",))([Encoded([3, 4], [4], "answer")])
 
 
 def test_make_collator_picks_by_config():
     from transformers import LlamaConfig, T5Config
 
-    encode, collate = make_collator(T5Config(), TOK, "multitask")
-    assert encode is encode_pairs and isinstance(collate, MultitaskCollator)
-    encode, collate = make_collator(T5Config(), TOK, "refine", extra_terms=["x"])
-    assert isinstance(collate, RefineCollator) and collate.terms == ("refine", "x")
-    encode, collate = make_collator(LlamaConfig(), TOK, "refine", extra_terms=["x"])
+    multitask = ("answer", "error_types", "description")
+    encode, collate = make_collator(T5Config(), TOK, multitask)
+    assert encode is encode_pairs and type(collate) is PairCollator
+    encode, collate = make_collator(T5Config(), TOK, ("refine",), extra_terms=["x"])
+    assert type(collate) is PairCollator and collate.terms == ("refine", "x")
+    encode, collate = make_collator(LlamaConfig(), TOK, ("refine",), extra_terms=["x"])
     assert encode is encode_causal_pairs and isinstance(collate, CausalCollator)
     assert collate.terms == ("refine", "x")
-    _, collate = make_collator(LlamaConfig(), TOK, "multitask")
-    assert collate.terms == ("answer", "error_types", "description")
-    with pytest.raises(ValueError, match="unknown objective"):
-        make_collator(LlamaConfig(), TOK, "dpo")
+    _, collate = make_collator(LlamaConfig(), TOK, multitask)
+    assert collate.terms == multitask
 
 
 def test_prompt_tokens_carry_no_loss(tiny_llama: Path):
@@ -100,7 +98,7 @@ def test_prompt_tokens_carry_no_loss(tiny_llama: Path):
     assert rows[0].labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
     assert rows[0].labels[n_prompt:] == rows[0].input_ids[n_prompt:]
     assert tok.decode(rows[0].input_ids[n_prompt:-1]) == " The answer is no."
-    batch = CausalCollator(tok.pad_token_id, base_terms=("a",))(rows)
+    batch = CausalCollator(tok.pad_token_id, ("a",))(rows)
     batch.pop("term")
     out = model(**batch)
     logits, labels = loss_aligned(out.logits, batch["labels"], encoder_decoder=False)

@@ -9,7 +9,7 @@ import torch
 
 from training.collate import encode_causal_pairs, make_collator
 from training.config import ModelConfig
-from training.examples import Pair
+from training.examples import MULTITASK_TERMS, Pair
 from training.modeling import LORA_TARGETS, load_model, lora_targets, model_class
 
 
@@ -64,7 +64,7 @@ def test_lora_trains_only_adapters(tiny_llama: Path):
     assert type(model).__name__ == "PeftModelForCausalLM"
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     tok = AutoTokenizer.from_pretrained(tiny_llama)
-    encode, collate = make_collator(model.config, tok, "multitask")
+    encode, collate = make_collator(model.config, tok, MULTITASK_TERMS)
     batch = collate(encode(pairs(), tok, 64, 32))
     batch.pop("term")
     train_steps(model, batch, 2, 1e-2)
@@ -82,7 +82,7 @@ def test_overfit_a_batch(tiny_llama: Path):
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     model = load_model(ModelConfig(name_or_path=str(tiny_llama)))
     rows = encode_causal_pairs(pairs(), tok, 64, 32)
-    _, collate = make_collator(model.config, tok, "multitask")
+    _, collate = make_collator(model.config, tok, MULTITASK_TERMS)
     batch = collate(rows)
     batch.pop("term")
     losses = train_steps(model, batch, 80, 3e-3)
@@ -124,7 +124,7 @@ def test_merge_a_causal_adapter(tiny_llama: Path, tmp_path: Path):
     torch.manual_seed(0)
     model = load_model(ModelConfig(name_or_path=str(tiny_llama), lora_r=4))
     tok = AutoTokenizer.from_pretrained(tiny_llama)
-    encode, collate = make_collator(model.config, tok, "multitask")
+    encode, collate = make_collator(model.config, tok, MULTITASK_TERMS)
     batch = collate(encode(pairs(), tok, 64, 32))
     batch.pop("term")
     train_steps(model, batch, 3, 1e-2)

@@ -1,8 +1,7 @@
 """Both recipes on a tiny random Llama: the same configs and CLI as for T5.
 
-Strict xfail until the recipes build their collator with ``training.collate.make_collator``
-and the held-out loss aligns causal logits with ``loss_aligned`` (docs/decoder_only.md, "What
-the shared loop must call"): once wired, these pass and the marker must go.
+The shared loop builds its collator with ``training.collate.make_collator`` and the held-out
+loss aligns causal logits with ``loss_aligned``.
 """
 
 from __future__ import annotations
@@ -16,10 +15,6 @@ import torch
 from safetensors.torch import load_file
 
 from training.recipes import train
-
-WIRED = pytest.mark.xfail(
-    strict=True, raises=(ValueError, RuntimeError, TypeError, AssertionError),
-    reason="the recipes do not call make_collator yet (wired after the loop merge)")
 
 
 def causal_cfg(make_cfg, tiny_llama: Path, objective: str, out: Path, **extra):
@@ -35,7 +30,6 @@ def all_weights(folder: Path) -> dict:
     return out
 
 
-@WIRED
 @pytest.mark.parametrize("objective", ["multitask", "refine"])
 def test_recipe_trains_a_causal_model(make_cfg, tiny_llama, tmp_path, objective):
     final = train(causal_cfg(make_cfg, tiny_llama, objective, tmp_path / "run",
@@ -52,7 +46,6 @@ def test_recipe_trains_a_causal_model(make_cfg, tiny_llama, tmp_path, objective)
     assert type(AutoModelForCausalLM.from_pretrained(final)).__name__ == "LlamaForCausalLM"
 
 
-@WIRED
 def test_causal_lora_resume_is_bitwise(make_cfg, tiny_llama, tmp_path):
     settings = {"data.max_records": 16, "train.max_steps": 6, "train.save_every": 3,
                 "train.keep_checkpoints": 5, "model.lora_r": 4, "data.eval_fraction": 0.0}

@@ -12,24 +12,21 @@ from feedback_data.store import load_paper_feedback
 from training.batching import (
     EpochBatchSampler,
     grouped_batches,
+    pack_by_tokens,
     padding_efficiency,
     random_batches,
 )
-from training.collate import (
-    IGNORE_INDEX,
-    Encoded,
-    MultitaskCollator,
-    RefineCollator,
-    encode_pairs,
-)
-from training.examples import multitask_pairs, refine_pairs
+from training.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
+from training.examples import MULTITASK_TERMS, REFINE_TERM, multitask_pairs, refine_pairs
 
 
 def test_collator_docstring_examples():
     assert doctest.testmod(training.collate).failed == 0
 
 
-@pytest.mark.parametrize("collator", [MultitaskCollator(pad_id=0), RefineCollator(pad_id=0)])
+@pytest.mark.parametrize("collator", [PairCollator(0, MULTITASK_TERMS),
+                                      PairCollator(0, (REFINE_TERM,))],
+                         ids=["multitask", "refine"])
 def test_labels_are_minus_100_exactly_on_padding(collator):
     term = collator.terms[0]
     feats = [Encoded([4, 5, 6, 1], [7, 1], term), Encoded([4, 1], [7, 8, 9, 10, 1], term)]
@@ -50,7 +47,7 @@ def encoded(tiny_model):
 
 def test_real_pairs_mask_padding_and_end_with_eos(encoded):
     tok, enc = encoded
-    batch = MultitaskCollator(tok.pad_token_id)(enc[:16])
+    batch = PairCollator(tok.pad_token_id, MULTITASK_TERMS)(enc[:16])
     for row, f in zip(batch["labels"].tolist(), enc[:16], strict=True):
         assert row[: len(f.labels)] == f.labels and f.labels[-1] == tok.eos_token_id
         assert set(row[len(f.labels):]) <= {IGNORE_INDEX}
@@ -89,3 +86,43 @@ def test_refine_pairs_batch_efficiently(encoded):
     enc = encode_pairs(refine_pairs(items), tok, 256, 128)
     assert padding_efficiency(enc, grouped_batches(enc, 16, seed=0)) >= 0.90
     assert Counter(e.term for e in enc) == {"refine": len(items)}
+
+
+def test_pack_by_tokens_by_hand():
+    # Padded size = rows x (longest source + longest target), budget 12:
+    # [0, 1]: 2 x (4 + 2) = 12 fits; + 2 would be 3 x 6 = 18; [2, 3]: 2 x (5 + 1) = 12;
+    # 4 is longer than the budget (9 + 4 = 13) and goes alone.
+    src, tgt = [4, 3, 5, 2, 9, 1], [1, 2, 1, 1, 4, 1]
+    assert pack_by_tokens([0, 1, 2, 3, 4, 5], src, tgt, 12) == [[0, 1], [2, 3], [4], [5]]
+    assert pack_by_tokens([5, 3, 1], src, tgt, 100) == [[5, 3, 1]]
+    assert pack_by_tokens([], src, tgt, 10) == []
+
+
+def test_token_budget_batches_cover_every_pair_once_within_the_budget(encoded):
+    _, enc = encoded
+    budget = 2048
+    batches = grouped_batches(enc, 16, seed=0, max_tokens=budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(enc)))
+    for b in batches:
+        padded = len(b) * (max(len(enc[i].input_ids) for i in b)
+                           + max(len(enc[i].labels) for i in b))
+        assert padded <= budget or len(b) == 1
+        assert len({enc[i].term for i in b}) == 1
+    sizes = {len(b) for b in batches}
+    assert len(sizes) > 3  # the number of pairs follows the lengths
+    assert grouped_batches(enc, 16, seed=0, max_tokens=budget) == batches
+    assert grouped_batches(enc, 16, seed=0, epoch=1, max_tokens=budget) != batches
+    assert padding_efficiency(enc, batches) >= 0.90
+    flat = random_batches(len(enc), 16, seed=0, examples=enc, max_tokens=budget)
+    assert sorted(i for b in flat for i in b) == list(range(len(enc)))
+
+
+def test_token_budget_sampler_resumes_at_the_same_batch(encoded):
+    _, enc = encoded
+    sampler = EpochBatchSampler(enc, 16, seed=5, max_tokens=1500)
+    sampler.set_position(1)
+    full = list(sampler)
+    assert sampler.epoch_length(1) == len(full)
+    resumed = EpochBatchSampler(enc, 16, seed=5, max_tokens=1500)
+    resumed.set_position(1, skip=5)
+    assert list(resumed) == full[5:] and len(resumed) == len(full) - 5

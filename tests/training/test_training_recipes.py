@@ -16,8 +16,12 @@ def _losses(run_dir, key="train/loss"):
     return [x[key] for x in lines if key in x]
 
 
-def test_multitask_overfits_a_small_batch(make_cfg, tmp_path):
-    cfg = make_cfg("multitask", **{"data.max_records": 2, "train.max_steps": 60,
+OBJECTIVES = pytest.mark.parametrize("objective", ["multitask", "refine"])
+
+
+@OBJECTIVES
+def test_recipe_overfits_a_small_batch(make_cfg, tmp_path, objective):
+    cfg = make_cfg(objective, **{"data.max_records": 2, "train.max_steps": 60,
                                    "train.lr": 3e-3, "train.batch_size": 6,
                                    "data.max_source_len": 48, "data.max_target_len": 32})
     train(cfg)
@@ -26,11 +30,12 @@ def test_multitask_overfits_a_small_batch(make_cfg, tmp_path):
     assert losses[-1] < 0.25 * losses[0], losses
 
 
+@OBJECTIVES
 def test_full_finetuning_changes_parameters_and_saves_a_loadable_model(make_cfg, tiny_model,
-                                                                      tmp_path):
+                                                                      tmp_path, objective):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    final = train(make_cfg("refine", **{"train.max_steps": 3, "data.eval_fraction": 0.3}))
+    final = train(make_cfg(objective, **{"train.max_steps": 3, "data.eval_fraction": 0.3}))
     before, after = weights(tiny_model), weights(final)
     assert before.keys() == after.keys()
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -41,17 +46,18 @@ def test_full_finetuning_changes_parameters_and_saves_a_loadable_model(make_cfg,
     for name in ("config.yaml", "run.json", "model.safetensors", "tokenizer.json"):
         assert (final / name).is_file()
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["objective"] == "refine" and run["seed"] == 42 and "git_commit" in run
+    assert run["objective"] == objective and run["seed"] == 42 and "git_commit" in run
     assert run["counts"]["records_left_out"] == 0 and run["counts"]["pairs_train"] > 0
     assert any("eval/loss" in json.loads(x)
                for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
 
 
-def test_lora_trains_only_the_adapters_and_merges(make_cfg, tiny_model, tmp_path):
+@OBJECTIVES
+def test_lora_trains_only_the_adapters_and_merges(make_cfg, tiny_model, tmp_path, objective):
     from peft import PeftModel
     from transformers import AutoModelForSeq2SeqLM
 
-    cfg = make_cfg("multitask", **{"train.max_steps": 3, "model.lora_r": 4,
+    cfg = make_cfg(objective, **{"train.max_steps": 3, "model.lora_r": 4,
                                    "model.lora_target_modules": ["q", "v", "wo"]})
     final = train(cfg)
     assert (final / "adapter_config.json").is_file() and not (final / "model.safetensors").exists()

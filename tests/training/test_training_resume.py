@@ -34,15 +34,22 @@ def _assert_same(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
+OBJECTIVES = pytest.mark.parametrize("objective", ["multitask", "refine"])
+
+
+@OBJECTIVES
 @pytest.mark.parametrize("extra", [
     {"train.grad_accum": 2},  # data position mid-epoch, accumulation groups across epochs
     {"model.lora_r": 4, "model.lora_dropout": 0.2},  # dropout: RNG states must be restored
-], ids=["full-accum", "lora-dropout"])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make_cfg, tmp_path, extra):
+    {"train.max_tokens": 500, "train.grad_accum": 2},  # token-budget batches, mid-epoch
+    {"train.weights_dtype": "bfloat16"},  # the fp32 master weights travel in optimizer.pt
+], ids=["full-accum", "lora-dropout", "token-budget", "bf16-master"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make_cfg, tmp_path, extra,
+                                                               objective):
     settings = {"data.max_records": 16, "train.max_steps": 8, "train.save_every": 3,
                 "train.keep_checkpoints": 5, **extra}
     run = tmp_path / "run"
-    final = train(make_cfg("multitask", out=run, **settings))
+    final = train(make_cfg(objective, out=run, **settings))
     uninterrupted = weights(final)
     steps_before = _train_steps(run)
     # Throw away everything after step 3 (a crash there), then resume.
@@ -50,24 +57,25 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(make_cfg, tmp_pat
         shutil.rmtree(run / "checkpoints" / name)
     shutil.rmtree(final)
     state = ckpt.read_state(run / "checkpoints" / "step-3")
-    assert state["step"] == 3 and state["objective"] == "multitask"
-    resumed = train(make_cfg("multitask", out=run, **settings, **{"train.resume": True}))
+    assert state["step"] == 3 and state["objective"] == objective
+    resumed = train(make_cfg(objective, out=run, **settings, **{"train.resume": True}))
     _assert_same(uninterrupted, weights(resumed))
     assert _train_steps(run) == steps_before == list(range(1, 9))
     assert json.loads((run / "run.json").read_text())["resumes"][0]["from_step"] == 3
 
 
+@OBJECTIVES
 def test_kill_9_then_resume_loses_only_the_steps_since_the_checkpoint(make_cfg, tmp_path,
-                                                                      tiny_model):
+                                                                      tiny_model, objective):
     settings = {"train.max_steps": 14, "train.save_every": 3, "data.max_records": 16}
-    reference = weights(train(make_cfg("refine", out=tmp_path / "ref", **settings)))
+    reference = weights(train(make_cfg(objective, out=tmp_path / "ref", **settings)))
 
     run = tmp_path / "run"
     args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in
             {**__import__("tests.training.conftest", fromlist=["FAST"]).FAST, **settings,
              "model.name_or_path": str(tiny_model), "train.output_dir": str(run),
              "train.step_sleep": 0.2}.items()]
-    proc = subprocess.Popen([sys.executable, "-m", "training.refine", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", f"training.{objective}", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while not (run / "checkpoints" / "step-6").is_dir():
@@ -81,7 +89,7 @@ def test_kill_9_then_resume_loses_only_the_steps_since_the_checkpoint(make_cfg, 
     last_step = ckpt.read_state(last)["step"]
     assert last_step >= 6
 
-    resumed = train(make_cfg("refine", out=run, **settings, **{"train.resume": True}))
+    resumed = train(make_cfg(objective, out=run, **settings, **{"train.resume": True}))
     _assert_same(reference, weights(resumed))
     assert _train_steps(run) == list(range(1, 15))  # no gaps, no duplicates
 

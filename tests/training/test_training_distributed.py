@@ -1,0 +1,107 @@
+"""Data-parallel training on CPU (gloo) through ``accelerate launch``: two processes on one
+machine, killed with kill -9 and resumed; and two "machines" (two launches, ranks 0 and 1)
+on localhost. Both must match a single-process run with the same global batch.
+
+Two processes with batch_size 4 see, per step, the batches a single process sees with
+batch_size 4 and grad_accum 2 (accelerate hands batch 2k to rank 0 and 2k+1 to rank 1),
+and DDP averages the two gradients as accumulation does; only the order of float sums
+differs, hence the tolerance of 1e-4 on losses and 1e-5 on weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from tests.training.conftest import FAST, weights
+from training import checkpoint as ckpt
+from training.recipes import train
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = {"data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
+            "train.batch_size": 4, "train.max_steps": 6, "train.save_every": 2,
+            "train.keep_checkpoints": 5}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(tiny_model: Path, out: Path, launch_args: list[str], **extra) -> subprocess.Popen:
+    values = {**FAST, **SETTINGS, "model.name_or_path": str(tiny_model),
+              "train.output_dir": str(out), **extra}
+    args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+         "--mixed_precision", "no", "--dynamo_backend", "no", *launch_args,
+         "-m", "training.multitask", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)  # its own process group: kill -9 reaches every rank
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 150) -> None:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out.decode()[-3000:]
+
+
+def _losses(run: Path) -> dict[int, float]:
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return {x["step"]: x["train/loss"] for x in lines if "train/loss" in x}
+
+
+def _reference(make_cfg, tmp_path: Path) -> tuple[dict[int, float], dict]:
+    ref = tmp_path / "single"
+    final = train(make_cfg("multitask", out=ref, **SETTINGS, **{"train.grad_accum": 2}))
+    return _losses(ref), weights(final)
+
+
+def _assert_matches(run: Path, ref_losses: dict[int, float], ref_weights: dict) -> None:
+    losses = _losses(run)
+    assert sorted(losses) == list(range(1, 7))
+    assert all(abs(losses[s] - ref_losses[s]) <= 1e-4 for s in losses), (losses, ref_losses)
+    got = weights(run / "final")
+    assert got.keys() == ref_weights.keys()
+    assert all(torch.allclose(got[k], ref_weights[k], atol=1e-5) for k in got)
+    assert json.loads((run / "run.json").read_text())["num_processes"] == 2
+
+
+def test_two_processes_killed_and_resumed_match_one_process(make_cfg, tmp_path, tiny_model):
+    ref_losses, ref_weights = _reference(make_cfg, tmp_path)
+    run = tmp_path / "ddp"
+    launch = ["--num_processes", "2", "--num_machines", "1", "--main_process_port"]
+    proc = _launch(tiny_model, run, [*launch, str(_port())], **{"train.step_sleep": 0.5})
+    deadline = time.time() + 120
+    while not (run / "checkpoints" / "step-2").is_dir():
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert time.time() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "final").exists()
+    assert ckpt.read_state(ckpt.list_checkpoints(run)[-1])["step"] < 6
+    _finish(_launch(tiny_model, run, [*launch, str(_port())], **{"train.resume": True}))
+    _assert_matches(run, ref_losses, ref_weights)
+    assert json.loads((run / "run.json").read_text())["resumes"][0]["from_step"] >= 2
+
+
+def test_two_machines_on_localhost_train_together(make_cfg, tmp_path, tiny_model):
+    ref_losses, ref_weights = _reference(make_cfg, tmp_path)
+    run, port = tmp_path / "nodes", str(_port())
+    procs = [_launch(tiny_model, run, ["--num_machines", "2", "--num_processes", "2",
+                                       "--machine_rank", str(rank), "--main_process_ip",
+                                       "127.0.0.1", "--main_process_port", port])
+             for rank in (0, 1)]
+    for proc in procs:
+        _finish(proc)
+    _assert_matches(run, ref_losses, ref_weights)
