@@ -64,20 +64,3 @@ def test_init_tiny_loads_offline(tmp_path, monkeypatch):
     assert tok.decode(ids, skip_special_tokens=True).strip() == text
     # A subword tokenizer: far fewer tokens than bytes.
     assert len(ids) < len(text) / 3
-
-
-@pytest.mark.usefixtures("real_data")
-def test_pretrain_tiny_reports_parse_rates(tmp_path):
-    result = runner.invoke(app, ["model", "pretrain-tiny", str(tmp_path / "pt"),
-                                 "--epochs", "0.01"])
-    assert result.exit_code == 0, result.output
-    import re
-
-    rates = re.findall(r"(strategyqa|sports_understanding): (\d+)% of 32 chains parse",
-                       result.output)
-    assert [t for t, _ in rates] == ["strategyqa", "sports_understanding"]
-    assert all(0 <= int(r) <= 100 for _, r in rates)
-    final = tmp_path / "pt/run/final"
-    assert (final / "model.safetensors").is_file() and (final / "run.json").is_file()
-    pairs = (tmp_path / "pt/pretrain_pairs.jsonl").read_text().splitlines()
-    assert len(pairs) > 4000  # gold chains plus synthetic sports statements

@@ -95,7 +95,8 @@ def test_hf_export_replaces_a_folder_only_with_force(small_cache, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "xml"], "error: --format must be one of jsonl, hf, not 'xml'"),
+    (["--format", "xml"], "error: --format must be one of jsonl, hf, sft, sft-critique, kto, "
+                          "dpo, prm, processbench, not 'xml'"),
     (["--task", "chess"], "error: no feedback for --task chess --split train; one of "
                           "strategyqa/train, strategyqa/eval, sports_understanding/train"),
     (["--task", "sports_understanding", "--split", "eval"],

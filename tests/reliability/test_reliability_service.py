@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def stand_in_client() -> TestClient:
     api = FastAPI()
     api.include_router(make_model_router(ScriptedGenerator(
-        lambda _p, _j: "The answer is yes because a.")))
+        lambda _p, _j: "The answer is yes because a.",
+        score=lambda _p, c: 0.0 if c == "no error" else -5.0)))
     return TestClient(api)
 
 
