@@ -67,5 +67,6 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
 
 
 def _returned_cache(out: Any) -> Any:
-    cache = getattr(out, "past_key_values", None)
-    return cache if cache is not None else out.cache
+    """The cache a forward returned, under the installed transformers' name for it."""
+    keys = out.keys()
+    return out["cache"] if "cache" in keys else out["past_key_values"]
