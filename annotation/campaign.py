@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from annotation.client import LabelStudioClient
-from annotation.convert import convert_export, is_simulator_email
+from annotation.convert import Conversion, convert, is_simulator_email
 from annotation.labeling_config import labeling_config
 from annotation.tasks import CHAIN_ID, build_tasks
 from feedback_data.schema import Chain, Example, FeedbackItem
@@ -74,10 +74,15 @@ def simulator_ids(users: Mapping[int, str]) -> frozenset[int]:
     return frozenset(uid for uid, email in users.items() if is_simulator_email(email))
 
 
+def pull_conversion(client: LabelStudioClient, project_id: int) -> Conversion:
+    """Every submitted annotation of the project, with the counts of what was skipped."""
+    users = client.users()
+    return convert(client.export(project_id), users, simulator_ids(users))
+
+
 def pull_feedback(client: LabelStudioClient, project_id: int) -> list[FeedbackItem]:
     """Every submitted annotation of the project as a FeedbackItem (strict: any bad one raises)."""
-    users = client.users()
-    return convert_export(client.export(project_id), users, simulator_ids(users))
+    return pull_conversion(client, project_id).items
 
 
 @dataclass

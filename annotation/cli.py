@@ -115,22 +115,52 @@ def push(chains: Annotated[Path | None, typer.Argument(
 def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems (JSONL).")],
          store: Annotated[Path | None, typer.Option(
              help="Webhook feedback store to reconcile with.")] = None,
+         from_file: Annotated[Path | None, typer.Option(
+             help="Convert this JSON export (saved from Label Studio's UI) instead of asking "
+                  "the server.")] = None,
          url: Url = None, project: Title = None) -> None:
     """Export every submitted annotation as FeedbackItems (all or nothing)."""
-    from annotation.campaign import pull_feedback, reconcile
+    from annotation.campaign import pull_conversion, reconcile
     from feedback_data.jsonl import write_records
     from feedback_data.store import FeedbackStore
 
-    with _client(url) as client:
-        items = pull_feedback(client, _project(client, project))
+    if from_file is not None:
+        conversion = convert_file(from_file)
+    else:
+        with _client(url) as client:
+            conversion = pull_conversion(client, _project(client, project))
+    items = conversion.items
     write_records(out, items)
     by_source: dict[str, int] = {}
     for item in items:
         by_source[item.feedback.source] = by_source.get(item.feedback.source, 0) + 1
     typer.echo(f"wrote {len(items)} records to {out} "
                + json.dumps(by_source, sort_keys=True))
+    typer.echo(conversion.summary())
     if store is not None:
         typer.echo(reconcile(items, FeedbackStore(store).read()).summary())
+
+
+def convert_file(path: Path):
+    """Convert a JSON export file; every error names the file."""
+    from annotation.convert import convert
+    from feedback_data.jsonl import DataError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") \
+            from exc
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise DataError(f"{path}: JSON nested too deeply") from exc
+    try:
+        return convert(tasks, {})
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from exc
 
 
 @app.command()
