@@ -285,6 +285,9 @@ def feedback_from_annotation(
     uid = annotator_id(user)
     simulated = (fields.get(lc.ORIGIN, "").strip() == lc.SIMULATED_MARK or uid in simulator_ids)
     project = annotation.get("project", task.get("project"))
+    if project is None:
+        raise DataError(f"{where}: field 'project' missing (in the annotation and the task)")
+    positive_id(project, f"{where}: project id")
     feedback = Feedback(
         id=feedback_id(project, ann_id),
         chain_id=chain.id,
