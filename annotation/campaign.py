@@ -21,19 +21,30 @@ SECRET_HEADER = "X-Rhf-Webhook-Secret"
 
 
 def setup_project(client: LabelStudioClient, title: str = DEFAULT_TITLE,
-                  webhook_url: str | None = None, webhook_secret: str | None = None) -> int:
+                  webhook_url: str | None = None, webhook_secret: str | None = None,
+                  overlap: int = 1) -> int:
     """Create the project (or find it by title, refreshing its interface); return its id.
 
-    With ``webhook_url`` the project posts annotation events there, carrying the secret header.
+    ``overlap`` annotators review each task (Label Studio's maximum annotations per task,
+    applied to every task), so agreement can be computed. Tasks are served in import order
+    (sequential sampling): the order annotation.queue decided. With ``webhook_url`` the
+    project posts annotation events there, carrying the secret header.
     """
+    if overlap < 1:
+        raise ValueError(f"overlap must be at least 1, got {overlap}")
     config = labeling_config()
+    settings = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100,
+                "sampling": "Sequential sampling"}
     project = client.find_project(title)
     if project is None:
         project = client.create_project(
             title, config, description="Rich feedback on model-written reasoning chains (rhf).",
-            show_skip_button=True, maximum_annotations=1)
-    elif project.get("label_config") != config:
-        client.update_project(project["id"], label_config=config)
+            show_skip_button=True, **settings)
+    else:
+        changed = {k: v for k, v in {"label_config": config, **settings}.items()
+                   if project.get(k) != v}
+        if changed:
+            client.update_project(project["id"], **changed)
     if webhook_url:
         headers = {SECRET_HEADER: webhook_secret} if webhook_secret else {}
         client.ensure_webhook(project["id"], webhook_url, headers, WEBHOOK_ACTIONS)
