@@ -6,6 +6,8 @@ The annotation package builds the interface from these; the model service's ML b
 
 from __future__ import annotations
 
+import re
+
 from feedback_data.schema import ERROR_CODES, ERROR_NAMES, STEP_RATINGS
 
 # Tag names (``from_name`` in results).
@@ -39,7 +41,8 @@ ERROR_DEFINITIONS: dict[str, str] = {
 RATING_CHOICES: dict[str, str] = {"Correct": "correct", "Neutral": "neutral", "Wrong": "wrong",
                                   "Can't judge": "unsure"}
 CHOICE_BY_RATING: dict[str, str] = {v: k for k, v in RATING_CHOICES.items()}
-assert tuple(RATING_CHOICES.values()) == STEP_RATINGS
+if tuple(RATING_CHOICES.values()) != STEP_RATINGS:  # pragma: no cover (a typo guard)
+    raise ImportError("RATING_CHOICES must cover schema.STEP_RATINGS in order")
 
 # Task-data keys shown by the interface.
 DATA_QUESTION = "question"
@@ -101,3 +104,15 @@ def result_item(name: str, value: str | list[str]) -> dict:
 def rating_items(ratings: list[str]) -> list[dict]:
     """Result entries for schema step ratings (one per step)."""
     return [result_item(step_rating_tag(i), CHOICE_BY_RATING[r]) for i, r in enumerate(ratings)]
+
+
+_STEP_MENTION = re.compile(r"\bstep\s*(\d+)", re.IGNORECASE)
+
+
+def first_step_mentioned(text: str, n_steps: int) -> int | None:
+    """The first 'Step N' (1-based, within the chain's ``n_steps``) named in ``text``."""
+    for match in _STEP_MENTION.finditer(text):
+        n = int(match.group(1))
+        if 1 <= n <= n_steps:
+            return n
+    return None
