@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from annotation.client import LabelStudioClient
+from annotation.client import LabelStudioClient, LabelStudioError
 from annotation.convert import Conversion, convert, is_simulator_email
 from annotation.labeling_config import labeling_config
 from annotation.tasks import CHAIN_ID, build_tasks
@@ -49,6 +49,29 @@ def setup_project(client: LabelStudioClient, title: str = DEFAULT_TITLE,
         headers = {SECRET_HEADER: webhook_secret} if webhook_secret else {}
         client.ensure_webhook(project["id"], webhook_url, headers, WEBHOOK_ACTIONS)
     return int(project["id"])
+
+
+ML_BACKEND_TITLE = "rhf critic"
+
+
+def connect_ml_backend(client: LabelStudioClient, project_id: int, url: str,
+                       title: str = ML_BACKEND_TITLE) -> str:
+    """Connect ``rhf serve --model`` at ``url`` as the project's ML backend, fetch its
+    predictions for every task, and show them to annotators as pre-annotations.
+
+    Returns the model version Label Studio recorded (the one stamped on the predictions).
+    """
+    backend = next((b for b in client.ml_backends(project_id) if b.get("url") == url), None)
+    if backend is None:
+        backend = client.add_ml_backend(project_id, url, title)
+    if backend.get("state") not in ("CO", "TR", "PR"):  # connected, training, predicting
+        raise LabelStudioError(f"ML backend at {url} did not connect: "
+                               f"{backend.get('error_message') or backend.get('state')}")
+    version = str(backend.get("model_version") or "")
+    client.retrieve_predictions(project_id)
+    # Pre-annotations shown to annotators: this version's predictions (they now exist).
+    client.update_project(project_id, model_version=version, show_collab_predictions=True)
+    return version
 
 
 @dataclass

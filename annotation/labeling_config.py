@@ -34,6 +34,7 @@ from feedback_data.schema import ERROR_CODES, ERROR_NAMES
 IDX = "{{idx}}"
 REQUIRED_TYPES_MESSAGE = "Tick the error types in the explanation, or None"
 REQUIRED_RATING_MESSAGE = "Rate every step (Can't judge when you cannot tell)"
+DEFINITION_STYLE = "font-size: 14px; font-weight: normal; margin: 0 0 2px 0; color: #555"
 
 
 def _attrs(**kw: str) -> str:
@@ -63,8 +64,9 @@ def labeling_config() -> str:
     error_choices = "\n".join(
         f"      <Choice {_attrs(value=ERROR_NAMES[c], hint=_hint(c))}/>" for c in ERROR_CODES)
     error_choices += f"\n      <Choice {_attrs(value=NO_ERROR, hint='no error in any step')}/>"
-    definitions = "\n".join(f"    <Header {_attrs(value=_hint(c), size='6')}/>"
-                            for c in ERROR_CODES)
+    definitions = "\n".join(
+        f"    <Header {_attrs(value=_hint(c), size='6', style=DEFINITION_STYLE)}/>"
+        for c in ERROR_CODES)
     reason_areas = "\n".join(_reason_area(c) for c in ERROR_CODES)
     ratings = "\n".join(f"        <Choice {_attrs(value=v)}/>" for v in RATING_CHOICES)
     return f"""<View>
@@ -79,7 +81,7 @@ def labeling_config() -> str:
     <View style="margin-bottom: 8px">
       <Text {_attrs(name=STEP_TEXT_PREFIX + IDX, value=f'${DATA_STEPS}[{IDX}].text')}/>
       <Choices {_attrs(name=STEP_RATING_PREFIX + IDX, toName=STEP_TEXT_PREFIX + IDX,
-                       choice='single', showInline='true', required='true',
+                       choice='single-radio', showInline='true', required='true',
                        requiredMessage=REQUIRED_RATING_MESSAGE)}>
 {ratings}
       </Choices>

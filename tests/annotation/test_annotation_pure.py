@@ -34,7 +34,7 @@ def test_config_declares_every_tag_once():
         "Logical Inconsistency: a step does not follow"]
     rating = controls[step_rating]
     assert [c.get("value") for c in rating] == ["Correct", "Neutral", "Wrong", "Can't judge"]
-    assert rating.get("choice") == "single" and rating.get("required") == "true"
+    assert rating.get("choice") == "single-radio" and rating.get("required") == "true"
     # Each description box sits in a view shown only while its type is ticked.
     for view in root.iter("View"):
         areas = [el.get("name") for el in view if el.tag == "TextArea"]
