@@ -50,7 +50,9 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     if not binary.exists():
         pytest.fail(f"label-studio not found at {binary}: run `make label-studio` "
                     "(or set LABEL_STUDIO_BIN)", pytrace=False)
-    server = start_label_studio(tmp_path_factory.mktemp("label-studio"), binary=binary)
+    # A cold start on a new database takes minutes on a loaded machine.
+    server = start_label_studio(tmp_path_factory.mktemp("label-studio"), binary=binary,
+                                timeout=900)
     yield server
     server.stop()
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from annotation import labeling_config as lc
 from annotation.campaign import connect_ml_backend, pull_feedback, push_chains, setup_project
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("RHF_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+expect.set_options(timeout=30_000)
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "annotation_page.png"
 
 
@@ -82,12 +84,14 @@ def test_annotator_rates_steps_and_pull_equals_typed(browser, label_studio, ls_c
     correction = page.locator(f"textarea[name={lc.CORRECTION}]")
     assert correction.input_value() == chain.text  # pre-filled with the model's output
     for code, definition in lc.ERROR_DEFINITIONS.items():  # definitions on the page
-        assert page.get_by_text(f"{lc.ERROR_NAMES[code]}: {definition}").is_visible()
+        expect(page.get_by_text(f"{lc.ERROR_NAMES[code]}: {definition}", exact=True)) \
+            .to_be_visible()
     for n, step in enumerate(chain.steps, start=1):  # each step in its own rating row
         # its line in the chain view and its rating row
         assert page.get_by_text(f"Step {n}: {step}", exact=True).count() == 2
     reasons = {code: page.locator(f"textarea[name={tag}]") for code, tag in lc.REASONS.items()}
-    assert not any(box.is_visible() for box in reasons.values())  # nothing ticked yet
+    for box in reasons.values():  # nothing ticked yet: no description box
+        expect(box).to_be_hidden()
 
     _choice(page, "Correct", 0).click()  # step 1
     _choice(page, "Wrong", 1).click()  # step 2
@@ -95,15 +99,18 @@ def test_annotator_rates_steps_and_pull_equals_typed(browser, label_studio, ls_c
     typed = "The answer is no because The sea is 3,040 m deep.\nA diver reached 318 m."
     correction.fill(typed)
     page.get_by_role("button", name="Submit").click()  # no error type ticked: refused
-    assert page.get_by_text(lc.REQUIRED_TYPES_MESSAGE).is_visible()
+    expect(page.get_by_text(lc.REQUIRED_TYPES_MESSAGE)).to_be_visible()
     page.get_by_role("button", name="OK").click()
     time.sleep(1)
     assert not any(t.get("annotations") for t in ls_client.export(pid))
 
     _choice(page, lc.ERROR_CHOICES[0]).click()  # Factual Error
     _choice(page, lc.ERROR_CHOICES[1]).click()  # Missing Facts
-    shown = {code for code, box in reasons.items() if box.is_visible()}
-    assert shown == {"FE", "MF"}  # a description box only for each ticked type
+    for code, box in reasons.items():  # a description box only for each ticked type
+        if code in ("FE", "MF"):
+            expect(box).to_be_visible()
+        else:
+            expect(box).to_be_hidden()
     reason = "Step 2 names the wrong gulf."
     reasons["FE"].fill(reason)
 
