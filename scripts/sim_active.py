@@ -130,6 +130,7 @@ def plot(results: dict, path: Path) -> None:
         ax.errorbar(budgets, means, yerr=half, marker="o", capsize=4, label=strategy)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(budgets, [str(b) for b in budgets])
     ax.set_xlabel("records annotated")
     ax.set_ylabel("error-detection AUROC (173 calibration records)")
