@@ -2,7 +2,12 @@
 
 For chains reviewed by several annotators: Krippendorff's alpha (nominal, all annotators) and
 Cohen's kappa (per pair) for each error type and for "has an error"; Jaccard agreement on
-error steps; token F1 between corrections.
+error steps; token F1 between corrections; agreement on step ratings and on the first wrong
+step where both annotators rated the steps.
+
+The overall step and correction figures are means over comparisons, one per (annotator pair,
+chain); per pair, over that pair's shared chains. Two empty step sets say nothing about where
+an error is: such comparisons are counted apart (``steps_both_empty``), not scored as 1.
 """
 
 from __future__ import annotations
@@ -61,10 +66,10 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     return (po - pe) / (1 - pe)
 
 
-def jaccard(a: Iterable[int], b: Iterable[int]) -> float:
-    """Set agreement; two empty sets agree fully."""
+def jaccard(a: Iterable[int], b: Iterable[int]) -> float | None:
+    """Set agreement; None for two empty sets (undefined: nothing to agree on)."""
     sa, sb = set(a), set(b)
-    return 1.0 if not sa | sb else len(sa & sb) / len(sa | sb)
+    return None if not sa | sb else len(sa & sb) / len(sa | sb)
 
 
 def token_f1(a: str, b: str) -> float:
@@ -97,8 +102,11 @@ class PairAgreement:
     annotators: tuple[str, str]
     n_chains: int
     kappa: dict[str, float | None]
-    steps_jaccard: float
-    correction_f1: float
+    steps_jaccard: float | None  # mean over shared chains where either marked a step
+    steps_both_empty: int  # shared chains where neither marked a step (not scored)
+    correction_f1: float | None  # mean over shared chains
+    step_rating_agreement: float | None = None  # share of steps rated alike (both rated)
+    first_wrong_step_agreement: float | None = None  # share of chains with the same one
 
 
 @dataclass
@@ -106,8 +114,13 @@ class AgreementReport:
     n_chains: int
     annotators: list[str]
     alpha: dict[str, float | None]
-    steps_jaccard: float | None
-    correction_f1: float | None
+    steps_jaccard: float | None  # mean over (pair, chain) comparisons with a step marked
+    steps_comparisons: int
+    steps_both_empty: int
+    correction_f1: float | None  # mean over (pair, chain) comparisons
+    correction_comparisons: int
+    step_rating_agreement: float | None = None  # over steps rated by both, all pairs
+    first_wrong_step_agreement: float | None = None  # over (pair, chain) with both rated
     pairs: list[PairAgreement] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -116,6 +129,15 @@ class AgreementReport:
 
 def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
+
+
+def _ratings_compared(a: FeedbackItem, b: FeedbackItem) -> tuple[int, int, bool] | None:
+    """(steps alike, steps compared, same first wrong step), or None unless both rated."""
+    ra, rb = a.feedback.step_ratings, b.feedback.step_ratings
+    if ra is None or rb is None or len(ra) != len(rb):
+        return None
+    alike = sum(x == y for x, y in zip(ra, rb, strict=True))
+    return alike, len(ra), a.feedback.first_wrong_step == b.feedback.first_wrong_step
 
 
 def agreement(items: Iterable[FeedbackItem]) -> AgreementReport:
@@ -127,24 +149,43 @@ def agreement(items: Iterable[FeedbackItem]) -> AgreementReport:
     pairs: list[PairAgreement] = []
     all_steps: list[float] = []
     all_f1: list[float] = []
+    both_empty = 0
+    rated_alike = rated_steps = 0
+    first_same: list[bool] = []
     for a, b in itertools.combinations(annotators, 2):
         shared = [g for g in groups.values() if a in g and b in g]
         if not shared:
             continue
         la = [labels_of(g[a]) for g in shared]
         lb = [labels_of(g[b]) for g in shared]
-        steps = [jaccard(g[a].feedback.error_steps, g[b].feedback.error_steps) for g in shared]
+        scored = [jaccard(g[a].feedback.error_steps, g[b].feedback.error_steps) for g in shared]
+        steps = [x for x in scored if x is not None]
         f1 = [token_f1(g[a].feedback.correction.text, g[b].feedback.correction.text)
               for g in shared]
+        compared = [c for c in (_ratings_compared(g[a], g[b]) for g in shared) if c is not None]
         all_steps += steps
         all_f1 += f1
+        both_empty += len(scored) - len(steps)
+        rated_alike += sum(c[0] for c in compared)
+        rated_steps += sum(c[1] for c in compared)
+        first_same += [c[2] for c in compared]
+        pair_steps = sum(c[1] for c in compared)
         pairs.append(PairAgreement(
             annotators=(a, b), n_chains=len(shared),
             kappa={lab: cohen_kappa([x[lab] for x in la], [y[lab] for y in lb])
                    for lab in LABELS},
-            steps_jaccard=sum(steps) / len(steps), correction_f1=sum(f1) / len(f1)))
+            steps_jaccard=_mean(steps), steps_both_empty=len(scored) - len(steps),
+            correction_f1=_mean(f1),
+            step_rating_agreement=sum(c[0] for c in compared) / pair_steps if pair_steps
+            else None,
+            first_wrong_step_agreement=_mean([float(c[2]) for c in compared])))
     return AgreementReport(n_chains=len(groups), annotators=annotators, alpha=alpha,
-                           steps_jaccard=_mean(all_steps), correction_f1=_mean(all_f1),
+                           steps_jaccard=_mean(all_steps), steps_comparisons=len(all_steps),
+                           steps_both_empty=both_empty, correction_f1=_mean(all_f1),
+                           correction_comparisons=len(all_f1),
+                           step_rating_agreement=rated_alike / rated_steps if rated_steps
+                           else None,
+                           first_wrong_step_agreement=_mean([float(x) for x in first_same]),
                            pairs=pairs)
 
 
@@ -163,9 +204,16 @@ def format_report(report: AgreementReport) -> str:
     for p in report.pairs:
         name = f"kappa {p.annotators[0]} / {p.annotators[1]}"[:39]
         lines.append(f"{name:40}" + "".join(f"{_fmt(p.kappa[lab]):>10}" for lab in LABELS))
-    lines.append(f"error steps (Jaccard, mean over pairs): {_fmt(report.steps_jaccard)}")
-    lines.append(f"corrections (token F1, mean over pairs): {_fmt(report.correction_f1)}")
+    lines.append(f"error steps (Jaccard, mean over {report.steps_comparisons} pair x chain "
+                 f"comparisons with a step marked; {report.steps_both_empty} with none marked "
+                 f"by either, not scored): {_fmt(report.steps_jaccard)}")
+    lines.append(f"corrections (token F1, mean over {report.correction_comparisons} pair x "
+                 f"chain comparisons): {_fmt(report.correction_f1)}")
+    lines.append(f"step ratings (share of steps rated alike, where both rated): "
+                 f"{_fmt(report.step_rating_agreement)}; same first wrong step: "
+                 f"{_fmt(report.first_wrong_step_agreement)}")
     for p in report.pairs:
         lines.append(f"  {p.annotators[0]} / {p.annotators[1]}: {p.n_chains} chains, steps "
-                     f"{_fmt(p.steps_jaccard)}, corrections {_fmt(p.correction_f1)}")
+                     f"{_fmt(p.steps_jaccard)} ({p.steps_both_empty} both empty), corrections "
+                     f"{_fmt(p.correction_f1)}, step ratings {_fmt(p.step_rating_agreement)}")
     return "\n".join(lines)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from annotation.client import LabelStudioClient
-from annotation.convert import convert_export, is_simulator_email
+from annotation.client import LabelStudioClient, LabelStudioError
+from annotation.convert import Conversion, convert, is_simulator_email
 from annotation.labeling_config import labeling_config
 from annotation.tasks import CHAIN_ID, build_tasks
 from feedback_data.schema import Chain, Example, FeedbackItem
@@ -21,23 +21,57 @@ SECRET_HEADER = "X-Rhf-Webhook-Secret"
 
 
 def setup_project(client: LabelStudioClient, title: str = DEFAULT_TITLE,
-                  webhook_url: str | None = None, webhook_secret: str | None = None) -> int:
+                  webhook_url: str | None = None, webhook_secret: str | None = None,
+                  overlap: int = 1) -> int:
     """Create the project (or find it by title, refreshing its interface); return its id.
 
-    With ``webhook_url`` the project posts annotation events there, carrying the secret header.
+    ``overlap`` annotators review each task (Label Studio's maximum annotations per task,
+    applied to every task), so agreement can be computed. Tasks are served in import order
+    (sequential sampling): the order annotation.queue decided. With ``webhook_url`` the
+    project posts annotation events there, carrying the secret header.
     """
+    if overlap < 1:
+        raise ValueError(f"overlap must be at least 1, got {overlap}")
     config = labeling_config()
+    settings = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100,
+                "sampling": "Sequential sampling"}
     project = client.find_project(title)
     if project is None:
         project = client.create_project(
             title, config, description="Rich feedback on model-written reasoning chains (rhf).",
-            show_skip_button=True, maximum_annotations=1)
-    elif project.get("label_config") != config:
-        client.update_project(project["id"], label_config=config)
+            show_skip_button=True, **settings)
+    else:
+        changed = {k: v for k, v in {"label_config": config, **settings}.items()
+                   if project.get(k) != v}
+        if changed:
+            client.update_project(project["id"], **changed)
     if webhook_url:
         headers = {SECRET_HEADER: webhook_secret} if webhook_secret else {}
         client.ensure_webhook(project["id"], webhook_url, headers, WEBHOOK_ACTIONS)
     return int(project["id"])
+
+
+ML_BACKEND_TITLE = "rhf critic"
+
+
+def connect_ml_backend(client: LabelStudioClient, project_id: int, url: str,
+                       title: str = ML_BACKEND_TITLE) -> str:
+    """Connect ``rhf serve --model`` at ``url`` as the project's ML backend, fetch its
+    predictions for every task, and show them to annotators as pre-annotations.
+
+    Returns the model version Label Studio recorded (the one stamped on the predictions).
+    """
+    backend = next((b for b in client.ml_backends(project_id) if b.get("url") == url), None)
+    if backend is None:
+        backend = client.add_ml_backend(project_id, url, title)
+    if backend.get("state") not in ("CO", "TR", "PR"):  # connected, training, predicting
+        raise LabelStudioError(f"ML backend at {url} did not connect: "
+                               f"{backend.get('error_message') or backend.get('state')}")
+    version = str(backend.get("model_version") or "")
+    client.retrieve_predictions(project_id)
+    # Pre-annotations shown to annotators: this version's predictions (they now exist).
+    client.update_project(project_id, model_version=version, show_collab_predictions=True)
+    return version
 
 
 @dataclass
@@ -74,10 +108,15 @@ def simulator_ids(users: Mapping[int, str]) -> frozenset[int]:
     return frozenset(uid for uid, email in users.items() if is_simulator_email(email))
 
 
+def pull_conversion(client: LabelStudioClient, project_id: int) -> Conversion:
+    """Every submitted annotation of the project, with the counts of what was skipped."""
+    users = client.users()
+    return convert(client.export(project_id), users, simulator_ids(users))
+
+
 def pull_feedback(client: LabelStudioClient, project_id: int) -> list[FeedbackItem]:
     """Every submitted annotation of the project as a FeedbackItem (strict: any bad one raises)."""
-    users = client.users()
-    return convert_export(client.export(project_id), users, simulator_ids(users))
+    return pull_conversion(client, project_id).items
 
 
 @dataclass

@@ -62,7 +62,10 @@ def _project(client, title: str | None) -> int:
 def setup(url: Url = None, project: Title = None,
           webhook_url: Annotated[str | None, typer.Option(
               help="Where Label Studio posts annotation events (rhf serve's "
-                   "/webhook/label-studio); secret from $RHF_WEBHOOK_SECRET.")] = None) -> None:
+                   "/webhook/label-studio); secret from $RHF_WEBHOOK_SECRET.")] = None,
+          overlap: Annotated[int, typer.Option(
+              help="Annotators per task (Label Studio's maximum annotations per task).")] = 1
+          ) -> None:
     """Create the project (or find it by title and refresh its interface)."""
     from annotation.campaign import DEFAULT_TITLE, setup_project
 
@@ -71,8 +74,9 @@ def setup(url: Url = None, project: Title = None,
         raise ValueError("--webhook-url needs RHF_WEBHOOK_SECRET (rhf serve refuses unsigned "
                          "calls)")
     with _client(url) as client:
-        pid = setup_project(client, project or DEFAULT_TITLE, webhook_url, secret)
-        typer.echo(f"project {pid} '{project or DEFAULT_TITLE}' on {client.url}"
+        pid = setup_project(client, project or DEFAULT_TITLE, webhook_url, secret, overlap)
+        typer.echo(f"project {pid} '{project or DEFAULT_TITLE}' on {client.url}, "
+                   f"{overlap} annotator(s) per task"
                    + (f", webhook to {webhook_url}" if webhook_url else ""))
 
 
@@ -87,12 +91,26 @@ def push(chains: Annotated[Path | None, typer.Argument(
              help="JSONL of Example records (default: BIG-bench and paper data).")] = None,
          pilot: Annotated[int | None, typer.Option(help="Only the first N chains.")] = None,
          batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
+         order: Annotated[str, typer.Option(
+             help="given | random | uncertainty (most uncertain critic P(no error) first; "
+                  "needs --scores). Label Studio serves tasks in this order.")] = "given",
+         scores: Annotated[Path | None, typer.Option(
+             help="JSONL of {chain_id, p_no_error} from the critic (for --order "
+                  "uncertainty).")] = None,
+         seed: Annotated[int, typer.Option(help="Seed of --order random and gold mixing.")] = 0,
+         gold: Annotated[Path | None, typer.Option(
+             help="FeedbackItems whose labels are known (e.g. the paper's): their chains are "
+                  "mixed into the queue; the labels stay here (for `rhf annotate report`).")]
+         = None,
+         gold_rate: Annotated[float, typer.Option(
+             help="Share of the queue that is gold, with --gold.")] = 0.1,
          url: Url = None, project: Title = None) -> None:
-    """Import chains as tasks; chains already in the project are skipped."""
+    """Import chains as tasks in annotation order; chains already in the project are skipped."""
     from annotation.campaign import push_chains
+    from annotation.queue import mix_gold, order_chains, read_scores
     from annotation.tasks import known_examples, paper_chains, read_chains
     from feedback_data.jsonl import read_records
-    from feedback_data.schema import Example
+    from feedback_data.schema import Example, FeedbackItem
 
     if (chains is None) == (from_paper is None):
         raise ValueError("give either CHAINS.jsonl or --from-paper TASK")
@@ -104,6 +122,13 @@ def push(chains: Annotated[Path | None, typer.Argument(
             example_map = {e.id: e for e in read_records(examples, Example)}
         else:
             example_map = known_examples({c.task for c in chain_list})
+    chain_list = order_chains(chain_list, order, seed=seed,
+                              scores=read_scores(scores) if scores is not None else None)
+    if gold is not None:
+        gold_items = read_records(gold, FeedbackItem)
+        example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
+        gold_chains = list({i.chain.id: i.chain for i in gold_items if i.chain.steps}.values())
+        chain_list = mix_gold(chain_list, gold_chains, gold_rate, seed)
     with _client(url) as client:
         report = push_chains(client, _project(client, project), chain_list, example_map,
                              batch_size=batch_size, pilot=pilot)
@@ -115,22 +140,52 @@ def push(chains: Annotated[Path | None, typer.Argument(
 def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems (JSONL).")],
          store: Annotated[Path | None, typer.Option(
              help="Webhook feedback store to reconcile with.")] = None,
+         from_file: Annotated[Path | None, typer.Option(
+             help="Convert this JSON export (saved from Label Studio's UI) instead of asking "
+                  "the server.")] = None,
          url: Url = None, project: Title = None) -> None:
     """Export every submitted annotation as FeedbackItems (all or nothing)."""
-    from annotation.campaign import pull_feedback, reconcile
+    from annotation.campaign import pull_conversion, reconcile
     from feedback_data.jsonl import write_records
     from feedback_data.store import FeedbackStore
 
-    with _client(url) as client:
-        items = pull_feedback(client, _project(client, project))
+    if from_file is not None:
+        conversion = convert_file(from_file)
+    else:
+        with _client(url) as client:
+            conversion = pull_conversion(client, _project(client, project))
+    items = conversion.items
     write_records(out, items)
     by_source: dict[str, int] = {}
     for item in items:
         by_source[item.feedback.source] = by_source.get(item.feedback.source, 0) + 1
     typer.echo(f"wrote {len(items)} records to {out} "
                + json.dumps(by_source, sort_keys=True))
+    typer.echo(conversion.summary())
     if store is not None:
         typer.echo(reconcile(items, FeedbackStore(store).read()).summary())
+
+
+def convert_file(path: Path):
+    """Convert a JSON export file; every error names the file."""
+    from annotation.convert import convert
+    from feedback_data.jsonl import DataError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") \
+            from exc
+    try:
+        tasks = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise DataError(f"{path}: JSON nested too deeply") from exc
+    try:
+        return convert(tasks, {})
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from exc
 
 
 @app.command()
@@ -194,3 +249,25 @@ def adjudicate(out: Annotated[Path, typer.Argument(help="Where to write adjudica
     items = run(_load_items(feedback, url, project), reviewer)
     write_records(out, items)
     typer.echo(f"wrote {len(items)} adjudicated records to {out}")
+
+
+@app.command()
+@_user_errors
+def report(feedback: Annotated[Path | None, typer.Argument(
+               help="Pulled FeedbackItems (default: pull from the server).")] = None,
+           gold: Annotated[Path | None, typer.Option(
+               help="FeedbackItems with the known labels of the gold chains.")] = None,
+           json_out: Annotated[Path | None, typer.Option(
+               "--json", help="Also write the report as JSON.")] = None,
+           url: Url = None, project: Title = None) -> None:
+    """Quality: accuracy on gold per annotator, agreement per field, seconds per task, tasks/h."""
+    from annotation.quality import format_quality, quality_report
+    from feedback_data.jsonl import read_records, write_json
+    from feedback_data.schema import FeedbackItem
+
+    gold_map = ({i.chain.id: i for i in read_records(gold, FeedbackItem)}
+                if gold is not None else None)
+    result = quality_report(_load_items(feedback, url, project), gold_map)
+    typer.echo(format_quality(result))
+    if json_out is not None:
+        write_json(json_out, result.as_dict())

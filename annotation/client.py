@@ -164,6 +164,28 @@ class LabelStudioClient:
                           ) -> dict[str, Any]:
         return self.request("PATCH", f"/api/annotations/{annotation_id}/", json={"result": result})
 
+    def next_task(self, project_id: int) -> dict[str, Any]:
+        """The task Label Studio's sampling serves this user next."""
+        return self.request("GET", f"/api/projects/{project_id}/next")
+
+    # --- ML backends -----------------------------------------------------------------------
+    def ml_backends(self, project_id: int) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/ml/", params={"project": project_id})
+
+    def add_ml_backend(self, project_id: int, url: str, title: str) -> dict[str, Any]:
+        """Connect the backend at ``url`` (Label Studio checks its /health and /setup)."""
+        return self.request("POST", "/api/ml/", json={"project": project_id, "url": url,
+                                                      "title": title, "is_interactive": False})
+
+    def retrieve_predictions(self, project_id: int) -> dict[str, Any]:
+        """Ask the project's ML backends to predict every task (Data Manager action)."""
+        return self.request("POST", "/api/dm/actions",
+                            params={"id": "retrieve_tasks_predictions", "project": project_id},
+                            json={"selectedItems": {"all": True, "excluded": []}})
+
+    def task(self, task_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/api/tasks/{task_id}/")
+
     # --- webhooks --------------------------------------------------------------------------
     def webhooks(self, project_id: int) -> list[dict[str, Any]]:
         return self.request("GET", "/api/webhooks/", params={"project": project_id})

@@ -1,24 +1,45 @@
-"""Label Studio's full JSON export -> FeedbackItems. Pure and strict.
+"""Label Studio's full JSON export (or one webhook payload) -> FeedbackItems. Pure and strict.
 
 Rules seen on the real server: result items come in no fixed order (keyed on ``from_name``);
 an empty TextArea is left out; multi-line text arrives as one string in ``text[0]``; "None"
-can be ticked together with an error type (flagged, not guessed). Cancelled annotations are
-skipped; every other annotation of a task is kept, each with its annotator.
+can be ticked together with an error type (flagged, not guessed). Cancelled annotations and
+annotations with an empty result are skipped and counted; every other annotation of a task is
+kept, each with its annotator. Problems that leave a record unusable for training are flags on
+the record (see feedback_data.consistency), never silent defaults.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from annotation import labeling_config as lc
 from annotation.tasks import validate_task_data
 from feedback_data.chain_format import parse_chain
 from feedback_data.jsonl import DataError
-from feedback_data.schema import ERROR_CODES, Correction, Feedback, FeedbackItem
+from feedback_data.schema import (
+    ERROR_CODES,
+    SCHEMA_VERSION,
+    Chain,
+    Correction,
+    Feedback,
+    FeedbackItem,
+    Prefill,
+)
 
 SIMULATOR_DOMAIN = "@rhf.local"
 SIMULATOR_PREFIX = "rhf-simulator"
+MAX_ID = 2**63 - 1  # Label Studio's ids are 64-bit integers
+
+# Flags set here (feedback_data.consistency decides which keep a record out of training).
+NONE_WITH_TYPES = "none_with_error_types"
+NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
+ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type
+RATINGS_INCOMPLETE = "step_ratings_incomplete"
+STEP_RATINGS_FIELD = "step_ratings"
 
 
 def simulator_email(k: int = 1) -> str:
@@ -28,7 +49,10 @@ def simulator_email(k: int = 1) -> str:
 
 def is_simulator_email(email: str) -> bool:
     return email.startswith(SIMULATOR_PREFIX + "-") and email.endswith(SIMULATOR_DOMAIN)
-NONE_WITH_TYPES = "none_with_error_types"
+
+
+class EmptyAnnotation(DataError):
+    """An annotation whose result is empty: nothing to convert (skipped and counted)."""
 
 
 def feedback_id(project: Any, annotation_id: Any) -> str:
@@ -36,9 +60,24 @@ def feedback_id(project: Any, annotation_id: Any) -> str:
     return f"labelstudio/p{project}/a{annotation_id}"
 
 
+def positive_id(value: Any, what: str) -> int:
+    """``value`` if it is a positive integer id, else a DataError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+        raise DataError(f"{what} must be a positive integer, got {shown}")
+    return value
+
+
+def annotator_id(user: Any) -> int | None:
+    """The Label Studio user id of ``completed_by`` (an id or an inlined user object)."""
+    if isinstance(user, Mapping):
+        user = user.get("id")
+    return user if isinstance(user, int) and not isinstance(user, bool) else None
+
+
 def annotator_name(user: Any, users: Mapping[int, str]) -> str:
     """The annotator's email; ``ls-user:<id>`` when the id is not in ``users``."""
-    if isinstance(user, Mapping):  # some exports inline the user
+    if isinstance(user, Mapping):  # the UI's export inlines the user
         return str(user.get("email") or f"ls-user:{user.get('id')}")
     return users.get(user, f"ls-user:{user}")
 
@@ -60,22 +99,129 @@ def _choices(item: Mapping[str, Any], where: str) -> list[str]:
 
 
 def result_fields(result: Any, where: str) -> dict[str, Any]:
-    """Key a result list on ``from_name``: text tags -> str, choice tags -> list[str]."""
+    """Key a result list on ``from_name``: text tags -> str, choice tags -> list[str].
+
+    Unknown names are listed together: they mean an export from another labeling config.
+    """
     if not isinstance(result, list):
         raise DataError(f"{where}: result must be a list")
     fields: dict[str, Any] = {}
+    unknown: list[str] = []
     for item in result:
         if not isinstance(item, Mapping):
             raise DataError(f"{where}: result item is not an object")
         name = item.get("from_name")
+        if not isinstance(name, str):
+            raise DataError(f"{where}: result item's 'from_name' must be a string")
         at = f"{where}, field '{name}'"
+        if name in fields:
+            raise DataError(f"{at}: appears twice in the result")
         if name in lc.TEXT_TAGS:
             fields[name] = _text(item, at)
-        elif name in lc.CHOICE_TAGS:
+        elif name in lc.CHOICE_TAGS or lc.step_rating_index(name) is not None:
             fields[name] = _choices(item, at)
         else:
-            raise DataError(f"{at}: unknown from_name")
+            unknown.append(name)
+    if unknown:
+        raise DataError(f"{where}: unknown fields {', '.join(map(repr, unknown))} (not rhf's "
+                        "labeling config: an export from a different project?)")
     return fields
+
+
+def _step_ratings(fields: Mapping[str, Any], chain: Chain, where: str
+                  ) -> tuple[list[str] | None, bool]:
+    """(ratings, complete): None when no step was rated; incomplete ratings give (None, False)."""
+    rated: dict[int, str] = {}
+    for name, choices in fields.items():
+        index = lc.step_rating_index(name)
+        if index is None:
+            continue
+        at = f"{where}, field '{name}'"
+        if index >= len(chain.steps):
+            raise DataError(f"{at}: the chain has {len(chain.steps)} steps")
+        if len(choices) != 1 or choices[0] not in lc.RATING_CHOICES:
+            raise DataError(f"{at}: expected one of {', '.join(map(repr, lc.RATING_CHOICES))}, "
+                            f"got {choices!r}")
+        rated[index] = lc.RATING_CHOICES[choices[0]]
+    if not rated:
+        return None, True
+    if len(rated) != len(chain.steps):
+        return None, False
+    return [rated[i] for i in range(len(chain.steps))], True
+
+
+def _prediction(annotation: Mapping[str, Any], task: Mapping[str, Any]) -> Mapping | None:
+    """The model prediction the annotation started from, if any."""
+    parent = annotation.get("parent_prediction")
+    predictions = task.get("predictions")
+    if parent is not None and isinstance(predictions, list):
+        for pred in predictions:
+            if isinstance(pred, Mapping) and pred.get("id") == parent:
+                return pred
+    pred = annotation.get("prediction")
+    if isinstance(pred, Mapping) and isinstance(pred.get("result"), list) and pred["result"]:
+        return pred
+    return None
+
+
+def _field_of(name: str) -> str:
+    return STEP_RATINGS_FIELD if lc.step_rating_index(name) is not None else name
+
+
+def _prefill(annotation: Mapping[str, Any], task: Mapping[str, Any], fields: Mapping[str, Any],
+             where: str) -> Prefill | None:
+    """Which pre-annotated fields the annotator kept (value unchanged) and which they changed."""
+    pred = _prediction(annotation, task)
+    if pred is None:
+        return None
+    predicted = result_fields(pred["result"], f"{where}, prediction")
+    changed: set[str] = set()
+    touched: set[str] = set()
+    for name, value in predicted.items():
+        touched.add(_field_of(name))
+        if fields.get(name) != value:
+            changed.add(_field_of(name))
+    return Prefill(model_version=str(pred.get("model_version") or "unknown"),
+                   accepted=sorted(touched - changed), changed=sorted(changed))
+
+
+def _lossy_text(name: str, text: str, feedback: Feedback) -> bool:
+    """True when the record's field does not hold ``text`` exactly (so raw keeps a copy)."""
+    if name == lc.CORRECTION:
+        return feedback.correction.text != text
+    if name == lc.SUBQUESTIONS:
+        return "\n".join(feedback.subquestions) != text
+    for code, tag in lc.REASONS.items():
+        if name == tag:
+            return feedback.reasons.get(code, "") != text
+    return True
+
+
+def _raw(annotation: Mapping[str, Any], fields: Mapping[str, Any], feedback: Feedback,
+         project: Any, task_id: Any) -> dict[str, Any]:
+    """Ids and the result, with each text the record already holds exactly left out (the
+    text is stored once)."""
+    result = [item for item in annotation["result"]
+              if not (item["from_name"] in lc.TEXT_TAGS
+                      and not _lossy_text(item["from_name"], fields[item["from_name"]], feedback))]
+    return {"project": project, "task": task_id, "annotation": annotation["id"],
+            "result": result}
+
+
+def _lead_time(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value < 0:
+        raise DataError(f"{where}: field 'lead_time' must be a non-negative number of seconds")
+    return float(value)
+
+
+def _timestamp(annotation: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = annotation.get(key)
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{where}: field '{key}' must be a string")
+    return value
 
 
 def feedback_from_annotation(
@@ -87,23 +233,36 @@ def feedback_from_annotation(
     """One submitted annotation as a FeedbackItem; errors name task, annotation and field."""
     task_id = task.get("id")
     ann_id = annotation.get("id")
-    where = f"task {task_id}, annotation {ann_id}"
+    where = f"task {task_id!r}, annotation {ann_id!r}"
+    positive_id(ann_id, f"{where}: annotation id")
+    positive_id(task_id, f"{where}: task id")
     for key in ("id", "result", "completed_by", "updated_at"):
         if key not in annotation:
             raise DataError(f"{where}: field '{key}' missing")
+    user = annotation["completed_by"]
+    if annotator_id(user) is None:
+        raise DataError(f"{where}: field 'completed_by' must be a user id or a user object")
+    updated_at = _timestamp(annotation, "updated_at", where)
+    created_at = _timestamp(annotation, "created_at", where)
+    lead_time = _lead_time(annotation.get("lead_time"), where)
     example, chain = validate_task_data(task.get("data"), f"task {task_id}")
+    if isinstance(annotation["result"], list) and not annotation["result"]:
+        raise EmptyAnnotation(f"{where}: empty result")
     fields = result_fields(annotation["result"], where)
 
     flags: list[str] = []
+    ticked = fields.get(lc.ERROR_TYPES, [])
     types: list[str] = []
-    for choice in fields.get(lc.ERROR_TYPES, []):
+    for choice in ticked:
         if choice == lc.NO_ERROR:
             continue
         if choice not in lc.CODE_BY_CHOICE:
             raise DataError(f"{where}, field '{lc.ERROR_TYPES}': unknown choice {choice!r}")
         types.append(lc.CODE_BY_CHOICE[choice])
-    if lc.NO_ERROR in fields.get(lc.ERROR_TYPES, []) and types:
+    if lc.NO_ERROR in ticked and types:
         flags.append(NONE_WITH_TYPES)
+    if not ticked:
+        flags.append(NO_TYPE_TICKED)
 
     steps: list[int] = []
     for choice in fields.get(lc.ERROR_STEPS, []):
@@ -111,17 +270,24 @@ def feedback_from_annotation(
         if n is None or not 1 <= n <= len(chain.steps):
             raise DataError(f"{where}, field '{lc.ERROR_STEPS}': unknown choice {choice!r}")
         steps.append(n)
+    ratings, complete = _step_ratings(fields, chain, where)
+    if not complete:
+        flags.append(RATINGS_INCOMPLETE)
 
     text = fields.get(lc.CORRECTION, "")
     answer, corr_steps, _ = parse_chain(text)
     reasons = {code: fields[tag].strip() for code, tag in lc.REASONS.items()
                if fields.get(tag, "").strip()}
+    if not types and (reasons or steps or (ratings and "wrong" in ratings)):
+        flags.append(ERROR_WITHOUT_TYPE)
     subquestions = [line.strip() for line in fields.get(lc.SUBQUESTIONS, "").splitlines()
                     if line.strip()]
-    user = annotation["completed_by"]
-    simulated = (fields.get(lc.ORIGIN, "").strip() == lc.SIMULATED_MARK
-                 or (isinstance(user, int) and user in simulator_ids))
+    uid = annotator_id(user)
+    simulated = (fields.get(lc.ORIGIN, "").strip() == lc.SIMULATED_MARK or uid in simulator_ids)
     project = annotation.get("project", task.get("project"))
+    if project is None:
+        raise DataError(f"{where}: field 'project' missing (in the annotation and the task)")
+    positive_id(project, f"{where}: project id")
     feedback = Feedback(
         id=feedback_id(project, ann_id),
         chain_id=chain.id,
@@ -132,12 +298,85 @@ def feedback_from_annotation(
         error_types=sorted(set(types), key=ERROR_CODES.index),
         reasons=reasons,
         error_steps=sorted(set(steps)),
-        time=str(annotation["updated_at"]),
+        time=updated_at,
         flags=flags,
-        raw={"project": project, "task": task_id, "annotation": ann_id,
-             "result": annotation["result"]},
+        schema_version=SCHEMA_VERSION,
+        step_ratings=ratings,
+        lead_time=lead_time,
+        created_at=created_at,
+        annotator_id=uid,
+        prefill=_prefill(annotation, task, fields, where),
     )
+    feedback.raw = _raw(annotation, fields, feedback, project, task_id)
     return FeedbackItem(example=example, chain=chain, feedback=feedback)
+
+
+@dataclass
+class Conversion:
+    """What a conversion produced and what it skipped or flagged (all counted)."""
+
+    items: list[FeedbackItem] = field(default_factory=list)
+    cancelled: int = 0
+    empty: list[str] = field(default_factory=list)  # "task T, annotation A" of each
+
+    @property
+    def flagged(self) -> dict[str, int]:
+        counts: Counter[str] = Counter(f for i in self.items for f in i.feedback.flags)
+        return dict(sorted(counts.items()))
+
+    def summary(self) -> str:
+        parts = [f"{len(self.items)} annotations converted",
+                 f"{self.cancelled} cancelled skipped"]
+        if self.empty:
+            shown = "; ".join(self.empty[:3]) + (" ..." if len(self.empty) > 3 else "")
+            parts.append(f"{len(self.empty)} with an empty result skipped ({shown})")
+        if self.flagged:
+            parts.append("flagged " + ", ".join(f"{k}: {v}" for k, v in self.flagged.items()))
+        return "; ".join(parts)
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, Mapping):
+        return "an empty object {}" if not obj else "an object"
+    return f"a {type(obj).__name__}"
+
+
+def convert(tasks: Any, users: Mapping[int, str],
+            simulator_ids: frozenset[int] = frozenset()) -> Conversion:
+    """All submitted annotations of a full JSON export (a list of tasks), in export order.
+
+    Strict: any malformed task or annotation raises (nothing is returned), and so does an
+    annotation id seen twice. Cancelled and empty annotations are skipped and counted.
+    """
+    if not isinstance(tasks, list):
+        raise DataError(f"expected a list of tasks (Label Studio's JSON export), got "
+                        f"{_describe(tasks)}")
+    out = Conversion()
+    seen: dict[Any, Any] = {}
+    for n, task in enumerate(tasks):
+        if not isinstance(task, Mapping):
+            raise DataError(f"task #{n + 1} of the export is not an object")
+        annotations = task.get("annotations", [])
+        if not isinstance(annotations, list):
+            raise DataError(f"task {task.get('id')}: field 'annotations' must be a list")
+        for annotation in annotations:
+            if not isinstance(annotation, Mapping):
+                raise DataError(f"task {task.get('id')}: an annotation is not an object")
+            ann_id = annotation.get("id")
+            if isinstance(ann_id, int | str) and ann_id in seen:
+                other = seen[ann_id]
+                place = "twice in task" if other == task.get("id") else f"in tasks {other} and"
+                raise DataError(f"annotation id {ann_id} appears {place} {task.get('id')}")
+            if isinstance(ann_id, int | str):
+                seen[ann_id] = task.get("id")
+            if annotation.get("was_cancelled"):
+                out.cancelled += 1
+                continue
+            try:
+                out.items.append(feedback_from_annotation(annotation, task, users, simulator_ids))
+            except EmptyAnnotation:
+                out.empty.append(f"task {task.get('id')}, annotation {ann_id}")
+    return out
 
 
 def convert_export(
@@ -145,18 +384,5 @@ def convert_export(
     users: Mapping[int, str],
     simulator_ids: frozenset[int] = frozenset(),
 ) -> list[FeedbackItem]:
-    """All submitted (not cancelled) annotations of a full JSON export, in export order."""
-    out: list[FeedbackItem] = []
-    for task in tasks:
-        if not isinstance(task, Mapping):
-            raise DataError("export: a task is not an object")
-        annotations = task.get("annotations", [])
-        if not isinstance(annotations, list):
-            raise DataError(f"task {task.get('id')}: field 'annotations' must be a list")
-        for annotation in annotations:
-            if not isinstance(annotation, Mapping):
-                raise DataError(f"task {task.get('id')}: an annotation is not an object")
-            if annotation.get("was_cancelled"):
-                continue
-            out.append(feedback_from_annotation(annotation, task, users, simulator_ids))
-    return out
+    """The records of :func:`convert` (counts dropped)."""
+    return convert(tasks, users, simulator_ids).items

@@ -66,6 +66,8 @@ def label_studio_env(data_dir: Path, username: str, password: str, token: str,
         "COLLECT_ANALYTICS": "false",
         # Webhooks to 127.0.0.1 (rhf serve) are refused otherwise.
         "SSRF_PROTECTION_ENABLED": "false",
+        # So is an ML backend on 127.0.0.1 (rhf serve --model).
+        "ML_BLOCK_LOCAL_IP": "false",
     })
     return env
 

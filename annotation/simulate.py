@@ -67,7 +67,9 @@ def simulated_result(example: Example, chain: Chain, rng: random.Random, noise: 
             types = [rng.choice(ERROR_CODES)]
             bad_steps = [rng.randint(1, len(chain.steps))]
     correction = format_chain(example.answer, split_steps(gold) or chain.steps)
+    ratings = ["wrong" if i in bad_steps else "correct" for i in range(1, len(chain.steps) + 1)]
     result = [
+        *lc.rating_items(ratings),
         lc.result_item(lc.CORRECTION, correction),
         lc.result_item(lc.ERROR_TYPES, [ERROR_NAMES[t] for t in types] or [lc.NO_ERROR]),
         lc.result_item(lc.ORIGIN, lc.SIMULATED_MARK),

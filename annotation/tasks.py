@@ -23,13 +23,23 @@ RHF = "rhf"  # {"example": Example, "chain": Chain}
 INTERFACE_KEYS = (lc.DATA_QUESTION, lc.DATA_CHAIN_DISPLAY, lc.DATA_MODEL_OUTPUT,
                   lc.DATA_STEP_CHOICES)
 REQUIRED_KEYS = (CHAIN_ID, RHF, *INTERFACE_KEYS)
+# Keys a task may also carry: per-step texts (absent from tasks pushed before step ratings),
+# and the gold marker (quality control; never shown to annotators).
+GOLD = "rhf_gold"
+OPTIONAL_KEYS = (lc.DATA_STEPS, GOLD)
+KNOWN_KEYS = frozenset((*REQUIRED_KEYS, *OPTIONAL_KEYS))
 
 
 def chain_display(chain: Chain) -> str:
     """The answer and numbered steps, one per line (shown with white-space: pre-wrap)."""
     lines = [f"Answer: {answer_word(chain.answer)}"]
-    lines += [f"{i}. {step}" for i, step in enumerate(chain.steps, start=1)]
+    lines += [step_text(i, step) for i, step in enumerate(chain.steps, start=1)]
     return "\n".join(lines)
+
+
+def step_text(n: int, step: str) -> str:
+    """How step ``n`` (1-based) is shown: the same label as its error-step choice."""
+    return f"{lc.step_choice(n)}: {step}"
 
 
 def task_data(chain: Chain, example: Example) -> dict[str, Any]:
@@ -45,6 +55,7 @@ def task_data(chain: Chain, example: Example) -> dict[str, Any]:
         lc.DATA_MODEL_OUTPUT: chain.text,
         lc.DATA_STEP_CHOICES: [{"value": lc.step_choice(i)}
                                for i in range(1, len(chain.steps) + 1)],
+        lc.DATA_STEPS: [{"text": step_text(i, s)} for i, s in enumerate(chain.steps, start=1)],
         RHF: {"example": example.model_dump(mode="json"), "chain": chain.model_dump(mode="json")},
     }
 
@@ -53,9 +64,15 @@ def validate_task_data(data: Any, where: str) -> tuple[Example, Chain]:
     """Check one task's data; return its Example and Chain. Errors name ``where`` and the key."""
     if not isinstance(data, Mapping):
         raise DataError(f"{where}: task data is not an object")
-    for key in REQUIRED_KEYS:
-        if key not in data:
-            raise DataError(f"{where}: task data lacks '{key}'")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        unknown = sorted(set(data) - KNOWN_KEYS)
+        if unknown:
+            raise DataError(
+                f"{where}: not an rhf task (an export from a different labeling config?): "
+                f"unknown fields {', '.join(map(repr, unknown))}; "
+                f"missing {', '.join(map(repr, missing))}")
+        raise DataError(f"{where}: task data lacks '{missing[0]}'")
     rhf = data[RHF]
     if not isinstance(rhf, Mapping) or "example" not in rhf or "chain" not in rhf:
         raise DataError(f"{where}: task data '{RHF}' must hold 'example' and 'chain'")
@@ -66,8 +83,9 @@ def validate_task_data(data: Any, where: str) -> tuple[Example, Chain]:
         raise DataError(f"{where}: task data '{RHF}': {describe_validation_error(exc)}") from exc
     if data[CHAIN_ID] != chain.id:
         raise DataError(f"{where}: task data '{CHAIN_ID}' {data[CHAIN_ID]!r} != chain {chain.id!r}")
-    if len(data[lc.DATA_STEP_CHOICES]) != len(chain.steps):
-        raise DataError(f"{where}: task data '{lc.DATA_STEP_CHOICES}' does not match the steps")
+    for key in (lc.DATA_STEP_CHOICES, lc.DATA_STEPS):
+        if key in data and (not isinstance(data[key], list) or len(data[key]) != len(chain.steps)):
+            raise DataError(f"{where}: task data '{key}' does not match the steps")
     return example, chain
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from feedback_data.schema import FeedbackItem
 
 # Flags that make a record unusable as a training target; the others are warnings.
-EXCLUDING_FLAGS = frozenset({"none_with_error_types", "empty_correction"})
+# "no_error_type_ticked": the annotator ticked nothing (not even None), so "no error" would be
+# a guess; "error_without_type": an error was described or located but given no type.
+EXCLUDING_FLAGS = frozenset({"none_with_error_types", "empty_correction",
+                             "no_error_type_ticked", "error_without_type"})
 
 
 def consistency_flags(item: FeedbackItem) -> list[str]:

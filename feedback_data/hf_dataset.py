@@ -31,6 +31,8 @@ FEATURES = Features({
         "reasons": {code: _S for code in ERROR_CODES},
         "error_steps": List(Value("int32")),
         "time": _S, "flags": List(_S), "raw_json": _S,
+        "schema_version": Value("int32"), "step_ratings": List(_S), "lead_time": Value("float64"),
+        "created_at": _S, "annotator_id": Value("int64"), "prefill_json": _S,
     },
 })
 
@@ -42,6 +44,8 @@ def item_to_row(item: FeedbackItem) -> dict[str, Any]:
     fb["reasons"] = {code: fb["reasons"].get(code) for code in ERROR_CODES}
     raw = fb.pop("raw")
     fb["raw_json"] = None if raw is None else json.dumps(raw, ensure_ascii=False)
+    prefill = fb.pop("prefill")
+    fb["prefill_json"] = None if prefill is None else json.dumps(prefill, ensure_ascii=False)
     return d
 
 
@@ -52,6 +56,8 @@ def row_to_item(row: dict[str, Any]) -> FeedbackItem:
     fb["reasons"] = {k: v for k, v in fb["reasons"].items() if v is not None}
     raw_json = fb.pop("raw_json")
     fb["raw"] = None if raw_json is None else json.loads(raw_json)
+    prefill_json = fb.pop("prefill_json")
+    fb["prefill"] = None if prefill_json is None else json.loads(prefill_json)
     return FeedbackItem.model_validate(row)
 
 

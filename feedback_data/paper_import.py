@@ -16,6 +16,7 @@ from feedback_data.chain_format import parse_chain
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import (
     ERROR_CODES,
+    SCHEMA_VERSION,
     Chain,
     Correction,
     Example,
@@ -116,7 +117,8 @@ def convert_record(raw: dict, task: str, split: str, where: str, line: int) -> F
         source="imported", subquestions=split_subquestions(raw.get("Subquestions")),
         correction=Correction(text=correction_text, answer=corr_answer, steps=corr_steps),
         error_types=parse_error_types(raw.get("ErrorType"), where), reasons=reasons,
-        raw=raw,
+        raw=raw, schema_version=SCHEMA_VERSION,
+        step_ratings=None,  # the release has no per-step ratings: unknown, not guessed
     )
     return FeedbackItem(example=example, chain=chain, feedback=feedback)
 

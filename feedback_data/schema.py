@@ -19,6 +19,12 @@ ERROR_NAMES: dict[str, str] = {
     "LI": "Logical Inconsistency",
 }
 FeedbackSource = Literal["human", "imported", "simulated"]
+# One rating per chain step (PRM800K-style): "unsure" is "can't judge".
+StepRating = Literal["correct", "neutral", "wrong", "unsure"]
+STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
+# Version 2 added step ratings, annotator metadata and pre-annotation provenance;
+# records without ``schema_version`` are version 1 and still load.
+SCHEMA_VERSION = 2
 
 
 class _Record(BaseModel):
@@ -60,8 +66,19 @@ class Correction(_Record):
     steps: list[str]
 
 
+class Prefill(_Record):
+    """Which fields the annotator kept from the model's pre-annotation and which they changed."""
+
+    model_version: str = Field(description="The model version stamped on the prediction.")
+    accepted: list[str] = Field(default_factory=list,
+                                description="Fields whose submitted value equals the model's.")
+    changed: list[str] = Field(default_factory=list,
+                               description="Fields the model filled in that the annotator changed.")
+
+
 class Feedback(_Record):
-    """Rich feedback on one chain. An empty ``error_types`` means the annotator saw no error."""
+    """Rich feedback on one chain. An empty ``error_types`` means the annotator saw no error
+    (unless a flag such as 'no_error_type_ticked' says that nothing was ticked at all)."""
 
     id: str
     chain_id: str
@@ -78,6 +95,22 @@ class Feedback(_Record):
         description="Problems found when the record was made (e.g. 'none_with_error_types').",
     )
     raw: dict[str, Any] | None = None
+    schema_version: int = Field(1, ge=1, le=SCHEMA_VERSION,
+                                description="1: the paper's fields; 2: adds the fields below.")
+    step_ratings: list[StepRating] | None = Field(
+        None, description="One rating per chain step; None when unknown (the paper's records).")
+    lead_time: float | None = Field(None, description="Seconds the annotator spent (Label Studio).")
+    created_at: str | None = Field(None, description="When the annotation was first submitted.")
+    annotator_id: int | None = Field(None, description="The annotator's Label Studio user id.")
+    prefill: Prefill | None = Field(
+        None, description="Set when the task carried a model pre-annotation.")
+
+    @property
+    def first_wrong_step(self) -> int | None:
+        """0-based index of the first step rated 'wrong'; None when none or ratings unknown."""
+        if self.step_ratings is None:
+            return None
+        return next((i for i, r in enumerate(self.step_ratings) if r == "wrong"), None)
 
 
 class FeedbackItem(_Record):

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import ERROR_NAMES, stable_id
+from feedback_data.schema import stable_id
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
@@ -226,32 +226,23 @@ def make_model_router(model: str | Any) -> APIRouter:
     def setup() -> dict[str, str]:
         return {"model_version": version}
 
-    @router.post("/predict", summary="Label Studio ML backend: pre-filled error types")
+    @router.post("/predict", summary="Label Studio ML backend: pre-filled error types and "
+                                     "first wrong step")
     def predict(req: LSPredictRequest) -> dict[str, Any]:
-        from annotation import labeling_config as lc
+        from inference.ml_backend import TaskError, prediction, task_inputs
 
+        try:
+            inputs = [task_inputs(t, i, MAX_QUESTION_CHARS, MAX_CHAIN_CHARS)
+                      for i, t in enumerate(req.tasks)]
+        except TaskError as exc:
+            raise HTTPException(422, str(exc)) from exc
         results = []
-        for i, task in enumerate(req.tasks):
-            data = task.get("data") or {}
-            if not isinstance(data, dict):
-                raise HTTPException(422, f"task {i}: 'data' must be an object, got "
-                                         f"{type(data).__name__}")
-            question = str(data.get(lc.DATA_QUESTION) or "")
-            chain = str(data.get(lc.DATA_MODEL_OUTPUT) or "")
-            if not question or not chain:
-                raise HTTPException(422, f"task {i}: data needs '{lc.DATA_QUESTION}' and "
-                                         f"'{lc.DATA_MODEL_OUTPUT}'")
-            if len(question) > MAX_QUESTION_CHARS or len(chain) > MAX_CHAIN_CHARS:
-                raise HTTPException(422, f"task {i}: question over {MAX_QUESTION_CHARS} or "
-                                         f"chain over {MAX_CHAIN_CHARS} characters")
-            text = generate([error_types_prompt(question, chain)], CRITIQUE_TOKENS)[0]
-            codes = parse_error_types_text(text)
-            if codes is None:
-                results.append({"result": [], "model_version": version})
-                continue
-            choices = [ERROR_NAMES[c] for c in codes] or [lc.NO_ERROR]
-            results.append({"result": [lc.result_item(lc.ERROR_TYPES, choices)],
-                            "model_version": version})
+        for question, chain, n_steps in inputs:
+            codes = parse_error_types_text(
+                generate([error_types_prompt(question, chain)], CRITIQUE_TOKENS)[0])
+            description = (generate([description_prompt(question, chain)], CRITIQUE_TOKENS)[0]
+                           if codes else None)
+            results.append(prediction(codes, description, n_steps, version))
         return {"results": results, "model_version": version}
 
     return router

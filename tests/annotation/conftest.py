@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,12 +37,22 @@ def _make_item(chain_id: str, annotator: str, types: list[str], steps: list[int]
 
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
-    """A real Label Studio on a free loopback port with a temporary data folder."""
+    """A real Label Studio on a free loopback port with a temporary data folder.
+
+    For development, RHF_TEST_LABEL_STUDIO="URL TOKEN USERNAME PASSWORD" reuses a running one.
+    """
+    reuse = os.environ.get("RHF_TEST_LABEL_STUDIO", "").split()
+    if reuse:
+        url, token, username, password = reuse
+        yield LabelStudioServer(url, token, username, password, Path("."), Path("."))
+        return
     binary = find_label_studio_bin()
     if not binary.exists():
         pytest.fail(f"label-studio not found at {binary}: run `make label-studio` "
                     "(or set LABEL_STUDIO_BIN)", pytrace=False)
-    server = start_label_studio(tmp_path_factory.mktemp("label-studio"), binary=binary)
+    # A cold start on a new database takes minutes on a loaded machine.
+    server = start_label_studio(tmp_path_factory.mktemp("label-studio"), binary=binary,
+                                timeout=900)
     yield server
     server.stop()
 

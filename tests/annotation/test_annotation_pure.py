@@ -20,12 +20,31 @@ from feedback_data.schema import ERROR_NAMES
 def test_config_declares_every_tag_once():
     root = ET.fromstring(lc.labeling_config())
     names = [el.get("name") for el in root.iter() if el.get("name")]
-    assert sorted(names) == sorted({lc.QUESTION, lc.CHAIN, *lc.RESULT_TAGS})
+    step_text, step_rating = lc.STEP_TEXT_PREFIX + "{{idx}}", lc.step_rating_tag(0)[:-1] + "{{idx}}"
+    assert sorted(names) == sorted({lc.QUESTION, lc.CHAIN, *lc.RESULT_TAGS, step_text, step_rating})
     controls = {el.get("name"): el for el in root.iter() if el.get("toName")}
-    assert {n: el.get("toName") for n, el in controls.items()} == lc.TO_NAME
+    assert {n: el.get("toName") for n, el in controls.items()} == \
+        {**lc.TO_NAME, step_rating: step_text}
     types = controls[lc.ERROR_TYPES]
     assert [c.get("value") for c in types] == list(lc.ERROR_CHOICES)
-    assert types.get("choice") == "multiple"
+    assert types.get("choice") == "multiple" and types.get("required") == "true"
+    assert [c.get("hint") for c in types][:4] == [
+        "Factual Error: a step states something false", "Missing Facts: a needed fact is absent",
+        "Irrelevant Facts: a step does not bear on the question",
+        "Logical Inconsistency: a step does not follow"]
+    rating = controls[step_rating]
+    assert [c.get("value") for c in rating] == ["Correct", "Neutral", "Wrong", "Can't judge"]
+    assert rating.get("choice") == "single-radio" and rating.get("required") == "true"
+    # Each description box sits in a view shown only while its type is ticked.
+    for view in root.iter("View"):
+        areas = [el.get("name") for el in view if el.tag == "TextArea"]
+        if any(a in lc.REASONS.values() for a in areas):
+            (area,) = areas
+            code = area.removeprefix(lc.REASON_PREFIX)
+            assert (view.get("visibleWhen"), view.get("whenTagName"), view.get("whenChoiceValue")) \
+                == ("choice-selected", lc.ERROR_TYPES, ERROR_NAMES[code])
+    # No section is numbered (the chain's steps are).
+    assert not [h.get("value") for h in root.iter("Header") if h.get("value")[0].isdigit()]
     assert controls[lc.CORRECTION].get("value") == "$" + lc.DATA_MODEL_OUTPUT
     assert controls[lc.ERROR_STEPS].get("value") == "$" + lc.DATA_STEP_CHOICES
 
@@ -39,7 +58,8 @@ def test_task_data_round_trips_example_and_chain(chains, examples):
         assert [c["value"] for c in data[lc.DATA_STEP_CHOICES]] == \
             [lc.step_choice(i + 1) for i in range(len(chain.steps))]
         lines = chain_display(chain).splitlines()
-        assert lines[1:] == [f"{i}. {s}" for i, s in enumerate(chain.steps, start=1)]
+        assert lines[1:] == [f"Step {i}: {s}" for i, s in enumerate(chain.steps, start=1)]
+        assert [s["text"] for s in data[lc.DATA_STEPS]] == lines[1:]
 
 
 def test_unknown_example_rejected(chains):

@@ -1,0 +1,54 @@
+"""Label Studio ML backend: the critic's pre-annotation of one task (pure; no model here).
+
+The model service calls :func:`task_inputs` to read a task and :func:`prediction` to turn the
+critic's output into a Label Studio prediction: the error types it detects and, when its
+description names a step of the chain, that step as the first wrong one (the error-step choice
+and that step's rating). Every prediction carries the model version, so a pulled annotation
+can say which fields it kept from which model. Tag names come from feedback_data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedback_data import labeling_tags as tags
+from feedback_data.chain_format import parse_chain
+from feedback_data.schema import ERROR_NAMES
+
+
+class TaskError(ValueError):
+    """A task the backend cannot read; the message names the task and the key."""
+
+
+def task_inputs(task: Any, index: int, max_question: int, max_chain: int
+                ) -> tuple[str, str, int]:
+    """(question, chain text, number of steps) of a Label Studio task."""
+    data = task.get("data") if isinstance(task, dict) else None
+    if data is not None and not isinstance(data, dict):
+        raise TaskError(f"task {index}: 'data' must be an object, got {type(data).__name__}")
+    data = data or {}
+    question, chain = data.get(tags.DATA_QUESTION), data.get(tags.DATA_MODEL_OUTPUT)
+    if not isinstance(question, str) or not isinstance(chain, str) or not question or not chain:
+        raise TaskError(f"task {index}: data needs '{tags.DATA_QUESTION}' and "
+                        f"'{tags.DATA_MODEL_OUTPUT}'")
+    if len(question) > max_question or len(chain) > max_chain:
+        raise TaskError(f"task {index}: question over {max_question} or chain over "
+                        f"{max_chain} characters")
+    steps = data.get(tags.DATA_STEPS)
+    n_steps = len(steps) if isinstance(steps, list) else len(parse_chain(chain)[1])
+    return question, chain, n_steps
+
+
+def prediction(codes: list[str] | None, description: str | None, n_steps: int,
+               version: str) -> dict[str, Any]:
+    """The prediction for one task; an unreadable critic output gives an empty result."""
+    if codes is None:
+        return {"result": [], "model_version": version}
+    choices = [ERROR_NAMES[c] for c in codes] or [tags.NO_ERROR]
+    result = [tags.result_item(tags.ERROR_TYPES, choices)]
+    step = tags.first_step_mentioned(description or "", n_steps) if codes else None
+    if step is not None:
+        result.append(tags.result_item(tags.ERROR_STEPS, [tags.step_choice(step)]))
+        result.append(tags.result_item(tags.step_rating_tag(step - 1),
+                                       tags.CHOICE_BY_RATING["wrong"]))
+    return {"result": result, "model_version": version}
