@@ -56,14 +56,15 @@ class DemoConfig:
 
 
 def shipped_config(objective: str, model: str | None) -> Path:
-    """configs/<objective>/<size>.yaml for a Flan-T5 size named in ``model``, else tiny."""
+    """configs/<objective>/<size>.yaml for a Flan-T5 size named in ``model``, else the demo's
+    config for the shipped base."""
     name = (model or "").lower()
     for size in ("xl", "large", "base"):
         if f"flan-t5-{size}" in name:
             matches = sorted((ROOT / "configs" / objective).glob(f"flan-t5-{size}*.yaml"))
             if matches:
                 return matches[0]
-    return ROOT / "configs" / objective / "tiny.yaml"
+    return ROOT / "configs" / objective / "demo.yaml"
 
 
 def make_deterministic(threads: int, seed: int = 0) -> None:

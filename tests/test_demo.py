@@ -108,7 +108,7 @@ def test_shipped_base_is_small_and_explains_itself():
 def test_shipped_config_follows_the_model_size():
     from pipeline.demo import shipped_config
 
-    assert shipped_config("multitask", None).name == "tiny.yaml"
+    assert shipped_config("multitask", None).name == "demo.yaml"
     assert shipped_config("multitask", "google/flan-t5-large").name == "flan-t5-large.yaml"
     assert shipped_config("refine", "google/flan-t5-xl").name == "flan-t5-xl_lora.yaml"
     assert shipped_config("refine", "/models/flan-t5-base-local").name == "flan-t5-base.yaml"
