@@ -18,6 +18,7 @@ from eval.stats import (
     majority_class,
     mcnemar_exact,
 )
+from feedback_data.provenance import commit_info
 from feedback_data.schema import TASKS
 from inference.methods import (
     DEFAULT_N,
@@ -96,16 +97,6 @@ class EvalConfig:
                              "another; pass --model's value to use that one)")
 
 
-def git_commit() -> dict[str, Any]:
-    """The commit the report was made at, and whether tracked files differed from it."""
-    from training.checkpoint import git_commit as commit_with_dirty_flag
-
-    sha = commit_with_dirty_flag()
-    if sha is None:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.removesuffix("-dirty"), "dirty": sha.endswith("-dirty")}
-
-
 class _Models:
     """Load each distinct model once."""
 
@@ -135,8 +126,8 @@ def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, t
     params, reused)}, ``reused`` when an earlier seed's identical computation was reused
     (greedy decoding of the same prompt: multitask always, cot and refine when the shots
     do not change with the seed, e.g. k = 0)."""
+    from feedback_data.prompts import default_shots, prompt_id
     from inference.methods import run_cot, run_multitask, run_refine, wsc_sample, wsc_vote
-    from inference.prompts import default_shots, prompt_id
 
     cfg = {"max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size}
     methods = config.methods
@@ -279,7 +270,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "models": {role: {"spec": spec, **models.get(spec).info} for role, spec in
                    (("model", config.model), ("base_model", config.base_model),
                     ("refine_model", config.refine_model)) if spec in models.cache},
-        "code": git_commit(),
+        "code": commit_info(),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)

@@ -50,7 +50,7 @@ from feedback_data.schema import ERROR_CODES, ERROR_NAMES, FeedbackItem
 TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
 
-# The same text as training.instructions (a test checks they agree); feedback_data cannot
+# The same text as feedback_data.instructions (a test checks they agree); feedback_data cannot
 # import training (layering), and the export must ask what rhf's methods ask.
 _ANSWER = "Predict the correct answer for the question and explain it.\nQ: {question}\nA:"
 _ERROR_TYPES = ("Which errors does the answer to the question contain?\n"

@@ -18,7 +18,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import ERROR_NAMES, stable_id
+from feedback_data.instructions import (
+    answer_prompt,
+    description_prompt,
+    error_types_prompt,
+    parse_error_types_text,
+)
+from feedback_data.provenance import model_version
+from feedback_data.schema import ERROR_NAMES
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
@@ -27,12 +34,6 @@ from inference.methods import (
     DEFAULT_W,
     run_refine,
     run_wsc,
-)
-from training.instructions import (
-    answer_prompt,
-    description_prompt,
-    error_types_prompt,
-    parse_error_types_text,
 )
 
 MAX_QUESTION_CHARS = 1000
@@ -99,15 +100,6 @@ class LSPredictRequest(BaseModel):
 
     tasks: list[dict[str, Any]] = Field(max_length=MAX_PREDICT_TASKS)
     model_config = ConfigDict(extra="allow")
-
-
-def model_version(backend: Any) -> str:
-    """'<folder>@<commit or id>': stamped on every answer and Label Studio prediction."""
-    info = backend.info
-    run = info.get("run") or {}
-    commit = str(run.get("git_commit") or run.get("commit") or "")[:10]
-    tag = commit or stable_id(str(info.get("path")), str(run), n=10)
-    return f"{str(info.get('path', backend.name)).rstrip('/').split('/')[-1]}@{tag}"
 
 
 def make_model_router(model: str | Any) -> APIRouter:

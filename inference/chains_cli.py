@@ -37,9 +37,9 @@ def generate_command(
 ) -> None:
     """Generate chains, parse answer and steps; unparseable chains are kept, marked parsed=false."""
     from feedback_data.jsonl import DataError
+    from feedback_data.prompts import check_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import generate_chains, select_examples
-    from inference.prompts import check_task
 
     try:
         check_task(task)

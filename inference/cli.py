@@ -59,6 +59,7 @@ def infer_command(
         return
     from eval.metrics import accuracy
     from feedback_data.jsonl import DataError, read_records, write_records
+    from feedback_data.prompts import default_shots
     from feedback_data.schema import Example
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
@@ -70,7 +71,6 @@ def infer_command(
         run_refine,
         run_wsc,
     )
-    from inference.prompts import default_shots
 
     if model is None:
         _fail("--model is required")

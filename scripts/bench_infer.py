@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def plain_loop_wsc(backend, examples, n: int, w: float, temperature: float,
                    max_new_tokens: int, seed: int) -> list[str | None]:
     from feedback_data.chain_format import parse_chain
+    from feedback_data.instructions import answer_prompt, error_types_prompt, parse_error_types_text
     from inference.methods import CRITIQUE_TOKENS, sample_weight, weighted_vote
-    from training.instructions import answer_prompt, error_types_prompt, parse_error_types_text
 
     answers = []
     for i, ex in enumerate(examples):

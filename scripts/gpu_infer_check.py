@@ -35,10 +35,10 @@ def main() -> None:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
+    from feedback_data.prompts import default_shots
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot, run_wsc
-    from inference.prompts import default_shots
     from training.tiny_model import build_tokenizer
 
     if not torch.cuda.is_available():

@@ -15,12 +15,13 @@ import os
 import random
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from feedback_data.provenance import git_commit  # noqa: F401  (re-exported: run.json's commit)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -30,25 +31,6 @@ _STEP_RE = re.compile(r"^step-(\d+)$")
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed: corrupt, incomplete or for another run."""
-
-
-def git_commit() -> str | None:
-    """The toolkit's commit (with '-dirty' when files differ from it), or None outside git.
-
-    Outside a git checkout (a copy of the tree sent to another machine) ``RHF_GIT_COMMIT``
-    names it.
-    """
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists() and os.environ.get("RHF_GIT_COMMIT"):
-        return os.environ["RHF_GIT_COMMIT"]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("-dirty" if dirty.strip() else "")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

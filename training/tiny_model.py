@@ -53,7 +53,7 @@ def task_corpus() -> Iterator[str]:
                 if isinstance(raw.get(key), str):
                     yield raw[key]
     # Instruction and label words the recipes use, so they tokenize compactly.
-    from training.instructions import vocabulary_text
+    from feedback_data.instructions import vocabulary_text
 
     yield from vocabulary_text()
 

@@ -58,8 +58,8 @@ def empty_correction(fid: str) -> FeedbackItem:
 
 
 def test_prompt_is_the_multitask_instruction():
+    from feedback_data import instructions as ins
     from feedback_data.trl_formats import _DESCRIPTION, _ERROR_TYPES, answer_prompt
-    from training import instructions as ins
 
     assert answer_prompt(Q) == ins.answer_prompt(Q) == PROMPT
     assert _ERROR_TYPES == ins.ERROR_TYPES_INSTRUCTION

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from feedback_data.chain_format import parse_chain
+from feedback_data.instructions import answer_prompt, error_types_prompt, refine_prompt
+from feedback_data.prompts import cot_prompt, default_shots
 from inference.backends import Backend
 from inference.chains import select_examples
 from inference.methods import run_cot, run_multitask, run_refine, run_wsc
-from inference.prompts import cot_prompt, default_shots
-from training.instructions import answer_prompt, error_types_prompt, refine_prompt
 
 TASK = "strategyqa"
 CHAINS = ["The answer is yes because Owls hunt small mammals. Hamsters are small mammals.",
