@@ -20,7 +20,7 @@ GROUPS = (
     ("chains", "inference.chains_cli"),
     ("annotate", "annotation.cli"),
     ("train", "training.cli"),
-    ("infer", "inference.cli"),
+    ("infer", "pipeline.infer_cli"),
     ("eval", "eval.cli"),
 )
 # Single commands (module, function name).

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from annotation import labeling_config as lc
 from annotation.tasks import validate_task_data
+from feedback_data import labeling_config as lc
 from feedback_data.chain_format import parse_chain
 from feedback_data.jsonl import DataError
 from feedback_data.schema import ERROR_CODES, Correction, Feedback, FeedbackItem

@@ -163,7 +163,7 @@ def make_model_router(model: str | Any) -> APIRouter:
 
     @router.post("/predict", summary="Label Studio ML backend: pre-filled error types")
     def predict(req: LSPredictRequest) -> dict[str, Any]:
-        from annotation import labeling_config as lc
+        from feedback_data import labeling_config as lc
 
         results = []
         for i, task in enumerate(req.tasks):

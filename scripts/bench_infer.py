@@ -61,7 +61,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
-            from inference.toy_models import build_tiny_t5
+            from training.tiny_model import build_tiny_t5
 
             model = str(build_tiny_t5(Path(tmp) / "tiny"))
         else:

@@ -140,3 +140,39 @@ def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
     (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-llama", "seed": seed,
                                                      "stage": "init"}, indent=2) + "\n")
     return out
+
+
+def build_tiny_t5(out: str | Path, seed: int = 0) -> Path:
+    """:func:`init_tiny`, with the pad token never generated.
+
+    A freshly initialised tiny T5 puts almost all probability on the pad token and so writes
+    nothing; zeroing the pad row of its output layer makes greedy and sampled generation
+    produce real (random) text, so every inference code path is exercised.
+    """
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    path = init_tiny(out, seed=seed)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path)
+    with torch.no_grad():
+        model.lm_head.weight[model.config.pad_token_id].zero_()
+        model.lm_head.weight.mul_(0.05)
+    model.save_pretrained(path, safe_serialization=True)
+    return Path(path)
+
+
+def build_tiny_causal(tokenizer_dir: str | Path, out: str | Path, seed: int = 0) -> Path:
+    """A two-layer GPT-2 sharing the tiny tokenizer (stands in for GPT-J)."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=1024,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                        pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(config)
+    out = Path(out)
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from annotation import labeling_config as lc
 from annotation.campaign import pull_feedback, push_chains, setup_project
+from feedback_data import labeling_config as lc
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("RHF_CHROMIUM", "/usr/bin/chromium"))

@@ -57,7 +57,7 @@ def test_bearer_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_label_studio_predict(client: TestClient) -> None:
-    from annotation import labeling_config as lc
+    from feedback_data import labeling_config as lc
 
     task = {"id": 7, "data": {lc.DATA_QUESTION: Q["question"], lc.DATA_MODEL_OUTPUT: CHAIN}}
     r = client.post("/predict", json={"tasks": [task, task], "label_config": "<View/>"})
@@ -77,7 +77,7 @@ def test_label_studio_predict(client: TestClient) -> None:
 def test_predict_prefills_error_types_with_model_version() -> None:
     from fastapi import FastAPI
 
-    from annotation import labeling_config as lc
+    from feedback_data import labeling_config as lc
     from inference.api import make_model_router
     from inference.toy_models import ScriptedGenerator
 
