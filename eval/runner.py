@@ -127,14 +127,18 @@ def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, t
     (greedy decoding of the same prompt: multitask always, cot and refine when the shots
     do not change with the seed, e.g. k = 0)."""
     from feedback_data.prompts import default_shots, prompt_id
-    from inference.methods import run_cot, run_multitask, run_refine, wsc_sample, wsc_vote
+    from inference.dispatch import MethodParams, run_method, sample_for_vote
 
-    cfg = {"max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size}
     methods = config.methods
     out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
     by_prompt: dict[str, dict[str, list[Prediction]]] = {}
     multitask: list[Prediction] | None = None
     for seed in config.seeds:
+        params = MethodParams(k=config.k, n=config.n, w=config.w,
+                              temperature=config.temperature, rounds=config.rounds,
+                              refine_keep=config.refine_keep, seed=seed,
+                              batch_size=config.batch_size,
+                              max_new_tokens=config.max_new_tokens)
         if "cot" in methods or "refine" in methods:
             shots = default_shots(task, config.k, seed=seed)
             pid = prompt_id(task, shots)
@@ -143,17 +147,16 @@ def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, t
             cached = by_prompt.setdefault(pid, {})
             if "cot" not in cached:
                 log(f"[eval] {task} seed {seed}: cot on {len(examples)} examples")
-                cached["cot"] = timed("cot", run_cot, models.get(config.base_model), examples,
-                                      task, shots, **cfg)
+                cached["cot"] = timed("cot", run_method, "cot", models.get(config.base_model),
+                                      examples, params)
             if "cot" in methods:
                 out["cot", seed] = cached["cot"], dict(cot_params), reused
             if "refine" in methods:
                 if "refine" not in cached:
                     log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
                     cached["refine"] = timed(
-                        "refine", run_refine, models.get(config.refine_model), examples,
-                        [p.text for p in cached["cot"]], rounds=config.rounds,
-                        keep=config.refine_keep, **cfg)
+                        "refine", run_method, "refine", models.get(config.refine_model),
+                        examples, params, start_chains=[p.text for p in cached["cot"]])
                 preds = cached["refine"]
                 out["refine", seed] = preds, cot_params | {
                     "rounds": config.rounds, "keep": config.refine_keep,
@@ -163,18 +166,16 @@ def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, t
             reused = multitask is not None
             if multitask is None:
                 log(f"[eval] {task}: multitask (greedy) on {len(examples)} examples")
-                multitask = timed("multitask", run_multitask, models.get(config.model),
-                                  examples, **cfg)
+                multitask = timed("multitask", run_method, "multitask",
+                                  models.get(config.model), examples, params)
             out["multitask", seed] = multitask, {"decoding": "greedy (seed-independent)"}, reused
         wanted = [m for m in ("wsc", "wsc_soft") if m in methods]
         if wanted:
             log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
             # One sampling pass and one label-scoring pass serve both votes.
-            samples = timed("wsc", wsc_sample, models.get(config.model), examples, n=config.n,
-                            temperature=config.temperature, seed=seed, **cfg)
+            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params)
             for m in wanted:
-                preds = timed("wsc", wsc_vote, examples, samples, config.w,
-                              soft=m == "wsc_soft")
+                preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
                 out[m, seed] = preds, {"n": config.n, "w": config.w,
                                        "temperature": config.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"

@@ -26,14 +26,13 @@ from feedback_data.instructions import (
 )
 from feedback_data.provenance import model_version
 from feedback_data.schema import ERROR_NAMES
+from inference.dispatch import MethodParams, run_method
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
     DEFAULT_ROUNDS,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
-    run_refine,
-    run_wsc,
 )
 
 MAX_QUESTION_CHARS = 1000
@@ -140,8 +139,9 @@ def make_model_router(model: str | Any) -> APIRouter:
 
         ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
         with lock:
-            pred = run_refine(backend, [ex], [req.chain], rounds=req.rounds,
-                              max_new_tokens=req.max_new_tokens)[0]
+            pred = run_method("refine", backend, [ex], MethodParams(
+                rounds=req.rounds, max_new_tokens=req.max_new_tokens, batch_size=None),
+                start_chains=[req.chain])[0]
         return {"answer": pred.answer, "text": pred.text, **pred.meta, "model_version": version}
 
     @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers")
@@ -150,8 +150,9 @@ def make_model_router(model: str | Any) -> APIRouter:
 
         ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
         with lock:
-            pred = run_wsc(backend, [ex], n=req.n, w=req.w, temperature=req.temperature,
-                           seed=req.seed, max_new_tokens=req.max_new_tokens)[0]
+            pred = run_method("wsc", backend, [ex], MethodParams(
+                n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
+                max_new_tokens=req.max_new_tokens, batch_size=None))[0]
         samples = [{"text": t, "answer": a, "critique": c, "weight": wt} for t, a, c, wt in zip(
             pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
             pred.meta["weights"], strict=True)]
