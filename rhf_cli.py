@@ -25,7 +25,7 @@ GROUPS = (
 )
 # Single commands (module, function name).
 COMMANDS = (
-    ("serve", "inference.serve_cli", "serve"),
+    ("serve", "pipeline.serve_cli", "serve"),
     ("demo", "pipeline.demo_cli", "demo_command"),
 )
 

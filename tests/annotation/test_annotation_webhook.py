@@ -25,7 +25,7 @@ from annotation.tasks import build_tasks
 from annotation.webhook import WEBHOOK_PATH, UserDirectory
 from feedback_data import labeling_config as lc
 from feedback_data.store import FeedbackStore
-from inference.server import create_app
+from pipeline.serve import create_app
 
 SECRET = "s3cret-for-tests"
 

@@ -146,7 +146,7 @@ def test_chains_generate_cli_writes_parsed_chains(taught_llama: Path, tmp_path: 
 def test_serve_answers_with_the_causal_model(taught_llama: Path, examples):
     from fastapi.testclient import TestClient
 
-    from inference.server import create_app
+    from pipeline.serve import create_app
 
     client = TestClient(create_app(model=str(taught_llama)))
     r = client.post("/v1/answer", json={"question": examples[0].question,

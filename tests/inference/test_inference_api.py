@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from inference.server import create_app
+from pipeline.serve import create_app
 
 
 @pytest.fixture(scope="module")

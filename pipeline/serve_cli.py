@@ -21,7 +21,7 @@ def serve(
     """Serve Label Studio webhooks (secret from RHF_WEBHOOK_SECRET) and model endpoints."""
     import uvicorn
 
-    from inference.server import create_app
+    from pipeline.serve import create_app
 
     app = create_app(feedback_store=feedback_store,
                      webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
