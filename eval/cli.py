@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+
 app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
                        "calibration, report.md / report.json / plots.")
 
@@ -75,5 +77,4 @@ def eval_command(
         config.check()
         run_eval(config, log=typer.echo)
     except (ValueError, DataError, ModelLoadError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))

@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+
 app = typer.Typer(help="Model-written reasoning chains (k-shot chain of thought).",
                   no_args_is_help=True)
 
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command("generate")

@@ -13,12 +13,10 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail as _fail
+
 app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.callback(invoke_without_command=True)

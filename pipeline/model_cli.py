@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
 from pipeline.base_model import build_base
 from training.pretrain import PretrainConfig
 
@@ -26,8 +27,7 @@ def init_tiny_command(
     try:
         path = init_tiny(out, seed=seed)
     except DataError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     from transformers import AutoModelForSeq2SeqLM
 
     n = count_parameters(AutoModelForSeq2SeqLM.from_pretrained(path))
@@ -75,6 +75,5 @@ def pretrain_tiny_command(
         record = build_base(out, cfg, ship_to=ship, check_limit=check_limit or None,
                             log=typer.echo)
     except (DataError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
     typer.echo(f"wrote the pre-trained tiny T5 and its record to {record['train_run']}/final")

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from rhf_cli import app
 
 METHODS = {"cot", "multitask", "wsc", "wsc_soft", "refine"}
-TASKS = {"strategyqa", "sports_understanding"}
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from feedback_data.cli_errors import fail as _fail
+
 
 class _TrainGroup(TyperGroup):
     """A group whose own callback trains: anything that is not a sub-command's name is
@@ -31,10 +33,6 @@ app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
                   help="Fine-tune a seq2seq model on rich feedback (multitask or refine).")
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.callback()

@@ -34,8 +34,9 @@ def task_corpus() -> Iterator[str]:
     from feedback_data import paths
     from feedback_data.bigbench import load_bigbench, load_sports_vocab
     from feedback_data.jsonl import iter_json_lines
+    from feedback_data.schema import TASKS
 
-    for task in ("strategyqa", "sports_understanding"):
+    for task in TASKS:
         for ex in load_bigbench(task):
             yield ex.question
             if ex.explanation:
