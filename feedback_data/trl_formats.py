@@ -235,20 +235,28 @@ def step_labels(n_steps: int, first_wrong: int) -> list[bool]:
     return [i < cut for i in range(n_steps)]
 
 
-def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
-              ) -> tuple[list[dict[str, Any]], ExportReport]:
-    """Stepwise supervision on the reviewed chain: its steps and one bool label per step."""
-    report = ExportReport("prm")
+def _located_rows(items: Iterable[FeedbackItem], report: ExportReport, neutral_is_correct: bool,
+                  row: Callable[[FeedbackItem, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per usable record whose first wrong step is known (-1: none); the others are
+    counted in ``report.left_out`` by reason."""
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
         first, why = first_wrong_step(item, neutral_is_correct)
         if first is None:
             report.left_out[why or "unknown"] += 1
             continue
-        steps = list(item.chain.steps)
-        rows.append({"prompt": answer_prompt(item.example.question), "completions": steps,
-                     "labels": step_labels(len(steps), first)})
+        rows.append(row(item, first))
     report.rows = len(rows)
+    return rows
+
+
+def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """Stepwise supervision on the reviewed chain: its steps and one bool label per step."""
+    report = ExportReport("prm")
+    rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
+        "prompt": answer_prompt(item.example.question), "completions": list(item.chain.steps),
+        "labels": step_labels(len(item.chain.steps), first)})
     if rows and all(all(r["labels"]) for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
@@ -258,17 +266,10 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
                        ) -> tuple[list[dict[str, Any]], ExportReport]:
     """ProcessBench's fields: the question, the chain's steps, the first wrong step (or -1)."""
     report = ExportReport("processbench")
-    rows: list[dict[str, Any]] = []
-    for item in _usable(items, report):
-        first, why = first_wrong_step(item, neutral_is_correct)
-        if first is None:
-            report.left_out[why or "unknown"] += 1
-            continue
-        rows.append({"id": item.feedback.id, "generator": item.chain.model,
-                     "problem": item.example.question, "steps": list(item.chain.steps),
-                     "final_answer_correct": item.chain.answer == item.example.answer,
-                     "label": first})
-    report.rows = len(rows)
+    rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
+        "id": item.feedback.id, "generator": item.chain.model,
+        "problem": item.example.question, "steps": list(item.chain.steps),
+        "final_answer_correct": item.chain.answer == item.example.answer, "label": first})
     if rows and all(r["label"] == -1 for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report

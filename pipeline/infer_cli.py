@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from feedback_data.cli_errors import fail as _fail
+from inference import method_options as mo
 
 app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
 
@@ -39,18 +40,15 @@ def infer_command(
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write.")]
     = Path("runs/predictions.jsonl"),
-    k: Annotated[int, typer.Option(help="cot / refine start: shots in the prompt.")] = 4,
-    n: Annotated[int, typer.Option(help="wsc: samples per question.")] = 8,
-    w: Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
-    = 0.5,
-    temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
-    rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
-    refine_keep: Annotated[str, typer.Option(
-        help="refine, when the model predicts 'no error': keep the chain it was 'given' "
-             "(the paper) or the correction it wrote ('written').")] = "given",
+    k: mo.K = mo.DEFAULTS.k,
+    n: mo.N = mo.DEFAULTS.n,
+    w: mo.W = mo.DEFAULTS.w,
+    temperature: mo.Temperature = mo.DEFAULTS.temperature,
+    rounds: mo.Rounds = mo.DEFAULTS.rounds,
+    refine_keep: mo.RefineKeep = mo.DEFAULTS.refine_keep,
     seed: Annotated[int, typer.Option(help="Seed for sampling and shot choice.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
-    max_new_tokens: Annotated[int, typer.Option(help="Cap on generated tokens.")] = 64,
+    batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
+    max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
 ) -> None:
     """Answer questions with one method and write one prediction per line."""
     if ctx.invoked_subcommand is not None:
