@@ -82,9 +82,20 @@ def build_tokenizer(vocab_size: int = TINY_VOCAB_SIZE):
     )
 
 
+def _save_random(model_class, config, tokenizer, out: Path, seed: int, record: dict) -> None:
+    """A randomly initialised model (seeded), its tokenizer and rhf_model.json, in ``out``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "rhf_model.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
     """Build the tiny T5 (``size`` from :data:`SIZES`) and its tokenizer; save both."""
-    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     if size not in SIZES:
@@ -96,14 +107,8 @@ def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
         vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         **{**TINY_CONFIG, **SIZES[size]},
     )
-    torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-t5", "size": size,
-                                                     "seed": seed,
-                                                     "stage": "init"}, indent=2) + "\n")
+    _save_random(T5ForConditionalGeneration, config, tokenizer, out, seed,
+                 {"kind": "tiny-t5", "size": size, "seed": seed, "stage": "init"})
     return out
 
 
@@ -122,7 +127,6 @@ def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
     The tokenizer has no BOS and, like a decoder-only tokenizer, adds no EOS when it encodes
     a text (the T5 one appends ``</s>``); the causal collator appends EOS to each target.
     """
-    import torch
     from tokenizers import processors
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -133,13 +137,8 @@ def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
     config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
                          **TINY_LLAMA_CONFIG)
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-llama", "seed": seed,
-                                                     "stage": "init"}, indent=2) + "\n")
+    _save_random(LlamaForCausalLM, config, tokenizer, out, seed,
+                 {"kind": "tiny-llama", "seed": seed, "stage": "init"})
     return out
 
 
