@@ -39,26 +39,23 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from feedback_data.consistency import EXCLUDING_FLAGS, consistency_flags
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES, FeedbackItem
+from feedback_data.instructions import (
+    answer_prompt,
+    description_prompt,
+    description_text,
+    error_types_prompt,
+    error_types_text,
+)
+from feedback_data.schema import FeedbackItem
 
 TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
-
-# The same text as feedback_data.instructions (a test checks they agree); feedback_data cannot
-# import training (layering), and the export must ask what rhf's methods ask.
-_ANSWER = "Predict the correct answer for the question and explain it.\nQ: {question}\nA:"
-_ERROR_TYPES = ("Which errors does the answer to the question contain?\n"
-                "Question: {question}\nAnswer: {chain}")
-_DESCRIPTION = ("Describe the errors in the answer to the question, naming the step.\n"
-                "Question: {question}\nAnswer: {chain}")
-_NO_ERROR = "no error"
-
 
 class ExportError(ValueError):
     """A format or output the export cannot write."""
@@ -86,25 +83,9 @@ ONLY_CORRECT_NOTE = ("no row has a wrong step: every labelled chain is error-fre
                      "give a process reward model negatives)")
 
 
-def answer_prompt(question: str) -> str:
-    return _ANSWER.format(question=question)
-
-
 def completion(text: str) -> str:
     """A completion starts with a space, as it follows the prompt's 'A:' (TRL's convention)."""
     return " " + " ".join(text.split())
-
-
-def error_types_text(codes: Sequence[str]) -> str:
-    if not codes:
-        return _NO_ERROR
-    return ", ".join(ERROR_NAMES[c].lower() for c in ERROR_CODES if c in codes)
-
-
-def description_text(reasons: dict[str, str], codes: Sequence[str]) -> str:
-    parts = [f"{ERROR_NAMES[c]}: {' '.join(reasons.get(c, '').split())}"
-             for c in ERROR_CODES if c in codes and reasons.get(c, "").strip()]
-    return " ".join(parts) if parts else _NO_ERROR
 
 
 def _unusable(item: FeedbackItem) -> str | None:
@@ -141,9 +122,9 @@ def build_sft(items: Iterable[FeedbackItem], critiques: bool = False
             continue
         rows += [
             {**row, "task": "answer"},
-            {"prompt": _ERROR_TYPES.format(question=q, chain=chain),
+            {"prompt": error_types_prompt(q, chain),
              "completion": completion(error_types_text(fb.error_types)), "task": "error_types"},
-            {"prompt": _DESCRIPTION.format(question=q, chain=chain),
+            {"prompt": description_prompt(q, chain),
              "completion": completion(description_text(fb.reasons, fb.error_types)),
              "task": "description"},
         ]
