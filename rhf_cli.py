@@ -20,12 +20,12 @@ GROUPS = (
     ("chains", "inference.chains_cli"),
     ("annotate", "annotation.cli"),
     ("train", "training.cli"),
-    ("infer", "inference.cli"),
+    ("infer", "pipeline.infer_cli"),
     ("eval", "eval.cli"),
 )
 # Single commands (module, function name).
 COMMANDS = (
-    ("serve", "inference.serve_cli", "serve"),
+    ("serve", "pipeline.serve_cli", "serve"),
     ("demo", "pipeline.demo_cli", "demo_command"),
 )
 

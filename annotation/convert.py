@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotation import labeling_config as lc
 from annotation.tasks import validate_task_data
+from feedback_data import labeling_config as lc
 from feedback_data.chain_format import parse_chain
 from feedback_data.jsonl import DataError
 from feedback_data.schema import (

@@ -14,10 +14,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from annotation import labeling_config as lc
 from annotation.client import LabelStudioClient
 from annotation.convert import simulator_email
 from annotation.tasks import validate_task_data
+from feedback_data import labeling_config as lc
 from feedback_data.chain_format import format_chain, split_steps
 from feedback_data.schema import ERROR_CODES, ERROR_NAMES, Chain, Example
 

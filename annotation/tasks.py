@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from annotation import labeling_config as lc
+from feedback_data import labeling_config as lc
 from feedback_data.chain_format import answer_word
 from feedback_data.jsonl import DataError, describe_validation_error, read_records
 from feedback_data.schema import Chain, Example

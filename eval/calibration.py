@@ -27,10 +27,10 @@ from eval.metrics import (
     reliability_bins,
 )
 from eval.stats import DEFAULT_B, bootstrap_auroc_ci, bootstrap_mean_ci
+from feedback_data.instructions import error_types_prompt, parse_error_types_text
+from feedback_data.prompts import detection_prompt, detection_shots
 from feedback_data.schema import FeedbackItem
 from inference.methods import CRITIQUE_TOKENS, ERROR_LABELS, Scorer
-from inference.prompts import detection_prompt, detection_shots
-from training.instructions import error_types_prompt, parse_error_types_text
 
 LABELS: tuple[str, ...] = ERROR_LABELS
 ICL_SHOTS = 4

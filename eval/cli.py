@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+from inference import method_options as mo
+
 app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
                        "calibration, report.md / report.json / plots.")
 
@@ -36,19 +39,16 @@ def eval_command(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (mean ± std over them).")]
     = "0",
     limit: Annotated[int | None, typer.Option(help="First N dev examples per task.")] = None,
-    k: Annotated[int, typer.Option(help="Shots in the CoT prompt.")] = 4,
-    n: Annotated[int, typer.Option(help="wsc: samples per question.")] = 8,
-    w: Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
-    = 0.5,
-    temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
-    rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
-    refine_keep: Annotated[str, typer.Option(
-        help="refine, when the model predicts 'no error': keep the chain it was 'given' "
-             "(the paper) or the correction it wrote ('written').")] = "given",
+    k: mo.K = mo.DEFAULTS.k,
+    n: mo.N = mo.DEFAULTS.n,
+    w: mo.W = mo.DEFAULTS.w,
+    temperature: mo.Temperature = mo.DEFAULTS.temperature,
+    rounds: mo.Rounds = mo.DEFAULTS.rounds,
+    refine_keep: mo.RefineKeep = mo.DEFAULTS.refine_keep,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
-    max_new_tokens: Annotated[int, typer.Option(help="Cap on a generated chain.")] = 64,
+    batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
+    max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
@@ -57,7 +57,8 @@ def eval_command(
     """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
     if ctx.invoked_subcommand is not None:
         return
-    from eval.runner import EvalConfig, run_eval
+    from eval.config import EvalConfig
+    from eval.runner import run_eval
     from feedback_data.jsonl import DataError
     from inference.backends import ModelLoadError
 
@@ -75,5 +76,4 @@ def eval_command(
         config.check()
         run_eval(config, log=typer.echo)
     except (ValueError, DataError, ModelLoadError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from eval.names import CALIBRATION_NAMES, METHOD_NAMES, TASK_NAMES
+
 
 def _pyplot():
     import matplotlib
@@ -18,8 +20,6 @@ def _pyplot():
 def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
     """Grouped bars: one group per task, one bar per method; error bars are the 95% CIs of
     Table 1, and a dashed line across each group marks that task's majority class."""
-    from eval.report import METHOD_NAMES, TASK_NAMES
-
     plt = _pyplot()
     tasks = list(report["config"]["tasks"])
     methods = list(report["accuracy"])
@@ -53,8 +53,6 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
 
 def plot_reliability(calibration: dict[str, Any], path: Path) -> Path:
     """P('no error') against the observed share of error-free chains, per model."""
-    from eval.report import CALIBRATION_NAMES
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")

@@ -5,16 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from eval.names import CALIBRATION_NAMES, METHOD_NAMES, TASK_NAMES
 from feedback_data.jsonl import write_json
 
-METHOD_NAMES = {
-    "cot": "CoT k-shot ICL (base model)",
-    "multitask": "Multitask fine-tuned",
-    "wsc": "Weighted self-consistency",
-    "wsc_soft": "Weighted self-consistency, soft weights (extension)",
-    "refine": "Iterative refinement",
-}
-TASK_NAMES = {"strategyqa": "StrategyQA", "sports_understanding": "Sports Understanding"}
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
 # Learning blog "Improve multi-hop reasoning in LLMs by learning from rich human feedback"
 # (April 2023). For reference only: other dev split, other model size.
@@ -25,8 +18,6 @@ PAPER_ACCURACY = {
     "refine": {"strategyqa": "61.85 ± 3.3", "sports_understanding": "57.0 ± 2.5"},
 }
 PAPER_DETECTION = {"icl": "30.17", "finetuned": "73.98"}
-CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
-                     "finetuned": "Multitask fine-tuned"}
 
 
 def pct(mean: float, std: float | None = None) -> str:

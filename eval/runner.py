@@ -5,190 +5,23 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from eval.config import EvalConfig
 from eval.metrics import accuracy
 from eval.stats import (
-    DEFAULT_B,
     STATISTICS,
     accuracy_summary,
     majority_class,
     mcnemar_exact,
 )
-from feedback_data.schema import TASKS
-from inference.methods import (
-    DEFAULT_N,
-    DEFAULT_ROUNDS,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_W,
-    METHODS,
-    REFINE_KEEP,
-    Prediction,
-)
+from eval.task_runs import Models, save_predictions, task_runs
+from feedback_data.provenance import commit_info
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class EvalConfig:
-    """What `rhf eval` runs. Models take a hub id, a model folder or a training RUN_DIR.
-
-    No model stands in for another: ``base_model`` is required when cot, refine or the ICL
-    calibration baseline runs, ``refine_model`` when refine runs.
-    """
-
-    model: str  # multitask-trained checkpoint: multitask, wsc, wsc_soft, fine-tuned calibration
-    out: Path  # report folder
-    base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
-    refine_model: str | None = None  # refine-trained checkpoint
-    methods: tuple[str, ...] = METHODS
-    tasks: tuple[str, ...] = TASKS
-    seeds: tuple[int, ...] = (0,)
-    limit: int | None = None  # first N dev examples per task
-    k: int = 4  # shots in the CoT prompt
-    n: int = DEFAULT_N  # wsc samples per question
-    w: float = DEFAULT_W  # wsc weight of a sample labelled as erroneous
-    temperature: float = DEFAULT_TEMPERATURE  # wsc sampling temperature
-    rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
-    refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
-    batch_size: int = 64  # sequences per generate call
-    max_new_tokens: int = 64  # cap on a generated chain
-    calibration: bool = True  # run error-detection calibration
-    calibration_limit: int | None = None  # first N calibration records (default: all 173)
-    bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
-    bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
-    plots: bool = True
-    threads: int | None = None  # torch CPU threads (None: torch's default)
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
-
-    def check(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad:
-            raise ValueError(f"unknown method {bad[0]!r}: expected some of {', '.join(METHODS)}")
-        bad = [t for t in self.tasks if t not in TASKS]
-        if bad:
-            raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
-        if not self.methods or not self.tasks or not self.seeds:
-            raise ValueError("need at least one method, task and seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"--seeds repeats a seed: {self.seeds}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {self.limit}")
-        if self.n < 1 or self.rounds < 1 or self.k < 0 or not 0 <= self.w <= 1:
-            raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
-        if self.refine_keep not in REFINE_KEEP:
-            raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
-                             f"got {self.refine_keep!r}")
-        if self.bootstrap < 1:
-            raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
-        need_base = [m for m in ("cot", "refine") if m in self.methods]
-        need_base += ["the ICL calibration baseline"] if self.calibration else []
-        if need_base and not self.base_model:
-            raise ValueError(f"--base-model is required for {', '.join(need_base)} (no model "
-                             "stands in for another; pass --model's value to use that one)")
-        if "refine" in self.methods and not self.refine_model:
-            raise ValueError("--refine-model is required for refine (no model stands in for "
-                             "another; pass --model's value to use that one)")
-
-
-def git_commit() -> dict[str, Any]:
-    """The commit the report was made at, and whether tracked files differed from it."""
-    from training.checkpoint import git_commit as commit_with_dirty_flag
-
-    sha = commit_with_dirty_flag()
-    if sha is None:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.removesuffix("-dirty"), "dirty": sha.endswith("-dirty")}
-
-
-class _Models:
-    """Load each distinct model once."""
-
-    def __init__(self, config: EvalConfig) -> None:
-        self.config = config
-        self.cache: dict[str, Any] = {}
-
-    def get(self, spec: str) -> Any:
-        from inference.backends import Backend
-
-        if spec not in self.cache:
-            self.cache[spec] = Backend.load(spec, batch_size=self.config.batch_size)
-        return self.cache[spec]
-
-
-def _save_predictions(path: Path, examples: list, preds: list[Prediction]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for ex, p in zip(examples, preds, strict=True):
-            fh.write(json.dumps({"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
-                                 "text": p.text, "meta": p.meta}, ensure_ascii=False) + "\n")
-
-
-def _task_runs(config: EvalConfig, models: _Models, task: str, examples: list, timed,
-               log) -> dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]]:
-    """Every method's predictions on ``examples`` per seed: {(method, seed): (predictions,
-    params, reused)}, ``reused`` when an earlier seed's identical computation was reused
-    (greedy decoding of the same prompt: multitask always, cot and refine when the shots
-    do not change with the seed, e.g. k = 0)."""
-    from inference.methods import run_cot, run_multitask, run_refine, wsc_sample, wsc_vote
-    from inference.prompts import default_shots, prompt_id
-
-    cfg = {"max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size}
-    methods = config.methods
-    out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
-    by_prompt: dict[str, dict[str, list[Prediction]]] = {}
-    multitask: list[Prediction] | None = None
-    for seed in config.seeds:
-        if "cot" in methods or "refine" in methods:
-            shots = default_shots(task, config.k, seed=seed)
-            pid = prompt_id(task, shots)
-            cot_params = {"k": config.k, "prompt_id": pid, "shots": [s.id for s in shots]}
-            reused = pid in by_prompt
-            cached = by_prompt.setdefault(pid, {})
-            if "cot" not in cached:
-                log(f"[eval] {task} seed {seed}: cot on {len(examples)} examples")
-                cached["cot"] = timed("cot", run_cot, models.get(config.base_model), examples,
-                                      task, shots, **cfg)
-            if "cot" in methods:
-                out["cot", seed] = cached["cot"], dict(cot_params), reused
-            if "refine" in methods:
-                if "refine" not in cached:
-                    log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
-                    cached["refine"] = timed(
-                        "refine", run_refine, models.get(config.refine_model), examples,
-                        [p.text for p in cached["cot"]], rounds=config.rounds,
-                        keep=config.refine_keep, **cfg)
-                preds = cached["refine"]
-                out["refine", seed] = preds, cot_params | {
-                    "rounds": config.rounds, "keep": config.refine_keep,
-                    "start_model": config.base_model,
-                    "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}, reused
-        if "multitask" in methods:
-            reused = multitask is not None
-            if multitask is None:
-                log(f"[eval] {task}: multitask (greedy) on {len(examples)} examples")
-                multitask = timed("multitask", run_multitask, models.get(config.model),
-                                  examples, **cfg)
-            out["multitask", seed] = multitask, {"decoding": "greedy (seed-independent)"}, reused
-        wanted = [m for m in ("wsc", "wsc_soft") if m in methods]
-        if wanted:
-            log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
-            # One sampling pass and one label-scoring pass serve both votes.
-            samples = timed("wsc", wsc_sample, models.get(config.model), examples, n=config.n,
-                            temperature=config.temperature, seed=seed, **cfg)
-            for m in wanted:
-                preds = timed("wsc", wsc_vote, examples, samples, config.w,
-                              soft=m == "wsc_soft")
-                out[m, seed] = preds, {"n": config.n, "w": config.w,
-                                       "temperature": config.temperature,
-                                       "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
-                                       else "1 if argmax label is 'no error' else w"}, False
-    return out
 
 
 def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
@@ -207,7 +40,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    models = _Models(config)
+    models = Models(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     runs: list[dict[str, Any]] = []
@@ -225,7 +58,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         examples = dev_examples(task)[:config.limit] if config.limit else dev_examples(task)
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold)
-        results = _task_runs(config, models, task, examples, timed, log)
+        results = task_runs(config, models, task, examples, timed, log)
         correct: dict[tuple[str, int], list[bool]] = {}
         for method in config.methods:
             for seed in config.seeds:
@@ -234,7 +67,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 correct[method, seed] = right
                 acc = accuracy([p.answer for p in preds], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
-                _save_predictions(pred_file, examples, preds)
+                save_predictions(pred_file, examples, preds)
                 runs.append({"method": method, "task": task, "seed": seed,
                              "model": model_of.get(method, config.model),
                              "n_examples": len(examples), "accuracy": acc,
@@ -279,7 +112,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "models": {role: {"spec": spec, **models.get(spec).info} for role, spec in
                    (("model", config.model), ("base_model", config.base_model),
                     ("refine_model", config.refine_model)) if spec in models.cache},
-        "code": git_commit(),
+        "code": commit_info(),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)

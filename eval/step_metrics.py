@@ -1,7 +1,7 @@
 """Finding the first wrong step: ProcessBench's score on records that have step labels.
 
 A label is the 0-based index of a chain's first wrong step, -1 when every step is correct
-(the export's step policy, :func:`feedback_data.trl_formats.first_wrong_step`). A critic
+(the export's step policy, :func:`feedback_data.step_policy.first_wrong_step`). A critic
 predicts the same index. ProcessBench reports the accuracy on the erroneous chains (the
 predicted index is exactly the first wrong step), the accuracy on the correct chains (the
 critic says -1), and their harmonic mean (its "F1").
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from feedback_data.schema import FeedbackItem
-from feedback_data.trl_formats import first_wrong_step
+from feedback_data.step_policy import first_wrong_step
 
 NO_ERROR = "no error"
 _STEP_RE = re.compile(r"\bstep\s+(\d+)\b", re.IGNORECASE)

@@ -8,15 +8,12 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
 from feedback_data.jsonl import DataError
 
 app = typer.Typer(help="Datasets and feedback: fetch, import, statistics, export.",
                   no_args_is_help=True)
 
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command()

@@ -82,30 +82,29 @@ def to_json_line(record: BaseModel | dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def _write_synced(fh: Any, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """One JSON line per record, flushed and fsynced; returns the count."""
+    n = 0
+    for record in records:
+        fh.write(to_json_line(record))
+        n += 1
+    fh.flush()
+    os.fsync(fh.fileno())
+    return n
+
+
 def write_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
     """Write all records to ``path`` atomically (temporary file, fsync, rename)."""
-    n = 0
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(to_json_line(record))
-            n += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    return n
+        return _write_synced(fh, records)
 
 
 def append_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
     """Append records and fsync before returning, so a crash after return loses nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
     with path.open("a", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(to_json_line(record))
-            n += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    return n
+        return _write_synced(fh, records)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

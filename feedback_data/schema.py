@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Task = Literal["strategyqa", "sports_understanding"]
-TASKS: tuple[str, ...] = ("strategyqa", "sports_understanding")
+TASKS: tuple[str, ...] = get_args(Task)
 Answer = Literal["yes", "no"]
 ErrorCode = Literal["FE", "MF", "IR", "LI"]
-ERROR_CODES: tuple[str, ...] = ("FE", "MF", "IR", "LI")
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 ERROR_NAMES: dict[str, str] = {
     "FE": "Factual Error",
     "MF": "Missing Facts",

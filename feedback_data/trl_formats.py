@@ -19,16 +19,7 @@ Every builder is a pure function returning the rows and an :class:`ExportReport`
 the records it left out and why. Records the data layer flags as unusable (empty correction,
 "none" with error types) are left out of every format.
 
-Step policy (prm, processbench), in order of preference:
-  1. ``feedback.step_ratings`` (one of correct / neutral / wrong / unsure per step): the first
-     "wrong" step is the first wrong step. **Neutral counts as correct** (ProcessBench's first
-     error is the earliest *wrong* step; a neutral step is not an error), so PRM800K's
-     neutral rating is lost in the bool labels; pass ``neutral_is_correct=False`` to treat it
-     as wrong instead. An "unsure" step before the first wrong one leaves the record out.
-     (``feedback.first_wrong_step`` is derived from these ratings, so it is not read apart.)
-  2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
-  3. No error type and no error step: the annotator saw no error, so every step is correct.
-  A record with error types but no step information is left out ("errors_without_step").
+Step policy (prm, processbench): :mod:`feedback_data.step_policy`.
 
 The prompts are rhf's own instructions (the text ``rhf eval --method multitask`` asks), so a
 model trained elsewhere on these rows can be evaluated by rhf.
@@ -39,26 +30,23 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from feedback_data.consistency import EXCLUDING_FLAGS, consistency_flags
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES, FeedbackItem
+from feedback_data.instructions import (
+    answer_prompt,
+    description_prompt,
+    description_text,
+    error_types_prompt,
+    error_types_text,
+)
+from feedback_data.schema import FeedbackItem
+from feedback_data.step_policy import first_wrong_step, step_labels
 
 TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
-STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
-
-# The same text as training.instructions (a test checks they agree); feedback_data cannot
-# import training (layering), and the export must ask what rhf's methods ask.
-_ANSWER = "Predict the correct answer for the question and explain it.\nQ: {question}\nA:"
-_ERROR_TYPES = ("Which errors does the answer to the question contain?\n"
-                "Question: {question}\nAnswer: {chain}")
-_DESCRIPTION = ("Describe the errors in the answer to the question, naming the step.\n"
-                "Question: {question}\nAnswer: {chain}")
-_NO_ERROR = "no error"
-
 
 class ExportError(ValueError):
     """A format or output the export cannot write."""
@@ -86,25 +74,9 @@ ONLY_CORRECT_NOTE = ("no row has a wrong step: every labelled chain is error-fre
                      "give a process reward model negatives)")
 
 
-def answer_prompt(question: str) -> str:
-    return _ANSWER.format(question=question)
-
-
 def completion(text: str) -> str:
     """A completion starts with a space, as it follows the prompt's 'A:' (TRL's convention)."""
     return " " + " ".join(text.split())
-
-
-def error_types_text(codes: Sequence[str]) -> str:
-    if not codes:
-        return _NO_ERROR
-    return ", ".join(ERROR_NAMES[c].lower() for c in ERROR_CODES if c in codes)
-
-
-def description_text(reasons: dict[str, str], codes: Sequence[str]) -> str:
-    parts = [f"{ERROR_NAMES[c]}: {' '.join(reasons.get(c, '').split())}"
-             for c in ERROR_CODES if c in codes and reasons.get(c, "").strip()]
-    return " ".join(parts) if parts else _NO_ERROR
 
 
 def _unusable(item: FeedbackItem) -> str | None:
@@ -141,9 +113,9 @@ def build_sft(items: Iterable[FeedbackItem], critiques: bool = False
             continue
         rows += [
             {**row, "task": "answer"},
-            {"prompt": _ERROR_TYPES.format(question=q, chain=chain),
+            {"prompt": error_types_prompt(q, chain),
              "completion": completion(error_types_text(fb.error_types)), "task": "error_types"},
-            {"prompt": _DESCRIPTION.format(question=q, chain=chain),
+            {"prompt": description_prompt(q, chain),
              "completion": completion(description_text(fb.reasons, fb.error_types)),
              "task": "description"},
         ]
@@ -194,61 +166,28 @@ def build_dpo(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], Expo
     return rows, report
 
 
-def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
-                     ) -> tuple[int | None, str | None]:
-    """(0-based index of the first wrong step or -1 when none, None) or (None, why unknown).
-
-    See the module docstring for the order of the sources and the neutral/unsure policy.
-    """
-    fb, n = item.feedback, len(item.chain.steps)
-    if n == 0:
-        return None, "chain_without_steps"
-    ratings = getattr(fb, "step_ratings", None)
-    if ratings is not None:
-        if len(ratings) != n:
-            return None, "step_ratings_length_mismatch"
-        bad = {"wrong"} if neutral_is_correct else {"wrong", "neutral"}
-        for i, rating in enumerate(ratings):
-            if rating not in STEP_RATINGS:
-                return None, f"unknown_step_rating:{rating}"
-            if rating == "unsure":
-                return None, "unsure_step_before_first_wrong"
-            if rating in bad:
-                return i, None
-        return -1, None
-    if fb.error_steps:
-        if not all(1 <= s <= n for s in fb.error_steps):
-            return None, "error_step_out_of_range"
-        return min(fb.error_steps) - 1, None
-    if fb.error_types:
-        return None, "errors_without_step"
-    return -1, None
-
-
-def step_labels(n_steps: int, first_wrong: int) -> list[bool]:
-    """True before the first wrong step, False from it on (all True when it is -1).
-
-    >>> step_labels(4, 1)
-    [True, False, False, False]
-    """
-    cut = n_steps if first_wrong < 0 else first_wrong
-    return [i < cut for i in range(n_steps)]
-
-
-def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
-              ) -> tuple[list[dict[str, Any]], ExportReport]:
-    """Stepwise supervision on the reviewed chain: its steps and one bool label per step."""
-    report = ExportReport("prm")
+def _located_rows(items: Iterable[FeedbackItem], report: ExportReport, neutral_is_correct: bool,
+                  row: Callable[[FeedbackItem, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per usable record whose first wrong step is known (-1: none); the others are
+    counted in ``report.left_out`` by reason."""
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
         first, why = first_wrong_step(item, neutral_is_correct)
         if first is None:
             report.left_out[why or "unknown"] += 1
             continue
-        steps = list(item.chain.steps)
-        rows.append({"prompt": answer_prompt(item.example.question), "completions": steps,
-                     "labels": step_labels(len(steps), first)})
+        rows.append(row(item, first))
     report.rows = len(rows)
+    return rows
+
+
+def build_prm(items: Iterable[FeedbackItem], neutral_is_correct: bool = True
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """Stepwise supervision on the reviewed chain: its steps and one bool label per step."""
+    report = ExportReport("prm")
+    rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
+        "prompt": answer_prompt(item.example.question), "completions": list(item.chain.steps),
+        "labels": step_labels(len(item.chain.steps), first)})
     if rows and all(all(r["labels"]) for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
@@ -258,17 +197,10 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
                        ) -> tuple[list[dict[str, Any]], ExportReport]:
     """ProcessBench's fields: the question, the chain's steps, the first wrong step (or -1)."""
     report = ExportReport("processbench")
-    rows: list[dict[str, Any]] = []
-    for item in _usable(items, report):
-        first, why = first_wrong_step(item, neutral_is_correct)
-        if first is None:
-            report.left_out[why or "unknown"] += 1
-            continue
-        rows.append({"id": item.feedback.id, "generator": item.chain.model,
-                     "problem": item.example.question, "steps": list(item.chain.steps),
-                     "final_answer_correct": item.chain.answer == item.example.answer,
-                     "label": first})
-    report.rows = len(rows)
+    rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
+        "id": item.feedback.id, "generator": item.chain.model,
+        "problem": item.example.question, "steps": list(item.chain.steps),
+        "final_answer_correct": item.chain.answer == item.example.answer, "label": first})
     if rows and all(r["label"] == -1 for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report

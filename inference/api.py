@@ -18,21 +18,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import stable_id
+from feedback_data.instructions import (
+    answer_prompt,
+    description_prompt,
+    error_types_prompt,
+    parse_error_types_text,
+)
+from feedback_data.provenance import model_version
+from inference.dispatch import MethodParams, run_method
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
     DEFAULT_ROUNDS,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
-    run_refine,
-    run_wsc,
-)
-from training.instructions import (
-    answer_prompt,
-    description_prompt,
-    error_types_prompt,
-    parse_error_types_text,
 )
 
 MAX_QUESTION_CHARS = 1000
@@ -101,54 +100,6 @@ class LSPredictRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def weights_digest(backend: Any) -> str | None:
-    """sha256 of the weights a backend serves: over its folder's weight files (name and
-    sha256 of each, plus an adapter's base model), else over the loaded tensors; None for
-    a stand-in that has no weights."""
-    import hashlib
-    import json
-    from pathlib import Path
-
-    from feedback_data.fetch import sha256_file
-
-    digest = hashlib.sha256()
-    folder = Path(str(backend.info.get("path", ""))) if getattr(backend, "info", None) else None
-    files = sorted(f for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern)
-                   ) if folder is not None and folder.is_dir() else []
-    if files:
-        for f in files:
-            digest.update(f"{f.name}:{sha256_file(f)}\n".encode())
-        adapter = folder / "adapter_config.json"
-        if adapter.is_file():
-            base = json.loads(adapter.read_text()).get("base_model_name_or_path") or ""
-            digest.update(f"base:{base}\n".encode())
-        return digest.hexdigest()
-    model = getattr(backend, "model", None)
-    if model is None or not hasattr(model, "state_dict"):
-        return None
-    import torch
-
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        flat = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def model_version(backend: Any) -> str:
-    """'<folder>@<sha256 of the weights, 12 hex>': stamped on every answer and Label Studio
-    prediction, so two different checkpoints never share a version. A stand-in without
-    weights falls back to its run's commit."""
-    info = getattr(backend, "info", None) or {}
-    name = str(info.get("path", backend.name)).rstrip("/").split("/")[-1]
-    weights = weights_digest(backend)
-    if weights is not None:
-        return f"{name}@{weights[:12]}"
-    run = info.get("run") or {}
-    commit = str(run.get("git_commit") or run.get("commit") or "")[:10]
-    return f"{name}@{commit or stable_id(str(info.get('path')), str(run), n=10)}"
-
-
 def check_finite(backend: Any) -> None:
     """Refuse to serve weights holding NaN or inf (a diverged run): every answer would be
     empty or an error."""
@@ -205,8 +156,9 @@ def make_model_router(model: str | Any) -> APIRouter:
 
         ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
         with lock:
-            pred = run_refine(backend, [ex], [req.chain], rounds=req.rounds,
-                              max_new_tokens=req.max_new_tokens)[0]
+            pred = run_method("refine", backend, [ex], MethodParams(
+                rounds=req.rounds, max_new_tokens=req.max_new_tokens, batch_size=None),
+                start_chains=[req.chain])[0]
         return {"answer": pred.answer, "text": pred.text, **pred.meta, "model_version": version}
 
     @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers")
@@ -215,8 +167,9 @@ def make_model_router(model: str | Any) -> APIRouter:
 
         ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
         with lock:
-            pred = run_wsc(backend, [ex], n=req.n, w=req.w, temperature=req.temperature,
-                           seed=req.seed, max_new_tokens=req.max_new_tokens)[0]
+            pred = run_method("wsc", backend, [ex], MethodParams(
+                n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
+                max_new_tokens=req.max_new_tokens, batch_size=None))[0]
         samples = [{"text": t, "answer": a, "critique": c, "weight": wt} for t, a, c, wt in zip(
             pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
             pred.meta["weights"], strict=True)]

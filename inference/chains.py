@@ -8,8 +8,8 @@ from typing import Protocol
 
 from feedback_data.chain_format import parse_chain
 from feedback_data.jsonl import append_records, read_records
+from feedback_data.prompts import cot_prompt, default_shots, prompt_id
 from feedback_data.schema import Chain, Example, make_chain_id
-from inference.prompts import cot_prompt, default_shots, prompt_id
 
 
 class TextGenerator(Protocol):

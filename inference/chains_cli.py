@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+
 app = typer.Typer(help="Model-written reasoning chains (k-shot chain of thought).",
                   no_args_is_help=True)
 
-
-def fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command("generate")
@@ -37,9 +35,9 @@ def generate_command(
 ) -> None:
     """Generate chains, parse answer and steps; unparseable chains are kept, marked parsed=false."""
     from feedback_data.jsonl import DataError
+    from feedback_data.prompts import check_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import generate_chains, select_examples
-    from inference.prompts import check_task
 
     try:
         check_task(task)

@@ -21,10 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import ERROR_CODES, Example
-from inference.chains import TextGenerator
-from inference.prompts import cot_prompt
-from training.instructions import (
+from feedback_data.instructions import (
     NO_ERROR,
     answer_prompt,
     error_types_prompt,
@@ -32,6 +29,9 @@ from training.instructions import (
     parse_refine_output,
     refine_prompt,
 )
+from feedback_data.prompts import cot_prompt
+from feedback_data.schema import ERROR_CODES, Example
+from inference.chains import TextGenerator
 
 # The paper's four methods, and wsc_soft, an extension reported as its own row.
 PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")

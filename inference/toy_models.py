@@ -1,47 +1,9 @@
-"""Tiny random-weight models and a scripted stand-in generator, for tests and benchmarks.
-
-A freshly initialised tiny T5 puts almost all probability on the pad token and so writes
-nothing; :func:`build_tiny_t5` zeroes the pad row of its output layer so that greedy and
-sampled generation produce real (random) text and every code path is exercised.
-"""
+"""A scripted stand-in generator, for tests and benchmarks (the tiny random-weight models
+are built by training.tiny_model)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-
-
-def build_tiny_t5(out: str | Path, seed: int = 0) -> Path:
-    """training.tiny_model.init_tiny, with the pad token never generated."""
-    import torch
-    from transformers import AutoModelForSeq2SeqLM
-
-    from training.tiny_model import init_tiny
-
-    path = init_tiny(out, seed=seed)
-    model = AutoModelForSeq2SeqLM.from_pretrained(path)
-    with torch.no_grad():
-        model.lm_head.weight[model.config.pad_token_id].zero_()
-        model.lm_head.weight.mul_(0.05)
-    model.save_pretrained(path, safe_serialization=True)
-    return Path(path)
-
-
-def build_tiny_causal(tokenizer_dir: str | Path, out: str | Path, seed: int = 0) -> Path:
-    """A two-layer GPT-2 sharing the tiny tokenizer (stands in for GPT-J)."""
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=1024,
-                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                        pad_token_id=tok.pad_token_id)
-    torch.manual_seed(seed)
-    model = GPT2LMHeadModel(config)
-    out = Path(out)
-    model.save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return out
 
 
 class ScriptedGenerator:

@@ -38,10 +38,10 @@ def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
                  max_new_tokens: int = 48, limit: int | None = None) -> dict[str, Any]:
     """Greedy k-shot CoT accuracy (seed-0 shots) of ``model`` on the validation and dev sets
     (the first ``limit`` questions of each when given)."""
+    from feedback_data.prompts import default_shots
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot
-    from inference.prompts import default_shots
     from training.pretrain_data import sports_validation_examples
 
     backend = Backend.load(str(model), batch_size=batch_size)
@@ -67,7 +67,7 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
     """Pre-train, check and record the base; copy it to ``ship_to`` when given."""
     import torch
 
-    from training.checkpoint import git_commit
+    from feedback_data.provenance import git_commit
 
     cfg = cfg or PretrainConfig()
     out = Path(out)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedback_data.fetch import sha256_file
 from feedback_data.jsonl import write_json
 from feedback_data.schema import TASKS
 from pipeline.base_model import SHIPPED_BASE, build_base, read_record
@@ -81,14 +82,6 @@ def make_deterministic(threads: int, seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: list[str],
            overrides: dict[str, Any], key: str) -> str:
     """Train one objective into ``out``: resume an interrupted run of the same inputs
@@ -128,7 +121,8 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every stage and return the evaluation report (also written under ``cfg.out``)."""
-    from eval.runner import EvalConfig, run_eval
+    from eval.config import EvalConfig
+    from eval.runner import run_eval
 
     make_deterministic(cfg.threads)
     out = Path(cfg.out)
@@ -162,7 +156,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         if not (SHIPPED_BASE / "model.safetensors").exists():
             raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
                                     "it from git, or run with --rebuild-base")
-        digest = file_digest(SHIPPED_BASE / "model.safetensors")
+        digest = sha256_file(SHIPPED_BASE / "model.safetensors")
         base = stages.run("base", {"shipped": digest}, lambda: {
             "model": str(SHIPPED_BASE), "sha256": digest,
             "record": (read_record(SHIPPED_BASE) or {}).get("metrics")})["model"]

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+
 
 def demo_command(
     out: Annotated[Path, typer.Option(help="Run folder for every stage and the report.")]
@@ -54,5 +56,4 @@ def demo_command(
     try:
         run_demo(cfg, log=typer.echo)
     except (FetchError, DataError, OSError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))

@@ -7,16 +7,13 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
 from pipeline.base_model import build_base
 from training.pretrain import PretrainConfig
 
 app = typer.Typer(help="The embedded default model (a tiny T5 that needs no download).",
                   no_args_is_help=True)
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.command("init-tiny")
@@ -29,11 +26,11 @@ def init_tiny_command(
     from training.tiny_model import count_parameters, init_tiny
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        _fail(f"{out} already exists and is not an empty folder; choose another OUT")
+        fail(f"{out} already exists and is not an empty folder; choose another OUT")
     try:
         path = init_tiny(out, seed=seed)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     from transformers import AutoModelForSeq2SeqLM
 
     n = count_parameters(AutoModelForSeq2SeqLM.from_pretrained(path))
@@ -78,9 +75,9 @@ def pretrain_tiny_command(
 
     # Checked before anything is written: pretraining writes OUT/init and the pairs first.
     if (out / "run" / "final").exists() or (out / "run" / "checkpoints").exists():
-        _fail(f"{out} already holds a pre-training run ({out / 'run'}); choose another OUT")
+        fail(f"{out} already holds a pre-training run ({out / 'run'}); choose another OUT")
     if out.exists() and not out.is_dir():
-        _fail(f"{out} is a file; choose another OUT")
+        fail(f"{out} is a file; choose another OUT")
     cfg = PretrainConfig(size=size, k=k, synthetic_sports=synthetic_sports,
                          strategyqa_repeats=strategyqa_repeats, epochs=epochs,
                          batch_size=batch_size, lr=lr, seed=seed)
@@ -88,5 +85,5 @@ def pretrain_tiny_command(
         record = build_base(out, cfg, ship_to=ship, check_limit=check_limit or None,
                             log=typer.echo)
     except (DataError, ConfigError, CheckpointError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"wrote the pre-trained tiny T5 and its record to {record['train_run']}/final")

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def plain_loop_wsc(backend, examples, n: int, w: float, temperature: float,
                    max_new_tokens: int, seed: int) -> list[str | None]:
     from feedback_data.chain_format import parse_chain
+    from feedback_data.instructions import answer_prompt, error_types_prompt, parse_error_types_text
     from inference.methods import CRITIQUE_TOKENS, sample_weight, weighted_vote
-    from training.instructions import answer_prompt, error_types_prompt, parse_error_types_text
 
     answers = []
     for i, ex in enumerate(examples):
@@ -61,7 +61,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
-            from inference.toy_models import build_tiny_t5
+            from training.tiny_model import build_tiny_t5
 
             model = str(build_tiny_t5(Path(tmp) / "tiny"))
         else:

@@ -28,12 +28,8 @@ from training.collate import encode_pairs
 from training.config import TrainConfig, load_config
 from training.data import build_data
 from training.examples import multitask_pairs
+from training.model_sizes import FLAN_T5_LARGE
 from training.modeling import make_optimizer
-
-FLAN_T5_LARGE = dict(d_model=1024, d_ff=2816, d_kv=64, num_heads=16, num_layers=24,
-                     num_decoder_layers=24, feed_forward_proj="gated-gelu", vocab_size=32128,
-                     tie_word_embeddings=False, dropout_rate=0.1, pad_token_id=0,
-                     eos_token_id=1, decoder_start_token_id=0)
 
 
 def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict) -> dict:

@@ -16,11 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FLAN_T5_LARGE = dict(d_model=1024, d_ff=2816, d_kv=64, num_heads=16, num_layers=24,
-                     num_decoder_layers=24, feed_forward_proj="gated-gelu", vocab_size=32128,
-                     tie_word_embeddings=False, dropout_rate=0.0, pad_token_id=0,
-                     eos_token_id=1, decoder_start_token_id=0)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -35,10 +30,11 @@ def main() -> None:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
+    from feedback_data.prompts import default_shots
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot, run_wsc
-    from inference.prompts import default_shots
+    from training.model_sizes import FLAN_T5_LARGE
     from training.tiny_model import build_tokenizer
 
     if not torch.cuda.is_available():

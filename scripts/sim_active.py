@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 import torch
+from training.instructions import error_types_prompt, error_types_text
 
 from eval.calibration import no_error_probabilities
 from eval.metrics import auroc
 from feedback_data.schema import FeedbackItem
 from feedback_data.store import load_paper_feedback
 from inference.backends import Backend
-from training.instructions import error_types_prompt, error_types_text
 from training.tiny_model import init_tiny
 
 BUDGETS = (100, 200, 400, 800)

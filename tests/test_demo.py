@@ -24,7 +24,7 @@ def _numbers(out: Path) -> dict:
             for r in report["runs"]]
     preds = {p.name: p.read_text() for p in sorted((out / "predictions").glob("*.jsonl"))}
     return {"runs": runs, "accuracy": report["accuracy"], "predictions": preds,
-            "calibration": {k: {m: v for m, v in cal.items() if m != "predictions"}
+            "calibration": {k: {m: v for m, v in cal.items() if m not in ("predictions", "model")}
                             for k, cal in report["calibration"].items()}}
 
 

@@ -21,7 +21,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+
+from feedback_data.provenance import git_commit  # noqa: F401  (re-exported: run.json's commit)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -48,25 +49,6 @@ class RunDirError(CheckpointError):
 
 class ConfigChangeError(CheckpointError):
     """A resume whose run-defining config differs from the checkpoint's."""
-
-
-def git_commit() -> str | None:
-    """The toolkit's commit (with '-dirty' when files differ from it), or None outside git.
-
-    Outside a git checkout (a copy of the tree sent to another machine) ``RHF_GIT_COMMIT``
-    names it.
-    """
-    root = Path(__file__).resolve().parent.parent
-    if not (root / ".git").exists() and os.environ.get("RHF_GIT_COMMIT"):
-        return os.environ["RHF_GIT_COMMIT"]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("-dirty" if dirty.strip() else "")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

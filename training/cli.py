@@ -16,6 +16,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from feedback_data.cli_errors import fail as _fail
+
 
 class _TrainGroup(TyperGroup):
     """A group whose own callback trains: anything that is not a sub-command's name is
@@ -34,10 +36,6 @@ app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
                   help="Fine-tune a seq2seq model on rich feedback (multitask or refine).")
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.callback()
@@ -102,7 +100,7 @@ def merge_command(
         help="Base model, if not the one recorded in adapter_config.json.")] = None,
 ) -> None:
     """Merge a LoRA adapter into its base model and save plain safetensors weights."""
-    from training.lora import merge_adapter
+    from training.merge import merge_adapter
 
     try:
         path = merge_adapter(adapter, out, base=base)

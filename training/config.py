@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import yaml
 
+from feedback_data.schema import TASKS
+
 OBJECTIVES = ("multitask", "refine")
 
 
@@ -55,7 +57,7 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     tasks: list[str] = _f(help="Tasks whose imported paper feedback is used; [] for none.",
-                          factory=lambda: ["strategyqa", "sports_understanding"])
+                          factory=lambda: list(TASKS))
     split: str = _f("train", "Split of the paper feedback to train on.")
     extra_feedback: list[str] = _f(help="Extra FeedbackItem JSONL files (e.g. simulated or "
                                         "Label Studio annotations).", factory=list)

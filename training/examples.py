@@ -1,6 +1,6 @@
 """From feedback to text-to-text training pairs: pure functions, one per objective.
 
-Multitask (one instruction per term, wording from :mod:`training.instructions`):
+Multitask (one instruction per term, wording from :mod:`feedback_data.instructions`):
   answer       question                -> corrected answer and explanation
   error_types  question, model chain   -> its error types ("no error" when there is none)
   description  question, model chain   -> the error description
@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedback_data.consistency import consistency_flags, is_inconsistent
-from feedback_data.jsonl import DataError, iter_json_lines
-from feedback_data.schema import FeedbackItem
-from training.instructions import (
+from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
     description_text,
@@ -29,6 +27,8 @@ from training.instructions import (
     refine_prompt,
     refine_target,
 )
+from feedback_data.jsonl import DataError, iter_json_lines
+from feedback_data.schema import FeedbackItem
 
 MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
 REFINE_TERM = "refine"

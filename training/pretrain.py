@@ -48,7 +48,7 @@ def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS,
     questions of the paper's training file are the base's validation set, not trained on);
     StrategyQA pairs are its gold chains, each ``strategyqa_repeats`` times.
     """
-    from inference.prompts import cot_prompt, shot_pool
+    from feedback_data.prompts import cot_prompt, shot_pool
 
     rng = random.Random(seed)
     pairs = []

@@ -34,8 +34,9 @@ def task_corpus() -> Iterator[str]:
     from feedback_data import paths
     from feedback_data.bigbench import load_bigbench, load_sports_vocab
     from feedback_data.jsonl import iter_json_lines
+    from feedback_data.schema import TASKS
 
-    for task in ("strategyqa", "sports_understanding"):
+    for task in TASKS:
         for ex in load_bigbench(task):
             yield ex.question
             if ex.explanation:
@@ -53,7 +54,7 @@ def task_corpus() -> Iterator[str]:
                 if isinstance(raw.get(key), str):
                     yield raw[key]
     # Instruction and label words the recipes use, so they tokenize compactly.
-    from training.instructions import vocabulary_text
+    from feedback_data.instructions import vocabulary_text
 
     yield from vocabulary_text()
 
@@ -81,9 +82,20 @@ def build_tokenizer(vocab_size: int = TINY_VOCAB_SIZE):
     )
 
 
+def _save_random(model_class, config, tokenizer, out: Path, seed: int, record: dict) -> None:
+    """A randomly initialised model (seeded), its tokenizer and rhf_model.json, in ``out``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / "rhf_model.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
 def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
     """Build the tiny T5 (``size`` from :data:`SIZES`) and its tokenizer; save both."""
-    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     if size not in SIZES:
@@ -95,14 +107,8 @@ def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:
         vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
         **{**TINY_CONFIG, **SIZES[size]},
     )
-    torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-t5", "size": size,
-                                                     "seed": seed,
-                                                     "stage": "init"}, indent=2) + "\n")
+    _save_random(T5ForConditionalGeneration, config, tokenizer, out, seed,
+                 {"kind": "tiny-t5", "size": size, "seed": seed, "stage": "init"})
     return out
 
 
@@ -121,7 +127,6 @@ def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
     The tokenizer has no BOS and, like a decoder-only tokenizer, adds no EOS when it encodes
     a text (the T5 one appends ``</s>``); the causal collator appends EOS to each target.
     """
-    import torch
     from tokenizers import processors
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -132,11 +137,42 @@ def build_tiny_llama(out: str | Path, seed: int = 0, tokenizer=None) -> Path:
     config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
                          **TINY_LLAMA_CONFIG)
+    _save_random(LlamaForCausalLM, config, tokenizer, out, seed,
+                 {"kind": "tiny-llama", "seed": seed, "stage": "init"})
+    return out
+
+
+def build_tiny_t5(out: str | Path, seed: int = 0) -> Path:
+    """:func:`init_tiny`, with the pad token never generated.
+
+    A freshly initialised tiny T5 puts almost all probability on the pad token and so writes
+    nothing; zeroing the pad row of its output layer makes greedy and sampled generation
+    produce real (random) text, so every inference code path is exercised.
+    """
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    path = init_tiny(out, seed=seed)
+    model = AutoModelForSeq2SeqLM.from_pretrained(path)
+    with torch.no_grad():
+        model.lm_head.weight[model.config.pad_token_id].zero_()
+        model.lm_head.weight.mul_(0.05)
+    model.save_pretrained(path, safe_serialization=True)
+    return Path(path)
+
+
+def build_tiny_causal(tokenizer_dir: str | Path, out: str | Path, seed: int = 0) -> Path:
+    """A two-layer GPT-2 sharing the tiny tokenizer (stands in for GPT-J)."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=1024,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                        pad_token_id=tok.pad_token_id)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    out.mkdir(parents=True, exist_ok=True)
+    model = GPT2LMHeadModel(config)
+    out = Path(out)
     model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps({"kind": "tiny-llama", "seed": seed,
-                                                     "stage": "init"}, indent=2) + "\n")
+    tok.save_pretrained(out)
     return out

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from annotation import labeling_config as lc
 from annotation.campaign import connect_ml_backend, pull_feedback, push_chains, setup_project
 from annotation.server import free_port
+from feedback_data import labeling_config as lc
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("RHF_CHROMIUM", "/usr/bin/chromium"))
@@ -145,8 +145,8 @@ def _critic(prompt: str, _j: int) -> str:
 def ml_backend_url():
     """`rhf serve`'s app with a scripted critic, served over HTTP on a free port."""
     import uvicorn
-
     from inference.server import create_app
+
     from inference.toy_models import ScriptedGenerator
 
     critic = ScriptedGenerator(_critic)

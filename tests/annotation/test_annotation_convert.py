@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from annotation import labeling_config as lc
 from annotation.convert import NONE_WITH_TYPES, convert_export, feedback_id
+from feedback_data import labeling_config as lc
 from feedback_data.chain_format import parse_chain
 from feedback_data.consistency import is_inconsistent
 from feedback_data.jsonl import DataError

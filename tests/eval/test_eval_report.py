@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from eval.runner import EvalConfig, run_eval
+from eval.config import EvalConfig
+from eval.runner import run_eval
 
 
 def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.runner import EvalConfig, run_eval
+from eval.config import EvalConfig
+from eval.runner import run_eval
 from eval.stats import wilson_interval
 from feedback_data.splits import dev_examples
 from inference.toy_models import ScriptedGenerator

@@ -58,12 +58,13 @@ def empty_correction(fid: str) -> FeedbackItem:
 
 
 def test_prompt_is_the_multitask_instruction():
-    from feedback_data.trl_formats import _DESCRIPTION, _ERROR_TYPES, answer_prompt
-    from training import instructions as ins
+    from feedback_data import instructions as ins
+    from feedback_data import trl_formats
 
-    assert answer_prompt(Q) == ins.answer_prompt(Q) == PROMPT
-    assert _ERROR_TYPES == ins.ERROR_TYPES_INSTRUCTION
-    assert _DESCRIPTION == ins.DESCRIPTION_INSTRUCTION
+    # The export asks exactly what rhf's methods ask: it uses the instructions themselves.
+    assert trl_formats.answer_prompt(Q) == ins.answer_prompt(Q) == PROMPT
+    assert trl_formats.error_types_prompt is ins.error_types_prompt
+    assert trl_formats.description_prompt is ins.description_prompt
 
 
 def test_sft_rows_and_left_out():

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from feedback_data.chain_format import parse_chain
+from feedback_data.instructions import answer_prompt, error_types_prompt, refine_prompt
+from feedback_data.prompts import cot_prompt, default_shots
 from inference.backends import Backend
 from inference.chains import select_examples
 from inference.methods import run_cot, run_multitask, run_refine, run_wsc
-from inference.prompts import cot_prompt, default_shots
-from training.instructions import answer_prompt, error_types_prompt, refine_prompt
 
 TASK = "strategyqa"
 CHAINS = ["The answer is yes because Owls hunt small mammals. Hamsters are small mammals.",
@@ -146,7 +146,7 @@ def test_chains_generate_cli_writes_parsed_chains(taught_llama: Path, tmp_path: 
 def test_serve_answers_with_the_causal_model(taught_llama: Path, examples):
     from fastapi.testclient import TestClient
 
-    from inference.server import create_app
+    from pipeline.serve import create_app
 
     client = TestClient(create_app(model=str(taught_llama)))
     r = client.post("/v1/answer", json={"question": examples[0].question,

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inference.methods import CRITIQUE_TOKENS
-from inference.server import create_app
+from pipeline.serve import create_app
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_bearer_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
-    from annotation import labeling_config as lc
+    from feedback_data import labeling_config as lc
 
     task = {"id": 7, "data": {lc.DATA_QUESTION: Q["question"], lc.DATA_MODEL_OUTPUT: CHAIN}}
     r = client.post("/predict", json={"tasks": [task, task], "label_config": "<View/>"})
@@ -67,9 +67,10 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     version = client.post("/setup", json={}).json()["model_version"]
     assert len(results) == 2 and all(p["model_version"] == version for p in results)
     # What the model itself says about this chain, read the way /predict must read it.
+    from training.instructions import error_types_prompt, parse_error_types_text
+
     from feedback_data.schema import ERROR_NAMES
     from inference.backends import Backend
-    from training.instructions import error_types_prompt, parse_error_types_text
 
     said = Backend.load(tiny_t5).generate([error_types_prompt(Q["question"], CHAIN)],
                                           max_new_tokens=CRITIQUE_TOKENS)[0][0]
@@ -84,7 +85,7 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
 def test_predict_prefills_error_types_with_model_version() -> None:
     from fastapi import FastAPI
 
-    from annotation import labeling_config as lc
+    from feedback_data import labeling_config as lc
     from inference.api import make_model_router
     from inference.toy_models import ScriptedGenerator
 

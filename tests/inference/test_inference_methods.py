@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from feedback_data.chain_format import parse_chain
+from feedback_data.prompts import default_shots
 from feedback_data.schema import Example
 from feedback_data.splits import dev_examples
 from inference.backends import Backend
@@ -20,7 +21,6 @@ from inference.methods import (
     sample_weight,
     weighted_vote,
 )
-from inference.prompts import default_shots
 from inference.toy_models import ScriptedGenerator
 
 

@@ -119,7 +119,7 @@ def test_merge_a_causal_adapter(tiny_llama: Path, tmp_path: Path):
     adapter-wrapped one does."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.lora import merge_adapter
+    from training.merge import merge_adapter
 
     torch.manual_seed(0)
     model = load_model(ModelConfig(name_or_path=str(tiny_llama), lora_r=4))

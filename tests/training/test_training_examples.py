@@ -6,6 +6,13 @@ from collections import Counter
 
 import pytest
 
+from feedback_data.instructions import (
+    answer_prompt,
+    description_prompt,
+    error_types_prompt,
+    error_types_text,
+    refine_prompt,
+)
 from feedback_data.jsonl import DataError
 from feedback_data.store import load_paper_feedback
 from training.examples import (
@@ -16,13 +23,6 @@ from training.examples import (
     refine_pairs,
     term_counts,
     term_pairs,
-)
-from training.instructions import (
-    answer_prompt,
-    description_prompt,
-    error_types_prompt,
-    error_types_text,
-    refine_prompt,
 )
 
 

@@ -6,9 +6,7 @@ import pytest
 
 from feedback_data.bigbench import normalize_question
 from feedback_data.chain_format import parse_chain
-from feedback_data.schema import Example
-from feedback_data.splits import calibration_items, dev_examples
-from inference.prompts import (
+from feedback_data.prompts import (
     cot_prompt,
     default_shots,
     detection_prompt,
@@ -16,6 +14,8 @@ from inference.prompts import (
     prompt_id,
     shot_text,
 )
+from feedback_data.schema import Example
+from feedback_data.splits import calibration_items, dev_examples
 
 
 def test_cot_prompt_layout() -> None:

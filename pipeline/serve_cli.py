@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail
+
 
 def is_loopback(host: str) -> bool:
     """'127.0.0.1', '::1', 'localhost' -> True; '0.0.0.0', '10.1.2.3', 'example.org' -> False."""
@@ -23,10 +25,6 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 def serve(
@@ -44,18 +42,18 @@ def serve(
 
     if not os.environ.get(TOKEN_ENV):
         if not is_loopback(host):
-            _fail(f"refusing to bind {host} without {TOKEN_ENV}: every model endpoint would be "
+            fail(f"refusing to bind {host} without {TOKEN_ENV}: every model endpoint would be "
                   f"open to the network; set {TOKEN_ENV} or bind 127.0.0.1")
         typer.secho(f"warning: {TOKEN_ENV} is not set: the model endpoints accept any client "
                     f"that can reach {host}:{port}", fg=typer.colors.YELLOW, err=True)
     import uvicorn
 
     from inference.backends import ModelLoadError
-    from inference.server import create_app
+    from pipeline.serve import create_app
 
     try:
         app = create_app(feedback_store=feedback_store,
                          webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
     except ModelLoadError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

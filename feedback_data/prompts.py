@@ -18,8 +18,8 @@ import random
 from functools import lru_cache
 
 from feedback_data.chain_format import format_chain
+from feedback_data.instructions import error_types_text
 from feedback_data.schema import TASKS, Example, FeedbackItem, stable_id
-from training.instructions import error_types_text
 
 # Shots longer than this (question + explanation, characters) are skipped so that a 4-shot
 # prompt stays within a small model's source length (~300 tokens for the tiny T5).

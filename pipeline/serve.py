@@ -1,4 +1,5 @@
-"""The `rhf serve` FastAPI app: Label Studio webhook capture and, with a model, its endpoints."""
+"""`rhf serve`'s composition: Label Studio webhook capture (annotation) and, with a model, its
+endpoints (inference) in one FastAPI app."""
 
 from __future__ import annotations
 

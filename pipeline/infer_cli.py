@@ -13,12 +13,11 @@ from typing import Annotated
 
 import typer
 
+from feedback_data.cli_errors import fail as _fail
+from inference import method_options as mo
+
 app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.callback(invoke_without_command=True)
@@ -41,18 +40,15 @@ def infer_command(
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write.")]
     = Path("runs/predictions.jsonl"),
-    k: Annotated[int, typer.Option(help="cot / refine start: shots in the prompt.")] = 4,
-    n: Annotated[int, typer.Option(help="wsc: samples per question.")] = 8,
-    w: Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
-    = 0.5,
-    temperature: Annotated[float, typer.Option(help="wsc: sampling temperature.")] = 0.7,
-    rounds: Annotated[int, typer.Option(help="refine: maximum rounds.")] = 3,
-    refine_keep: Annotated[str, typer.Option(
-        help="refine, when the model predicts 'no error': keep the chain it was 'given' "
-             "(the paper) or the correction it wrote ('written').")] = "given",
+    k: mo.K = mo.DEFAULTS.k,
+    n: mo.N = mo.DEFAULTS.n,
+    w: mo.W = mo.DEFAULTS.w,
+    temperature: mo.Temperature = mo.DEFAULTS.temperature,
+    rounds: mo.Rounds = mo.DEFAULTS.rounds,
+    refine_keep: mo.RefineKeep = mo.DEFAULTS.refine_keep,
     seed: Annotated[int, typer.Option(help="Seed for sampling and shot choice.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
-    max_new_tokens: Annotated[int, typer.Option(help="Cap on generated tokens.")] = 64,
+    batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
+    max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
 ) -> None:
     """Answer questions with one method and write one prediction per line."""
     if ctx.invoked_subcommand is not None:
@@ -62,51 +58,31 @@ def infer_command(
     from feedback_data.schema import Example
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
-    from inference.methods import (
-        METHODS,
-        REFINE_KEEP,
-        run_cot,
-        run_multitask,
-        run_refine,
-        run_wsc,
-    )
-    from inference.prompts import default_shots
+    from inference.dispatch import MethodParams, check_method, run_method
 
     if model is None:
         _fail("--model is required")
-    if method not in METHODS:
-        _fail(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    try:
+        check_method(method, refine_keep)
+    except ValueError as exc:
+        _fail(str(exc))
     if method == "refine" and base_model is None:
         _fail("--base-model is required for refine (the model writing the first chains; "
               "no model stands in for another)")
-    if refine_keep not in REFINE_KEEP:
-        _fail(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, got {refine_keep!r}")
+    params = MethodParams(k=k, n=n, w=w, temperature=temperature, rounds=rounds,
+                          refine_keep=refine_keep, seed=seed, batch_size=batch_size,
+                          max_new_tokens=max_new_tokens)
     try:
         examples = (read_records(examples_file, Example) if examples_file
                     else select_examples(task, split))[:limit]
         if not examples:
             raise ValueError("no questions to answer (check --examples, --split and --limit)")
         backend = Backend.load(model, batch_size=batch_size)
-        common = {"max_new_tokens": max_new_tokens, "batch_size": batch_size}
-        if method == "multitask":
-            preds = run_multitask(backend, examples, **common)
-        elif method in ("wsc", "wsc_soft"):
-            preds = run_wsc(backend, examples, n=n, w=w, temperature=temperature, seed=seed,
-                            soft=method == "wsc_soft", **common)
-        else:
-            by_task: dict[str, list[Example]] = {}
-            for ex in examples:
-                by_task.setdefault(ex.task, []).append(ex)
-            starter = backend if method == "cot" or base_model == model else Backend.load(
-                base_model, batch_size=batch_size)
-            preds_by_id = {}
-            for t, exs in by_task.items():
-                cot = run_cot(starter, exs, t, default_shots(t, k, seed=seed), **common)
-                if method == "refine":
-                    cot = run_refine(backend, exs, [p.text for p in cot], rounds=rounds,
-                                     keep=refine_keep, **common)
-                preds_by_id.update({p.example_id: p for p in cot})
-            preds = [preds_by_id[ex.id] for ex in examples]
+        base = None
+        if method == "refine":
+            base = backend if base_model == model else Backend.load(base_model,
+                                                                    batch_size=batch_size)
+        preds = run_method(method, backend, examples, params, base=base)
     except (DataError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
     rows = [{"example_id": ex.id, "task": ex.task, "question": ex.question, "gold": ex.answer,

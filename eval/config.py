@@ -1,0 +1,82 @@
+"""`EvalConfig`: what `rhf eval` runs, checked before anything loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.stats import DEFAULT_B
+from feedback_data.schema import TASKS
+from inference.methods import (
+    DEFAULT_N,
+    DEFAULT_ROUNDS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_W,
+    METHODS,
+    REFINE_KEEP,
+)
+
+
+@dataclass
+class EvalConfig:
+    """What `rhf eval` runs. Models take a hub id, a model folder or a training RUN_DIR.
+
+    No model stands in for another: ``base_model`` is required when cot, refine or the ICL
+    calibration baseline runs, ``refine_model`` when refine runs.
+    """
+
+    model: str  # multitask-trained checkpoint: multitask, wsc, wsc_soft, fine-tuned calibration
+    out: Path  # report folder
+    base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
+    refine_model: str | None = None  # refine-trained checkpoint
+    methods: tuple[str, ...] = METHODS
+    tasks: tuple[str, ...] = TASKS
+    seeds: tuple[int, ...] = (0,)
+    limit: int | None = None  # first N dev examples per task
+    k: int = 4  # shots in the CoT prompt
+    n: int = DEFAULT_N  # wsc samples per question
+    w: float = DEFAULT_W  # wsc weight of a sample labelled as erroneous
+    temperature: float = DEFAULT_TEMPERATURE  # wsc sampling temperature
+    rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
+    refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
+    batch_size: int = 64  # sequences per generate call
+    max_new_tokens: int = 64  # cap on a generated chain
+    calibration: bool = True  # run error-detection calibration
+    calibration_limit: int | None = None  # first N calibration records (default: all 173)
+    bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
+    bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
+    plots: bool = True
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
+
+    def check(self) -> None:
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad:
+            raise ValueError(f"unknown method {bad[0]!r}: expected some of {', '.join(METHODS)}")
+        bad = [t for t in self.tasks if t not in TASKS]
+        if bad:
+            raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
+        if not self.methods or not self.tasks or not self.seeds:
+            raise ValueError("need at least one method, task and seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds repeats a seed: {self.seeds}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {self.limit}")
+        if self.n < 1 or self.rounds < 1 or self.k < 0 or not 0 <= self.w <= 1:
+            raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
+        if self.temperature <= 0:
+            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+        if self.refine_keep not in REFINE_KEEP:
+            raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
+                             f"got {self.refine_keep!r}")
+        if self.bootstrap < 1:
+            raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
+        need_base = [m for m in ("cot", "refine") if m in self.methods]
+        need_base += ["the ICL calibration baseline"] if self.calibration else []
+        if need_base and not self.base_model:
+            raise ValueError(f"--base-model is required for {', '.join(need_base)} (no model "
+                             "stands in for another; pass --model's value to use that one)")
+        if "refine" in self.methods and not self.refine_model:
+            raise ValueError("--refine-model is required for refine (no model stands in for "
+                             "another; pass --model's value to use that one)")

@@ -1,0 +1,96 @@
+"""Every method's predictions on one task's dev examples, per seed, reusing what repeats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from eval.config import EvalConfig
+from inference.methods import Prediction
+
+
+class Models:
+    """Load each distinct model once."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        self.config = config
+        self.cache: dict[str, Any] = {}
+
+    def get(self, spec: str) -> Any:
+        from inference.backends import Backend
+
+        if spec not in self.cache:
+            self.cache[spec] = Backend.load(spec, batch_size=self.config.batch_size)
+        return self.cache[spec]
+
+
+def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for ex, p in zip(examples, preds, strict=True):
+            fh.write(json.dumps({"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
+                                 "text": p.text, "meta": p.meta}, ensure_ascii=False) + "\n")
+
+
+def task_runs(config: EvalConfig, models: Models, task: str, examples: list, timed,
+               log) -> dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]]:
+    """Every method's predictions on ``examples`` per seed: {(method, seed): (predictions,
+    params, reused)}, ``reused`` when an earlier seed's identical computation was reused
+    (greedy decoding of the same prompt: multitask always, cot and refine when the shots
+    do not change with the seed, e.g. k = 0)."""
+    from feedback_data.prompts import default_shots, prompt_id
+    from inference.dispatch import MethodParams, run_method, sample_for_vote
+
+    methods = config.methods
+    out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
+    by_prompt: dict[str, dict[str, list[Prediction]]] = {}
+    multitask: list[Prediction] | None = None
+    for seed in config.seeds:
+        params = MethodParams(k=config.k, n=config.n, w=config.w,
+                              temperature=config.temperature, rounds=config.rounds,
+                              refine_keep=config.refine_keep, seed=seed,
+                              batch_size=config.batch_size,
+                              max_new_tokens=config.max_new_tokens)
+        if "cot" in methods or "refine" in methods:
+            shots = default_shots(task, config.k, seed=seed)
+            pid = prompt_id(task, shots)
+            cot_params = {"k": config.k, "prompt_id": pid, "shots": [s.id for s in shots]}
+            reused = pid in by_prompt
+            cached = by_prompt.setdefault(pid, {})
+            if "cot" not in cached:
+                log(f"[eval] {task} seed {seed}: cot on {len(examples)} examples")
+                cached["cot"] = timed("cot", run_method, "cot", models.get(config.base_model),
+                                      examples, params)
+            if "cot" in methods:
+                out["cot", seed] = cached["cot"], dict(cot_params), reused
+            if "refine" in methods:
+                if "refine" not in cached:
+                    log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
+                    cached["refine"] = timed(
+                        "refine", run_method, "refine", models.get(config.refine_model),
+                        examples, params, start_chains=[p.text for p in cached["cot"]])
+                preds = cached["refine"]
+                out["refine", seed] = preds, cot_params | {
+                    "rounds": config.rounds, "keep": config.refine_keep,
+                    "start_model": config.base_model,
+                    "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}, reused
+        if "multitask" in methods:
+            reused = multitask is not None
+            if multitask is None:
+                log(f"[eval] {task}: multitask (greedy) on {len(examples)} examples")
+                multitask = timed("multitask", run_method, "multitask",
+                                  models.get(config.model), examples, params)
+            out["multitask", seed] = multitask, {"decoding": "greedy (seed-independent)"}, reused
+        wanted = [m for m in ("wsc", "wsc_soft") if m in methods]
+        if wanted:
+            log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
+            # One sampling pass and one label-scoring pass serve both votes.
+            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params)
+            for m in wanted:
+                preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
+                out[m, seed] = preds, {"n": config.n, "w": config.w,
+                                       "temperature": config.temperature,
+                                       "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
+                                       else "1 if argmax label is 'no error' else w"}, False
+    return out

@@ -1,0 +1,61 @@
+"""Which step of a reviewed chain is the first wrong one: the policy shared by the step-level
+exports (prm, processbench) and the step metrics.
+
+Sources, in order of preference:
+  1. ``feedback.step_ratings`` (one of correct / neutral / wrong / unsure per step): the first
+     "wrong" step is the first wrong step. **Neutral counts as correct** (ProcessBench's first
+     error is the earliest *wrong* step; a neutral step is not an error), so PRM800K's
+     neutral rating is lost in the bool labels; pass ``neutral_is_correct=False`` to treat it
+     as wrong instead. An "unsure" step before the first wrong one leaves the record out.
+     (``feedback.first_wrong_step`` is derived from these ratings, so it is not read apart.)
+  2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
+  3. No error type and no error step: the annotator saw no error, so every step is correct.
+  A record with error types but no step information is left out ("errors_without_step").
+"""
+
+from __future__ import annotations
+
+from feedback_data.schema import FeedbackItem
+
+STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
+
+
+def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
+                     ) -> tuple[int | None, str | None]:
+    """(0-based index of the first wrong step or -1 when none, None) or (None, why unknown).
+
+    See the module docstring for the order of the sources and the neutral/unsure policy.
+    """
+    fb, n = item.feedback, len(item.chain.steps)
+    if n == 0:
+        return None, "chain_without_steps"
+    ratings = getattr(fb, "step_ratings", None)
+    if ratings is not None:
+        if len(ratings) != n:
+            return None, "step_ratings_length_mismatch"
+        bad = {"wrong"} if neutral_is_correct else {"wrong", "neutral"}
+        for i, rating in enumerate(ratings):
+            if rating not in STEP_RATINGS:
+                return None, f"unknown_step_rating:{rating}"
+            if rating == "unsure":
+                return None, "unsure_step_before_first_wrong"
+            if rating in bad:
+                return i, None
+        return -1, None
+    if fb.error_steps:
+        if not all(1 <= s <= n for s in fb.error_steps):
+            return None, "error_step_out_of_range"
+        return min(fb.error_steps) - 1, None
+    if fb.error_types:
+        return None, "errors_without_step"
+    return -1, None
+
+
+def step_labels(n_steps: int, first_wrong: int) -> list[bool]:
+    """True before the first wrong step, False from it on (all True when it is -1).
+
+    >>> step_labels(4, 1)
+    [True, False, False, False]
+    """
+    cut = n_steps if first_wrong < 0 else first_wrong
+    return [i < cut for i in range(n_steps)]

@@ -1,0 +1,25 @@
+"""The method knobs as command-line options, defined once for `rhf infer` and `rhf eval`.
+
+Defaults come from :class:`inference.dispatch.MethodParams`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from inference.dispatch import MethodParams
+
+DEFAULTS = MethodParams()
+
+K = Annotated[int, typer.Option(help="cot / refine start: shots in the CoT prompt.")]
+N = Annotated[int, typer.Option(help="wsc: samples per question.")]
+W = Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
+Temperature = Annotated[float, typer.Option(help="wsc: sampling temperature.")]
+Rounds = Annotated[int, typer.Option(help="refine: maximum rounds.")]
+RefineKeep = Annotated[str, typer.Option(
+    help="refine, when the model predicts 'no error': keep the chain it was 'given' "
+         "(the paper) or the correction it wrote ('written').")]
+BatchSize = Annotated[int, typer.Option(help="Sequences per generate call.")]
+MaxNewTokens = Annotated[int, typer.Option(help="Cap on generated tokens.")]

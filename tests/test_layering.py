@@ -1,0 +1,181 @@
+"""The layering of DESIGN.md, enforced on every module's imports (including those in functions).
+
+    pipeline + rhf_cli (4) -> eval (3) -> annotation | training | inference (2) -> feedback_data (1)
+
+Imports point down only; the three layer-2 packages never import each other; no module
+import cycle anywhere, not even inside a package.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = {
+    "feedback_data": 1,
+    "annotation": 2,
+    "training": 2,
+    "inference": 2,
+    "eval": 3,
+    "pipeline": 4,
+    "rhf_cli": 4,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    """Module name -> file, for every module of the layered packages and rhf_cli.py."""
+    found = {"rhf_cli": ROOT / "rhf_cli.py"}
+    for package in LAYER:
+        if (ROOT / package).is_dir():
+            for path in sorted((ROOT / package).rglob("*.py")):
+                found[module_name(path)] = path
+    return found
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> list[tuple[str, int]]:
+    """(imported project module, line) for every import in the file, at any depth.
+
+    `from pkg import mod` counts as an import of `pkg.mod` when that is a module, else of
+    `pkg`; relative imports are resolved against the importing module's package.
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            # Longest project-module prefix of the dotted name.
+            parts = target.split(".")
+            for cut in range(len(parts), 0, -1):
+                candidate = ".".join(parts[:cut])
+                if candidate in known:
+                    if (candidate, node.lineno) not in out:
+                        out.append((candidate, node.lineno))
+                    break
+    return out
+
+
+def import_graph() -> dict[str, list[tuple[str, int]]]:
+    modules = project_modules()
+    known = set(modules)
+    return {name: imports_of(name, path, known) for name, path in modules.items()}
+
+
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def layer_violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
+    modules = project_modules()
+    bad = []
+    for source, targets in graph.items():
+        for target, line in targets:
+            src, dst = top(source), top(target)
+            if src == dst:
+                continue
+            where = f"{modules[source].relative_to(ROOT)}:{line}: {source} imports {target}"
+            if LAYER[dst] > LAYER[src]:
+                bad.append(f"{where} (layer {LAYER[src]} imports upward layer {LAYER[dst]})")
+            elif LAYER[dst] == LAYER[src]:
+                bad.append(f"{where} (layer-{LAYER[src]} packages never import each other)")
+    return bad
+
+
+def cycles(graph: dict[str, list[tuple[str, int]]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (or a self-loop)."""
+    edges = {m: sorted({t for t, _ in ts}) for m, ts in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    counter = 0
+
+    def visit(v: str) -> None:  # Tarjan's algorithm
+        nonlocal counter
+        index[v] = low[v] = counter
+        counter += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in edges[v]:
+                components.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return components
+
+
+def describe_cycle(component: list[str], graph: dict[str, list[tuple[str, int]]]) -> str:
+    members = set(component)
+    lines = [
+        f"{source} imports {target} (line {line})"
+        for source in component
+        for target, line in graph[source]
+        if target in members
+    ]
+    return "cycle among " + ", ".join(component) + ": " + "; ".join(lines)
+
+
+def test_import_walker_sees_function_level_and_relative_imports(tmp_path):
+    path = tmp_path / "mod.py"
+    path.write_text(
+        "import eval.metrics\n"
+        "def f():\n"
+        "    from inference import methods\n"
+        "    from . import splits\n"
+    )
+    known = {"eval.metrics", "eval", "inference", "inference.methods", "feedback_data.splits"}
+    got = imports_of("feedback_data.schema", path, known)
+    assert got == [("eval.metrics", 1), ("inference.methods", 3), ("feedback_data.splits", 4)]
+
+
+def test_cycle_finder_reports_a_two_module_cycle():
+    graph = {"a": [("b", 1)], "b": [("a", 2)], "c": [("a", 3)]}
+    assert cycles(graph) == [["a", "b"]]
+    assert "a imports b (line 1)" in describe_cycle(["a", "b"], graph)
+
+
+def test_imports_point_down_only():
+    bad = layer_violations(import_graph())
+    assert not bad, "imports against the layering:\n" + "\n".join(bad)
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    found = [describe_cycle(c, graph) for c in cycles(graph)]
+    assert not found, "import cycles:\n" + "\n".join(found)
