@@ -37,6 +37,9 @@ def demo_command(
     seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
     k: Annotated[int | None, typer.Option(
         help="Shots in the CoT prompt (default: 0 for the tiny base, 4 with --model).")] = None,
+    n: Annotated[int, typer.Option(
+        help="wsc samples per question (4 fits the 15-minute CPU budget; the method's "
+             "default elsewhere is 8).")] = 4,
     threads: Annotated[int, typer.Option(
         help="torch CPU threads; fixed so that the numbers reproduce.")] = 2,
     quick: Annotated[bool, typer.Option(
@@ -48,7 +51,7 @@ def demo_command(
     from pipeline.demo import DemoConfig, apply_quick, run_demo
 
     cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
-                     with_annotation=with_annotation, limit=limit or None, k=k, threads=threads,
+                     with_annotation=with_annotation, limit=limit or None, k=k, n=n, threads=threads,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
