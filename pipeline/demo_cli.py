@@ -51,7 +51,8 @@ def demo_command(
     from pipeline.demo import DemoConfig, apply_quick, run_demo
 
     cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
-                     with_annotation=with_annotation, limit=limit or None, k=k, n=n, threads=threads,
+                     with_annotation=with_annotation, limit=limit or None, k=k, n=n,
+                     threads=threads,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
