@@ -30,7 +30,7 @@ class PretrainConfig:
     k: int = 0  # shots in each CoT prompt it is trained on
     synthetic_sports: int = 40000  # new Sports statements from vocab.json
     strategyqa_repeats: int = 4  # StrategyQA gold chains per epoch (a few hundred questions)
-    epochs: float = 12.0
+    epochs: float = 8.0
     batch_size: int = 128
     lr: float = 2e-3
     warmup_ratio: float = 0.02
