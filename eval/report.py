@@ -127,6 +127,11 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             lines += ["", "The ICL baseline's prompt records (training feedback): "
                       + ", ".join(shots) + "."]
         lines.append("")
+    if report.get("step_critic"):
+        lines += ["### Finding the first wrong step", "",
+                  "The refine model as a step critic on the calibration records that have step "
+                  "labels (ProcessBench's score; records without step labels are counted, "
+                  "never given invented ones): " + report["step_critic"]["markdown"], ""]
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     lines += ["## Provenance", "", "| Role | Model | Checkpoint |", "|---|---|---|"]

@@ -106,6 +106,17 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             cal["predictions"] = str(path.relative_to(out))
 
+    step_critic: dict[str, Any] = {}
+    if config.calibration and config.refine_model and "refine" in config.methods:
+        from eval.step_metrics import refine_step_critic
+
+        log(f"[eval] first wrong step: refine model {config.refine_model}")
+        score, _ = timed("step critic", refine_step_critic, models.get(config.refine_model),
+                         items, max_new_tokens=config.max_new_tokens,
+                         batch_size=config.batch_size)
+        step_critic = {**asdict(score), "unscored": dict(score.unscored),
+                       "model": config.refine_model, "markdown": score.markdown()}
+
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
@@ -125,6 +136,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "accuracy": summary,
         "majority": majority,
         "calibration": calibration,
+        "step_critic": step_critic,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},
     }

@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from feedback_data.schema import FeedbackItem
 from feedback_data.step_policy import first_wrong_step
@@ -131,3 +132,27 @@ def first_wrong_from_scores(step_scores: Sequence[float], threshold: float = 0.5
     2
     """
     return next((i for i, s in enumerate(step_scores) if s < threshold), -1)
+
+
+def refine_step_critic(gen: Any, items: Sequence[FeedbackItem], *, max_new_tokens: int = 64,
+                       batch_size: int | None = None) -> tuple[StepScore, list[int | None]]:
+    """The refine model as a step critic: its "error types ; correction" output for each
+    record's chain gives -1 for "no error", else the first step it names (None when it names
+    errors but no step of the chain, or is unreadable); scored on the records with step
+    labels."""
+    from feedback_data.instructions import parse_refine_output, refine_prompt
+
+    outs = gen.generate([refine_prompt(i.example.question, i.chain.text) for i in items],
+                        max_new_tokens=max_new_tokens, batch_size=batch_size,
+                        desc="step critic")
+    predictions: list[int | None] = []
+    for item, out in zip(items, outs, strict=True):
+        codes, _ = parse_refine_output(out[0])
+        if codes is None:
+            predictions.append(None)
+        elif not codes:
+            predictions.append(-1)
+        else:
+            step = first_wrong_from_text(out[0], len(item.chain.steps))
+            predictions.append(step if step is not None and step >= 0 else None)
+    return score_items(items, predictions), predictions

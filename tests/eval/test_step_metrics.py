@@ -66,3 +66,27 @@ def test_predictions_from_text_and_scores():
     assert first_wrong_from_scores([0.9, 0.9]) == -1
     assert first_wrong_from_scores([0.4, 0.9]) == 0
     assert first_wrong_from_scores([0.9, 0.6], threshold=0.7) == 1
+
+
+@pytest.mark.usefixtures("real_data")
+def test_refine_model_as_step_critic_on_the_calibration_records():
+    from eval.step_metrics import refine_step_critic
+    from feedback_data.splits import calibration_items
+    from inference.toy_models import ScriptedGenerator
+
+    items = calibration_items()[:40]
+    clean = [i for i in items if not i.feedback.error_types]
+    assert clean  # the first 40 records hold error-free chains
+    first_clean = clean[0].chain.text
+    # Says "no error" for the first error-free chain only, names an error elsewhere.
+    gen = ScriptedGenerator(lambda p, _j: "no error ; x" if first_clean in p
+                            else "factual error ; x")
+    score, preds = refine_step_critic(gen, items)
+    assert preds.count(-1) == 1 and preds.count(None) == len(items) - 1
+    # Only error-free chains carry a step label (-1) in the paper's records: one of them
+    # right, the others wrong; the erroneous ones name no step and are counted, not scored.
+    assert score.n_correct == len(clean) and score.n_error == 0
+    assert score.correct_accuracy == 1 / len(clean)
+    assert score.f1 is None and score.error_accuracy is None
+    assert sum(score.unscored.values()) == len(items) - len(clean)
+    assert f"n={len(clean)}" in score.markdown()
