@@ -45,14 +45,14 @@ def synthetic_chains(n: int):
 def bench_webhook(sizes: list[int], deliveries: int = 50) -> None:
     """Median seconds per webhook delivery against stores of each size (index vs re-read)."""
     from fastapi.testclient import TestClient
-    from inference.server import create_app
 
-    from annotation import labeling_config as lc
     from annotation.campaign import SECRET_HEADER
     from annotation.convert import feedback_from_annotation
     from annotation.webhook import WEBHOOK_PATH
+    from feedback_data import labeling_config as lc
     from feedback_data.jsonl import write_records
     from feedback_data.store import FeedbackStore
+    from pipeline.serve import create_app
 
     os.environ.pop("LABEL_STUDIO_URL", None)
     chains, examples = synthetic_chains(1)

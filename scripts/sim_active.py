@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 import torch
-from training.instructions import error_types_prompt, error_types_text
 
 from eval.calibration import no_error_probabilities
 from eval.metrics import auroc
+from feedback_data.instructions import error_types_prompt, error_types_text
 from feedback_data.schema import FeedbackItem
 from feedback_data.store import load_paper_feedback
 from inference.backends import Backend

@@ -145,9 +145,9 @@ def _critic(prompt: str, _j: int) -> str:
 def ml_backend_url():
     """`rhf serve`'s app with a scripted critic, served over HTTP on a free port."""
     import uvicorn
-    from inference.server import create_app
 
     from inference.toy_models import ScriptedGenerator
+    from pipeline.serve import create_app
 
     critic = ScriptedGenerator(_critic)
     critic.info = {"path": "/runs/critic/final", "run": {"commit": "feedc0ffee12"}}

@@ -9,7 +9,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from annotation import labeling_config as lc
 from annotation.cli import app
 from annotation.convert import (
     ERROR_WITHOUT_TYPE,
@@ -17,6 +16,7 @@ from annotation.convert import (
     RATINGS_INCOMPLETE,
     convert,
 )
+from feedback_data import labeling_config as lc
 from feedback_data.consistency import is_inconsistent
 from feedback_data.jsonl import DataError, read_records
 from feedback_data.schema import FeedbackItem

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from annotation import labeling_config as lc
 from annotation.convert import feedback_from_annotation
 from annotation.tasks import build_tasks
+from feedback_data import labeling_config as lc
 from feedback_data.labeling_tags import first_step_mentioned
 from inference.ml_backend import TaskError, prediction, task_inputs
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from annotation import labeling_config as lc
 from annotation.campaign import connect_ml_backend, push_chains, setup_project
 from annotation.server import free_port
+from feedback_data import labeling_config as lc
 
 pytestmark = pytest.mark.labelstudio
 
 
 @pytest.fixture
 def served_model(tmp_path):
-    from inference.toy_models import build_tiny_t5
+    from training.tiny_model import build_tiny_t5
 
     model = build_tiny_t5(tmp_path / "tiny")
     port = free_port()

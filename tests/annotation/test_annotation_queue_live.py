@@ -33,7 +33,7 @@ def _write_chains(tmp_path, chains, examples):
 
 def _served_order(client: LabelStudioClient, pid: int, n: int) -> list[str]:
     """The chain ids Label Studio serves, one after another, as the admin annotates each."""
-    from annotation import labeling_config as lc
+    from feedback_data import labeling_config as lc
 
     served = []
     for _ in range(n):

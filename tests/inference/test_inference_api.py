@@ -67,8 +67,7 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     version = client.post("/setup", json={}).json()["model_version"]
     assert len(results) == 2 and all(p["model_version"] == version for p in results)
     # What the model itself says about this chain, read the way /predict must read it.
-    from training.instructions import error_types_prompt, parse_error_types_text
-
+    from feedback_data.instructions import error_types_prompt, parse_error_types_text
     from feedback_data.schema import ERROR_NAMES
     from inference.backends import Backend
 

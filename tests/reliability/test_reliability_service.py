@@ -16,13 +16,13 @@ import pytest
 import torch
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from inference.serve_cli import is_loopback
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from annotation import labeling_config as lc
+from feedback_data import labeling_config as lc
 from inference.api import make_model_router, model_version
 from inference.toy_models import ScriptedGenerator
+from pipeline.serve_cli import is_loopback
 from rhf_cli import app
 
 runner = CliRunner()
