@@ -173,6 +173,8 @@ def make_collator(model_config: Any, tokenizer: Any, terms: Sequence[str],
     ``encode(pairs, tokenizer, max_source_len, max_target_len)`` gives the rows the collator
     pads.
     """
+    if isinstance(terms, str):
+        raise TypeError(f"terms must be a sequence of term names, not the string {terms!r}")
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id

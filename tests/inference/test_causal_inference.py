@@ -34,7 +34,7 @@ def taught_llama(tiny_llama: Path, examples, tmp_path_factory) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from training.collate import make_collator
-    from training.examples import Pair
+    from training.examples import MULTITASK_TERMS, Pair
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     torch.manual_seed(0)
@@ -46,7 +46,7 @@ def taught_llama(tiny_llama: Path, examples, tmp_path_factory) -> Path:
                   Pair(cot_prompt(TASK, ex.question, shots), chain, "answer"),
                   Pair(error_types_prompt(ex.question, chain), "no error", "error_types"),
                   Pair(refine_prompt(ex.question, chain), f"no error ; {chain}", "refine")]
-    encode, collate = make_collator(model.config, tok, "multitask", extra_terms=["refine"])
+    encode, collate = make_collator(model.config, tok, MULTITASK_TERMS, extra_terms=["refine"])
     batch = collate(encode(pairs, tok, 512, 64))
     batch.pop("term")
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -84,10 +84,11 @@ def test_prompts_encode_as_in_training(backend: Backend):
 def test_score_matches_the_training_loss(backend: Backend):
     """Backend.score is minus the summed training cross-entropy of the target tokens."""
     from training.collate import make_collator
-    from training.examples import Pair
+    from training.examples import MULTITASK_TERMS, Pair
 
     prompt, target = answer_prompt("Is it cold?"), "The answer is yes because ice."
-    encode, collate = make_collator(backend.model.config, backend.tokenizer, "multitask")
+    encode, collate = make_collator(backend.model.config, backend.tokenizer,
+                                    MULTITASK_TERMS)
     rows = encode([Pair(prompt, target, "answer")], backend.tokenizer, 512, 64)
     batch = collate(rows)
     batch.pop("term")

@@ -9,7 +9,7 @@ import torch
 
 from training.collate import encode_causal_pairs, make_collator
 from training.config import ModelConfig
-from training.examples import MULTITASK_TERMS, Pair
+from training.examples import MULTITASK_TERMS, REFINE_TERM, Pair
 from training.modeling import LORA_TARGETS, load_model, lora_targets, model_class
 
 
@@ -103,8 +103,9 @@ def test_loss_only_on_targets_through_make_collator(tiny_llama: Path, objective:
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     model = load_model(ModelConfig(name_or_path=str(tiny_llama)))
-    encode, collate = make_collator(model.config, tok, objective, extra_terms=["answer",
-                                                                              "error_types"])
+    terms = MULTITASK_TERMS if objective == "multitask" else (REFINE_TERM,)
+    encode, collate = make_collator(model.config, tok, terms, extra_terms=["answer",
+                                                                          "error_types"])
     batch = collate(encode(pairs(), tok, 64, 32))
     for row, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"],
                                  strict=True):
