@@ -52,3 +52,16 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Pat
     from training.tiny_model import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model", seed=0)
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """accelerate keeps one process-wide state: a test that built an Accelerator with another
+    precision (TRL's trainers, the bf16 test) would make the next one refuse to start."""
+    yield
+    import sys
+
+    if "accelerate" in sys.modules:
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
