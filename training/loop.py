@@ -158,6 +158,8 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         "objective": name, "model": cfg.model.name_or_path, "seed": t.seed,
         "git_commit": ckpt.git_commit(), "started": datetime.now(UTC).isoformat(),
         "counts": data.counts, "total_steps": steps, "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type.value),
+        "mixed_precision": str(accelerator.mixed_precision),
         "parameters": {"trainable": trainable, "total": total},
         "padding_efficiency": round(padding_efficiency(train_set, sampler.batches(0)), 4),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,16 @@ def check_backend(accelerator: Any, cfg: TrainConfig) -> None:
     """Refuse settings a distributed backend cannot honour, with one line saying why."""
     from accelerate.utils import DistributedType
 
+    # accelerate shards only on an accelerator: a launch asking for FSDP or DeepSpeed on CPUs
+    # falls back to plain data parallel without a word. A sharded run that is not sharded
+    # would hide its memory need until it meets a GPU: refuse it here.
+    for env, backend in (("ACCELERATE_USE_FSDP", DistributedType.FSDP),
+                         ("ACCELERATE_USE_DEEPSPEED", DistributedType.DEEPSPEED)):
+        if os.environ.get(env, "false").lower() == "true" \
+                and accelerator.distributed_type != backend:
+            raise ConfigError(f"the launch asks for {backend.value} but accelerate runs "
+                              f"{accelerator.distributed_type.value} on "
+                              f"{accelerator.device.type} ({backend.value} needs GPUs)")
     if accelerator.distributed_type == DistributedType.DEEPSPEED and cfg.grad_accum > 1:
         raise ConfigError("under DeepSpeed keep train.grad_accum=1 (DeepSpeed steps on every "
                           "backward); raise train.batch_size or the number of GPUs instead")

@@ -1,6 +1,8 @@
 """Data-parallel training on CPU (gloo) through ``accelerate launch``: two processes on one
 machine, killed with kill -9 and resumed; and two "machines" (two launches, ranks 0 and 1)
-on localhost. Both must match a single-process run with the same global batch.
+on localhost. Both must match a single-process run with the same global batch. (FSDP and
+DeepSpeed cannot run here: accelerate shards only on an accelerator, and on CPUs falls back to
+plain data parallel, which the recipe refuses; see test_sharded_launch_on_cpu_is_refused.)
 
 Two processes with batch_size 4 see, per step, the batches a single process sees with
 batch_size 4 and grad_accum 2 (accelerate hands batch 2k to rank 0 and 2k+1 to rank 1),
@@ -19,10 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.training.conftest import FAST, weights
 from training import checkpoint as ckpt
+from training.config import ConfigError
 from training.recipes import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +46,9 @@ def _launch(tiny_model: Path, out: Path, launch_args: list[str], **extra) -> sub
               "train.output_dir": str(out), **extra}
     args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    mode = [] if "--config_file" in launch_args else ["--multi_gpu"]
     return subprocess.Popen(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+        [sys.executable, "-m", "accelerate.commands.launch", *mode,
          "--mixed_precision", "no", "--dynamo_backend", "no", *launch_args,
          "-m", "training.multitask", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -76,6 +81,10 @@ def _assert_matches(run: Path, ref_losses: dict[int, float], ref_weights: dict) 
     assert json.loads((run / "run.json").read_text())["num_processes"] == 2
 
 
+def _distributed_type(run: Path) -> str:
+    return json.loads((run / "run.json").read_text())["distributed_type"]
+
+
 def test_two_processes_killed_and_resumed_match_one_process(make_cfg, tmp_path, tiny_model):
     ref_losses, ref_weights = _reference(make_cfg, tmp_path)
     run = tmp_path / "ddp"
@@ -93,6 +102,19 @@ def test_two_processes_killed_and_resumed_match_one_process(make_cfg, tmp_path, 
     _finish(_launch(tiny_model, run, [*launch, str(_port())], **{"train.resume": True}))
     _assert_matches(run, ref_losses, ref_weights)
     assert json.loads((run / "run.json").read_text())["resumes"][0]["from_step"] >= 2
+    assert _distributed_type(run) == "MULTI_CPU"
+
+
+def test_sharded_launch_on_cpu_is_refused(make_cfg, tmp_path, tiny_model, monkeypatch):
+    """accelerate turns an FSDP launch on CPUs into plain data parallel without a word; the
+    recipe refuses before training instead of running unsharded. (A DeepSpeed launch here
+    stops in accelerate: DeepSpeed is not installed.)"""
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    out = tmp_path / "sharded"
+    with pytest.raises(ConfigError, match=r"asks for FSDP but accelerate runs NO on cpu "
+                                          r"\(FSDP needs GPUs\)"):
+        train(make_cfg("multitask", out=out, **SETTINGS))
+    assert not (out / "final").exists() and not (out / "checkpoints").exists()
 
 
 def test_two_machines_on_localhost_train_together(make_cfg, tmp_path, tiny_model):
