@@ -32,14 +32,15 @@ from training.model_sizes import FLAN_T5_LARGE
 from training.modeling import make_optimizer
 
 
-def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict) -> dict:
-    """One epoch of our recipe's training loop (one metrics window = all steps)."""
+def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict,
+          epochs: float = 1.0, log_every: int = 10**9) -> dict:
+    """Our recipe's training loop; by default one epoch in one metrics window (all steps)."""
     from training.multitask import train
 
     cfg = load_config(overrides={
         "model.name_or_path": str(model_dir), "train.output_dir": str(out),
-        "train.epochs": 1.0, "data.max_records": records, "train.batch_size": batch,
-        "train.log_every": 10**9,
+        "train.epochs": epochs, "data.max_records": records, "train.batch_size": batch,
+        "train.log_every": log_every,
         "train.save_every": 0, "train.eval_every": 0, "data.eval_fraction": 0.0,
         "train.tensorboard": False, "train.progress_bar": False, **device_cfg})
     train(cfg)  # a non-finite loss stops it with NonFiniteError (the guard)
@@ -203,10 +204,23 @@ def _largest(candidates: list[int], peak_gib, limit_gib: float) -> tuple[int, li
     raise SystemExit(f"bench_train: nothing fits the memory budget (tried {tried})")
 
 
+def steady_rate(lines: list[dict], skip_windows: int) -> tuple[float, float, int]:
+    """Pairs/s and real tokens/s over the metrics windows after the first ``skip_windows``
+    (which hold the warm-up: allocator growth, kernel selection), and the windows used."""
+    windows = [x for x in lines if "train/window_s" in x][skip_windows:]
+    if not windows:
+        raise SystemExit("bench_train: no steady-state window (run more steps)")
+    seconds = sum(x["train/window_s"] for x in windows)
+    pairs = sum(x["train/examples_per_s"] * x["train/window_s"] for x in windows)
+    tokens = sum(x["train/tokens_per_s"] * x["train/window_s"] for x in windows)
+    return pairs / seconds, tokens / seconds, len(windows)
+
+
 def _hf_gpu(model_dir: Path, encoded, tokenizer, out: Path, batch: int,
-            lr: float) -> tuple[float, float]:
-    """Seconds of one epoch of Seq2SeqTrainer (bf16 autocast, fp32 weights: its usual bf16
-    setting); fails loudly on a non-finite logged loss."""
+            lr: float, epochs: int, skip_steps: int) -> tuple[float, float]:
+    """Examples/s of Seq2SeqTrainer (bf16 autocast, fp32 weights: its usual bf16 setting)
+    after its first ``skip_steps`` steps, and its peak GiB; fails loudly on a non-finite
+    logged loss."""
     from transformers import (
         AutoModelForSeq2SeqLM,
         DataCollatorForSeq2Seq,
@@ -220,17 +234,19 @@ def _hf_gpu(model_dir: Path, encoded, tokenizer, out: Path, batch: int,
     ds = [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
     times: dict[str, float] = {}
 
-    class Clock(TrainerCallback):
-        def on_train_begin(self, *a, **k):
-            DEV.sync()
-            times["start"] = time.perf_counter()
+    class Clock(TrainerCallback):  # from the end of step skip_steps to the end of training
+        def on_step_end(self, args, state, control, **k):
+            if state.global_step == skip_steps:
+                DEV.sync()
+                times["start"] = time.perf_counter()
 
-        def on_train_end(self, *a, **k):
+        def on_train_end(self, args, state, control, **k):
             DEV.sync()
             times["end"] = time.perf_counter()
+            times["steps"] = state.global_step
 
     args = Seq2SeqTrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=batch, num_train_epochs=1,
+        output_dir=str(out), per_device_train_batch_size=batch, num_train_epochs=epochs,
         learning_rate=lr, warmup_steps=5, lr_scheduler_type="linear", max_grad_norm=1.0,
         logging_steps=5, save_strategy="no", eval_strategy="no", report_to=[],
         dataloader_num_workers=0 if DEV.smoke else 2, disable_tqdm=True, bf16=True,
@@ -244,14 +260,23 @@ def _hf_gpu(model_dir: Path, encoded, tokenizer, out: Path, batch: int,
         raise SystemExit(f"bench_train: Seq2SeqTrainer's loss went non-finite: {losses}")
     peak = DEV.peak_gib()
     del trainer, model
-    return times["end"] - times["start"], peak
+    if "start" not in times or times["steps"] <= skip_steps:
+        raise SystemExit(f"bench_train: Seq2SeqTrainer ran {times.get('steps')} steps; "
+                         f"more than {skip_steps} are needed")
+    # Steps after the skipped ones: full batches, except an epoch's last (counted exactly).
+    per_epoch = math.ceil(len(encoded) / batch)
+    done = sum(min(batch, len(encoded) - (s % per_epoch) * batch)
+               for s in range(skip_steps, times["steps"]))
+    return done / (times["end"] - times["start"]), peak
 
 
-def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: bool) -> dict:
-    """flan-t5-large-sized T5 (random weights) over the paper's multitask pairs, one epoch
-    each: our recipe (bf16 weights, fp32 master weights in fused AdamW, token budget, no
-    host sync in the step) against Seq2SeqTrainer
-    (bf16 autocast), each at the largest size that fits ``budget_gib`` of GPU memory."""
+def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: bool,
+                  epochs: int = 2, skip_steps: int = 5) -> dict:
+    """flan-t5-large-sized T5 (random weights) over the paper's multitask pairs, ``epochs``
+    epochs each: our recipe (bf16 weights, fp32 master weights in fused AdamW, token budget,
+    no host sync in the step) against Seq2SeqTrainer (bf16 autocast), each at the largest
+    size that fits ``budget_gib`` of GPU memory. Both are timed in the steady state: after
+    their first ``skip_steps`` steps (warm-up), to the end."""
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
     from training.tiny_model import init_tiny
@@ -290,11 +315,13 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
     s_max = max(len(e.input_ids) for e in encoded)
     t_max = max(len(e.labels) for e in encoded)
 
-    def report(name: str, seconds: float, peak_gib: float, size: str) -> dict:
-        row = {"trainer": name, "size": size, "seconds": round(seconds, 2),
-               "examples_per_s": round(len(encoded) / seconds, 1),
-               "real_tokens_per_s": round((src_tokens + tgt_tokens) / seconds),
-               "mfu": round(flops_per_epoch / seconds / 1e12 / peak, 4),
+    flops_per_token = flops_per_epoch / (src_tokens + tgt_tokens)
+
+    def report(name: str, examples_per_s: float, tokens_per_s: float, peak_gib: float,
+               size: str) -> dict:
+        row = {"trainer": name, "size": size, "examples_per_s": round(examples_per_s, 1),
+               "real_tokens_per_s": round(tokens_per_s),
+               "mfu": round(tokens_per_s * flops_per_token / 1e12 / peak, 4),
                "peak_gib": round(peak_gib, 1)}
         print(json.dumps(row), flush=True)
         return row
@@ -307,16 +334,17 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
     print(f"ours: token budget {budget} (probed {tried_ours})", flush=True)
     _reset_accelerate()
     DEV.reset_peak()
-    stats = _ours(tmp / "large", tmp / "run", records, 1, {
+    _ours(tmp / "large", tmp / "run", records, 1, {
         "train.max_tokens": budget, "train.weights_dtype": "bfloat16", "train.lr": lr,
         "train.warmup_steps": 5, "train.compile": compile_model,
         "data.max_source_len": cfg.data.max_source_len,
-        "data.max_target_len": cfg.data.max_target_len})
-    ours_seconds = len(encoded) / stats["train/examples_per_s"]
+        "data.max_target_len": cfg.data.max_target_len}, epochs=epochs, log_every=skip_steps)
     ours_peak = DEV.peak_gib()
     lines = [json.loads(x) for x in (tmp / "run" / "metrics.jsonl").read_text().splitlines()]
-    ours_row = report("ours", ours_seconds, ours_peak, f"max_tokens={budget}")
+    ours_eps, ours_tps, windows = steady_rate(lines, skip_windows=1)
+    ours_row = report("ours", ours_eps, ours_tps, ours_peak, f"max_tokens={budget}")
     ours_row["final_loss"] = lines[-1].get("train/loss")
+    ours_row["steady_windows"] = windows
 
     # Seq2SeqTrainer: the largest batch whose worst case (every row longest) fits.
     hf_sizes = [8] if DEV.smoke else [128, 96, 64, 48, 32, 16, 8]
@@ -324,13 +352,17 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
         tmp / "large", torch.float32, True, b, s_max, t_max), 0.9 * budget_gib)
     print(f"Seq2SeqTrainer: batch {batch} (probed {tried_hf})", flush=True)
     DEV.reset_peak()
-    hf_seconds, hf_peak = _hf_gpu(tmp / "large", encoded, tokenizer, tmp / "hf", batch, lr)
-    hf_row = report("Seq2SeqTrainer", hf_seconds, hf_peak, f"batch={batch}")
+    hf_eps, hf_peak = _hf_gpu(tmp / "large", encoded, tokenizer, tmp / "hf", batch, lr,
+                              epochs, skip_steps)
+    # Random batches: real tokens per example are the epoch's mean.
+    hf_tps = hf_eps * (src_tokens + tgt_tokens) / len(encoded)
+    hf_row = report("Seq2SeqTrainer", hf_eps, hf_tps, hf_peak, f"batch={batch}")
     return {"device": DEV.label(), "bf16_matmul_tflops": round(peak, 1),
             "memory_budget_gib": budget_gib, "pairs": len(encoded), "records": records,
+            "epochs": epochs, "timed_after_steps": skip_steps,
             "encoder_params": enc_params, "decoder_params": dec_params,
             "ours": ours_row, "seq2seqtrainer": hf_row,
-            "tokens_per_s_ratio_ours_over_hf": round(hf_seconds / ours_seconds, 2)}
+            "tokens_per_s_ratio_ours_over_hf": round(ours_tps / hf_tps, 2)}
 
 
 def main() -> None:
@@ -347,6 +379,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4,
                         help="GPU run's peak learning rate (random weights train finitely)")
     parser.add_argument("--compile", action="store_true", help="ours with torch.compile")
+    parser.add_argument("--gpu-epochs", type=int, default=2,
+                        help="epochs each trainer runs in the GPU run")
+    parser.add_argument("--skip-steps", type=int, default=5,
+                        help="GPU run: steps of warm-up left out of the timing (each trainer)")
     parser.add_argument("--gpu-smoke", action="store_true",
                         help="run the --gpu code on CPU with a small T5 (checks the script)")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
@@ -369,7 +405,7 @@ def main() -> None:
         if not DEV.smoke and not torch.cuda.is_available():
             raise SystemExit("--gpu: no CUDA device")
         results["gpu"] = g = gpu_benchmark(args.gpu_records, args.memory_gib, args.lr,
-                                           args.compile)
+                                           args.compile, args.gpu_epochs, args.skip_steps)
         print(json.dumps(g, indent=2))
         print(f"GPU: ours {g['ours']['real_tokens_per_s']} real tokens/s, MFU "
               f"{g['ours']['mfu']:.1%}; Seq2SeqTrainer {g['seq2seqtrainer']['real_tokens_per_s']}"

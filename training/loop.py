@@ -291,7 +291,7 @@ class Window:
         self.reset()
         loss, tokens, pairs, n = totals
         return {"train/loss": loss / max(1.0, n), "train/examples_per_s": pairs / elapsed,
-                "train/tokens_per_s": tokens / elapsed}
+                "train/tokens_per_s": tokens / elapsed, "train/window_s": elapsed}
 
 
 class NumericsGuard:
