@@ -49,6 +49,7 @@ def eval_command(
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
     max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
+    wsc_batch_rows: mo.WscBatchRows = mo.DEFAULTS.wsc_batch_rows,
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
@@ -71,7 +72,8 @@ def eval_command(
             methods=_csv(methods), tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
             limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
-            batch_size=batch_size, max_new_tokens=max_new_tokens, calibration=calibration,
+            batch_size=batch_size, max_new_tokens=max_new_tokens,
+            wsc_batch_rows=wsc_batch_rows, calibration=calibration,
             calibration_limit=calibration_limit, threads=threads)
         config.check()
         run_eval(config, log=typer.echo)

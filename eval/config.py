@@ -42,6 +42,7 @@ class EvalConfig:
     refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
     batch_size: int = 64  # sequences per generate call
     max_new_tokens: int = 64  # cap on a generated chain
+    wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N calibration records (default: all 173)
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
@@ -65,6 +66,8 @@ class EvalConfig:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
         if self.n < 1 or self.rounds < 1 or self.k < 0 or not 0 <= self.w <= 1:
             raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
+        if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
+            raise ValueError(f"--wsc-batch-rows must be >= 1, got {self.wsc_batch_rows}")
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
         if self.refine_keep not in REFINE_KEEP:

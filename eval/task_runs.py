@@ -51,7 +51,8 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                               temperature=config.temperature, rounds=config.rounds,
                               refine_keep=config.refine_keep, seed=seed,
                               batch_size=config.batch_size,
-                              max_new_tokens=config.max_new_tokens)
+                              max_new_tokens=config.max_new_tokens,
+                              wsc_batch_rows=config.wsc_batch_rows)
         if "cot" in methods or "refine" in methods:
             shots = default_shots(task, config.k, seed=seed)
             pid = prompt_id(task, shots)

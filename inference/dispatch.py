@@ -41,6 +41,11 @@ class MethodParams:
     seed: int = 0  # sampling and shot choice
     batch_size: int | None = 64  # sequences per generate call
     max_new_tokens: int = 64  # cap on generated tokens
+    wsc_batch_rows: int | None = None  # wsc: decoder rows per sampling/scoring batch
+
+    def __post_init__(self) -> None:
+        if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
+            raise ValueError(f"--wsc-batch-rows must be >= 1, got {self.wsc_batch_rows}")
 
     def decoding(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}
@@ -57,7 +62,7 @@ def check_method(method: str, refine_keep: str = "given") -> None:
 def sample_for_vote(model: Any, examples: list[Example], params: MethodParams) -> WscSamples:
     """wsc's sampling and label-scoring pass; one pass serves both wsc and wsc_soft."""
     return wsc_sample(model, examples, n=params.n, temperature=params.temperature,
-                      seed=params.seed, **params.decoding())
+                      seed=params.seed, batch_rows=params.wsc_batch_rows, **params.decoding())
 
 
 def run_method(method: str, model: Any, examples: list[Example], params: MethodParams, *,

@@ -24,7 +24,8 @@ class ScriptedGenerator:
                       batch_size: int | None = None) -> list[list[float]]:
         if self.score is None:
             raise NotImplementedError(f"{self.name}: no score function given")
-        self.calls.append({"prompts": list(prompts), "choices": list(choices)})
+        self.calls.append({"prompts": list(prompts), "choices": list(choices),
+                           "batch_size": batch_size})
         return [[self.score(p, c) for c in choices] for p in prompts]
 
     def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
@@ -32,5 +33,5 @@ class ScriptedGenerator:
                  seed: int | None = None, batch_size: int | None = None,
                  desc: str | None = None) -> list[list[str]]:
         self.calls.append({"prompts": list(prompts), "n": num_return_sequences,
-                           "do_sample": do_sample})
+                           "do_sample": do_sample, "batch_size": batch_size})
         return [[self.respond(p, j) for j in range(num_return_sequences)] for p in prompts]

@@ -49,6 +49,7 @@ def infer_command(
     seed: Annotated[int, typer.Option(help="Seed for sampling and shot choice.")] = 0,
     batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
     max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
+    wsc_batch_rows: mo.WscBatchRows = mo.DEFAULTS.wsc_batch_rows,
 ) -> None:
     """Answer questions with one method and write one prediction per line."""
     if ctx.invoked_subcommand is not None:
@@ -69,10 +70,10 @@ def infer_command(
     if method == "refine" and base_model is None:
         _fail("--base-model is required for refine (the model writing the first chains; "
               "no model stands in for another)")
-    params = MethodParams(k=k, n=n, w=w, temperature=temperature, rounds=rounds,
-                          refine_keep=refine_keep, seed=seed, batch_size=batch_size,
-                          max_new_tokens=max_new_tokens)
     try:
+        params = MethodParams(k=k, n=n, w=w, temperature=temperature, rounds=rounds,
+                              refine_keep=refine_keep, seed=seed, batch_size=batch_size,
+                              max_new_tokens=max_new_tokens, wsc_batch_rows=wsc_batch_rows)
         examples = (read_records(examples_file, Example) if examples_file
                     else select_examples(task, split))[:limit]
         if not examples:

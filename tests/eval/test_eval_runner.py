@@ -133,6 +133,9 @@ def test_models_are_required_not_substituted(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--refine-keep must be one of given, written"):
         EvalConfig(model="mt", base_model="b", refine_model="r", out=tmp_path,
                    refine_keep="last").check()
+    with pytest.raises(ValueError, match="--wsc-batch-rows must be >= 1, got 0"):
+        EvalConfig(model="mt", out=tmp_path, methods=("wsc",), calibration=False,
+                   wsc_batch_rows=0).check()
     # Methods that use --model only need nothing else.
     EvalConfig(model="mt", out=tmp_path, methods=("multitask", "wsc"),
                calibration=False).check()

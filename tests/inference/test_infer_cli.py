@@ -46,3 +46,9 @@ def test_refine_needs_its_base_model_and_a_known_keep_rule(tiny_t5):
                                  "--base-model", str(tiny_t5), "--refine-keep", "last"])
     assert result.exit_code == 1 and "--refine-keep must be one of given, written" in (
         result.output)
+
+
+def test_wsc_batch_rows_must_be_positive(tiny_t5):
+    result = runner.invoke(app, ["infer", "--method", "wsc", "--model", str(tiny_t5),
+                                 "--wsc-batch-rows", "0"])
+    assert result.exit_code == 1 and "--wsc-batch-rows must be >= 1, got 0" in result.output

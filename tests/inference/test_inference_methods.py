@@ -110,3 +110,27 @@ def test_every_method_end_to_end_on_tiny_t5(task: str, tiny_t5: Path) -> None:
         assert p.text == p.meta["texts"][0]
     assert all(len(p.meta["answers"]) == 3 for p in results["wsc"])
     assert all(1 <= p.meta["rounds"] <= 2 for p in results["refine"])
+
+
+def test_wsc_batch_rows_sets_the_decode_batches(tiny_t5: Path, monkeypatch) -> None:
+    """Rows per sampling batch are questions x n: 4 questions x 3 samples at batch_size 3
+    decode one question per batch; with batch_rows 12 all four decode in one batch."""
+    import inference.backends as backends
+
+    rows: list[int] = []
+    real = backends.seq2seq_decode
+
+    def counting(model, enc, **kw):
+        rows.append(enc["input_ids"].shape[0] * kw["num_return_sequences"])
+        return real(model, enc, **kw)
+
+    monkeypatch.setattr(backends, "seq2seq_decode", counting)
+    backend = Backend.load(tiny_t5, batch_size=3)
+    examples = dev_examples("strategyqa")[:4]
+    default = run_wsc(backend, examples, n=3, max_new_tokens=6, seed=1)
+    assert rows == [3, 3, 3, 3]
+    rows.clear()
+    wide = run_wsc(backend, examples, n=3, max_new_tokens=6, seed=1, batch_rows=12)
+    assert rows == [12]
+    for a, b in zip(default, wide, strict=True):  # the same questions, n samples each
+        assert len(a.meta["texts"]) == len(b.meta["texts"]) == 3

@@ -113,6 +113,13 @@ def test_wsc_scores_each_distinct_answer_once() -> None:
     assert preds[0].answer == "yes"
 
 
+def test_wsc_batch_rows_size_both_passes() -> None:
+    gen = scripted()
+    run_wsc(gen, [ex(1)], n=4, batch_size=16)
+    run_wsc(gen, [ex(1)], n=4, batch_size=16, batch_rows=128)
+    assert [c["batch_size"] for c in gen.calls] == [16, 16, 128, 128]
+
+
 def test_wsc_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError, match="w must be"):
         run_wsc(scripted(), [ex(1)], n=4, w=1.5)
