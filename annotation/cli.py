@@ -165,20 +165,20 @@ def push(ctx: typer.Context,
             example_map = {e.id: e for e in read_records(examples, Example)}
         else:
             example_map = known_examples({c.task for c in chain_list})
-    chain_scores = None
-    if scores is not None:
-        chain_scores = read_scores(scores)
-    elif critic is not None:
-        chain_scores = critic(model, chain_list, batch_size=score_batch_size)
-    chain_list = order_chains(chain_list, order, seed=seed, scores=chain_scores)
-    if gold is not None:
-        gold_items = read_records(gold, FeedbackItem)
-        example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
-        gold_chains = list({i.chain.id: i.chain for i in gold_items if i.chain.steps}.values())
-        chain_list = mix_gold(chain_list, gold_chains, gold_rate, seed)
+    chain_scores = read_scores(scores) if scores is not None else None
+    gold_items = read_records(gold, FeedbackItem) if gold is not None else None
     with _client(url) as client:
-        report = push_chains(client, _project(client, project), chain_list, example_map,
-                             batch_size=batch_size, pilot=pilot)
+        pid = _project(client, project)  # a wrong server or token fails before scoring
+        if critic is not None:
+            chain_scores = critic(model, chain_list, batch_size=score_batch_size)
+        chain_list = order_chains(chain_list, order, seed=seed, scores=chain_scores)
+        if gold_items is not None:
+            example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
+            gold_chains = list({i.chain.id: i.chain for i in gold_items
+                                if i.chain.steps}.values())
+            chain_list = mix_gold(chain_list, gold_chains, gold_rate, seed)
+        report = push_chains(client, pid, chain_list, example_map, batch_size=batch_size,
+                             pilot=pilot)
     typer.echo(f"pushed {report.sent} tasks ({report.already_there} already in the project)")
 
 

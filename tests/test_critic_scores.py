@@ -142,6 +142,19 @@ def test_push_refuses_bad_combinations_and_pushes_nothing(fake, extra, message):
     assert fake.pushed == [] and fake.calls == []
 
 
+def test_push_model_finds_the_project_before_scoring(fake, monkeypatch):
+    @contextmanager
+    def no_project(url):
+        yield type("C", (), {"find_project": lambda self, t: None, "url": "http://ls"})()
+
+    monkeypatch.setattr(annotation.cli, "_client", no_project)
+    res = _push("--order", "uncertainty", "--model", "m", "--project", "nope")
+    assert res.exit_code == 1
+    assert res.output.strip() == ("error: no project 'nope' on http://ls: run `rhf annotate "
+                                  "setup`")
+    assert fake.calls == [] and fake.pushed == []
+
+
 def test_annotation_cli_alone_has_no_critic(fake):
     res = _push("--order", "uncertainty", "--model", "m", cli=annotation.cli.app)
     assert res.exit_code == 1
