@@ -29,11 +29,17 @@ COMMANDS = (
     ("demo", "pipeline.demo_cli", "demo_command"),
 )
 
+# The root callback: puts on the context what only the top layer may build (the critic of
+# `rhf annotate push --model`; annotation never imports inference or eval).
+ROOT_CALLBACK = ("pipeline.cli_context", "root_callback")
+
 for _name, _module in GROUPS:
     app.add_typer(importlib.import_module(_module).app, name=_name)
 
 for _name, _module, _func in COMMANDS:
     app.command(_name)(getattr(importlib.import_module(_module), _func))
+
+app.callback()(getattr(importlib.import_module(ROOT_CALLBACK[0]), ROOT_CALLBACK[1]))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(help="Label Studio campaign: setup, push, simulate, pull, agreement, "
+app = typer.Typer(help="Label Studio campaign: setup, score, push, simulate, pull, agreement, "
                        "adjudicate.", no_args_is_help=True, pretty_exceptions_enable=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,23 +80,64 @@ def setup(url: Url = None, project: Title = None,
                    + (f", webhook to {webhook_url}" if webhook_url else ""))
 
 
+# Where the top layer (rhf_cli, via pipeline.critic_scores.register_critic) puts the critic
+# for --model: a function (model, chains, *, batch_size) -> chain id -> P(no error). annotation
+# must not load models itself (it never imports inference or eval).
+CRITIC_KEY = "rhf.critic_scores"
+Critic = Callable[..., dict[str, float]]
+Model = Annotated[str | None, typer.Option(
+    help="Critic checkpoint (hub id, folder or RUN_DIR): score each chain's P(no error) with "
+         "it (the multitask error-types instruction, as `rhf eval` calibrates).")]
+ScoreBatch = Annotated[int, typer.Option(help="Chains per scoring batch, with --model.")]
+ChainsArg = Annotated[Path | None, typer.Argument(help="JSONL of Chain records.",
+                                                  show_default=False)]
+FromPaper = Annotated[str | None, typer.Option(
+    help="The imported paper chains of this task instead.")]
+Split = Annotated[str, typer.Option(help="Paper split with --from-paper.")]
+
+
+def _critic(ctx: typer.Context) -> Critic:
+    """The critic the top layer registered on the context, or a clear error."""
+    obj = ctx.find_root().obj
+    critic = obj.get(CRITIC_KEY) if isinstance(obj, dict) else None
+    if critic is None:
+        raise ValueError("--model needs the critic, which only the `rhf` command provides "
+                         "(annotation does not load models): run `rhf annotate ...`, or give "
+                         "--scores FILE")
+    return critic
+
+
+def _read_chains(chains: Path | None, from_paper: str | None, split: str,
+                 pilot: int | None):
+    """(chains, examples of the paper chains or None) from CHAINS.jsonl or --from-paper."""
+    from annotation.tasks import paper_chains, read_chains
+
+    if (chains is None) == (from_paper is None):
+        raise ValueError("give either CHAINS.jsonl or --from-paper TASK")
+    if from_paper is not None:
+        return paper_chains(from_paper, split, limit=pilot)
+    return read_chains(chains), None
+
+
 @app.command()
 @_user_errors
-def push(chains: Annotated[Path | None, typer.Argument(
-             help="JSONL of Chain records.", show_default=False)] = None,
-         from_paper: Annotated[str | None, typer.Option(
-             help="Push the imported paper chains of this task instead.")] = None,
-         split: Annotated[str, typer.Option(help="Paper split with --from-paper.")] = "train",
+def push(ctx: typer.Context,
+         chains: ChainsArg = None,
+         from_paper: FromPaper = None,
+         split: Split = "train",
          examples: Annotated[Path | None, typer.Option(
              help="JSONL of Example records (default: BIG-bench and paper data).")] = None,
          pilot: Annotated[int | None, typer.Option(help="Only the first N chains.")] = None,
          batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
          order: Annotated[str, typer.Option(
              help="given | random | uncertainty (most uncertain critic P(no error) first; "
-                  "needs --scores). Label Studio serves tasks in this order.")] = "given",
+                  "needs --model or --scores). Label Studio serves tasks in this order.")]
+         = "given",
          scores: Annotated[Path | None, typer.Option(
              help="JSONL of {chain_id, p_no_error} from the critic (for --order "
-                  "uncertainty).")] = None,
+                  "uncertainty; `rhf annotate score` writes it).")] = None,
+         model: Model = None,
+         score_batch_size: ScoreBatch = 32,
          seed: Annotated[int, typer.Option(help="Seed of --order random and gold mixing.")] = 0,
          gold: Annotated[Path | None, typer.Option(
              help="FeedbackItems whose labels are known (e.g. the paper's): their chains are "
@@ -108,31 +149,61 @@ def push(chains: Annotated[Path | None, typer.Argument(
     """Import chains as tasks in annotation order; chains already in the project are skipped."""
     from annotation.campaign import push_chains
     from annotation.queue import mix_gold, order_chains, read_scores
-    from annotation.tasks import known_examples, paper_chains, read_chains
+    from annotation.tasks import known_examples
     from feedback_data.jsonl import read_records
     from feedback_data.schema import Example, FeedbackItem
 
-    if (chains is None) == (from_paper is None):
-        raise ValueError("give either CHAINS.jsonl or --from-paper TASK")
-    if from_paper is not None:
-        chain_list, example_map = paper_chains(from_paper, split, limit=pilot)
-    else:
-        chain_list = read_chains(chains)
+    if model is not None and scores is not None:
+        raise ValueError("give --model (score the chains now) or --scores FILE, not both")
+    if (model is not None or scores is not None) and order != "uncertainty":
+        raise ValueError(f"--{'model' if model is not None else 'scores'} is for "
+                         f"--order uncertainty (got --order {order})")
+    critic = _critic(ctx) if model is not None else None
+    chain_list, example_map = _read_chains(chains, from_paper, split, pilot)
+    if example_map is None:
         if examples is not None:
             example_map = {e.id: e for e in read_records(examples, Example)}
         else:
             example_map = known_examples({c.task for c in chain_list})
-    chain_list = order_chains(chain_list, order, seed=seed,
-                              scores=read_scores(scores) if scores is not None else None)
-    if gold is not None:
-        gold_items = read_records(gold, FeedbackItem)
-        example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
-        gold_chains = list({i.chain.id: i.chain for i in gold_items if i.chain.steps}.values())
-        chain_list = mix_gold(chain_list, gold_chains, gold_rate, seed)
+    chain_scores = read_scores(scores) if scores is not None else None
+    gold_items = read_records(gold, FeedbackItem) if gold is not None else None
     with _client(url) as client:
-        report = push_chains(client, _project(client, project), chain_list, example_map,
-                             batch_size=batch_size, pilot=pilot)
+        pid = _project(client, project)  # a wrong server or token fails before scoring
+        if critic is not None:
+            chain_scores = critic(model, chain_list, batch_size=score_batch_size)
+        chain_list = order_chains(chain_list, order, seed=seed, scores=chain_scores)
+        if gold_items is not None:
+            example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
+            gold_chains = list({i.chain.id: i.chain for i in gold_items
+                                if i.chain.steps}.values())
+            chain_list = mix_gold(chain_list, gold_chains, gold_rate, seed)
+        report = push_chains(client, pid, chain_list, example_map, batch_size=batch_size,
+                             pilot=pilot)
     typer.echo(f"pushed {report.sent} tasks ({report.already_there} already in the project)")
+
+
+@app.command()
+@_user_errors
+def score(ctx: typer.Context,
+          out: Annotated[Path, typer.Option(
+              help="Where to write {chain_id, p_no_error} lines (push's --scores file).",
+              show_default=False)],
+          chains: ChainsArg = None,
+          from_paper: FromPaper = None,
+          split: Split = "train",
+          pilot: Annotated[int | None, typer.Option(
+              help="Only the first N paper chains, with --from-paper.")] = None,
+          model: Model = None,
+          batch_size: ScoreBatch = 32) -> None:
+    """Score chains with the critic's P(no error), for `push --order uncertainty --scores`."""
+    from annotation.queue import write_scores
+
+    if model is None:
+        raise ValueError("--model is required (the critic checkpoint)")
+    critic = _critic(ctx)
+    chain_list, _ = _read_chains(chains, from_paper, split, pilot)
+    n = write_scores(out, critic(model, chain_list, batch_size=batch_size))
+    typer.echo(f"wrote {n} critic scores to {out}")
 
 
 @app.command()

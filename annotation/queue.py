@@ -15,7 +15,7 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from feedback_data.jsonl import DataError, iter_json_lines
+from feedback_data.jsonl import DataError, iter_json_lines, write_records
 from feedback_data.schema import Chain
 
 ORDERS = ("given", "random", "uncertainty")
@@ -34,6 +34,11 @@ def read_scores(path: str | Path) -> dict[str, float]:
     return out
 
 
+def write_scores(path: str | Path, scores: Mapping[str, float]) -> int:
+    """Write what :func:`read_scores` reads (atomically: a temporary file, then renamed)."""
+    return write_records(path, [{"chain_id": cid, "p_no_error": p} for cid, p in scores.items()])
+
+
 def order_chains(chains: Sequence[Chain], order: str, *, scores: Mapping[str, float] | None = None,
                  seed: int = 0) -> list[Chain]:
     """``chains`` in annotation order: as given, shuffled, or most uncertain first."""
@@ -45,7 +50,8 @@ def order_chains(chains: Sequence[Chain], order: str, *, scores: Mapping[str, fl
         return out
     if order == "uncertainty":
         if scores is None:
-            raise ValueError("--order uncertainty needs critic scores (P(no error) per chain)")
+            raise ValueError("--order uncertainty needs critic scores (P(no error) per chain): "
+                             "--model M or --scores FILE")
         missing = [c.id for c in chains if c.id not in scores]
         if missing:
             raise DataError(f"no critic score for {len(missing)} chains (first: {missing[0]})")

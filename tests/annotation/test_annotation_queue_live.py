@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from annotation.tasks import build_tasks
 from rhf_cli import app
 
 pytestmark = pytest.mark.labelstudio
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str]):
@@ -63,6 +65,33 @@ def test_label_studio_serves_the_pushed_order(ls_env, project_title, tmp_path, c
         random.Random(5).shuffle(shuffled)
         expected = [c.id for c in shuffled]
         assert expected != [c.id for c in chains]
+    with LabelStudioClient(ls_env.url, ls_env.token) as client:
+        pid = client.find_project(project_title)["id"]
+        assert _served_order(client, pid, 5) == expected
+
+
+def test_label_studio_serves_the_order_of_the_model_scores(ls_env, project_title, tmp_path,
+                                                           chains, examples):
+    """--model: the shipped base scores the chains (through rhf_cli's critic); Label Studio
+    serves them in the order of P(no error) computed straight from the model."""
+    from annotation.queue import order_chains
+    from feedback_data.instructions import error_types_prompt
+    from inference.backends import Backend
+    from inference.methods import ERROR_LABELS, label_probabilities
+
+    model = str(ROOT / "models" / "tiny-base")
+    rows = Backend.load(model, device="cpu").score_choices(
+        [error_types_prompt(c.question, c.text) for c in chains], list(ERROR_LABELS))
+    p = {c.id: label_probabilities(row)[0] for c, row in zip(chains, rows, strict=True)}
+    expected = [c.id for c in order_chains(chains, "uncertainty", scores=p)]
+    assert expected != [c.id for c in chains]  # the model's order is not the given one
+
+    chains_path, examples_path = _write_chains(tmp_path, chains, examples)
+    _run(["setup", "--project", project_title])
+    out = _run(["push", str(chains_path), "--examples", str(examples_path), "--order",
+                "uncertainty", "--model", model, "--score-batch-size", "2", "--project",
+                project_title])
+    assert "pushed 5 tasks" in out
     with LabelStudioClient(ls_env.url, ls_env.token) as client:
         pid = client.find_project(project_title)["id"]
         assert _served_order(client, pid, 5) == expected

@@ -1,0 +1,80 @@
+"""The critic's P(no error) per chain, for ``rhf annotate push --order uncertainty --model M``.
+
+The annotation queue is ordered in ``annotation.queue``, which must not import inference or
+eval; the model is loaded and run here, in the top layer, and handed to ``rhf annotate``
+(see :func:`register_critic`).
+
+P(no error) is the quantity the calibration reports and wsc_soft weighs with, computed by the
+same function (:func:`eval.calibration.no_error_probabilities`): the multitask error-types
+instruction for (question, chain), the complete-sequence log-probabilities of the five
+:data:`inference.methods.ERROR_LABELS`, softmax, the share of 'no error'. The question is the
+chain's own (``Chain.question``), the one the annotator sees on the task page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from feedback_data.instructions import error_types_prompt
+from feedback_data.schema import Chain
+
+if TYPE_CHECKING:  # eval and inference load torch: imported where used, so `rhf` starts fast
+    from inference.methods import Scorer
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def critic_prompts(chains: Sequence[Chain]) -> list[str]:
+    """The error-types instruction the multitask critic was trained on, one per chain."""
+    return [error_types_prompt(c.question, c.text) for c in chains]
+
+
+def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 progress: bool = True) -> dict[str, float]:
+    """Chain id -> the critic's P(no error), ``batch_size`` chains per step of the bar.
+
+    A chain id given twice with different texts is an error (which score would it get?);
+    the same chain twice is scored once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    unique: dict[str, Chain] = {}
+    for chain in chains:
+        seen = unique.setdefault(chain.id, chain)
+        if (seen.question, seen.text) != (chain.question, chain.text):
+            raise ValueError(f"chain id {chain.id!r} appears twice with different texts")
+    todo = list(unique.values())
+    prompts = critic_prompts(todo)
+    from tqdm.auto import tqdm
+
+    from eval.calibration import no_error_probabilities
+
+    probs: list[float] = []
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc="critic P(no error)", unit="batch",
+                      disable=not progress or len(starts) < 2, leave=False):
+        probs += no_error_probabilities(scorer, prompts[start:start + batch_size],
+                                        batch_size=batch_size)
+    return {c.id: p for c, p in zip(todo, probs, strict=True)}
+
+
+def critic_scores(model: str | Path, chains: Sequence[Chain], *,
+                  batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
+                  device: str | None = None) -> dict[str, float]:
+    """Load ``model`` (hub id, folder or RUN_DIR; seq2seq or causal) and score ``chains``."""
+    from inference.backends import Backend
+
+    backend = Backend.load(model, batch_size=batch_size, device=device)
+    return score_chains(backend, chains, batch_size=batch_size, progress=progress)
+
+
+def register_critic(obj: dict) -> dict:
+    """Put :func:`critic_scores` where ``rhf annotate`` looks for a critic (the click
+    context object), and return ``obj``."""
+    from annotation.cli import CRITIC_KEY
+
+    obj[CRITIC_KEY] = critic_scores
+    return obj
