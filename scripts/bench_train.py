@@ -131,6 +131,12 @@ class Device:
         if not self.smoke:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_accumulated_memory_stats()
+
+    def alloc_retries(self) -> int:
+        """cudaMalloc retries since the last reset: each frees the allocator's cache and
+        synchronises the device (a step that keeps hitting the memory cap crawls)."""
+        return 0 if self.smoke else int(torch.cuda.memory_stats().get("num_alloc_retries", 0))
 
     def peak_gib(self) -> float:
         return 0.0 if self.smoke else torch.cuda.max_memory_allocated() / 2**30
@@ -339,12 +345,15 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
         "train.warmup_steps": 5, "train.compile": compile_model,
         "data.max_source_len": cfg.data.max_source_len,
         "data.max_target_len": cfg.data.max_target_len}, epochs=epochs, log_every=skip_steps)
-    ours_peak = DEV.peak_gib()
+    ours_peak, ours_retries = DEV.peak_gib(), DEV.alloc_retries()
     lines = [json.loads(x) for x in (tmp / "run" / "metrics.jsonl").read_text().splitlines()]
     ours_eps, ours_tps, windows = steady_rate(lines, skip_windows=1)
     ours_row = report("ours", ours_eps, ours_tps, ours_peak, f"max_tokens={budget}")
     ours_row["final_loss"] = lines[-1].get("train/loss")
     ours_row["steady_windows"] = windows
+    ours_row["alloc_retries"] = ours_retries
+    # Seconds of each window of skip_steps steps: the first holds the warm-up.
+    ours_row["window_s"] = [round(x["train/window_s"], 2) for x in lines if "train/window_s" in x]
 
     # Seq2SeqTrainer: the largest batch whose worst case (every row longest) fits.
     hf_sizes = [8] if DEV.smoke else [128, 96, 64, 48, 32, 16, 8]
@@ -357,6 +366,7 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
     # Random batches: real tokens per example are the epoch's mean.
     hf_tps = hf_eps * (src_tokens + tgt_tokens) / len(encoded)
     hf_row = report("Seq2SeqTrainer", hf_eps, hf_tps, hf_peak, f"batch={batch}")
+    hf_row["alloc_retries"] = DEV.alloc_retries()
     return {"device": DEV.label(), "bf16_matmul_tflops": round(peak, 1),
             "memory_budget_gib": budget_gib, "pairs": len(encoded), "records": records,
             "epochs": epochs, "timed_after_steps": skip_steps,
