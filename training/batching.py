@@ -7,8 +7,9 @@ sorting by source length and, within windows of a few batches, by target length 
 
 Batches are sized either by a fixed number of pairs (``batch_size``) or by a token budget
 (``max_tokens``: padded source + target tokens per batch, i.e. rows x (longest source +
-longest target)), in which case the number of pairs per batch follows from their lengths:
-many short answer pairs, few long description pairs, about the same compute and memory each.
+longest target); a decoder-only row is one sequence, prompt and target together), in which
+case the number of pairs per batch follows from their lengths: many short answer pairs, few
+long description pairs, about the same compute and memory each.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def pack_by_tokens(order: Sequence[int], src_lens: Sequence[int], tgt_lens: Sequ
 def _cut(chunk: list[int], examples: Sequence[Encoded], batch_size: int,
          max_tokens: int) -> list[list[int]]:
     if max_tokens > 0:
-        return pack_by_tokens(chunk, [len(e.input_ids) for e in examples],
-                              [len(e.labels) for e in examples], max_tokens)
+        return pack_by_tokens(chunk, [e.source_len for e in examples],
+                              [e.target_len for e in examples], max_tokens)
     return [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
 
 
@@ -60,7 +61,7 @@ def rows_per_batch(examples: Sequence[Encoded], batch_size: int, max_tokens: int
     """Pairs per batch: batch_size, or what a token budget holds at the median length."""
     if max_tokens <= 0 or not examples:
         return batch_size
-    typical = statistics.median(len(e.input_ids) + len(e.labels) for e in examples)
+    typical = statistics.median(e.source_len + e.target_len for e in examples)
     return max(1, int(max_tokens // typical))
 
 
@@ -104,8 +105,8 @@ def padding_efficiency(examples: Sequence[Encoded], batches: Sequence[Sequence[i
     """Real tokens over tokens processed, encoder and decoder together."""
     real = padded = 0
     for b in batches:
-        src = [len(examples[i].input_ids) for i in b]
-        tgt = [len(examples[i].labels) for i in b]
+        src = [examples[i].source_len for i in b]
+        tgt = [examples[i].target_len for i in b]
         real += sum(src) + sum(tgt)
         padded += len(b) * (max(src) + max(tgt))
     return real / padded if padded else 1.0

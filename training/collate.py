@@ -19,11 +19,25 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class Encoded:
-    """A pair as token ids (source and target each end with the tokenizer's EOS)."""
+    """A pair as token ids (source and target each end with the tokenizer's EOS).
+
+    A decoder-only row holds prompt + target in ``input_ids`` and the same positions in
+    ``labels`` (-100 over the prompt): one sequence, so its target adds no tokens of its own.
+    """
 
     input_ids: list[int]
     labels: list[int]
     term: str
+    decoder_only: bool = False
+
+    @property
+    def source_len(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def target_len(self) -> int:
+        """Tokens the target adds to the batch: its length, or 0 in a decoder-only row."""
+        return 0 if self.decoder_only else len(self.labels)
 
 
 def encode_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
@@ -118,7 +132,8 @@ def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: i
     for p in pairs:
         prompt = causal_prompt_ids(tokenizer, p.source, max_source_len)
         target = causal_target_ids(tokenizer, p.target)[:max(0, max_target_len - 1)] + [eos]
-        out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term))
+        out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term,
+                           decoder_only=True))
     return out
 
 

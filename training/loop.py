@@ -198,7 +198,7 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     # --- loop ------------------------------------------------------------------------------
     bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True,
                disable=not (accelerator.is_main_process and t.progress_bar))
-    window = Window(accelerator.device)
+    window = Window(accelerator.device, decoder_only=any(e.decoder_only for e in train_set))
     max_norm = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
     model.train()
     while step < steps:
@@ -267,8 +267,9 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
 class Window:
     """Training metrics since the last log line, summed on the device."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, decoder_only: bool = False) -> None:
         self.device = device
+        self.decoder_only = decoder_only  # prompt and target are one sequence
         self.reset()
 
     def reset(self) -> None:
@@ -279,7 +280,9 @@ class Window:
     def add(self, loss: torch.Tensor, micro: dict[str, torch.Tensor]) -> None:
         # loss, real source + target tokens, pairs; no host sync (shapes are host-side).
         self.sums[0] += loss.detach().double()
-        self.sums[1] += micro["attention_mask"].sum() + (micro["labels"] != -100).sum()
+        self.sums[1] += micro["attention_mask"].sum()
+        if not self.decoder_only:
+            self.sums[1] += (micro["labels"] != -100).sum()
         self.sums[2] += micro["input_ids"].shape[0]
         self.micro_batches += 1
 

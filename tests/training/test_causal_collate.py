@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from training.batching import grouped_batches, padding_efficiency, rows_per_batch
 from training.collate import (
     IGNORE_INDEX,
     CausalCollator,
@@ -41,17 +42,36 @@ TOK = WordTokenizer(["Q:", "cats?", "A:", "yes", "no", "because", "fur"])
 def test_labels_by_hand():
     pairs = [Pair("Q: cats? A:", "yes because fur", "answer"), Pair("A:", "no", "refine")]
     rows = encode_causal_pairs(pairs, TOK, max_source_len=8, max_target_len=8)
-    assert rows[0] == Encoded([3, 4, 5, 6, 8, 9, 1], [-100, -100, -100, 6, 8, 9, 1], "answer")
-    assert rows[1] == Encoded([5, 7, 1], [-100, 7, 1], "refine")
+    assert rows[0] == Encoded([3, 4, 5, 6, 8, 9, 1], [-100, -100, -100, 6, 8, 9, 1], "answer",
+                             decoder_only=True)
+    assert rows[1] == Encoded([5, 7, 1], [-100, 7, 1], "refine", decoder_only=True)
     # the prompt keeps its last tokens (the target continues them); the target keeps its
     # first ones and room for EOS
     cut = encode_causal_pairs(pairs[:1], TOK, max_source_len=2, max_target_len=2)
-    assert cut[0] == Encoded([4, 5, 6, 1], [-100, -100, 6, 1], "answer")
+    assert cut[0] == Encoded([4, 5, 6, 1], [-100, -100, 6, 1], "answer", decoder_only=True)
     bos_tok = WordTokenizer(TOK.vocab, bos=True)
     with_bos = encode_causal_pairs(pairs[1:], bos_tok, 8, 8)
-    assert with_bos[0] == Encoded([2, 5, 7, 1], [-100, -100, 7, 1], "refine")
+    assert with_bos[0] == Encoded([2, 5, 7, 1], [-100, -100, 7, 1], "refine",
+                                 decoder_only=True)
     cut = encode_causal_pairs(pairs[:1], bos_tok, max_source_len=3, max_target_len=8)
     assert cut[0].input_ids[:3] == [2, 4, 5]
+
+
+def test_token_budget_counts_a_decoder_only_row_once():
+    """Prompt + target are one sequence: a row of 10 ids costs 10 tokens, not 20."""
+    causal = [Encoded([5] * 10, [-100] * 6 + [7] * 4, "answer", decoder_only=True)
+              for _ in range(6)]
+    pair = [Encoded([5] * 10, [7] * 10, "answer") for _ in range(6)]
+    assert (causal[0].source_len, causal[0].target_len) == (10, 0)
+    assert (pair[0].source_len, pair[0].target_len) == (10, 10)
+    assert rows_per_batch(causal, 8, max_tokens=100) == 10
+    assert rows_per_batch(pair, 8, max_tokens=100) == 5
+    # budget 30: three 10-id causal rows per batch; one 10 + 10 pair per batch
+    assert sorted(map(len, grouped_batches(causal, 8, seed=0, max_tokens=30))) == [3, 3]
+    assert sorted(map(len, grouped_batches(pair, 8, seed=0, max_tokens=30))) == [1] * 6
+    # rows of 10 and 6 ids: 16 real of 2 x 10 padded
+    short = Encoded([5] * 6, [-100] * 4 + [7] * 2, "answer", decoder_only=True)
+    assert padding_efficiency([causal[0], short], [[0, 1]]) == pytest.approx(16 / 20)
 
 
 def test_collator_pads_right_and_masks_padding():
