@@ -67,7 +67,7 @@ def train_command(
     if not (objective or config or extra_config or rest or model or out or resume):
         typer.echo(ctx.get_help())
         return
-    from training.checkpoint import CheckpointError
+    from training.checkpoint_errors import CheckpointError
     from training.config import parse_overrides
     from training.loop import NonFiniteError
     from training.recipes import train

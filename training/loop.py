@@ -45,6 +45,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
 from training.batching import EpochBatchSampler, grouped_batches, padding_efficiency
@@ -64,6 +65,7 @@ from training.modeling import (
     total_steps,
     trainable_parameters,
 )
+from training.run_dir import prepare_run_dir
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 
@@ -156,13 +158,13 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     trainable, total = trainable_parameters(model)
     run_info = {
         "objective": name, "model": cfg.model.name_or_path, "seed": t.seed,
-        "git_commit": ckpt.git_commit(), "started": datetime.now(UTC).isoformat(),
+        "git_commit": git_commit(), "started": datetime.now(UTC).isoformat(),
         "counts": data.counts, "total_steps": steps, "num_processes": accelerator.num_processes,
         "parameters": {"trainable": trainable, "total": total},
         "padding_efficiency": round(padding_efficiency(train_set, sampler.batches(0)), 4),
     }
-    resume_from = ckpt.prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
-                                       accelerator.is_main_process)
+    resume_from = prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
+                                  accelerator.is_main_process)
     accelerator.wait_for_everyone()
     say(f"{name}: {data.counts['pairs_train']} training pairs "
         f"{data.counts['pairs_train_by_term']}, {len(eval_set)} held out; "
