@@ -58,7 +58,8 @@ def train_command(
     """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8)."""
     if ctx.invoked_subcommand is not None:
         return
-    from training.config import ConfigError, describe, load_config, split_launch_args
+    from training.config import ConfigError, describe
+    from training.config_load import load_config, split_launch_args
 
     if help_config:
         typer.echo(describe())
@@ -68,7 +69,7 @@ def train_command(
         typer.echo(ctx.get_help())
         return
     from training.checkpoint_errors import CheckpointError
-    from training.config import parse_overrides
+    from training.config_load import parse_overrides
     from training.loop import NonFiniteError
     from training.recipes import train
 

@@ -50,7 +50,8 @@ from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
 from training.batching import EpochBatchSampler, grouped_batches, padding_efficiency
 from training.collate import make_collator
-from training.config import ConfigError, RecipeConfig, require_run_fields, to_dict, to_yaml
+from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
+from training.config_checks import require_run_fields
 from training.data import build_data
 from training.evaluate import evaluate
 from training.examples import Pair
@@ -360,7 +361,7 @@ def main(objective: str, recipe: Callable[[RecipeConfig], Path],
     """A recipe module's command line: ``--config YAML [overrides]``; errors are one line."""
     import sys
 
-    from training.config import load_config, split_launch_args
+    from training.config_load import load_config, split_launch_args
 
     path, overrides = split_launch_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -28,7 +28,7 @@ from training.checkpoint_errors import (
     RunDirError,
     corrupt_checkpoint,
 )
-from training.config import config_changes, run_defining
+from training.config_checks import config_changes, run_defining
 from training.manifest import verify_checkpoint
 from training.metrics_log import METRICS_FILE
 
