@@ -121,12 +121,14 @@ def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
 
 
 def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any) -> Path:
+    """Write ``final/`` (model, tokenizer, run files, manifest.json) atomically."""
     final = run_dir / "final"
     tmp = run_dir / ".tmp-final"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     save_model_folder(tmp, accelerator, model, tokenizer, run_dir)
     if accelerator.is_main_process:
+        write_manifest(tmp)  # checkable like a checkpoint: `rhf train verify RUN_DIR/final`
         _replace_dir(tmp, final)
     accelerator.wait_for_everyone()
     return final

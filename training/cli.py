@@ -1,4 +1,5 @@
-"""`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights.
+"""`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights;
+`rhf train verify` checks a saved folder against its manifest.
 
     rhf train --objective multitask --model /tmp/tiny --out runs/mt [--config YAML]
               [--resume [--allow-config-change]] [key=value | --key value ...]
@@ -109,3 +110,19 @@ def merge_command(
         _fail(str(exc).splitlines()[0])
     else:
         typer.echo(f"wrote merged model to {path}")
+
+
+@app.command("verify")
+def verify_command(
+    folder: Annotated[Path, typer.Argument(help="A run's final/ or a checkpoint folder.")],
+) -> None:
+    """Check every file of a saved folder against the sha256 in its manifest.json."""
+    from training.checkpoint_errors import CheckpointError
+    from training.manifest import verify_checkpoint
+
+    try:
+        count = verify_checkpoint(folder, what="folder", hint="")
+    except CheckpointError as exc:
+        _fail(str(exc))
+    else:
+        typer.echo(f"{folder}: {count} files match manifest.json")

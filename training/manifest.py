@@ -21,24 +21,26 @@ def write_manifest(folder: Path) -> None:
     atomic_write_text(folder / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
 
 
-def verify_checkpoint(path: Path) -> None:
-    """Every file listed in the manifest is there with its recorded sha256, else one line."""
-    hint = "; delete it to resume from the checkpoint before it"
+def verify_checkpoint(path: Path, what: str = "checkpoint",
+                      hint: str = "; delete it to resume from the checkpoint before it") -> int:
+    """Every file listed in the manifest is there with its recorded sha256, else one line
+    naming ``what`` (a checkpoint, a final folder) and ending with ``hint``. Returns how many
+    files were checked."""
     try:
         files = json.loads((path / MANIFEST_FILE).read_text())["files"]
         if not isinstance(files, dict):
             raise ValueError("'files' is not a mapping")
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} has no {MANIFEST_FILE} (incomplete, or "
+        raise CheckpointError(f"{what} {path} has no {MANIFEST_FILE} (incomplete, or "
                               f"written before rhf recorded checksums){hint}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is unreadable "
+        raise CheckpointError(f"{what} {path}: {MANIFEST_FILE} is unreadable "
                               f"({type(exc).__name__}: {exc}){hint}") from None
     for rel, digest in files.items():
         f = path / rel
         if not f.is_file():
-            raise CheckpointError(f"checkpoint {path} is missing {rel}{hint}")
+            raise CheckpointError(f"{what} {path} is missing {rel}{hint}")
         if sha256_file(f) != digest:
-            raise CheckpointError(f"checkpoint {path}: {rel} does not match the sha256 "
+            raise CheckpointError(f"{what} {path}: {rel} does not match the sha256 "
                                   f"recorded when it was saved (corrupt){hint}")
-
+    return len(files)
