@@ -5,7 +5,8 @@ an empty TextArea is left out; multi-line text arrives as one string in ``text[0
 can be ticked together with an error type (flagged, not guessed). Cancelled annotations and
 annotations with an empty result are skipped and counted; every other annotation of a task is
 kept, each with its annotator. Problems that leave a record unusable for training are flags on
-the record (see feedback_data.consistency), never silent defaults.
+the record (see feedback_data.consistency), never silent defaults. The result list itself is
+read by annotation.result_fields.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotation.result_fields import prefill_of, result_fields, step_ratings
 from annotation.tasks import validate_task_data
 from feedback_data import labeling_config as lc
 from feedback_data.chain_format import parse_chain
@@ -23,11 +25,9 @@ from feedback_data.jsonl import DataError
 from feedback_data.schema import (
     ERROR_CODES,
     SCHEMA_VERSION,
-    Chain,
     Correction,
     Feedback,
     FeedbackItem,
-    Prefill,
 )
 
 SIMULATOR_DOMAIN = "@rhf.local"
@@ -39,7 +39,6 @@ NONE_WITH_TYPES = "none_with_error_types"
 NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
 ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type
 RATINGS_INCOMPLETE = "step_ratings_incomplete"
-STEP_RATINGS_FIELD = "step_ratings"
 
 
 def simulator_email(k: int = 1) -> str:
@@ -80,109 +79,6 @@ def annotator_name(user: Any, users: Mapping[int, str]) -> str:
     if isinstance(user, Mapping):  # the UI's export inlines the user
         return str(user.get("email") or f"ls-user:{user.get('id')}")
     return users.get(user, f"ls-user:{user}")
-
-
-def _text(item: Mapping[str, Any], where: str) -> str:
-    value = item.get("value")
-    text = value.get("text") if isinstance(value, Mapping) else None
-    if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
-        raise DataError(f"{where}: value.text must be a list of strings")
-    return "\n".join(text)
-
-
-def _choices(item: Mapping[str, Any], where: str) -> list[str]:
-    value = item.get("value")
-    choices = value.get("choices") if isinstance(value, Mapping) else None
-    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise DataError(f"{where}: value.choices must be a list of strings")
-    return choices
-
-
-def result_fields(result: Any, where: str) -> dict[str, Any]:
-    """Key a result list on ``from_name``: text tags -> str, choice tags -> list[str].
-
-    Unknown names are listed together: they mean an export from another labeling config.
-    """
-    if not isinstance(result, list):
-        raise DataError(f"{where}: result must be a list")
-    fields: dict[str, Any] = {}
-    unknown: list[str] = []
-    for item in result:
-        if not isinstance(item, Mapping):
-            raise DataError(f"{where}: result item is not an object")
-        name = item.get("from_name")
-        if not isinstance(name, str):
-            raise DataError(f"{where}: result item's 'from_name' must be a string")
-        at = f"{where}, field '{name}'"
-        if name in fields:
-            raise DataError(f"{at}: appears twice in the result")
-        if name in lc.TEXT_TAGS:
-            fields[name] = _text(item, at)
-        elif name in lc.CHOICE_TAGS or lc.step_rating_index(name) is not None:
-            fields[name] = _choices(item, at)
-        else:
-            unknown.append(name)
-    if unknown:
-        raise DataError(f"{where}: unknown fields {', '.join(map(repr, unknown))} (not rhf's "
-                        "labeling config: an export from a different project?)")
-    return fields
-
-
-def _step_ratings(fields: Mapping[str, Any], chain: Chain, where: str
-                  ) -> tuple[list[str] | None, bool]:
-    """(ratings, complete): None when no step was rated; incomplete ratings give (None, False)."""
-    rated: dict[int, str] = {}
-    for name, choices in fields.items():
-        index = lc.step_rating_index(name)
-        if index is None:
-            continue
-        at = f"{where}, field '{name}'"
-        if index >= len(chain.steps):
-            raise DataError(f"{at}: the chain has {len(chain.steps)} steps")
-        if len(choices) != 1 or choices[0] not in lc.RATING_CHOICES:
-            raise DataError(f"{at}: expected one of {', '.join(map(repr, lc.RATING_CHOICES))}, "
-                            f"got {choices!r}")
-        rated[index] = lc.RATING_CHOICES[choices[0]]
-    if not rated:
-        return None, True
-    if len(rated) != len(chain.steps):
-        return None, False
-    return [rated[i] for i in range(len(chain.steps))], True
-
-
-def _prediction(annotation: Mapping[str, Any], task: Mapping[str, Any]) -> Mapping | None:
-    """The model prediction the annotation started from, if any."""
-    parent = annotation.get("parent_prediction")
-    predictions = task.get("predictions")
-    if parent is not None and isinstance(predictions, list):
-        for pred in predictions:
-            if isinstance(pred, Mapping) and pred.get("id") == parent:
-                return pred
-    pred = annotation.get("prediction")
-    if isinstance(pred, Mapping) and isinstance(pred.get("result"), list) and pred["result"]:
-        return pred
-    return None
-
-
-def _field_of(name: str) -> str:
-    return STEP_RATINGS_FIELD if lc.step_rating_index(name) is not None else name
-
-
-def _prefill(annotation: Mapping[str, Any], task: Mapping[str, Any], fields: Mapping[str, Any],
-             where: str) -> Prefill | None:
-    """Which pre-annotated fields the annotator kept (value unchanged) and which they changed."""
-    pred = _prediction(annotation, task)
-    if pred is None:
-        return None
-    predicted = result_fields(pred["result"], f"{where}, prediction")
-    changed: set[str] = set()
-    touched: set[str] = set()
-    for name, value in predicted.items():
-        touched.add(_field_of(name))
-        if fields.get(name) != value:
-            changed.add(_field_of(name))
-    return Prefill(model_version=str(pred.get("model_version") or "unknown"),
-                   accepted=sorted(touched - changed), changed=sorted(changed))
 
 
 def _lossy_text(name: str, text: str, feedback: Feedback) -> bool:
@@ -270,7 +166,7 @@ def feedback_from_annotation(
         if n is None or not 1 <= n <= len(chain.steps):
             raise DataError(f"{where}, field '{lc.ERROR_STEPS}': unknown choice {choice!r}")
         steps.append(n)
-    ratings, complete = _step_ratings(fields, chain, where)
+    ratings, complete = step_ratings(fields, chain, where)
     if not complete:
         flags.append(RATINGS_INCOMPLETE)
 
@@ -305,7 +201,7 @@ def feedback_from_annotation(
         lead_time=lead_time,
         created_at=created_at,
         annotator_id=uid,
-        prefill=_prefill(annotation, task, fields, where),
+        prefill=prefill_of(annotation, task, fields, where),
     )
     feedback.raw = _raw(annotation, fields, feedback, project, task_id)
     return FeedbackItem(example=example, chain=chain, feedback=feedback)
@@ -386,3 +282,4 @@ def convert_export(
 ) -> list[FeedbackItem]:
     """The records of :func:`convert` (counts dropped)."""
     return convert(tasks, users, simulator_ids).items
+

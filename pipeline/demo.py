@@ -89,7 +89,7 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
            overrides: dict[str, Any], key: str) -> str:
     """Train one objective into ``out``: resume an interrupted run of the same inputs
     (``key``), start afresh when the inputs changed."""
-    from training.config import load_config
+    from training.config_load import load_config
     from training.multitask import train as train_multitask
     from training.refine import train as train_refine
 

@@ -25,7 +25,8 @@ import torch
 
 from training.batching import grouped_batches, padding_efficiency, random_batches
 from training.collate import encode_pairs
-from training.config import TrainConfig, load_config
+from training.config import TrainConfig
+from training.config_load import load_config
 from training.data import build_data
 from training.examples import multitask_pairs
 from training.model_sizes import FLAN_T5_LARGE

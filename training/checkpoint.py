@@ -1,4 +1,4 @@
-"""Run files and checkpoints: written atomically, explained by their config, checked on load.
+"""Checkpoints: saved atomically, explained by their config, checked on load.
 
 A checkpoint folder ``checkpoints/step-<N>/`` holds the model (``save_pretrained``,
 safetensors; the adapter only with LoRA), the tokenizer, ``optimizer.pt``, ``scheduler.pt``,
@@ -6,113 +6,51 @@ safetensors; the adapter only with LoRA), the tokenizer, ``optimizer.pt``, ``sch
 ``trainer_state.json`` (step, epoch, data position, objective, model signature), copies
 of ``config.yaml`` and ``run.json``, and ``manifest.json`` with every file's sha256. It is
 written under ``.tmp-step-<N>`` and renamed, so a kill during a save leaves the previous
-checkpoint whole.
+checkpoint whole. ``final/`` is written the same way, with its own manifest.
 
-Before anything is written, :func:`prepare_run_dir` checks that the run folder may be used
-as asked: no finished run is overwritten, a resumed checkpoint matches its manifest, a
-resume does not silently change a run-defining key, run.json and metrics.jsonl are
-readable. Each refusal is one line (:class:`CheckpointError` or a subclass).
+The run folder's checks before a run starts are in :mod:`training.run_dir`; the manifest in
+:mod:`training.manifest`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import yaml
 
-from feedback_data.provenance import git_commit  # noqa: F401  (re-exported: run.json's commit)
+from training.atomic_files import RUN_FILES, atomic_write_text
+from training.checkpoint_errors import CheckpointError, corrupt_checkpoint
+from training.manifest import write_manifest
+from training.rng_state import rng_state, set_rng_state
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
-MANIFEST_FILE = "manifest.json"
-METRICS_FILE = "metrics.jsonl"
-RUN_FILES = ("config.yaml", "run.json")
 _STEP_RE = re.compile(r"^step-(\d+)$")
+# The model config's keys that a checkpoint must share with the model it is loaded into.
+SIGNATURE_KEYS = ("model_type", "vocab_size", "d_model", "d_ff", "num_layers",
+                  "num_decoder_layers", "num_heads")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be resumed: corrupt, incomplete or for another run."""
-
-
-class RunDirError(CheckpointError):
-    """A run folder that cannot be used as asked (finished, unwritable, unreadable files)."""
-
-
-class ConfigChangeError(CheckpointError):
-    """A resume whose run-defining config differs from the checkpoint's."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_run_files(run_dir: Path, config_yaml: str, run_info: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", config_yaml)
-    atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2) + "\n")
+def config_signature(config: Any, lora_r: int, lora_target_modules: list[str]
+                     ) -> dict[str, Any]:
+    """The signature of a model config (a transformers config) with its LoRA settings."""
+    sig = {k: getattr(config, k, None) for k in SIGNATURE_KEYS}
+    sig["lora_r"] = lora_r
+    sig["lora_target_modules"] = lora_target_modules
+    return sig
 
 
 def model_signature(model: Any) -> dict[str, Any]:
     """What must match between a checkpoint and the model it is loaded into."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    c = base.config
-    sig = {k: getattr(c, k, None) for k in ("model_type", "vocab_size", "d_model", "d_ff",
-                                            "num_layers", "num_decoder_layers", "num_heads")}
     peft_cfg = getattr(model, "peft_config", {}).get("default")
-    sig["lora_r"] = getattr(peft_cfg, "r", 0) if peft_cfg else 0
-    sig["lora_target_modules"] = sorted(peft_cfg.target_modules) if peft_cfg else []
-    return sig
-
-
-# --- RNG states as plain tensors and numbers (loadable with weights_only=True) -----------
-
-def rng_state() -> dict[str, Any]:
-    py = random.getstate()
-    np_kind, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()
-    state = {
-        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64),
-                   "gauss": py[2]},
-        "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_gauss), "cached": float(np_cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    return config_signature(base.config, getattr(peft_cfg, "r", 0) if peft_cfg else 0,
+                            sorted(peft_cfg.target_modules) if peft_cfg else [])
 
 
 # --- saving ---------------------------------------------------------------------------------
@@ -183,51 +121,17 @@ def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
 
 
 def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any) -> Path:
+    """Write ``final/`` (model, tokenizer, run files, manifest.json) atomically."""
     final = run_dir / "final"
     tmp = run_dir / ".tmp-final"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     save_model_folder(tmp, accelerator, model, tokenizer, run_dir)
     if accelerator.is_main_process:
+        write_manifest(tmp)  # checkable like a checkpoint: `rhf train verify RUN_DIR/final`
         _replace_dir(tmp, final)
     accelerator.wait_for_everyone()
     return final
-
-
-# --- manifest: each file's sha256, written with the checkpoint, checked on resume -----------
-
-def write_manifest(folder: Path) -> None:
-    """``manifest.json``: {"files": {relative path: sha256}} of every file in ``folder``."""
-    from feedback_data.fetch import sha256_file
-
-    files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST_FILE
-             and not p.name.endswith(".tmp")}
-    atomic_write_text(folder / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
-
-
-def verify_checkpoint(path: Path) -> None:
-    """Every file listed in the manifest is there with its recorded sha256, else one line."""
-    from feedback_data.fetch import sha256_file
-
-    hint = "; delete it to resume from the checkpoint before it"
-    try:
-        files = json.loads((path / MANIFEST_FILE).read_text())["files"]
-        if not isinstance(files, dict):
-            raise ValueError("'files' is not a mapping")
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} has no {MANIFEST_FILE} (incomplete, or "
-                              f"written before rhf recorded checksums){hint}") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is unreadable "
-                              f"({type(exc).__name__}: {exc}){hint}") from None
-    for rel, digest in files.items():
-        f = path / rel
-        if not f.is_file():
-            raise CheckpointError(f"checkpoint {path} is missing {rel}{hint}")
-        if sha256_file(f) != digest:
-            raise CheckpointError(f"checkpoint {path}: {rel} does not match the sha256 "
-                                  f"recorded when it was saved (corrupt){hint}")
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -242,31 +146,36 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _corrupt(path: Path, exc: BaseException) -> CheckpointError:
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return CheckpointError(f"checkpoint {path} is corrupt or incomplete "
-                           f"({type(exc).__name__}: {first}); delete it to resume from the "
-                           f"one before it")
-
 
 def read_state(path: Path) -> dict[str, Any]:
     try:
         return json.loads((path / STATE_FILE).read_text())
     except (OSError, ValueError) as exc:
-        raise _corrupt(path, exc) from None
+        raise corrupt_checkpoint(path, exc) from None
+
+
+def check_objective(path: Path, state: dict[str, Any], objective: str) -> None:
+    if state.get("objective") != objective:
+        raise CheckpointError(f"checkpoint {path} is from a '{state.get('objective')}' run; "
+                              f"this is a '{objective}' run")
+
+
+def check_signature(path: Path, state: dict[str, Any], signature: dict[str, Any],
+                    recorded_only: bool = False) -> None:
+    """The checkpoint's model signature equals ``signature`` (only on the keys the checkpoint
+    recorded, with ``recorded_only``), else one line listing the differences."""
+    theirs = state.get("signature", {})
+    diffs = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in signature.items()
+             if (k in theirs or not recorded_only) and theirs.get(k) != v]
+    if diffs:
+        raise CheckpointError(f"checkpoint {path} was written for another model: "
+                              + "; ".join(diffs))
 
 
 def check_compatible(path: Path, state: dict[str, Any], objective: str,
                      signature: dict[str, Any]) -> None:
-    if state.get("objective") != objective:
-        raise CheckpointError(f"checkpoint {path} is from a '{state.get('objective')}' run; "
-                              f"this is a '{objective}' run")
-    theirs = state.get("signature", {})
-    diffs = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in signature.items()
-             if theirs.get(k) != v]
-    if diffs:
-        raise CheckpointError(f"checkpoint {path} was written for another model: "
-                              + "; ".join(diffs))
+    check_objective(path, state, objective)
+    check_signature(path, state, signature)
 
 
 def _load_safetensors(path: Path, pattern: str) -> dict[str, torch.Tensor]:
@@ -288,7 +197,7 @@ def load_weights(path: Path, model: Any) -> None:
         saved = _load_safetensors(path, "adapter_model*.safetensors" if is_peft
                                   else "model*.safetensors")
     except Exception as exc:  # noqa: BLE001 - any read failure means a corrupt checkpoint
-        raise _corrupt(path, exc) from None
+        raise corrupt_checkpoint(path, exc) from None
     if is_peft:
         from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -334,7 +243,7 @@ def load_checkpoint(path: Path, accelerator: Any, model: Any, optimizer: Any, sc
         try:
             optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
         except Exception as exc:  # noqa: BLE001
-            raise _corrupt(path, exc) from None
+            raise corrupt_checkpoint(path, exc) from None
     try:
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
         rng_file = path / f"rng_state_{accelerator.process_index}.pt"
@@ -342,7 +251,7 @@ def load_checkpoint(path: Path, accelerator: Any, model: Any, optimizer: Any, sc
             rng_file = path / "rng_state_0.pt"
         set_rng_state(torch.load(rng_file, weights_only=True))
     except Exception as exc:  # noqa: BLE001
-        raise _corrupt(path, exc) from None
+        raise corrupt_checkpoint(path, exc) from None
     _apply_hyperparameters(optimizer, scheduler, configured)
     return state
 
@@ -374,165 +283,3 @@ def _apply_hyperparameters(optimizer: Any, scheduler: Any, configured: dict[str,
         lrs.append(group["lr"])
     scheduler._last_lr = lrs
 
-
-def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dict[str, Any],
-                    is_main: bool, log: Any = print) -> Path | None:
-    """Check the run folder, then write config.yaml and run.json; return the checkpoint to
-    resume from, if any. Every rank runs the checks (so all refuse together); only the main
-    process writes, and only once every check has passed.
-
-    Refused, with one line and nothing written: a folder holding checkpoints or a finished
-    ``final/`` without ``resume``; a resume whose checkpoint does not match its manifest;
-    a resume whose run-defining keys differ from the checkpoint's config, unless
-    ``train.allow_config_change`` (the change is then recorded in run.json); an unreadable
-    run.json; a bad line inside metrics.jsonl; a folder that cannot be written. A torn last
-    line of metrics.jsonl (a write cut by a kill) is dropped, and said so.
-    """
-    from training.config import config_changes, run_defining
-
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"output folder {run_dir} is a file")
-    new_config = yaml.safe_load(config_yaml)
-    allow_change = bool((new_config.get("train") or {}).get("allow_config_change"))
-    latest = list_checkpoints(run_dir)
-    finished = (run_dir / "final").is_dir()
-    if not resume and (latest or finished):
-        held = "a finished run (final/)" if finished else "checkpoints"
-        raise RunDirError(f"{run_dir} already holds {held}: pass --resume to continue it, or "
-                          f"choose another --out (nothing was written)")
-    ckpt = latest[-1] if resume and latest else None
-    if resume and ckpt is None and finished:
-        raise RunDirError(f"{run_dir} holds a finished run (final/) but no checkpoint to "
-                          f"resume from; choose another --out (nothing was written)")
-    previous, entry = None, None
-    if ckpt is not None:
-        verify_checkpoint(ckpt)
-        state = read_state(ckpt)
-        if state.get("objective") != new_config.get("objective"):
-            raise CheckpointError(f"checkpoint {ckpt} is from a '{state.get('objective')}' "
-                                  f"run; this is a '{new_config.get('objective')}' run")
-        changes = config_changes(_read_checkpoint_config(ckpt), new_config)
-        blocking = run_defining(changes)
-        if blocking and not allow_change:
-            listed = "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in blocking.items())
-            raise ConfigChangeError(
-                f"resuming {run_dir} would change its run-defining config: {listed}; resume "
-                f"with the checkpoint's values, or pass --allow-config-change to apply the "
-                f"change (recorded in run.json)")
-        if any(k.startswith("model.") for k in blocking):
-            _check_model_change(ckpt, state, new_config)
-        previous = _read_run_json(run_dir, ckpt)
-        entry = {"time": run_info["started"], "from_step": state["step"],
-                 "git_commit": run_info["git_commit"]}
-        if changes:
-            entry["config_changes"] = {k: [a, b] for k, (a, b) in changes.items()}
-        _check_metrics(run_dir, repair=False, log=log)
-    _check_writable(run_dir)
-    if is_main:
-        if ckpt is not None:
-            _check_metrics(run_dir, repair=True, log=log)
-            if previous is not None:
-                previous.setdefault("resumes", []).append(entry)
-                run_info = previous
-        try:
-            write_run_files(run_dir, config_yaml, run_info)
-        except OSError as exc:
-            raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
-    return ckpt
-
-
-def _check_model_change(ckpt: Path, state: dict[str, Any], new_config: dict[str, Any]) -> None:
-    """An allowed change of model.* must still fit the checkpoint's weights: checked here,
-    from the new model's config, so a misfit is refused before anything is written (the
-    full check on the loaded model follows in load_checkpoint)."""
-    from transformers import AutoConfig
-
-    model = new_config.get("model") or {}
-    try:
-        config = AutoConfig.from_pretrained(model.get("name_or_path") or "")
-    except (OSError, ValueError):
-        return  # cannot read it here; loading the model will say why
-    lora_r = int(model.get("lora_r") or 0)
-    signature = {k: getattr(config, k, None) for k in ("model_type", "vocab_size", "d_model",
-                                                       "d_ff", "num_layers",
-                                                       "num_decoder_layers", "num_heads")}
-    signature["lora_r"] = lora_r
-    signature["lora_target_modules"] = sorted(model.get("lora_target_modules") or []) \
-        if lora_r else []
-    theirs = state.get("signature", {})
-    diffs = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in signature.items()
-             if k in theirs and theirs.get(k) != v]
-    if diffs:
-        raise CheckpointError(f"checkpoint {ckpt} was written for another model: "
-                              + "; ".join(diffs))
-
-
-def _read_checkpoint_config(ckpt: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load((ckpt / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise _corrupt(ckpt, exc) from None
-    if not isinstance(loaded, dict):
-        raise CheckpointError(f"checkpoint {ckpt}: config.yaml is not a mapping")
-    return loaded
-
-
-def _read_run_json(run_dir: Path, ckpt: Path) -> dict[str, Any] | None:
-    """The run's run.json (None when absent); unreadable is one line naming the file."""
-    path = run_dir / "run.json"
-    if not path.exists():
-        return None
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(loaded, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
-        raise RunDirError(f"{path} is unreadable ({detail}); restore it from "
-                          f"{ckpt / 'run.json'} to resume (nothing was written)") from None
-    return loaded
-
-
-def _check_metrics(run_dir: Path, repair: bool, log: Any) -> None:
-    """A bad line inside metrics.jsonl is an error naming it; a torn last line (a write cut
-    short by a kill) is dropped when ``repair`` (main process only)."""
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    # lines[-1] is what follows the last newline: empty unless the last write was torn.
-    torn_tail = lines[-1]
-    complete = lines[:-1]
-    bad_last = False
-    for i, line in enumerate(complete, start=1):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:
-            if i == len(complete) and not torn_tail:
-                bad_last = True  # a last line of zeros or junk: also a torn write
-                continue
-            raise RunDirError(f"{path}:{i}: invalid JSON; fix or delete that line to resume "
-                              f"(nothing was written)") from None
-    if not (torn_tail or bad_last) or not repair:
-        return
-    keep = data[:len(data) - len(torn_tail)]
-    if bad_last:
-        keep = keep[:keep.rstrip(b"\n").rfind(b"\n") + 1]
-    atomic_write_bytes(path, keep)
-    log(f"{path}: dropped a torn last line ({len(data) - len(keep)} bytes) left by an "
-        f"interrupted write")
-
-
-def _check_writable(run_dir: Path) -> None:
-    """Create the folder and a probe file in it, so an unwritable folder fails here, once."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=run_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None

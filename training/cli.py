@@ -1,4 +1,5 @@
-"""`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights.
+"""`rhf train ...`: fine-tune on rich feedback; `rhf train merge` folds LoRA into the weights;
+`rhf train verify` checks a saved folder against its manifest.
 
     rhf train --objective multitask --model /tmp/tiny --out runs/mt [--config YAML]
               [--resume [--allow-config-change]] [key=value | --key value ...]
@@ -58,7 +59,8 @@ def train_command(
     """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8)."""
     if ctx.invoked_subcommand is not None:
         return
-    from training.config import ConfigError, describe, load_config, split_launch_args
+    from training.config import ConfigError, describe
+    from training.config_load import load_config, split_launch_args
 
     if help_config:
         typer.echo(describe())
@@ -67,8 +69,8 @@ def train_command(
     if not (objective or config or extra_config or rest or model or out or resume):
         typer.echo(ctx.get_help())
         return
-    from training.checkpoint import CheckpointError
-    from training.config import parse_overrides
+    from training.checkpoint_errors import CheckpointError
+    from training.config_load import parse_overrides
     from training.loop import NonFiniteError
     from training.recipes import train
 
@@ -108,3 +110,19 @@ def merge_command(
         _fail(str(exc).splitlines()[0])
     else:
         typer.echo(f"wrote merged model to {path}")
+
+
+@app.command("verify")
+def verify_command(
+    folder: Annotated[Path, typer.Argument(help="A run's final/ or a checkpoint folder.")],
+) -> None:
+    """Check every file of a saved folder against the sha256 in its manifest.json."""
+    from training.checkpoint_errors import CheckpointError
+    from training.manifest import verify_checkpoint
+
+    try:
+        count = verify_checkpoint(folder, what="folder", hint="")
+    except CheckpointError as exc:
+        _fail(str(exc))
+    else:
+        typer.echo(f"{folder}: {count} files match manifest.json")

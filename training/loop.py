@@ -45,11 +45,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
 from training.batching import EpochBatchSampler, grouped_batches, padding_efficiency
 from training.collate import make_collator
-from training.config import ConfigError, RecipeConfig, require_run_fields, to_dict, to_yaml
+from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
+from training.config_checks import require_run_fields
 from training.data import build_data
 from training.evaluate import evaluate
 from training.examples import Pair
@@ -64,6 +66,7 @@ from training.modeling import (
     total_steps,
     trainable_parameters,
 )
+from training.run_dir import prepare_run_dir
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 
@@ -156,15 +159,15 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     trainable, total = trainable_parameters(model)
     run_info = {
         "objective": name, "model": cfg.model.name_or_path, "seed": t.seed,
-        "git_commit": ckpt.git_commit(), "started": datetime.now(UTC).isoformat(),
+        "git_commit": git_commit(), "started": datetime.now(UTC).isoformat(),
         "counts": data.counts, "total_steps": steps, "num_processes": accelerator.num_processes,
         "distributed_type": str(accelerator.distributed_type.value),
         "mixed_precision": str(accelerator.mixed_precision),
         "parameters": {"trainable": trainable, "total": total},
         "padding_efficiency": round(padding_efficiency(train_set, sampler.batches(0)), 4),
     }
-    resume_from = ckpt.prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
-                                       accelerator.is_main_process)
+    resume_from = prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
+                                  accelerator.is_main_process)
     accelerator.wait_for_everyone()
     say(f"{name}: {data.counts['pairs_train']} training pairs "
         f"{data.counts['pairs_train_by_term']}, {len(eval_set)} held out; "
@@ -363,7 +366,7 @@ def main(objective: str, recipe: Callable[[RecipeConfig], Path],
     """A recipe module's command line: ``--config YAML [overrides]``; errors are one line."""
     import sys
 
-    from training.config import load_config, split_launch_args
+    from training.config_load import load_config, split_launch_args
 
     path, overrides = split_launch_args(sys.argv[1:] if argv is None else argv)
     try:

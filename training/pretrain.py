@@ -78,7 +78,7 @@ def pretrain_tiny(out: str | Path, cfg: PretrainConfig | None = None,
     ``out`` becomes a run folder (``init/``, the pairs, ``run/`` with config, run.json,
     metrics.jsonl) whose ``run/final/`` is the pre-trained model.
     """
-    from training.config import load_config
+    from training.config_load import load_config
     from training.multitask import train
     from training.tiny_model import init_tiny
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, snapshot, weights
-from training import checkpoint as ckpt
+from training import checkpoint_errors as ckpt
 from training.recipes import train
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from training.config import load_config
+from training.config_load import load_config
 from training.recipes import train
 
 SETTINGS = {

@@ -18,6 +18,7 @@ import torch
 
 from tests.training.conftest import weights
 from training import checkpoint as ckpt
+from training.manifest import verify_checkpoint
 from training.recipes import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +136,28 @@ def test_a_corrupt_checkpoint_is_a_clear_error(make_cfg, saved_run):
     (saved_run / "checkpoints" / "step-2" / "trainer_state.json").write_text("{")
     with pytest.raises(ckpt.CheckpointError, match="trainer_state.json does not match"):
         train(make_cfg("refine", out=saved_run, **{"train.resume": True}))
+
+
+def test_final_has_a_manifest_and_a_corrupt_file_in_it_is_detected(saved_run):
+    from typer.testing import CliRunner
+
+    from rhf_cli import app
+
+    final = saved_run / "final"
+    listed = json.loads((final / "manifest.json").read_text())["files"]
+    on_disk = {p.name for p in final.iterdir() if p.name != "manifest.json"}
+    assert set(listed) == on_disk and {"model.safetensors", "config.yaml"} <= on_disk
+    assert verify_checkpoint(final) == len(on_disk)
+    ok = CliRunner().invoke(app, ["train", "verify", str(final)])
+    assert ok.exit_code == 0 and f"{len(on_disk)} files match" in ok.output, ok.output
+
+    target = final / "model.safetensors"
+    target.write_bytes(target.read_bytes()[:1000])
+    with pytest.raises(ckpt.CheckpointError, match=r"final: model.safetensors does not match "
+                                                   r"the sha256 recorded"):
+        verify_checkpoint(final)
+    bad = CliRunner().invoke(app, ["train", "verify", str(final)])
+    assert bad.exit_code == 1 and "model.safetensors does not match" in bad.output
 
 
 def test_a_checkpoint_of_another_objective_is_refused(make_cfg, saved_run):

@@ -1,0 +1,118 @@
+"""Checks of a :class:`~training.config.RecipeConfig` across its fields, and which changes
+a resumed run may make: the run-defining keys are compared with the checkpoint's config
+(see :data:`CHANGEABLE_ON_RESUME` for the keys that may change freely).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.config import GROUPS, ConfigError, RecipeConfig, to_dict
+
+# Keys a resumed run may change without --allow-config-change: they decide how often the
+# run logs, evaluates and saves, how it shows progress and where it lives, never what it
+# computes. Every other key (present or added later) is run-defining: a resume that changes
+# one is refused unless train.allow_config_change is set, and the change lands in run.json.
+CHANGEABLE_ON_RESUME = frozenset({
+    "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
+    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.tensorboard",
+    "train.progress_bar", "train.step_sleep", "model.gradient_checkpointing",
+})
+
+
+# (key, test, what the value must be): each a one-line ConfigError when the test fails.
+_RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("train.lr", lambda v: v > 0, "> 0"),
+    ("train.seed", lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
+    ("train.epochs", lambda v: v >= 0, ">= 0"),
+    ("train.max_steps", lambda v: v >= 0, ">= 0 (0 = derived from epochs)"),
+    ("train.weight_decay", lambda v: v >= 0, ">= 0"),
+    ("train.adam_beta1", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.adam_beta2", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.adam_eps", lambda v: v > 0, "> 0"),
+    ("train.warmup_steps", lambda v: v >= 0, ">= 0"),
+    ("train.warmup_ratio", lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("train.max_grad_norm", lambda v: v >= 0, ">= 0 (0 = no clipping)"),
+    ("train.log_every", lambda v: v >= 1, ">= 1"),
+    ("train.eval_every", lambda v: v >= 0, ">= 0 (0 = at the end only)"),
+    ("train.save_every", lambda v: v >= 0, ">= 0 (0 = only the final folder)"),
+    ("train.keep_checkpoints", lambda v: v >= 0, ">= 0 (0 = keep all)"),
+    ("train.step_sleep", lambda v: v >= 0, ">= 0"),
+    ("model.lora_alpha", lambda v: v > 0, "> 0"),
+    ("model.lora_dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("data.max_records", lambda v: v >= 0, ">= 0 (0 = all)"),
+    ("data.eval_max", lambda v: v >= 0, ">= 0"),
+    ("data.max_source_len", lambda v: v >= 1, ">= 1"),
+    ("data.max_target_len", lambda v: v >= 1, ">= 1"),
+)
+
+
+def _value(cfg: RecipeConfig, dotted: str) -> Any:
+    group, _, name = dotted.partition(".")
+    return getattr(getattr(cfg, group), name)
+
+
+def validate(cfg: RecipeConfig) -> None:
+    """Checks across fields, each failing with one line."""
+    for key, ok, what in _RANGES:
+        if not ok(_value(cfg, key)):
+            raise ConfigError(f"{key} must be {what}, got {_value(cfg, key)!r}")
+    t, d = cfg.train, cfg.data
+    if t.batch_size < 1 or t.grad_accum < 1:
+        raise ConfigError("train.batch_size and train.grad_accum must be >= 1")
+    if not 0.0 <= d.eval_fraction < 1.0:
+        raise ConfigError("data.eval_fraction must be in [0, 1)")
+    if t.epochs <= 0 and t.max_steps <= 0:
+        raise ConfigError("set train.epochs > 0 or train.max_steps > 0")
+    if cfg.model.lora_r < 0:
+        raise ConfigError("model.lora_r must be >= 0 (0 = full fine-tuning)")
+    from training.examples import term_counts
+
+    try:
+        term_counts(1, d.term_weights)
+    except ValueError as exc:
+        raise ConfigError(f"data.term_weights: {exc}") from None
+
+
+
+def require_run_fields(cfg: RecipeConfig) -> None:
+    if not cfg.model.name_or_path:
+        raise ConfigError("no model given: pass --model PATH_OR_HUB_ID (model.name_or_path)")
+    if not cfg.train.output_dir:
+        raise ConfigError("no output folder given: pass --out RUN_DIR (train.output_dir)")
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in GROUPS and not prefix:
+            out.update(_flatten(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ between two configs (as in config.yaml), with (old, new).
+
+    A key missing from the old config (a field added since) counts as its default; a key
+    this version no longer knows is left out, and so are the launch modes (resume,
+    allow_config_change), which say how this launch treats the run, not what it computes.
+    """
+    defaults = _flatten(to_dict(RecipeConfig()))
+    before, after = _flatten(old or {}), _flatten(new)
+    changes = {}
+    for key in defaults:
+        if key in ("train.resume", "train.allow_config_change"):
+            continue
+        a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
+        if a != b:
+            changes[key] = (a, b)
+    return changes
+
+
+def run_defining(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes that alter what a run computes (all but CHANGEABLE_ON_RESUME)."""
+    return {k: v for k, v in changes.items() if k not in CHANGEABLE_ON_RESUME}
+
+
