@@ -71,7 +71,7 @@ def train_command(
         return
     from training.checkpoint_errors import CheckpointError
     from training.config_load import parse_overrides
-    from training.loop import NonFiniteError
+    from training.numerics_guard import NonFiniteError
     from training.recipes import train
 
     try:

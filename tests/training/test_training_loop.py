@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from training import checkpoint as ckpt
-from training.loop import NonFiniteError, NumericsGuard
+from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.recipes import train
 
 ROOT = Path(__file__).resolve().parents[2]
