@@ -6,56 +6,32 @@ printed). User errors end in one line on stderr and exit code 1.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
+from annotation.cli_support import (
+    ChainsArg,
+    FromPaper,
+    Model,
+    ScoreBatch,
+    Split,
+    Title,
+    Url,
+    convert_file,
+)
+from annotation.cli_support import client as _client
+from annotation.cli_support import critic_from_context as _critic
+from annotation.cli_support import load_items as _load_items
+from annotation.cli_support import project_id as _project
+from annotation.cli_support import read_chain_source as _read_chains
+from annotation.cli_support import user_errors as _user_errors
+
 app = typer.Typer(help="Label Studio campaign: setup, score, push, simulate, pull, agreement, "
                        "adjudicate.", no_args_is_help=True, pretty_exceptions_enable=False)
-
-F = TypeVar("F", bound=Callable[..., Any])
-Url = Annotated[str | None, typer.Option(help="Label Studio URL (default $LABEL_STUDIO_URL).")]
-Title = Annotated[str | None, typer.Option("--project", help="Project title.")]
-
-
-def _user_errors(fn: F) -> F:
-    """Turn expected failures into one line on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from annotation.client import LabelStudioError
-        from feedback_data.jsonl import DataError
-
-        try:
-            return fn(*args, **kwargs)
-        except (LabelStudioError, DataError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _client(url: str | None):
-    from annotation.client import LabelStudioClient
-
-    return LabelStudioClient.from_env(url)
-
-
-def _project(client, title: str | None) -> int:
-    from annotation.campaign import DEFAULT_TITLE
-    from annotation.client import LabelStudioError
-
-    title = title or DEFAULT_TITLE
-    project = client.find_project(title)
-    if project is None:
-        raise LabelStudioError(f"no project '{title}' on {client.url}: run `rhf annotate setup`")
-    return int(project["id"])
-
 
 @app.command()
 @_user_errors
@@ -78,45 +54,6 @@ def setup(url: Url = None, project: Title = None,
         typer.echo(f"project {pid} '{project or DEFAULT_TITLE}' on {client.url}, "
                    f"{overlap} annotator(s) per task"
                    + (f", webhook to {webhook_url}" if webhook_url else ""))
-
-
-# Where the top layer (rhf_cli, via pipeline.critic_scores.register_critic) puts the critic
-# for --model: a function (model, chains, *, batch_size) -> chain id -> P(no error). annotation
-# must not load models itself (it never imports inference or eval).
-CRITIC_KEY = "rhf.critic_scores"
-Critic = Callable[..., dict[str, float]]
-Model = Annotated[str | None, typer.Option(
-    help="Critic checkpoint (hub id, folder or RUN_DIR): score each chain's P(no error) with "
-         "it (the multitask error-types instruction, as `rhf eval` calibrates).")]
-ScoreBatch = Annotated[int, typer.Option(help="Chains per scoring batch, with --model.")]
-ChainsArg = Annotated[Path | None, typer.Argument(help="JSONL of Chain records.",
-                                                  show_default=False)]
-FromPaper = Annotated[str | None, typer.Option(
-    help="The imported paper chains of this task instead.")]
-Split = Annotated[str, typer.Option(help="Paper split with --from-paper.")]
-
-
-def _critic(ctx: typer.Context) -> Critic:
-    """The critic the top layer registered on the context, or a clear error."""
-    obj = ctx.find_root().obj
-    critic = obj.get(CRITIC_KEY) if isinstance(obj, dict) else None
-    if critic is None:
-        raise ValueError("--model needs the critic, which only the `rhf` command provides "
-                         "(annotation does not load models): run `rhf annotate ...`, or give "
-                         "--scores FILE")
-    return critic
-
-
-def _read_chains(chains: Path | None, from_paper: str | None, split: str,
-                 pilot: int | None):
-    """(chains, examples of the paper chains or None) from CHAINS.jsonl or --from-paper."""
-    from annotation.tasks import paper_chains, read_chains
-
-    if (chains is None) == (from_paper is None):
-        raise ValueError("give either CHAINS.jsonl or --from-paper TASK")
-    if from_paper is not None:
-        return paper_chains(from_paper, split, limit=pilot)
-    return read_chains(chains), None
 
 
 @app.command()
@@ -237,28 +174,6 @@ def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems 
         typer.echo(reconcile(items, FeedbackStore(store).read()).summary())
 
 
-def convert_file(path: Path):
-    """Convert a JSON export file; every error names the file."""
-    from annotation.convert import convert
-    from feedback_data.jsonl import DataError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") \
-            from exc
-    try:
-        tasks = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
-    except RecursionError as exc:
-        raise DataError(f"{path}: JSON nested too deeply") from exc
-    try:
-        return convert(tasks, {})
-    except DataError as exc:
-        raise DataError(f"{path}: {exc}") from exc
-
-
 @app.command()
 @_user_errors
 def simulate(annotators: Annotated[int, typer.Option(help="Number of bot annotators.")] = 1,
@@ -274,17 +189,6 @@ def simulate(annotators: Annotated[int, typer.Option(help="Number of bot annotat
         n = simulate_annotations(client, _project(client, project), annotators, noise, seed,
                                  limit)
     typer.echo(f"submitted {n} simulated annotations")
-
-
-def _load_items(feedback: Path | None, url: str | None, project: str | None):
-    from annotation.campaign import pull_feedback
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import FeedbackItem
-
-    if feedback is not None:
-        return read_records(feedback, FeedbackItem)
-    with _client(url) as client:
-        return pull_feedback(client, _project(client, project))
 
 
 @app.command()

@@ -74,7 +74,7 @@ def critic_scores(model: str | Path, chains: Sequence[Chain], *,
 def register_critic(obj: dict) -> dict:
     """Put :func:`critic_scores` where ``rhf annotate`` looks for a critic (the click
     context object), and return ``obj``."""
-    from annotation.cli import CRITIC_KEY
+    from annotation.cli_support import CRITIC_KEY
 
     obj[CRITIC_KEY] = critic_scores
     return obj
