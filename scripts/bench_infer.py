@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/bench_infer.py [--model M] [--questions 200] [--n 8]
 
-Same model, same run. The plain loop makes one generate call per sample and one critique call
-per sample; ours samples all n answers of a batch of questions in one generate call (the
-encoder runs once per question) and critiques every sample in one batched pass. Without
+Same model, same run. The plain loop makes one generate call per sample and one label-scoring
+call per sample; ours samples all n answers of a batch of questions in one generate call (the
+encoder runs once per question) and scores the labels of every distinct sample in batched
+passes. Also: wsc's questions per second over greedy cot's (0-shot, same batch size), the
+figure the GPU check reports on a GPU. Without
 --model a tiny random-weight T5 is built (its chains never stop early: the worst case).
 """
 
@@ -21,20 +23,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def plain_loop_wsc(backend, examples, n: int, w: float, temperature: float,
                    max_new_tokens: int, seed: int) -> list[str | None]:
+    """wsc as a plain loop: one generate call per sample, one label-scoring call per sample
+    (the same rule as :func:`inference.methods.run_wsc`: argmax of the five label scores)."""
     from feedback_data.chain_format import parse_chain
-    from feedback_data.instructions import answer_prompt, error_types_prompt, parse_error_types_text
-    from inference.methods import CRITIQUE_TOKENS, sample_weight, weighted_vote
+    from feedback_data.instructions import answer_prompt, error_types_prompt
+    from inference.methods import ERROR_LABELS, label_weight, weighted_vote
 
     answers = []
     for i, ex in enumerate(examples):
         texts = [backend.generate([answer_prompt(ex.question)], do_sample=True,
                                   temperature=temperature, max_new_tokens=max_new_tokens,
                                   seed=seed + i * n + j)[0][0] for j in range(n)]
-        crits = [backend.generate([error_types_prompt(ex.question, t)],
-                                  max_new_tokens=CRITIQUE_TOKENS)[0][0] for t in texts]
+        logps = [backend.score_choices([error_types_prompt(ex.question, t)],
+                                       list(ERROR_LABELS))[0] for t in texts]
         answers.append(weighted_vote([parse_chain(t)[0] for t in texts],
-                                     [sample_weight(parse_error_types_text(c), w)
-                                      for c in crits]))
+                                     [label_weight(row, w) for row in logps]))
     return answers
 
 
@@ -47,6 +50,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--wsc-batch-rows", type=int, default=None,
+                        help="decoder rows per wsc batch (default --batch-size)")
+    parser.add_argument("--no-loop", action="store_true",
+                        help="skip the plain-loop baseline (the slow part)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
@@ -55,7 +62,7 @@ def main() -> None:
 
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
-    from inference.methods import run_multitask, run_refine, run_wsc
+    from inference.methods import run_cot, run_multitask, run_refine, run_wsc
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -73,16 +80,23 @@ def main() -> None:
               f"{args.max_new_tokens}, batch {args.batch_size}, torch threads "
               f"{torch.get_num_threads()}")
         t0 = time.perf_counter()
-        run_wsc(backend, examples, n=args.n, w=args.w, temperature=args.temperature,
-                max_new_tokens=args.max_new_tokens)
-        batched = time.perf_counter() - t0
-        print(f"wsc batched:    {batched:8.1f}s")
+        run_cot(backend, examples, "strategyqa", [], max_new_tokens=args.max_new_tokens,
+                batch_size=args.batch_size)
+        cot = time.perf_counter() - t0
+        print(f"greedy cot:     {cot:8.1f}s")
         t0 = time.perf_counter()
-        plain_loop_wsc(backend, examples, args.n, args.w, args.temperature,
-                       args.max_new_tokens, seed=0)
-        loop = time.perf_counter() - t0
-        print(f"wsc plain loop: {loop:8.1f}s")
-        print(f"speed-up: {loop / batched:.1f}x (target >= 5x)")
+        run_wsc(backend, examples, n=args.n, w=args.w, temperature=args.temperature,
+                max_new_tokens=args.max_new_tokens, batch_rows=args.wsc_batch_rows)
+        batched = time.perf_counter() - t0
+        print(f"wsc batched:    {batched:8.1f}s  (wsc / cot questions per second: "
+              f"{cot / batched:.3f})")
+        if not args.no_loop:
+            t0 = time.perf_counter()
+            plain_loop_wsc(backend, examples, args.n, args.w, args.temperature,
+                           args.max_new_tokens, seed=0)
+            loop = time.perf_counter() - t0
+            print(f"wsc plain loop: {loop:8.1f}s")
+            print(f"speed-up: {loop / batched:.1f}x (target >= 5x)")
 
         t0 = time.perf_counter()
         start = run_multitask(backend, examples, max_new_tokens=args.max_new_tokens)
