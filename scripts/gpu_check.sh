@@ -79,11 +79,12 @@ if t:
               f"{t.get('epochs', 1)} epochs each, timed after {t.get('timed_after_steps', 0)} "
               f"warm-up steps, memory budget {t['memory_budget_gib']} GB, bf16 matmul "
               f"{t['bf16_matmul_tflops']} TFLOP/s", "",
-              "| trainer | size | examples/s | real tokens/s | MFU | peak GiB |",
-              "|---|---|---|---|---|---|"]
+              "| trainer | size | examples/s | real tokens/s | MFU | peak GiB | alloc retries |",
+              "|---|---|---|---|---|---|---|"]
     for r in (t["ours"], t["seq2seqtrainer"]):
         lines.append(f"| {r['trainer']} | {r['size']} | {r['examples_per_s']} | "
-                     f"{r['real_tokens_per_s']} | {r['mfu']:.1%} | {r['peak_gib']} |")
+                     f"{r['real_tokens_per_s']} | {r['mfu']:.1%} | {r['peak_gib']} | "
+                     f"{r.get('alloc_retries', '?')} |")
     lines += ["", f"ours / Seq2SeqTrainer real tokens/s: {t['tokens_per_s_ratio_ours_over_hf']}x "
               "(goal >= 3x); ours MFU goal >= 35%", ""]
 else:

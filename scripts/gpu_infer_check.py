@@ -28,6 +28,9 @@ def main() -> None:
                         help="decoder rows per wsc batch to try (default: --batch-size and "
                              "--batch-size x n)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--smoke", action="store_true",
+                        help="run the same code on CPU with a small T5 and few questions "
+                             "(checks the script; not a measurement)")
     args = parser.parse_args()
 
     import torch
@@ -40,11 +43,18 @@ def main() -> None:
     from training.model_sizes import FLAN_T5_LARGE
     from training.tiny_model import build_tokenizer
 
-    if not torch.cuda.is_available():
+    if not args.smoke and not torch.cuda.is_available():
         sys.exit("gpu_infer_check: no CUDA device")
+    device = "cpu" if args.smoke else "cuda"
+    sync = (lambda: None) if args.smoke else torch.cuda.synchronize
+    sizes = dict(d_model=64, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=2,
+                 d_kv=32) if args.smoke else {}
+    if args.smoke:
+        args.questions, args.max_new_tokens = min(args.questions, 8), min(args.max_new_tokens, 8)
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
-    model = T5ForConditionalGeneration(T5Config(**FLAN_T5_LARGE)).to("cuda", torch.bfloat16)
+    model = T5ForConditionalGeneration(T5Config(**{**FLAN_T5_LARGE, **sizes})).to(
+        device, torch.bfloat16)
     model.eval()
     with tempfile.TemporaryDirectory():
         backend = Backend(model=model, tokenizer=tokenizer, name="flan-t5-large-config",
@@ -63,10 +73,10 @@ def main() -> None:
                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                 batch_rows=r)))
         for name, fn in runs:
-            torch.cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             fn()
-            torch.cuda.synchronize()
+            sync()
             seconds = time.perf_counter() - t0
             rows[name] = {"questions": len(examples), "seconds": seconds,
                           "questions_per_s": len(examples) / seconds}
@@ -75,7 +85,8 @@ def main() -> None:
     best = max((k for k in rows if k.startswith("wsc")), key=lambda k: rows[k]["questions_per_s"])
     ratio = rows[best]["questions_per_s"] / rows["cot"]["questions_per_s"]
     print(f"{best} / greedy cot questions per second: {ratio:.3f} (target >= 0.35)")
-    result = {"device": torch.cuda.get_device_name(0), "model": "flan-t5-large config, bf16",
+    result = {"device": "cpu (smoke)" if args.smoke else torch.cuda.get_device_name(0),
+              "model": "small T5 (smoke)" if args.smoke else "flan-t5-large config, bf16",
               "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, **rows,
               "best_wsc": best, "wsc_over_cot": round(ratio, 3)}
     if args.json:
