@@ -18,15 +18,20 @@ def check_model_path(name_or_path: str) -> None:
         raise ConfigError(f"model folder {name_or_path} not found")
 
 
+def _from_pretrained(auto_class: Any, name_or_path: str, what: str) -> Any:
+    """``auto_class.from_pretrained`` with a missing folder or unreadable files as one line."""
+    check_model_path(name_or_path)
+    try:
+        return auto_class.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the {what} of '{name_or_path}': "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
 def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
 
-    check_model_path(name_or_path)
-    try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the tokenizer of '{name_or_path}': "
-                          f"{str(exc).splitlines()[0]}") from None
+    return _from_pretrained(AutoTokenizer, name_or_path, "tokenizer")
 
 
 def load_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32) -> Any:
@@ -130,12 +135,7 @@ def load_model_config(name_or_path: str) -> Any:
     """The model's transformers config (says whether it is encoder-decoder), no weights."""
     from transformers import AutoConfig
 
-    check_model_path(name_or_path)
-    try:
-        return AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load the config of '{name_or_path}': "
-                          f"{str(exc).splitlines()[0]}") from None
+    return _from_pretrained(AutoConfig, name_or_path, "config")
 
 
 def model_class(name_or_path: str) -> Any:

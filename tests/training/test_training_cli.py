@@ -43,6 +43,8 @@ def test_train_with_a_config_file_and_lora_then_merge(tiny_model, tmp_path):
 
 
 def test_user_mistakes_are_one_line_errors(tiny_model, tmp_path):
+    empty = tmp_path / "empty-model"  # exists, holds no config
+    empty.mkdir()
     cases = [
         (["--objective", "refine", "--model", str(tiny_model), "--out", str(tmp_path / "a"),
           "max_stepz=3"], "unknown config key 'max_stepz'"),
@@ -51,6 +53,8 @@ def test_user_mistakes_are_one_line_errors(tiny_model, tmp_path):
         (["--objective", "refine", "--model", str(tmp_path / "nope"), "--out",
           str(tmp_path / "b")], "not found"),
         (["--objective", "refine", "--out", str(tmp_path / "c")], "no model given"),
+        (["--objective", "refine", "--model", str(empty), "--out", str(tmp_path / "e")],
+         f"cannot load the tokenizer of '{empty}'"),
         (["--objective", "refine", "--model", str(tiny_model), "--out", str(tmp_path / "d"),
           "lora_target_modules=[query]", "lora_r=2"], "match no module"),
     ]
