@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-trl = pytest.importorskip("trl", reason="install the trl extra: pip install -e '.[trl]'")
+try:  # part of the dev extra that `make test` installs: missing is a failure, not a skip
+    import trl
+except ImportError:
+    pytest.fail("trl is not installed: pip install -e '.[dev]' (or '.[trl]')", pytrace=False)
 
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
