@@ -1,14 +1,18 @@
-"""Error-detection calibration on the paper's 173 StrategyQA records.
+"""Error-detection calibration on the detection sets (:func:`feedback_data.splits.detection_sets`):
+the paper's 173 StrategyQA records, and the Sports detection set (20% of the paper's Sports
+feedback, by question, never trained on when ``data.holdout_detection`` is on).
 
 Each record gives a question, a model's chain and the annotators' error types. The model is
 asked whether the chain has an error: the fine-tuned model with the error-types instruction it
 was trained on, a base model with a k-shot detection prompt whose 4 shots come from the
-paper's StrategyQA TRAINING feedback, so that both models score the same 173 records.
+same task's TRAINING feedback (never a detection record), so that both models score the same
+records.
 
 Decision (the paper's score): the generated label, read with ``parse_error_types_text``.
-Probability: P(no error) is the softmax of the complete-sequence log-probabilities of the
-five single labels the model was trained to write ('no error' and the four error types), i.e.
-the model's own probability of 'no error' renormalised over that closed label set.
+Probability: P(no error) is the softmax of the complete-sequence log-probabilities of every
+label the model was trained to write ('no error' and the 15 combinations of the four error
+types, :mod:`feedback_data.critic_labels`), i.e. the model's own probability of 'no error'
+renormalised over that closed label set.
 
 Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the records
 (:mod:`eval.stats`); an unreadable generated label counts as wrong and is counted.
@@ -16,7 +20,6 @@ Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the rec
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Any
 
@@ -27,36 +30,25 @@ from eval.metrics import (
     reliability_bins,
 )
 from eval.stats import DEFAULT_B, bootstrap_auroc_ci, bootstrap_mean_ci
+from feedback_data.critic_labels import ERROR_LABELS, no_error_probabilities
 from feedback_data.instructions import error_types_prompt, parse_error_types_text
 from feedback_data.prompts import detection_prompt, detection_shots
 from feedback_data.schema import FeedbackItem
-from inference.methods import CRITIQUE_TOKENS, ERROR_LABELS, Scorer
+from inference.methods import CRITIQUE_TOKENS, Scorer
 
 LABELS: tuple[str, ...] = ERROR_LABELS
 ICL_SHOTS = 4
-SHOTS_SOURCE = "strategyqa train feedback"
 
 
-@lru_cache(maxsize=2)
-def icl_shots(k: int = ICL_SHOTS) -> tuple[FeedbackItem, ...]:
-    """The ICL baseline's k detection shots, from the paper's StrategyQA training feedback."""
+@lru_cache(maxsize=4)
+def icl_shots(k: int = ICL_SHOTS, task: str = "strategyqa") -> tuple[FeedbackItem, ...]:
+    """The ICL baseline's k detection shots, from the paper's training feedback of ``task``
+    (for Sports, outside the Sports detection set)."""
+    from feedback_data.splits import is_sports_detection
     from feedback_data.store import load_paper_feedback
 
-    return tuple(detection_shots(load_paper_feedback("strategyqa", "train"), k))
-
-
-def softmax_first(logps: list[float]) -> float:
-    """exp(l0) / sum(exp(li)), computed stably."""
-    top = max(logps)
-    exps = [math.exp(x - top) for x in logps]
-    return exps[0] / sum(exps)
-
-
-def no_error_probabilities(model: Scorer, prompts: list[str],
-                           batch_size: int | None = None) -> list[float]:
-    """P('no error') per prompt, normalised over :data:`LABELS`."""
-    return [softmax_first(row) for row in
-            model.score_choices(prompts, list(LABELS), batch_size=batch_size)]
+    pool = [i for i in load_paper_feedback(task, "train") if not is_sports_detection(i)]
+    return tuple(detection_shots(pool, k))
 
 
 def read_label(text: str) -> bool | None:
@@ -68,14 +60,14 @@ def read_label(text: str) -> bool | None:
 def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
               shots: list[FeedbackItem] | None = None, batch_size: int | None = None,
               bins: int = 10, bootstrap: int = DEFAULT_B,
-              bootstrap_seed: int = 0) -> dict[str, Any]:
+              bootstrap_seed: int = 0, task: str = "strategyqa") -> dict[str, Any]:
     """Ask ``model`` whether each record's chain has an error; score and calibrate.
 
     ``icl=True`` prompts k-shot; the shots are ``shots`` or :func:`icl_shots` (training
     feedback). Every record of ``items`` is scored; a shot that is also a record is an error.
     """
     if icl and shots is None:
-        shots = list(icl_shots())
+        shots = list(icl_shots(task=task))
     shots = shots if icl else []
     shot_ids = {s.feedback.id for s in shots}
     shot_questions = {s.example.question.strip().lower() for s in shots}
@@ -87,7 +79,9 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     if icl:
         prompts = [detection_prompt(i.example.question, i.chain.text, shots) for i in scored]
     else:
-        prompts = [error_types_prompt(i.example.question, i.chain.text) for i in scored]
+        order = getattr(model, "chain_order", None)  # the chains as the critic was trained
+        prompts = [error_types_prompt(i.example.question, i.chain.text, order)
+                   for i in scored]
     outs = model.generate(prompts, max_new_tokens=CRITIQUE_TOKENS, batch_size=batch_size,
                           desc="calibration" + (" (icl)" if icl else ""))
     predicted = [read_label(o[0]) for o in outs]
@@ -100,8 +94,9 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
         "model": model.name,
         "mode": "icl" if icl else "finetuned",
         "n": len(scored),
+        "task": task,
         "shots": [s.feedback.id for s in shots],
-        "shots_source": SHOTS_SOURCE if icl else None,
+        "shots_source": f"{task} train feedback" if icl else None,
         "accuracy": detection_accuracy(predicted, gold),
         "accuracy_ci": [acc_lo, acc_hi],
         "unreadable": sum(p is None for p in predicted),

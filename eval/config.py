@@ -44,7 +44,10 @@ class EvalConfig:
     max_new_tokens: int = 64  # cap on a generated chain
     wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
     calibration: bool = True  # run error-detection calibration
-    calibration_limit: int | None = None  # first N calibration records (default: all 173)
+    calibration_limit: int | None = None  # first N records of each detection set (all)
+    # detection sets scored (feedback_data.splits.detection_sets): StrategyQA's 173 paper
+    # records, and the Sports detection set (20% of the Sports feedback, held out)
+    calibration_sets: tuple[str, ...] = TASKS
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
@@ -55,7 +58,7 @@ class EvalConfig:
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise ValueError(f"unknown method {bad[0]!r}: expected some of {', '.join(METHODS)}")
-        bad = [t for t in self.tasks if t not in TASKS]
+        bad = [t for t in (*self.tasks, *self.calibration_sets) if t not in TASKS]
         if bad:
             raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
         if not self.methods or not self.tasks or not self.seeds:

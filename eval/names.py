@@ -11,4 +11,9 @@ METHOD_NAMES = {
 }
 TASK_NAMES = {"strategyqa": "StrategyQA", "sports_understanding": "Sports Understanding"}
 CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
-                     "finetuned": "Multitask fine-tuned"}
+                     "finetuned": "Multitask fine-tuned",
+                     "sports_icl": "ICL baseline (base model, 4-shot)",
+                     "sports_finetuned": "Multitask fine-tuned"}
+# Which detection set each calibration row scores.
+DETECTION_SET_NAMES = {"strategyqa": "StrategyQA, the paper's 173 calibration records",
+                       "sports_understanding": "Sports, held-out 20% of the paper's feedback"}

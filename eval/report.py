@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, METHOD_NAMES, TASK_NAMES
+from eval.names import CALIBRATION_NAMES, DETECTION_SET_NAMES, METHOD_NAMES, TASK_NAMES
 from feedback_data.jsonl import write_json
 
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
@@ -104,28 +104,38 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
                 paired_cell(report["accuracy"][method][t]) for t in tasks) + " |")
         lines.append("")
     if report["calibration"]:
-        lines += ["## Table 2: error detection on the calibration records", "",
+        lines += ["## Table 2: error detection on the detection sets", "",
                   "Accuracy as in the paper: right when the model says 'no error' and the "
                   "annotators found none, or names any error and they found one; an "
                   "unreadable label counts as wrong (column Unreadable). AUROC and "
                   "ECE (10 equal-width bins) use the model's P('no error'), renormalised over "
-                  "the five labels it was trained to write. 95% CIs: percentile bootstrap "
-                  "over the records. Both rows score the same records: the ICL baseline's "
-                  "4 shots come from the StrategyQA training feedback.", "",
-                  "| Model | n | Accuracy (%) [95% CI] | Paper (%) | Unreadable "
-                  "| Acc. P≥0.5 (%) | AUROC [95% CI] | ECE |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "the sixteen labels it was trained to write ('no error' and every "
+                  "combination of the four types). Majority: the share of the larger class "
+                  "(always saying 'error' or always 'no error'). 95% CIs: percentile "
+                  "bootstrap over the records. Both rows of a set score the same records: "
+                  "the ICL baseline's 4 shots come from that task's training feedback. The "
+                  "Sports set is held out from training by question.", "",
+                  "| Detection set | Model | n | Accuracy (%) [95% CI] | Majority (%) "
+                  "| Paper (%) | Unreadable | Acc. P≥0.5 (%) | AUROC [95% CI] | ECE |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for key, cal in report["calibration"].items():
+            task = cal.get("task", "strategyqa")
+            share = cal.get("gold_no_error_share", 0.0)
+            flag = " (trained on these records)" if cal.get("trained_on_detection_set") else ""
             lines.append(
-                f"| {CALIBRATION_NAMES.get(key, key)} | {cal['n']} | {pct(cal['accuracy'])} "
-                f"{ci_text(cal.get('accuracy_ci'))} | {PAPER_DETECTION.get(key, '')} | "
+                f"| {DETECTION_SET_NAMES.get(task, task)} | "
+                f"{CALIBRATION_NAMES.get(key, key)}{flag} | {cal['n']} | "
+                f"{pct(cal['accuracy'])} {ci_text(cal.get('accuracy_ci'))} | "
+                f"{pct(max(share, 1 - share))} | {PAPER_DETECTION.get(key, '')} | "
                 f"{cal['unreadable']} | {pct(cal['accuracy_p_ge_half'])} | "
                 f"{_num(cal['auroc'])} {ci_text(cal.get('auroc_ci'), scale=1, digits=3)} | "
                 f"{_num(cal['ece'])} |")
-        shots = report["calibration"].get("icl", {}).get("shots")
-        if shots:
-            lines += ["", "The ICL baseline's prompt records (training feedback): "
-                      + ", ".join(shots) + "."]
+        for key in ("icl", "sports_icl"):
+            shots = report["calibration"].get(key, {}).get("shots")
+            if shots:
+                task = report["calibration"][key].get("task", "strategyqa")
+                lines += ["", f"The ICL baseline's prompt records for {TASK_NAMES.get(task, task)}"
+                          " (training feedback): " + ", ".join(shots) + "."]
         lines.append("")
     if report.get("step_critic"):
         lines += ["### Finding the first wrong step", "",

@@ -33,7 +33,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
 
     from eval.calibration import calibrate
     from eval.report import write_report
-    from feedback_data.splits import calibration_items, dev_examples
+    from feedback_data.splits import detection_sets, dev_examples
 
     config.check()
     if config.threads:
@@ -88,16 +88,26 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             summary[method][task] = stats
 
     calibration: dict[str, Any] = {}
+    items: list = []
     if config.calibration:
-        items = calibration_items()[:config.calibration_limit or None]
+        sets = detection_sets()
         boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
                 "batch_size": config.batch_size}
-        log(f"[eval] calibration: fine-tuned {config.model} on {len(items)} records")
-        calibration["finetuned"] = timed("calibration", calibrate, models.get(config.model),
-                                         items, **boot)
-        log(f"[eval] calibration: ICL baseline {config.base_model} on {len(items)} records")
-        calibration["icl"] = timed("calibration", calibrate, models.get(config.base_model),
-                                   items, icl=True, **boot)
+        for task in config.calibration_sets:
+            records = sets[task][:config.calibration_limit or None]
+            if task == "strategyqa":
+                items = records  # the paper's calibration records (the step critic's too)
+            prefix = "" if task == "strategyqa" else "sports_"
+            log(f"[eval] detection ({task}): fine-tuned {config.model} on {len(records)} "
+                "records")
+            calibration[f"{prefix}finetuned"] = timed(
+                "calibration", calibrate, models.get(config.model), records, task=task,
+                **boot)
+            log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
+                f"{len(records)} records")
+            calibration[f"{prefix}icl"] = timed(
+                "calibration", calibrate, models.get(config.base_model), records, icl=True,
+                task=task, **boot)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,9 +115,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 for rec in cal.pop("records"):
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             cal["predictions"] = str(path.relative_to(out))
+        _check_detection_held_out(calibration, models, config, log)
 
     step_critic: dict[str, Any] = {}
-    if config.calibration and config.refine_model and "refine" in config.methods:
+    if items and config.refine_model and "refine" in config.methods:
         from eval.step_metrics import refine_step_critic
 
         log(f"[eval] first wrong step: refine model {config.refine_model}")
@@ -143,6 +154,22 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     write_report(report, out, plots=config.plots)
     log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
     return report
+
+
+def _check_detection_held_out(calibration: dict[str, Any], models: Models,
+                              config: EvalConfig, log) -> None:
+    """Mark the Sports detection rows of a critic trained on the Sports detection set (its
+    run's ``data.holdout_detection`` off): its numbers are then not held-out numbers."""
+    cal = calibration.get("sports_finetuned")
+    if cal is None:
+        return
+    data = (models.get(config.model).info.get("config") or {}).get("data") or {}
+    trained_on = "sports_understanding" in (data.get("tasks") or []) and \
+        data.get("holdout_detection") is False
+    cal["trained_on_detection_set"] = trained_on
+    if trained_on:
+        log("[eval] warning: the fine-tuned critic was trained on the Sports detection set "
+            "(data.holdout_detection false); its Sports detection row is not held out")
 
 
 def _version(package: str) -> str | None:

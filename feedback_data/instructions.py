@@ -34,16 +34,27 @@ def answer_prompt(question: str) -> str:
     return ANSWER_INSTRUCTION.format(question=question)
 
 
-def error_types_prompt(question: str, chain: str) -> str:
-    return ERROR_TYPES_INSTRUCTION.format(question=question, chain=chain)
+def _in_order(chain: str, order: str | None) -> str:
+    """The chain as the model reads chains: rewritten in its training ``order`` if given."""
+    if order is None:
+        return chain
+    from feedback_data.chain_format import reorder_chain
+
+    return reorder_chain(chain, order)
 
 
-def description_prompt(question: str, chain: str) -> str:
-    return DESCRIPTION_INSTRUCTION.format(question=question, chain=chain)
+def error_types_prompt(question: str, chain: str, order: str | None = None) -> str:
+    """The error-types instruction; ``order`` rewrites the chain in the order the model
+    was trained on (``data.chain_order``), so a chain from another model reads as its own."""
+    return ERROR_TYPES_INSTRUCTION.format(question=question, chain=_in_order(chain, order))
 
 
-def refine_prompt(question: str, chain: str) -> str:
-    return REFINE_INSTRUCTION.format(question=question, chain=chain)
+def description_prompt(question: str, chain: str, order: str | None = None) -> str:
+    return DESCRIPTION_INSTRUCTION.format(question=question, chain=_in_order(chain, order))
+
+
+def refine_prompt(question: str, chain: str, order: str | None = None) -> str:
+    return REFINE_INSTRUCTION.format(question=question, chain=_in_order(chain, order))
 
 
 def error_types_text(codes: list[str]) -> str:

@@ -64,6 +64,14 @@ def checkpoint_info(resolved: str) -> dict[str, Any]:
     return info
 
 
+def chain_order_of(info: dict[str, Any]) -> str:
+    """``data.chain_order`` from a checkpoint's config.yaml, else 'answer_first'."""
+    config = info.get("config") if isinstance(info, dict) else None
+    data = config.get("data") if isinstance(config, dict) else None
+    order = data.get("chain_order") if isinstance(data, dict) else None
+    return order if isinstance(order, str) else "answer_first"
+
+
 @dataclass
 class Backend:
     """A loaded model and tokenizer with batched ``generate`` and teacher-forced ``score``."""
@@ -120,6 +128,12 @@ class Backend:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
+
+    @property
+    def chain_order(self) -> str:
+        """The chain order the model was trained on (its config's ``data.chain_order``);
+        'answer_first' for a model without one (a base model, the paper's form)."""
+        return chain_order_of(self.info)
 
     def _encode(self, prompts: list[str]) -> Any:
         if not self.is_encoder_decoder:

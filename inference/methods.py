@@ -8,36 +8,38 @@ As in the paper (Joshi et al., 2023):
 - wsc: each sampled answer a_i gets the label t_i = argmax over :data:`ERROR_LABELS` of
   p(t | q, a_i), scored with the generator's ``score_choices``; its vote weighs 1 when t_i is
   'no error' and ``w`` otherwise. ``wsc_soft`` (an extension, reported as its own method)
-  weighs w + (1 - w) · P('no error'), P renormalised over the five labels.
+  weighs w + (1 - w) · P('no error'), P renormalised over the labels. The labels are every
+  text the error-types instruction trains: 'no error' and the 15 combinations of the four
+  types (:mod:`feedback_data.critic_labels`).
 - refine: when the model predicts 'no error' at round i, the answer is the chain c_{i-1} it
   was given (``keep="given"``); ``keep="written"`` takes the correction it wrote instead.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feedback_data.chain_format import parse_chain
+from feedback_data.critic_labels import (
+    ERROR_LABELS,
+    argmax_label,
+    no_error_probability,
+)
 from feedback_data.instructions import (
-    NO_ERROR,
     answer_prompt,
     error_types_prompt,
-    error_types_text,
     parse_refine_output,
     refine_prompt,
 )
 from feedback_data.prompts import cot_prompt
-from feedback_data.schema import ERROR_CODES, Example
+from feedback_data.schema import Example
 from inference.chains import TextGenerator
 
 # The paper's four methods, and wsc_soft, an extension reported as its own row.
 PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
 METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "wsc_soft", "refine")
-# The closed label set a critique is scored over: 'no error' first, then each single type.
-ERROR_LABELS: tuple[str, ...] = (NO_ERROR, *(error_types_text([c]) for c in ERROR_CODES))
 # refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
 REFINE_KEEP: tuple[str, ...] = ("given", "written")
 # Defaults (justified in docs/inference_eval.md).
@@ -92,19 +94,6 @@ def sample_weight(codes: list[str] | None, w: float) -> float:
     (For a generated critique; wsc itself scores the labels, see :func:`label_weight`.)
     """
     return 1.0 if codes == [] else w
-
-
-def label_probabilities(logps: list[float]) -> list[float]:
-    """Softmax of the labels' log-probabilities: p(t | q, a) renormalised over the labels."""
-    top = max(logps)
-    exps = [math.exp(x - top) for x in logps]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
-def argmax_label(logps: list[float]) -> int:
-    """Index of the most probable label; a tie goes to the earlier label ('no error' first)."""
-    return max(range(len(logps)), key=lambda i: (logps[i], -i))
 
 
 def label_weight(logps: list[float], w: float) -> float:
@@ -170,8 +159,8 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
 
     One generate call per batch samples all n answers (the encoder runs once per question);
     one ``score_choices`` pass scores the :data:`ERROR_LABELS` of each distinct
-    (question, answer) pair (a seq2seq model encodes each once for all five labels).
-    ``batch_rows`` is the decoder rows per batch of both passes (questions x n, answers x 5;
+    (question, answer) pair (a seq2seq model encodes each once for all sixteen labels).
+    ``batch_rows`` is the decoder rows per batch of both passes (questions x n, answers x 16;
     default ``batch_size``). On a GPU a decoding step costs about the same from a few hundred
     rows to a few thousand, so raising it makes the n samples nearly free.
     """
@@ -201,7 +190,7 @@ def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
     preds = []
     for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
                                          samples.label_logps, strict=True):
-        p_no_error = [label_probabilities(row)[0] for row in logps]
+        p_no_error = [no_error_probability(row) for row in logps]
         labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
         weights = ([soft_weight(p, w) for p in p_no_error] if soft
                    else [label_weight(row, w) for row in logps])
@@ -279,12 +268,13 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     if keep not in REFINE_KEEP:
         raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
+    order = getattr(gen, "chain_order", None)  # start chains read as the model writes them
     states = [RefineState(chain=c) for c in start_chains]
     for r in range(rounds):
         active = [i for i, s in enumerate(states) if s.stop is None]
         if not active:
             break
-        outs = gen.generate([refine_prompt(examples[i].question, states[i].chain)
+        outs = gen.generate([refine_prompt(examples[i].question, states[i].chain, order)
                              for i in active],
                             max_new_tokens=max_new_tokens + CRITIQUE_TOKENS,
                             batch_size=batch_size, desc=f"refine round {r + 1}")

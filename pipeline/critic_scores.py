@@ -5,9 +5,10 @@ eval; the model is loaded and run here, in the top layer, and handed to ``rhf an
 (see :func:`register_critic`).
 
 P(no error) is the quantity the calibration reports and wsc_soft weighs with, computed by the
-same function (:func:`eval.calibration.no_error_probabilities`): the multitask error-types
-instruction for (question, chain), the complete-sequence log-probabilities of the five
-:data:`inference.methods.ERROR_LABELS`, softmax, the share of 'no error'. The question is the
+same function (:func:`feedback_data.critic_labels.no_error_probabilities`): the multitask
+error-types instruction for (question, chain), the complete-sequence log-probabilities of
+the sixteen :data:`feedback_data.critic_labels.ERROR_LABELS`, softmax, the share of 'no
+error'. The question is the
 chain's own (``Chain.question``), the one the annotator sees on the task page.
 """
 
@@ -26,9 +27,10 @@ if TYPE_CHECKING:  # eval and inference load torch: imported where used, so `rhf
 DEFAULT_BATCH_SIZE = 32
 
 
-def critic_prompts(chains: Sequence[Chain]) -> list[str]:
-    """The error-types instruction the multitask critic was trained on, one per chain."""
-    return [error_types_prompt(c.question, c.text) for c in chains]
+def critic_prompts(chains: Sequence[Chain], order: str | None = None) -> list[str]:
+    """The error-types instruction the multitask critic was trained on, one per chain, the
+    chain written in the critic's ``order`` (its data.chain_order) when given."""
+    return [error_types_prompt(c.question, c.text, order) for c in chains]
 
 
 def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
@@ -47,10 +49,10 @@ def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
         if (seen.question, seen.text) != (chain.question, chain.text):
             raise ValueError(f"chain id {chain.id!r} appears twice with different texts")
     todo = list(unique.values())
-    prompts = critic_prompts(todo)
+    prompts = critic_prompts(todo, getattr(scorer, "chain_order", None))
     from tqdm.auto import tqdm
 
-    from eval.calibration import no_error_probabilities
+    from feedback_data.critic_labels import no_error_probabilities
 
     probs: list[float] = []
     starts = range(0, len(prompts), batch_size)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from eval.calibration import no_error_probabilities
 from eval.metrics import auroc
+from feedback_data.critic_labels import no_error_probabilities
 from feedback_data.instructions import error_types_prompt, error_types_text
 from feedback_data.schema import FeedbackItem
 from feedback_data.store import load_paper_feedback

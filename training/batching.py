@@ -10,13 +10,22 @@ Batches are sized either by a fixed number of pairs (``batch_size``) or by a tok
 longest target); a decoder-only row is one sequence, prompt and target together), in which
 case the number of pairs per batch follows from their lengths: many short answer pairs, few
 long description pairs, about the same compute and memory each.
+
+Term weights (:func:`term_step_batches`): every optimizer step trains one term, i.e. the
+``group`` consecutive batches of a step (grad_accum micro-batches on each of the processes,
+which accelerate hands batch ``k * processes + rank``) are all of one term, and the steps are
+shared out among the terms by their weights (largest remainder), each term's batches cycled
+(reshuffled each pass) or cut to fill its steps. With the loop's loss (summed target tokens
+over their number, across the whole step), a term's share of the gradient over an epoch is
+then its weight's share, whatever its pairs' lengths or count.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from torch.utils.data import Sampler
 
@@ -112,6 +121,88 @@ def padding_efficiency(examples: Sequence[Encoded], batches: Sequence[Sequence[i
     return real / padded if padded else 1.0
 
 
+def apportion(total: int, shares: Mapping[str, float]) -> dict[str, int]:
+    """Split ``total`` items among keys by ``shares`` (largest remainder; ties by name).
+
+    >>> apportion(10, {"a": 1.0, "b": 1.0, "c": 1.0})
+    {'a': 4, 'b': 3, 'c': 3}
+    >>> apportion(7, {"answer": 0.5, "replay": 0.25, "x": 0.25})
+    {'answer': 3, 'replay': 2, 'x': 2}
+    """
+    weight = sum(shares.values())
+    if weight <= 0:
+        raise ValueError(f"shares must have a positive sum, got {dict(shares)}")
+    exact = {k: total * v / weight for k, v in shares.items()}
+    out = {k: math.floor(x) for k, x in exact.items()}
+    left = total - sum(out.values())
+    for k in sorted(exact, key=lambda k: (-(exact[k] - out[k]), k))[:left]:
+        out[k] += 1
+    return dict(sorted(out.items()))
+
+
+def _term_batches(examples: Sequence[Encoded], idx: list[int], batch_size: int,
+                  rng: random.Random, group_by_length: bool, max_tokens: int,
+                  window: int) -> list[list[int]]:
+    """One term's batches, unshuffled: sorted by length in windows, or in random order."""
+    if not group_by_length:
+        order = list(idx)
+        rng.shuffle(order)
+        return _cut(order, examples, batch_size, max_tokens)
+    idx = sorted(idx, key=lambda i: len(examples[i].input_ids))
+    rows = rows_per_batch([examples[i] for i in idx], batch_size, max_tokens)
+    # A window as large as the term would undo the sort by source length.
+    span = rows * max(1, min(window, len(idx) // (rows * 4)))
+    batches: list[list[int]] = []
+    for start in range(0, len(idx), span):
+        chunk = sorted(idx[start:start + span], key=lambda i: len(examples[i].labels))
+        batches.extend(_cut(chunk, examples, batch_size, max_tokens))
+    return batches
+
+
+def term_step_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
+                      shares: Mapping[str, float], group: int = 1, epoch: int = 0,
+                      group_by_length: bool = True, window: int = WINDOW_BATCHES,
+                      max_tokens: int = 0) -> list[list[int]]:
+    """One epoch's batches in steps of ``group`` batches of one term, the steps shared out
+    by ``shares`` (a term of the examples missing from ``shares`` is an error).
+
+    The epoch holds as many steps as its batches fill (rounded up to whole steps). A single
+    term with ``group`` 1 gives exactly :func:`grouped_batches` (or :func:`random_batches`).
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(examples)))
+    rng.shuffle(order)  # random ties, a different grouping every epoch
+    by_term: dict[str, list[int]] = {}
+    for i in order:
+        by_term.setdefault(examples[i].term, []).append(i)
+    missing = sorted(set(by_term) - set(shares))
+    if missing:
+        raise ValueError(f"no share for term(s) {missing}")
+    if len(by_term) == 1 and group == 1:
+        if group_by_length:
+            return grouped_batches(examples, batch_size, seed, epoch, window, max_tokens)
+        return random_batches(len(examples), batch_size, seed, epoch, examples, max_tokens)
+    made = {t: _term_batches(examples, by_term[t], batch_size, rng, group_by_length,
+                             max_tokens, window) for t in sorted(by_term)}
+    steps = math.ceil(sum(len(b) for b in made.values()) / group)
+    per_term = apportion(steps, {t: shares[t] for t in made})
+    labels = [t for t in sorted(per_term) for _ in range(per_term[t])]
+    rng.shuffle(labels)
+    pools: dict[str, list[list[int]]] = {t: [] for t in made}
+    out: list[list[int]] = []
+    for term in labels:
+        for _ in range(group):
+            if not pools[term]:  # the next pass over this term's batches, reshuffled
+                pools[term] = rng.sample(made[term], len(made[term]))
+            out.append(pools[term].pop())
+    return out
+
+
+def batch_terms(examples: Sequence[Encoded], batches: Sequence[Sequence[int]]) -> list[str]:
+    """The term of each batch (its first row's)."""
+    return [examples[b[0]].term for b in batches]
+
+
 class EpochBatchSampler(Sampler[list[int]]):
     """Yields one epoch's batches, deterministic in (seed, epoch); ``skip`` resumes mid-epoch.
 
@@ -121,12 +212,18 @@ class EpochBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, examples: Sequence[Encoded], batch_size: int, seed: int,
-                 group_by_length: bool = True, max_tokens: int = 0) -> None:
+                 group_by_length: bool = True, max_tokens: int = 0,
+                 shares: Mapping[str, float] | None = None, group: int = 1) -> None:
         self.examples = examples
-        self.batch_size = batch_size
+        # Not named batch_size: accelerate's batch-sampler sharding reads ``batch_size`` and
+        # then expects every batch at the last rank's turn to be that long, deferring or
+        # refilling the others (batches here vary: token budgets, a term's last batch).
+        self.rows = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
         self.max_tokens = max_tokens
+        self.shares = dict(shares) if shares is not None else None
+        self.group = group
         self.epoch = 0
         self.skip = 0
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -139,11 +236,15 @@ class EpochBatchSampler(Sampler[list[int]]):
     def batches(self, epoch: int | None = None) -> list[list[int]]:
         epoch = self.epoch if epoch is None else epoch
         if self._cache is None or self._cache[0] != epoch:
-            if self.group_by_length:
-                made = grouped_batches(self.examples, self.batch_size, self.seed, epoch,
+            if self.shares is not None:
+                made = term_step_batches(self.examples, self.rows, self.seed,
+                                         self.shares, self.group, epoch,
+                                         self.group_by_length, max_tokens=self.max_tokens)
+            elif self.group_by_length:
+                made = grouped_batches(self.examples, self.rows, self.seed, epoch,
                                        max_tokens=self.max_tokens)
             else:
-                made = random_batches(len(self.examples), self.batch_size, self.seed, epoch,
+                made = random_batches(len(self.examples), self.rows, self.seed, epoch,
                                       self.examples, self.max_tokens)
             self._cache = (epoch, made)
         return self._cache[1]

@@ -120,15 +120,35 @@ def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
     return final
 
 
-def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any) -> Path:
-    """Write ``final/`` (model, tokenizer, run files, manifest.json) atomically."""
-    final = run_dir / "final"
-    tmp = run_dir / ".tmp-final"
+def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
+               name: str = "final") -> Path:
+    """Write ``final/`` (model, tokenizer, run files, manifest.json) atomically; ``name``
+    "best" writes the best model so far (``train.select_by``) the same way."""
+    final = run_dir / name
+    tmp = run_dir / f".tmp-{name}"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     save_model_folder(tmp, accelerator, model, tokenizer, run_dir)
     if accelerator.is_main_process:
         write_manifest(tmp)  # checkable like a checkpoint: `rhf train verify RUN_DIR/final`
+        _replace_dir(tmp, final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+BEST = "best"
+
+
+def promote_best(run_dir: Path, accelerator: Any) -> Path:
+    """``final/`` becomes a copy of ``best/`` with the run's current run files, atomically
+    (``best/`` stays, so a resumed run keeps comparing against it)."""
+    final, tmp = run_dir / "final", run_dir / ".tmp-final"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(run_dir / BEST, tmp)
+        for name in RUN_FILES:
+            shutil.copy2(run_dir / name, tmp / name)
+        write_manifest(tmp)
         _replace_dir(tmp, final)
     accelerator.wait_for_everyone()
     return final

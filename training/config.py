@@ -54,11 +54,37 @@ class DataConfig:
                                       "(e.g. to pre-train on gold chains).")
     max_records: int = _f(0, "Use only the first N feedback records (0 = all); for smoke runs.")
     term_weights: dict[str, float] = _f(
-        help="Multitask mixture weights per term (answer, error_types, description); each "
-             "term's share of the pairs is its weight over their sum.",
+        help="Multitask weights per term (answer, error_types, description): each optimizer "
+             "step trains one term (all its micro-batches and processes), drawn so that a "
+             "term gets weight / sum of weights of the steps, i.e. that share of the "
+             "gradient over an epoch. Within a step every target token counts the same (the "
+             "loss is summed over the step's target tokens and divided by their number). A "
+             "term of weight 0 is not trained; a pairs file's own terms weigh 1.0.",
         factory=lambda: {"answer": 1.0, "error_types": 1.0, "description": 1.0})
-    eval_fraction: float = _f(0.05, "Share of records held out for evaluation.")
-    eval_max: int = _f(256, "At most this many held-out pairs are evaluated.")
+    contradicting_corrections: Literal["drop", "keep"] = _f(
+        "drop", "A correction whose answer contradicts the gold answer: 'drop' = no answer, "
+                "refine, SFT or DPO/KTO 'chosen' target (its error types and description "
+                "are still trained); 'keep' = train on it like any other (the paper).")
+    chain_order: Literal["answer_first", "reasoning_first"] = _f(
+        "answer_first", "How every chain is written in the pairs (targets and the model "
+                        "chains the critic reads): 'answer_first' = 'The answer is X because "
+                        "<steps>' (the paper's form); 'reasoning_first' = '<steps> So the "
+                        "answer is X.' Inference reads it from the trained model's config.")
+    holdout_detection: bool = _f(True, "Leave the Sports detection set (20% of the paper's "
+                                       "Sports feedback, by question) out of training, so "
+                                       "the report's Sports error-detection row scores "
+                                       "records the model never saw.")
+    replay: str = _f("", "Replay against forgetting: 'base' = the shipped tiny base's own "
+                         "pre-training chains (new vocab.json Sports statements and "
+                         "StrategyQA gold chains) under the answer instruction; or a pairs "
+                         "JSONL ({source, target, term}); '' = none.")
+    replay_pairs: int = _f(3000, "With replay 'base': how many replay pairs to make.")
+    replay_share: float = _f(0.0, "Share of the optimizer steps drawn from the replay pairs "
+                                  "(the other terms share the rest by term_weights).")
+    eval_fraction: float = _f(0.05, "Share of the training feedback held out by question as "
+                                    "the validation split (held-out loss, validation "
+                                    "accuracy and detection AUROC; never trained on).")
+    eval_max: int = _f(256, "At most this many held-out pairs are evaluated for the loss.")
     max_source_len: int = _f(256, "Encoder tokens kept per example (longer ones are cut).")
     max_target_len: int = _f(128, "Decoder tokens kept per example (longer ones are cut).")
     group_by_length: bool = _f(True, "Batch pairs of the same term and similar lengths "
@@ -86,8 +112,20 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "Clip the gradient's global norm to this; 0 = no clipping.")
     mixed_precision: Literal["no", "bf16", "fp16"] = _f(
         "no", "Autocast precision (bf16 on Ampere+ GPUs, fp16 on older ones).")
-    eval_every: int = _f(200, "Evaluate on the held-out slice every N steps (0 = at the end "
-                              "only).")
+    eval_every: int = _f(200, "Evaluate on the validation split every N steps (0 = at the "
+                              "end only).")
+    validate: bool = _f(True, "At each evaluation also measure validation answer accuracy "
+                              "(greedy generation on the validation questions) and, for "
+                              "multitask, detection AUROC (the critic's P(no error) on the "
+                              "held-out feedback records).")
+    val_max_new_tokens: int = _f(48, "Tokens generated per validation answer.")
+    val_statements: int = _f(200, "New vocab.json Sports statements added to the validation "
+                                  "questions when Sports feedback is trained on.")
+    select_by: str = _f("", "Keep the checkpoint with the best value of this metric as final/ "
+                            "(e.g. val/accuracy, val/auroc, val/score, eval/loss; a name with "
+                            "'loss' is minimised, others maximised); '' = the last step.")
+    patience: int = _f(0, "Stop after this many evaluations without a better select_by "
+                          "(0 = never stop early).")
     save_every: int = _f(100, "Write a checkpoint every N steps (0 = only the final folder).")
     keep_checkpoints: int = _f(2, "Newest checkpoints kept; older ones are deleted.")
     log_every: int = _f(10, "Write training metrics every N steps.")

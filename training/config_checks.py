@@ -44,6 +44,11 @@ _RANGES: tuple[tuple[str, Any, str], ...] = (
     ("data.eval_max", lambda v: v >= 0, ">= 0"),
     ("data.max_source_len", lambda v: v >= 1, ">= 1"),
     ("data.max_target_len", lambda v: v >= 1, ">= 1"),
+    ("data.replay_pairs", lambda v: v >= 0, ">= 0"),
+    ("data.replay_share", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train.patience", lambda v: v >= 0, ">= 0 (0 = never stop early)"),
+    ("train.val_max_new_tokens", lambda v: v >= 1, ">= 1"),
+    ("train.val_statements", lambda v: v >= 0, ">= 0"),
 )
 
 
@@ -66,12 +71,24 @@ def validate(cfg: RecipeConfig) -> None:
         raise ConfigError("set train.epochs > 0 or train.max_steps > 0")
     if cfg.model.lora_r < 0:
         raise ConfigError("model.lora_r must be >= 0 (0 = full fine-tuning)")
-    from training.examples import term_counts
+    from training.examples import check_weights
 
     try:
-        term_counts(1, d.term_weights)
+        check_weights(d.term_weights)
     except ValueError as exc:
         raise ConfigError(f"data.term_weights: {exc}") from None
+    if d.replay_share > 0 and not d.replay:
+        raise ConfigError("data.replay_share > 0 needs data.replay ('base' or a pairs file)")
+    if d.replay and d.replay_share == 0:
+        raise ConfigError(f"data.replay is {d.replay!r} but data.replay_share is 0: set the "
+                          "share of steps the replay pairs get")
+    if t.patience and not t.select_by:
+        raise ConfigError("train.patience needs train.select_by (the metric it waits on)")
+    if t.select_by and not (t.select_by.startswith(("val/", "eval/"))):
+        raise ConfigError(f"train.select_by {t.select_by!r}: expected a validation metric "
+                          "(val/accuracy, val/auroc, val/score, eval/loss, ...)")
+    if t.select_by.startswith("val/") and not t.validate:
+        raise ConfigError(f"train.select_by {t.select_by!r} needs train.validate=true")
 
 
 

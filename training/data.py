@@ -1,4 +1,12 @@
-"""The recipes' data: feedback records from the configured sources -> train / held-out pairs."""
+"""The recipes' data: feedback records from the configured sources -> train / held-out pairs,
+and the validation questions and records (:mod:`feedback_data.splits` holds the rules).
+
+Records are split by question: the Sports detection set is never trained on (with
+``data.holdout_detection``), the validation split (``data.eval_fraction`` of the rest) gives
+the held-out loss pairs, the validation questions and the detection records validation
+scores; the rest is trained on. Replay pairs (``data.replay``) join the training pairs under
+their own term.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import TASKS, FeedbackItem, stable_id
+from feedback_data.schema import TASKS, Example, FeedbackItem
+from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
 from training.config import ConfigError, DataConfig
-from training.examples import Pair, filter_consistent, load_pairs
+from training.examples import Pair, contradicts_gold, filter_consistent, load_pairs
 
 
 @dataclass
 class TrainingData:
-    """Pairs to train and evaluate on, and the counts that go into run.json."""
+    """Pairs to train and evaluate on, validation questions and records, and the counts
+    that go into run.json."""
 
     train: list[Pair]
     eval: list[Pair]
     counts: dict[str, Any] = field(default_factory=dict)
+    val_examples: list[Example] = field(default_factory=list)
+    val_items: list[FeedbackItem] = field(default_factory=list)
 
 
 def load_items(cfg: DataConfig) -> list[FeedbackItem]:
@@ -42,20 +54,32 @@ def load_items(cfg: DataConfig) -> list[FeedbackItem]:
     return items
 
 
-def is_held_out(key: str, fraction: float) -> bool:
-    """Deterministic split by a record's key: the same question is always on the same side."""
-    return int(stable_id(key, n=8), 16) % 10_000 < fraction * 10_000
+def _contradicting_counts(cfg: DataConfig, items: Sequence[FeedbackItem]) -> dict[str, Any]:
+    by_task = Counter(i.example.task for i in items if contradicts_gold(i))
+    n = sum(by_task.values())
+    return {"policy": cfg.contradicting_corrections, "records": n,
+            "by_task": dict(sorted(by_task.items())),
+            "dropped_from": ["answer", "refine"] if cfg.contradicting_corrections == "drop"
+            else [], "records_dropped": n if cfg.contradicting_corrections == "drop" else 0}
 
 
 def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], list[Pair]],
                eval_pairs: Callable[[Sequence[FeedbackItem]], list[Pair]],
-               seed: int, log: Callable[[str], None] = print) -> TrainingData:
+               seed: int, log: Callable[[str], None] = print,
+               val_statements: int = 0) -> TrainingData:
     """Load, filter, split by question, and turn records into pairs for one objective."""
+    from training.replay import replay_pairs
+
     try:
         items = load_items(cfg)
         extra_pairs = load_pairs(cfg.pairs_file) if cfg.pairs_file else []
     except DataError as exc:
         raise ConfigError(str(exc)) from None
+    detection = [i for i in items if cfg.holdout_detection and is_sports_detection(i)]
+    if detection:
+        log(f"left out {len(detection)} records of the Sports detection set "
+            "(data.holdout_detection)")
+        items = [i for i in items if not (cfg.holdout_detection and is_sports_detection(i))]
     filtered = filter_consistent(items)
     if filtered.left_out:
         log(f"left out {filtered.left_out} of {len(items)} feedback records flagged "
@@ -67,16 +91,32 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
     held = eval_pairs(eval_items) if eval_items else []
     for p in extra_pairs:
         (held if is_held_out(p.source, cfg.eval_fraction) else train).append(p)
+    val_examples = validation_examples(filtered.kept, cfg.eval_fraction, val_statements)
+    replay = replay_pairs(cfg, exclude={e.id for e in val_examples}) if cfg.replay else []
+    train += replay
     if not train:
         raise ConfigError("no training pairs: set data.tasks, data.extra_feedback or "
                           "data.pairs_file")
+    contradicting = _contradicting_counts(cfg, train_items)
+    if contradicting["records"]:
+        log(f"{contradicting['records']} training corrections contradict the gold answer: "
+            + ("no answer or refine target" if cfg.contradicting_corrections == "drop"
+               else "trained on as they are") + " (data.contradicting_corrections)")
     random.Random(seed).shuffle(held)
     held = held[: cfg.eval_max]
     counts = {
-        "records_total": len(items), "records_left_out": filtered.left_out,
+        "records_total": len(items) + len(detection), "records_left_out": filtered.left_out,
         "left_out_flags": filtered.left_out_flags, "records_train": len(train_items),
-        "records_eval": len(eval_items), "pairs_file_pairs": len(extra_pairs),
+        "records_eval": len(eval_items), "records_detection_held_out": len(detection),
+        "pairs_file_pairs": len(extra_pairs), "replay_pairs": len(replay),
         "pairs_train": len(train), "pairs_eval": len(held),
         "pairs_train_by_term": dict(sorted(Counter(p.term for p in train).items())),
+        "contradicting_corrections": contradicting,
+        "validation": {"questions": len(val_examples),
+                       "questions_by_task": dict(sorted(Counter(
+                           e.task for e in val_examples).items())),
+                       "statements": sum(bool(e.meta.get("synthetic")) for e in val_examples),
+                       "records": len(eval_items)},
+        "chain_order": cfg.chain_order,
     }
-    return TrainingData(train, held, counts)
+    return TrainingData(train, held, counts, val_examples, eval_items)

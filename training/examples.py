@@ -7,16 +7,23 @@ Multitask (one instruction per term, wording from :mod:`feedback_data.instructio
 Refine:
   refine       question, model chain   -> "error types ; corrected answer and explanation"
                (a chain without error  -> "no error ; <the chain itself>")
+
+Every chain, written or read, is rendered in the run's ``chain_order``
+(:data:`feedback_data.chain_format.CHAIN_ORDERS`): the paper's answer-first form, or
+reasoning first and then the answer. A correction whose answer contradicts the gold answer
+is, under the ``drop`` policy (:data:`CONTRADICTING_POLICIES`), no answer or refine target;
+its record still teaches its error types and description. How often each term is trained is
+not set here but by the sampler (:mod:`training.batching`, ``data.term_weights``).
 """
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from feedback_data.chain_format import reorder_chain
 from feedback_data.consistency import consistency_flags, is_inconsistent
 from feedback_data.instructions import (
     answer_prompt,
@@ -32,6 +39,12 @@ from feedback_data.schema import FeedbackItem
 
 MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
 REFINE_TERM = "refine"
+REPLAY_TERM = "replay"
+# What a correction that contradicts the gold answer becomes: no answer/refine/SFT/chosen
+# target ("drop"), or a target like any other ("keep", the paper's use).
+CONTRADICTING_POLICIES: tuple[str, ...] = ("drop", "keep")
+# The terms a contradicting correction is a target of.
+CORRECTION_TERMS = frozenset({"answer", REFINE_TERM})
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,19 @@ def filter_consistent(items: Iterable[FeedbackItem]) -> Filtered:
     return Filtered(kept, left_out, dict(sorted(flags.items())))
 
 
-def term_pairs(item: FeedbackItem) -> dict[str, Pair]:
-    """The three multitask pairs of one feedback record, keyed by term."""
-    q, chain, fb = item.example.question, item.chain.text, item.feedback
+def contradicts_gold(item: FeedbackItem) -> bool:
+    """True when the correction's answer can be read and differs from the gold answer."""
+    answer = item.feedback.correction.answer
+    return answer is not None and answer != item.example.answer
+
+
+def term_pairs(item: FeedbackItem, order: str = "answer_first") -> dict[str, Pair]:
+    """The three multitask pairs of one feedback record, keyed by term, chains in ``order``."""
+    q, fb = item.example.question, item.feedback
+    chain = reorder_chain(item.chain.text, order)
     return {
-        "answer": Pair(answer_prompt(q), fb.correction.text.strip(), "answer", fb.id),
+        "answer": Pair(answer_prompt(q), reorder_chain(fb.correction.text, order), "answer",
+                       fb.id),
         "error_types": Pair(error_types_prompt(q, chain), error_types_text(fb.error_types),
                             "error_types", fb.id),
         "description": Pair(description_prompt(q, chain),
@@ -79,58 +100,56 @@ def term_pairs(item: FeedbackItem) -> dict[str, Pair]:
     }
 
 
-def term_counts(n_items: int, weights: Mapping[str, float]) -> dict[str, int]:
-    """How many pairs of each term a mixture of ``n_items`` records holds.
-
-    The mixture has ``len(weights) * n_items`` pairs split by the weights' shares, so equal
-    weights use every record once per term: {answer: 2, error_types: 1, description: 1} on
-    100 records gives 150 / 75 / 75.
-    """
-    unknown = sorted(set(weights) - set(MULTITASK_TERMS))
+def check_weights(weights: Mapping[str, float], known: Sequence[str] = MULTITASK_TERMS) -> None:
+    """Term weights name known terms, are >= 0 and have a positive sum."""
+    unknown = sorted(set(weights) - set(known))
     if unknown:
-        raise ValueError(f"unknown multitask term(s) {unknown}; terms are {list(MULTITASK_TERMS)}")
+        raise ValueError(f"unknown multitask term(s) {unknown}; terms are {list(known)}")
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError(f"term weights must be >= 0 with a positive sum, got {dict(weights)}")
-    total = sum(weights.values())
-    size = len(MULTITASK_TERMS) * n_items
-    return {t: round(size * weights.get(t, 0.0) / total) for t in MULTITASK_TERMS}
 
 
 def multitask_pairs(items: Sequence[FeedbackItem], weights: Mapping[str, float] | None = None,
-                    seed: int = 0) -> list[Pair]:
-    """The multitask mixture: each term present in its configured share, shuffled.
-
-    A term asked for more often than there are records repeats records (each record once
-    before any twice); one asked for less uses a seeded sample of them.
+                    order: str = "answer_first", contradicting: str = "drop") -> list[Pair]:
+    """Every record's pair for each term with a positive weight (all three by default), in
+    record order; under ``contradicting="drop"`` no answer pair for a correction that
+    contradicts the gold answer. Each term's share of the training steps is the sampler's
+    (``data.term_weights``), not the number of pairs here.
     """
+    if contradicting not in CONTRADICTING_POLICIES:
+        raise ValueError(f"unknown contradicting-corrections policy {contradicting!r}; "
+                         f"known: {', '.join(CONTRADICTING_POLICIES)}")
     weights = dict.fromkeys(MULTITASK_TERMS, 1.0) if weights is None else weights
-    counts = term_counts(len(items), weights)
-    per_item = [term_pairs(item) for item in items]
-    rng = random.Random(seed)
-    mixture: list[Pair] = []
-    for term in MULTITASK_TERMS:
-        pool = [p[term] for p in per_item]
-        need = counts[term]
-        while need > 0 and pool:
-            order = rng.sample(pool, len(pool))
-            mixture.extend(order[:need])
-            need -= len(order[:need])
-    rng.shuffle(mixture)
-    return mixture
+    check_weights(weights)
+    terms = [t for t in MULTITASK_TERMS if weights.get(t, 0.0) > 0]
+    out: list[Pair] = []
+    for item in items:
+        drop = contradicting == "drop" and contradicts_gold(item)
+        pairs = term_pairs(item, order)
+        out += [pairs[t] for t in terms if not (drop and t in CORRECTION_TERMS)]
+    return out
 
 
-def refine_pair(item: FeedbackItem) -> Pair:
-    q, chain, fb = item.example.question, item.chain.text, item.feedback
+def refine_pair(item: FeedbackItem, order: str = "answer_first") -> Pair:
+    q, fb = item.example.question, item.feedback
+    chain = reorder_chain(item.chain.text, order)
     if fb.error_types:
-        target = refine_target(list(fb.error_types), fb.correction.text)
+        target = refine_target(list(fb.error_types), reorder_chain(fb.correction.text, order))
     else:
         target = refine_target([], chain)  # "no error ; <the chain itself>"
     return Pair(refine_prompt(q, chain), target, REFINE_TERM, fb.id)
 
 
-def refine_pairs(items: Sequence[FeedbackItem]) -> list[Pair]:
-    """One iterative-refinement pair per record, in the records' order."""
-    return [refine_pair(item) for item in items]
+def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
+                 contradicting: str = "drop") -> list[Pair]:
+    """One iterative-refinement pair per record, in the records' order; under
+    ``contradicting="drop"`` none for a record whose correction contradicts the gold answer
+    (its target would teach the wrong answer)."""
+    if contradicting not in CONTRADICTING_POLICIES:
+        raise ValueError(f"unknown contradicting-corrections policy {contradicting!r}; "
+                         f"known: {', '.join(CONTRADICTING_POLICIES)}")
+    return [refine_pair(item, order) for item in items
+            if not (contradicting == "drop" and contradicts_gold(item))]
 
 
 def load_pairs(path: str | Path) -> list[Pair]:

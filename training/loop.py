@@ -7,6 +7,14 @@ once.
 
 The step stays on the device: loss sums and token counts are tensors read only at log time.
 
+Loss: each optimizer step trains one term (the sampler's ``term_step_batches``, shares from
+``data.term_weights``); its loss is the sum of its target tokens' cross-entropies over their
+number, across every micro-batch and process of the step (:mod:`training.loss`).
+
+Validation (:mod:`training.validation`): at each evaluation, answer accuracy on the validation
+questions and detection AUROC on the held-out records; with ``train.select_by`` the best
+evaluation's weights become ``final/`` (``train.patience`` stops early).
+
 Precision: fp32 (default); fp32 weights with bf16 autocast (``mixed_precision=bf16``); or
 bf16 weights (``weights_dtype=bfloat16``) with fp32 master weights and AdamW state
 (``master_weights``, default) or pure bf16 (``master_weights=false``, half the memory, 16%
@@ -34,13 +42,19 @@ from tqdm.auto import tqdm
 from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
-from training.batching import EpochBatchSampler, grouped_batches, padding_efficiency
+from training.batching import (
+    EpochBatchSampler,
+    batch_terms,
+    grouped_batches,
+    padding_efficiency,
+)
 from training.collate import make_collator
 from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
 from training.config_checks import require_run_fields
 from training.data import build_data
 from training.evaluate import evaluate
-from training.examples import Pair
+from training.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
+from training.loss import step_tokens, token_loss_sum
 from training.metrics_log import MetricsLogger, tensorboard_available
 from training.modeling import (
     check_backend,
@@ -55,6 +69,7 @@ from training.modeling import (
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.run_dir import prepare_run_dir
 from training.step_window import Window
+from training.validation import Selection, Validator
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 
@@ -77,6 +92,8 @@ def _check_settings(cfg: RecipeConfig) -> None:
         raise ConfigError("train.max_nonfinite_skips must be >= 0")
     if t.weights_dtype == "bfloat16" and t.mixed_precision == "fp16":
         raise ConfigError("train.weights_dtype=bfloat16 does not combine with fp16 autocast")
+    if t.select_by and not t.eval_every and t.patience:
+        raise ConfigError("train.patience needs train.eval_every > 0 (evaluations to wait)")
 
 
 def _sharded(accelerator: Any) -> bool:
@@ -85,8 +102,44 @@ def _sharded(accelerator: Any) -> bool:
     return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
 
-def _batches(examples: list[Any], t: Any, group_by_length: bool) -> EpochBatchSampler:
-    return EpochBatchSampler(examples, t.batch_size, t.seed, group_by_length, t.max_tokens)
+def term_shares(terms: set[str], weights: dict[str, float], replay_share: float
+                ) -> dict[str, float]:
+    """Each present term's share of the optimizer steps: replay gets ``replay_share``, the
+    others share the rest by ``weights`` (a term without a weight, e.g. a pairs file's,
+    weighs 1.0).
+
+    >>> term_shares({"answer", "error_types", "replay"}, {"answer": 3.0, "error_types": 1.0},
+    ...             0.2)
+    {'answer': 0.6000000000000001, 'error_types': 0.2, 'replay': 0.2}
+    """
+    others = {t: (weights.get(t, 0.0) if t in MULTITASK_TERMS else 1.0)
+              for t in sorted(terms) if t != REPLAY_TERM}
+    total = sum(others.values())
+    rest = 1.0 - (replay_share if REPLAY_TERM in terms else 0.0)
+    shares = {t: rest * w / total for t, w in others.items()} if total > 0 else {}
+    if REPLAY_TERM in terms:
+        shares[REPLAY_TERM] = replay_share if others else 1.0
+    return dict(sorted(shares.items()))
+
+
+def _batches(examples: list[Any], t: Any, group_by_length: bool, shares: dict[str, float],
+             group: int) -> EpochBatchSampler:
+    return EpochBatchSampler(examples, t.batch_size, t.seed, group_by_length, t.max_tokens,
+                             shares=shares, group=group)
+
+
+def _term_mix(sampler: EpochBatchSampler, train_set: list[Any], steps: int, group: int
+              ) -> dict[str, Any]:
+    """How many of the run's optimizer steps each term gets, and its share."""
+    counts: dict[str, int] = {}
+    epoch, done = 0, 0
+    while done < steps:
+        terms = batch_terms(train_set, sampler.batches(epoch))[::group]
+        for term in terms[:steps - done]:
+            counts[term] = counts.get(term, 0) + 1
+        done += min(len(terms), steps - done)
+        epoch += 1
+    return {t: {"steps": n, "share": round(n / steps, 4)} for t, n in sorted(counts.items())}
 
 
 def train(cfg: RecipeConfig, objective: Objective) -> Path:
@@ -111,14 +164,22 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     check_backend(accelerator, t)
 
     # --- data: feedback -> pairs -> tokens -> length-grouped batches ----------------------
-    data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say)
+    data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say,
+                      val_statements=t.val_statements if t.validate else 0)
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     encode, collate = make_collator(load_model_config(cfg.model.name_or_path), tokenizer,
                                     objective.terms,
                                     extra_terms=sorted({p.term for p in data.train + data.eval}))
     train_set = encode(data.train, tokenizer, cfg.data.max_source_len, cfg.data.max_target_len)
     eval_set = encode(data.eval, tokenizer, cfg.data.max_source_len, cfg.data.max_target_len)
-    sampler = _batches(train_set, t, cfg.data.group_by_length)
+    group = t.grad_accum * accelerator.num_processes  # the batches of one optimizer step
+    try:
+        shares = term_shares({e.term for e in train_set}, cfg.data.term_weights,
+                             cfg.data.replay_share)
+        sampler = _batches(train_set, t, cfg.data.group_by_length, shares, group)
+        sampler.batches(0)
+    except ValueError as exc:
+        raise ConfigError(f"data.term_weights: {exc}") from None
     # Own generators: creating a loader iterator draws a seed, which must not come from the
     # global RNG (a resumed run creates one where an uninterrupted run does not).
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
@@ -138,6 +199,17 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         model.to(accelerator.device)  # the fp32 copies are made on the training device
     optimizer = make_optimizer(model, t, accelerator.device)
     steps = total_steps(t, sampler.epoch_length(0), accelerator.num_processes)
+    validator = None
+    if t.validate and (data.val_examples or data.val_items):
+        if _sharded(accelerator):
+            raise ConfigError("train.validate generates with the whole model, which FSDP and "
+                              "DeepSpeed shard; set train.validate=false under them")
+        validator = Validator(name, data.val_examples, data.val_items,
+                              cfg.data.max_source_len, t.val_max_new_tokens,
+                              cfg.data.chain_order)
+    if t.select_by.startswith("val/") and validator is None:
+        raise ConfigError(f"train.select_by {t.select_by!r}: there are no validation "
+                          "questions (data.eval_fraction is 0 or no records are held out)")
     scheduler = make_scheduler(optimizer, t, steps)
     signature = ckpt.model_signature(model)
     trainable, total = trainable_parameters(model)
@@ -149,6 +221,8 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         "mixed_precision": str(accelerator.mixed_precision),
         "parameters": {"trainable": trainable, "total": total},
         "padding_efficiency": round(padding_efficiency(train_set, sampler.batches(0)), 4),
+        "term_shares": shares, "term_mix": _term_mix(sampler, train_set, steps, group),
+        "validation_questions": [e.id for e in data.val_examples],
     }
     resume_from = prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
                                   accelerator.is_main_process)
@@ -163,11 +237,15 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         eval_loader = accelerator.prepare(eval_loader)
 
     step, epoch, batches_done, seen = 0, 0, 0, 0
+    selection = Selection(t.select_by, t.patience) if t.select_by else None
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, accelerator, model, optimizer, scheduler,
                                      name, signature)
         step, epoch, batches_done, seen = (state["step"], state["epoch"],
                                            state["batches_done"], state["samples_seen"])
+        if selection is not None:
+            selection = Selection.from_state(state.get("selection") or {}, t.select_by,
+                                             t.patience)
         say(f"resumed from {resume_from} (step {step})")
     logger = MetricsLogger(run_dir, accelerator, resume_step=step if resume_from else None)
     logger.log_config(to_dict(cfg))
@@ -179,16 +257,36 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         ckpt.save_checkpoint(run_dir, accelerator, model, tokenizer, optimizer, scheduler,
                              {"step": step, "epoch": epoch, "batches_done": batches_done,
                               "samples_seen": seen, "objective": name,
-                              "signature": signature, "total_steps": steps},
+                              "signature": signature, "total_steps": steps,
+                              "selection": selection.state() if selection else None},
                              t.keep_checkpoints)
+
+    def evaluation() -> bool:
+        """Held-out loss and validation metrics, logged; the best model saved. True when
+        patience has run out."""
+        metrics = evaluate(model, eval_loader, accelerator, collate.terms) \
+            if eval_loader is not None else {}
+        if validator is not None:
+            metrics.update(validator(model, tokenizer, accelerator))
+        if not metrics:
+            return False
+        logger.log(metrics, step)
+        if selection is None:
+            return False
+        if selection.update(metrics, step):
+            ckpt.save_final(run_dir, accelerator, model, tokenizer, name=ckpt.BEST)
+            say(f"step {step}: best {t.select_by} {selection.best:.4f} so far")
+        return selection.should_stop()
 
     # --- loop ------------------------------------------------------------------------------
     bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True,
                disable=not (accelerator.is_main_process and t.progress_bar))
     window = Window(accelerator.device, decoder_only=any(e.decoder_only for e in train_set))
     max_norm = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
+    encoder_decoder = not any(e.decoder_only for e in train_set)
+    stop_early = False
     model.train()
-    while step < steps:
+    while step < steps and not stop_early:
         if batches_done >= sampler.epoch_length(epoch):
             epoch, batches_done = epoch + 1, 0
         sampler.set_position(epoch, skip=batches_done)
@@ -199,16 +297,20 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
             batches_done += accelerator.num_processes
             if len(group) < t.grad_accum and batches_done < batches_per_epoch:
                 continue
-            # One optimizer step over the group of micro-batches (gradient accumulation).
+            # One optimizer step over the group of micro-batches (gradient accumulation):
+            # summed token losses over the step's target tokens on every process.
+            tokens = step_tokens(group, encoder_decoder, accelerator)
+            scale = accelerator.num_processes / tokens  # DDP averages over the processes
             step_loss = torch.zeros((), device=accelerator.device)
             for i, micro in enumerate(group):
                 micro = {k: v for k, v in micro.items() if k != "term"}
                 sync = i == len(group) - 1
                 with accelerator.no_sync(model) if not sync else nullcontext():
-                    loss = model(**micro).loss
-                    accelerator.backward(loss / len(group))
-                step_loss += loss.detach().float()
-                window.add(loss, micro)
+                    loss_sum = token_loss_sum(model(**micro).logits, micro["labels"],
+                                              encoder_decoder)
+                    accelerator.backward(loss_sum * scale)
+                step_loss += loss_sum.detach().double() * scale
+                window.add(loss_sum, micro, encoder_decoder)
             # With clipping off, max_norm=inf still returns the norm the guard needs.
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
             if guard.step_ok(step + 1, step_loss, grad_norm):
@@ -230,14 +332,17 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
                 logger.log(metrics, step)
                 guard.check()
                 bar.set_postfix(loss=f"{metrics['train/loss']:.3f}")
-            if eval_loader is not None and (
-                    (t.eval_every and step % t.eval_every == 0) or step == steps):
-                logger.log(evaluate(model, eval_loader, accelerator, collate.terms), step)
-            if t.save_every and (step % t.save_every == 0 or step == steps):
+            if (t.eval_every and step % t.eval_every == 0) or step == steps:
+                stop_early = evaluation()
+                if stop_early and selection is not None:
+                    selection.stopped_early_at = step
+                    say(f"step {step}: no better {t.select_by} in {t.patience} evaluations; "
+                        f"stopping early (best at step {selection.best_step})")
+            if t.save_every and (step % t.save_every == 0 or step == steps or stop_early):
                 save()
             if t.step_sleep:
                 time.sleep(t.step_sleep)
-            if step >= steps:
+            if step >= steps or stop_early:
                 break
         else:
             batches_done = batches_per_epoch  # the epoch ran out
@@ -245,10 +350,31 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
 
     # --- save --------------------------------------------------------------------------------
     guard.check()
-    final = ckpt.save_final(run_dir, accelerator, model, tokenizer)
+    if accelerator.is_main_process:
+        update_run_json(run_dir, {"final_step": step, "validation": {
+            "select_by": t.select_by or None, **(selection.state() if selection else {})}})
+    accelerator.wait_for_everyone()
+    if selection is not None and (run_dir / ckpt.BEST).is_dir():
+        final = ckpt.promote_best(run_dir, accelerator)
+        say(f"final/ is the best {t.select_by} ({selection.best:.4f}, step "
+            f"{selection.best_step})")
+    else:
+        final = ckpt.save_final(run_dir, accelerator, model, tokenizer)
     logger.close()
     say(f"wrote {final}")
     return final
+
+
+def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:
+    """Add ``fields`` to the run's run.json (atomically)."""
+    import json
+
+    from training.atomic_files import atomic_write_text
+
+    path = run_dir / "run.json"
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info.update(fields)
+    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
 
 
 def main(objective: str, recipe: Callable[[RecipeConfig], Path],

@@ -1,8 +1,9 @@
 """Multitask recipe: one model learns to answer, to name a chain's errors and to describe them.
 
-Each feedback record gives three pairs (see training/examples.py); the batches mix them in
-the configured shares, so the loss summed over an epoch is the weighted sum of the three
-terms' losses. The loop itself is training/loop.py, shared with the refine recipe.
+Each feedback record gives three pairs (see training/examples.py); each optimizer step
+trains one term, the steps shared out by ``data.term_weights``, so each term's share of the
+gradient over an epoch is its weight's share. The loop itself is training/loop.py, shared
+with the refine recipe.
 
     accelerate launch -m training.multitask --config configs/multitask/tiny.yaml \
         --model /tmp/tiny --out runs/mt
@@ -22,11 +23,14 @@ OBJECTIVE = "multitask"
 
 def train(cfg: RecipeConfig) -> Path:
     """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
-    weights, seed = cfg.data.term_weights, cfg.train.seed
+    d = cfg.data
     return loop.train(cfg, loop.Objective(
         name=OBJECTIVE,
-        train_pairs=lambda items: multitask_pairs(items, weights, seed),
-        eval_pairs=lambda items: multitask_pairs(items, None, seed),  # every term, unweighted
+        train_pairs=lambda items: multitask_pairs(items, d.term_weights, d.chain_order,
+                                                  d.contradicting_corrections),
+        # every term, so the held-out loss of each is logged
+        eval_pairs=lambda items: multitask_pairs(items, None, d.chain_order,
+                                                 d.contradicting_corrections),
         terms=MULTITASK_TERMS))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from feedback_data.bigbench import load_bigbench, load_sports_vocab, normalize_question
 from feedback_data.schema import Example
 from feedback_data.splits import calibration_items, dev_examples
+from feedback_data.sports_statements import synthetic_sports_examples as generate_statements
 from feedback_data.sports_vocab import sports_explanation
 from feedback_data.store import load_paper_feedback
 
@@ -56,43 +57,9 @@ def sports_validation_examples() -> list[Example]:
 
 
 def synthetic_sports_examples(n: int, seed: int = 0, game_share: float = 0.2) -> list[Example]:
-    """``n`` new Sports Understanding statements built from vocab.json.
-
-    Half pair a player with an action of their own sport (plausible), half with another
-    sport's; a ``game_share`` of them add "in the <game>" of the action's sport, as BIG-bench
-    does. Statements whose normalised text is a dev or validation question are never produced.
-    """
-    import random
-
-    from feedback_data.bigbench import example_id, sports_question
-
-    vocab = load_sports_vocab()
-    players = [(p, s) for s, names in vocab["players"].items() for p in names]
-    actions = vocab["player_actions"]
-    games = vocab.get("games", {})
+    """``n`` new Sports statements built from vocab.json
+    (:func:`feedback_data.sports_statements.synthetic_sports_examples`), none a dev or
+    validation question."""
     held_out = {normalize_question(SPORTS, e.question)
                 for e in [*dev_examples(SPORTS), *sports_validation_examples()]}
-    rng = random.Random(seed)
-    out: list[Example] = []
-    seen: set[str] = set()
-    for _ in range(n * 20):
-        if len(out) >= n:
-            break
-        player, sport = rng.choice(players)
-        plausible = rng.random() < 0.5
-        action_sport = sport if plausible else rng.choice([s for s in actions if s != sport])
-        statement = f"{player} {rng.choice(actions[action_sport])}"
-        if games.get(action_sport) and rng.random() < game_share:
-            statement += f" in the {rng.choice(games[action_sport])}"
-        question = sports_question(statement)
-        key = normalize_question(SPORTS, question)
-        if key in held_out or key in seen:
-            continue
-        seen.add(key)
-        explanation = sports_explanation(statement, vocab)
-        if not explanation:
-            continue
-        out.append(Example(id=example_id(SPORTS, question), task=SPORTS, question=question,
-                           answer="yes" if plausible else "no", explanation=explanation,
-                           source="bigbench", meta={"synthetic": True}))
-    return out
+    return generate_statements(n, seed=seed, game_share=game_share, exclude=held_out)

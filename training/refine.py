@@ -24,8 +24,13 @@ def train(cfg: RecipeConfig) -> Path:
     """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
     if cfg.data.term_weights != DataConfig().term_weights:
         raise ConfigError("data.term_weights applies to the multitask objective only")
-    return loop.train(cfg, loop.Objective(name=OBJECTIVE, train_pairs=refine_pairs,
-                                          eval_pairs=refine_pairs, terms=(REFINE_TERM,)))
+    d = cfg.data
+
+    def pairs(items):
+        return refine_pairs(items, d.chain_order, d.contradicting_corrections)
+
+    return loop.train(cfg, loop.Objective(name=OBJECTIVE, train_pairs=pairs, eval_pairs=pairs,
+                                          terms=(REFINE_TERM,)))
 
 
 def main(argv: list[str] | None = None) -> None:

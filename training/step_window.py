@@ -1,4 +1,7 @@
-"""Training metrics since the last log line, summed on the device (no host sync per step)."""
+"""Training metrics since the last log line, summed on the device (no host sync per step).
+
+``train/loss`` is the window's summed target-token loss over its target tokens, the same
+normalisation as the step's loss (:mod:`training.loss`)."""
 
 from __future__ import annotations
 
@@ -17,25 +20,27 @@ class Window:
         self.reset()
 
     def reset(self) -> None:
-        self.sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        self.micro_batches = 0
+        self.sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         self.start = time.perf_counter()
 
-    def add(self, loss: torch.Tensor, micro: dict[str, torch.Tensor]) -> None:
-        # loss, real source + target tokens, pairs; no host sync (shapes are host-side).
-        self.sums[0] += loss.detach().double()
-        self.sums[1] += micro["attention_mask"].sum()
+    def add(self, loss_sum: torch.Tensor, micro: dict[str, torch.Tensor],
+            encoder_decoder: bool = True) -> None:
+        """One micro-batch: its summed target-token loss; no host sync."""
+        from training.loss import target_tokens
+
+        self.sums[0] += loss_sum.detach().double()
+        self.sums[1] += target_tokens(micro["labels"], encoder_decoder)
+        # real source + target tokens processed, and pairs (throughput)
+        self.sums[2] += micro["attention_mask"].sum()
         if not self.decoder_only:
-            self.sums[1] += (micro["labels"] != -100).sum()
-        self.sums[2] += micro["input_ids"].shape[0]
-        self.micro_batches += 1
+            self.sums[2] += (micro["labels"] != -100).sum()
+        self.sums[3] += micro["input_ids"].shape[0]
 
     def read(self, accelerator: Any) -> dict[str, float]:
-        """Mean loss over the window's micro-batches (every process), and throughput."""
-        counts = torch.tensor([self.micro_batches], dtype=torch.float64, device=self.device)
-        totals = accelerator.reduce(torch.cat([self.sums, counts]), reduction="sum").tolist()
+        """The window's loss per target token (every process), and throughput."""
+        totals = accelerator.reduce(self.sums.clone(), reduction="sum").tolist()
         elapsed = time.perf_counter() - self.start
         self.reset()
-        loss, tokens, pairs, n = totals
-        return {"train/loss": loss / max(1.0, n), "train/examples_per_s": pairs / elapsed,
+        loss, targets, tokens, pairs = totals
+        return {"train/loss": loss / max(1.0, targets), "train/examples_per_s": pairs / elapsed,
                 "train/tokens_per_s": tokens / elapsed, "train/window_s": elapsed}

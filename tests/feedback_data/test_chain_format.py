@@ -34,3 +34,36 @@ def test_format_then_parse_round_trip():
     text = format_chain("no", ["Ants are small.", "Cats purr."])
     assert text == "The answer is no because Ants are small. Cats purr."
     assert parse_chain(text) == ("no", ["Ants are small.", "Cats purr."], True)
+
+
+def test_reasoning_first_is_read_and_written():
+    text = format_chain("no", ["Ants are small.", "Cats purr."], "reasoning_first")
+    assert text == "Ants are small. Cats purr. So the answer is no."
+    assert parse_chain(text) == ("no", ["Ants are small.", "Cats purr."], True)
+    # Other connectives, and a last step without its full stop.
+    assert parse_chain("Ants are small. Therefore, the answer is yes.") == (
+        "yes", ["Ants are small."], True)
+    assert format_chain("yes", "Ants are small", "reasoning_first") == (
+        "Ants are small. So the answer is yes.")
+
+
+def test_answer_first_chains_parse_as_before():
+    """A chain that opens with its answer keeps the steps after it, even when a later
+    sentence repeats the answer phrase or a stray sentence comes first."""
+    assert parse_chain("The answer is no because Ants are small. So the answer is no.") == (
+        "no", ["Ants are small.", "So the answer is no."], True)
+    assert parse_chain("What is milk? The answer is yes, because Cows give milk.") == (
+        "yes", ["Cows give milk."], True)
+    assert parse_chain('"The answer is no, because Ants are small."')[1] == [
+        'Ants are small."']
+
+
+def test_reorder_round_trips():
+    from feedback_data.chain_format import reorder_chain
+
+    first = "The answer is yes because Ants are small. Cats purr."
+    second = reorder_chain(first, "reasoning_first")
+    assert second == "Ants are small. Cats purr. So the answer is yes."
+    assert reorder_chain(second, "answer_first") == first
+    assert reorder_chain(first, "answer_first") == first
+    assert reorder_chain("no answer here.", "reasoning_first") == "no answer here."

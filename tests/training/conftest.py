@@ -13,7 +13,7 @@ FAST: dict[str, Any] = {
     "data.max_records": 24, "data.max_source_len": 64, "data.max_target_len": 48,
     "data.eval_fraction": 0.0, "train.batch_size": 8, "train.log_every": 1,
     "train.eval_every": 0, "train.save_every": 0, "train.tensorboard": False,
-    "train.progress_bar": False, "train.warmup_steps": 1,
+    "train.progress_bar": False, "train.warmup_steps": 1, "train.validate": False,
 }
 
 

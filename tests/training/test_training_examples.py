@@ -1,4 +1,5 @@
-"""Feedback -> pairs: the instruction per term, the targets, the mixture shares, left-outs."""
+"""Feedback -> pairs: the instruction per term, the targets, contradicting corrections, the
+chain order, left-outs."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from feedback_data.jsonl import DataError
 from feedback_data.store import load_paper_feedback
 from training.examples import (
     MULTITASK_TERMS,
+    check_weights,
+    contradicts_gold,
     filter_consistent,
     load_pairs,
     multitask_pairs,
     refine_pairs,
-    term_counts,
     term_pairs,
 )
 
@@ -75,29 +77,57 @@ def test_refine_target_is_error_types_then_correction(items):
     {"answer": 2.0, "error_types": 1.0, "description": 1.0},
     {"answer": 1.0, "error_types": 0.5, "description": 0.0},
 ])
-def test_each_term_has_its_configured_share(items, weights):
-    pairs = multitask_pairs(items, weights, seed=3)
+def test_every_weighted_term_has_one_pair_per_record(items, weights):
+    """The shares are the sampler's (test_training_term_weights.py); here each term with a
+    positive weight has every record once (bar dropped contradicting answers)."""
+    pairs = multitask_pairs(items, weights, contradicting="keep")
     counts = Counter(p.term for p in pairs)
-    total = sum(weights.values())
     for term in MULTITASK_TERMS:
-        share = weights.get(term, 0.0) / total
-        assert counts[term] == round(3 * len(items) * share)
-        assert abs(counts[term] / len(pairs) - share) < 0.01
-    # Records are used once each before any repeats.
-    answers = Counter(p.id for p in pairs if p.term == "answer")
-    assert max(answers.values()) - min(answers.values(), default=0) <= 1
-
-
-def test_mixture_is_deterministic_in_the_seed(items):
-    assert multitask_pairs(items, None, seed=1) == multitask_pairs(items, None, seed=1)
-    assert multitask_pairs(items, None, seed=1) != multitask_pairs(items, None, seed=2)
+        assert counts[term] == (len(items) if weights.get(term, 0.0) > 0 else 0)
 
 
 def test_bad_weights_are_refused():
     with pytest.raises(ValueError, match="unknown multitask term"):
-        term_counts(3, {"answr": 1.0})
+        check_weights({"answr": 1.0})
     with pytest.raises(ValueError, match="positive sum"):
-        term_counts(3, {"answer": 0.0})
+        check_weights({"answer": 0.0})
+
+
+def test_contradicting_corrections_are_dropped_from_answer_and_refine_only(items):
+    """A correction whose answer contradicts the gold answer is no answer or refine target
+    under 'drop'; its record still teaches its error types and description."""
+    bad = [i for i in items if contradicts_gold(i)]
+    assert bad, "the first 60 StrategyQA records hold contradicting corrections"
+    item = bad[0]
+    assert item.feedback.correction.answer != item.example.answer
+    kept = multitask_pairs([item], contradicting="keep")
+    dropped = multitask_pairs([item], contradicting="drop")
+    assert [p.term for p in kept] == ["answer", "error_types", "description"]
+    assert [p.term for p in dropped] == ["error_types", "description"]
+    assert refine_pairs([item], contradicting="drop") == []
+    assert len(refine_pairs([item], contradicting="keep")) == 1
+    fine = next(i for i in items if not contradicts_gold(i))
+    assert len(multitask_pairs([fine], contradicting="drop")) == 3
+    with pytest.raises(ValueError, match="unknown contradicting-corrections policy"):
+        multitask_pairs([fine], contradicting="ignore")
+
+
+def test_reasoning_first_rewrites_targets_and_the_chains_read(items):
+    from feedback_data.chain_format import parse_chain
+
+    item = next(i for i in _errors(items) if not contradicts_gold(i))
+    pairs = term_pairs(item, "reasoning_first")
+    target = pairs["answer"].target
+    assert target.endswith(f"So the answer is {item.feedback.correction.answer}.")
+    assert parse_chain(target)[0] == item.feedback.correction.answer
+    assert "So the answer is" in pairs["error_types"].source
+    assert pairs["error_types"].target == term_pairs(item)["error_types"].target
+    (pair,) = refine_pairs([item], "reasoning_first")
+    assert pair.target.endswith(".") and "So the answer is" in pair.target.split(" ; ")[1]
+
+
+def _errors(items):
+    return [i for i in items if i.feedback.error_types]
 
 
 def test_inconsistent_records_are_left_out_and_counted(items):
@@ -129,6 +159,13 @@ def test_held_out_split_keeps_questions_apart(make_cfg):
     data = build_data(cfg.data, refine_pairs, refine_pairs, seed=0, log=lambda _m: None)
     train_sources = {p.source for p in data.train}
     assert data.eval and not train_sources & {p.source for p in data.eval}
-    assert data.counts["records_left_out"] == 0
-    assert data.counts["records_train"] + data.counts["records_eval"] == \
-        data.counts["records_total"]
+    c = data.counts
+    assert c["records_left_out"] == 0
+    assert c["records_train"] + c["records_eval"] + c["records_detection_held_out"] == \
+        c["records_total"]
+    # The Sports detection set (about 20% of the 796 Sports records) is never trained on.
+    assert 120 <= c["records_detection_held_out"] <= 200
+    # The contradicting corrections are counted, and dropped from the refine targets.
+    contra = c["contradicting_corrections"]
+    assert contra["policy"] == "drop" and contra["records"] == contra["records_dropped"] > 0
+    assert len(data.train) == c["records_train"] - contra["records"]
