@@ -19,10 +19,10 @@ import annotation.campaign
 import annotation.cli
 import pipeline.critic_scores as cs
 from annotation.queue import order_chains, read_scores
+from feedback_data.critic_labels import ERROR_LABELS, label_probabilities
 from feedback_data.instructions import error_types_prompt
 from feedback_data.jsonl import read_records
 from feedback_data.schema import Chain
-from inference.methods import ERROR_LABELS, label_probabilities
 from inference.toy_models import ScriptedGenerator
 from rhf_cli import app
 
@@ -51,7 +51,9 @@ BY_HAND = [0.5, 0.2, 3 / 7, 0.9, 0.125]
 def _scripted(chains: list[Chain]) -> ScriptedGenerator:
     table = {error_types_prompt(c.question, c.text): row for c, row in zip(chains, LOGPS,
                                                                             strict=True)}
-    return ScriptedGenerator(lambda p, j: "", score=lambda p, c: table[p][ERROR_LABELS.index(c)])
+    # The eleven multi-type labels get no mass here (log-probability -1e9).
+    return ScriptedGenerator(lambda p, j: "", score=lambda p, c: table[p][ERROR_LABELS.index(c)]
+                             if ERROR_LABELS.index(c) < 5 else -1e9)
 
 
 def test_score_chains_is_the_softmax_share_of_no_error(chains):
@@ -59,7 +61,7 @@ def test_score_chains_is_the_softmax_share_of_no_error(chains):
     got = cs.score_chains(gen, chains, batch_size=2, progress=False)
     assert list(got) == [c.id for c in chains]
     assert list(got.values()) == pytest.approx(BY_HAND, abs=1e-12)
-    # The critic's instruction for (question, chain), over the five labels, in batches of 2.
+    # The critic's instruction for (question, chain), over the sixteen labels, in batches of 2.
     assert [len(call["prompts"]) for call in gen.calls] == [2, 2, 1]
     assert all(call["choices"] == list(ERROR_LABELS) for call in gen.calls)
     assert gen.calls[0]["prompts"][0] == error_types_prompt(chains[0].question, chains[0].text)

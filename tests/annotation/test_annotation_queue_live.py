@@ -75,9 +75,9 @@ def test_label_studio_serves_the_order_of_the_model_scores(ls_env, project_title
     """--model: the shipped base scores the chains (through rhf_cli's critic); Label Studio
     serves them in the order of P(no error) computed straight from the model."""
     from annotation.queue import order_chains
+    from feedback_data.critic_labels import ERROR_LABELS, label_probabilities
     from feedback_data.instructions import error_types_prompt
     from inference.backends import Backend
-    from inference.methods import ERROR_LABELS, label_probabilities
 
     model = str(ROOT / "models" / "tiny-base")
     rows = Backend.load(model, device="cpu").score_choices(

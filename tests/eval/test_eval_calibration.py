@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from eval.calibration import LABELS, calibrate, read_label, softmax_first
+from eval.calibration import LABELS, calibrate, read_label
+from feedback_data.critic_labels import no_error_probability
 from feedback_data.splits import calibration_items
 from inference.toy_models import ScriptedGenerator
 
@@ -32,8 +33,9 @@ class StandIn(ScriptedGenerator):
 
 
 def test_softmax_and_labels() -> None:
-    assert LABELS[0] == "no error" and len(LABELS) == 5
-    assert softmax_first([math.log(0.8), math.log(0.1), math.log(0.1)]) == pytest.approx(0.8)
+    assert LABELS[0] == "no error" and len(LABELS) == 16
+    assert no_error_probability([math.log(0.8), math.log(0.1), math.log(0.1)]) == \
+        pytest.approx(0.8)
     assert read_label("no error") is True
     assert read_label("missing facts, factual error") is False
     assert read_label("The answer is yes") is None

@@ -6,12 +6,10 @@ import math
 
 import pytest
 
+from feedback_data.critic_labels import ERROR_LABELS, argmax_label, label_probabilities
 from feedback_data.schema import Example
 from inference.methods import (
-    ERROR_LABELS,
     RefineState,
-    argmax_label,
-    label_probabilities,
     label_weight,
     refine_update,
     run_refine,
@@ -31,7 +29,9 @@ def ex(i: int) -> Example:
 # Five samples per question; the fifth repeats the first (scored once).
 SAMPLES = ["The answer is yes because a.", "The answer is no because b.",
            "The answer is no because c.", "garbage", "The answer is yes because a."]
-# p(t | q, a) over (no error, factual error, missing facts, irrelevant facts, logical inc.)
+# p(t | q, a) over (no error, factual error, missing facts, irrelevant facts, logical inc.);
+# the eleven combinations of several types get almost nothing (exp(-40)), except where a test
+# gives them mass on purpose.
 LABEL_P = {"a.": [0.6, 0.1, 0.1, 0.1, 0.1],       # argmax no error
            "b.": [0.3, 0.4, 0.1, 0.1, 0.1],       # argmax factual error, P(no error) .3
            "c.": [0.45, 0.05, 0.46, 0.02, 0.02],  # argmax missing facts, P(no error) .45
@@ -47,14 +47,16 @@ def scripted(n_samples: int = 4) -> ScriptedGenerator:
 
     def score(prompt: str, choice: str) -> float:
         chain = prompt.rsplit("Answer: ", 1)[1]
-        return math.log(LABEL_P[chain.split("because ")[-1]][ERROR_LABELS.index(choice)])
+        index = ERROR_LABELS.index(choice)
+        return math.log(LABEL_P[chain.split("because ")[-1]][index]) if index < 5 else -40.0
 
     return ScriptedGenerator(respond, score=score)
 
 
 def test_label_helpers_hand_worked() -> None:
-    assert ERROR_LABELS == ("no error", "factual error", "missing facts", "irrelevant facts",
-                            "logical inconsistency")
+    assert ERROR_LABELS[:5] == ("no error", "factual error", "missing facts",
+                                "irrelevant facts", "logical inconsistency")
+    assert len(ERROR_LABELS) == 16
     # softmax of log(.6), log(.1) x4 = .6, .1 x4 (already normalised)
     assert label_probabilities([math.log(p) for p in LABEL_P["a."]]) == pytest.approx(
         LABEL_P["a."])
@@ -84,7 +86,7 @@ def test_wsc_votes_by_argmax_label(w: float, expected: str) -> None:
                                           "no error"]
     assert preds[0].meta["p_no_error"] == pytest.approx([0.6, 0.3, 0.45, 0.2])
     # One sampling call (n=4, both questions), one scoring call over 8 critique prompts and
-    # the five labels; no greedy critique is generated.
+    # the sixteen labels; no greedy critique is generated.
     assert [(len(c["prompts"]), c.get("n"), c.get("choices")) for c in gen.calls] == [
         (2, 4, None), (8, None, list(ERROR_LABELS))]
 
