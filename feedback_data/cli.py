@@ -128,6 +128,10 @@ def export(
         "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
         "dataset folder)."))] = "jsonl",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT.")] = False,
+    contradicting_corrections: Annotated[str, typer.Option(help=(
+        "TRL formats: a correction whose answer contradicts the gold answer is no SFT / KTO "
+        "True / DPO chosen target ('drop', the default) or one like any other ('keep')."))
+    ] = "drop",
 ) -> None:
     """Export imported feedback: rhf's records (JSONL / dataset) or a TRL training format."""
     from feedback_data.store import PAPER_SPLITS, load_paper_feedback
@@ -143,7 +147,8 @@ def export(
         items = load_paper_feedback(task, split)
         if fmt in TRL_FORMATS:
             check_target(out, out.suffix != ".jsonl", fmt, force)
-            return export_cli(fmt, items, out, echo=typer.echo, fail=fail)
+            return export_cli(fmt, items, out, echo=typer.echo, fail=fail,
+                              contradicting=contradicting_corrections)
         export_items(items, out, fmt, force=force)
     except DataError as exc:
         fail(str(exc))

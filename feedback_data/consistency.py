@@ -31,6 +31,24 @@ def consistency_flags(item: FeedbackItem) -> list[str]:
     return list(dict.fromkeys(flags))
 
 
+# What a correction that contradicts the gold answer becomes in training and exports: no
+# answer/refine/SFT/chosen target ("drop"), or a target like any other ("keep", the paper).
+CONTRADICTING_POLICIES: tuple[str, ...] = ("drop", "keep")
+
+
+def contradicts_gold(item: FeedbackItem) -> bool:
+    """True when the correction's answer can be read and differs from the gold answer."""
+    answer = item.feedback.correction.answer
+    return answer is not None and answer != item.example.answer
+
+
+def check_policy(policy: str) -> str:
+    if policy not in CONTRADICTING_POLICIES:
+        raise ValueError(f"unknown contradicting-corrections policy {policy!r}; known: "
+                         f"{', '.join(CONTRADICTING_POLICIES)}")
+    return policy
+
+
 def is_inconsistent(item: FeedbackItem) -> bool:
     """True when a record must be left out of training (see EXCLUDING_FLAGS)."""
     return any(f in EXCLUDING_FLAGS for f in consistency_flags(item))

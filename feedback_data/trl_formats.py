@@ -17,7 +17,9 @@ Field names follow TRL's "Dataset formats and types" guide (standard, not conver
 
 Every builder is a pure function returning the rows and an :class:`ExportReport` that counts
 the records it left out and why. Records the data layer flags as unusable (empty correction,
-"none" with error types) are left out of every format.
+"none" with error types) are left out of every format. A correction that contradicts the gold
+answer is, under the default ``drop`` policy (``--contradicting-corrections``), no SFT answer
+row, no KTO "True" row and no DPO "chosen"; its critique rows and its original chain stay.
 
 Step policy (prm, processbench): :mod:`feedback_data.step_policy`.
 
@@ -35,7 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedback_data.consistency import EXCLUDING_FLAGS, consistency_flags
+from feedback_data.consistency import (
+    EXCLUDING_FLAGS,
+    check_policy,
+    consistency_flags,
+    contradicts_gold,
+)
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -99,20 +106,40 @@ def _usable(items: Iterable[FeedbackItem], report: ExportReport) -> list[Feedbac
     return kept
 
 
-def build_sft(items: Iterable[FeedbackItem], critiques: bool = False
-              ) -> tuple[list[dict[str, Any]], ExportReport]:
+CONTRADICTING = "correction_contradicts_gold"
+
+
+def _drops(item: FeedbackItem, contradicting: str, report: ExportReport, row: str) -> bool:
+    """True (and counted) when ``item``'s correction may not be a target under the policy."""
+    if contradicting == "drop" and contradicts_gold(item):
+        report.left_out[f"{CONTRADICTING} ({row})"] += 1
+        return True
+    return False
+
+
+def _policy_note(report: ExportReport, contradicting: str) -> None:
+    report.notes.append(f"contradicting corrections: {contradicting}"
+                        + (" (no target from a correction whose answer contradicts the gold "
+                           "answer)" if contradicting == "drop" else " (used as targets)"))
+
+
+def build_sft(items: Iterable[FeedbackItem], critiques: bool = False,
+              contradicting: str = "drop") -> tuple[list[dict[str, Any]], ExportReport]:
     """question -> corrected chain; with ``critiques`` also chain -> error types and
     chain -> description rows, each row marked by ``task``."""
+    check_policy(contradicting)
     report = ExportReport("sft-critique" if critiques else "sft")
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
         q, chain, fb = item.example.question, item.chain.text, item.feedback
         row = {"prompt": answer_prompt(q), "completion": completion(fb.correction.text)}
+        drop = _drops(item, contradicting, report, "answer row")
         if not critiques:
-            rows.append(row)
+            if not drop:
+                rows.append(row)
             continue
+        rows += [] if drop else [{**row, "task": "answer"}]
         rows += [
-            {**row, "task": "answer"},
             {"prompt": error_types_prompt(q, chain),
              "completion": completion(error_types_text(fb.error_types)), "task": "error_types"},
             {"prompt": description_prompt(q, chain),
@@ -120,6 +147,7 @@ def build_sft(items: Iterable[FeedbackItem], critiques: bool = False
              "task": "description"},
         ]
     report.rows = len(rows)
+    _policy_note(report, contradicting)
     return rows, report
 
 
@@ -130,10 +158,12 @@ def _same_chain(item: FeedbackItem) -> bool:
     return corr.answer == item.chain.answer and norm(corr.steps) == norm(item.chain.steps)
 
 
-def build_kto(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+def build_kto(items: Iterable[FeedbackItem], contradicting: str = "drop"
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
     """Unpaired preference: the original chain, labelled False when the annotator found an
     error (else True), and the corrected chain, True. A correction identical to the chain
     (answer and steps) is not repeated."""
+    check_policy(contradicting)
     report = ExportReport("kto")
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
@@ -143,26 +173,32 @@ def build_kto(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], Expo
                      "label": not fb.error_types})
         if _same_chain(item):
             report.left_out["correction_same_as_chain (row)"] += 1
-        else:
+        elif not _drops(item, contradicting, report, "True row"):
             rows.append({"prompt": prompt, "completion": completion(fb.correction.text),
                          "label": True})
     report.rows = len(rows)
+    _policy_note(report, contradicting)
     return rows, report
 
 
-def build_dpo(items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+def build_dpo(items: Iterable[FeedbackItem], contradicting: str = "drop"
+              ) -> tuple[list[dict[str, Any]], ExportReport]:
     """Preference pairs: chosen = corrected chain, rejected = original chain, only where the
     two differ in their answer or steps."""
+    check_policy(contradicting)
     report = ExportReport("dpo")
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
         if _same_chain(item):
             report.left_out["correction_same_as_chain"] += 1
             continue
+        if _drops(item, contradicting, report, "pair"):
+            continue
         rows.append({"prompt": answer_prompt(item.example.question),
                      "chosen": completion(item.feedback.correction.text),
                      "rejected": completion(item.chain.text)})
     report.rows = len(rows)
+    _policy_note(report, contradicting)
     return rows, report
 
 
@@ -206,21 +242,24 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
     return rows, report
 
 
-BUILDERS: dict[str, Callable[[list[FeedbackItem]], tuple[list[dict[str, Any]],
-                                                         ExportReport]]] = {
+BUILDERS: dict[str, Callable[..., tuple[list[dict[str, Any]], ExportReport]]] = {
     "sft": build_sft,
-    "sft-critique": lambda items: build_sft(items, critiques=True),
+    "sft-critique": lambda items, **kw: build_sft(items, critiques=True, **kw),
     "kto": build_kto,
     "dpo": build_dpo,
     "prm": build_prm,
     "processbench": build_processbench,
 }
+# The formats whose targets include the correction (the contradicting-corrections policy).
+CORRECTION_FORMATS = frozenset({"sft", "sft-critique", "kto", "dpo"})
 
 
-def build(fmt: str, items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:
+def build(fmt: str, items: Iterable[FeedbackItem], contradicting: str = "drop"
+          ) -> tuple[list[dict[str, Any]], ExportReport]:
     if fmt not in BUILDERS:
         raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(TRL_FORMATS)}")
-    return BUILDERS[fmt](list(items))
+    kwargs = {"contradicting": contradicting} if fmt in CORRECTION_FORMATS else {}
+    return BUILDERS[fmt](list(items), **kwargs)
 
 
 def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
@@ -263,19 +302,20 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return [dict(r) for r in load_from_disk(str(path))]
 
 
-def export(fmt: str, items: Iterable[FeedbackItem], out: str | Path) -> ExportReport:
+def export(fmt: str, items: Iterable[FeedbackItem], out: str | Path,
+           contradicting: str = "drop") -> ExportReport:
     """Build ``fmt`` from ``items`` and write it to ``out``; returns what was left out."""
-    rows, report = build(fmt, items)
+    rows, report = build(fmt, items, contradicting)
     write_rows(rows, out)
     return report
 
 
 def export_cli(fmt: str, items: list[FeedbackItem], out: Path, echo: Callable[[str], Any],
-               fail: Callable[[str], Any]) -> None:
+               fail: Callable[[str], Any], contradicting: str = "drop") -> None:
     """`rhf data export --format F` for a TRL format: write, then say what was left out."""
     try:
-        report = export(fmt, items, out)
-    except (ExportError, OSError) as exc:
+        report = export(fmt, items, out, contradicting)
+    except (ExportError, OSError, ValueError) as exc:
         fail(str(exc))
         return
     echo(f"wrote {report.rows} rows to {out}")

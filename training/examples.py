@@ -11,7 +11,7 @@ Refine:
 Every chain, written or read, is rendered in the run's ``chain_order``
 (:data:`feedback_data.chain_format.CHAIN_ORDERS`): the paper's answer-first form, or
 reasoning first and then the answer. A correction whose answer contradicts the gold answer
-is, under the ``drop`` policy (:data:`CONTRADICTING_POLICIES`), no answer or refine target;
+is, under the ``drop`` policy (:mod:`feedback_data.consistency`), no answer or refine target;
 its record still teaches its error types and description. How often each term is trained is
 not set here but by the sampler (:mod:`training.batching`, ``data.term_weights``).
 """
@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedback_data.chain_format import reorder_chain
-from feedback_data.consistency import consistency_flags, is_inconsistent
+from feedback_data.consistency import (
+    check_policy,
+    consistency_flags,
+    contradicts_gold,
+    is_inconsistent,
+)
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -40,9 +45,6 @@ from feedback_data.schema import FeedbackItem
 MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
 REFINE_TERM = "refine"
 REPLAY_TERM = "replay"
-# What a correction that contradicts the gold answer becomes: no answer/refine/SFT/chosen
-# target ("drop"), or a target like any other ("keep", the paper's use).
-CONTRADICTING_POLICIES: tuple[str, ...] = ("drop", "keep")
 # The terms a contradicting correction is a target of.
 CORRECTION_TERMS = frozenset({"answer", REFINE_TERM})
 
@@ -80,12 +82,6 @@ def filter_consistent(items: Iterable[FeedbackItem]) -> Filtered:
     return Filtered(kept, left_out, dict(sorted(flags.items())))
 
 
-def contradicts_gold(item: FeedbackItem) -> bool:
-    """True when the correction's answer can be read and differs from the gold answer."""
-    answer = item.feedback.correction.answer
-    return answer is not None and answer != item.example.answer
-
-
 def term_pairs(item: FeedbackItem, order: str = "answer_first") -> dict[str, Pair]:
     """The three multitask pairs of one feedback record, keyed by term, chains in ``order``."""
     q, fb = item.example.question, item.feedback
@@ -116,9 +112,7 @@ def multitask_pairs(items: Sequence[FeedbackItem], weights: Mapping[str, float] 
     contradicts the gold answer. Each term's share of the training steps is the sampler's
     (``data.term_weights``), not the number of pairs here.
     """
-    if contradicting not in CONTRADICTING_POLICIES:
-        raise ValueError(f"unknown contradicting-corrections policy {contradicting!r}; "
-                         f"known: {', '.join(CONTRADICTING_POLICIES)}")
+    check_policy(contradicting)
     weights = dict.fromkeys(MULTITASK_TERMS, 1.0) if weights is None else weights
     check_weights(weights)
     terms = [t for t in MULTITASK_TERMS if weights.get(t, 0.0) > 0]
@@ -145,9 +139,7 @@ def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
     """One iterative-refinement pair per record, in the records' order; under
     ``contradicting="drop"`` none for a record whose correction contradicts the gold answer
     (its target would teach the wrong answer)."""
-    if contradicting not in CONTRADICTING_POLICIES:
-        raise ValueError(f"unknown contradicting-corrections policy {contradicting!r}; "
-                         f"known: {', '.join(CONTRADICTING_POLICIES)}")
+    check_policy(contradicting)
     return [refine_pair(item, order) for item in items
             if not (contradicting == "drop" and contradicts_gold(item))]
 

@@ -191,8 +191,37 @@ def test_cli_export_reports_left_out(tmp_path: Path):
     assert res.exit_code == 0, res.output
     n = len(out.read_text().splitlines())
     assert f"wrote {n} rows to {out}" in res.output
-    assert "left out: correction_same_as_chain" in res.output
+    assert "correction_same_as_chain: " in res.output
+    # The default policy drops the pairs whose chosen answer contradicts the gold answer.
+    assert "correction_contradicts_gold (pair): " in res.output
+    assert "contradicting corrections: drop" in res.output
     first = json.loads(out.read_text().splitlines()[0])
     assert sorted(first) == ["chosen", "prompt", "rejected"]
     res = CliRunner().invoke(app, ["export", str(tmp_path / "x"), "--format", "nope"])
     assert res.exit_code == 1 and "--format must be" in res.output
+
+
+def test_contradicting_corrections_are_no_target_under_drop():
+    """Gold 'yes'; the annotator's correction answers 'no'. Under 'drop' it gives no SFT
+    answer row, no KTO True row and no DPO pair (its critique rows and its original chain
+    stay); under 'keep' it is a target like any other. The summary says which."""
+    bad = item("x", chain=RIGHT, correction=WRONG)
+    good = item("g")
+    rows, rep = build_sft([bad, good])
+    assert rows == [{"prompt": PROMPT, "completion": " " + RIGHT}]
+    assert dict(rep.left_out) == {"correction_contradicts_gold (answer row)": 1}
+    assert "contradicting corrections: drop" in rep.summary()
+    rows, _ = build_sft([bad], critiques=True)
+    assert [r["task"] for r in rows] == ["error_types", "description"]
+    rows, rep = build_kto([bad])
+    assert rows == [{"prompt": PROMPT, "completion": " " + RIGHT, "label": False}]
+    assert dict(rep.left_out) == {"correction_contradicts_gold (True row)": 1}
+    rows, rep = build_dpo([bad, good])
+    assert [r["chosen"] for r in rows] == [" " + RIGHT]
+    assert dict(rep.left_out) == {"correction_contradicts_gold (pair)": 1}
+    for fmt in ("sft", "kto", "dpo"):
+        kept, rep = build(fmt, [bad], contradicting="keep")
+        assert any(" " + WRONG in r.values() for r in kept) and not rep.left_out
+        assert "contradicting corrections: keep" in rep.summary()
+    with pytest.raises(ValueError, match="unknown contradicting-corrections policy"):
+        build("sft", [bad], contradicting="maybe")
