@@ -12,8 +12,9 @@ annotators' labels. The refine model refines each held-out record's chain once.
 
 Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
   val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed,
-  val/auroc_<task>, val/auroc (all held-out records), val/score (mean of val/accuracy and
-  val/auroc), and for refine val/detection_accuracy.
+  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (all held-out records
+  together), val/score (mean of val/accuracy and val/auroc), and for refine
+  val/detection_accuracy.
 
 Every process validates its share of the questions; the results are gathered, so every
 process computes the same metrics.
@@ -172,9 +173,11 @@ def _auroc_metrics(items: Sequence[FeedbackItem], p_no_error: Sequence[float]
         value = auroc([p_no_error[j] for j in keep], [gold[j] for j in keep])
         if value is not None:
             metrics[f"val/auroc_{task}"] = value
+    if metrics:  # tasks differ in their error rates: each task's AUROC counts the same
+        metrics["val/auroc"] = sum(metrics.values()) / len(metrics)
     value = auroc(p_no_error, gold)
     if value is not None:
-        metrics["val/auroc"] = value
+        metrics["val/auroc_pooled"] = value
     return metrics
 
 

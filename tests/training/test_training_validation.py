@@ -53,7 +53,13 @@ def test_detection_metrics_per_task(real_data):
     gold = [not i.feedback.error_types for i in items]
     perfect = [1.0 if g else 0.0 for g in gold]
     m = _auroc_metrics(items, perfect)
-    assert m == {"val/auroc_sports_understanding": 1.0, "val/auroc": 1.0}
+    assert m == {"val/auroc_sports_understanding": 1.0, "val/auroc": 1.0,
+                 "val/auroc_pooled": 1.0}
+    both = items + load_paper_feedback("strategyqa", "train")[:20]
+    inverted = perfect + [0.0 if not i.feedback.error_types else 1.0 for i in both[20:]]
+    m = _auroc_metrics(both, inverted)  # perfect on Sports, exactly wrong on StrategyQA
+    assert (m["val/auroc_sports_understanding"], m["val/auroc_strategyqa"]) == (1.0, 0.0)
+    assert m["val/auroc"] == 0.5
 
 
 def test_label_scores_match_a_direct_forward_pass(tiny_model):
