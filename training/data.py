@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import TASKS, FeedbackItem, stable_id
+from feedback_data.schema import TASKS, FeedbackItem, FeedbackSource, stable_id
 from training.config import ConfigError, DataConfig
 from training.examples import Pair, filter_consistent, load_pairs
 
@@ -72,11 +72,14 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                           "data.pairs_file")
     random.Random(seed).shuffle(held)
     held = held[: cfg.eval_max]
+    by_source = Counter(i.feedback.source for i in filtered.kept)
     counts = {
         "records_total": len(items), "records_left_out": filtered.left_out,
         "left_out_flags": filtered.left_out_flags, "records_train": len(train_items),
         "records_eval": len(eval_items), "pairs_file_pairs": len(extra_pairs),
         "pairs_train": len(train), "pairs_eval": len(held),
         "pairs_train_by_term": dict(sorted(Counter(p.term for p in train).items())),
+        # The records used (train + held out), by who gave the feedback (the model card's).
+        "sources": {s: by_source.get(s, 0) for s in get_args(FeedbackSource)},
     }
     return TrainingData(train, held, counts)

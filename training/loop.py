@@ -41,7 +41,8 @@ from training.config_checks import require_run_fields
 from training.data import build_data
 from training.evaluate import evaluate
 from training.examples import Pair
-from training.metrics_log import MetricsLogger, tensorboard_available
+from training.metrics_log import MetricsLogger
+from training.model_card import write_card
 from training.modeling import (
     check_backend,
     load_model,
@@ -55,6 +56,7 @@ from training.modeling import (
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.run_dir import prepare_run_dir
 from training.step_window import Window
+from training.trackers import accelerator_kwargs, start_training_run
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 
@@ -105,8 +107,7 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         # trains on CPUs over gloo; accelerate does that only when told cpu=True.
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
         mixed_precision=t.mixed_precision,
-        log_with="tensorboard" if t.tensorboard and tensorboard_available() else None,
-        project_dir=str(run_dir))
+        **accelerator_kwargs(t.report_to, run_dir))  # a missing tracker: one line, here
     say = accelerator.print
     check_backend(accelerator, t)
 
@@ -169,8 +170,10 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         step, epoch, batches_done, seen = (state["step"], state["epoch"],
                                            state["batches_done"], state["samples_seen"])
         say(f"resumed from {resume_from} (step {step})")
-    logger = MetricsLogger(run_dir, accelerator, resume_step=step if resume_from else None)
-    logger.log_config(to_dict(cfg))
+    logger = MetricsLogger(run_dir, accelerator, resume_step=step if resume_from else None,
+                           jsonl="jsonl" in t.report_to)
+    start_training_run(accelerator, to_dict(cfg), run_info, run_dir, t.tracker_project,
+                       resume=resume_from is not None)
     guard = NumericsGuard(accelerator, optimizer, logger, t.max_nonfinite_skips,
                           check_grad_norm=t.mixed_precision != "fp16", log=say)
 
@@ -246,6 +249,8 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
     # --- save --------------------------------------------------------------------------------
     guard.check()
     final = ckpt.save_final(run_dir, accelerator, model, tokenizer)
+    if accelerator.is_main_process:
+        write_card(final, run_dir, to_dict(cfg), logger.summary())
     logger.close()
     say(f"wrote {final}")
     return final

@@ -17,7 +17,7 @@ from training.recipes import train
 SETTINGS = {
     "data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
     "data.eval_fraction": 0.0, "train.batch_size": 8, "train.log_every": 1,
-    "train.eval_every": 0, "train.save_every": 0, "train.tensorboard": False,
+    "train.eval_every": 0, "train.save_every": 0, "train.report_to": ["jsonl"],
     "train.progress_bar": False, "train.warmup_steps": 0, "train.scheduler": "constant",
     "train.max_steps": 3, "train.seed": 42, "train.lr": 1e-3,
 }
