@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 # be had (the system's, or one pip puts into the venv), else with pip; see
 # scripts/install_locked.sh. The lock's torch is the CPU wheel, torch==2.13.0+cpu; for CUDA:
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" install
-# LOCKED=0 installs pyproject.toml's ranges with pip instead (a platform the lock is not for).
+# INSTALLER=pip (or uv) forces one; LOCKED=0 installs pyproject.toml's ranges with pip
+# instead (a platform the lock is not made for).
 TORCH_SPEC ?=
 LOCKED ?= 1
-export PYTHON TORCH_SPEC LOCKED
+INSTALLER ?= auto
+export PYTHON TORCH_SPEC LOCKED INSTALLER
 LS_VENV ?= .venv-ls
 # The paper's released feedback: the workspace's shared copy when there is one, else the
 # paper's repository (set RHF_FEEDBACK_SOURCE to use another folder).

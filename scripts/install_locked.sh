@@ -9,6 +9,7 @@
 #               installed first and the lock's torch line is left out.
 #   LOCKED=0    ignore the lock: pip installs TORCH_SPEC (default torch==2.13.0), then the
 #               ranges of pyproject.toml (for a platform the lock was not made for).
+#   INSTALLER   auto (default: uv when it can be had, else pip), uv, or pip.
 #   PYTHON      the interpreter that creates VENV (default python3).
 # Usage: scripts/install_locked.sh VENV NAME
 set -euo pipefail
@@ -41,7 +42,8 @@ fi
 mapfile -t uv_torch < <(bash scripts/torch_sources.sh "$py" uv)
 mapfile -t pip_torch < <(bash scripts/torch_sources.sh "$py" pip)
 
-if uv=$(bash scripts/uv_path.sh "$venv"); then
+installer=${INSTALLER:-auto}
+if [ "$installer" != pip ] && uv=$(bash scripts/uv_path.sh "$venv"); then
     say "uv ($uv): $lock"
     # shellcheck disable=SC2086
     if { [ -z "${TORCH_SPEC:-}" ] || "$uv" pip install --python "$py" ${TORCH_SPEC}; } \
@@ -49,8 +51,11 @@ if uv=$(bash scripts/uv_path.sh "$venv"); then
         && { [ ${#self[@]} -eq 0 ] || "$uv" pip install --python "$py" "${self[@]}"; }; then
         exit 0
     fi
+    [ "$installer" = uv ] && { say "error: uv failed (INSTALLER=uv)"; exit 1; }
     say "uv failed; installing the same lock with pip"
-else
+elif [ "$installer" = uv ]; then
+    say "error: no uv (INSTALLER=uv)"; exit 1
+elif [ "$installer" = auto ]; then
     say "no uv (none on PATH, and pip could not install ${UV_SPEC:-uv}); pip: $lock"
 fi
 # shellcheck disable=SC2086
