@@ -4,7 +4,6 @@ ModelCard.load, every field checked against the run's own record."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -117,4 +116,3 @@ def test_update_card_needs_a_card_before_anything_runs(tmp_path):
         EvalConfig(model=str(tmp_path), out=tmp_path / "eval", methods=("multitask",),
                    calibration=False, update_card=True).check()
     assert not (tmp_path / "eval").exists()
-    assert Path(tmp_path).is_dir()

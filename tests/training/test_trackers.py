@@ -199,7 +199,8 @@ def test_tensorboard_events_hold_metrics_and_the_eval_table(logged):
     assert scalars["eval/strategyqa/multitask/accuracy"] == pytest.approx(
         {3: logged["accuracy"]})
     table = next(v for k, v in texts.items() if k.startswith("eval/accuracy"))[0]
-    assert table.startswith("| method | task | accuracy |") and "| multitask | strategyqa |" in table
+    assert table.startswith("| method | task | accuracy |")
+    assert "| multitask | strategyqa |" in table
 
 
 # --- rhf eval --update-card --------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The tiny model's first losses, pinned (STYLE.md item 10): a change to the data order,
-the pairs, the collator, the loss or the optimizer shows up here as a changed number.
+"""The tiny model's first losses, pinned (docs/architecture.md, design rule 10): a change to
+the data order, the pairs, the collator, the loss or the optimizer shows up here as a changed
+number.
 
 If a change is meant to alter them, re-measure with this test's settings and update the
 numbers in the same commit, saying why.
