@@ -47,12 +47,12 @@ demo: install
 
 test: install-dev label-studio browser
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 	$(PY) -m pytest -q
 
 # The documentation site (docs/, mkdocs.yml) into site/; `mkdocs serve` shows it while editing.
 docs: install-dev
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Re-resolve requirements/*.txt from pyproject.toml; UPGRADE=1 takes the newest versions.
 lock:

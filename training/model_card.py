@@ -72,9 +72,16 @@ def _local(spec: str) -> bool:
     return Path(spec).exists()
 
 
+def _cell(v: Any) -> str:
+    """A table cell: a mapping as 'a 20, b 3' ('none' when empty)."""
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {x}" for k, x in v.items()) or "none"
+    return str(v)
+
+
 def _table(rows: Sequence[tuple[str, Any]], head: tuple[str, str] = ("", "")) -> list[str]:
     lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
-    return lines + [f"| {k} | {v} |" for k, v in rows]
+    return lines + [f"| {k} | {_cell(v)} |" for k, v in rows]
 
 
 def card_facts(run: dict[str, Any], config: dict[str, Any], summary: dict[str, Any]
@@ -100,7 +107,8 @@ def card_facts(run: dict[str, Any], config: dict[str, Any], summary: dict[str, A
         "train_seconds": summary.get("train_seconds"),
         "validation": validation if isinstance(validation, dict) and validation
         else NOT_RECORDED,
-        "held_out_loss": summary.get("last_eval") or NOT_RECORDED,
+        "held_out_loss": {k: round(v, 4) for k, v in summary["last_eval"].items()}
+        if summary.get("last_eval") else NOT_RECORDED,
     }
 
 
