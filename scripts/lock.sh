@@ -15,10 +15,12 @@ mapfile -t torch_src < <(bash scripts/torch_sources.sh "$py" uv)
 common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
         --custom-compile-command "make lock")
 [ "${UPGRADE:-0}" = 1 ] && common+=(--upgrade)
-"$uv" pip compile pyproject.toml "${common[@]}" "${torch_src[@]}" \
-    --override requirements/torch-cpu.txt -o requirements/base.txt
+# dev first: base is held to dev's versions, so `make demo` runs what `make test` tested.
 "$uv" pip compile pyproject.toml --extra dev "${common[@]}" "${torch_src[@]}" \
     --override requirements/torch-cpu.txt -o requirements/dev.txt
+"$uv" pip compile pyproject.toml "${common[@]}" "${torch_src[@]}" \
+    --override requirements/torch-cpu.txt --constraint requirements/dev.txt \
+    -o requirements/base.txt
 "$uv" pip compile requirements/label-studio.in "${common[@]}" -o requirements/label-studio.txt
 echo "locked: $(grep -c '==' requirements/base.txt) base, $(grep -c '==' requirements/dev.txt)" \
      "dev, $(grep -c '==' requirements/label-studio.txt) label-studio packages"
