@@ -278,3 +278,32 @@ def test_the_old_tensorboard_key_still_loads(tiny_model, tmp_path):
     with pytest.warns(FutureWarning):
         cfg = load_config(None, ["report_to=[wandb]", "tensorboard=true"])
     assert cfg.train.report_to == ["wandb", "tensorboard"]
+
+
+def test_a_resume_continues_the_same_mlflow_run(make_cfg, monkeypatch, tmp_path):
+    import mlflow
+    from accelerate.state import AcceleratorState
+    from mlflow.tracking import MlflowClient
+
+    from training.recipes import train
+
+    _isolate_trackers(monkeypatch, tmp_path)
+    out, fast = tmp_path / "run", {"train.report_to": ["jsonl", "mlflow"],
+                                   "train.save_every": 2}
+    with pytest.raises(SystemExit):  # stopped after step 2, as a kill would
+        monkeypatch.setattr("training.loop.ckpt.save_final",
+                            lambda *a, **k: (_ for _ in ()).throw(SystemExit(1)))
+        train(make_cfg("multitask", out=out, **fast, **{"train.max_steps": 2}))
+    mlflow.end_run()  # what the end of a killed process does
+    monkeypatch.undo()
+    _isolate_trackers(monkeypatch, tmp_path)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    first = json.loads((out / "trackers.json").read_text())["mlflow"]["run_id"]
+    train(make_cfg("multitask", out=out, **fast, **{
+        "train.max_steps": 4, "train.resume": True, "train.allow_config_change": True}))
+    ids = json.loads((out / "trackers.json").read_text())
+    assert ids["mlflow"]["run_id"] == first
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    steps = sorted(m.step for m in client.get_metric_history(first, "train/loss"))
+    assert steps == [1, 2, 3, 4]
+    assert client.get_run(first).data.params["train.max_steps"] == "2"  # its first launch's
