@@ -2,11 +2,17 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU wheel of torch on a machine without a GPU; override for CUDA, e.g.
+# Installs come from the lock, requirements/*.txt (`make lock` refreshes it), with uv when it can
+# be had (the system's, or one pip puts into the venv), else with pip; see
+# scripts/install_locked.sh. The lock's torch is the CPU wheel, torch==2.13.0+cpu; for CUDA:
 #   make TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" install
-TORCH_SPEC ?= torch==2.13.0
+# INSTALLER=pip (or uv) forces one; LOCKED=0 installs pyproject.toml's ranges with pip
+# instead (a platform the lock is not made for).
+TORCH_SPEC ?=
+LOCKED ?= 1
+INSTALLER ?= auto
+export PYTHON TORCH_SPEC LOCKED INSTALLER
 LS_VENV ?= .venv-ls
-LABEL_STUDIO_SPEC ?= label-studio==1.23.2
 # The paper's released feedback: the workspace's shared copy when there is one, else the
 # paper's repository (set RHF_FEEDBACK_SOURCE to use another folder).
 SHARED_FEEDBACK := $(wildcard $(abspath ../shared/data/rich-feedback-reasoning))
@@ -14,24 +20,20 @@ ifneq ($(SHARED_FEEDBACK),)
 export RHF_FEEDBACK_SOURCE ?= $(SHARED_FEEDBACK)
 endif
 
-.PHONY: install install-dev label-studio browser demo test lint bench clean
+.PHONY: install install-dev label-studio browser demo test lint docs lock bench clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e .
+$(VENV)/.installed: pyproject.toml requirements/base.txt
+	bash scripts/install_locked.sh $(VENV) base
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[dev]"
+$(VENV)/.installed-dev: $(VENV)/.installed requirements/dev.txt
+	bash scripts/install_locked.sh $(VENV) dev
 	touch $@
 
-# Label Studio lives in its own virtual environment: its pinned Django stack stays apart
-# from the toolkit's dependencies.
+# Label Studio lives in its own virtual environment (requirements/label-studio.txt): its
+# pinned Django stack stays apart from the toolkit's dependencies.
 $(LS_VENV)/.installed:
-	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/python -m pip install -q $(LABEL_STUDIO_SPEC)
+	bash scripts/install_locked.sh $(LS_VENV) label-studio
 	touch $@
 
 install: $(VENV)/.installed
@@ -45,7 +47,17 @@ demo: install
 
 test: install-dev label-studio browser
 	$(VENV)/bin/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 	$(PY) -m pytest -q
+
+# The documentation site (docs/, mkdocs.yml) into site/; `mkdocs serve` shows it while editing.
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# Re-resolve requirements/*.txt from pyproject.toml; UPGRADE=1 takes the newest versions.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	bash scripts/lock.sh $(VENV)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -59,4 +71,4 @@ bench: install-dev label-studio
 	@echo "== scripts/bench_annotation.py"; $(PY) scripts/bench_annotation.py
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) runs/demo
+	rm -rf $(VENV) $(LS_VENV) runs/demo site

@@ -54,6 +54,14 @@ def eval_command(
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    report_to: Annotated[str, typer.Option(
+        help="Comma-separated trackers that get the tables: tensorboard, wandb, mlflow, "
+             "trackio; the training run's own tracker run when --model's run folder "
+             "recorded one (RUN_DIR/trackers.json), else a new run.")] = "",
+    update_card: Annotated[bool, typer.Option(
+        "--update-card", help="Append the headline numbers to the model card "
+        "(RUN_DIR/final/README.md) of --model (and of --refine-model / --base-model when "
+        "they are rhf runs).")] = False,
 ) -> None:
     """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
     if ctx.invoked_subcommand is not None:
@@ -74,7 +82,9 @@ def eval_command(
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
-            calibration_limit=calibration_limit, threads=threads)
+            calibration_limit=calibration_limit, threads=threads,
+            report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
+            update_card=update_card)
         config.check()
         run_eval(config, log=typer.echo)
     except (ValueError, DataError, ModelLoadError) as exc:

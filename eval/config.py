@@ -52,6 +52,8 @@ class EvalConfig:
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
     threads: int | None = None  # torch CPU threads (None: torch's default)
+    report_to: tuple[str, ...] = ()  # trackers that get the tables (training/trackers.py)
+    update_card: bool = False  # append the headline numbers to the models' cards
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
 
     def check(self) -> None:
@@ -86,3 +88,11 @@ class EvalConfig:
         if "refine" in self.methods and not self.refine_model:
             raise ValueError("--refine-model is required for refine (no model stands in for "
                              "another; pass --model's value to use that one)")
+        if self.report_to:  # a tracker asked for but not installed: one line, now
+            from training.trackers import accelerate_trackers
+
+            accelerate_trackers(self.report_to)
+        if self.update_card:
+            from eval.publish import cards_to_update
+
+            cards_to_update(self)

@@ -153,6 +153,13 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     }
     write_report(report, out, plots=config.plots)
     log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
+    if config.report_to or config.update_card:
+        from eval.publish import log_to_trackers, update_cards
+
+        if config.report_to:
+            log_to_trackers(report, config.report_to, config.model, out, log)
+        if config.update_card:
+            update_cards(report, config, log)
     return report
 
 

@@ -1,4 +1,5 @@
-"""Typed records that flow through rhf: Example -> Chain -> Feedback (see shared/DESIGN.md)."""
+"""Typed records that flow through rhf: Example -> Chain -> Feedback (the whole flow:
+docs/architecture.md)."""
 
 from __future__ import annotations
 

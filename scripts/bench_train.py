@@ -43,7 +43,7 @@ def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict
         "train.epochs": epochs, "data.max_records": records, "train.batch_size": batch,
         "train.log_every": log_every,
         "train.save_every": 0, "train.eval_every": 0, "data.eval_fraction": 0.0,
-        "train.tensorboard": False, "train.progress_bar": False, **device_cfg})
+        "train.report_to": ["jsonl"], "train.progress_bar": False, **device_cfg})
     train(cfg)  # a non-finite loss stops it with NonFiniteError (the guard)
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     return next(x for x in lines if "train/examples_per_s" in x)

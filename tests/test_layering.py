@@ -1,4 +1,5 @@
-"""The layering of DESIGN.md, enforced on every module's imports (including those in functions).
+"""The layering of docs/architecture.md, enforced on every module's imports (including those
+in functions).
 
     pipeline + rhf_cli (4) -> eval (3) -> annotation | training | inference (2) -> feedback_data (1)
 

@@ -18,6 +18,11 @@ import yaml
 from feedback_data.schema import TASKS
 
 OBJECTIVES = ("multitask", "refine")
+# Where training metrics go (training/trackers.py): "jsonl" is the run folder's metrics.jsonl,
+# the others accelerate's trackers, each an extra of pyproject.toml but TensorBoard.
+Tracker = Literal["jsonl", "tensorboard", "wandb", "mlflow", "trackio"]
+REPORT_TO: tuple[str, ...] = typing.get_args(Tracker)
+DEFAULT_REPORT_TO = ("jsonl", "tensorboard")
 
 
 class ConfigError(ValueError):
@@ -129,7 +134,13 @@ class TrainConfig:
     save_every: int = _f(100, "Write a checkpoint every N steps (0 = only the final folder).")
     keep_checkpoints: int = _f(2, "Newest checkpoints kept; older ones are deleted.")
     log_every: int = _f(10, "Write training metrics every N steps.")
-    tensorboard: bool = _f(True, "Also log to TensorBoard (through accelerate) if installed.")
+    report_to: list[Tracker] = _f(
+        help="Where metrics go: jsonl (RUN_DIR/metrics.jsonl), tensorboard (RUN_DIR/"
+             "tensorboard), wandb, mlflow, trackio (each its extra: pip install -e '.[wandb]'). "
+             "The final config, seed and commit are each tracker's run config.",
+        factory=lambda: list(DEFAULT_REPORT_TO))
+    tracker_project: str = _f("rhf", "Project (W&B, trackio) or experiment (MLflow) the run "
+                                     "is logged under; the run is named after its folder.")
     progress_bar: bool = _f(True, "Show a progress bar on the main process.")
     allow_config_change: bool = _f(False, "On resume, accept run-defining keys that differ "
                                           "from the checkpoint's config (recorded in run.json).")

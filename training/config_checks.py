@@ -15,8 +15,9 @@ from training.config import GROUPS, ConfigError, RecipeConfig, to_dict
 # one is refused unless train.allow_config_change is set, and the change lands in run.json.
 CHANGEABLE_ON_RESUME = frozenset({
     "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
-    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.tensorboard",
-    "train.progress_bar", "train.step_sleep", "model.gradient_checkpointing",
+    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.report_to",
+    "train.tracker_project", "train.progress_bar", "train.step_sleep",
+    "model.gradient_checkpointing",
 })
 
 

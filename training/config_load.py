@@ -7,6 +7,9 @@ its value. Values are read as YAML, except those of text fields (paths, model id
 are taken as written: ``--out "exp #2"`` is the folder ``exp #2`` and ``--out 010`` the
 folder ``010``. An unknown key, a value of the wrong type, a misspelt choice or a value out
 of its range is a one-line :class:`~training.config.ConfigError`.
+
+Keys of older configs are read and translated (:data:`LEGACY_KEYS`), with a warning:
+``train.tensorboard: false`` takes ``tensorboard`` out of ``train.report_to``.
 """
 
 from __future__ import annotations
@@ -16,17 +19,33 @@ import math
 import os
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from training.config import GROUPS, ConfigError, RecipeConfig
+from training.config import DEFAULT_REPORT_TO, GROUPS, ConfigError, RecipeConfig
 from training.config_checks import validate
 
 # Short names for the three things every launch gives.
 ALIASES = {"model": "model.name_or_path", "out": "train.output_dir",
            "output_dir": "train.output_dir"}
+# Keys this version replaced, with their type; _migrate translates them.
+LEGACY_KEYS: dict[str, Any] = {"train.tensorboard": bool}
+
+
+def _migrate(raw: dict[str, Any]) -> None:
+    """``train.tensorboard: true|false`` (before train.report_to) -> report_to with or
+    without tensorboard."""
+    train = raw.get("train")
+    if not isinstance(train, dict) or "tensorboard" not in train:
+        return
+    on = _coerce(train.pop("tensorboard"), bool, "train.tensorboard")
+    report = [r for r in train.get("report_to", list(DEFAULT_REPORT_TO)) if r != "tensorboard"]
+    train["report_to"] = report + ["tensorboard"] if on else report
+    warnings.warn(f"train.tensorboard is replaced by train.report_to; read as report_to="
+                  f"{train['report_to']}", FutureWarning, stacklevel=3)
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -49,6 +68,9 @@ def resolve_key(key: str) -> str:
     key = key.lstrip("-").replace("-", "_")
     if key in ALIASES:
         return ALIASES[key]
+    for legacy in LEGACY_KEYS:
+        if key in (legacy, legacy.partition(".")[2]):
+            return legacy
     if "." in key:
         group, _, name = key.partition(".")
         if group in GROUPS and name in {f.name for f in dataclasses.fields(
@@ -161,6 +183,8 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
 
 def _field_type(dotted: str) -> Any:
     """The type hint of a resolved key ('train.lr' -> float, 'objective' -> Literal)."""
+    if dotted in LEGACY_KEYS:
+        return LEGACY_KEYS[dotted]
     hints = _hints(RecipeConfig)
     if "." not in dotted:
         return hints[dotted]
@@ -243,6 +267,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
         overrides = parse_overrides(overrides)
     for key, value in (overrides or {}).items():
         _set(raw, resolve_key(key), value)
+    _migrate(raw)
     cfg = _build(RecipeConfig, raw, "")
     validate(cfg)
     return cfg

@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import TASKS, Example, FeedbackItem
+from feedback_data.schema import TASKS, Example, FeedbackItem, FeedbackSource
 from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
 from training.config import ConfigError, DataConfig
 from training.examples import Pair, contradicts_gold, filter_consistent, load_pairs
@@ -104,6 +104,7 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                else "trained on as they are") + " (data.contradicting_corrections)")
     random.Random(seed).shuffle(held)
     held = held[: cfg.eval_max]
+    by_source = Counter(i.feedback.source for i in filtered.kept)
     counts = {
         "records_total": len(items) + len(detection), "records_left_out": filtered.left_out,
         "left_out_flags": filtered.left_out_flags, "records_train": len(train_items),
@@ -118,5 +119,7 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                        "statements": sum(bool(e.meta.get("synthetic")) for e in val_examples),
                        "records": len(eval_items)},
         "chain_order": cfg.chain_order,
+        # The records used (train + held out), by who gave the feedback (the model card's).
+        "sources": {s: by_source.get(s, 0) for s in get_args(FeedbackSource)},
     }
     return TrainingData(train, held, counts, val_examples, eval_items)

@@ -55,7 +55,8 @@ from training.data import build_data
 from training.evaluate import evaluate
 from training.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.loss import step_tokens, token_loss_sum
-from training.metrics_log import MetricsLogger, tensorboard_available
+from training.metrics_log import MetricsLogger
+from training.model_card import write_card
 from training.modeling import (
     check_backend,
     load_model,
@@ -69,6 +70,7 @@ from training.modeling import (
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.run_dir import prepare_run_dir
 from training.step_window import Window
+from training.trackers import accelerator_kwargs, start_training_run
 from training.validation import Selection, Validator
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
@@ -158,8 +160,7 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         # trains on CPUs over gloo; accelerate does that only when told cpu=True.
         cpu=not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1,
         mixed_precision=t.mixed_precision,
-        log_with="tensorboard" if t.tensorboard and tensorboard_available() else None,
-        project_dir=str(run_dir))
+        **accelerator_kwargs(t.report_to, run_dir))  # a missing tracker: one line, here
     say = accelerator.print
     check_backend(accelerator, t)
 
@@ -247,8 +248,10 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
             selection = Selection.from_state(state.get("selection") or {}, t.select_by,
                                              t.patience)
         say(f"resumed from {resume_from} (step {step})")
-    logger = MetricsLogger(run_dir, accelerator, resume_step=step if resume_from else None)
-    logger.log_config(to_dict(cfg))
+    logger = MetricsLogger(run_dir, accelerator, resume_step=step if resume_from else None,
+                           jsonl="jsonl" in t.report_to)
+    start_training_run(accelerator, to_dict(cfg), run_info, run_dir, t.tracker_project,
+                       resume=resume_from is not None)
     guard = NumericsGuard(accelerator, optimizer, logger, t.max_nonfinite_skips,
                           check_grad_norm=t.mixed_precision != "fp16", log=say)
 
@@ -360,6 +363,8 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
             f"{selection.best_step})")
     else:
         final = ckpt.save_final(run_dir, accelerator, model, tokenizer)
+    if accelerator.is_main_process:
+        write_card(final, run_dir, to_dict(cfg), logger.summary())
     logger.close()
     say(f"wrote {final}")
     return final

@@ -44,3 +44,20 @@ def verify_checkpoint(path: Path, what: str = "checkpoint",
             raise CheckpointError(f"{what} {path}: {rel} does not match the sha256 "
                                   f"recorded when it was saved (corrupt){hint}")
     return len(files)
+
+
+def update_manifest(folder: Path, rel: str) -> None:
+    """Record the current sha256 of one file (``rel``) in ``folder``'s manifest, e.g. after
+    the model card is written or appended to; the other entries are kept as they are."""
+    path = folder / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        if not isinstance(files, dict):
+            raise ValueError("'files' is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder}: {MANIFEST_FILE} is unreadable "
+                              f"({type(exc).__name__}: {exc})") from None
+    files[rel] = sha256_file(folder / rel)
+    manifest["files"] = dict(sorted(files.items()))
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")

@@ -14,7 +14,7 @@ import pytest
 FAST: dict[str, Any] = {
     "data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
     "data.eval_fraction": 0.0, "train.batch_size": 8, "train.log_every": 1,
-    "train.eval_every": 0, "train.tensorboard": False, "train.progress_bar": False,
+    "train.eval_every": 0, "train.report_to": ["jsonl"], "train.progress_bar": False,
     "train.warmup_steps": 0, "train.scheduler": "constant",
 }
 # The base run: refine, 4 steps, a checkpoint at steps 2 and 4, then final/.

@@ -15,7 +15,7 @@ TINY_YAML = Path(__file__).resolve().parents[2] / "configs" / "multitask" / "tin
 def _fast(tiny_model, out):
     return ["--model", str(tiny_model), "--out", str(out), "max_records=16",
             "max_source_len=48", "max_target_len=32", "--max-steps", "2", "batch_size=8",
-            "tensorboard=false", "progress_bar=false", "eval_fraction=0", "save_every=2"]
+            "report_to=[jsonl]", "progress_bar=false", "eval_fraction=0", "save_every=2"]
 
 
 def test_train_refine_then_resume(tiny_model, tmp_path):

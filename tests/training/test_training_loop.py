@@ -55,7 +55,7 @@ def test_a_diverging_run_stops_naming_the_step_and_writes_no_final(tiny_model, t
         [sys.executable, "-c", "from rhf_cli import app; app()", "train", "--objective",
          "multitask", "--model", str(tiny_model), "--out", str(out), "train.lr=1e30",
          "max_records=8", "max_source_len=48", "max_target_len=32", "batch_size=4",
-         "max_steps=6", "save_every=1", "eval_fraction=0", "tensorboard=false",
+         "max_steps=6", "save_every=1", "eval_fraction=0", "report_to=[jsonl]",
          "progress_bar=false", "warmup_steps=0", "log_every=1"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
-"""The tiny model's first losses, pinned (STYLE.md item 10): a change to the data order,
-the pairs, the collator, the loss or the optimizer shows up here as a changed number.
+"""The tiny model's first losses, pinned (docs/architecture.md, design rule 10): a change to
+the data order, the pairs, the collator, the loss or the optimizer shows up here as a changed
+number.
 
 If a change is meant to alter them, re-measure with this test's settings and update the
 numbers in the same commit, saying why.
@@ -17,7 +18,7 @@ from training.recipes import train
 SETTINGS = {
     "data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
     "data.eval_fraction": 0.0, "train.batch_size": 8, "train.log_every": 1,
-    "train.eval_every": 0, "train.save_every": 0, "train.tensorboard": False,
+    "train.eval_every": 0, "train.save_every": 0, "train.report_to": ["jsonl"],
     "train.progress_bar": False, "train.warmup_steps": 0, "train.scheduler": "constant",
     "train.max_steps": 3, "train.seed": 42, "train.lr": 1e-3,
 }
