@@ -241,5 +241,7 @@ def apply_quick(cfg: DemoConfig) -> DemoConfig:
     cfg.rounds = 2
     cfg.max_new_tokens = 16
     cfg.train_overrides = {"train.max_steps": 2, "data.max_records": 64,
-                           "train.save_every": 0, "train.eval_every": 0}
+                           "train.save_every": 0, "train.eval_every": 0,
+                           "train.validate": False, "train.select_by": "", "train.patience": 0,
+                           "data.replay": "", "data.replay_share": 0.0}
     return cfg

@@ -53,6 +53,15 @@ MULTITASK_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                             {**REPLAY, "data.replay_share": 0.5, "train.lr": 1e-4,
                              "data.term_weights": {"answer": 1.0, "error_types": 2.0,
                                                    "description": 1.0}}),
+    "reasoning_replay50_lr3e-4": ("drop + reasoning first + replay 50% + lr 3e-4",
+                                  {**R1ST, **REPLAY, "data.replay_share": 0.5,
+                                   "train.lr": 3e-4}),
+    "reasoning_replay50_lr1e-3": ("drop + reasoning first + replay 50% + lr 1e-3",
+                                  {**R1ST, **REPLAY, "data.replay_share": 0.5}),
+    "reasoning_replay50_lr3e-4_2ep": ("drop + reasoning first + replay 50% + lr 3e-4, "
+                                      "two epochs",
+                                      {**R1ST, **REPLAY, "data.replay_share": 0.5,
+                                       "train.lr": 3e-4, "train.epochs": 2.0}),
     "replay50_lr1e-4_2ep": ("drop + replay 50% + lr 1e-4, two epochs",
                             {**REPLAY, "data.replay_share": 0.5, "train.lr": 1e-4,
                              "train.epochs": 2.0}),
@@ -63,6 +72,10 @@ REFINE_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "drop": ("contradicting corrections dropped", {}),
     "reasoning": ("drop + reasoning first", {"data.chain_order": "reasoning_first",
                                              "train.val_max_new_tokens": 96}),
+    "lr3e-4": ("drop + lr 3e-4", {"train.lr": 3e-4}),
+    "replay50_lr3e-4": ("drop + replay 50% (the base's chains under the answer instruction) "
+                        "+ lr 3e-4", {"data.replay": "base", "data.replay_share": 0.5,
+                                      "train.lr": 3e-4}),
 }
 COLUMNS = ("val/accuracy_sports_understanding", "val/accuracy_strategyqa", "val/accuracy",
            "val/auroc_sports_understanding", "val/auroc_strategyqa", "val/auroc",
