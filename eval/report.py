@@ -129,9 +129,13 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         lines.append("")
     if report.get("step_critic"):
         lines += ["### Finding the first wrong step", "",
-                  "The refine model as a step critic on the calibration records that have step "
-                  "labels (ProcessBench's score; records without step labels are counted, "
-                  "never given invented ones): " + report["step_critic"]["markdown"], ""]
+                  "The multitask model as a step critic: asked to describe the errors "
+                  "(the description instruction it was trained on), the first step its text "
+                  "names is its answer ('no error': none). Scored on the calibration records "
+                  "that have step labels, read from the annotators' error descriptions by the "
+                  "same parser (docs/step_labels.md); ProcessBench's score, records without "
+                  "step labels counted, never given invented ones: "
+                  + report["step_critic"]["markdown"], ""]
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     lines += ["## Provenance", "", "| Role | Model | Checkpoint |", "|---|---|---|"]

@@ -107,15 +107,17 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             cal["predictions"] = str(path.relative_to(out))
 
     step_critic: dict[str, Any] = {}
-    if config.calibration and config.refine_model and "refine" in config.methods:
-        from eval.step_metrics import refine_step_critic
+    if config.calibration:
+        from eval.step_metrics import description_step_critic
 
-        log(f"[eval] first wrong step: refine model {config.refine_model}")
-        score, _ = timed("step critic", refine_step_critic, models.get(config.refine_model),
+        log(f"[eval] first wrong step: {config.model} asked for error descriptions")
+        score, _ = timed("step critic", description_step_critic, models.get(config.model),
                          items, max_new_tokens=config.max_new_tokens,
                          batch_size=config.batch_size)
         step_critic = {**asdict(score), "unscored": dict(score.unscored),
-                       "model": config.refine_model, "markdown": score.markdown()}
+                       "label_sources": dict(score.label_sources),
+                       "model": config.model, "prompt": "description",
+                       "markdown": score.markdown()}
 
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
