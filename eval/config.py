@@ -45,6 +45,7 @@ class EvalConfig:
     wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N calibration records (default: all 173)
+    selective_dev: bool = True  # risk-coverage of multitask's own dev answers by its P(no error)
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True

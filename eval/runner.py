@@ -12,6 +12,7 @@ from typing import Any
 
 from eval.config import EvalConfig
 from eval.metrics import accuracy
+from eval.selective import add_selective, dev_selective
 from eval.stats import (
     STATISTICS,
     accuracy_summary,
@@ -46,6 +47,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
     majority: dict[str, Any] = {}
+    selective_dev: dict[str, Any] = {}
     model_of = {"cot": config.base_model, "refine": config.refine_model}
 
     def timed(name: str, fn, *args, **kwargs):
@@ -59,6 +61,12 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold)
         results = task_runs(config, models, task, examples, timed, log)
+        if config.selective_dev and "multitask" in config.methods:
+            log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
+            selective_dev[task] = timed("selective (dev)", dev_selective,
+                                        models.get(config.model), examples,
+                                        results["multitask", config.seeds[0]][0],
+                                        batch_size=config.batch_size)
         correct: dict[tuple[str, int], list[bool]] = {}
         for method in config.methods:
             for seed in config.seeds:
@@ -98,6 +106,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         log(f"[eval] calibration: ICL baseline {config.base_model} on {len(items)} records")
         calibration["icl"] = timed("calibration", calibrate, models.get(config.base_model),
                                    items, icl=True, **boot)
+        for cal in calibration.values():
+            add_selective(cal, items)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +149,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "majority": majority,
         "calibration": calibration,
         "step_critic": step_critic,
+        "selective_dev": selective_dev,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},
     }
