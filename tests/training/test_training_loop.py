@@ -37,7 +37,8 @@ def fresh_accelerate_state():
 
 # Recorded once from this loop (seed 42, the tests' tiny T5 and FAST settings, CPU, fp32):
 # a regression guard for the data order, the collator, the model and the optimizer.
-PINNED_MULTITASK = [8.883822441101074, 8.898585319519043, 8.377335548400879]
+# Re-measured for the source cut that keeps the first line and the end (source_tokens).
+PINNED_MULTITASK = [8.90400505065918, 8.898585319519043, 8.453161239624023]
 
 
 def test_first_losses_are_pinned(make_cfg, tmp_path):

@@ -21,9 +21,11 @@ SETTINGS = {
     "train.progress_bar": False, "train.warmup_steps": 0, "train.scheduler": "constant",
     "train.max_steps": 3, "train.seed": 42, "train.lr": 1e-3,
 }
+# Re-measured when sources over max_source_len began keeping their first line and their end
+# (feedback_data.source_tokens) instead of their first tokens.
 PINNED = {
-    "multitask": [9.036690, 8.814813, 6.735977],
-    "refine": [9.061552, 8.044415, 6.844647],
+    "multitask": [9.036690, 8.789707, 6.832499],
+    "refine": [9.047229, 8.060563, 6.865479],
 }
 
 
