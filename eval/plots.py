@@ -81,11 +81,20 @@ def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, A
     """(panel, label, summary) of every risk-coverage curve in a report: one per calibration
     entry (each critic on each detection set) and one per dev task (multitask judging its own
     answers)."""
-    curves = []
-    for key, cal in (report.get("calibration") or {}).items():
-        if cal.get("selective"):
-            curves.append(("error-detection records", CALIBRATION_NAMES.get(key, key),
-                           cal["selective"]))
+    curves: list[tuple[str, str, dict[str, Any]]] = []
+
+    def walk(entries: dict[str, Any], prefix: str) -> None:
+        # an entry holds "selective"; a detection set may group its critics one level down
+        for key, cal in entries.items():
+            if not isinstance(cal, dict):
+                continue
+            name = prefix + CALIBRATION_NAMES.get(key, key)
+            if isinstance(cal.get("selective"), dict):
+                curves.append(("error-detection records", name, cal["selective"]))
+            elif "selective" not in cal:
+                walk(cal, name + ": ")
+
+    walk(report.get("calibration") or {}, "")
     for task, sel in (report.get("selective_dev") or {}).items():
         curves.append(("dev sets: multitask's own answers", TASK_NAMES.get(task, task), sel))
     return curves

@@ -126,3 +126,21 @@ def test_dev_curve_scores_the_models_own_answers():
     # two score values: the GOOD pair (1 of 2 wrong), then all four (2 of 4 wrong)
     assert [(p["answered"], p["wrong"]) for p in sel["points"]] == [(2, 1), (4, 2)]
     assert sel["aurc"] == pytest.approx(0.5) and sel["method"] == "multitask (greedy)"
+
+
+def test_report_finds_every_curve_flat_or_per_detection_set(tmp_path):
+    from eval.plots import plot_risk_coverage, selective_curves
+    from eval.report import selective_markdown
+
+    sel = selective_summary(SCORES, RIGHT)
+    report = {"calibration": {"icl": {"selective": sel, "bins": []},
+                              "sports_heldout": {"finetuned": {"selective": sel}}},
+              "selective_dev": {"strategyqa": sel}}
+    names = [(panel, name) for panel, name, _ in selective_curves(report)]
+    assert names == [("error-detection records", "ICL baseline (base model, 4-shot)"),
+                     ("error-detection records", "sports_heldout: Multitask fine-tuned"),
+                     ("dev sets: multitask's own answers", "StrategyQA")]
+    md = "\n".join(selective_markdown(report))
+    assert md.count("| 0.450 | 0.192 | 0.500 | 0.00% |") == 3
+    assert plot_risk_coverage(report, tmp_path / "rc.png").stat().st_size > 0
+    assert plot_risk_coverage({"calibration": {}}, tmp_path / "none.png") is None
