@@ -47,7 +47,7 @@ class StepScore:
         def pct(x: float | None) -> str:
             return "n/a" if x is None else f"{100 * x:.1f}"
 
-        line = (f"First wrong step (ProcessBench F1): {pct(self.f1)} "
+        line = (f"First wrong step (ProcessBench F1, n={self.n}): {pct(self.f1)} "
                 f"(accuracy on erroneous chains {pct(self.error_accuracy)}, n={self.n_error}; "
                 f"on correct chains {pct(self.correct_accuracy)}, n={self.n_correct})")
         if self.label_sources:

@@ -21,7 +21,7 @@ def test_score_by_hand():
     s = processbench_score([0, 1, 2, 2, -1, -1], [0, 1, 2, 3, -1, 0])
     assert (s.n, s.n_error, s.n_correct) == (6, 4, 2)
     assert (s.error_accuracy, s.correct_accuracy, s.f1) == (0.75, 0.5, pytest.approx(0.6))
-    assert "F1): 60.0" in s.markdown() and "n=4" in s.markdown() and "n=2" in s.markdown()
+    assert "F1, n=6): 60.0" in s.markdown() and "n=4" in s.markdown() and "n=2" in s.markdown()
 
 
 def test_undefined_parts_are_none_not_zero():
