@@ -26,6 +26,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("runs/demo-critic"), help="run folder")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the demo's 2)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="first N dev examples per task (a smoke run; default: all)")
+    ap.add_argument("--calibration-limit", type=int, default=None,
+                    help="first N calibration records (a smoke run; default: all 173)")
     args = ap.parse_args()
 
     from eval.config import EvalConfig
@@ -47,11 +51,12 @@ def main() -> int:
     report = run_eval(EvalConfig(
         model=str(run), base_model=str(ROOT / "models" / "tiny-base"), out=args.out / "eval",
         methods=("multitask",), seeds=(0,), k=0, max_new_tokens=48, batch_size=256,
-        threads=args.threads))
+        threads=args.threads, limit=args.limit, calibration_limit=args.calibration_limit))
     print(report["step_critic"]["markdown"])
     for key, cal in report["calibration"].items():
         s = cal["selective"]
-        print(f"{key}: AUROC {cal['auroc']:.3f}; AURC {s['aurc']:.3f} (optimal "
+        auroc = "n/a" if cal["auroc"] is None else f"{cal['auroc']:.3f}"
+        print(f"{key}: AUROC {auroc}; AURC {s['aurc']:.3f} (optimal "
               f"{s['aurc_optimal']:.3f}, risk at full coverage {s['risk_at_full_coverage']:.3f}); "
               f"coverage at 90% accuracy {s['coverage_at_target']:.4f}")
     for task, s in report["selective_dev"].items():
