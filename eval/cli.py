@@ -53,6 +53,9 @@ def eval_command(
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
+    selective_dev: Annotated[bool, typer.Option(
+        help="Score multitask's own dev answers by its P(no error) for the risk-coverage "
+             "curve (one label-scoring pass per task).")] = True,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
     report_to: Annotated[str, typer.Option(
         help="Comma-separated trackers that get the tables: tensorboard, wandb, mlflow, "
@@ -82,8 +85,8 @@ def eval_command(
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
-            calibration_limit=calibration_limit, threads=threads,
-            report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
+            calibration_limit=calibration_limit, selective_dev=selective_dev,
+            threads=threads, report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
             update_card=update_card)
         config.check()
         run_eval(config, log=typer.echo)

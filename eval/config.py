@@ -48,6 +48,7 @@ class EvalConfig:
     # detection sets scored (feedback_data.splits.detection_sets): StrategyQA's 173 paper
     # records, and the Sports detection set (20% of the Sports feedback, held out)
     calibration_sets: tuple[str, ...] = TASKS
+    selective_dev: bool = True  # risk-coverage of multitask's own dev answers by its P(no error)
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True

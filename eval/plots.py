@@ -75,3 +75,56 @@ def plot_reliability(calibration: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(panel, label, summary) of every risk-coverage curve in a report: one per calibration
+    entry (each critic on each detection set) and one per dev task (multitask judging its own
+    answers)."""
+    curves: list[tuple[str, str, dict[str, Any]]] = []
+
+    def walk(entries: dict[str, Any], prefix: str) -> None:
+        # an entry holds "selective"; a detection set may group its critics one level down
+        for key, cal in entries.items():
+            if not isinstance(cal, dict):
+                continue
+            name = prefix + CALIBRATION_NAMES.get(key, key)
+            if isinstance(cal.get("selective"), dict):
+                curves.append(("error-detection records", name, cal["selective"]))
+            elif "selective" not in cal:
+                walk(cal, name + ": ")
+
+    walk(report.get("calibration") or {}, "")
+    for task, sel in (report.get("selective_dev") or {}).items():
+        curves.append(("dev sets: multitask's own answers", TASK_NAMES.get(task, task), sel))
+    return curves
+
+
+def plot_risk_coverage(report: dict[str, Any], path: Path) -> Path | None:
+    """Risk (wrong final answers among those answered) against coverage, answering only when
+    P(no error) >= t, one step curve per critic; the dotted line is 10% risk (90% accuracy).
+    None when the report has no curve."""
+    curves = selective_curves(report)
+    if not curves:
+        return None
+    plt = _pyplot()
+    panels = list(dict.fromkeys(panel for panel, _, _ in curves))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for label, sel in ((lab, s) for p, lab, s in curves if p == panel):
+            xs = [0.0] + [pt["coverage"] for pt in sel["points"]]
+            ys = [sel["points"][0]["risk"]] + [pt["risk"] for pt in sel["points"]]
+            ax.step(xs, ys, where="pre", label=f"{label} (AURC {sel['aurc']:.3f}, n {sel['n']})")
+        ax.axhline(1 - (curves[0][2].get("target_accuracy") or 0.9), color="grey", ls=":",
+                   lw=1, label="90% accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("coverage (share answered)")
+        ax.set_ylabel("risk (share of answered chains wrong)")
+        ax.set_title(panel, fontsize=9)
+        ax.legend(fontsize=6, loc="upper left")
+    fig.suptitle("Risk-coverage: answer only when P(no error) >= t", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

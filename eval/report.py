@@ -54,6 +54,35 @@ def _num(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def selective_markdown(report: dict[str, Any]) -> list[str]:
+    """The selective-prediction table: one row per risk-coverage curve (see eval.selective)."""
+    from eval.plots import selective_curves
+
+    curves = selective_curves(report)
+    if not curves:
+        return []
+    lines = ["## Selective prediction: answer only when P(no error) ≥ t", "",
+             "Each row is one critic on one set of chains. Answering only the chains whose "
+             "P(no error) is at least a threshold t trades coverage (share answered) for risk "
+             "(share of the answered chains whose final answer is wrong against gold). AURC is "
+             "the area under that risk-coverage curve (lower is better; a critic that orders "
+             "the chains at random scores about the risk at full coverage, the best order "
+             "scores the optimal AURC). Coverage at 90% accuracy: the most a threshold can "
+             "answer with at most 10% of the answered chains wrong (0 when no threshold gets "
+             "there). Chains with the same score are answered together. On the detection "
+             "records the chains are the annotated ones and the critics are those of Table 2; "
+             "on the dev sets the multitask model judges its own greedy answers.", "",
+             "| Chains | Critic | n | AURC | Optimal AURC | Risk at full coverage "
+             "| Coverage at 90% accuracy (t) |", "|---|---|---|---|---|---|---|"]
+    for panel, label, sel in curves:
+        t = sel.get("threshold_at_target")
+        lines.append(f"| {panel} | {label} | {sel['n']} | {_num(sel['aurc'])} | "
+                     f"{_num(sel['aurc_optimal'])} | {_num(sel['risk_at_full_coverage'])} | "
+                     f"{pct(sel['coverage_at_target'])}%"
+                     + (f" (t = {t:.3g})" if t is not None else "") + " |")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     cfg = report["config"]
     tasks = list(cfg["tasks"])
@@ -139,9 +168,14 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         lines.append("")
     if report.get("step_critic"):
         lines += ["### Finding the first wrong step", "",
-                  "The refine model as a step critic on the calibration records that have step "
-                  "labels (ProcessBench's score; records without step labels are counted, "
-                  "never given invented ones): " + report["step_critic"]["markdown"], ""]
+                  "The multitask model as a step critic: asked to describe the errors "
+                  "(the description instruction it was trained on), the first step its text "
+                  "names is its answer ('no error': none). Scored on the calibration records "
+                  "that have step labels, read from the annotators' error descriptions by the "
+                  "same parser (docs/step_labels.md); ProcessBench's score, records without "
+                  "step labels counted, never given invented ones: "
+                  + report["step_critic"]["markdown"], ""]
+    lines += selective_markdown(report)
     if plots:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     lines += ["## Provenance", "", "| Role | Model | Checkpoint |", "|---|---|---|"]
@@ -172,11 +206,14 @@ def write_report(report: dict[str, Any], out: str | Path, plots: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     images: list[Path] = []
     if plots:
-        from eval.plots import plot_accuracy, plot_reliability
+        from eval.plots import plot_accuracy, plot_reliability, plot_risk_coverage
 
         images.append(plot_accuracy(report, out / "accuracy.png"))
         if report["calibration"]:
             images.append(plot_reliability(report["calibration"], out / "reliability.png"))
+        curve = plot_risk_coverage(report, out / "risk_coverage.png")
+        if curve is not None:
+            images.append(curve)
     report["plots"] = [p.name for p in images]
     write_json(out / "report.json", report)
     (out / "report.md").write_text(render_markdown(report, report["plots"]), encoding="utf-8")

@@ -12,6 +12,7 @@ from typing import Any
 
 from eval.config import EvalConfig
 from eval.metrics import accuracy
+from eval.selective import add_selective, dev_selective
 from eval.stats import (
     STATISTICS,
     accuracy_summary,
@@ -46,6 +47,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
     majority: dict[str, Any] = {}
+    selective_dev: dict[str, Any] = {}
     model_of = {"cot": config.base_model, "refine": config.refine_model}
 
     def timed(name: str, fn, *args, **kwargs):
@@ -59,6 +61,12 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold)
         results = task_runs(config, models, task, examples, timed, log)
+        if config.selective_dev and "multitask" in config.methods:
+            log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
+            selective_dev[task] = timed("selective (dev)", dev_selective,
+                                        models.get(config.model), examples,
+                                        results["multitask", config.seeds[0]][0],
+                                        batch_size=config.batch_size)
         correct: dict[tuple[str, int], list[bool]] = {}
         for method in config.methods:
             for seed in config.seeds:
@@ -108,6 +116,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             calibration[f"{prefix}icl"] = timed(
                 "calibration", calibrate, models.get(config.base_model), records, icl=True,
                 task=task, **boot)
+            add_selective(calibration[f"{prefix}finetuned"], records)
+            add_selective(calibration[f"{prefix}icl"], records)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,15 +128,17 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         _check_detection_held_out(calibration, models, config, log)
 
     step_critic: dict[str, Any] = {}
-    if items and config.refine_model and "refine" in config.methods:
-        from eval.step_metrics import refine_step_critic
+    if items:
+        from eval.step_metrics import description_step_critic
 
-        log(f"[eval] first wrong step: refine model {config.refine_model}")
-        score, _ = timed("step critic", refine_step_critic, models.get(config.refine_model),
+        log(f"[eval] first wrong step: {config.model} asked for error descriptions")
+        score, _ = timed("step critic", description_step_critic, models.get(config.model),
                          items, max_new_tokens=config.max_new_tokens,
                          batch_size=config.batch_size)
         step_critic = {**asdict(score), "unscored": dict(score.unscored),
-                       "model": config.refine_model, "markdown": score.markdown()}
+                       "label_sources": dict(score.label_sources),
+                       "model": config.model, "prompt": "description",
+                       "markdown": score.markdown()}
 
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -148,6 +160,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "majority": majority,
         "calibration": calibration,
         "step_critic": step_critic,
+        "selective_dev": selective_dev,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},
     }

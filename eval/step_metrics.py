@@ -6,24 +6,26 @@ predicts the same index. ProcessBench reports the accuracy on the erroneous chai
 predicted index is exactly the first wrong step), the accuracy on the correct chains (the
 critic says -1), and their harmonic mean (its "F1").
 
-Records without step information are not scored and are counted, never given invented labels;
-the paper's calibration records name error types but no steps, so only their error-free chains
-get a label there, and the F1 is then undefined (reported as such, with its n).
+Labels come from the step ratings, the marked error steps or the steps the error
+descriptions name (:mod:`feedback_data.step_mentions`; the paper's records have only the
+descriptions), and the score says how many each source gave. Records without step information
+are not scored and are counted, never given invented labels.
+
+The step critic is the multitask model asked the description instruction it was trained on
+(p(description | q, m)): its text names the step ("Factual Error: In step 2, ..."), read by
+the same parser as the labels; "no error" is -1.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from feedback_data.schema import FeedbackItem
-from feedback_data.step_policy import first_wrong_step
-
-NO_ERROR = "no error"
-_STEP_RE = re.compile(r"\bstep\s+(\d+)\b", re.IGNORECASE)
+from feedback_data.step_mentions import first_wrong_from_description
+from feedback_data.step_policy import step_label
 
 
 @dataclass
@@ -38,15 +40,19 @@ class StepScore:
     f1: float | None
     unscored: Counter[str] = field(default_factory=Counter)
     note: str = ""
+    label_sources: Counter[str] = field(default_factory=Counter)
 
     def markdown(self) -> str:
         """One report.md line, its n included."""
         def pct(x: float | None) -> str:
             return "n/a" if x is None else f"{100 * x:.1f}"
 
-        line = (f"First wrong step (ProcessBench F1): {pct(self.f1)} "
+        line = (f"First wrong step (ProcessBench F1, n={self.n}): {pct(self.f1)} "
                 f"(accuracy on erroneous chains {pct(self.error_accuracy)}, n={self.n_error}; "
                 f"on correct chains {pct(self.correct_accuracy)}, n={self.n_correct})")
+        if self.label_sources:
+            line += "; labels from " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(self.label_sources.items()))
         if self.unscored:
             why = ", ".join(f"{k}: {v}" for k, v in sorted(self.unscored.items()))
             line += f"; not scored: {why}"
@@ -81,47 +87,37 @@ def processbench_score(labels: Sequence[int], predictions: Sequence[int | None])
     return StepScore(len(labels), len(err), len(ok), err_acc, ok_acc, f1, note=note)
 
 
-def step_labels(items: Sequence[FeedbackItem]) -> tuple[list[int | None], Counter[str]]:
-    """Each record's first-wrong-step label (None where it has no step information) and the
-    count of records without one, by reason."""
+def step_labels(items: Sequence[FeedbackItem]
+                ) -> tuple[list[int | None], Counter[str], Counter[str]]:
+    """Each record's first-wrong-step label (None where it has no step information), the
+    count of records without one by reason (an erroneous record the descriptions could not
+    locate: "errors_without_step:<the parser's reason>"), and the labels' sources."""
     labels: list[int | None] = []
     missing: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
     for item in items:
-        label, why = first_wrong_step(item)
-        labels.append(label)
-        if label is None:
-            missing[why or "unknown"] += 1
-    return labels, missing
+        label = step_label(item)
+        labels.append(label.first_wrong)
+        if label.first_wrong is None:
+            why = label.why or "unknown"
+            missing[f"{why}:{label.description_why}" if label.description_why else why] += 1
+        else:
+            sources[label.source or "unknown"] += 1
+    return labels, missing, sources
 
 
 def score_items(items: Sequence[FeedbackItem], predictions: Sequence[int | None]) -> StepScore:
     """ProcessBench's score on the records that have step labels; the others are counted."""
     if len(items) != len(predictions):
         raise ValueError(f"{len(items)} records but {len(predictions)} predictions")
-    labels, missing = step_labels(items)
+    labels, missing, sources = step_labels(items)
     kept = [(y, p) for y, p in zip(labels, predictions, strict=True) if y is not None]
     score = processbench_score([y for y, _ in kept], [p for _, p in kept])
     score.unscored = missing
+    score.label_sources = sources
     if not kept:
         score.note = "no record has step labels: nothing to score"
     return score
-
-
-def first_wrong_from_text(text: str, n_steps: int) -> int | None:
-    """A critic's text -> predicted first wrong step: the smallest "step N" it names (1-based
-    in the text, 0-based here), -1 for "no error", None when it says neither or names a step
-    the chain does not have.
-
-    >>> first_wrong_from_text("Factual Error: step 3 is wrong, and step 2 too.", 4)
-    1
-    >>> first_wrong_from_text("no error ; The answer is yes because ...", 2)
-    -1
-    """
-    steps = [int(m) for m in _STEP_RE.findall(text)]
-    if steps:
-        first = min(steps)
-        return first - 1 if 1 <= first <= n_steps else None
-    return -1 if NO_ERROR in text.lower() else None
 
 
 def first_wrong_from_scores(step_scores: Sequence[float], threshold: float = 0.5) -> int:
@@ -134,25 +130,20 @@ def first_wrong_from_scores(step_scores: Sequence[float], threshold: float = 0.5
     return next((i for i, s in enumerate(step_scores) if s < threshold), -1)
 
 
-def refine_step_critic(gen: Any, items: Sequence[FeedbackItem], *, max_new_tokens: int = 64,
-                       batch_size: int | None = None) -> tuple[StepScore, list[int | None]]:
-    """The refine model as a step critic: its "error types ; correction" output for each
-    record's chain gives -1 for "no error", else the first step it names (None when it names
-    errors but no step of the chain, or is unreadable); scored on the records with step
-    labels."""
-    from feedback_data.instructions import parse_refine_output, refine_prompt
+def description_step_critic(gen: Any, items: Sequence[FeedbackItem], *,
+                            max_new_tokens: int = 64, batch_size: int | None = None
+                            ) -> tuple[StepScore, list[int | None]]:
+    """The multitask model as a step critic: asked the description instruction for each
+    record's chain, its text gives -1 for "no error", else the first wrong step it names
+    (:func:`feedback_data.step_mentions.first_wrong_from_description`; None when it names
+    no step of the chain or is ambiguous); scored on the records with step labels."""
+    from feedback_data.instructions import description_prompt
 
-    outs = gen.generate([refine_prompt(i.example.question, i.chain.text) for i in items],
+    order = getattr(gen, "chain_order", None)  # the chains as the critic was trained
+    outs = gen.generate([description_prompt(i.example.question, i.chain.text, order)
+                         for i in items],
                         max_new_tokens=max_new_tokens, batch_size=batch_size,
                         desc="step critic")
-    predictions: list[int | None] = []
-    for item, out in zip(items, outs, strict=True):
-        codes, _ = parse_refine_output(out[0])
-        if codes is None:
-            predictions.append(None)
-        elif not codes:
-            predictions.append(-1)
-        else:
-            step = first_wrong_from_text(out[0], len(item.chain.steps))
-            predictions.append(step if step is not None and step >= 0 else None)
+    predictions = [first_wrong_from_description(out[0], item.chain.steps)
+                   for item, out in zip(items, outs, strict=True)]
     return score_items(items, predictions), predictions

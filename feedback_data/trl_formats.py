@@ -21,7 +21,8 @@ the records it left out and why. Records the data layer flags as unusable (empty
 answer is, under the default ``drop`` policy (``--contradicting-corrections``), no SFT answer
 row, no KTO "True" row and no DPO "chosen"; its critique rows and its original chain stay.
 
-Step policy (prm, processbench): :mod:`feedback_data.step_policy`.
+Step policy (prm, processbench): :mod:`feedback_data.step_policy` (step ratings, marked error
+steps, then the steps the error descriptions name); the summary counts each source.
 
 The prompts are rhf's own instructions (the text ``rhf eval --method multitask`` asks), so a
 model trained elsewhere on these rows can be evaluated by rhf.
@@ -51,7 +52,7 @@ from feedback_data.instructions import (
     error_types_text,
 )
 from feedback_data.schema import FeedbackItem
-from feedback_data.step_policy import first_wrong_step, step_labels
+from feedback_data.step_policy import step_label, step_labels
 
 TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
 
@@ -68,12 +69,20 @@ class ExportReport:
     rows: int = 0
     left_out: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    step_sources: Counter[str] = field(default_factory=Counter)  # prm/processbench rows
+    unlocated: Counter[str] = field(default_factory=Counter)  # the description parser's why
 
     def summary(self) -> str:
         why = ", ".join(f"{k}: {v}" for k, v in sorted(self.left_out.items())) or "none"
-        notes = "".join(f"\nnote: {n}" for n in self.notes)
-        return (f"{self.format}: {self.rows} rows from {self.records} records; "
-                f"left out: {why}{notes}")
+        text = f"{self.format}: {self.rows} rows from {self.records} records; left out: {why}"
+        if self.step_sources:
+            text += ("\nfirst wrong step from: " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(self.step_sources.items()))
+                + f" (the error descriptions labelled {self.step_sources['descriptions']})")
+        if self.unlocated:
+            text += ("\nerrors_without_step, by the description parser's reason: " + ", ".join(
+                f"{k}: {v}" for k, v in self.unlocated.most_common()))
+        return text + "".join(f"\nnote: {n}" for n in self.notes)
 
 
 ONLY_CORRECT_NOTE = ("no row has a wrong step: every labelled chain is error-free (the "
@@ -208,11 +217,14 @@ def _located_rows(items: Iterable[FeedbackItem], report: ExportReport, neutral_i
     counted in ``report.left_out`` by reason."""
     rows: list[dict[str, Any]] = []
     for item in _usable(items, report):
-        first, why = first_wrong_step(item, neutral_is_correct)
-        if first is None:
-            report.left_out[why or "unknown"] += 1
+        label = step_label(item, neutral_is_correct)
+        if label.first_wrong is None:
+            report.left_out[label.why or "unknown"] += 1
+            if label.description_why:
+                report.unlocated[label.description_why] += 1
             continue
-        rows.append(row(item, first))
+        report.step_sources[label.source or "unknown"] += 1
+        rows.append(row(item, label.first_wrong))
     report.rows = len(rows)
     return rows
 

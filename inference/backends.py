@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedback_data.source_tokens import source_ids
 from inference.decoding import seq2seq_decode
 
 STOP_MARKERS = ("\nQ:", "\n\nQuestion:")
+DEFAULT_MAX_SOURCE_LENGTH = 512
 
 
 class ModelLoadError(ValueError):
@@ -72,6 +74,19 @@ def chain_order_of(info: dict[str, Any]) -> str:
     return order if isinstance(order, str) else "answer_first"
 
 
+def trained_source_length(info: dict[str, Any]) -> int | None:
+    """The source length a checkpoint was trained with: ``data.max_source_len`` of its
+    config.yaml (a training run writes it into every checkpoint), else ``max_source_len`` of
+    its rhf_model.json; None when it says neither."""
+    config, record = info.get("config"), info.get("rhf_model")
+    data = config.get("data") if isinstance(config, dict) else None
+    for value in (data.get("max_source_len") if isinstance(data, dict) else None,
+                  record.get("max_source_len") if isinstance(record, dict) else None):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return None
+
+
 @dataclass
 class Backend:
     """A loaded model and tokenizer with batched ``generate`` and teacher-forced ``score``."""
@@ -80,18 +95,27 @@ class Backend:
     tokenizer: Any
     name: str
     is_encoder_decoder: bool
-    max_source_length: int = 512
+    max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH
     batch_size: int = 32
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, spec: str | Path, *, batch_size: int = 32, max_source_length: int = 512,
-             device: str | None = None) -> Backend:
+    def load(cls, spec: str | Path, *, batch_size: int = 32,
+             max_source_length: int | None = None, device: str | None = None) -> Backend:
+        """``max_source_length`` None: the length the checkpoint was trained with
+        (:func:`trained_source_length`), else 512; ``info["max_source_length"]`` says which."""
         import torch
         from transformers import AutoConfig, AutoTokenizer
 
         resolved = resolve_model_path(spec)
         info = checkpoint_info(resolved)
+        if max_source_length is None:
+            trained = trained_source_length(info)
+            max_source_length = trained or DEFAULT_MAX_SOURCE_LENGTH
+            origin = "checkpoint (data.max_source_len)" if trained else "default"
+        else:
+            origin = "given"
+        info["max_source_length"] = {"value": max_source_length, "from": origin}
         try:
             if info.get("peft"):
                 adapter = json.loads((Path(resolved) / "adapter_config.json").read_text())
@@ -136,26 +160,29 @@ class Backend:
         return chain_order_of(self.info)
 
     def _encode(self, prompts: list[str]) -> Any:
+        """Sources cut by the rule training uses (feedback_data.source_tokens.source_ids)."""
         if not self.is_encoder_decoder:
             return self._encode_causal(prompts)
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, truncation=True,
-                             max_length=self.max_source_length)
-        return {k: v.to(self.device) for k, v in enc.items()}
+        import torch
+
+        rows = source_ids(self.tokenizer, prompts, self.max_source_length, causal=False)
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, :len(r)] = 1
+        return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        """A causal prompt as training encodes it (training.collate.causal_prompt_ids): BOS if
-        the tokenizer has one distinct from EOS, the text without EOS, its last tokens kept."""
-        tok = self.tokenizer
-        ids = list(tok(prompt, add_special_tokens=False)["input_ids"])
-        head = [tok.bos_token_id] if tok.bos_token_id not in (None, tok.eos_token_id) else []
-        keep = max(0, self.max_source_length - len(head))
-        return head + ids[len(ids) - keep:] if keep else head
+        """A causal prompt as training encodes it (training.collate.causal_prompt_ids)."""
+        return source_ids(self.tokenizer, [prompt], self.max_source_length, causal=True)[0]
 
     def _encode_causal(self, prompts: list[str]) -> Any:
         """Left-padded prompts, so every row's continuation starts at the same column."""
         import torch
 
-        rows = [self._prompt_ids(p) for p in prompts]
+        rows = source_ids(self.tokenizer, prompts, self.max_source_length, causal=True)
         width = max(1, max(len(r) for r in rows))
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)

@@ -33,6 +33,7 @@ from eval.metrics import auroc
 from feedback_data.critic_labels import no_error_probabilities
 from feedback_data.instructions import error_types_prompt, error_types_text
 from feedback_data.schema import FeedbackItem
+from feedback_data.source_tokens import source_ids
 from feedback_data.store import load_paper_feedback
 from inference.backends import Backend
 from training.tiny_model import init_tiny
@@ -61,8 +62,10 @@ def train_critic(init_dir: Path, items: list[FeedbackItem], seed: int, steps: in
     targets = [error_types_text(list(i.feedback.error_types)) for i in items]
     for _ in range(steps):
         idx = [rng.randrange(len(items)) for _ in range(min(batch_size, len(items)))]
-        enc = tokenizer([sources[i] for i in idx], return_tensors="pt", padding=True,
-                        truncation=True, max_length=max_len)
+        # cut as inference cuts (feedback_data.source_tokens), then padded
+        enc = tokenizer.pad({"input_ids": source_ids(tokenizer, [sources[i] for i in idx],
+                                                     max_len, causal=False)},
+                            return_tensors="pt")
         lab = tokenizer(text_target=[targets[i] for i in idx], return_tensors="pt",
                         padding=True)["input_ids"]
         loss = model(**enc, labels=lab.masked_fill(lab == tokenizer.pad_token_id, -100)).loss

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from feedback_data.source_tokens import source_ids
 from training.examples import Pair
 
 IGNORE_INDEX = -100
@@ -42,14 +43,16 @@ class Encoded:
 
 def encode_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
                  max_target_len: int) -> list[Encoded]:
-    """Tokenize every pair once, cutting sources and targets to their maximum lengths."""
+    """Tokenize every pair once, cutting targets to their first ``max_target_len`` tokens and
+    sources by the rule training and inference share
+    (:func:`feedback_data.source_tokens.source_ids`: the first line and the end are kept)."""
     if not pairs:
         return []
-    src = tokenizer([p.source for p in pairs], max_length=max_source_len, truncation=True)
+    src = source_ids(tokenizer, [p.source for p in pairs], max_source_len, causal=False)
     tgt = tokenizer(text_target=[p.target for p in pairs], max_length=max_target_len,
                     truncation=True)
-    return [Encoded(list(s), list(t), p.term)
-            for s, t, p in zip(src["input_ids"], tgt["input_ids"], pairs, strict=True)]
+    return [Encoded(s, list(t), p.term)
+            for s, t, p in zip(src, tgt["input_ids"], pairs, strict=True)]
 
 
 def pad_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -101,14 +104,10 @@ class PairCollator:
 def causal_prompt_ids(tokenizer: Any, text: str, max_len: int | None = None) -> list[int]:
     """A prompt's ids as a causal model reads it: BOS (if the tokenizer has one distinct from
     EOS) then the text, never an EOS (the tiny T5 tokenizer would append one). A prompt longer
-    than ``max_len`` keeps BOS and its last tokens, which the target continues (the inference
-    backend encodes prompts the same way)."""
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    bos = tokenizer.bos_token_id
-    head = [bos] if bos is not None and bos != tokenizer.eos_token_id else []
-    if max_len is not None:
-        ids = ids[len(ids) - max(0, max_len - len(head)):] if max_len > len(head) else []
-    return head + ids
+    than ``max_len`` keeps BOS, its first (instruction) line and its last tokens, which the
+    target continues; the middle goes (:func:`feedback_data.source_tokens.source_ids`, the
+    rule the inference backend uses too)."""
+    return source_ids(tokenizer, [text], max_len, causal=True)[0]
 
 
 def causal_target_ids(tokenizer: Any, text: str) -> list[int]:
@@ -119,8 +118,9 @@ def causal_target_ids(tokenizer: Any, text: str) -> list[int]:
 def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
                         max_target_len: int) -> list[Encoded]:
     """Prompt + target + EOS as one sequence; labels -100 over the prompt (same interface as
-    :func:`encode_pairs`, whose lengths it keeps: the prompt is cut to its last
-    ``max_source_len`` tokens and the target, EOS included, to its first ``max_target_len``).
+    :func:`encode_pairs`, whose lengths it keeps: the prompt is cut to ``max_source_len``
+    tokens by :func:`causal_prompt_ids` and the target, EOS included, to its first
+    ``max_target_len``).
 
     With prompt ids [5, 6] and target ids [7, 8]: input_ids [5, 6, 7, 8, EOS] and labels
     [-100, -100, 7, 8, EOS].
@@ -129,8 +129,8 @@ def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: i
     if eos is None:
         raise ValueError("a causal model's tokenizer needs an EOS token to end the targets")
     out = []
-    for p in pairs:
-        prompt = causal_prompt_ids(tokenizer, p.source, max_source_len)
+    prompts = source_ids(tokenizer, [p.source for p in pairs], max_source_len, causal=True)
+    for p, prompt in zip(pairs, prompts, strict=True):
         target = causal_target_ids(tokenizer, p.target)[:max(0, max_target_len - 1)] + [eos]
         out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term,
                            decoder_only=True))

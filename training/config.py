@@ -90,7 +90,10 @@ class DataConfig:
                                     "the validation split (held-out loss, validation "
                                     "accuracy and detection AUROC; never trained on).")
     eval_max: int = _f(256, "At most this many held-out pairs are evaluated for the loss.")
-    max_source_len: int = _f(256, "Encoder tokens kept per example (longer ones are cut).")
+    max_source_len: int = _f(256, "Source tokens kept per example; a longer source keeps its "
+                                  "first (instruction) line and its end, the middle is cut. "
+                                  "Inference reads this value from the checkpoint and cuts the "
+                                  "same way.")
     max_target_len: int = _f(128, "Decoder tokens kept per example (longer ones are cut).")
     group_by_length: bool = _f(True, "Batch pairs of the same term and similar lengths "
                                      "together (less padding); off = random batches.")

@@ -17,7 +17,8 @@ def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Pat
                         seeds=(0, 1), k=2, n=2, rounds=2, max_new_tokens=8,
                         calibration_limit=10, bootstrap=200)
     report = run_eval(config, log=lambda _m: None)
-    for name in ("report.json", "report.md", "accuracy.png", "reliability.png"):
+    for name in ("report.json", "report.md", "accuracy.png", "reliability.png",
+                 "risk_coverage.png"):
         assert (tmp_path / "ev" / name).stat().st_size > 0
     stored = json.loads((tmp_path / "ev" / "report.json").read_text())
     assert set(stored["accuracy"]) == {"cot", "multitask", "wsc", "wsc_soft", "refine"}
@@ -28,12 +29,26 @@ def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Pat
     # Both calibration rows score the same 10 records (the ICL shots come from training).
     assert stored["calibration"]["icl"]["n"] == stored["calibration"]["finetuned"]["n"] == 10
     assert stored["code"]["commit"] and stored["models"]["model"]["rhf_model"]["kind"] == "tiny-t5"
+    # Selective prediction: a curve per critic on the detection records (its n is theirs)
+    # and per dev task for multitask's own answers.
+    for key in ("icl", "finetuned"):
+        sel = stored["calibration"][key]["selective"]
+        assert sel["n"] == 10 and sel["points"][-1]["coverage"] == 1.0
+        assert 0 <= sel["aurc_optimal"] <= sel["aurc"] <= 1
+    assert set(stored["selective_dev"]) == {"strategyqa", "sports_understanding"}
+    assert all(v["n"] == 3 for v in stored["selective_dev"].values())
+    # The step critic is the multitask model asked for descriptions, labels from them.
+    step = stored["step_critic"]
+    assert step["model"] == m and step["prompt"] == "description"
+    assert step["n"] == sum(step["label_sources"].values()) > 0
     wsc = next(r for r in stored["runs"] if r["method"] == "wsc")
     assert wsc["params"] | {"n": 2, "w": 0.5, "temperature": 0.7} == wsc["params"]
     md = (tmp_path / "ev" / "report.md").read_text()
     for text in ("Table 1", "Table 2", "Weighted self-consistency", "Iterative refinement",
                  "soft weights (extension)", "Majority class", "Paired test against CoT",
-                 "Sports Understanding", "ICL baseline", "67.39 ± 2.6", "73.98"):
+                 "Sports Understanding", "ICL baseline", "67.39 ± 2.6", "73.98",
+                 "Selective prediction", "Coverage at 90% accuracy",
+                 "First wrong step (ProcessBench F1, n=", "labels from descriptions"):
         assert text in md
     assert set(report["timings_s"]) >= {"cot", "multitask", "wsc", "refine", "total"}
     assert all((tmp_path / "ev" / r["predictions"]).exists() for r in stored["runs"])

@@ -9,6 +9,7 @@ import pytest
 
 from feedback_data.chain_format import parse_chain
 from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.step_policy import first_wrong_step, step_label, step_labels
 from feedback_data.trl_formats import (
     TRL_FORMATS,
     ExportError,
@@ -18,9 +19,7 @@ from feedback_data.trl_formats import (
     build_prm,
     build_processbench,
     build_sft,
-    first_wrong_step,
     read_rows,
-    step_labels,
     write_rows,
 )
 
@@ -154,6 +153,47 @@ def test_step_ratings_policy():
     assert first_wrong_step(item("s", error_steps=[5])) == (None, "error_step_out_of_range")
     assert step_labels(3, 0) == [False, False, False]
     assert step_labels(3, -1) == [True, True, True]
+
+
+def test_descriptions_are_the_third_source():
+    three = "The answer is no because Ants are small. Birds fly. Cows eat grass."
+    described = item("d", chain=three, types=("FE", "MF"),
+                     reasons={"FE": "In step 3, cows eat more than grass.",
+                              "MF": "In steps 2 and 3, the explanation does not mention fur."})
+    assert step_label(described) == step_label(described, neutral_is_correct=False)
+    assert step_label(described).first_wrong == 1
+    assert step_label(described).source == "descriptions"
+    # marked error steps come first; the descriptions are read only without them
+    assert step_label(item("m", chain=three, error_steps=[3], types=("FE",),
+                           reasons={"FE": "In step 1, x"})).first_wrong == 2
+    # refused: a step the chain does not have; the parser's reason is kept
+    beyond = item("b", chain=three, reasons={"FE": "In step 4, x is false."})
+    assert first_wrong_step(beyond) == (None, "errors_without_step")
+    assert step_label(beyond).description_why == "described_step_out_of_range"
+    # Irrelevant Facts alone locates only neutral steps: no label (the annotator found an
+    # error), unless neutral counts as wrong
+    irrelevant = item("i", chain=three, types=("IR",), reasons={"IR": "Step 2 is irrelevant."})
+    assert step_label(irrelevant).description_why == "only_neutral_steps"
+    assert first_wrong_step(irrelevant, neutral_is_correct=False) == (1, None)
+
+
+def test_prm_and_processbench_count_the_description_labels():
+    three = "The answer is no because Ants are small. Birds fly. Cows eat grass."
+    records = [item("a", chain=three, reasons={"FE": "In step 2, birds do not fly."}),
+               item("b", chain=three, reasons={"FE": "In step 7, x."}), no_error("c"),
+               item("e", chain=three, error_steps=[1])]
+    rows, rep = build_prm(records)
+    assert [r["labels"] for r in rows] == [[True, False, False], [True, True],
+                                          [False, False, False]]
+    assert dict(rep.step_sources) == {"descriptions": 1, "no_error": 1, "error_steps": 1}
+    assert dict(rep.unlocated) == {"described_step_out_of_range": 1}
+    text = rep.summary()
+    assert "the error descriptions labelled 1" in text
+    assert "errors_without_step, by the description parser's reason: " \
+           "described_step_out_of_range: 1" in text
+    pb, rep = build_processbench(records)
+    assert [r["label"] for r in pb] == [1, -1, 0] and rep.step_sources["descriptions"] == 1
+    assert not rep.notes  # a row has a wrong step
 
 
 @pytest.mark.parametrize("fmt", TRL_FORMATS)

@@ -36,7 +36,7 @@ class WordTokenizer:
         return {"input_ids": [self.vocab.index(w) + 3 for w in text.split()]}
 
 
-TOK = WordTokenizer(["Q:", "cats?", "A:", "yes", "no", "because", "fur"])
+TOK = WordTokenizer(["Q:", "cats?", "A:", "yes", "no", "because", "fur", "Answer", "this"])
 
 
 def test_labels_by_hand():
@@ -45,16 +45,20 @@ def test_labels_by_hand():
     assert rows[0] == Encoded([3, 4, 5, 6, 8, 9, 1], [-100, -100, -100, 6, 8, 9, 1], "answer",
                              decoder_only=True)
     assert rows[1] == Encoded([5, 7, 1], [-100, 7, 1], "refine", decoder_only=True)
-    # the prompt keeps its last tokens (the target continues them); the target keeps its
-    # first ones and room for EOS
+    # a one-line prompt over the budget keeps half from its start and the rest from its end
+    # (the target continues it); the target keeps its first tokens and room for EOS
     cut = encode_causal_pairs(pairs[:1], TOK, max_source_len=2, max_target_len=2)
-    assert cut[0] == Encoded([4, 5, 6, 1], [-100, -100, 6, 1], "answer", decoder_only=True)
+    assert cut[0] == Encoded([3, 5, 6, 1], [-100, -100, 6, 1], "answer", decoder_only=True)
     bos_tok = WordTokenizer(TOK.vocab, bos=True)
     with_bos = encode_causal_pairs(pairs[1:], bos_tok, 8, 8)
     assert with_bos[0] == Encoded([2, 5, 7, 1], [-100, -100, 7, 1], "refine",
                                  decoder_only=True)
     cut = encode_causal_pairs(pairs[:1], bos_tok, max_source_len=3, max_target_len=8)
-    assert cut[0].input_ids[:3] == [2, 4, 5]
+    assert cut[0].input_ids[:3] == [2, 4, 5]  # BOS (the first half), then the end
+    # a prompt with an instruction line keeps that line and its end; the middle goes
+    two_lines = [Pair("Answer this\n Q: cats? fur fur fur A:", "yes", "answer")]
+    cut = encode_causal_pairs(two_lines, bos_tok, max_source_len=7, max_target_len=8)
+    assert cut[0].input_ids[:7] == [2, 10, 11, 9, 9, 9, 5]  # "Q: cats?" went
 
 
 def test_token_budget_counts_a_decoder_only_row_once():
