@@ -31,8 +31,24 @@ class OutputLocked(RuntimeError):
     """Another process holds the output's lock; the message names it."""
 
 
+_COMMAND: list[list[str]] = []  # set by a command shell that knows its own line
+
+
+@contextlib.contextmanager
+def command_as(words: list[str]) -> Iterator[None]:
+    """Within the block, :func:`command_line` is ``words`` (a command shell invoked in-process,
+    e.g. by a test runner, knows its line better than ``sys.argv``)."""
+    _COMMAND.append(list(words))
+    try:
+        yield
+    finally:
+        _COMMAND.pop()
+
+
 def command_line(argv: list[str] | None = None) -> str:
     """This process's command as a user would type it: ``rhf train --out R ...``."""
+    if argv is None and _COMMAND:
+        return shlex.join(_COMMAND[-1])
     argv = list(sys.argv if argv is None else argv)
     if not argv:
         return "python"

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from feedback_data.cli_errors import fail as _fail
 
 RUN = "run"  # the hidden command that trains; `rhf train ARGS` is `rhf train run ARGS`
+_LINE = "rhf.train.line"
 
 
 class _TrainGroup(TyperGroup):
@@ -36,6 +37,7 @@ class _TrainGroup(TyperGroup):
                         ) -> tuple[str | None, click.Command | None, list[str]]:
         if args and args[0] in self.commands and args[0] != RUN:
             return super().resolve_command(ctx, args)
+        ctx.meta[_LINE] = ["rhf", "train", *args]  # the line as typed, for resume hints
         return RUN, self.commands[RUN], args
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -90,6 +92,7 @@ def train_command(
         typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
         return
     from feedback_data.disk_full import DiskFull
+    from feedback_data.write_lock import command_as
     from training.checkpoint_errors import CheckpointError
     from training.config_load import parse_overrides
     from training.numerics_guard import NonFiniteError
@@ -107,7 +110,8 @@ def train_command(
             "train.allow_config_change": allow_config_change or None}.items()
             if v is not None})
         cfg = load_config(config or extra_config, overrides, objective=objective)
-        final = train(cfg)
+        with command_as(ctx.meta.get(_LINE) or ["rhf", "train", *ctx.args]):
+            final = train(cfg)
     except RunInterrupted as exc:  # the run has said where it stopped and how to resume
         raise typer.Exit(exc.exit_code) from None
     except (ConfigError, CheckpointError, NonFiniteError, DiskFull) as exc:

@@ -47,9 +47,7 @@ def resume_command(num_processes: int = 1, argv: list[str] | None = None) -> str
     """The command that continues this run: this process's own command with ``--resume``
     (a demo resumes by running its command again; under a multi-process launch, the same
     ``accelerate launch`` with the worker's arguments)."""
-    argv = list(sys.argv if argv is None else argv)
-    cmd = command_line(argv)
-    words = shlex.split(cmd)
+    words = shlex.split(command_line(argv))
     if num_processes > 1 and words[:1] == ["python"]:
         words = ["accelerate", "launch", "--num_processes", str(num_processes), *words[1:]]
     trains = words[:2] == ["rhf", "train"] or any(w.startswith("training.") for w in words[:6])
