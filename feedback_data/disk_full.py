@@ -24,9 +24,12 @@ NEARLY_FULL = 1 << 20
 class DiskFull(OSError):
     """The disk filled while writing; ``str()`` is the whole one-line message."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, folder: Path | None = None, needed: int | None = None
+                 ) -> None:
         super().__init__(errno.ENOSPC, message)
         self.message = message
+        self.folder = folder
+        self.needed = needed
 
     def __str__(self) -> str:
         return self.message
@@ -80,13 +83,19 @@ def is_disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
         if any(t in str(node).lower() for t in _FULL_TEXTS):
             return True
         node = node.__cause__ or node.__context__
-    if where is not None and isinstance(exc, RuntimeError | OSError):
+    # torch.save's failure carries no errno: judged by the room left where it wrote.
+    if where is not None and isinstance(exc, RuntimeError | OSError) and \
+            getattr(exc, "errno", None) is None:
         return free_bytes(where) < NEARLY_FULL
     return False
 
 
-def disk_full(folder: str | Path, needed: int | None, kept: str) -> DiskFull:
-    """The one-line error: 'disk full in F: needs about N (M free); kept: K'."""
+def disk_full(folder: str | Path, needed: int | None, kept: str, at_least: bool = False
+              ) -> DiskFull:
+    """The one-line error: 'disk full in F: needs about N (M free); K' (K: what was kept);
+    ``at_least`` when N is only what was written before the disk filled."""
     free = free_bytes(folder)
-    need = f"needs about {human(needed)}" if needed else "needs more room"
-    return DiskFull(f"disk full in {folder}: {need} ({human(free)} free); {kept}")
+    need = (f"needs {'more than' if at_least else 'about'} {human(needed)}" if needed
+            else "needs more room")
+    return DiskFull(f"disk full in {folder}: {need} ({human(free)} free); {kept}",
+                    Path(folder), needed)

@@ -111,16 +111,18 @@ def _foreign_below(folder: Path) -> list[str]:
     return out
 
 
-def check_clearable(folder: str | Path, kind: str) -> dict[str, Any] | None:
+def check_clearable(folder: str | Path, kind: str, assume: dict[str, Any] | None = None
+                    ) -> dict[str, Any] | None:
     """Raise :class:`NotOurFolder` unless ``kind`` may clear ``folder``; returns its mark
-    (None for a folder that does not exist or is empty)."""
+    (None for a folder that does not exist or is empty). ``assume`` stands in for the mark
+    of a folder the caller recognises as its own from before marks existed."""
     folder = Path(folder)
     if not folder.exists():
         return None
     if not folder.is_dir():
         raise NotOurFolder(f"refusing to clear {folder}: it is a file, not a folder rhf made "
                            f"(nothing was deleted)")
-    mark = read_mark(folder)
+    mark = read_mark(folder) or assume
     if mark is None:
         if not any(e.name not in _OWN_FILES for e in folder.iterdir()):
             return None
@@ -139,11 +141,11 @@ def check_clearable(folder: str | Path, kind: str) -> dict[str, Any] | None:
     return mark
 
 
-def clear(folder: str | Path, kind: str) -> list[str]:
+def clear(folder: str | Path, kind: str, assume: dict[str, Any] | None = None) -> list[str]:
     """Delete what ``kind`` wrote in ``folder`` (its mark's entries), after
     :func:`check_clearable`; the mark and the lock stay. Returns the names deleted."""
     folder = Path(folder)
-    mark = check_clearable(folder, kind)
+    mark = check_clearable(folder, kind, assume)
     if mark is None:
         return []
     gone = []

@@ -76,7 +76,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert again.exit_code == 0, again.output
     timings = json.loads((out / "demo_timings.json").read_text())
     assert all(t["cached"] for t in timings["stages"].values())
-    assert "cached" in again.output
+    assert "== eval: reused from commit " in again.output
 
 
 @pytest.mark.usefixtures("real_data")
