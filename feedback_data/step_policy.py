@@ -11,6 +11,8 @@ Sources, in order of preference:
   2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
   3. No error type and no error step: the annotator saw no error, so every step is correct.
   A record with error types but no step information is left out ("errors_without_step").
+  A record whose step ratings and ticked error steps disagree (flagged on pull,
+  ``step_ratings_disagree``) is left out: neither source can be trusted over the other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from feedback_data.schema import FeedbackItem
 
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
+STEP_RATINGS_DISAGREE = "step_ratings_disagree"
 
 
 def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
@@ -29,6 +32,8 @@ def first_wrong_step(item: FeedbackItem, neutral_is_correct: bool = True
     fb, n = item.feedback, len(item.chain.steps)
     if n == 0:
         return None, "chain_without_steps"
+    if STEP_RATINGS_DISAGREE in fb.flags:
+        return None, STEP_RATINGS_DISAGREE
     ratings = getattr(fb, "step_ratings", None)
     if ratings is not None:
         if len(ratings) != n:

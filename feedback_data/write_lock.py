@@ -53,7 +53,9 @@ def command_line(argv: list[str] | None = None) -> str:
     if not argv:
         return "python"
     head = Path(argv[0])
-    if head.name == "rhf":
+    if argv[0] == "-c":  # python -c CODE ARGS (the code itself is not shown)
+        return shlex.join(["python", "-c", "...", *argv[1:]])
+    if head.name in ("rhf", "rhf_cli.py"):  # the console script, or python -m rhf_cli
         return shlex.join(["rhf", *argv[1:]])
     if head.suffix == ".py" and head.parent.name and head.parent.parent.joinpath(
             head.parent.name, "__init__.py").exists():

@@ -109,7 +109,7 @@ def launch_refine(model: Path, out: Path, **overrides: Any):
                             start_new_session=True)
 
 
-def wait_for(predicate, proc, timeout: float = 90, what: str = "the run") -> None:
+def wait_for(predicate, proc, timeout: float = 300, what: str = "the run") -> None:
     """Poll ``predicate`` until true; fail with the process's output if it ends first."""
     import time
 
