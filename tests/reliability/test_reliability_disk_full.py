@@ -3,13 +3,15 @@ checkpoint (or file) stays valid, the half-written one is removed, exit 1, no tr
 Training warns before a checkpoint that may not fit.
 
 On a real full disk where the platform allows it (a small tmpfs, mounted when the tests run
-as root); elsewhere the same assertions run with the write failing as a full disk makes it
-fail (ENOSPC, or torch.save's errno-less RuntimeError), injected.
+as root); elsewhere (or with RHF_TEST_NO_TMPFS=1) the same assertions run with the write
+failing as a full disk makes it fail (ENOSPC, or torch.save's errno-less RuntimeError),
+injected.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -45,6 +47,8 @@ def small_disk(tmp_path):
     def make(size: str) -> Disk:
         folder = tmp_path / f"disk{len(mounted)}"
         folder.mkdir()
+        if os.environ.get("RHF_TEST_NO_TMPFS"):
+            return Disk(folder, False)
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
                                str(folder)], capture_output=True)
         if done.returncode == 0:
@@ -60,8 +64,12 @@ def _enospc() -> OSError:
     return OSError(errno.ENOSPC, "No space left on device")
 
 
+PAGE = 4096  # tmpfs hands out whole pages
+FREE = r"[\d.]+ (bytes|kB|MB|GB|TB) free"
+
+
 def _fill(folder: Path, leave: int) -> None:
-    """Use up the filesystem's room but ``leave`` bytes."""
+    """Use up the filesystem's room but ``leave`` bytes (a multiple of PAGE on tmpfs)."""
     free = disk_full.free_bytes(folder)
     if free > leave:
         (folder / "filler").write_bytes(b"\0" * (free - leave))
@@ -76,17 +84,23 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
     if not disk.real:
         import torch
 
-        real_save, calls = torch.save, []
+        from training import checkpoint_room
+
+        real_save, full = torch.save, []
 
         def save(obj, path, *a, **k):  # the step-4 checkpoint's optimizer.pt fails midway
-            calls.append(str(path))
             if "tmp-step-4" in str(path) and str(path).endswith("optimizer.pt"):
                 Path(path).write_bytes(b"\0" * 1000)
+                full.append(True)
                 raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
             return real_save(obj, path, *a, **k)
 
+        def free(_path):  # 12 MB before that write, nearly nothing after it
+            return 500_000 if full else 12_000_000
+
         monkeypatch.setattr(torch, "save", save)
-        monkeypatch.setattr(disk_full, "free_bytes", lambda _p: 12_000_000)
+        monkeypatch.setattr(disk_full, "free_bytes", free)
+        monkeypatch.setattr(checkpoint_room, "free_bytes", free)
     args = ["train", "--objective", "refine", "--model", str(rel_tiny_model), "--out", str(run),
             *[f"{k}={v}" for k, v in FAST.items()], "max_steps=4", "save_every=2"]
     result = runner.invoke(app, args)
@@ -98,8 +112,8 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
                      r"room\)$", result.output, re.MULTILINE), result.output
     error = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and re.fullmatch(
-        rf"error: disk full in {re.escape(str(folder))}: needs about 27\.\d MB \([\d.]+ MB "
-        rf"free\); kept {re.escape(str(folder / 'step-2'))} \(valid\), removed the "
+        rf"error: disk full in {re.escape(str(folder))}: needs about 27\.\d MB \({FREE}\); "
+        rf"kept {re.escape(str(folder / 'step-2'))} \(valid\), removed the "
         r"half-written \.tmp-step-4; free some room, then resume with: rhf train .* --resume",
         error[0]), error
     assert [p.name for p in folder.iterdir()] == ["step-2"]  # nothing half-written left
@@ -132,7 +146,7 @@ def many_records(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt, name", [("jsonl", "feedback.jsonl"), ("hf", "feedback-hf")])
 def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_disk,
                                                             monkeypatch, fmt, name):
-    disk = small_disk("200k")
+    disk = small_disk("96k")  # the 400 records take 283 kB as JSONL, 146 kB as a dataset
     out = disk.path / name
     if fmt == "jsonl":
         out.write_text("the old export\n")
@@ -156,9 +170,9 @@ def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_
     size = r"(about|more than) [\d.]+ (kB|MB|bytes)" if disk.real or fmt == "jsonl" else \
         r"more room"
     assert re.fullmatch(rf"error: disk full in {re.escape(str(disk.path))}: needs {size} "
-                        rf"\([\d.]+ (kB|MB|bytes) free\); {re.escape(str(out))} was left as it "
+                        rf"\({FREE}\); {re.escape(str(out))} was left as it "
                         r"was( \(the half-written copy was removed\))?",
-                        result.output.strip()), result.output
+                        result.output.strip().splitlines()[-1]), result.output
     assert snapshot(disk.path) == before  # the old target whole, no temporary left
 
 
@@ -175,7 +189,7 @@ def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk
                 for i in range(40)]
     model = ScriptedGenerator(lambda _p, _j: "The answer is no because " + "x" * 1200 + ".")
     if disk.real:
-        _fill(disk.path, 8_000)  # room for the first chunk of 4 chains, not the second
+        _fill(disk.path, 3 * PAGE)  # room for the first chunk of 4 chains (10.5 kB), not two
     else:
         import feedback_data.jsonl as jsonl
 
@@ -190,7 +204,7 @@ def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk
     with pytest.raises(disk_full.DiskFull) as info:
         generate_chains(model, examples, "strategyqa", k=0, out=out, chunk=4)
     assert re.fullmatch(rf"disk full in {re.escape(str(disk.path))}: needs about [\d.]+ kB "
-                        rf"\([\d.]+ (kB|bytes) free\); {re.escape(str(out))} keeps the 4 chains "
+                        rf"\({FREE}\); {re.escape(str(out))} keeps the 4 chains "
                         r"written before \(nothing half-written\); free some room and run the "
                         "same command to go on", str(info.value)), str(info.value)
     kept = read_records(out, Chain)  # whole lines only: no torn last line
@@ -207,7 +221,7 @@ def test_a_full_disk_during_an_evaluation_is_one_line(small_disk, monkeypatch, r
     disk = small_disk("1m")
     out = disk.path / "eval"
     if disk.real:
-        _fill(disk.path, 3_000)  # room for the mark, not for a predictions file
+        _fill(disk.path, 2 * PAGE)  # room for the lock and the mark, not for predictions
     else:
         import feedback_data.jsonl as jsonl
 
@@ -221,14 +235,14 @@ def test_a_full_disk_during_an_evaluation_is_one_line(small_disk, monkeypatch, r
         monkeypatch.setattr(jsonl.os, "fsync", fsync)
     result = runner.invoke(app, ["eval", "--model", "models/tiny-base", "--base-model",
                                  "models/tiny-base", "--methods", "cot", "--tasks",
-                                 "sports_understanding", "--limit", "2", "--max-new-tokens",
+                                 "sports_understanding", "--limit", "12", "--max-new-tokens",
                                  "8", "--no-calibration", "--bootstrap", "10", "--out",
                                  str(out)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     pred = out / "predictions" / "cot_sports_understanding_seed0.jsonl"
     assert re.search(rf"^error: disk full in {re.escape(str(pred.parent))}: needs about "
-                     rf"[\d.]+ (kB|bytes) \([\d.]+ (kB|bytes) free\); {re.escape(str(pred))} was "
+                     rf"[\d.]+ (kB|bytes) \({FREE}\); {re.escape(str(pred))} was "
                      r"left as it was; the files written before it are kept: rerun rhf eval "
                      r"to finish$", result.output, re.MULTILINE), result.output
     assert not pred.exists() and not (out / "report.json").exists()

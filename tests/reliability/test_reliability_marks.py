@@ -19,6 +19,7 @@ from rhf_cli import app
 from tests.reliability.conftest import snapshot
 from training import checkpoint_errors as ckpt_errors
 from training.recipes import train
+from training.run_guard import OWNS as TRAIN_OWNS
 
 runner = CliRunner()
 
@@ -26,12 +27,13 @@ runner = CliRunner()
 def _demo_folder(root: Path) -> Path:
     """A folder as a finished demo leaves it (stand-in files), marked as the demo's."""
     out = root / "demo"
+    run_mark.claim(out, KIND, OWNS, commit="abc")
     (out / "stages").mkdir(parents=True)
     (out / "stages" / "data.json").write_text("{}")
     (out / "report.json").write_text("{}")
-    run_mark.claim(out, KIND, OWNS, commit="abc")
     run = out / "train" / "multitask"
     prepare_stage_run(run, "key-1")
+    run_mark.claim(run, "rhf train", TRAIN_OWNS)  # as the training run it holds marks it
     (run / "config.yaml").write_text("x: 1\n")
     return out
 
