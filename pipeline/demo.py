@@ -40,6 +40,25 @@ TRAIN_KIND = "rhf train"
 OWNS = ("stages", "base", "chains", "annotation", "train", "predictions", "report.json",
         "report.md", "accuracy.png", "reliability.png", "demo_timings.json")
 STAGE_KEY = "stage_key.txt"
+# The modules each stage runs (its code, in its cache key: pipeline.stage_code) and the
+# stages it reads from. The shipped base has no code: its weights' sha256 is its input.
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "data": ("feedback_data.fetch", "feedback_data.store"),
+    "base": ("pipeline.base_model",),  # only when the base is rebuilt
+    "chains": ("inference.chains", "inference.backends"),
+    "annotation": ("pipeline.pilot",),
+    "train-multitask": ("training.multitask",),
+    "train-refine": ("training.refine",),
+    "eval": ("eval.runner", "eval.report", "eval.plots"),
+}
+STAGE_AFTER: dict[str, tuple[str, ...]] = {
+    "base": ("data",),  # only when the base is rebuilt; the shipped one reads from no stage
+    "chains": ("data", "base"),
+    "annotation": ("chains",),
+    "train-multitask": ("data", "base"),  # + annotation when it runs
+    "train-refine": ("data", "base"),
+    "eval": ("data", "base", "chains", "train-multitask", "train-refine"),
+}
 
 
 @dataclass
@@ -196,14 +215,14 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         fetch_feedback(log=log)
         return {"counts": import_paper_feedback(log=log)}
 
-    stages.run("data", {}, data, code=("feedback_data.fetch", "feedback_data.store"))
+    stages.run("data", {}, data, code=STAGE_CODE["data"])
 
     if cfg.model is not None:
         base = cfg.model
     elif cfg.rebuild_base:
         base = stages.run("base", {"pretrain": asdict(cfg.pretrain)}, lambda: {
             "model": str(Path(build_base(out / "base", cfg.pretrain, log=log)["train_run"])
-                         / "final")}, code=("pipeline.base_model",))["model"]
+                         / "final")}, code=STAGE_CODE["base"], after=STAGE_AFTER["base"])["model"]
     else:
         if not (SHIPPED_BASE / "model.safetensors").exists():
             raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
@@ -212,12 +231,11 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         # The shipped weights are the whole input: no code computes them here.
         base = stages.run("base", {"shipped": digest}, lambda: {
             "model": str(SHIPPED_BASE), "sha256": digest,
-            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")})["model"]
+            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")}, after=())["model"]
 
     chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot},
                         lambda: _chains(base, out / "chains", cfg),
-                        code=("inference.chains", "inference.backends"),
-                        after=("data", "base"))
+                        code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
     extra: list[str] = []
     if cfg.with_annotation:
         from pipeline.pilot import run_pilot
@@ -225,7 +243,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         files = [chains[f"{t}_file"] for t in TASKS]
         ann = stages.run("annotation", {"chains": files, "base": base},
                          lambda: run_pilot(files, out / "annotation", log=log),
-                         code=("pipeline.pilot",), after=("chains",))
+                         code=STAGE_CODE["annotation"], after=STAGE_AFTER["annotation"])
         extra = [ann["feedback_file"]]
 
     trained = {}
@@ -238,8 +256,9 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
             f"train-{objective}", inputs,
             lambda o=objective, c=config, k=key: {"model": _train(
                 o, Path(c), base, out / "train" / o, extra, cfg.train_overrides, k)},
-            code=(f"training.{objective}",),
-            after=("data", "base", *(("annotation",) if cfg.with_annotation else ())))["model"]
+            code=STAGE_CODE[f"train-{objective}"],
+            after=(*STAGE_AFTER[f"train-{objective}"],
+                   *(("annotation",) if cfg.with_annotation else ())))["model"]
 
     eval_cfg = EvalConfig(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
@@ -256,8 +275,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     stages.run("eval", {"eval": eval_key, "models": trained},
                lambda: {"report": str(out / "report.json"),
                         "methods": sorted(run_eval(eval_cfg, log=log).get("accuracy", {}))},
-               code=("eval.runner", "eval.report", "eval.plots"),
-               after=("data", "base", "chains", "train-multitask", "train-refine"))
+               code=STAGE_CODE["eval"], after=STAGE_AFTER["eval"])
     total = time.perf_counter() - started
     timings = {"stages": stages.times, "total_seconds": total}
     write_json(out / "demo_timings.json", timings)
