@@ -31,6 +31,9 @@ def _numbers(out: Path) -> dict:
 
 @pytest.mark.usefixtures("real_data")
 def test_quick_demo_end_to_end_then_cached(tmp_path):
+    from feedback_data.provenance import git_commit
+
+    commit = git_commit()
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -74,20 +77,18 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert len(chains) == 2 and all(c["parsed"] for c in chains)
 
     # The report says which stages made it, and at which commit.
-    from feedback_data.provenance import git_commit
-
     made = report["config"]["extra"]["demo"]["stages"]
     assert set(made) == {"data", "base", "chains", "train-multitask", "train-refine"}
-    assert all(not s["reused"] and s["commit"] == git_commit() for s in made.values())
+    assert all(not s["reused"] and s["commit"] == commit for s in made.values()), made
 
     (out / "stages" / "eval.json").unlink()  # the evaluation re-runs; the rest is reused
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
     timings = json.loads((out / "demo_timings.json").read_text())
     assert [n for n, t in timings["stages"].items() if not t["cached"]] == ["eval"]
-    assert f"== train-multitask: reused from commit {git_commit()} " in again.output
+    assert f"== train-multitask: reused from commit {commit} " in again.output
     made = json.loads((out / "report.json").read_text())["config"]["extra"]["demo"]["stages"]
-    assert all(s["reused"] and s["commit"] == git_commit() for s in made.values())
+    assert all(s["reused"] and s["commit"] == commit for s in made.values()), made
 
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output

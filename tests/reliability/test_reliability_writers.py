@@ -30,7 +30,6 @@ from feedback_data.write_lock import (
 )
 from rhf_cli import app
 from tests.reliability.conftest import ROOT, launch_refine, logged_steps, snapshot, wait_for
-from training import checkpoint as ckpt
 from training.recipes import train
 
 runner = CliRunner()
@@ -89,7 +88,7 @@ def test_two_rhf_train_on_one_folder_the_second_fails_at_once(rel_tiny_model, cf
     """The issue's case: two runs with the same --out. The second is refused before it
     writes; after the first is killed with kill -9, a resume is not blocked."""
     run = tmp_path / "run"
-    proc = launch_refine(rel_tiny_model, run, **{"train.max_steps": 10, "train.save_every": 2,
+    proc = launch_refine(rel_tiny_model, run, **{"train.max_steps": 6, "train.save_every": 2,
                                                  "train.step_sleep": 1.0})
     try:
         wait_for(lambda: (run / "checkpoints" / "step-2").is_dir(), proc)
@@ -97,7 +96,7 @@ def test_two_rhf_train_on_one_folder_the_second_fails_at_once(rel_tiny_model, cf
         started = time.monotonic()
         second = runner.invoke(app, ["train", "--objective", "refine", "--model",
                                      str(rel_tiny_model), "--out", str(run), "--resume",
-                                     "max_steps=10"])
+                                     "max_steps=6"])
         assert time.monotonic() - started < 5  # at once: no data or model loaded first
     finally:
         _kill_9(proc)
@@ -109,11 +108,11 @@ def test_two_rhf_train_on_one_folder_the_second_fails_at_once(rel_tiny_model, cf
     assert snapshot(run / "checkpoints" / "step-2") == before
     assert json.loads((run / ".lock").read_text())["pid"] == proc.pid  # stale, not a lock
     steps_before = logged_steps(run)
-    final = train(cfg_for(run, **{"train.max_steps": 10, "train.save_every": 2,
+    final = train(cfg_for(run, **{"train.max_steps": 6, "train.save_every": 0,
                                   "train.resume": True}))
     assert final.is_dir() and not (run / ".lock").exists()
-    assert logged_steps(run) == list(range(1, 11)) and len(steps_before) >= 2
-    assert ckpt.read_state(ckpt.list_checkpoints(run)[-1])["step"] == 10
+    assert logged_steps(run) == list(range(1, 7)) and len(steps_before) >= 2
+    assert json.loads((run / "run.json").read_text())["resumes"][0]["from_step"] >= 2
 
 
 @pytest.mark.parametrize("argv", [
