@@ -13,13 +13,13 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data import disk_full
 from rhf_cli import app
 from tests.reliability.conftest import FAST, snapshot
 from training import checkpoint as ckpt
@@ -70,7 +70,7 @@ FREE = r"[\d.]+ (bytes|kB|MB|GB|TB) free"
 
 def _fill(folder: Path, leave: int) -> None:
     """Use up the filesystem's room but ``leave`` bytes (a multiple of PAGE on tmpfs)."""
-    free = disk_full.free_bytes(folder)
+    free = shutil.disk_usage(folder).free
     if free > leave:
         (folder / "filler").write_bytes(b"\0" * (free - leave))
 
@@ -84,6 +84,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
     if not disk.real:
         import torch
 
+        from feedback_data import disk_full
         from training import checkpoint_room
 
         real_save, full = torch.save, []
@@ -178,6 +179,7 @@ def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_
 
 def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk,
                                                                       monkeypatch):
+    from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import read_records
     from feedback_data.schema import Chain, Example
     from inference.chains import generate_chains
@@ -201,7 +203,7 @@ def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk
                 raise _enospc()
 
         monkeypatch.setattr(jsonl.os, "fsync", fsync)
-    with pytest.raises(disk_full.DiskFull) as info:
+    with pytest.raises(DiskFull) as info:
         generate_chains(model, examples, "strategyqa", k=0, out=out, chunk=4)
     assert re.fullmatch(rf"disk full in {re.escape(str(disk.path))}: needs about [\d.]+ kB "
                         rf"\({FREE}\); {re.escape(str(out))} keeps the 4 chains "

@@ -12,20 +12,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data import run_mark
-from feedback_data.run_mark import MARK_NAME, NotOurFolder
-from pipeline.demo import KIND, OWNS, prepare_stage_run
 from rhf_cli import app
 from tests.reliability.conftest import snapshot
 from training import checkpoint_errors as ckpt_errors
 from training.recipes import train
-from training.run_guard import OWNS as TRAIN_OWNS
+
+MARK_NAME = ".rhf-run"
 
 runner = CliRunner()
 
 
 def _demo_folder(root: Path) -> Path:
     """A folder as a finished demo leaves it (stand-in files), marked as the demo's."""
+    from feedback_data import run_mark
+    from pipeline.demo import KIND, OWNS, prepare_stage_run
+    from training.run_guard import OWNS as TRAIN_OWNS
+
     out = root / "demo"
     run_mark.claim(out, KIND, OWNS, commit="abc")
     (out / "stages").mkdir(parents=True)
@@ -78,6 +80,9 @@ def test_demo_fresh_refuses_another_commands_folder(tmp_path, finished_run):
 
 
 def test_clearing_a_demo_folder_deletes_only_what_it_wrote(tmp_path):
+    from feedback_data import run_mark
+    from pipeline.demo import KIND
+
     out = _demo_folder(tmp_path)
     (tmp_path / "beside.txt").write_text("untouched")
     gone = run_mark.clear(out, KIND)
@@ -87,6 +92,9 @@ def test_clearing_a_demo_folder_deletes_only_what_it_wrote(tmp_path):
 
 
 def test_a_training_stage_with_new_inputs_clears_only_its_own_run(tmp_path):
+    from feedback_data.run_mark import NotOurFolder
+    from pipeline.demo import prepare_stage_run
+
     out = _demo_folder(tmp_path)
     run = out / "train" / "multitask"
     assert prepare_stage_run(run, "key-1") is True  # same inputs: resume, nothing deleted
@@ -105,6 +113,9 @@ def test_a_training_stage_with_new_inputs_clears_only_its_own_run(tmp_path):
 
 
 def test_a_training_stage_will_not_clear_a_folder_it_did_not_make(tmp_path):
+    from feedback_data.run_mark import NotOurFolder
+    from pipeline.demo import prepare_stage_run
+
     run = tmp_path / "train" / "multitask"
     run.mkdir(parents=True)
     (run / "weights.bin").write_text("someone's")
@@ -115,6 +126,8 @@ def test_a_training_stage_will_not_clear_a_folder_it_did_not_make(tmp_path):
 
 
 def test_a_finished_training_run_is_marked_with_its_command_and_commit(finished_run):
+    from feedback_data import run_mark
+
     mark = json.loads((finished_run / MARK_NAME).read_text())
     assert mark["kind"] == "rhf train" and mark["command"] and "commit" in mark
     assert {"config.yaml", "run.json", "metrics.jsonl", "checkpoints", "final"} <= set(

@@ -19,15 +19,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.write_lock import (
-    OutputLocked,
-    acquire,
-    file_lock,
-    folder_lock,
-    hold,
-    holds,
-    release,
-)
 from rhf_cli import app
 from tests.reliability.conftest import ROOT, launch_refine, logged_steps, snapshot, wait_for
 from training.recipes import train
@@ -57,6 +48,8 @@ def _kill_9(proc: subprocess.Popen) -> None:
 
 
 def test_a_second_process_is_refused_naming_the_holder_and_kill_9_frees_it(tmp_path):
+    from feedback_data.write_lock import OutputLocked, acquire, folder_lock, hold, holds
+
     lock = folder_lock(tmp_path / "out")
     proc = _holder(lock)
     try:
@@ -73,6 +66,8 @@ def test_a_second_process_is_refused_naming_the_holder_and_kill_9_frees_it(tmp_p
 
 
 def test_the_holding_process_may_nest_and_the_last_release_unlocks(tmp_path):
+    from feedback_data.write_lock import acquire, file_lock, holds, release
+
     lock = file_lock(tmp_path / "store.jsonl")
     assert lock.name == ".store.jsonl.lock"
     outer = acquire(lock, "store")
@@ -122,7 +117,7 @@ def test_two_rhf_train_on_one_folder_the_second_fails_at_once(rel_tiny_model, cf
 ], ids=["eval", "demo"])
 def test_eval_and_demo_refuse_a_folder_another_process_writes(tmp_path, argv):
     out = tmp_path / "out"
-    proc = _holder(folder_lock(out))
+    proc = _holder(out / ".lock")
     try:
         result = runner.invoke(app, [a.replace("{out}", str(out)) for a in argv])
     finally:
@@ -142,7 +137,7 @@ def test_data_export_refuses_a_target_another_process_writes(tmp_path, monkeypat
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))
     write_records(imported_path("strategyqa", "train"), [_item(0)])
     out = tmp_path / "feedback.jsonl"
-    proc = _holder(file_lock(out))
+    proc = _holder(out.with_name(f".{out.name}.lock"))
     try:
         result = runner.invoke(app, ["data", "export", str(out)])
     finally:
@@ -151,7 +146,7 @@ def test_data_export_refuses_a_target_another_process_writes(tmp_path, monkeypat
     assert result.output.strip().startswith(f"error: {out} is in use by pid {proc.pid} ")
     result = runner.invoke(app, ["data", "export", str(out)])  # the holder is gone
     assert result.exit_code == 0, result.output
-    assert out.is_file() and not file_lock(out).exists()
+    assert out.is_file() and not out.with_name(f".{out.name}.lock").exists()
 
 
 def _port() -> int:
