@@ -84,8 +84,9 @@ def guard_run(run_dir: Path) -> Iterator[StopSignals]:
     finally:
         if lock is not None:
             release(lock)
-        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # a run refused before writing leaves no empty folder behind
+        if created and is_main_rank():
+            with contextlib.suppress(OSError):  # not empty: the run wrote something
+                run_dir.rmdir()  # a run refused before writing leaves no empty folder behind
 
 
 def _num_processes() -> int:
