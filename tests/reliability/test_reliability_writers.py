@@ -180,7 +180,12 @@ def test_two_rhf_serve_on_one_store_the_second_does_not_start(tmp_path):
             assert time.monotonic() < deadline, "the first rhf serve never answered"
             time.sleep(0.2)
         second = _serve(store, _port())
-        out, _ = second.communicate(timeout=60)
+        try:
+            out, _ = second.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+            raise AssertionError("the second rhf serve started on the same store") from None
     finally:
         first.terminate()
         first.wait(10)
