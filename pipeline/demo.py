@@ -25,7 +25,7 @@ from typing import Any
 
 from feedback_data import run_mark
 from feedback_data.fetch import sha256_file
-from feedback_data.jsonl import write_json
+from feedback_data.jsonl import write_json, write_text
 from feedback_data.provenance import git_commit
 from feedback_data.schema import TASKS
 from feedback_data.write_lock import folder_lock, hold
@@ -146,15 +146,8 @@ def prepare_stage_run(out: Path, key: str) -> bool:
         run_mark.clear(out, TRAIN_KIND, assume={"kind": TRAIN_KIND, "owns": owns}
                        if legacy else None)
     run_mark.claim(out, TRAIN_KIND, [STAGE_KEY], commit=git_commit(), adopt=legacy)
-    write_json_text(marker, key + "\n")
+    write_text(marker, key + "\n")
     return same
-
-
-def write_json_text(path: Path, text: str) -> None:
-    from feedback_data.jsonl import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
