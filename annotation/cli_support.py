@@ -23,11 +23,12 @@ def user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from annotation.client import LabelStudioError
+        from feedback_data.disk_full import DiskFull
         from feedback_data.jsonl import DataError
 
         try:
             return fn(*args, **kwargs)
-        except (LabelStudioError, DataError, ValueError) as exc:
+        except (LabelStudioError, DataError, ValueError, DiskFull) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 

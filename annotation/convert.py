@@ -29,6 +29,7 @@ from feedback_data.schema import (
     Feedback,
     FeedbackItem,
 )
+from feedback_data.step_policy import STEP_RATINGS_DISAGREE
 
 SIMULATOR_DOMAIN = "@rhf.local"
 SIMULATOR_PREFIX = "rhf-simulator"
@@ -39,6 +40,10 @@ NONE_WITH_TYPES = "none_with_error_types"
 NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
 ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type
 RATINGS_INCOMPLETE = "step_ratings_incomplete"
+# The "Step or steps with an error" choices say other steps than those rated Wrong (a step
+# rated Correct but ticked, or rated Wrong but not ticked among ticked ones): the page
+# contradicts itself, so the record is left out of step-level training (step_policy).
+RATINGS_DISAGREE = STEP_RATINGS_DISAGREE
 
 
 def simulator_email(k: int = 1) -> str:
@@ -169,6 +174,8 @@ def feedback_from_annotation(
     ratings, complete = step_ratings(fields, chain, where)
     if not complete:
         flags.append(RATINGS_INCOMPLETE)
+    if ratings_disagree(ratings, steps):
+        flags.append(RATINGS_DISAGREE)
 
     text = fields.get(lc.CORRECTION, "")
     answer, corr_steps, _ = parse_chain(text)
@@ -205,6 +212,15 @@ def feedback_from_annotation(
     )
     feedback.raw = _raw(annotation, fields, feedback, project, task_id)
     return FeedbackItem(example=example, chain=chain, feedback=feedback)
+
+
+def ratings_disagree(ratings: list[str] | None, error_steps: list[int]) -> bool:
+    """True when steps are ticked as wrong (1-based) and they are not exactly the steps
+    rated Wrong. Nothing ticked is no disagreement: the ratings alone say where."""
+    if ratings is None or not error_steps:
+        return False
+    rated_wrong = {i for i, r in enumerate(ratings, start=1) if r == "wrong"}
+    return set(error_steps) != rated_wrong
 
 
 @dataclass

@@ -27,6 +27,7 @@ from annotation.campaign import SECRET_HEADER, WEBHOOK_ACTIONS, simulator_ids
 from annotation.client import ENV_KEY, ENV_URL, LabelStudioClient, LabelStudioError
 from annotation.convert import EmptyAnnotation, feedback_from_annotation, positive_id
 from annotation.webhook_store import WebhookStore
+from feedback_data.disk_full import is_disk_full
 from feedback_data.jsonl import DataError
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,16 @@ def make_webhook_router(store_path: Path, secret: str | None,
             log.exception("webhook: malformed delivery")
             raise HTTPException(status_code=422, detail=f"malformed payload "
                                                         f"({type(exc).__name__})") from exc
-        stored = store.append(item)
+        try:
+            stored = store.append(item)
+        except OSError as exc:
+            if not is_disk_full(exc, store.path.parent):
+                raise
+            # Label Studio keeps the annotation and can send it again; nothing was stored.
+            log.error("feedback store %s: disk full; annotation %s not stored",
+                      store.path, annotation.get("id"))
+            raise HTTPException(status_code=507, detail=f"disk full at {store.path.parent}: "
+                                f"the annotation was not stored") from None
         return {"stored": int(stored), "id": item.feedback.id, "duplicate": not stored}
 
     return router

@@ -4,9 +4,12 @@ On open, every line is checked once:
 - a torn last line (a crash mid-append: no newline and not a valid record) is truncated;
 - any other bad line is moved to ``<store>.quarantine`` (appended there, never deleted) and
   the store is rewritten without it (temporary file + rename);
-each with one log line. Capture then goes on. The (feedback id, update time) keys of the
-stored records are kept in memory, so the duplicate check of a delivery costs the same
-whatever the store's size; appends are fsynced before returning.
+each with one log line. Capture then goes on. One process writes a store: opening it takes
+its lock (``.<store>.lock`` beside it, :mod:`feedback_data.write_lock`) for the life of the
+process, so a second ``rhf serve`` on the same store fails at start, naming the first. The
+(feedback id, update time) keys of the stored records are kept in memory, so the duplicate
+check of a delivery costs the same whatever the store's size; appends are fsynced before
+returning.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pydantic import ValidationError
 
 from feedback_data.jsonl import atomic_path, describe_validation_error, to_json_line
 from feedback_data.schema import FeedbackItem
+from feedback_data.write_lock import acquire, file_lock
 
 log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
@@ -48,6 +52,9 @@ class WebhookStore:
         self.quarantine_path = self.path.with_name(self.path.name + QUARANTINE_SUFFIX)
         self._lock = threading.Lock()
         self._keys: set[tuple[str, str]] = set()
+        # Held until the process ends: the store has one writer (OutputLocked otherwise).
+        acquire(file_lock(self.path), f"feedback store {self.path}",
+                "stop that rhf serve, or give this one another --feedback-store")
         self._repair_and_index()
 
     def __len__(self) -> int:

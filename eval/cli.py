@@ -70,8 +70,12 @@ def eval_command(
     if ctx.invoked_subcommand is not None:
         return
     from eval.config import EvalConfig
-    from eval.runner import run_eval
+    from eval.runner import KIND, OUTPUTS, run_eval
+    from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError
+    from feedback_data.provenance import git_commit
+    from feedback_data.run_mark import NotOurFolder, claim
+    from feedback_data.write_lock import OutputLocked, folder_lock, hold
     from inference.backends import ModelLoadError
 
     if model is None:
@@ -89,6 +93,25 @@ def eval_command(
             threads=threads, report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
             update_card=update_card)
         config.check()
-        run_eval(config, log=typer.echo)
-    except (ValueError, DataError, ModelLoadError) as exc:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; choose a folder")
+        # One evaluation per folder at a time; never over files rhf did not write.
+        with hold(folder_lock(out), str(out), "wait for it to finish, or choose another --out "
+                                              "(nothing was written)"):
+            claim(out, KIND, OUTPUTS, commit=git_commit(), adopt=_is_rhf_report(out))
+            run_eval(config, log=typer.echo)
+    except DiskFull as exc:
+        fail(f"{exc}; the files written before it are kept: rerun rhf eval to finish")
+    except (ValueError, DataError, ModelLoadError, OutputLocked, NotOurFolder) as exc:
         fail(str(exc))
+
+
+def _is_rhf_report(out: Path) -> bool:
+    """An evaluation folder from before marks existed: its report.json is an rhf report."""
+    import json
+
+    try:
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(report, dict) and {"runs", "accuracy", "statistics"} <= set(report)

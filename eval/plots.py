@@ -46,7 +46,7 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"Accuracy with 95% CIs ({len(report['config']['seeds'])} seed(s))",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    _save(fig, path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -72,7 +72,7 @@ def plot_reliability(calibration: dict[str, Any], path: Path) -> Path:
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title("Reliability diagram (points: bin sizes)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -125,6 +125,14 @@ def plot_risk_coverage(report: dict[str, Any], path: Path) -> Path | None:
         ax.legend(fontsize=6, loc="upper left")
     fig.suptitle("Risk-coverage: answer only when P(no error) >= t", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _save(fig: Any, path: Path, **kwargs: Any) -> None:
+    """savefig through a temporary file: a full disk leaves no half-written PNG."""
+    from feedback_data.jsonl import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", **kwargs)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.names import CALIBRATION_NAMES, DETECTION_SET_NAMES, METHOD_NAMES, TASK_NAMES
-from feedback_data.jsonl import write_json
+from feedback_data.jsonl import write_json, write_text
 
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
 # Learning blog "Improve multi-hop reasoning in LLMs by learning from rich human feedback"
@@ -216,5 +216,5 @@ def write_report(report: dict[str, Any], out: str | Path, plots: bool = True) ->
             images.append(curve)
     report["plots"] = [p.name for p in images]
     write_json(out / "report.json", report)
-    (out / "report.md").write_text(render_markdown(report, report["plots"]), encoding="utf-8")
+    write_text(out / "report.md", render_markdown(report, report["plots"]))
     return [out / "report.json", out / "report.md", *images]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import asdict
@@ -20,9 +19,13 @@ from eval.stats import (
     mcnemar_exact,
 )
 from eval.task_runs import Models, save_predictions, task_runs
+from feedback_data.jsonl import write_records
 from feedback_data.provenance import commit_info
 
 ROOT = Path(__file__).resolve().parents[1]
+KIND = "rhf eval"
+# What an evaluation writes in its folder (the folder's .rhf-run mark names them).
+OUTPUTS = ("report.json", "report.md", "accuracy.png", "reliability.png", "predictions")
 
 
 def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
@@ -120,10 +123,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             add_selective(calibration[f"{prefix}icl"], records)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as fh:
-                for rec in cal.pop("records"):
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            write_records(path, cal.pop("records"))
             cal["predictions"] = str(path.relative_to(out))
         _check_detection_held_out(calibration, models, config, log)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,12 @@ class Models:
 
 
 def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for ex, p in zip(examples, preds, strict=True):
-            fh.write(json.dumps({"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
-                                 "text": p.text, "meta": p.meta}, ensure_ascii=False) + "\n")
+    """One JSON line per example, written atomically (a full disk leaves no half file)."""
+    from feedback_data.jsonl import write_records
+
+    write_records(path, [{"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
+                          "text": p.text, "meta": p.meta}
+                         for ex, p in zip(examples, preds, strict=True)])
 
 
 def task_runs(config: EvalConfig, models: Models, task: str, examples: list, timed,

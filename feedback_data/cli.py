@@ -87,6 +87,8 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
     check_target(out, fmt == "hf", fmt, force)
     if out.parent.exists() and not out.parent.is_dir():
         raise DataError(f"{out.parent} is a file, not a folder")
+    from feedback_data.disk_full import DiskFull
+
     try:
         if fmt == "jsonl":
             from feedback_data.jsonl import write_records
@@ -94,28 +96,18 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
             write_records(out, items)
         else:
             _save_hf(items, out)
+    except DiskFull as exc:
+        raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def _save_hf(items: list, out: Path) -> None:
-    import shutil
-    import tempfile
-
     from feedback_data.hf_dataset import save_items
+    from feedback_data.jsonl import atomic_folder
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        save_items(items, staged / "dataset")
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            out.replace(old)
-        (staged / "dataset").replace(out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+    with atomic_folder(out) as staged:
+        save_items(items, staged)
 
 
 @app.command()
@@ -136,6 +128,7 @@ def export(
     """Export imported feedback: rhf's records (JSONL / dataset) or a TRL training format."""
     from feedback_data.store import PAPER_SPLITS, load_paper_feedback
     from feedback_data.trl_formats import TRL_FORMATS, export_cli
+    from feedback_data.write_lock import OutputLocked, file_lock, hold
 
     formats = (*EXPORT_FORMATS, *TRL_FORMATS)
     try:
@@ -145,11 +138,16 @@ def export(
         if fmt not in formats:
             raise DataError(f"--format must be one of {', '.join(formats)}, not {fmt!r}")
         items = load_paper_feedback(task, split)
-        if fmt in TRL_FORMATS:
-            check_target(out, out.suffix != ".jsonl", fmt, force)
-            return export_cli(fmt, items, out, echo=typer.echo, fail=fail,
-                              contradicting=contradicting_corrections)
-        export_items(items, out, fmt, force=force)
-    except DataError as exc:
+        if out.parent.exists() and not out.parent.is_dir():
+            raise DataError(f"{out.parent} is a file, not a folder")
+        # One writer per target: a second export to the same OUT fails at once.
+        with hold(file_lock(out), str(out), "wait for it to finish, or choose another OUT "
+                                            "(nothing was written)"):
+            if fmt in TRL_FORMATS:
+                check_target(out, out.suffix != ".jsonl", fmt, force)
+                return export_cli(fmt, items, out, echo=typer.echo, fail=fail,
+                                  contradicting=contradicting_corrections)
+            export_items(items, out, fmt, force=force)
+    except (DataError, OutputLocked) as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(items)} records to {out}")

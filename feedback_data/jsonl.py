@@ -1,4 +1,10 @@
-"""JSON-lines I/O with errors that name file, line and field, and atomic writes."""
+"""JSON-lines I/O with errors that name file, line and field, and atomic writes.
+
+Every write here goes to a temporary file that is fsynced and renamed (appends are fsynced
+and, when they fail, cut back to where they began), and a full disk is one line
+(:class:`~feedback_data.disk_full.DiskFull`): where, how many bytes were needed, and that
+the target was left as it was.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+
+from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,37 +84,107 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (an old
+    ``path`` is moved aside first, then deleted). On failure it is removed and ``path`` stays
+    as it was; a full disk is :class:`DiskFull` (needing at least what was staged)."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        try:
+            yield staged / "out"
+        except DiskFull:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc, path.parent):
+                raise
+            from feedback_data.disk_full import tree_size
+
+            raise disk_full(path.parent, tree_size(staged),
+                            f"{path} was left as it was (the half-written copy was removed)",
+                            at_least=True) from None
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            if path.is_dir():
+                path.replace(old)
+            else:
+                path.unlink()
+        (staged / "out").replace(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
 def to_json_line(record: BaseModel | dict[str, Any]) -> str:
     if isinstance(record, BaseModel):
         return record.model_dump_json() + "\n"
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def _write_synced(fh: Any, records: Iterable[BaseModel | dict[str, Any]]) -> int:
-    """One JSON line per record, flushed and fsynced; returns the count."""
-    n = 0
-    for record in records:
-        fh.write(to_json_line(record))
-        n += 1
-    fh.flush()
-    os.fsync(fh.fileno())
-    return n
+@contextlib.contextmanager
+def _said_when_full(path: Path, needed: int, kept: str) -> Iterator[None]:
+    """A full disk while writing ``path`` becomes DiskFull (bytes ``needed``, ``kept``)."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except OSError as exc:
+        if not is_disk_full(exc, path.parent):
+            raise
+        raise disk_full(path.parent, needed, kept) from None
+
+
+def _encode(records: Iterable[BaseModel | dict[str, Any]]) -> tuple[bytes, int]:
+    lines = [to_json_line(r) for r in records]
+    return "".join(lines).encode("utf-8"), len(lines)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    with _said_when_full(path, len(data), f"{path} was left as it was"):
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
     """Write all records to ``path`` atomically (temporary file, fsync, rename)."""
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
-        return _write_synced(fh, records)
+    data, n = _encode(records)
+    write_bytes(path, data)
+    return n
 
 
 def append_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
-    """Append records and fsync before returning, so a crash after return loses nothing."""
+    """Append records and fsync before returning, so a crash after return loses nothing; a
+    failed append (a full disk) is cut back, leaving no torn line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        return _write_synced(fh, records)
+    data, n = _encode(records)
+    with path.open("ab") as fh:
+        start = fh.tell()
+        kept = f"{path} kept its {start} bytes from before (nothing half-written)"
+        with _said_when_full(path, len(data), kept):
+            try:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError:
+                fh.truncate(start)
+                raise
+    return n
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

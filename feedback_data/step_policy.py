@@ -16,6 +16,8 @@ Sources, in order of preference:
   4. No error type and no error step: the annotator saw no error, so every step is correct.
   A record with error types but no step information is left out ("errors_without_step";
   :func:`step_label` keeps the parser's reason in ``description_why``).
+  A record whose step ratings and ticked error steps disagree (flagged on pull,
+  ``step_ratings_disagree``) is left out: neither source can be trusted over the other.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from feedback_data.schema import FeedbackItem
 from feedback_data.step_mentions import steps_from_descriptions
 
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
+STEP_RATINGS_DISAGREE = "step_ratings_disagree"
 
 
 STEP_SOURCES: tuple[str, ...] = ("step_ratings", "error_steps", "descriptions", "no_error")
@@ -48,6 +51,8 @@ def step_label(item: FeedbackItem, neutral_is_correct: bool = True) -> StepLabel
     fb, n = item.feedback, len(item.chain.steps)
     if n == 0:
         return StepLabel(None, "chain_without_steps")
+    if STEP_RATINGS_DISAGREE in fb.flags:
+        return StepLabel(None, STEP_RATINGS_DISAGREE)
     ratings = getattr(fb, "step_ratings", None)
     if ratings is not None:
         if len(ratings) != n:

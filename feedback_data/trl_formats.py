@@ -30,8 +30,6 @@ model trained elsewhere on these rows can be evaluated by rhf.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -288,17 +286,12 @@ def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
         return "jsonl"
     from datasets import Dataset
 
+    from feedback_data.jsonl import atomic_folder
+
     if not rows:
         raise ExportError(f"{out}: no rows to write (a dataset folder needs at least one)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        Dataset.from_list(rows).save_to_disk(str(tmp / "ds"))
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        (tmp / "ds").rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(out) as staged:
+        Dataset.from_list(rows).save_to_disk(str(staged))
     return "hf"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from feedback_data.chain_format import parse_chain
+from feedback_data.disk_full import DiskFull, disk_full
 from feedback_data.jsonl import append_records, read_records
 from feedback_data.prompts import cot_prompt, default_shots, prompt_id
 from feedback_data.schema import Chain, Example, make_chain_id
@@ -77,7 +78,13 @@ def generate_chains(
         new = [make_chain(ex, t, model, pid, s) for ex, outs in zip(part, texts, strict=True)
                for s, t in enumerate(outs) if make_chain_id(ex.id, model, pid, s) not in done]
         if out is not None:
-            append_records(out, new)
+            try:
+                append_records(out, new)
+            except DiskFull as exc:
+                raise disk_full(Path(out).parent, exc.needed,
+                                f"{out} keeps the {len(done)} chains written before (nothing "
+                                f"half-written); free some room and run the same command to "
+                                f"go on") from None
         done.update({c.id: c for c in new})
     return [done[cid] for ex in examples for cid in ids[ex.id]]
 

@@ -34,6 +34,7 @@ def generate_command(
                                            "canonical shots).")] = 0,
 ) -> None:
     """Generate chains, parse answer and steps; unparseable chains are kept, marked parsed=false."""
+    from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError
     from feedback_data.prompts import check_task
     from inference.backends import Backend, ModelLoadError
@@ -48,7 +49,7 @@ def generate_command(
         chains = generate_chains(backend, examples, task, k=k, out=out, num_samples=samples,
                                  do_sample=sample, temperature=temperature,
                                  max_new_tokens=max_new_tokens, seed=seed, log=typer.echo)
-    except (ValueError, DataError, ModelLoadError) as exc:
+    except (ValueError, DataError, ModelLoadError, DiskFull) as exc:
         fail(str(exc))
     unparsed = sum(not c.parsed for c in chains)
     typer.echo(f"{len(chains)} chains for {len(examples)} questions in {out} "

@@ -4,32 +4,61 @@ data -> base (the shipped pre-trained tiny T5, or rebuilt from scratch) -> pilot
 [Label Studio + simulated annotator] -> multitask and refine training on the paper's feedback
 -> evaluation of every method on both full dev sets plus calibration -> report.
 
-Every stage prints its time; a stage whose inputs did not change is reused on the next run
-(``--fresh`` redoes all). With ``--model`` a real checkpoint (e.g. google/flan-t5-large)
-replaces the tiny base and the shipped configs for that size are used. Thread counts are
-fixed and every RNG is seeded, so the same commit gives the same numbers on any 2-core
-machine.
+Every stage prints its time; a stage whose inputs and code did not change is reused on the
+next run, saying from which commit (``--fresh`` redoes all). The demo holds its folder's lock
+while it runs and marks the folder (``.rhf-run``); ``--fresh`` and a training stage whose
+inputs changed delete only what the demo wrote, and refuse a folder holding anything else.
+With ``--model`` a real checkpoint (e.g. google/flan-t5-large) replaces the tiny base and the
+shipped configs for that size are used. Thread counts are fixed and every RNG is seeded, so
+the same commit gives the same numbers on any 2-core machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedback_data import run_mark
 from feedback_data.fetch import sha256_file
-from feedback_data.jsonl import write_json
+from feedback_data.jsonl import write_json, write_text
+from feedback_data.provenance import git_commit
 from feedback_data.schema import TASKS
+from feedback_data.write_lock import folder_lock, hold
 from pipeline.base_model import SHIPPED_BASE, build_base, read_record
 from pipeline.stages import Stages
 from training.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+KIND = "rhf demo"
+TRAIN_KIND = "rhf train"
+# Every top-level entry the demo (and the evaluation it runs) writes in its folder.
+OWNS = ("stages", "base", "chains", "annotation", "train", "predictions", "report.json",
+        "report.md", "accuracy.png", "reliability.png", "demo_timings.json")
+STAGE_KEY = "stage_key.txt"
+# The modules each stage runs (its code, in its cache key: pipeline.stage_code) and the
+# stages it reads from. The shipped base has no code: its weights' sha256 is its input.
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "data": ("feedback_data.fetch", "feedback_data.store"),
+    "base": ("pipeline.base_model",),  # only when the base is rebuilt
+    "chains": ("inference.chains", "inference.backends"),
+    "annotation": ("pipeline.pilot",),
+    "train-multitask": ("training.multitask",),
+    "train-refine": ("training.refine",),
+    "eval": ("eval.runner", "eval.report", "eval.plots"),
+}
+STAGE_AFTER: dict[str, tuple[str, ...]] = {
+    "base": ("data",),  # only when the base is rebuilt; the shipped one reads from no stage
+    "chains": ("data", "base"),
+    "annotation": ("chains",),
+    "train-multitask": ("data", "base"),  # + annotation when it runs
+    "train-refine": ("data", "base"),
+    "eval": ("data", "base", "chains", "train-multitask", "train-refine"),
+}
 
 
 @dataclass
@@ -93,18 +122,32 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
     from training.multitask import train as train_multitask
     from training.refine import train as train_refine
 
-    marker = out / "stage_key.txt"
-    same = marker.exists() and marker.read_text().strip() == key
-    if out.exists() and not same:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(key + "\n")
+    same = prepare_stage_run(out, key)
     cfg = load_config(config, overrides={
         "model.name_or_path": base, "train.output_dir": str(out),
         "data.extra_feedback": extra_feedback,
         "train.resume": same and (out / "checkpoints").exists(), **overrides,
     }, objective=objective)
     return str((train_multitask if objective == "multitask" else train_refine)(cfg))
+
+
+def prepare_stage_run(out: Path, key: str) -> bool:
+    """A training stage's run folder for inputs ``key``: True when it holds a run of the same
+    inputs (to resume). A run of other inputs is cleared first, but only when it is a
+    training run holding nothing else (:func:`feedback_data.run_mark.clear`)."""
+    from training.run_guard import OWNS as TRAIN_OWNS
+
+    marker = out / STAGE_KEY
+    same = marker.exists() and marker.read_text().strip() == key
+    # A stage run from before marks existed: its stage key and run.json say it is ours.
+    legacy = marker.is_file() and (out / "run.json").is_file()
+    owns = [*TRAIN_OWNS, STAGE_KEY]
+    if out.exists() and not same:
+        run_mark.clear(out, TRAIN_KIND, assume={"kind": TRAIN_KIND, "owns": owns}
+                       if legacy else None)
+    run_mark.claim(out, TRAIN_KIND, [STAGE_KEY], commit=git_commit(), adopt=legacy)
+    write_text(marker, key + "\n")
+    return same
 
 
 def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
@@ -123,20 +166,38 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
 
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every stage and return the evaluation report (also written under ``cfg.out``)."""
+    """Run every stage and return the evaluation report (also written under ``cfg.out``).
+
+    The folder is locked for the run (a second demo on it fails at once, naming the first)
+    and marked as the demo's; ``cfg.fresh`` first deletes what an earlier demo wrote there,
+    refusing a folder the demo did not make or one holding files it did not write."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise run_mark.NotOurFolder(f"{out} is a file; choose another --out")
+    with hold(folder_lock(out), str(out), "wait for it to finish, or choose another --out "
+                                          "(nothing was written)"):
+        # A demo folder from before marks existed: its stage records say it is the demo's.
+        legacy = (out / "stages" / "data.json").is_file()
+        if cfg.fresh:
+            gone = run_mark.clear(out, KIND, assume={"kind": KIND, "owns": list(OWNS)}
+                                  if legacy else None)
+            if gone:
+                log(f"--fresh: deleted what the demo wrote in {out} ({', '.join(gone)})")
+        run_mark.claim(out, KIND, OWNS, commit=git_commit(), adopt=legacy)
+        return _run_stages(cfg, out, log)
+
+
+def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
     from eval.config import EvalConfig
     from eval.runner import run_eval
 
     make_deterministic(cfg.threads)
-    out = Path(cfg.out)
     if cfg.k is None:
         cfg.k = 0 if cfg.model is None else 4
     cfg.multitask_config = cfg.multitask_config or shipped_config("multitask", cfg.model)
     cfg.refine_config = cfg.refine_config or shipped_config("refine", cfg.model)
-    if cfg.fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stages = Stages(out, cfg.fresh, log)
+    # This file is every stage's glue: a change to it re-runs them all.
+    stages = Stages(out, cfg.fresh, log, glue=("pipeline.demo",))
     started = time.perf_counter()
 
     def data() -> dict[str, Any]:
@@ -147,32 +208,35 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         fetch_feedback(log=log)
         return {"counts": import_paper_feedback(log=log)}
 
-    stages.run("data", {}, data)
+    stages.run("data", {}, data, code=STAGE_CODE["data"])
 
     if cfg.model is not None:
         base = cfg.model
     elif cfg.rebuild_base:
         base = stages.run("base", {"pretrain": asdict(cfg.pretrain)}, lambda: {
             "model": str(Path(build_base(out / "base", cfg.pretrain, log=log)["train_run"])
-                         / "final")})["model"]
+                         / "final")}, code=STAGE_CODE["base"], after=STAGE_AFTER["base"])["model"]
     else:
         if not (SHIPPED_BASE / "model.safetensors").exists():
             raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
                                     "it from git, or run with --rebuild-base")
         digest = sha256_file(SHIPPED_BASE / "model.safetensors")
+        # The shipped weights are the whole input: no code computes them here.
         base = stages.run("base", {"shipped": digest}, lambda: {
             "model": str(SHIPPED_BASE), "sha256": digest,
-            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")})["model"]
+            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")}, after=())["model"]
 
     chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot},
-                        lambda: _chains(base, out / "chains", cfg))
+                        lambda: _chains(base, out / "chains", cfg),
+                        code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
     extra: list[str] = []
     if cfg.with_annotation:
         from pipeline.pilot import run_pilot
 
         files = [chains[f"{t}_file"] for t in TASKS]
         ann = stages.run("annotation", {"chains": files, "base": base},
-                         lambda: run_pilot(files, out / "annotation", log=log))
+                         lambda: run_pilot(files, out / "annotation", log=log),
+                         code=STAGE_CODE["annotation"], after=STAGE_AFTER["annotation"])
         extra = [ann["feedback_file"]]
 
     trained = {}
@@ -184,7 +248,10 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         trained[objective] = stages.run(
             f"train-{objective}", inputs,
             lambda o=objective, c=config, k=key: {"model": _train(
-                o, Path(c), base, out / "train" / o, extra, cfg.train_overrides, k)})["model"]
+                o, Path(c), base, out / "train" / o, extra, cfg.train_overrides, k)},
+            code=STAGE_CODE[f"train-{objective}"],
+            after=(*STAGE_AFTER[f"train-{objective}"],
+                   *(("annotation",) if cfg.with_annotation else ())))["model"]
 
     eval_cfg = EvalConfig(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
@@ -196,16 +263,20 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
                         "base_record": read_record(base),
                         "pilot_parse_rate": {t: chains[f"{t}_parse_rate"] for t in TASKS}}},
     )
-    stages.run("eval", {"eval": repr(eval_cfg), "models": trained},
+    eval_key = repr(eval_cfg)  # before the stages' provenance joins the report
+    eval_cfg.extra["demo"]["stages"] = stages.provenance()
+    stages.run("eval", {"eval": eval_key, "models": trained},
                lambda: {"report": str(out / "report.json"),
-                        "methods": sorted(run_eval(eval_cfg, log=log).get("accuracy", {}))})
+                        "methods": sorted(run_eval(eval_cfg, log=log).get("accuracy", {}))},
+               code=STAGE_CODE["eval"], after=STAGE_AFTER["eval"])
     total = time.perf_counter() - started
     timings = {"stages": stages.times, "total_seconds": total}
     write_json(out / "demo_timings.json", timings)
     report = json.loads((out / "report.json").read_text())
     log("")
     log("stage times: " + ", ".join(
-        f"{n} " + ("cached" if t["cached"] else f"{t['seconds']:.0f} s")
+        f"{n} " + (f"reused from {t['commit'] or 'an unknown commit'}" if t["cached"]
+                   else f"{t['seconds']:.0f} s")
         for n, t in stages.times.items()) + f"; total {total:.0f} s")
     log("pilot chains parse rate: " + ", ".join(
         f"{t} {chains[f'{t}_parse_rate']:.0%}" for t in TASKS))

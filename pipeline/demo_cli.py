@@ -57,7 +57,19 @@ def demo_command(
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
         apply_quick(cfg)
+    from feedback_data.run_mark import NotOurFolder
+    from feedback_data.write_lock import OutputLocked, command_line
+    from training.checkpoint_errors import CheckpointError
+    from training.stop_signals import RunInterrupted
+
     try:
         run_demo(cfg, log=typer.echo)
-    except (FetchError, DataError, OSError) as exc:
+    except RunInterrupted as exc:  # a training stage stopped on Ctrl-C / SIGTERM and said so
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted; finished stages are kept: run `{command_line()}` again to "
+                   f"go on", err=True)
+        raise typer.Exit(130) from None
+    except (FetchError, DataError, OSError, OutputLocked, NotOurFolder,
+            CheckpointError) as exc:
         fail(str(exc))

@@ -55,6 +55,7 @@ def infer_command(
     if ctx.invoked_subcommand is not None:
         return
     from eval.metrics import accuracy
+    from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError, read_records, write_records
     from feedback_data.schema import Example
     from inference.backends import Backend, ModelLoadError
@@ -89,7 +90,10 @@ def infer_command(
     rows = [{"example_id": ex.id, "task": ex.task, "question": ex.question, "gold": ex.answer,
              "answer": p.answer, "text": p.text, "meta": p.meta, "method": method,
              "model": model} for ex, p in zip(examples, preds, strict=True)]
-    write_records(out, rows)
+    try:
+        write_records(out, rows)
+    except DiskFull as exc:  # one line: where, how much, and that OUT was left as it was
+        _fail(str(exc))
     acc = accuracy([p.answer for p in preds], [ex.answer for ex in examples])
     typer.echo(json.dumps({"method": method, "examples": len(examples), "accuracy": acc,
                            "unparsed": sum(p.answer is None for p in preds), "out": str(out)}))

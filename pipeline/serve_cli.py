@@ -48,12 +48,13 @@ def serve(
                     f"that can reach {host}:{port}", fg=typer.colors.YELLOW, err=True)
     import uvicorn
 
+    from feedback_data.write_lock import OutputLocked
     from inference.backends import ModelLoadError
     from pipeline.serve import create_app
 
     try:
         app = create_app(feedback_store=feedback_store,
                          webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
-    except ModelLoadError as exc:
+    except (ModelLoadError, OutputLocked) as exc:
         fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

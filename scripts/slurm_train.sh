@@ -10,6 +10,9 @@
 #SBATCH --ntasks-per-node=1
 #SBATCH --exclusive
 #SBATCH --output=slurm-%j.out
+# SIGTERM 120 s before the time limit: each rank finishes its step, writes a checkpoint and
+# prints the resume command (docs/reliability.md); resubmit with --resume.
+#SBATCH --signal=TERM@120
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}"
 PY=${PY:-.venv/bin/python}

@@ -3,6 +3,7 @@ a second run reuses the cached stages, and two fresh runs give identical numbers
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,9 @@ def _numbers(out: Path) -> dict:
 
 @pytest.mark.usefixtures("real_data")
 def test_quick_demo_end_to_end_then_cached(tmp_path):
+    from feedback_data.provenance import git_commit
+
+    commit = git_commit()
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -72,11 +76,25 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
               .splitlines()]
     assert len(chains) == 2 and all(c["parsed"] for c in chains)
 
+    # The report says which stages made it, and at which commit.
+    made = report["config"]["extra"]["demo"]["stages"]
+    assert set(made) == {"data", "base", "chains", "train-multitask", "train-refine"}
+    assert all(not s["reused"] and s["commit"] == commit for s in made.values()), made
+
+    (out / "stages" / "eval.json").unlink()  # the evaluation re-runs; the rest is reused
+    again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    timings = json.loads((out / "demo_timings.json").read_text())
+    assert [n for n, t in timings["stages"].items() if not t["cached"]] == ["eval"]
+    assert f"== train-multitask: reused from commit {commit} " in again.output
+    made = json.loads((out / "report.json").read_text())["config"]["extra"]["demo"]["stages"]
+    assert all(s["reused"] and s["commit"] == commit for s in made.values()), made
+
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
     timings = json.loads((out / "demo_timings.json").read_text())
     assert all(t["cached"] for t in timings["stages"].values())
-    assert "cached" in again.output
+    assert "== eval: reused from commit " in again.output
 
 
 @pytest.mark.usefixtures("real_data")
@@ -134,3 +152,52 @@ def test_a_changed_stage_reruns_every_later_stage(tmp_path):
     assert calls == ["a", "b", "c"] and all(t["cached"] for t in stages.times.values())
     run_all({"v": 2})
     assert calls == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_path):
+    """Stage keys include the code each stage runs (the demo's own declarations, on a copy
+    of the source tree): editing inference/methods.py re-runs the evaluation only; editing
+    the training loop re-runs both trainings and the evaluation after them. A reused stage
+    says from which commit its result comes; a re-run says which files changed."""
+    import shutil
+
+    from pipeline.demo import STAGE_AFTER, STAGE_CODE
+    from pipeline.stage_code import PACKAGES
+    from pipeline.stages import Stages
+
+    src = tmp_path / "src"
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, src / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    ran: list[str] = []
+    logs: list[str] = []
+
+    def run_all() -> list[str]:
+        ran.clear()
+        stages = Stages(tmp_path / "out", fresh=False, log=logs.append, root=src,
+                        glue=("pipeline.demo",))
+        for name in ("data", "base", "chains", "train-multitask", "train-refine", "eval"):
+            shipped_base = name == "base"  # as the demo runs it: no code, no stage before
+            stages.run(name, {"name": name}, lambda n=name: ran.append(n) or {"name": n},
+                       code=() if shipped_base else STAGE_CODE[name],
+                       after=() if shipped_base else STAGE_AFTER.get(name))
+        return list(ran)
+
+    everything = ["data", "base", "chains", "train-multitask", "train-refine", "eval"]
+    assert run_all() == everything
+    logs.clear()
+    assert run_all() == []
+    assert all(re.fullmatch(r"== [a-z-]+: reused from commit \S+ \(.*\)", line)
+               for line in logs), logs
+    methods = src / "inference" / "methods.py"
+    methods.write_text(methods.read_text() + "\n# a change to a method\n")
+    logs.clear()
+    assert run_all() == ["eval"]
+    assert any(re.fullmatch(r"== eval \.\.\. \(its code changed since commit \S+: "
+                            r"inference/methods\.py\)", line) for line in logs), logs
+    loop = src / "training" / "loop.py"
+    loop.write_text(loop.read_text() + "\n# a change to the training loop\n")
+    assert run_all() == ["train-multitask", "train-refine", "eval"]
+    demo = src / "pipeline" / "demo.py"
+    demo.write_text(demo.read_text() + "\n# the demo's glue\n")
+    assert run_all() == ["data", "chains", "train-multitask", "train-refine", "eval"]

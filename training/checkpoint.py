@@ -6,7 +6,8 @@ safetensors; the adapter only with LoRA), the tokenizer, ``optimizer.pt``, ``sch
 ``trainer_state.json`` (step, epoch, data position, objective, model signature), copies
 of ``config.yaml`` and ``run.json``, and ``manifest.json`` with every file's sha256. It is
 written under ``.tmp-step-<N>`` and renamed, so a kill during a save leaves the previous
-checkpoint whole. ``final/`` is written the same way, with its own manifest.
+checkpoint whole. ``final/`` is written the same way, with its own manifest. A full disk
+during a save removes the half-written folder and is one line (:mod:`training.checkpoint_room`).
 
 The run folder's checks before a run starts are in :mod:`training.run_dir`; the manifest in
 :mod:`training.manifest`.
@@ -25,6 +26,7 @@ import torch
 
 from training.atomic_files import RUN_FILES, atomic_write_text
 from training.checkpoint_errors import CheckpointError, corrupt_checkpoint
+from training.checkpoint_room import room_checked
 from training.manifest import write_manifest
 from training.rng_state import rng_state, set_rng_state
 
@@ -90,6 +92,8 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         os.close(fd)
 
 
+@room_checked("checkpoint", previous=lambda a: (list_checkpoints(a["run_dir"]) or [None])[-1],
+              tmp=lambda a: Path(a["run_dir"]) / CHECKPOINTS / f".tmp-step-{a['state']['step']}")
 def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
                     optimizer: Any, scheduler: Any, state: dict[str, Any], keep: int) -> Path:
     """Write ``checkpoints/step-<N>`` atomically and keep the newest ``keep`` of them."""
@@ -120,6 +124,8 @@ def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
     return final
 
 
+@room_checked("final/", previous=lambda a: (list_checkpoints(a["run_dir"]) or [None])[-1],
+              tmp=lambda a: Path(a["run_dir"]) / f".tmp-{a.get('name', 'final')}")
 def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
                name: str = "final") -> Path:
     """Write ``final/`` (model, tokenizer, run files, manifest.json) atomically; ``name``

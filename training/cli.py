@@ -5,7 +5,8 @@
               [--resume [--allow-config-change]] [key=value | --key value ...]
 
 Options and overrides may come in any order; ``--model`` and ``--out`` are taken as written
-(never read as YAML), and ``--resume`` never takes the next argument.
+(never read as YAML), and ``--resume`` never takes the next argument. A first Ctrl-C or
+SIGTERM ends the run after the current step with a checkpoint (exit 130 / 143).
 """
 
 from __future__ import annotations
@@ -19,18 +20,30 @@ from typer.core import TyperGroup
 
 from feedback_data.cli_errors import fail as _fail
 
+RUN = "run"  # the hidden command that trains; `rhf train ARGS` is `rhf train run ARGS`
+_LINE = "rhf.train.line"
+
 
 class _TrainGroup(TyperGroup):
-    """A group whose own callback trains: anything that is not a sub-command's name is
-    handed to the callback as config overrides (``lr=1e-4``, ``--max-steps 5``)."""
+    """`rhf train`: ``merge`` and ``verify`` are sub-commands; anything else on the line is
+    the training command's options and overrides (``rhf train --objective refine lr=1e-4``).
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        rest = click.Command.parse_args(self, ctx, args)
-        if rest and rest[0] in self.commands:
-            ctx._protected_args, ctx.args = rest[:1], rest[1:]
-        else:
-            ctx._protected_args, ctx.args = [], rest
-        return ctx.args
+    Public click hooks only: :meth:`resolve_command` sends a line whose first word is not a
+    sub-command's name to the hidden ``run`` command, and ``--help`` shows that command's
+    help (its options, and the sub-commands in its epilog).
+    """
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in self.commands and args[0] != RUN:
+            return super().resolve_command(ctx, args)
+        ctx.meta[_LINE] = ["rhf", "train", *args]  # the line as typed, for resume hints
+        return RUN, self.commands[RUN], args
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        run = self.commands[RUN]
+        run.format_help(click.Context(run, info_name=ctx.info_name, parent=ctx.parent),
+                        formatter)
 
 
 app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
@@ -38,8 +51,18 @@ app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
                   help="Fine-tune a seq2seq model on rich feedback (multitask or refine).")
 
 
-
 @app.callback()
+def train_group(ctx: typer.Context) -> None:
+    """Fine-tune a seq2seq model on rich feedback (multitask or refine)."""
+    if ctx.invoked_subcommand is None:  # `rhf train` alone
+        typer.echo(ctx.get_help())
+
+
+@app.command(RUN, hidden=True, options_metavar="[OPTIONS] [KEY=VALUE | --KEY VALUE]...",
+             epilog="Also: `rhf train merge ADAPTER OUT` folds a LoRA "
+             "adapter into full weights; `rhf train verify FOLDER` checks a saved folder "
+             "against its manifest.",
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def train_command(
     ctx: typer.Context,
     objective: Annotated[str | None, typer.Option(
@@ -56,9 +79,8 @@ def train_command(
     help_config: Annotated[bool, typer.Option(
         "--help-config", help="List every config key with its default and help.")] = False,
 ) -> None:
-    """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8)."""
-    if ctx.invoked_subcommand is not None:
-        return
+    """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8), in any
+    order with the options."""
     from training.config import ConfigError, describe
     from training.config_load import load_config, split_launch_args
 
@@ -67,12 +89,15 @@ def train_command(
         return
     extra_config, rest = split_launch_args(list(ctx.args))
     if not (objective or config or extra_config or rest or model or out or resume):
-        typer.echo(ctx.get_help())
+        typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
         return
+    from feedback_data.disk_full import DiskFull
+    from feedback_data.write_lock import command_as
     from training.checkpoint_errors import CheckpointError
     from training.config_load import parse_overrides
     from training.numerics_guard import NonFiniteError
     from training.recipes import train
+    from training.stop_signals import RunInterrupted
 
     try:
         if objective is not None and objective not in ("multitask", "refine"):
@@ -85,8 +110,11 @@ def train_command(
             "train.allow_config_change": allow_config_change or None}.items()
             if v is not None})
         cfg = load_config(config or extra_config, overrides, objective=objective)
-        final = train(cfg)
-    except (ConfigError, CheckpointError, NonFiniteError) as exc:
+        with command_as(ctx.meta.get(_LINE) or ["rhf", "train", *ctx.args]):
+            final = train(cfg)
+    except RunInterrupted as exc:  # the run has said where it stopped and how to resume
+        raise typer.Exit(exc.exit_code) from None
+    except (ConfigError, CheckpointError, NonFiniteError, DiskFull) as exc:
         _fail(str(exc))
     except OSError as exc:  # a disk or folder problem met mid-run
         _fail(f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}")

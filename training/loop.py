@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from feedback_data.disk_full import DiskFull
 from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
@@ -69,7 +70,9 @@ from training.modeling import (
 )
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.run_dir import prepare_run_dir
+from training.run_guard import guard_run
 from training.step_window import Window
+from training.stop_signals import RunInterrupted, StopSignals
 from training.trackers import accelerator_kwargs, start_training_run
 from training.validation import Selection, Validator
 
@@ -145,7 +148,17 @@ def _term_mix(sampler: EpochBatchSampler, train_set: list[Any], steps: int, grou
 
 
 def train(cfg: RecipeConfig, objective: Objective) -> Path:
-    """Run ``objective`` as configured; returns the ``final/`` folder."""
+    """Run ``objective`` as configured; returns the ``final/`` folder.
+
+    The run holds its folder throughout (:func:`training.run_guard.guard_run`: one writer,
+    a full disk said in one line); the first Ctrl-C or SIGTERM ends it after the current
+    step with a checkpoint (:mod:`training.stop_signals`)."""
+    require_run_fields(cfg)
+    with guard_run(Path(cfg.train.output_dir)) as stop:
+        return _train(cfg, objective, stop)
+
+
+def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -345,6 +358,13 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
                 save()
             if t.step_sleep:
                 time.sleep(t.step_sleep)
+            if step < steps and stop.requested(accelerator):  # Ctrl-C / SIGTERM: save, stop
+                if not (t.save_every and step % t.save_every == 0):
+                    save()
+                bar.close()
+                logger.close()
+                raise stop.interrupted(step, (ckpt.list_checkpoints(run_dir) or [None])[-1],
+                                       accelerator.num_processes, say)
             if step >= steps or stop_early:
                 break
         else:
@@ -392,5 +412,7 @@ def main(objective: str, recipe: Callable[[RecipeConfig], Path],
     path, overrides = split_launch_args(sys.argv[1:] if argv is None else argv)
     try:
         recipe(load_config(path, overrides, objective=objective))
-    except (ConfigError, ckpt.CheckpointError, NonFiniteError) as exc:
+    except RunInterrupted as exc:  # the loop has said where it stopped
+        sys.exit(exc.exit_code)
+    except (ConfigError, ckpt.CheckpointError, NonFiniteError, DiskFull) as exc:
         sys.exit(f"error: {exc}")

@@ -1,7 +1,9 @@
 """The run folder, checked before anything is written: no finished run is overwritten, a
 resumed checkpoint matches its manifest, a resume does not silently change a run-defining
-key, run.json and metrics.jsonl are readable, the folder is writable. Each refusal is one
-line (:class:`RunDirError`, :class:`ConfigChangeError` or :class:`CheckpointError`).
+key, run.json and metrics.jsonl are readable, the folder is writable, no file of the user's
+is overwritten. Each refusal is one line (:class:`RunDirError`, :class:`ConfigChangeError`
+or :class:`CheckpointError`). Once the checks pass the folder is marked as a training run's
+(``.rhf-run``, :mod:`feedback_data.run_mark`); its lock is :mod:`training.run_guard`'s.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from feedback_data.run_mark import NotOurFolder, check_claim, claim
 from training.atomic_files import atomic_write_bytes, write_run_files
 from training.checkpoint import (
     check_objective,
@@ -31,6 +34,7 @@ from training.checkpoint_errors import (
 from training.config_checks import config_changes, run_defining
 from training.manifest import verify_checkpoint
 from training.metrics_log import METRICS_FILE
+from training.run_guard import KIND, OWNS
 
 
 def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dict[str, Any],
@@ -82,6 +86,11 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
         if changes:
             entry["config_changes"] = {k: [a, b] for k, (a, b) in changes.items()}
         _check_metrics(run_dir, repair=False, log=log)
+    adopt = _is_rhf_run(run_dir)
+    try:
+        check_claim(run_dir, KIND, OWNS, adopt=adopt)
+    except NotOurFolder as exc:
+        raise RunDirError(str(exc)) from None
     _check_writable(run_dir)
     if is_main:
         if ckpt is not None:
@@ -90,10 +99,20 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
                 previous.setdefault("resumes", []).append(entry)
                 run_info = previous
         try:
+            claim(run_dir, KIND, OWNS, commit=run_info.get("git_commit"), adopt=adopt)
             write_run_files(run_dir, config_yaml, run_info)
         except OSError as exc:
             raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     return ckpt
+
+
+def _is_rhf_run(run_dir: Path) -> bool:
+    """A run folder written before marks existed: its run.json is a training run's."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(info, dict) and "objective" in info and "git_commit" in info
 
 
 def _check_model_change(ckpt: Path, state: dict[str, Any], new_config: dict[str, Any]) -> None:

@@ -199,3 +199,36 @@ def test_model_pre_annotation_is_seen_changed_and_recorded(browser, label_studio
     assert fb.prefill is not None and fb.prefill.model_version == version
     assert (fb.prefill.accepted, fb.prefill.changed) == (["error_steps", "step_ratings"],
                                                          ["error_types"])
+
+
+def test_step_ratings_that_contradict_the_ticked_steps_are_flagged_on_pull(
+        browser, label_studio, ls_client, project_title, chains, examples):
+    """The page asks twice where the errors are (a rating per step, and the error-step
+    choices). An annotator who rates step 1 Correct and ticks it as wrong gets a pulled record
+    flagged step_ratings_disagree, counted on pull and left out of the step-level export."""
+    from annotation.convert import RATINGS_DISAGREE, convert
+    from feedback_data.trl_formats import build
+
+    chain = chains[0]
+    pid = setup_project(ls_client, project_title)
+    push_chains(ls_client, pid, [chain], examples, progress=False)
+    (task,) = ls_client.iter_tasks(pid)
+    page = _open_task(browser, label_studio, pid, task["id"])
+    _choice(page, "Correct", 0).click()  # step 1: Correct ...
+    _choice(page, "Wrong", 1).click()
+    _choice(page, lc.step_choice(1)).click()  # ... and ticked as the step with an error
+    _choice(page, lc.ERROR_CHOICES[0]).click()  # Factual Error
+    page.locator(f"textarea[name={lc.REASONS['FE']}]").fill("Step 1 is false.")
+    page.get_by_role("button", name="Submit").click()
+    _wait_for_annotation(ls_client, pid)
+    page.close()
+
+    (item,) = pull_feedback(ls_client, pid)
+    fb = item.feedback
+    assert fb.step_ratings == ["correct", "wrong"] and fb.error_steps == [1]
+    assert fb.flags == [RATINGS_DISAGREE]
+    conversion = convert(ls_client.export(pid), {})
+    assert conversion.flagged == {RATINGS_DISAGREE: 1}
+    assert f"flagged {RATINGS_DISAGREE}: 1" in conversion.summary()
+    rows, report = build("prm", [item])
+    assert rows == [] and report.left_out == {RATINGS_DISAGREE: 1}

@@ -158,7 +158,8 @@ def test_step_ratings_and_incomplete_ratings(export_asset):
     task, ann = _ann(asset, 54)
     n = len(task["data"]["rhf"]["chain"]["steps"])
     assert n >= 2
-    ratings = ["correct", "unsure"] + ["wrong"] * (n - 2)
+    # Annotation 54 ticks "Step 2" as the step with an error: the ratings agree with it.
+    ratings = ["unsure", "wrong"] + ["correct"] * (n - 2)
     ann["result"] += lc.rating_items(ratings)
     fb = _one(asset, 54).feedback
     assert fb.step_ratings == ratings and fb.flags == []
@@ -168,6 +169,36 @@ def test_step_ratings_and_incomplete_ratings(export_asset):
     ann["result"].append(lc.result_item(lc.step_rating_tag(n), "Wrong"))
     with pytest.raises(DataError, match=rf"field 'step_rating_{n}': the chain has {n} steps"):
         convert(asset["tasks"], _users(asset))
+
+
+@pytest.mark.parametrize("ratings, ticked, disagree", [
+    (["correct", "wrong"], ["Step 2"], False),
+    (["wrong", "wrong"], ["Step 1", "Step 2"], False),
+    (["wrong", "correct"], [], False),  # nothing ticked: the ratings alone say where
+    (["correct", "wrong"], ["Step 1"], True),  # step 1 rated Correct but ticked as wrong
+    (["wrong", "wrong"], ["Step 2"], True),  # step 1 rated Wrong, not ticked among ticks
+    (["neutral", "correct"], ["Step 1"], True),
+    (["unsure", "correct"], ["Step 1"], True),
+], ids=["agree", "agree-two", "no-ticks", "correct-ticked", "wrong-unticked", "neutral-ticked",
+        "unsure-ticked"])
+def test_ratings_that_contradict_the_ticked_steps_are_flagged(export_asset, ratings, ticked,
+                                                              disagree):
+    from annotation.convert import RATINGS_DISAGREE
+    from feedback_data.step_policy import first_wrong_step
+
+    asset = copy.deepcopy(export_asset)
+    _task, ann = _ann(asset, 54)
+    ann["result"] = [r for r in ann["result"] if r["from_name"] != lc.ERROR_STEPS]
+    ann["result"] += lc.rating_items(ratings)
+    if ticked:
+        ann["result"].append(lc.result_item(lc.ERROR_STEPS, ticked))
+    item = _one(asset, 54)
+    assert (RATINGS_DISAGREE in item.feedback.flags) is disagree
+    first, why = first_wrong_step(item)
+    if disagree:  # left out of step-level training and metrics, with the reason counted
+        assert (first, why) == (None, RATINGS_DISAGREE)
+    else:
+        assert why is None and first == ratings.index("wrong")
 
 
 def test_text_is_stored_once(export_asset):

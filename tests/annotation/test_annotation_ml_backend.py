@@ -53,3 +53,37 @@ def test_pulled_record_says_which_predicted_fields_were_kept(chains, examples):
     assert fb.prefill.model_version == "final@v1"
     assert (fb.prefill.accepted, fb.prefill.changed) == (["error_types"],
                                                         ["error_steps", "step_ratings"])
+
+
+def test_a_pre_annotation_never_contradicts_itself_and_a_changed_one_is_flagged(chains,
+                                                                                 examples):
+    """The prediction ticks the step it rates Wrong, and only that one. Accepted (the other
+    steps rated Correct), the record has no step_ratings_disagree; rating that step Correct
+    while its tick stays is flagged, and the step export leaves the record out."""
+    from annotation.convert import RATINGS_DISAGREE
+    from feedback_data.step_policy import first_wrong_step
+
+    chain = chains[0]
+    n = len(chain.steps)
+    data = build_tasks([chain], examples)[0]
+    for step in range(1, n + 1):
+        pred = prediction(["FE"], f"Step {step} is false.", n, "final@v1")
+        by_tag = {r["from_name"]: r["value"]["choices"] for r in pred["result"]}
+        rated_wrong = [lc.step_rating_index(t) + 1 for t, v in by_tag.items()
+                       if lc.step_rating_index(t) is not None and v == ["Wrong"]]
+        assert by_tag[lc.ERROR_STEPS] == [lc.step_choice(s) for s in rated_wrong] == \
+            [lc.step_choice(step)]
+        task = {"id": 4, "project": 1, "data": data, "predictions": [{"id": 9, **pred}]}
+        others = [lc.result_item(lc.step_rating_tag(i), "Correct") for i in range(n)
+                  if i != step - 1]
+        accepted = {"id": 5, "project": 1, "completed_by": 1, "updated_at": "t",
+                    "parent_prediction": 9, "result": [*pred["result"], *others]}
+        item = feedback_from_annotation(accepted, task, {})
+        assert RATINGS_DISAGREE not in item.feedback.flags
+        assert first_wrong_step(item) == (step - 1, None)
+        changed = {**accepted, "result": [
+            r if r["from_name"] != lc.step_rating_tag(step - 1)
+            else lc.result_item(r["from_name"], "Correct") for r in accepted["result"]]}
+        item = feedback_from_annotation(changed, task, {})
+        assert RATINGS_DISAGREE in item.feedback.flags
+        assert first_wrong_step(item) == (None, RATINGS_DISAGREE)

@@ -86,3 +86,56 @@ def weights(folder: Path) -> dict:
     for f in sorted(folder.glob("*.safetensors")):
         out.update(load_file(f))
     return out
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def launch_refine(model: Path, out: Path, **overrides: Any):
+    """``python -m training.refine`` on the tiny model in a real process (FAST + BASE +
+    overrides), stdout and stderr together, in its own session (signals reach it alone)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    values = {**FAST, **BASE, "model.name_or_path": str(model), "train.output_dir": str(out),
+              **overrides}
+    args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()]
+    # The test process's thread count: the weights then match an in-process run bitwise.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "training.refine", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def wait_for(predicate, proc, timeout: float = 300, what: str = "the run") -> None:
+    """Poll ``predicate`` until true; fail with the process's output if it ends first."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} ended early (rc {proc.returncode}):\n"
+                                 + proc.stdout.read()[-3000:])
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{what}: condition not met within {timeout} s")
+        time.sleep(0.05)
+
+
+def logged_steps(run: Path) -> list[int]:
+    import json
+
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if "train/loss" in row:
+            rows.append(row["step"])
+    return rows

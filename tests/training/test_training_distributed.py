@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,3 +128,40 @@ def test_two_machines_on_localhost_train_together(make_cfg, tmp_path, tiny_model
     for proc in procs:
         _finish(proc)
     _assert_matches(run, ref_losses, ref_weights)
+
+
+def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, tmp_path,
+                                                                     tiny_model):
+    """Ctrl-C in a terminal reaches `accelerate launch` only (each rank has its own session);
+    the launcher passes SIGINT on, the ranks agree on the step, write one checkpoint
+    together and stop. Rank 0 holds the run's lock meanwhile: a second writer is refused,
+    naming rank 0's pid (not the launcher's)."""
+    from training.checkpoint_errors import RunDirError
+
+    run = tmp_path / "ddp"
+    launch = ["--num_processes", "2", "--num_machines", "1", "--main_process_port", str(_port())]
+    proc = _launch(tiny_model, run, launch, **{"train.step_sleep": 0.5, "train.save_every": 0,
+                                               "train.max_steps": 40})
+    deadline = time.time() + 120
+    while len((run / "metrics.jsonl").read_text().splitlines()
+              if (run / "metrics.jsonl").exists() else []) < 2:
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        assert time.time() < deadline, "no step logged within 120 s"
+        time.sleep(0.05)
+    holder = json.loads((run / ".lock").read_text())
+    assert holder["pid"] != proc.pid and "training.multitask" in holder["command"]
+    with pytest.raises(RunDirError, match=rf"^{run} is in use by pid {holder['pid']} "):
+        train(make_cfg("multitask", out=run, **SETTINGS))
+    os.killpg(proc.pid, signal.SIGINT)  # the launcher's group: what a terminal's Ctrl-C hits
+    out = proc.communicate(timeout=120)[0].decode()
+    stops = re.findall(r"^interrupted at step (\d+) \(checkpoint (\S+)\); resume with: "
+                       r"accelerate launch --num_processes 2 -m training\.multitask .* "
+                       r"--resume$", out, re.MULTILINE)
+    assert len(stops) == 1, out[-3000:]  # said once, by rank 0
+    step = int(stops[0][0])
+    (last,) = ckpt.list_checkpoints(run)
+    assert last.name == f"step-{step}" and ckpt.read_state(last)["step"] == step
+    assert (last / "rng_state_0.pt").is_file() and (last / "rng_state_1.pt").is_file()
+    assert not (run / "final").exists() and not (run / ".lock").exists()
+    # Both ranks exited 130; accelerate's launcher itself ends with torch's SignalException.
+    assert proc.returncode != 0
