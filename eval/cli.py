@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
 from inference import method_options as mo
+from inference.run_options import Device, Dtype
 
 app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
                        "calibration, report.md / report.json / plots.")
@@ -54,17 +54,28 @@ def eval_command(
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
-    """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
+    """Evaluate and write DIR/report.json, DIR/report.md and PNG plots.
+
+    On several GPUs: `accelerate launch --num_processes N -m rhf_cli eval ...` (the same
+    predictions and report as one process, which report.json's environment.num_processes
+    records; the main process writes).
+    """
     if ctx.invoked_subcommand is not None:
         return
     from eval.config import EvalConfig
     from eval.runner import run_eval
     from feedback_data.jsonl import DataError
     from inference.backends import ModelLoadError
+    from inference.run_options import check_precision, echo, fail_once
+    from inference.sharding import LaunchAborted, current
 
+    dp = current()
     if model is None:
-        typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
+        if dp.is_main:
+            typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     try:
         config = EvalConfig(
@@ -74,8 +85,11 @@ def eval_command(
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
-            calibration_limit=calibration_limit, threads=threads)
+            calibration_limit=calibration_limit, threads=threads, device=device, dtype=dtype)
         config.check()
-        run_eval(config, log=typer.echo)
+        check_precision(device, dtype, dp)
+        run_eval(config, log=echo(dp))
+    except LaunchAborted as exc:
+        fail_once(dp, f"{exc}; no report was written")
     except (ValueError, DataError, ModelLoadError) as exc:
-        fail(str(exc))
+        fail_once(dp, str(exc))

@@ -39,8 +39,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     models = Models(config)
+    main = models.dp.is_main  # under a data-parallel launch only the main process writes
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     runs: list[dict[str, Any]] = []
@@ -67,7 +69,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 correct[method, seed] = right
                 acc = accuracy([p.answer for p in preds], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
-                save_predictions(pred_file, examples, preds)
+                if main:
+                    save_predictions(pred_file, examples, preds)
                 runs.append({"method": method, "task": task, "seed": seed,
                              "model": model_of.get(method, config.model),
                              "n_examples": len(examples), "accuracy": acc,
@@ -100,10 +103,12 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                                    items, icl=True, **boot)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as fh:
-                for rec in cal.pop("records"):
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            records = cal.pop("records")
+            if main:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("w", encoding="utf-8") as fh:
+                    for rec in records:
+                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             cal["predictions"] = str(path.relative_to(out))
 
     step_critic: dict[str, Any] = {}
@@ -128,7 +133,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)
                         if models.cache else None,
-                        "threads": torch.get_num_threads()},
+                        "threads": torch.get_num_threads(),
+                        "dtype": next(iter(models.cache.values())).dtype
+                        if models.cache else None,
+                        "num_processes": models.dp.world},
         "statistics": STATISTICS | {"bootstrap": {"b": config.bootstrap,
                                                   "seed": config.bootstrap_seed,
                                                   "method": "percentile", "level": 0.95}},
@@ -140,8 +148,9 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},
     }
-    write_report(report, out, plots=config.plots)
-    log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
+    if main:
+        write_report(report, out, plots=config.plots)
+        log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
     return report
 
 

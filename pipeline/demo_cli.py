@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from feedback_data.cli_errors import fail
+from inference.run_options import Device, Dtype
 
 
 def demo_command(
@@ -44,6 +45,8 @@ def demo_command(
         help="torch CPU threads; fixed so that the numbers reproduce.")] = 2,
     quick: Annotated[bool, typer.Option(
         "--quick", help="A reduced run for tests: few steps, few questions.")] = False,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Run the whole loop on the embedded default and write runs/demo/report.md."""
     from feedback_data.fetch import FetchError
@@ -52,12 +55,18 @@ def demo_command(
 
     cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
                      with_annotation=with_annotation, limit=limit or None, k=k, n=n,
-                     threads=threads,
+                     threads=threads, device=device, dtype=dtype,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
         apply_quick(cfg)
+    from inference.backends import ModelLoadError
+    from inference.precision import PrecisionError
+    from inference.run_options import check_precision
+    from inference.sharding import SINGLE
+
     try:
+        check_precision(device, dtype, SINGLE)
         run_demo(cfg, log=typer.echo)
-    except (FetchError, DataError, OSError) as exc:
+    except (FetchError, DataError, OSError, PrecisionError, ModelLoadError) as exc:
         fail(str(exc))
