@@ -54,6 +54,7 @@ def eval_command(
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    plots: Annotated[bool, typer.Option(help="Draw accuracy.png and reliability.png.")] = True,
     device: Device = "auto",
     dtype: Dtype = "auto",
 ) -> None:
@@ -85,7 +86,8 @@ def eval_command(
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
-            calibration_limit=calibration_limit, threads=threads, device=device, dtype=dtype)
+            calibration_limit=calibration_limit, threads=threads, plots=plots, device=device,
+            dtype=dtype)
         config.check()
         check_precision(device, dtype, dp)
         run_eval(config, log=echo(dp))
