@@ -134,7 +134,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                         "device": str(next(iter(models.cache.values())).device)
                         if models.cache else None,
                         "threads": torch.get_num_threads(),
-                        "dtype": next(iter(models.cache.values())).dtype
+                        "dtype": getattr(next(iter(models.cache.values())), "dtype", None)
                         if models.cache else None,
                         "num_processes": models.dp.world},
         "statistics": STATISTICS | {"bootstrap": {"b": config.bootstrap,
