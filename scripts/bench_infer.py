@@ -3,6 +3,7 @@ length-aware batching against batches in arrival order.
 
     .venv/bin/python scripts/bench_infer.py [--model M] [--questions 200] [--n 8]
     nice -n 15 .venv/bin/python scripts/bench_infer.py --length-only --repeats 3
+    nice -n 15 .venv/bin/python scripts/bench_infer.py --compare-dtype bfloat16 --questions 100
 
 Same model, same run. The plain loop makes one generate call per sample and one label-scoring
 call per sample; ours samples all n answers of a batch of questions in one generate call (the
@@ -90,6 +91,41 @@ def length_aware_ratio(backend, name: str, prompts: list[str], max_new_tokens: i
     return ratio
 
 
+def compare_dtype(model: str, dtype: str, questions: int, max_new_tokens: int,
+                  batch_size: int) -> None:
+    """Greedy CoT answers (0-shot) on the first ``questions`` dev questions of each task and
+    the critic's label log-probabilities over those chains, in float32 and in ``dtype``."""
+    from feedback_data.instructions import error_types_prompt
+    from feedback_data.splits import dev_examples
+    from inference.backends import Backend
+    from inference.methods import ERROR_LABELS, label_probabilities, run_cot
+
+    runs = {}
+    for name in ("float32", dtype):
+        backend = Backend.load(model, dtype=name, batch_size=batch_size)
+        t0 = time.perf_counter()
+        preds, asked = [], []
+        for task in ("strategyqa", "sports_understanding"):
+            examples = dev_examples(task)[:questions]
+            preds += run_cot(backend, examples, task, [], max_new_tokens=max_new_tokens)
+            asked += [ex.question for ex in examples]
+        rows = backend.score_choices([error_types_prompt(q, p.text) for q, p in
+                                      zip(asked, preds, strict=True)], list(ERROR_LABELS))
+        runs[name] = preds, rows, time.perf_counter() - t0
+        print(f"{name} on {backend.info['device']}: {runs[name][2]:.1f}s")
+    (a, ra, _), (b, rb, _) = runs["float32"], runs[dtype]
+    dp = [abs(label_probabilities(x)[0] - label_probabilities(y)[0])
+          for x, y in zip(ra, rb, strict=True)]
+    rel = [abs(u - v) / abs(u) for x, y in zip(ra, rb, strict=True)
+           for u, v in zip(x, y, strict=True)]
+    print(f"{dtype} vs float32 on {len(a)} dev questions: same answer "
+          f"{sum(p.answer == q.answer for p, q in zip(a, b, strict=True))}/{len(a)}, same text "
+          f"{sum(p.text == q.text for p, q in zip(a, b, strict=True))}/{len(a)}, "
+          f"answered (float32) {sum(p.answer is not None for p in a)}; P(no error) max |diff| "
+          f"{max(dp):.2e} (mean {sum(dp) / len(dp):.1e}); label log-probability max relative "
+          f"diff {max(rel):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="model folder / RUN_DIR (default: a tiny random T5)")
@@ -109,6 +145,9 @@ def main() -> None:
                         help="only the length-aware batching comparison")
     parser.add_argument("--repeats", type=int, default=3,
                         help="A/B repeats of the length-aware comparison")
+    parser.add_argument("--compare-dtype", default=None,
+                        help="only compare this dtype with float32 (answers and critic "
+                             "scores on --questions dev questions per task)")
     args = parser.parse_args()
 
     import torch
@@ -119,6 +158,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compare_dtype:
+        compare_dtype(args.model or str(Path(__file__).resolve().parents[1] / "models"
+                                        / "tiny-base"), args.compare_dtype, args.questions,
+                      16, args.batch_size)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
             from training.tiny_model import build_tiny_t5
