@@ -18,6 +18,8 @@ from annotation.cli_support import (
     FromPaper,
     Model,
     ScoreBatch,
+    ScoreDevice,
+    ScoreDtype,
     Split,
     Title,
     Url,
@@ -75,6 +77,8 @@ def push(ctx: typer.Context,
                   "uncertainty; `rhf annotate score` writes it).")] = None,
          model: Model = None,
          score_batch_size: ScoreBatch = 32,
+         device: ScoreDevice = "auto",
+         dtype: ScoreDtype = "auto",
          seed: Annotated[int, typer.Option(help="Seed of --order random and gold mixing.")] = 0,
          gold: Annotated[Path | None, typer.Option(
              help="FeedbackItems whose labels are known (e.g. the paper's): their chains are "
@@ -107,7 +111,8 @@ def push(ctx: typer.Context,
     with _client(url) as client:
         pid = _project(client, project)  # a wrong server or token fails before scoring
         if critic is not None:
-            chain_scores = critic(model, chain_list, batch_size=score_batch_size)
+            chain_scores = critic(model, chain_list, batch_size=score_batch_size,
+                                  device=device, dtype=dtype)
         chain_list = order_chains(chain_list, order, seed=seed, scores=chain_scores)
         if gold_items is not None:
             example_map = {**example_map, **{i.example.id: i.example for i in gold_items}}
@@ -131,7 +136,9 @@ def score(ctx: typer.Context,
           pilot: Annotated[int | None, typer.Option(
               help="Only the first N paper chains, with --from-paper.")] = None,
           model: Model = None,
-          batch_size: ScoreBatch = 32) -> None:
+          batch_size: ScoreBatch = 32,
+          device: ScoreDevice = "auto",
+          dtype: ScoreDtype = "auto") -> None:
     """Score chains with the critic's P(no error), for `push --order uncertainty --scores`."""
     from annotation.queue import write_scores
 
@@ -139,7 +146,8 @@ def score(ctx: typer.Context,
         raise ValueError("--model is required (the critic checkpoint)")
     critic = _critic(ctx)
     chain_list, _ = _read_chains(chains, from_paper, split, pilot)
-    n = write_scores(out, critic(model, chain_list, batch_size=batch_size))
+    n = write_scores(out, critic(model, chain_list, batch_size=batch_size, device=device,
+                                 dtype=dtype))
     typer.echo(f"wrote {n} critic scores to {out}")
 
 

@@ -61,6 +61,13 @@ Model = Annotated[str | None, typer.Option(
     help="Critic checkpoint (hub id, folder or RUN_DIR): score each chain's P(no error) with "
          "it (the multitask error-types instruction, as `rhf eval` calibrates).")]
 ScoreBatch = Annotated[int, typer.Option(help="Chains per scoring batch, with --model.")]
+# Checked where the critic loads (inference.precision; annotation never imports it).
+ScoreDevice = Annotated[str, typer.Option(
+    help="With --model: where the critic runs (auto, cpu, cuda, cuda:N or mps; auto: the GPU "
+         "when torch sees one).")]
+ScoreDtype = Annotated[str, typer.Option(
+    help="With --model: the critic's precision (auto, float32, bfloat16 or float16; auto: "
+         "bfloat16 on a GPU that runs it, else float32).")]
 ChainsArg = Annotated[Path | None, typer.Argument(help="JSONL of Chain records.",
                                                   show_default=False)]
 FromPaper = Annotated[str | None, typer.Option(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
 from inference import method_options as mo
+from inference.run_options import Device, Dtype
 
 app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
                        "calibration, report.md / report.json / plots.")
@@ -65,8 +66,16 @@ def eval_command(
         "--update-card", help="Append the headline numbers to the model card "
         "(RUN_DIR/final/README.md) of --model (and of --refine-model / --base-model when "
         "they are rhf runs).")] = False,
+    plots: Annotated[bool, typer.Option(help="Draw accuracy.png and reliability.png.")] = True,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
-    """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
+    """Evaluate and write DIR/report.json, DIR/report.md and PNG plots.
+
+    On several GPUs: `accelerate launch --num_processes N -m rhf_cli eval ...` (the same
+    predictions and report as one process, which report.json's environment.num_processes
+    records; the main process writes).
+    """
     if ctx.invoked_subcommand is not None:
         return
     from eval.config import EvalConfig
@@ -77,9 +86,13 @@ def eval_command(
     from feedback_data.run_mark import NotOurFolder, claim
     from feedback_data.write_lock import OutputLocked, folder_lock, hold
     from inference.backends import ModelLoadError
+    from inference.run_options import check_precision, echo, fail_once
+    from inference.sharding import LaunchAborted, current
 
+    dp = current()
     if model is None:
-        typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
+        if dp.is_main:
+            typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     try:
         config = EvalConfig(
@@ -91,19 +104,26 @@ def eval_command(
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
             calibration_limit=calibration_limit, selective_dev=selective_dev,
             threads=threads, report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
-            update_card=update_card)
+            update_card=update_card, plots=plots, device=device, dtype=dtype)
         config.check()
+        check_precision(device, dtype, dp)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; choose a folder")
-        # One evaluation per folder at a time; never over files rhf did not write.
-        with hold(folder_lock(out), str(out), "wait for it to finish, or choose another --out "
-                                              "(nothing was written)"):
-            claim(out, KIND, OUTPUTS, commit=git_commit(), adopt=_is_rhf_report(out))
-            run_eval(config, log=typer.echo)
+        # One evaluation per folder at a time; never over files rhf did not write. Under a
+        # launch the main process holds the lock and writes (the others only compute).
+        lock = hold(folder_lock(out), str(out), "wait for it to finish, or choose another "
+                                                "--out (nothing was written)") \
+            if dp.is_main else nullcontext()
+        with lock:
+            if dp.is_main:
+                claim(out, KIND, OUTPUTS, commit=git_commit(), adopt=_is_rhf_report(out))
+            run_eval(config, log=echo(dp))
+    except LaunchAborted as exc:
+        fail_once(dp, f"{exc}; no report was written")
     except DiskFull as exc:
-        fail(f"{exc}; the files written before it are kept: rerun rhf eval to finish")
+        fail_once(dp, f"{exc}; the files written before it are kept: rerun rhf eval to finish")
     except (ValueError, DataError, ModelLoadError, OutputLocked, NotOurFolder) as exc:
-        fail(str(exc))
+        fail_once(dp, str(exc))
 
 
 def _is_rhf_report(out: Path) -> bool:

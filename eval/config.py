@@ -16,6 +16,7 @@ from inference.methods import (
     METHODS,
     REFINE_KEEP,
 )
+from inference.precision import DTYPES
 
 
 @dataclass
@@ -55,6 +56,8 @@ class EvalConfig:
     threads: int | None = None  # torch CPU threads (None: torch's default)
     report_to: tuple[str, ...] = ()  # trackers that get the tables (training/trackers.py)
     update_card: bool = False  # append the headline numbers to the models' cards
+    device: str = "auto"  # where the models run (inference.precision.resolve_device)
+    dtype: str = "auto"  # weights' precision: auto, float32, bfloat16, float16
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
 
     def check(self) -> None:
@@ -79,6 +82,8 @@ class EvalConfig:
         if self.refine_keep not in REFINE_KEEP:
             raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
                              f"got {self.refine_keep!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"--dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
         if self.bootstrap < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
         need_base = [m for m in ("cot", "refine") if m in self.methods]

@@ -43,8 +43,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     models = Models(config)
+    main = models.dp.is_main  # under a data-parallel launch only the main process writes
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     timings: dict[str, float] = {}
     runs: list[dict[str, Any]] = []
@@ -78,7 +80,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 correct[method, seed] = right
                 acc = accuracy([p.answer for p in preds], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
-                save_predictions(pred_file, examples, preds)
+                if main:
+                    save_predictions(pred_file, examples, preds)
                 runs.append({"method": method, "task": task, "seed": seed,
                              "model": model_of.get(method, config.model),
                              "n_examples": len(examples), "accuracy": acc,
@@ -123,7 +126,9 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             add_selective(calibration[f"{prefix}icl"], records)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
-            write_records(path, cal.pop("records"))
+            records = cal.pop("records")
+            if main:
+                write_records(path, records)
             cal["predictions"] = str(path.relative_to(out))
         _check_detection_held_out(calibration, models, config, log)
 
@@ -151,7 +156,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)
                         if models.cache else None,
-                        "threads": torch.get_num_threads()},
+                        "threads": torch.get_num_threads(),
+                        "dtype": getattr(next(iter(models.cache.values())), "dtype", None)
+                        if models.cache else None,
+                        "num_processes": models.dp.world},
         "statistics": STATISTICS | {"bootstrap": {"b": config.bootstrap,
                                                   "seed": config.bootstrap_seed,
                                                   "method": "percentile", "level": 0.95}},
@@ -164,15 +172,16 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 2)},
     }
-    write_report(report, out, plots=config.plots)
-    log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
-    if config.report_to or config.update_card:
-        from eval.publish import log_to_trackers, update_cards
+    if main:
+        write_report(report, out, plots=config.plots)
+        log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
+        if config.report_to or config.update_card:
+            from eval.publish import log_to_trackers, update_cards
 
-        if config.report_to:
-            log_to_trackers(report, config.report_to, config.model, out, log)
-        if config.update_card:
-            update_cards(report, config, log)
+            if config.report_to:
+                log_to_trackers(report, config.report_to, config.model, out, log)
+            if config.update_card:
+                update_cards(report, config, log)
     return report
 
 

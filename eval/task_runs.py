@@ -10,17 +10,24 @@ from inference.methods import Prediction
 
 
 class Models:
-    """Load each distinct model once."""
+    """Load each distinct model once, on ``config.device`` in ``config.dtype``; under a
+    data-parallel launch each process loads its own copy and runs its share of every batch
+    plan (:mod:`inference.sharding`)."""
 
     def __init__(self, config: EvalConfig) -> None:
+        from inference.sharding import current
+
         self.config = config
         self.cache: dict[str, Any] = {}
+        self.dp = current()
 
     def get(self, spec: str) -> Any:
         from inference.backends import Backend
 
         if spec not in self.cache:
-            self.cache[spec] = Backend.load(spec, batch_size=self.config.batch_size)
+            self.cache[spec] = Backend.load(spec, batch_size=self.config.batch_size,
+                                            device=self.config.device, dtype=self.config.dtype,
+                                            data_parallel=self.dp)
         return self.cache[spec]
 
 

@@ -1,21 +1,29 @@
 """Model endpoints for `rhf serve`: answer, critique, refine, vote, and a Label Studio ML backend.
 
+Each endpoint runs the model trained for it (:mod:`inference.served_models`): the multitask
+model answers, critiques, votes and pre-annotates; the refine model refines, starting from the
+base model's k-shot chain when the request gives none. An endpoint whose model is not served
+answers 409 naming the flag that serves it. Requests name their task (checked by
+:func:`known_task`) and never carry, or get, a made-up gold answer.
+
+Concurrent requests are micro-batched (:mod:`inference.batcher`): calls arriving within a few
+milliseconds run as one generate call; a full queue answers 503 with Retry-After.
+
 A bearer token is required on every route here when ``RHF_API_TOKEN`` is set (read per
 request). Request limits are pydantic constraints, so a request over a limit gets a 422 that
-names the field and the limit. Generation runs under one lock: a CPU model serves one request
-at a time, and FastAPI runs these sync handlers in its thread pool.
+names the field and the limit.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-import threading
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feedback_data.chain_format import parse_chain
 from feedback_data.instructions import (
@@ -25,6 +33,7 @@ from feedback_data.instructions import (
     parse_error_types_text,
 )
 from feedback_data.provenance import model_version
+from inference.batcher import ServiceBusy
 from inference.dispatch import MethodParams, run_method
 from inference.methods import (
     CRITIQUE_TOKENS,
@@ -33,12 +42,16 @@ from inference.methods import (
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
 )
+from inference.served_models import ROLE_FLAGS, Served, ServedModels, check_finite
+
+__all__ = ["make_model_router", "model_version", "check_finite", "known_task"]
 
 MAX_QUESTION_CHARS = 1000
 MAX_CHAIN_CHARS = 4000
 MAX_N = 64
 MAX_NEW_TOKENS = 256
 MAX_ROUNDS = 10
+MAX_SHOTS = 8
 MAX_PREDICT_TASKS = 100
 TOKEN_ENV = "RHF_API_TOKEN"
 
@@ -54,8 +67,23 @@ def require_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer))
                             headers={"WWW-Authenticate": "Bearer"})
 
 
+def known_task(name: str) -> str:
+    """The one lookup of a request's task name (a ValueError lists the known ones)."""
+    from feedback_data.prompts import check_task
+
+    return check_task(name)
+
+
 class _Req(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(description="The question's task (a built-in task name, e.g. "
+                                  "'strategyqa').", examples=["strategyqa"])
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return known_task(value)
 
 
 Question = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
@@ -79,7 +107,10 @@ class CritiqueRequest(_Req):
 
 class RefineRequest(_Req):
     question: str = Question
-    chain: str = ChainText
+    chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS, description=(
+        "The chain to refine; without it the base model (--base-model) writes the first "
+        "one with a k-shot CoT prompt."))
+    k: int = Field(4, ge=0, le=MAX_SHOTS, description="Shots of the first chain's prompt.")
     rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
     max_new_tokens: int = NewTokens
 
@@ -100,102 +131,123 @@ class LSPredictRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def check_finite(backend: Any) -> None:
-    """Refuse to serve weights holding NaN or inf (a diverged run): every answer would be
-    empty or an error."""
-    model = getattr(backend, "model", None)
-    if model is None or not hasattr(model, "named_parameters"):
-        return
-    import torch
+@dataclass(frozen=True)
+class Query:
+    """A request's question as the methods read it (id, task, question): no gold answer."""
 
-    from inference.backends import ModelLoadError
-
-    for name, param in model.named_parameters():
-        if not torch.isfinite(param).all():
-            where = (getattr(backend, "info", None) or {}).get("path", backend.name)
-            raise ModelLoadError(f"{where}: weight {name} holds NaN or inf (a diverged run?); "
-                                 f"refusing to serve it")
+    id: str
+    task: str
+    question: str
 
 
-def make_model_router(model: str | Any) -> APIRouter:
-    """Load ``model`` (hub id, folder or RUN_DIR; or an already loaded Backend) and route it."""
-    from inference.backends import Backend
+NEEDS = {"multitask": "the multitask model", "refine": "the refine model",
+         "base": "the base model"}
 
-    backend = Backend.load(model) if isinstance(model, str) else model
-    check_finite(backend)
-    version = model_version(backend)
-    lock = threading.Lock()
+
+def make_model_router(models: ServedModels | str | Any) -> APIRouter:
+    """The model routes over ``models`` (a :class:`ServedModels`; a spec or a loaded model
+    is served as the multitask model alone)."""
+    if not isinstance(models, ServedModels):
+        models = ServedModels.load(multitask=models)
     router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])
 
-    def generate(prompts: list[str], max_new_tokens: int) -> list[str]:
-        with lock:
-            return [o[0] for o in backend.generate(prompts, max_new_tokens=max_new_tokens)]
+    def need(role: str, path: str, why: str = "") -> Served:
+        served = models.get(role)
+        if served is None:
+            raise HTTPException(409, f"{path} needs {NEEDS[role]}{why}: start rhf serve with "
+                                     f"{ROLE_FLAGS[role]}")
+        return served
 
-    def critique(question: str, chain: str, max_new_tokens: int) -> dict[str, Any]:
-        types_text, description = generate(
-            [error_types_prompt(question, chain), description_prompt(question, chain)],
-            max_new_tokens)
-        codes = parse_error_types_text(types_text)
-        return {"error_types": codes, "error_types_text": types_text,
-                "description": description, "model_version": version}
+    def busy(exc: ServiceBusy) -> HTTPException:
+        return HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
-    @router.post("/v1/answer", summary="Answer a question with an explained chain")
+    def generate(served: Served, prompts: list[str], max_new_tokens: int) -> list[str]:
+        try:
+            return [o[0] for o in served.model.generate(prompts, max_new_tokens=max_new_tokens)]
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
+
+    @router.post("/v1/answer", summary="Answer a question with an explained chain "
+                                       "(multitask model)")
     def answer(req: AnswerRequest) -> dict[str, Any]:
-        text = generate([answer_prompt(req.question)], req.max_new_tokens)[0]
+        served = need("multitask", "/v1/answer")
+        text = generate(served, [answer_prompt(req.question)], req.max_new_tokens)[0]
         ans, steps, parsed = parse_chain(text)
-        return {"answer": ans, "steps": steps, "parsed": parsed, "text": text,
-                "model_version": version}
+        return {"task": req.task, "answer": ans, "steps": steps, "parsed": parsed, "text": text,
+                "model_version": served.version}
 
-    @router.post("/v1/critique", summary="Error types and description of a chain")
-    def critique_route(req: CritiqueRequest) -> dict[str, Any]:
-        return critique(req.question, req.chain, req.max_new_tokens)
+    @router.post("/v1/critique", summary="Error types and description of a chain "
+                                         "(multitask model)")
+    def critique(req: CritiqueRequest) -> dict[str, Any]:
+        served = need("multitask", "/v1/critique")
+        types_text, description = generate(
+            served, [error_types_prompt(req.question, req.chain),
+                     description_prompt(req.question, req.chain)], req.max_new_tokens)
+        return {"task": req.task, "error_types": parse_error_types_text(types_text),
+                "error_types_text": types_text, "description": description,
+                "model_version": served.version}
 
-    @router.post("/v1/refine", summary="Refine a chain until no error is predicted")
+    @router.post("/v1/refine", summary="Refine a chain until no error is predicted "
+                                       "(refine model; first chain: base model)")
     def refine(req: RefineRequest) -> dict[str, Any]:
-        from feedback_data.schema import Example
+        served = need("refine", "/v1/refine")
+        base = None if req.chain is not None else need(
+            "base", "/v1/refine", " to write the first chain (or send 'chain')")
+        params = MethodParams(k=req.k, rounds=req.rounds, max_new_tokens=req.max_new_tokens,
+                              batch_size=None)
+        query = Query(id="request", task=req.task, question=req.question)
+        try:
+            pred = run_method("refine", served.model, [query], params,
+                              base=base.model if base else None,
+                              start_chains=[req.chain] if req.chain is not None else None)[0]
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
+        return {"task": req.task, "answer": pred.answer, "text": pred.text, **pred.meta,
+                "start_model_version": base.version if base else None,
+                "model_version": served.version}
 
-        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
-        with lock:
-            pred = run_method("refine", backend, [ex], MethodParams(
-                rounds=req.rounds, max_new_tokens=req.max_new_tokens, batch_size=None),
-                start_chains=[req.chain])[0]
-        return {"answer": pred.answer, "text": pred.text, **pred.meta, "model_version": version}
-
-    @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers")
+    @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers "
+                                     "(multitask model)")
     def vote(req: VoteRequest) -> dict[str, Any]:
-        from feedback_data.schema import Example
-
-        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
-        with lock:
-            pred = run_method("wsc", backend, [ex], MethodParams(
-                n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
-                max_new_tokens=req.max_new_tokens, batch_size=None))[0]
+        served = need("multitask", "/v1/vote")
+        params = MethodParams(n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
+                              max_new_tokens=req.max_new_tokens, batch_size=None)
+        query = Query(id="request", task=req.task, question=req.question)
+        try:
+            pred = run_method("wsc", served.model, [query], params)[0]
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
         samples = [{"text": t, "answer": a, "critique": c, "weight": wt} for t, a, c, wt in zip(
             pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
             pred.meta["weights"], strict=True)]
-        return {"answer": pred.answer, "samples": samples, "model_version": version}
+        return {"task": req.task, "answer": pred.answer, "samples": samples,
+                "model_version": served.version}
 
     @router.post("/setup", summary="Label Studio ML backend: connection check")
     def setup() -> dict[str, str]:
-        return {"model_version": version}
+        return {"model_version": need("multitask", "/setup").version}
 
     @router.post("/predict", summary="Label Studio ML backend: pre-filled error types and "
-                                     "first wrong step")
+                                     "first wrong step (multitask model)")
     def predict(req: LSPredictRequest) -> dict[str, Any]:
         from inference.ml_backend import TaskError, prediction, task_inputs
 
+        served = need("multitask", "/predict")
         try:
             inputs = [task_inputs(t, i, MAX_QUESTION_CHARS, MAX_CHAIN_CHARS)
                       for i, t in enumerate(req.tasks)]
         except TaskError as exc:
             raise HTTPException(422, str(exc)) from exc
-        results = []
-        for question, chain, n_steps in inputs:
-            codes = parse_error_types_text(
-                generate([error_types_prompt(question, chain)], CRITIQUE_TOKENS)[0])
-            description = (generate([description_prompt(question, chain)], CRITIQUE_TOKENS)[0]
-                           if codes else None)
-            results.append(prediction(codes, description, n_steps, version))
-        return {"results": results, "model_version": version}
+        # Two batched calls for all the tasks: error types, then descriptions where an
+        # error was named (they locate the first wrong step).
+        codes = [parse_error_types_text(t) for t in generate(
+            served, [error_types_prompt(q, c) for q, c, _ in inputs], CRITIQUE_TOKENS)]
+        flagged = [i for i, c in enumerate(codes) if c]
+        described = generate(served, [description_prompt(inputs[i][0], inputs[i][1])
+                                      for i in flagged], CRITIQUE_TOKENS)
+        descriptions: dict[int, str] = dict(zip(flagged, described, strict=True))
+        results = [prediction(c, descriptions.get(i), inputs[i][2], served.version)
+                   for i, c in enumerate(codes)]
+        return {"results": results, "model_version": served.version}
 
     return router

@@ -17,6 +17,9 @@ from typing import Any
 
 from feedback_data.source_tokens import source_ids
 from inference.decoding import seq2seq_decode
+from inference.precision import resolve_device, resolve_dtype, torch_dtype
+from inference.sampling import KeyedSampler, row_keys
+from inference.sharding import SINGLE, DataParallel, plan_batches, run_batches
 
 STOP_MARKERS = ("\nQ:", "\n\nQuestion:")
 DEFAULT_MAX_SOURCE_LENGTH = 512
@@ -98,15 +101,29 @@ class Backend:
     max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH
     batch_size: int = 32
     info: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+    dp: DataParallel = SINGLE
+    # Length-aware batching: prompts are sorted by token length within windows of this many
+    # (None: the whole call), batched, and their results put back in the caller's order.
+    sort_window: int | None = None
+    length_aware: bool = True
 
     @classmethod
     def load(cls, spec: str | Path, *, batch_size: int = 32,
-             max_source_length: int | None = None, device: str | None = None) -> Backend:
-        """``max_source_length`` None: the length the checkpoint was trained with
-        (:func:`trained_source_length`), else 512; ``info["max_source_length"]`` says which."""
-        import torch
+             max_source_length: int | None = None, device: str | None = None,
+             dtype: str | None = "auto", data_parallel: DataParallel | None = None) -> Backend:
+        """Load ``spec`` on ``device`` (``auto``: this process's GPU, else the CPU) in
+        ``dtype`` (:data:`inference.precision.DTYPES`; ``auto``: bfloat16 on a GPU that runs
+        it, else float32). With ``data_parallel`` (:func:`inference.sharding.current` under a
+        launch) each call runs this process's share of the batches. ``max_source_length``
+        None: the length the checkpoint was trained with (:func:`trained_source_length`),
+        else 512; ``info["max_source_length"]`` says which."""
         from transformers import AutoConfig, AutoTokenizer
 
+        dp = data_parallel or SINGLE
+        where = resolve_device(device, dp.local_rank)
+        dtype_name = resolve_dtype(dtype, where)
+        weights = {"dtype": torch_dtype(dtype_name)}
         resolved = resolve_model_path(spec)
         info = checkpoint_info(resolved)
         if max_source_length is None:
@@ -125,7 +142,7 @@ class Backend:
                     from peft import AutoPeftModelForSeq2SeqLM as PeftAuto
                 else:
                     from peft import AutoPeftModelForCausalLM as PeftAuto
-                model = PeftAuto.from_pretrained(resolved)
+                model = PeftAuto.from_pretrained(resolved, **weights)
                 tok_src = resolved if (Path(resolved) / "tokenizer_config.json").exists() else base
             else:
                 config = AutoConfig.from_pretrained(resolved)
@@ -133,7 +150,7 @@ class Backend:
                     from transformers import AutoModelForSeq2SeqLM as Auto
                 else:
                     from transformers import AutoModelForCausalLM as Auto
-                model = Auto.from_pretrained(resolved)
+                model = Auto.from_pretrained(resolved, **weights)
                 tok_src = resolved
             tokenizer = AutoTokenizer.from_pretrained(tok_src)
         except (OSError, ValueError) as exc:
@@ -143,11 +160,27 @@ class Backend:
             tokenizer.pad_token = tokenizer.eos_token
         if not config.is_encoder_decoder:
             tokenizer.padding_side = "left"
-        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(where)
         model.eval()
-        return cls(model=model, tokenizer=tokenizer, name=str(spec),
-                   is_encoder_decoder=bool(config.is_encoder_decoder),
-                   max_source_length=max_source_length, batch_size=batch_size, info=info)
+        info |= {"dtype": dtype_name, "device": where}
+        backend = cls(model=model, tokenizer=tokenizer, name=str(spec),
+                      is_encoder_decoder=bool(config.is_encoder_decoder),
+                      max_source_length=max_source_length, batch_size=batch_size, info=info,
+                      dtype=dtype_name, dp=dp)
+        if dtype_name == "float16":
+            backend.check_finite_in_float16(str(spec))
+        return backend
+
+    def check_finite_in_float16(self, spec: str) -> None:
+        """T5's activations overflow float16 (its largest value is 65504): refuse a model
+        whose log-probabilities on a short probe are not finite, instead of answering junk."""
+        import math
+
+        probe = self.score(["Q: Is water wet?\nA:"], ["The answer is yes because it is."])[0]
+        if not math.isfinite(probe):
+            raise ModelLoadError(f"{spec}: float16 overflows in this model (non-finite "
+                                 "log-probabilities on a probe); use --dtype bfloat16 or "
+                                 "float32")
 
     @property
     def device(self) -> Any:
@@ -159,38 +192,34 @@ class Backend:
         'answer_first' for a model without one (a base model, the paper's form)."""
         return chain_order_of(self.info)
 
-    def _encode(self, prompts: list[str]) -> Any:
-        """Sources cut by the rule training uses (feedback_data.source_tokens.source_ids)."""
-        if not self.is_encoder_decoder:
-            return self._encode_causal(prompts)
+    def _token_rows(self, prompts: list[str]) -> list[list[int]]:
+        """Each prompt's token ids as the model sees them: cut by the rule training uses
+        (feedback_data.source_tokens.source_ids)."""
+        return [list(r) for r in source_ids(self.tokenizer, prompts, self.max_source_length,
+                                            causal=not self.is_encoder_decoder)]
+
+    def _pad(self, rows: list[list[int]]) -> dict[str, Any]:
+        """Padded ids and mask on the device: right-padded for an encoder, left-padded for a
+        causal model (every row's continuation starts at the same column)."""
         import torch
 
-        rows = source_ids(self.tokenizer, prompts, self.max_source_length, causal=False)
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, :len(r)] = 1
-        return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
-
-    def _prompt_ids(self, prompt: str) -> list[int]:
-        """A causal prompt as training encodes it (training.collate.causal_prompt_ids)."""
-        return source_ids(self.tokenizer, [prompt], self.max_source_length, causal=True)[0]
-
-    def _encode_causal(self, prompts: list[str]) -> Any:
-        """Left-padded prompts, so every row's continuation starts at the same column."""
-        import torch
-
-        rows = source_ids(self.tokenizer, prompts, self.max_source_length, causal=True)
         width = max(1, max(len(r) for r in rows))
         ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, r in enumerate(rows):
             if r:
-                ids[i, width - len(r):] = torch.tensor(r)
-                mask[i, width - len(r):] = 1
+                cols = slice(0, len(r)) if self.is_encoder_decoder else slice(width - len(r),
+                                                                             width)
+                ids[i, cols] = torch.tensor(r)
+                mask[i, cols] = 1
         return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
+
+    def _encode(self, prompts: list[str]) -> Any:
+        return self._pad(self._token_rows(prompts))
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        """A causal prompt as training encodes it (training.collate.causal_prompt_ids)."""
+        return source_ids(self.tokenizer, [prompt], self.max_source_length, causal=True)[0]
 
     def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,
                  num_return_sequences: int = 1, max_new_tokens: int = 64,
@@ -198,70 +227,92 @@ class Backend:
                  desc: str | None = None) -> list[list[str]]:
         """For each prompt, ``num_return_sequences`` completions (prompt not included).
 
-        Prompts are batched in order of length (less padding) and the results put back in
-        the caller's order. With a seed, sampling is reproducible for the same inputs. An
-        encoder-decoder decodes with :func:`inference.decoding.seq2seq_decode` (finished
-        sequences leave the batch); a causal model with ``generate``.
-        ``desc`` shows a progress bar over the batches.
+        Length-aware: prompts are sorted by token length (within :attr:`sort_window`),
+        batched, and the results put back in the caller's order. Sampling is seeded per
+        (seed, prompt, sample) (:mod:`inference.sampling`): a prompt's samples do not depend
+        on its batch or on the process that ran it. Under a data-parallel launch each process
+        runs its share of the batches (:mod:`inference.sharding`). An encoder-decoder decodes
+        with :func:`inference.decoding.seq2seq_decode` (finished sequences leave the batch); a
+        causal model with ``generate``. ``desc`` shows a progress bar over the batches.
         """
         import torch
-        from tqdm.auto import tqdm
 
         if not prompts:
             return []
         n = num_return_sequences
         size = max(1, (batch_size or self.batch_size) // (n if n > 1 else 1))
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        out: list[list[str]] = [[] for _ in prompts]
-        generator = None
-        if seed is not None:
-            torch.manual_seed(seed)
-            generator = torch.Generator(device=self.device).manual_seed(seed)
-        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=n,
-                                      do_sample=do_sample,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-        if not self.is_encoder_decoder and self.tokenizer.eos_token_id is not None:
-            kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # training ends targets so
-        if do_sample:
-            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        if do_sample and seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        rows = self._token_rows(prompts)
+        lengths = [len(r) for r in rows] if self.length_aware else [0] * len(rows)
+        batches = plan_batches(lengths, size, self.sort_window)
+
+        def run(idx: list[int]) -> list[list[str]]:
+            keys = row_keys(seed, [prompts[i] for i in idx], n) if do_sample else None
+            texts = self._generate_batch([rows[i] for i in idx], n, max_new_tokens,
+                                         temperature, keys)
+            return [[cut_at_stop(t) for t in texts[j * n:(j + 1) * n]] for j in range(len(idx))]
+
+        return run_batches(self.dp, batches, run, len(prompts), f"generate ({desc or 'text'})",
+                           progress=self._progress(desc))
+
+    def _generate_batch(self, rows: list[list[int]], n: int, max_new_tokens: int,
+                        temperature: float, keys: list[int] | None) -> list[str]:
+        """Completions of one batch, prompt-major (n per prompt); ``keys``: sample."""
+        import torch
+
+        enc = self._pad(rows)
+        if self.is_encoder_decoder:
+            seqs = seq2seq_decode(self.model, enc, max_new_tokens=max_new_tokens,
+                                  do_sample=keys is not None, temperature=temperature,
+                                  num_return_sequences=n, keys=keys)
         else:
-            kwargs.update(num_beams=1)
-        starts = range(0, len(order), size)
-        for start in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 2,
-                          leave=False):
-            idx = order[start:start + size]
-            enc = self._encode([prompts[i] for i in idx])
-            if self.is_encoder_decoder:
-                seqs = seq2seq_decode(self.model, enc, max_new_tokens=max_new_tokens,
-                                      do_sample=do_sample, temperature=temperature,
-                                      num_return_sequences=n, generator=generator)
-            else:
-                with torch.inference_mode():
-                    seqs = self.model.generate(**enc, **kwargs)
-                seqs = seqs[:, enc["input_ids"].shape[1]:]
-            texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
-            for j, i in enumerate(idx):
-                out[i] = [cut_at_stop(t) for t in texts[j * n:(j + 1) * n]]
-        return out
+            # Rows repeated here, as generate would: it refuses n > 1 when decoding greedily,
+            # which it does while KeyedSampler picks each sampled token.
+            enc = {k: v.repeat_interleave(n, dim=0) for k, v in enc.items()}
+            kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=False,
+                                          num_beams=1, pad_token_id=self.tokenizer.pad_token_id)
+            if self.tokenizer.eos_token_id is not None:
+                kwargs["eos_token_id"] = self.tokenizer.eos_token_id  # training ends targets so
+            if keys is not None:
+                width = enc["input_ids"].shape[1]
+                kwargs["logits_processor"] = [KeyedSampler(keys, temperature, max_new_tokens,
+                                                           width, self.device)]
+            with torch.inference_mode():
+                out = self.model.generate(**enc, **kwargs)
+            seqs = out[:, enc["input_ids"].shape[1]:]
+        return self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
+
+    def _progress(self, desc: str | None):
+        """A progress bar over this process's batches (the main process's only)."""
+        from tqdm.auto import tqdm
+
+        def bar(items: list[int]):
+            return tqdm(items, desc=desc, leave=False,
+                        disable=desc is None or len(items) < 2 or not self.dp.is_main)
+        return bar
 
     def score(self, prompts: list[str], targets: list[str],
               batch_size: int | None = None) -> list[float]:
         """Sum of the log-probabilities of each target given its prompt (teacher forced).
 
-        A seq2seq target ends with EOS, so the score is that of the complete answer.
+        A seq2seq target ends with EOS, so the score is that of the complete answer. Batches
+        are consecutive and, under a data-parallel launch, shared out like generate's.
         """
         import torch
 
         if len(prompts) != len(targets):
             raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
         size = batch_size or self.batch_size
-        scores: list[float] = []
-        for start in range(0, len(prompts), size):
-            p, t = prompts[start:start + size], targets[start:start + size]
+
+        def run(idx: list[int]) -> list[float]:
+            p, t = [prompts[i] for i in idx], [targets[i] for i in idx]
             with torch.inference_mode():
-                scores += (self._score_seq2seq(p, t) if self.is_encoder_decoder
-                           else self._score_causal(p, t))
-        return scores
+                return (self._score_seq2seq(p, t) if self.is_encoder_decoder
+                        else self._score_causal(p, t))
+
+        return run_batches(self.dp, _consecutive(len(prompts), size), run, len(prompts),
+                           "score")
 
     def score_choices(self, prompts: list[str], choices: list[str],
                       batch_size: int | None = None) -> list[list[float]]:
@@ -280,9 +331,9 @@ class Backend:
         mask = labels["attention_mask"].to(self.device)
         k = len(choices)
         size = max(1, (batch_size or self.batch_size) // k)
-        out: list[list[float]] = []
-        for start in range(0, len(prompts), size):
-            enc = self._encode(prompts[start:start + size])
+
+        def run(idx: list[int]) -> list[list[float]]:
+            enc = self._encode([prompts[i] for i in idx])
             b = enc["input_ids"].shape[0]
             with torch.inference_mode():
                 hidden = self.model.get_encoder()(**enc).last_hidden_state
@@ -294,8 +345,10 @@ class Backend:
             rep_ids, rep_mask = ids.repeat(b, 1), mask.repeat(b, 1)
             logp = torch.log_softmax(logits.float(), -1).gather(-1, rep_ids[..., None])[..., 0]
             flat = (logp * rep_mask).sum(-1).tolist()
-            out += [flat[i * k:(i + 1) * k] for i in range(b)]
-        return out
+            return [flat[i * k:(i + 1) * k] for i in range(b)]
+
+        return run_batches(self.dp, _consecutive(len(prompts), size), run, len(prompts),
+                           "score_choices")
 
     def _score_seq2seq(self, prompts: list[str], targets: list[str]) -> list[float]:
         import torch
@@ -335,6 +388,10 @@ class Backend:
                             position_ids=positions).logits[:, :-1]
         logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
         return (logp * tmask[:, 1:]).sum(-1).tolist()
+
+
+def _consecutive(n: int, size: int) -> list[list[int]]:
+    return [list(range(b, min(n, b + size))) for b in range(0, n, size)]
 
 
 def cut_at_stop(text: str) -> str:

@@ -47,13 +47,16 @@ def generate_chains(
     seed: int = 0,
     batch_size: int | None = None,
     chunk: int = 64,
+    write: bool = True,
     log: Callable[[str], None] = lambda _m: None,
 ) -> list[Chain]:
     """k-shot CoT chains for ``examples``, ``num_samples`` per example.
 
     With ``out``, chains already in the file are skipped (by chain id) and new ones are
-    appended every ``chunk`` examples, so an interrupted run resumes where it stopped.
-    Returns every chain of these examples, old and new, in example order.
+    appended every ``chunk`` examples, so an interrupted run resumes where it stopped
+    (``write=False``: read ``out`` but leave it to another process, the main one of a launch).
+    Sampling is seeded per (seed, prompt, sample), so a resumed run draws what an
+    uninterrupted one would. Returns every chain of these examples, old and new, in order.
     """
     if num_samples > 1 and not do_sample:
         raise ValueError("num_samples > 1 needs sampling (do_sample=True)")
@@ -72,12 +75,12 @@ def generate_chains(
         texts = generator.generate([cot_prompt(task, ex.question, shots) for ex in part],
                                    do_sample=do_sample, temperature=temperature,
                                    num_return_sequences=num_samples,
-                                   max_new_tokens=max_new_tokens, seed=seed + start,
+                                   max_new_tokens=max_new_tokens, seed=seed,
                                    batch_size=batch_size,
                                    desc=f"chains {task} {start}/{len(todo)}")
         new = [make_chain(ex, t, model, pid, s) for ex, outs in zip(part, texts, strict=True)
                for s, t in enumerate(outs) if make_chain_id(ex.id, model, pid, s) not in done]
-        if out is not None:
+        if out is not None and write:
             try:
                 append_records(out, new)
             except DiskFull as exc:

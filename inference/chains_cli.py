@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
+from inference.run_options import Device, Dtype
 
 app = typer.Typer(help="Model-written reasoning chains (k-shot chain of thought).",
                   no_args_is_help=True)
@@ -32,25 +32,52 @@ def generate_command(
     batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 32,
     seed: Annotated[int, typer.Option(help="Sampling seed; also picks the shots (0 = the "
                                            "canonical shots).")] = 0,
+    write_every: Annotated[int, typer.Option(
+        help="Questions per appended chunk (the resume granularity; prompts are sorted by "
+             "length within a chunk, and under accelerate launch its batches are shared out "
+             "to the processes).")] = 256,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
-    """Generate chains, parse answer and steps; unparseable chains are kept, marked parsed=false."""
+    """Generate chains, parse answer and steps; unparseable chains are kept, marked parsed=false.
+
+    Data-parallel: `accelerate launch --num_processes N -m rhf_cli chains generate ...`
+    (the same chains as one process; the main process writes).
+    """
     from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError
     from feedback_data.prompts import check_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import generate_chains, select_examples
+    from inference.run_options import check_precision, echo, fail_once
+    from inference.run_record import read_runs, write_run_record
+    from inference.sharding import LaunchAborted, current
 
+    dp = current()
     try:
         check_task(task)
-        if samples < 1 or k < 0 or limit is not None and limit < 1:
-            raise ValueError("--samples and --limit must be >= 1 and --k >= 0")
+        if samples < 1 or k < 0 or limit is not None and limit < 1 or write_every < 1:
+            raise ValueError("--samples, --limit and --write-every must be >= 1 and --k >= 0")
+        check_precision(device, dtype, dp)
         examples = select_examples(task, split, limit)
-        backend = Backend.load(model, batch_size=batch_size)
+        backend = Backend.load(model, batch_size=batch_size, device=device, dtype=dtype,
+                               data_parallel=dp)
+        read_runs(out)  # a corrupt record fails before any work
         chains = generate_chains(backend, examples, task, k=k, out=out, num_samples=samples,
                                  do_sample=sample, temperature=temperature,
-                                 max_new_tokens=max_new_tokens, seed=seed, log=typer.echo)
+                                 max_new_tokens=max_new_tokens, seed=seed, chunk=write_every,
+                                 write=dp.is_main, log=echo(dp))
+        if dp.is_main:
+            write_run_record(out, "chains generate", {"model": backend}, dp.world, {
+                "task": task, "split": split, "limit": limit, "k": k, "samples": samples,
+                "sample": sample, "temperature": temperature, "max_new_tokens": max_new_tokens,
+                "batch_size": batch_size, "seed": seed, "write_every": write_every},
+                append=True)
+    except LaunchAborted as exc:
+        fail_once(dp, f"{exc}; {out} holds the chunks finished before it (rerun to resume)")
     except (ValueError, DataError, ModelLoadError, DiskFull) as exc:
-        fail(str(exc))
+        fail_once(dp, str(exc))
     unparsed = sum(not c.parsed for c in chains)
-    typer.echo(f"{len(chains)} chains for {len(examples)} questions in {out} "
-               f"({unparsed} unparsed, kept with parsed=false)")
+    echo(dp)(f"{len(chains)} chains for {len(examples)} questions in {out} "
+             f"({unparsed} unparsed, kept with parsed=false; {backend.dtype} on "
+             f"{backend.info['device']}, {dp.world} process{'es' if dp.world > 1 else ''})")

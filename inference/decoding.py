@@ -5,19 +5,27 @@ of 512 samples pays for its longest chain at every step. Here the encoder runs o
 prompt (its output repeated for the n samples), and each row that writes EOS is dropped from
 the decoder's batch, its cache and the encoder states; later steps cost only the unfinished
 rows. Greedy decoding gives exactly ``generate``'s tokens (tested); sampling draws from
-softmax(logits / temperature) with a seeded generator, so a seed fixes the samples.
+softmax(logits / temperature) with one key per row (:mod:`inference.sampling`), so a row's
+samples depend on its key alone, not on the other rows of its batch.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
+
+from inference.sampling import draw, uniforms
 
 
 def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
                    do_sample: bool = False, temperature: float = 1.0,
-                   num_return_sequences: int = 1, generator: Any = None) -> list[list[int]]:
-    """Token ids written for each (prompt, sample), prompt-major, without EOS or padding."""
+                   num_return_sequences: int = 1, keys: Sequence[int] | None = None
+                   ) -> list[list[int]]:
+    """Token ids written for each (prompt, sample), prompt-major, without EOS or padding.
+
+    Sampling (``do_sample``) needs ``keys``, one per row (:func:`inference.sampling.row_keys`).
+    """
     import torch
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
     from transformers.modeling_outputs import BaseModelOutput
@@ -29,6 +37,8 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
     eos = config.eos_token_id
     start = config.decoder_start_token_id
     n = num_return_sequences
+    if do_sample and (keys is None or len(keys) != enc["input_ids"].shape[0] * n):
+        raise ValueError("sampling needs one key per (prompt, sample) row")
     with torch.inference_mode():
         hidden = model.get_encoder()(input_ids=enc["input_ids"],
                                      attention_mask=enc["attention_mask"]).last_hidden_state
@@ -39,14 +49,15 @@ def seq2seq_decode(model: Any, enc: dict[str, Any], *, max_new_tokens: int,
         written: list[list[int]] = [[] for _ in range(rows)]
         step_ids = torch.full((rows, 1), start, dtype=torch.long, device=hidden.device)
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        for _ in range(max_new_tokens):
+        u = torch.from_numpy(uniforms(keys, max_new_tokens)).to(hidden.device) if do_sample \
+            else None
+        for step in range(max_new_tokens):
             out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
                         attention_mask=attn, decoder_input_ids=step_ids,
                         use_cache=True, **{cache_kw: cache})
             logits = out.logits[:, -1, :].float()
-            if do_sample:
-                probs = torch.softmax(logits / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            if u is not None:
+                nxt = draw(logits, temperature, u[alive, step])
             else:
                 nxt = logits.argmax(dim=-1)
             for row, tok in zip(alive.tolist(), nxt.tolist(), strict=True):

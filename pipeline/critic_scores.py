@@ -65,11 +65,12 @@ def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
 
 def critic_scores(model: str | Path, chains: Sequence[Chain], *,
                   batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
-                  device: str | None = None) -> dict[str, float]:
-    """Load ``model`` (hub id, folder or RUN_DIR; seq2seq or causal) and score ``chains``."""
+                  device: str | None = "auto", dtype: str | None = "auto") -> dict[str, float]:
+    """Load ``model`` (hub id, folder or RUN_DIR; seq2seq or causal) on ``device`` in
+    ``dtype`` (see :mod:`inference.precision`) and score ``chains``."""
     from inference.backends import Backend
 
-    backend = Backend.load(model, batch_size=batch_size, device=device)
+    backend = Backend.load(model, batch_size=batch_size, device=device, dtype=dtype)
     return score_chains(backend, chains, batch_size=batch_size, progress=progress)
 
 

@@ -86,6 +86,8 @@ class DemoConfig:
     max_new_tokens: int = 48
     batch_size: int = 256  # sequences per generate call (CPU: larger batches, fewer steps)
     threads: int = 2  # torch CPU threads, fixed so that numbers reproduce
+    device: str = "auto"  # where chains and evaluation run (training: its own config)
+    dtype: str = "auto"  # their precision (inference.precision.DTYPES)
 
 
 def shipped_config(objective: str, model: str | None) -> Path:
@@ -154,7 +156,7 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
     from inference.backends import Backend
     from inference.chains import generate_chains, select_examples
 
-    backend = Backend.load(base)
+    backend = Backend.load(base, device=cfg.device, dtype=cfg.dtype)
     result: dict[str, Any] = {}
     for task in TASKS:
         path = out / f"{task}.jsonl"
@@ -226,7 +228,8 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
             "model": str(SHIPPED_BASE), "sha256": digest,
             "record": (read_record(SHIPPED_BASE) or {}).get("metrics")}, after=())["model"]
 
-    chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot},
+    chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot,
+                                   "device": cfg.device, "dtype": cfg.dtype},
                         lambda: _chains(base, out / "chains", cfg),
                         code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
     extra: list[str] = []
@@ -257,7 +260,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
         out=out, seeds=cfg.seeds, limit=cfg.limit, k=cfg.k, n=cfg.n, rounds=cfg.rounds,
         max_new_tokens=cfg.max_new_tokens, calibration_limit=cfg.calibration_limit,
-        batch_size=cfg.batch_size, threads=cfg.threads,
+        batch_size=cfg.batch_size, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
         extra={"demo": {**{k: str(v) if isinstance(v, Path) else v
                           for k, v in asdict(cfg).items()},
                         "base_record": read_record(base),

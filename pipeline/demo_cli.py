@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from feedback_data.cli_errors import fail
+from inference.run_options import Device, Dtype
 
 
 def demo_command(
@@ -44,6 +45,8 @@ def demo_command(
         help="torch CPU threads; fixed so that the numbers reproduce.")] = 2,
     quick: Annotated[bool, typer.Option(
         "--quick", help="A reduced run for tests: few steps, few questions.")] = False,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
     """Run the whole loop on the embedded default and write runs/demo/report.md."""
     from feedback_data.fetch import FetchError
@@ -52,17 +55,22 @@ def demo_command(
 
     cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
                      with_annotation=with_annotation, limit=limit or None, k=k, n=n,
-                     threads=threads,
+                     threads=threads, device=device, dtype=dtype,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     if quick:
         apply_quick(cfg)
     from feedback_data.run_mark import NotOurFolder
     from feedback_data.write_lock import OutputLocked, command_line
+    from inference.backends import ModelLoadError
+    from inference.precision import PrecisionError
+    from inference.run_options import check_precision
+    from inference.sharding import SINGLE
     from training.checkpoint_errors import CheckpointError
     from training.stop_signals import RunInterrupted
 
     try:
+        check_precision(device, dtype, SINGLE)
         run_demo(cfg, log=typer.echo)
     except RunInterrupted as exc:  # a training stage stopped on Ctrl-C / SIGTERM and said so
         raise typer.Exit(exc.exit_code) from None
@@ -71,5 +79,5 @@ def demo_command(
                    f"go on", err=True)
         raise typer.Exit(130) from None
     except (FetchError, DataError, OSError, OutputLocked, NotOurFolder,
-            CheckpointError) as exc:
+            CheckpointError, PrecisionError, ModelLoadError) as exc:
         fail(str(exc))

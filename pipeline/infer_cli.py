@@ -8,13 +8,14 @@ are written as JSONL; accuracy against the gold answers is printed.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail as _fail
 from inference import method_options as mo
+from inference.run_options import Device, Dtype
 
 app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
 
@@ -50,8 +51,15 @@ def infer_command(
     batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
     max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
     wsc_batch_rows: mo.WscBatchRows = mo.DEFAULTS.wsc_batch_rows,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
 ) -> None:
-    """Answer questions with one method and write one prediction per line."""
+    """Answer questions with one method and write one prediction per line (and OUT's
+    .run.json: models, dtype, device, processes, parameters).
+
+    Data-parallel: `accelerate launch --num_processes N -m rhf_cli infer ...` gives the same
+    predictions as one process; the main process writes.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from eval.metrics import accuracy
@@ -61,17 +69,22 @@ def infer_command(
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
     from inference.dispatch import MethodParams, check_method, run_method
+    from inference.run_options import check_precision, echo, fail_once
+    from inference.run_record import write_run_record
+    from inference.sharding import LaunchAborted, current
 
+    dp = current()
     if model is None:
-        _fail("--model is required")
+        fail_once(dp, "--model is required")
     try:
         check_method(method, refine_keep)
     except ValueError as exc:
-        _fail(str(exc))
+        fail_once(dp, str(exc))
     if method == "refine" and base_model is None:
-        _fail("--base-model is required for refine (the model writing the first chains; "
-              "no model stands in for another)")
+        fail_once(dp, "--base-model is required for refine (the model writing the first "
+                      "chains; no model stands in for another)")
     try:
+        check_precision(device, dtype, dp)
         params = MethodParams(k=k, n=n, w=w, temperature=temperature, rounds=rounds,
                               refine_keep=refine_keep, seed=seed, batch_size=batch_size,
                               max_new_tokens=max_new_tokens, wsc_batch_rows=wsc_batch_rows)
@@ -79,21 +92,35 @@ def infer_command(
                     else select_examples(task, split))[:limit]
         if not examples:
             raise ValueError("no questions to answer (check --examples, --split and --limit)")
-        backend = Backend.load(model, batch_size=batch_size)
+
+        def load(spec: str) -> Backend:
+            return Backend.load(spec, batch_size=batch_size, device=device, dtype=dtype,
+                                data_parallel=dp)
+
+        backend = load(model)
         base = None
         if method == "refine":
-            base = backend if base_model == model else Backend.load(base_model,
-                                                                    batch_size=batch_size)
+            base = backend if base_model == model else load(base_model)
         preds = run_method(method, backend, examples, params, base=base)
+    except LaunchAborted as exc:
+        fail_once(dp, f"{exc}; nothing was written")
     except (DataError, ModelLoadError, ValueError) as exc:
-        _fail(str(exc))
+        fail_once(dp, str(exc))
+    if not dp.is_main:
+        return
     rows = [{"example_id": ex.id, "task": ex.task, "question": ex.question, "gold": ex.answer,
              "answer": p.answer, "text": p.text, "meta": p.meta, "method": method,
              "model": model} for ex, p in zip(examples, preds, strict=True)]
     try:
         write_records(out, rows)
     except DiskFull as exc:  # one line: where, how much, and that OUT was left as it was
-        _fail(str(exc))
+        fail_once(dp, str(exc))
+    write_run_record(out, f"infer --method {method}", {"model": backend} | (
+        {"base_model": base} if base is not None else {}), dp.world,
+        {"method": method, "examples": len(examples), "limit": limit, "task": task,
+         "split": None if examples_file else split,
+         "examples_file": str(examples_file) if examples_file else None} | asdict(params))
     acc = accuracy([p.answer for p in preds], [ex.answer for ex in examples])
-    typer.echo(json.dumps({"method": method, "examples": len(examples), "accuracy": acc,
-                           "unparsed": sum(p.answer is None for p in preds), "out": str(out)}))
+    echo(dp)(json.dumps({"method": method, "examples": len(examples), "accuracy": acc,
+                         "unparsed": sum(p.answer is None for p in preds), "out": str(out),
+                         "dtype": backend.dtype, "num_processes": dp.world}))

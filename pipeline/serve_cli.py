@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 
 from feedback_data.cli_errors import fail
+from inference.batcher import BatchingConfig
+from inference.run_options import Device, Dtype
 
 
 def is_loopback(host: str) -> bool:
@@ -34,10 +36,31 @@ def serve(
         help="JSONL store that Label Studio webhooks append to (enables /webhook/label-studio).")]
     = None,
     model: Annotated[str | None, typer.Option(
-        help="Checkpoint folder or hub id to serve /v1/* endpoints with.")] = None,
+        help="Multitask-trained checkpoint (folder, RUN_DIR or hub id): /v1/answer, "
+             "/v1/critique, /v1/vote and the Label Studio ML backend (/setup, /predict).")]
+    = None,
+    refine_model: Annotated[str | None, typer.Option(
+        help="Refine-trained checkpoint: /v1/refine.")] = None,
+    base_model: Annotated[str | None, typer.Option(
+        help="Base model: writes /v1/refine's first chain (k-shot CoT) when a request sends "
+             "none.")] = None,
+    device: Device = "auto",
+    dtype: Dtype = "auto",
+    batching: Annotated[bool, typer.Option(
+        help="Micro-batch concurrent requests (--no-batching: one call at a time behind a "
+             "lock).")] = True,
+    max_batch_wait_ms: Annotated[float, typer.Option(
+        help="How long a batch's first request waits for others to join.")]
+    = BatchingConfig.max_wait_ms,
+    max_batch_rows: Annotated[int, typer.Option(help="Prompts per batched call at most.")]
+    = BatchingConfig.max_rows,
+    queue_size: Annotated[int, typer.Option(
+        help="Calls waiting per model at most; beyond it a request gets 503 with "
+             "Retry-After.")] = BatchingConfig.queue_size,
 ) -> None:
     """Serve Label Studio webhooks (secret from RHF_WEBHOOK_SECRET) and model endpoints
-    (bearer token from RHF_API_TOKEN; required to bind a non-loopback address)."""
+    (bearer token from RHF_API_TOKEN; required to bind a non-loopback address). Each endpoint
+    runs the model trained for it; one that is not served answers 409 naming its flag."""
     from inference.api import TOKEN_ENV
 
     if not os.environ.get(TOKEN_ENV):
@@ -50,11 +73,23 @@ def serve(
 
     from feedback_data.write_lock import OutputLocked
     from inference.backends import ModelLoadError
+    from inference.precision import PrecisionError
+    from inference.run_options import check_precision
+    from inference.sharding import SINGLE
     from pipeline.serve import create_app
 
     try:
+        config = BatchingConfig(max_wait_ms=max_batch_wait_ms, max_rows=max_batch_rows,
+                                queue_size=queue_size, enabled=batching)
+    except ValueError as exc:
+        fail(f"--max-batch-wait-ms, --max-batch-rows, --queue-size: {exc}")
+    try:
+        if any(m is not None for m in (model, refine_model, base_model)):
+            check_precision(device, dtype, SINGLE)
         app = create_app(feedback_store=feedback_store,
-                         webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model)
-    except (ModelLoadError, OutputLocked) as exc:
+                         webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model,
+                         refine_model=refine_model, base_model=base_model, dtype=dtype,
+                         device=device, batching=config)
+    except (ModelLoadError, PrecisionError, OutputLocked) as exc:
         fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

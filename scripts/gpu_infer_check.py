@@ -58,7 +58,8 @@ def main() -> None:
     model.eval()
     with tempfile.TemporaryDirectory():
         backend = Backend(model=model, tokenizer=tokenizer, name="flan-t5-large-config",
-                          is_encoder_decoder=True, batch_size=args.batch_size)
+                          is_encoder_decoder=True, batch_size=args.batch_size,
+                          dtype="bfloat16")
         examples = dev_examples("strategyqa")[:args.questions]
         shots = default_shots("strategyqa", args.k)
         run_cot(backend, examples[:8], "strategyqa", shots, max_new_tokens=8)  # warm-up

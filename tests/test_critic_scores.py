@@ -84,8 +84,9 @@ class _FakeCritic:
     def __init__(self, scores: dict[str, float]) -> None:
         self.scores, self.calls = scores, []
 
-    def __call__(self, model, chains, *, batch_size):
+    def __call__(self, model, chains, *, batch_size, device, dtype):
         self.calls.append((model, [c.id for c in chains], batch_size))
+        self.precision = (device, dtype)
         return {c.id: self.scores[c.id] for c in chains}
 
 
@@ -172,6 +173,7 @@ def test_score_writes_the_scores_file_push_reads(fake, chains, tmp_path):
                                    "--model", "critic-ckpt", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == f"wrote 5 critic scores to {out}"
+    assert fake.precision == ("auto", "auto")
     assert read_scores(out) == fake.scores
     assert [p.name for p in tmp_path.iterdir()] == ["scores.jsonl"]  # no temporary left
     res = CliRunner().invoke(app, ["annotate", "score", str(ASSETS / "ls_chains.jsonl"),

@@ -149,12 +149,13 @@ def test_serve_answers_with_the_causal_model(taught_llama: Path, examples):
 
     from pipeline.serve import create_app
 
-    client = TestClient(create_app(model=str(taught_llama)))
-    r = client.post("/v1/answer", json={"question": examples[0].question,
+    # Taught both instructions: it serves as the multitask and the refine model.
+    client = TestClient(create_app(model=str(taught_llama), refine_model=str(taught_llama)))
+    r = client.post("/v1/answer", json={"task": TASK, "question": examples[0].question,
                                         "max_new_tokens": 40})
     assert r.status_code == 200 and r.json()["text"] == CHAINS[0]
-    r = client.post("/v1/refine", json={"question": examples[1].question, "chain": CHAINS[1],
-                                        "rounds": 2, "max_new_tokens": 40})
+    r = client.post("/v1/refine", json={"task": TASK, "question": examples[1].question,
+                                        "chain": CHAINS[1], "rounds": 2, "max_new_tokens": 40})
     assert r.status_code == 200 and r.json()["stop"] == "no_error"
 
 

@@ -1,44 +1,126 @@
-"""The model endpoints through FastAPI's test client: auth, limits, each endpoint, /predict."""
+"""The model endpoints through FastAPI's test client: auth, limits, each endpoint on its own
+model (routing, 409 for a model not served, /health), micro-batching and the 503 of a full
+queue, /predict."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from inference.batcher import BatchingConfig
 from inference.methods import CRITIQUE_TOKENS
+from inference.toy_models import ScriptedGenerator
 from pipeline.serve import create_app
 
 
 @pytest.fixture(scope="module")
 def client(tiny_t5: Path) -> TestClient:
-    return TestClient(create_app(model=str(tiny_t5)))
+    return TestClient(create_app(model=str(tiny_t5), refine_model=str(tiny_t5),
+                                 base_model=str(tiny_t5)))
 
 
-Q = {"question": "Do hamsters provide food for any animals?", "max_new_tokens": 8}
+Q = {"task": "strategyqa", "question": "Do hamsters provide food for any animals?",
+     "max_new_tokens": 8}
 CHAIN = "The answer is yes because Hamsters are prey animals."
 
 
 def test_endpoints(client: TestClient) -> None:
     r = client.post("/v1/answer", json=Q)
     assert r.status_code == 200 and set(r.json()) >= {"answer", "text", "model_version"}
+    assert r.json()["task"] == "strategyqa"
     r = client.post("/v1/critique", json=Q | {"chain": CHAIN})
     assert r.status_code == 200 and set(r.json()) >= {"error_types", "description"}
     r = client.post("/v1/refine", json=Q | {"chain": CHAIN, "rounds": 2})
     body = r.json()
     assert r.status_code == 200 and 1 <= body["rounds"] <= 2 and body["stop"]
+    assert body["start"] == CHAIN and body["start_model_version"] is None
+    r = client.post("/v1/refine", json=Q | {"rounds": 1, "k": 1})  # the base model starts
+    assert r.status_code == 200 and r.json()["start_model_version"] == r.json()["model_version"]
     r = client.post("/v1/vote", json=Q | {"n": 3})
     assert r.status_code == 200 and len(r.json()["samples"]) == 3
     assert client.get("/openapi.json").json()["paths"].keys() >= {
         "/v1/answer", "/v1/critique", "/v1/refine", "/v1/vote", "/predict"}
 
 
+def test_health_lists_the_models_with_versions_and_dtypes(client: TestClient, tiny_t5):
+    body = client.get("/health").json()
+    version = client.post("/setup", json={}).json()["model_version"]
+    assert body["status"] == "ok" and set(body["models"]) == {"multitask", "refine", "base"}
+    for served in body["models"].values():
+        assert served == {"spec": str(tiny_t5), "model_version": version, "dtype": "float32",
+                          "device": "cpu"}
+    assert body["batching"]["enabled"] is True
+
+
+def _stand_in(name: str) -> ScriptedGenerator:
+    """A model that signs what it writes, so a test sees which model answered."""
+    def respond(prompt: str, j: int) -> str:
+        if name == "refine":
+            return f"no error ; The answer is no because {name}."
+        return f"The answer is yes because {name} {j}."
+
+    gen = ScriptedGenerator(respond, name=name,
+                            score=lambda _p, c: 0.0 if c == "no error" else -3.0)
+    gen.info = {"path": f"/runs/{name}/final", "run": {"commit": f"{name}0123456789"}}
+    return gen
+
+
+def test_each_endpoint_runs_the_model_trained_for_it() -> None:
+    mt, rf, base = _stand_in("multitask"), _stand_in("refine"), _stand_in("base")
+    c = TestClient(create_app(model=mt, refine_model=rf, base_model=base))
+    assert c.post("/v1/answer", json=Q).json()["text"] == "The answer is yes because multitask 0."
+    samples = c.post("/v1/vote", json=Q | {"n": 2}).json()["samples"]
+    assert [s["text"] for s in samples] == [f"The answer is yes because multitask {j}."
+                                            for j in (0, 1)]
+    assert "multitask" in c.post("/v1/critique", json=Q | {"chain": CHAIN}).json()["description"]
+    body = c.post("/v1/refine", json=Q | {"k": 2}).json()
+    assert body["start"] == "The answer is yes because base 0."  # base writes the first chain
+    assert body["history"] == ["no error ; The answer is no because refine."]
+    assert body["model_version"] == "final@refine0123" and body["stop"] == "no_error"
+    assert body["start_model_version"] == "final@base012345"
+    # The base model got a 2-shot CoT prompt ending with the question, the refine model the
+    # refine instruction, and the multitask model neither.
+    cot = [p for call in base.calls for p in call["prompts"]]
+    assert len(cot) == 1 and cot[0].count("\nA: The answer is") == 2
+    assert cot[0].endswith(f"Q: {Q['question']}\nA:")
+    refine_asked = [p for call in rf.calls for p in call["prompts"]]
+    assert len(refine_asked) == 1 and refine_asked[0].startswith("Find the errors")
+    assert not any(p.startswith("Find the errors") for call in mt.calls
+                   for p in call.get("prompts", []))
+
+
+@pytest.mark.parametrize(("served", "path", "body", "flag"), [
+    ({"model": True}, "/v1/refine", Q | {"chain": CHAIN}, "--refine-model"),
+    ({"refine_model": True}, "/v1/refine", Q, "--base-model"),
+    ({"refine_model": True}, "/v1/answer", Q, "--model"),
+    ({"refine_model": True}, "/v1/critique", Q | {"chain": CHAIN}, "--model"),
+    ({"refine_model": True}, "/v1/vote", Q, "--model"),
+    ({"refine_model": True}, "/predict", {"tasks": []}, "--model"),
+    ({"refine_model": True}, "/setup", {}, "--model"),
+])
+def test_an_endpoint_whose_model_is_not_served_is_409_naming_the_flag(served, path, body, flag):
+    kwargs = {k: _stand_in(k) for k in served}
+    r = TestClient(create_app(**kwargs)).post(path, json=body)
+    assert r.status_code == 409
+    assert r.json()["detail"].startswith(f"{path} needs the ")
+    assert r.json()["detail"].endswith(f": start rhf serve with {flag}")
+
+
+def test_refine_with_a_chain_needs_no_base_model() -> None:
+    c = TestClient(create_app(refine_model=_stand_in("refine")))
+    r = c.post("/v1/refine", json=Q | {"chain": CHAIN})
+    assert r.status_code == 200 and r.json()["start"] == CHAIN
+
+
 @pytest.mark.parametrize(("path", "body", "field"), [
     ("/v1/vote", Q | {"n": 65}, "n"),
     ("/v1/answer", Q | {"max_new_tokens": 10_000}, "max_new_tokens"),
-    ("/v1/answer", {"question": "x" * 1001}, "question"),
-    ("/v1/critique", {"question": "q"}, "chain"),
+    ("/v1/answer", Q | {"question": "x" * 1001}, "question"),
+    ("/v1/critique", {"task": "strategyqa", "question": "q"}, "chain"),
 ])
 def test_limits_are_422_naming_the_field(client: TestClient, path: str, body: dict,
                                          field: str) -> None:
@@ -55,6 +137,74 @@ def test_bearer_token(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> No
     ok = {"Authorization": "Bearer s3cret"}
     assert client.post("/v1/answer", json=Q, headers=ok).status_code == 200
     assert client.get("/health").status_code == 200  # the app's own routes stay open
+
+
+def _concurrently(fn, n: int) -> list:
+    """Call ``fn(i)`` from n threads released together; results in order."""
+    out: list = [None] * n
+    gate = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        gate.wait()
+        out[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_concurrent_requests_share_one_generate_call() -> None:
+    """8 critiques at once with a 300 ms batching window: one or two generate calls instead
+    of 8, and each request gets its own chain's critique back."""
+    mt = ScriptedGenerator(lambda p, _j: "factual error" if p.startswith("Which errors") else
+                           p.rsplit("Answer: ", 1)[-1])
+    c = TestClient(create_app(model=mt, batching=BatchingConfig(max_wait_ms=300)))
+    chains = [f"The answer is yes because reason {i}." for i in range(8)]
+    rs = _concurrently(lambda i: c.post("/v1/critique", json=Q | {"chain": chains[i]}), 8)
+    assert [r.status_code for r in rs] == [200] * 8
+    assert len(mt.calls) <= 2 and sum(len(x["prompts"]) for x in mt.calls) == 16
+    assert [r.json()["description"] for r in rs] == chains
+    assert all(r.json()["error_types"] == ["FE"] for r in rs)
+    locked = ScriptedGenerator(mt.respond)
+    c = TestClient(create_app(model=locked, batching=BatchingConfig(enabled=False)))
+    _concurrently(lambda i: c.post("/v1/critique", json=Q | {"chain": chains[i]}), 8)
+    assert len(locked.calls) == 8  # the design before: one call per request
+
+
+def test_a_full_queue_is_503_with_retry_after() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(prompt: str, _j: int) -> str:
+        entered.set()
+        release.wait(timeout=30)
+        return "The answer is yes because x."
+
+    app = create_app(model=ScriptedGenerator(slow), batching=BatchingConfig(
+        max_wait_ms=0, max_rows=1, queue_size=1))
+    c = TestClient(app)
+    first = threading.Thread(target=lambda: c.post("/v1/answer", json=Q))
+    first.start()
+    assert entered.wait(timeout=30)  # the worker is busy with the first request
+    second = threading.Thread(target=lambda: c.post("/v1/answer", json=Q))
+    second.start()
+    deadline = time.time() + 30
+    while not _queued(app) and time.time() < deadline:  # the second one waits in the queue
+        time.sleep(0.01)
+    r = c.post("/v1/answer", json=Q)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "1 calls already queued" in r.json()["detail"]
+    assert c.post("/v1/answer", json=Q).status_code == 200  # room again
+
+
+def _queued(app) -> int:
+    """Calls waiting in the app's multitask batcher."""
+    return app.state.models.get("multitask").model.batcher.jobs.qsize()
 
 
 def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
@@ -81,12 +231,11 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     assert r.status_code == 422 and "question" in r.json()["detail"]
 
 
-def test_predict_prefills_error_types_with_model_version() -> None:
+def test_predict_prefills_error_types_with_model_version_in_two_batched_calls() -> None:
     from fastapi import FastAPI
 
     from feedback_data import labeling_config as lc
     from inference.api import make_model_router
-    from inference.toy_models import ScriptedGenerator
 
     stand_in = ScriptedGenerator(
         lambda p, _j: "missing facts, factual error" if "prey" in p else "no error")
@@ -94,8 +243,10 @@ def test_predict_prefills_error_types_with_model_version() -> None:
     app = FastAPI()
     app.include_router(make_model_router(stand_in))
     tasks = [{"id": i, "data": {lc.DATA_QUESTION: "Q?", lc.DATA_MODEL_OUTPUT: chain}}
-             for i, chain in enumerate([CHAIN, "The answer is no because x."])]
+             for i, chain in enumerate([CHAIN, "The answer is no because x.", CHAIN])]
     results = TestClient(app).post("/predict", json={"tasks": tasks}).json()["results"]
     assert [r["result"][0]["value"]["choices"] for r in results] == [
-        ["Factual Error", "Missing Facts"], [lc.NO_ERROR]]
+        ["Factual Error", "Missing Facts"], [lc.NO_ERROR], ["Factual Error", "Missing Facts"]]
     assert {r["model_version"] for r in results} == {"final@abcdef1234"}
+    # All three tasks' error types in one call, then the two flagged tasks' descriptions.
+    assert [len(c["prompts"]) for c in stand_in.calls] == [3, 2]

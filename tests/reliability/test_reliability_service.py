@@ -40,7 +40,8 @@ def stand_in_client() -> TestClient:
 
 @pytest.mark.parametrize("seed", [2**80, 2**32, -1], ids=["2**80", "2**32", "-1"])
 def test_vote_seed_out_of_range_is_422_naming_seed(stand_in_client, seed):
-    r = stand_in_client.post("/v1/vote", json={"question": "Q?", "n": 2, "seed": seed})
+    r = stand_in_client.post("/v1/vote", json={"task": "strategyqa", "question": "Q?", "n": 2,
+                                                  "seed": seed})
     assert r.status_code == 422
     assert [d["loc"] for d in r.json()["detail"]] == [["body", "seed"]]
 
@@ -61,7 +62,8 @@ def test_predict_with_malformed_tasks_is_422(stand_in_client, tasks, status, det
 
 
 def test_vote_with_the_largest_seed_answers(stand_in_client):
-    r = stand_in_client.post("/v1/vote", json={"question": "Q?", "n": 2, "seed": 2**32 - 1})
+    r = stand_in_client.post("/v1/vote", json={"task": "strategyqa", "question": "Q?", "n": 2,
+                                                  "seed": 2**32 - 1})
     assert r.status_code == 200 and r.json()["answer"] == "yes"
 
 

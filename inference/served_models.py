@@ -1,0 +1,97 @@
+"""The models `rhf serve` loads, one per role, each behind its own batcher.
+
+- ``multitask`` (``--model``): /v1/answer, /v1/critique, /v1/vote and the Label Studio ML
+  backend: the instructions the multitask recipe trains.
+- ``refine`` (``--refine-model``): /v1/refine, the "error types ; correction" instruction.
+- ``base`` (``--base-model``): /v1/refine's first chain (k-shot CoT) when a request has none.
+
+A spec given for two roles is loaded once and shares one batcher. A role left out is None:
+its endpoints answer 409 naming the flag (:data:`ROLE_FLAGS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedback_data.provenance import model_version
+from inference.batcher import BatchedModel, BatchingConfig, LockedModel
+
+ROLES: tuple[str, ...] = ("multitask", "refine", "base")
+ROLE_FLAGS = {"multitask": "--model", "refine": "--refine-model", "base": "--base-model"}
+
+
+@dataclass
+class Served:
+    """One loaded model: what runs it (batched or locked), its version and where it runs."""
+
+    model: Any  # BatchedModel or LockedModel over the loaded Backend (or a stand-in)
+    spec: str
+    version: str
+    dtype: str | None
+    device: str | None
+
+    def describe(self) -> dict[str, Any]:
+        return {"spec": self.spec, "model_version": self.version, "dtype": self.dtype,
+                "device": self.device}
+
+
+@dataclass
+class ServedModels:
+    """The roles' models (None when not served) and the batching they share."""
+
+    roles: dict[str, Served | None] = field(default_factory=dict)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+
+    @classmethod
+    def load(cls, multitask: str | Any = None, refine: str | Any = None,
+             base: str | Any = None, *, dtype: str = "auto", device: str = "auto",
+             batching: BatchingConfig | None = None) -> ServedModels:
+        """Load each distinct spec once (a loaded model or stand-in is used as it is); a
+        model whose weights hold NaN or inf is refused."""
+        from inference.backends import Backend
+
+        batching = batching or BatchingConfig()
+        loaded: dict[int | str, Served] = {}
+        roles: dict[str, Served | None] = {}
+        for role, spec in (("multitask", multitask), ("refine", refine), ("base", base)):
+            if spec is None:
+                roles[role] = None
+                continue
+            key = spec if isinstance(spec, str) else id(spec)
+            if key not in loaded:
+                backend = Backend.load(spec, dtype=dtype, device=device) if isinstance(
+                    spec, str) else spec
+                check_finite(backend)
+                info = getattr(backend, "info", None) or {}
+                wrap = BatchedModel if batching.enabled else LockedModel
+                loaded[key] = Served(model=wrap(backend, batching), spec=str(backend.name),
+                                     version=model_version(backend),
+                                     dtype=info.get("dtype") or getattr(backend, "dtype", None),
+                                     device=info.get("device"))
+            roles[role] = loaded[key]
+        return cls(roles=roles, batching=batching)
+
+    def get(self, role: str) -> Served | None:
+        return self.roles.get(role)
+
+    def describe(self) -> dict[str, Any]:
+        """For /health: each served role's spec, version, dtype and device."""
+        return {role: s.describe() for role, s in self.roles.items() if s is not None}
+
+
+def check_finite(backend: Any) -> None:
+    """Refuse to serve weights holding NaN or inf (a diverged run): every answer would be
+    empty or an error."""
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "named_parameters"):
+        return
+    import torch
+
+    from inference.backends import ModelLoadError
+
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            where = (getattr(backend, "info", None) or {}).get("path", backend.name)
+            raise ModelLoadError(f"{where}: weight {name} holds NaN or inf (a diverged run?); "
+                                 f"refusing to serve it")
