@@ -20,7 +20,8 @@ from typing import Any
 from annotation.result_fields import prefill_of, result_fields, step_ratings
 from annotation.tasks import validate_task_data
 from feedback_data import labeling_config as lc
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import normalize_answer, parse_answer_chain
+from feedback_data.chain_format import format_chain
 from feedback_data.jsonl import DataError
 from feedback_data.schema import (
     ERROR_CODES,
@@ -39,6 +40,9 @@ NONE_WITH_TYPES = "none_with_error_types"
 NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
 ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type
 RATINGS_INCOMPLETE = "step_ratings_incomplete"
+ANSWER_UNREADABLE = "answer_unreadable"  # the answer area holds no answer of the task's type
+# An unlabelled question's example takes its answer from the correction; meta says so.
+ANSWER_FROM = "answer_from"
 
 
 def simulator_email(k: int = 1) -> str:
@@ -171,7 +175,18 @@ def feedback_from_annotation(
         flags.append(RATINGS_INCOMPLETE)
 
     text = fields.get(lc.CORRECTION, "")
-    answer, corr_steps, _ = parse_chain(text)
+    answer, corr_steps, _ = parse_answer_chain(text, example)
+    area = _answer_area(fields, example)
+    if area is False:
+        flags.append(ANSWER_UNREADABLE)
+    elif area is not None:
+        if area != answer:  # the correction states the answer the annotator chose
+            text = format_chain(area, corr_steps)
+        answer = area
+    if example.answer is None and answer is not None:
+        # An unlabelled question: the annotator's correction supplies its answer.
+        example = example.model_copy(update={"answer": answer, "meta": {
+            **example.meta, ANSWER_FROM: "correction"}})
     reasons = {code: fields[tag].strip() for code, tag in lc.REASONS.items()
                if fields.get(tag, "").strip()}
     if not types and (reasons or steps or (ratings and "wrong" in ratings)):
@@ -205,6 +220,20 @@ def feedback_from_annotation(
     )
     feedback.raw = _raw(annotation, fields, feedback, project, task_id)
     return FeedbackItem(example=example, chain=chain, feedback=feedback)
+
+
+def _answer_area(fields: Mapping[str, Any], example: Any) -> str | bool | None:
+    """The answer chosen or typed in the answer area, normalized; None when the task has no
+    answer area (yes/no) or it was left empty, False when it holds no answer of the type."""
+    if lc.ANSWER_CHOICE in fields:
+        chosen = fields[lc.ANSWER_CHOICE]
+        raw = chosen[0] if len(chosen) == 1 else None
+    else:
+        raw = fields.get(lc.ANSWER_TEXT, "").strip() or None
+    if raw is None:
+        return None
+    answer = normalize_answer(raw, example)
+    return False if answer is None else answer
 
 
 @dataclass

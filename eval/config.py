@@ -8,14 +8,19 @@ from typing import Any
 
 from eval.stats import DEFAULT_B
 from feedback_data.schema import TASKS
+from inference.dispatch import METHOD_REGISTRY
 from inference.methods import (
     DEFAULT_N,
     DEFAULT_ROUNDS,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
-    METHODS,
     REFINE_KEEP,
 )
+
+
+def registered_methods() -> tuple[str, ...]:
+    """Every method of the method registry, in registration order (the default)."""
+    return METHOD_REGISTRY.names()
 
 
 @dataclass
@@ -30,7 +35,7 @@ class EvalConfig:
     out: Path  # report folder
     base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
     refine_model: str | None = None  # refine-trained checkpoint
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=registered_methods)
     tasks: tuple[str, ...] = TASKS
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N dev examples per task
@@ -45,6 +50,8 @@ class EvalConfig:
     wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N calibration records (default: all 173)
+    # FeedbackItems to calibrate on instead of the paper's 173 StrategyQA records
+    calibration_feedback: Path | None = None
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
@@ -52,12 +59,15 @@ class EvalConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
 
     def check(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad:
-            raise ValueError(f"unknown method {bad[0]!r}: expected some of {', '.join(METHODS)}")
-        bad = [t for t in self.tasks if t not in TASKS]
-        if bad:
-            raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
+        from feedback_data.tasks.registry import task_names
+
+        METHOD_REGISTRY.check(self.methods)
+        self.tasks = task_names(self.tasks)
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"--tasks repeats a task: {self.tasks}")
+        if self.calibration_feedback is not None and not Path(self.calibration_feedback
+                                                              ).is_file():
+            raise ValueError(f"--calibration-feedback: {self.calibration_feedback} not found")
         if not self.methods or not self.tasks or not self.seeds:
             raise ValueError("need at least one method, task and seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -75,11 +85,20 @@ class EvalConfig:
                              f"got {self.refine_keep!r}")
         if self.bootstrap < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
-        need_base = [m for m in ("cot", "refine") if m in self.methods]
+        entries = [METHOD_REGISTRY.get(m) for m in self.methods]
+        need_base = [e.name for e in entries if e.model == "base" or e.needs_base]
         need_base += ["the ICL calibration baseline"] if self.calibration else []
         if need_base and not self.base_model:
             raise ValueError(f"--base-model is required for {', '.join(need_base)} (no model "
                              "stands in for another; pass --model's value to use that one)")
-        if "refine" in self.methods and not self.refine_model:
-            raise ValueError("--refine-model is required for refine (no model stands in for "
-                             "another; pass --model's value to use that one)")
+        need_refine = [e.name for e in entries if e.model == "refine"]
+        if need_refine and not self.refine_model:
+            raise ValueError(f"--refine-model is required for {', '.join(need_refine)} (no "
+                             "model stands in for another; pass --model's value to use that "
+                             "one)")
+
+    def model_for(self, method: str) -> str | None:
+        """The checkpoint that answers for ``method`` (by the model its entry names)."""
+        role = METHOD_REGISTRY.get(method).model
+        return {"model": self.model, "base": self.base_model,
+                "refine": self.refine_model}[role]

@@ -33,7 +33,12 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
 
     from eval.calibration import calibrate
     from eval.report import write_report
-    from feedback_data.splits import calibration_items, dev_examples
+    from feedback_data.answers import answers_match
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import FeedbackItem
+    from feedback_data.splits import calibration_items
+    from feedback_data.tasks.data import dev_set
+    from feedback_data.tasks.registry import get_task
 
     config.check()
     if config.threads:
@@ -46,7 +51,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
     majority: dict[str, Any] = {}
-    model_of = {"cot": config.base_model, "refine": config.refine_model}
+    task_titles: dict[str, str] = {}
 
     def timed(name: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
@@ -55,21 +60,33 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         return result
 
     for task in config.tasks:
-        examples = dev_examples(task)[:config.limit] if config.limit else dev_examples(task)
+        spec = get_task(task)
+        task_titles[task] = spec.title
+        examples = dev_set(task)[:config.limit] if config.limit else dev_set(task)
+        if not examples:
+            raise ValueError(f"task {task}: the dev set is empty")
+        unlabelled = sum(ex.answer is None for ex in examples)
+        if unlabelled:
+            raise ValueError(f"task {task}: {unlabelled} of {len(examples)} dev questions have "
+                             "no gold answer; rhf eval scores labelled questions only (rhf "
+                             "infer answers unlabelled ones)")
         gold = [ex.answer for ex in examples]
-        majority[task] = majority_class(gold)
+        majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
         results = task_runs(config, models, task, examples, timed, log)
         correct: dict[tuple[str, int], list[bool]] = {}
         for method in config.methods:
             for seed in config.seeds:
                 preds, params, reused = results[method, seed]
-                right = [p.answer == g for p, g in zip(preds, gold, strict=True)]
+                right = [answers_match(ex, p.answer, ex.answer)
+                         for p, ex in zip(preds, examples, strict=True)]
                 correct[method, seed] = right
-                acc = accuracy([p.answer for p in preds], gold)
+                # a prediction matching a gold alias counts as the gold answer
+                acc = accuracy([g if r else p.answer for p, g, r in zip(preds, gold, right,
+                                                                         strict=True)], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
                 save_predictions(pred_file, examples, preds)
                 runs.append({"method": method, "task": task, "seed": seed,
-                             "model": model_of.get(method, config.model),
+                             "model": config.model_for(method),
                              "n_examples": len(examples), "accuracy": acc,
                              "unparsed": sum(p.answer is None for p in preds),
                              "reused_earlier_seed": reused,
@@ -89,7 +106,11 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
 
     calibration: dict[str, Any] = {}
     if config.calibration:
-        items = calibration_items()[:config.calibration_limit or None]
+        items = (read_records(config.calibration_feedback, FeedbackItem)
+                 if config.calibration_feedback else calibration_items()
+                 )[:config.calibration_limit or None]
+        if not items:
+            raise ValueError(f"no calibration records in {config.calibration_feedback}")
         boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
                 "batch_size": config.batch_size}
         log(f"[eval] calibration: fine-tuned {config.model} on {len(items)} records")
@@ -135,6 +156,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "runs": runs,
         "accuracy": summary,
         "majority": majority,
+        "task_titles": task_titles,
         "calibration": calibration,
         "step_critic": step_critic,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}

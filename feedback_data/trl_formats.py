@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedback_data.answers import answers_match
 from feedback_data.consistency import EXCLUDING_FLAGS, consistency_flags
 from feedback_data.instructions import (
     answer_prompt,
@@ -46,7 +47,6 @@ from feedback_data.instructions import (
 from feedback_data.schema import FeedbackItem
 from feedback_data.step_policy import first_wrong_step, step_labels
 
-TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
 
 class ExportError(ValueError):
     """A format or output the export cannot write."""
@@ -200,7 +200,8 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
     rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
         "id": item.feedback.id, "generator": item.chain.model,
         "problem": item.example.question, "steps": list(item.chain.steps),
-        "final_answer_correct": item.chain.answer == item.example.answer, "label": first})
+        "final_answer_correct": answers_match(item.example, item.chain.answer,
+                                              item.example.answer), "label": first})
     if rows and all(r["label"] == -1 for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
@@ -215,6 +216,9 @@ BUILDERS: dict[str, Callable[[list[FeedbackItem]], tuple[list[dict[str, Any]],
     "prm": build_prm,
     "processbench": build_processbench,
 }
+# The TRL formats' names; every export format, these and rhf's own, is registered in
+# feedback_data.export_formats (the one registry `rhf data export` reads).
+TRL_FORMATS: tuple[str, ...] = tuple(BUILDERS)
 
 
 def build(fmt: str, items: Iterable[FeedbackItem]) -> tuple[list[dict[str, Any]], ExportReport]:

@@ -1,9 +1,12 @@
 """Model endpoints for `rhf serve`: answer, critique, refine, vote, and a Label Studio ML backend.
 
-A bearer token is required on every route here when ``RHF_API_TOKEN`` is set (read per
-request). Request limits are pydantic constraints, so a request over a limit gets a 422 that
-names the field and the limit. Generation runs under one lock: a CPU model serves one request
-at a time, and FastAPI runs these sync handlers in its thread pool.
+Besides the fixed routes, every method of the method registry (inference.dispatch) gets
+``POST /v1/methods/<name>``; a request names its task (default strategyqa), and a
+multiple-choice question gives its options. A bearer token is required on every route here
+when ``RHF_API_TOKEN`` is set (read per request). Request limits are pydantic constraints,
+so a request over a limit gets a 422 that names the field and the limit. Generation runs
+under one lock: a CPU model serves one request at a time, and FastAPI runs these sync
+handlers in its thread pool.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import parse_answer_chain
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -25,7 +28,7 @@ from feedback_data.instructions import (
     parse_error_types_text,
 )
 from feedback_data.provenance import model_version
-from inference.dispatch import MethodParams, run_method
+from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
@@ -64,10 +67,17 @@ ChainText = Field(min_length=1, max_length=MAX_CHAIN_CHARS,
                   description="A chain: 'The answer is yes because ...'.")
 NewTokens = Field(64, ge=1, le=MAX_NEW_TOKENS,
                   description=f"Cap on generated tokens (at most {MAX_NEW_TOKENS}).")
+MAX_OPTIONS = 26
+TaskName = Field("strategyqa", min_length=1, max_length=200,
+                 description="The task (a registered task name): how the answer is read.")
+Options = Field(None, max_length=MAX_OPTIONS,
+                description="A multiple-choice task's options (shown in the question).")
 
 
 class AnswerRequest(_Req):
     question: str = Question
+    task: str = TaskName
+    options: list[str] | None = Options
     max_new_tokens: int = NewTokens
 
 
@@ -79,6 +89,8 @@ class CritiqueRequest(_Req):
 
 class RefineRequest(_Req):
     question: str = Question
+    task: str = TaskName
+    options: list[str] | None = Options
     chain: str = ChainText
     rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
     max_new_tokens: int = NewTokens
@@ -86,11 +98,42 @@ class RefineRequest(_Req):
 
 class VoteRequest(_Req):
     question: str = Question
+    task: str = TaskName
+    options: list[str] | None = Options
     n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
     w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
     temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
     seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
     max_new_tokens: int = NewTokens
+
+
+class MethodRequest(_Req):
+    """One question for any registered method; each method reads the knobs it uses."""
+
+    question: str = Question
+    task: str = TaskName
+    options: list[str] | None = Options
+    chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS,
+                              description="refine: the chain to start from (else the "
+                                          "served model writes it, k-shot CoT).")
+    k: int = Field(0, ge=0, le=8, description="Shots in a CoT prompt (at most 8).")
+    n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
+    w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
+    seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
+    max_new_tokens: int = NewTokens
+
+
+def question_of(req: Any) -> Any:
+    """The request's question as an unlabelled Example of its task (422 when it cannot be)."""
+    from feedback_data.jsonl import DataError
+    from feedback_data.tasks.data import question_example
+
+    try:
+        return question_example(req.task, req.question, req.options)
+    except (DataError, ValueError) as exc:
+        raise HTTPException(422, str(exc).splitlines()[0]) from exc
 
 
 class LSPredictRequest(BaseModel):
@@ -141,8 +184,9 @@ def make_model_router(model: str | Any) -> APIRouter:
 
     @router.post("/v1/answer", summary="Answer a question with an explained chain")
     def answer(req: AnswerRequest) -> dict[str, Any]:
-        text = generate([answer_prompt(req.question)], req.max_new_tokens)[0]
-        ans, steps, parsed = parse_chain(text)
+        ex = question_of(req)
+        text = generate([answer_prompt(ex.question)], req.max_new_tokens)[0]
+        ans, steps, parsed = parse_answer_chain(text, ex)
         return {"answer": ans, "steps": steps, "parsed": parsed, "text": text,
                 "model_version": version}
 
@@ -152,9 +196,7 @@ def make_model_router(model: str | Any) -> APIRouter:
 
     @router.post("/v1/refine", summary="Refine a chain until no error is predicted")
     def refine(req: RefineRequest) -> dict[str, Any]:
-        from feedback_data.schema import Example
-
-        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
+        ex = question_of(req)
         with lock:
             pred = run_method("refine", backend, [ex], MethodParams(
                 rounds=req.rounds, max_new_tokens=req.max_new_tokens, batch_size=None),
@@ -163,9 +205,7 @@ def make_model_router(model: str | Any) -> APIRouter:
 
     @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers")
     def vote(req: VoteRequest) -> dict[str, Any]:
-        from feedback_data.schema import Example
-
-        ex = Example(id="api", task="strategyqa", question=req.question, answer="yes")
+        ex = question_of(req)
         with lock:
             pred = run_method("wsc", backend, [ex], MethodParams(
                 n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
@@ -174,6 +214,29 @@ def make_model_router(model: str | Any) -> APIRouter:
             pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
             pred.meta["weights"], strict=True)]
         return {"answer": pred.answer, "samples": samples, "model_version": version}
+
+    def method_route(name: str):
+        def run(req: MethodRequest) -> dict[str, Any]:
+            ex = question_of(req)
+            params = MethodParams(k=req.k, n=req.n, w=req.w, temperature=req.temperature,
+                                  rounds=req.rounds, seed=req.seed,
+                                  max_new_tokens=req.max_new_tokens, batch_size=None)
+            try:
+                with lock:
+                    pred = run_method(name, backend, [ex], params, base=backend,
+                                      start_chains=[req.chain] if req.chain else None)[0]
+            except ValueError as exc:
+                raise HTTPException(422, str(exc).splitlines()[0]) from exc
+            return {"method": name, "task": ex.task, "answer": pred.answer, "text": pred.text,
+                    "meta": pred.meta, "model_version": version}
+
+        return run
+
+    # One route per registered method, read from the registry when the app is built.
+    for entry in METHOD_REGISTRY:
+        router.post(f"/v1/methods/{entry.name}", summary=entry.title or entry.name,
+                    description=entry.help or None, name=f"method_{entry.name}"
+                    )(method_route(entry.name))
 
     @router.post("/setup", summary="Label Studio ML backend: connection check")
     def setup() -> dict[str, str]:
