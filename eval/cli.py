@@ -58,6 +58,8 @@ def eval_command(
         help="FeedbackItems JSONL (e.g. a pull of your own task's annotations) to calibrate "
              "error detection on, instead of the paper's 173 StrategyQA records.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    plots: Annotated[bool, typer.Option(help="Write accuracy.png and reliability.png.")]
+    = True,
 ) -> None:
     """Evaluate and write DIR/report.json, DIR/report.md and PNG plots."""
     if ctx.invoked_subcommand is not None:
@@ -80,7 +82,7 @@ def eval_command(
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
             calibration_limit=calibration_limit, calibration_feedback=calibration_feedback,
-            threads=threads)
+            threads=threads, plots=plots)
         config.check()
         run_eval(config, log=typer.echo)
     except (ValueError, DataError, ModelLoadError) as exc:

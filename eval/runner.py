@@ -37,13 +37,13 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     from feedback_data.jsonl import read_records
     from feedback_data.schema import FeedbackItem
     from feedback_data.splits import calibration_items
-    from feedback_data.tasks.data import dev_set
     from feedback_data.tasks.registry import get_task
 
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
+    dev = {task: dev_questions(task, config.limit) for task in config.tasks}  # fail early
     out.mkdir(parents=True, exist_ok=True)
     models = Models(config)
     started = time.perf_counter()
@@ -62,14 +62,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     for task in config.tasks:
         spec = get_task(task)
         task_titles[task] = spec.title
-        examples = dev_set(task)[:config.limit] if config.limit else dev_set(task)
-        if not examples:
-            raise ValueError(f"task {task}: the dev set is empty")
-        unlabelled = sum(ex.answer is None for ex in examples)
-        if unlabelled:
-            raise ValueError(f"task {task}: {unlabelled} of {len(examples)} dev questions have "
-                             "no gold answer; rhf eval scores labelled questions only (rhf "
-                             "infer answers unlabelled ones)")
+        examples = dev[task]
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
         results = task_runs(config, models, task, examples, timed, log)
@@ -165,6 +158,21 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     write_report(report, out, plots=config.plots)
     log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
     return report
+
+
+def dev_questions(task: str, limit: int | None) -> list:
+    """The (first ``limit``) dev questions of ``task``, each with its gold answer."""
+    from feedback_data.tasks.data import dev_set
+
+    examples = dev_set(task)[:limit] if limit else dev_set(task)
+    if not examples:
+        raise ValueError(f"task {task}: the dev set is empty")
+    unlabelled = sum(ex.answer is None for ex in examples)
+    if unlabelled:
+        raise ValueError(f"task {task}: {unlabelled} of {len(examples)} dev questions have no "
+                         "gold answer; rhf eval scores labelled questions only (rhf infer "
+                         "answers unlabelled ones)")
+    return examples
 
 
 def _version(package: str) -> str | None:

@@ -229,7 +229,8 @@ def normalize_answer(raw: Any, example: Any = None) -> str | None:
     return NORMALIZERS[fmt.normalizer or "exact"](_strip_answer(str(raw)))
 
 
-_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"(?:\b(?:so|thus|therefore|hence)\b[\s,]*)?(?:\bthe\s+)?"
+                        r"answer\s+is\s*:?\s*", re.IGNORECASE)
 _BECAUSE = re.compile(r"\s*\bbecause\b[\s,:]*", re.IGNORECASE)
 _SENTENCE = re.compile(r"[.!?](?=\s|$)|\n")
 _LEAD_IN = re.compile(r"[\s,;:]*\b(so|thus|therefore|hence)\b[\s,]*$", re.IGNORECASE)

@@ -156,6 +156,9 @@ def export(
     from feedback_data.trl_formats import ExportError
 
     try:
+        if fmt not in EXPORT_FORMATS:
+            raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS.names())} "
+                            f"(the export-format registry), not {fmt!r}")
         entry = EXPORT_FORMATS.get(fmt)
         if feedback is not None:
             items = read_records(feedback, FeedbackItem)

@@ -34,8 +34,10 @@ def load_report(task: str | TaskSpec) -> LoadReport:
 
 
 def is_dev(example_id: str, fraction: float) -> bool:
-    """Whether a question is in the dev set: a hash of its id against ``fraction``."""
-    return int(stable_id("dev", example_id, n=8), 16) % 10_000 < round(fraction * 10_000)
+    """Whether a question is in the dev set: a hash of its id (without the task's name, so
+    a renamed task keeps its split) against ``fraction``."""
+    key = example_id.split("/", 1)[-1]
+    return int(stable_id("dev", key, n=8), 16) % 10_000 < round(fraction * 10_000)
 
 
 def split_examples(task: str | TaskSpec, split: str, limit: int | None = None
