@@ -136,17 +136,18 @@ def push(ctx: typer.Context,
 
 
 def _read_questions(path: Path, chains: list) -> list:
-    """The questions of ``path`` as the chains' task reads them (one task: any question file;
-    several: Example records)."""
-    from feedback_data.jsonl import read_records
+    """The questions of ``path``: Example records (of any tasks), or the plain question file
+    of the chains' one task (as `rhf chains generate --examples` read it)."""
+    from feedback_data.jsonl import iter_json_lines, read_records
     from feedback_data.schema import Example
     from feedback_data.tasks.loaders import read_questions
     from feedback_data.tasks.registry import get_task
 
+    first = next((obj for _, obj in iter_json_lines(path)), {})
     tasks = {c.task for c in chains}
-    if len(tasks) == 1:
-        return read_questions(path, get_task(tasks.pop()))
-    return read_records(path, Example)
+    if "task" in first or len(tasks) != 1:
+        return read_records(path, Example)
+    return read_questions(path, get_task(tasks.pop()))
 
 
 @app.command()

@@ -157,8 +157,8 @@ def export(
 
     try:
         if fmt not in EXPORT_FORMATS:
-            raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS.names())} "
-                            f"(the export-format registry), not {fmt!r}")
+            raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS.names())}, "
+                            f"not {fmt!r}")
         entry = EXPORT_FORMATS.get(fmt)
         if feedback is not None:
             items = read_records(feedback, FeedbackItem)
@@ -166,7 +166,7 @@ def export(
             if (task, split) not in PAPER_SPLITS:
                 known = ", ".join(f"{t}/{s}" for t, s in PAPER_SPLITS)
                 raise DataError(f"no feedback for --task {task} --split {split}; one of "
-                                f"{known} (or --feedback FILE)")
+                                f"{known}")
             items = load_paper_feedback(task, split)
         if entry.kind == "rows":
             check_target(out, out.suffix != ".jsonl", fmt, force)

@@ -60,6 +60,8 @@ DATA_MODEL_ANSWER = "model_answer"  # the model's short answer: pre-fills a free
 TEXT_TAGS = frozenset({SUBQUESTIONS, CORRECTION, ORIGIN, ANSWER_TEXT, *REASONS.values()})
 CHOICE_TAGS = frozenset({ERROR_TYPES, ERROR_STEPS, ANSWER_CHOICE})
 RESULT_TAGS = TEXT_TAGS | CHOICE_TAGS
+# The answer area's tag of each answer type (a yes/no task has none).
+ANSWER_TAG: dict[str, str] = {"multiple_choice": ANSWER_CHOICE, "free_form": ANSWER_TEXT}
 # The object tag each control is attached to (``to_name`` in results).
 TO_NAME: dict[str, str] = {SUBQUESTIONS: QUESTION, ORIGIN: QUESTION, CORRECTION: CHAIN,
                            ERROR_TYPES: CHAIN, ERROR_STEPS: CHAIN, ANSWER_CHOICE: CHAIN,

@@ -1,8 +1,10 @@
 """k-shot chain-of-thought prompts and the k-shot error-detection prompt (pure functions).
 
-Shots come from the paper's TRAIN feedback questions only, never from the dev sets:
-StrategyQA shots carry BIG-bench's gold explanation of the same question, Sports shots the
-explanation built from BIG-bench's vocabulary. Every chain is written in the one format
+Shots come from a task's shot pool (feedback_data.tasks.data.shot_pool), never from its dev
+set. For the built-in tasks that is the paper's TRAIN feedback questions: StrategyQA shots
+carry BIG-bench's gold explanation of the same question, Sports shots the explanation built
+from BIG-bench's vocabulary; a spec's shots come from its data or a file. Every chain is
+written in the one format
 :func:`feedback_data.chain_format.format_chain` emits and ``parse_chain`` reads.
 
     Q: <question>

@@ -95,7 +95,7 @@ def test_toys_reach_the_cli_eval_and_the_service(toys, tmp_path):
     ok = runner.invoke(app, ["infer", "--method", "toy", "--model", str(BASE), "--task",
                              "toy-task", "--out", str(out)])
     assert ok.exit_code == 0, ok.output
-    summary = json.loads(ok.output.strip().splitlines()[-1])
+    summary = json.loads(ok.output[ok.output.rindex('{"method"'):].splitlines()[0])
     assert (summary["method"], summary["task"], summary["accuracy"]) == ("toy", "toy-task", 1.0)
 
     report_dir = tmp_path / "eval"
@@ -152,8 +152,9 @@ def test_unknown_names_are_one_clear_error_never_a_key_error(tmp_path):
         run_method("vote", None, [], MethodParams())
     with pytest.raises(UnknownName, match=re.escape("known export formats are jsonl, hf, sft")):
         build("nope", [])
-    with pytest.raises(ConfigError, match="objective: unknown objective 'pretrain': known "
-                                          "objectives are multitask, refine"):
+    with pytest.raises(ConfigError, match=re.escape(
+            "objective: 'pretrain' is not one of ['multitask', 'refine'] (the objective "
+            "registry)")):
         load_config(None, {"model.name_or_path": "m"}, objective="pretrain")
     result = runner.invoke(app, ["train", "--objective", "pretrain", "--model", "m", "--out",
                                  str(tmp_path / "x")])

@@ -144,3 +144,31 @@ def test_unlabelled_questions_through_the_real_server(colours, ls_env, project_t
     (item,) = read_records(pulled, FeedbackItem)
     assert item.example.answer == item.feedback.correction.answer == "B"
     assert item.feedback.error_types == ["FE"]
+
+
+def test_the_webhook_stores_a_multiple_choice_annotation(colours, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from annotation.campaign import SECRET_HEADER
+    from annotation.webhook import WEBHOOK_PATH
+    from feedback_data.store import FeedbackStore
+    from pipeline.serve import create_app
+
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    spec, _ = colours
+    sky, _ = split_examples(spec, "all")
+    chain = chain_for(sky, "The answer is A because red.")
+    body = {"action": "ANNOTATION_CREATED", "project": {"id": 2},
+            "task": {"id": 5, "project": 2, "data": task_data(chain, sky)},
+            "annotation": {"id": 9, "project": 2, "completed_by": 1, "was_cancelled": False,
+                           "updated_at": "2026-01-01T00:00:00Z",
+                           "result": [R(lc.ANSWER_CHOICE, ["(C) blue"]),
+                                      R(lc.CORRECTION, chain.text),
+                                      R(lc.ERROR_TYPES, ["Factual Error"]),
+                                      R(lc.REASONS["FE"], "Step 1: the sky is blue.")]}}
+    store = tmp_path / "store.jsonl"
+    client = TestClient(create_app(feedback_store=store, webhook_secret="s"))
+    assert client.post(WEBHOOK_PATH, json=body, headers={SECRET_HEADER: "s"}).status_code == 200
+    (item,) = FeedbackStore(store).read()
+    assert item.feedback.correction.answer == "C" and item.example.answer == "C"
+    assert item.feedback.correction.text == "The answer is C because red."

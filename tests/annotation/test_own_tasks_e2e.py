@@ -104,6 +104,8 @@ def test_task_yaml_runs_the_whole_loop(name, ls_env, project_title, tmp_path):
     dev = dev_set(spec)[:2]
     for method, by_task in report["accuracy"].items():
         assert 0.0 <= by_task[name]["mean"] <= 1.0
+        assert by_task[name]["ci"][0] <= by_task[name]["mean"] <= by_task[name]["ci"][1]
+        assert method == "cot" or by_task[name]["vs_cot"][0]["discordant"] <= 2  # McNemar
         rows = [json.loads(line) for line in
                 (out / "predictions" / f"{method}_{name}_seed0.jsonl").read_text().splitlines()]
         assert [r["example_id"] for r in rows] == [e.id for e in dev]
