@@ -10,17 +10,12 @@ duplicate id, a missing question. Records without an answer are unlabelled quest
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tarfile
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedback_data import paths
 from feedback_data.answers import (
     ALIASES_KEY,
     FORMAT_KEY,
@@ -32,75 +27,13 @@ from feedback_data.answers import (
 from feedback_data.bigbench import example_id, normalize_question
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import Example, stable_id
+from feedback_data.tasks.bigbench_sdist import bigbench_task_file
 from feedback_data.tasks.spec import SpecError, TaskSpec
 
-SDIST_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 SOURCE_OF_KIND = {"bigbench": "bigbench", "jsonl": "file", "hf": "dataset"}
 
 
-# ---- BIG-bench tasks out of the sdist ------------------------------------------------------
-
-def bigbench_task_file(name: str) -> Path:
-    """The cached ``<name>/task.json`` of a BIG-bench task, extracted from the kept sdist the
-    first time it is asked for."""
-    extract_bigbench_tasks([name])
-    return paths.bigbench_dir() / name / "task.json"
-
-
-def _check_name(name: str) -> None:
-    parts = name.split("/")
-    if not name or len(parts) > 2 or any(p in ("", ".", "..") or not all(
-            c.isalnum() or c in "_-" for c in p) for p in parts):
-        raise DataError(f"'{name}' is not a BIG-bench task name (e.g. date_understanding, "
-                        "logical_deduction/three_objects)")
-
-
-def extract_bigbench_tasks(names: Iterable[str]) -> None:
-    """Extract the task.json of each of ``names`` not cached yet, in one pass over the sdist."""
-    names = list(dict.fromkeys(names))
-    for name in names:
-        _check_name(name)
-    todo = [n for n in names if not (paths.bigbench_dir() / n / "task.json").is_file()]
-    if not todo:
-        return
-    sdist = paths.bigbench_sdist()
-    if not sdist.is_file():
-        raise DataError(f"BIG-bench task {todo[0]!r} is not in the cache and the source "
-                        f"distribution ({sdist}) is not either: run `rhf data fetch`")
-    wanted = {f"{SDIST_PREFIX}{n}/task.json": n for n in todo}
-    subtasks: dict[str, list[str]] = {n: [] for n in todo}
-    found: set[str] = set()
-    with tempfile.TemporaryDirectory(dir=paths.cache_dir(), prefix=".extract-") as tmp, \
-            tarfile.open(sdist, "r:gz") as tar:
-        for member in tar:
-            if not member.name.startswith(SDIST_PREFIX) or not member.isfile():
-                continue
-            rel = member.name[len(SDIST_PREFIX):]
-            for n in todo:
-                if rel.startswith(n + "/") and rel.endswith("/task.json") \
-                        and rel.count("/") == n.count("/") + 2:
-                    subtasks[n].append(rel.split("/")[-2])
-            name = wanted.get(member.name)
-            if name is None:
-                continue
-            staged = Path(tmp) / name.replace("/", "__")
-            src = tar.extractfile(member)
-            assert src is not None
-            with src, staged.open("wb") as fh:
-                shutil.copyfileobj(src, fh)
-            out = paths.bigbench_dir() / name / "task.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, out)
-            found.add(name)
-    missing = [n for n in todo if n not in found]
-    if missing:
-        raise DataError(f"no BIG-bench task {missing[0]!r} in bigbench 1.0.0")
-    for name in todo:
-        if subtasks[name] and not json.loads(
-                (paths.bigbench_dir() / name / "task.json").read_text()).get("examples"):
-            raise DataError(f"BIG-bench task {name!r} is split into subtasks: name one, e.g. "
-                            + ", ".join(f"{name}/{s}" for s in sorted(subtasks[name])))
-
+# ---- raw records of each loader --------------------------------------------------------------
 
 def _bigbench_records(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
     path = bigbench_task_file(name)

@@ -19,7 +19,7 @@ from feedback_data.answers import options_of
 from feedback_data.jsonl import read_records
 from feedback_data.schema import Chain, FeedbackItem
 from feedback_data.tasks.data import dev_set
-from feedback_data.tasks.loaders import extract_bigbench_tasks
+from feedback_data.tasks.bigbench_sdist import extract_bigbench_tasks
 from feedback_data.tasks.registry import get_task
 from rhf_cli import app
 

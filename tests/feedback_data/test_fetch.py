@@ -118,7 +118,7 @@ def test_the_sdist_is_kept_and_other_tasks_are_extracted_by_name(tmp_path, tmp_c
     import json as _json
 
     from feedback_data.jsonl import DataError
-    from feedback_data.tasks.loaders import bigbench_task_file, extract_bigbench_tasks
+    from feedback_data.tasks.bigbench_sdist import bigbench_task_file, extract_bigbench_tasks
 
     task = _json.dumps({"examples": [{"input": "Is it?", "target_scores": {"Yes": 1, "No": 0}}]})
     files = {f: b"{}" for f in paths.BIGBENCH_TASK_FILES}
