@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from feedback_data.answers import options_of
 from feedback_data.jsonl import read_records
 from feedback_data.schema import Chain, FeedbackItem
-from feedback_data.tasks.data import dev_set
 from feedback_data.tasks.bigbench_sdist import extract_bigbench_tasks
+from feedback_data.tasks.data import dev_set
 from feedback_data.tasks.registry import get_task
 from rhf_cli import app
 
