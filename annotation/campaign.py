@@ -22,17 +22,18 @@ SECRET_HEADER = "X-Rhf-Webhook-Secret"
 
 def setup_project(client: LabelStudioClient, title: str = DEFAULT_TITLE,
                   webhook_url: str | None = None, webhook_secret: str | None = None,
-                  overlap: int = 1) -> int:
+                  overlap: int = 1, answer_type: str = "yes_no") -> int:
     """Create the project (or find it by title, refreshing its interface); return its id.
 
     ``overlap`` annotators review each task (Label Studio's maximum annotations per task,
     applied to every task), so agreement can be computed. Tasks are served in import order
     (sequential sampling): the order annotation.queue decided. With ``webhook_url`` the
-    project posts annotation events there, carrying the secret header.
+    project posts annotation events there, carrying the secret header. ``answer_type`` picks
+    the interface's answer area (labeling_config): a project holds one kind of task.
     """
     if overlap < 1:
         raise ValueError(f"overlap must be at least 1, got {overlap}")
-    config = labeling_config()
+    config = labeling_config(answer_type)
     settings = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100,
                 "sampling": "Sequential sampling"}
     project = client.find_project(title)

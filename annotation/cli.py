@@ -42,19 +42,26 @@ def setup(url: Url = None, project: Title = None,
               help="Where Label Studio posts annotation events (rhf serve's "
                    "/webhook/label-studio); secret from $RHF_WEBHOOK_SECRET.")] = None,
           overlap: Annotated[int, typer.Option(
-              help="Annotators per task (Label Studio's maximum annotations per task).")] = 1
+              help="Annotators per task (Label Studio's maximum annotations per task).")] = 1,
+          task: Annotated[str | None, typer.Option(
+              help="The task (a name or a task YAML file) whose chains the project reviews: "
+                   "its answer type picks the interface's answer area (default: yes/no, "
+                   "the built-in tasks). One project per answer type.")] = None,
           ) -> None:
     """Create the project (or find it by title and refresh its interface)."""
     from annotation.campaign import DEFAULT_TITLE, setup_project
+    from feedback_data.tasks.registry import get_task
 
+    answer_type = get_task(task).answer_type if task is not None else "yes_no"
     secret = os.environ.get("RHF_WEBHOOK_SECRET")
     if webhook_url and not secret:
         raise ValueError("--webhook-url needs RHF_WEBHOOK_SECRET (rhf serve refuses unsigned "
                          "calls)")
     with _client(url) as client:
-        pid = setup_project(client, project or DEFAULT_TITLE, webhook_url, secret, overlap)
+        pid = setup_project(client, project or DEFAULT_TITLE, webhook_url, secret, overlap,
+                            answer_type)
         typer.echo(f"project {pid} '{project or DEFAULT_TITLE}' on {client.url}, "
-                   f"{overlap} annotator(s) per task"
+                   f"{overlap} annotator(s) per task, {answer_type} answers"
                    + (f", webhook to {webhook_url}" if webhook_url else ""))
 
 
@@ -65,7 +72,9 @@ def push(ctx: typer.Context,
          from_paper: FromPaper = None,
          split: Split = "train",
          examples: Annotated[Path | None, typer.Option(
-             help="JSONL of Example records (default: BIG-bench and paper data).")] = None,
+             help="JSONL of the chains' questions: Example records, or the plain "
+                  "{question[, id, answer, ...]} file given to `rhf chains generate "
+                  "--examples` (default: the tasks' own data).")] = None,
          pilot: Annotated[int | None, typer.Option(help="Only the first N chains.")] = None,
          batch_size: Annotated[int, typer.Option(help="Tasks per import request.")] = 500,
          order: Annotated[str, typer.Option(
@@ -86,13 +95,20 @@ def push(ctx: typer.Context,
          = None,
          gold_rate: Annotated[float, typer.Option(
              help="Share of the queue that is gold, with --gold.")] = 0.1,
+         task: Annotated[list[str] | None, typer.Option(
+             help="Task YAML file of the chains' task when it is not built in (repeatable; "
+                  "or set RHF_TASK_PATH).")] = None,
          url: Url = None, project: Title = None) -> None:
     """Import chains as tasks in annotation order; chains already in the project are skipped."""
+    from feedback_data.tasks.registry import get_task
+
+    for spec in task or []:
+        get_task(spec)
     from annotation.campaign import push_chains
     from annotation.queue import mix_gold, order_chains, read_scores
     from annotation.tasks import known_examples
     from feedback_data.jsonl import read_records
-    from feedback_data.schema import Example, FeedbackItem
+    from feedback_data.schema import FeedbackItem
 
     if model is not None and scores is not None:
         raise ValueError("give --model (score the chains now) or --scores FILE, not both")
@@ -103,7 +119,7 @@ def push(ctx: typer.Context,
     chain_list, example_map = _read_chains(chains, from_paper, split, pilot)
     if example_map is None:
         if examples is not None:
-            example_map = {e.id: e for e in read_records(examples, Example)}
+            example_map = {e.id: e for e in _read_questions(examples, chain_list)}
         else:
             example_map = known_examples({c.task for c in chain_list})
     chain_scores = read_scores(scores) if scores is not None else None
@@ -122,6 +138,21 @@ def push(ctx: typer.Context,
         report = push_chains(client, pid, chain_list, example_map, batch_size=batch_size,
                              pilot=pilot)
     typer.echo(f"pushed {report.sent} tasks ({report.already_there} already in the project)")
+
+
+def _read_questions(path: Path, chains: list) -> list:
+    """The questions of ``path``: Example records (of any tasks), or the plain question file
+    of the chains' one task (as `rhf chains generate --examples` read it)."""
+    from feedback_data.jsonl import iter_json_lines, read_records
+    from feedback_data.schema import Example
+    from feedback_data.tasks.loaders import read_questions
+    from feedback_data.tasks.registry import get_task
+
+    first = next((obj for _, obj in iter_json_lines(path)), {})
+    tasks = {c.task for c in chains}
+    if "task" in first or len(tasks) != 1:
+        return read_records(path, Example)
+    return read_questions(path, get_task(tasks.pop()))
 
 
 @app.command()

@@ -20,7 +20,8 @@ from typing import Any
 from annotation.result_fields import prefill_of, result_fields, step_ratings
 from annotation.tasks import validate_task_data
 from feedback_data import labeling_config as lc
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import normalize_answer, parse_answer_chain
+from feedback_data.chain_format import format_chain
 from feedback_data.jsonl import DataError
 from feedback_data.schema import (
     ERROR_CODES,
@@ -44,6 +45,9 @@ RATINGS_INCOMPLETE = "step_ratings_incomplete"
 # rated Correct but ticked, or rated Wrong but not ticked among ticked ones): the page
 # contradicts itself, so the record is left out of step-level training (step_policy).
 RATINGS_DISAGREE = STEP_RATINGS_DISAGREE
+ANSWER_UNREADABLE = "answer_unreadable"  # the answer area holds no answer of the task's type
+# An unlabelled question's example takes its answer from the correction; meta says so.
+ANSWER_FROM = "answer_from"
 
 
 def simulator_email(k: int = 1) -> str:
@@ -178,7 +182,18 @@ def feedback_from_annotation(
         flags.append(RATINGS_DISAGREE)
 
     text = fields.get(lc.CORRECTION, "")
-    answer, corr_steps, _ = parse_chain(text)
+    answer, corr_steps, _ = parse_answer_chain(text, example)
+    area = _answer_area(fields, example)
+    if area is False:
+        flags.append(ANSWER_UNREADABLE)
+    elif area is not None:
+        if area != answer:  # the correction states the answer the annotator chose
+            text = format_chain(area, corr_steps)
+        answer = area
+    if example.answer is None and answer is not None:
+        # An unlabelled question: the annotator's correction supplies its answer.
+        example = example.model_copy(update={"answer": answer, "meta": {
+            **example.meta, ANSWER_FROM: "correction"}})
     reasons = {code: fields[tag].strip() for code, tag in lc.REASONS.items()
                if fields.get(tag, "").strip()}
     if not types and (reasons or steps or (ratings and "wrong" in ratings)):
@@ -221,6 +236,20 @@ def ratings_disagree(ratings: list[str] | None, error_steps: list[int]) -> bool:
         return False
     rated_wrong = {i for i, r in enumerate(ratings, start=1) if r == "wrong"}
     return set(error_steps) != rated_wrong
+
+
+def _answer_area(fields: Mapping[str, Any], example: Any) -> str | bool | None:
+    """The answer chosen or typed in the answer area, normalized; None when the task has no
+    answer area (yes/no) or it was left empty, False when it holds no answer of the type."""
+    if lc.ANSWER_CHOICE in fields:
+        chosen = fields[lc.ANSWER_CHOICE]
+        raw = chosen[0] if len(chosen) == 1 else None
+    else:
+        raw = fields.get(lc.ANSWER_TEXT, "").strip() or None
+    if raw is None:
+        return None
+    answer = normalize_answer(raw, example)
+    return False if answer is None else answer
 
 
 @dataclass

@@ -18,6 +18,7 @@ from annotation.client import LabelStudioClient
 from annotation.convert import simulator_email
 from annotation.tasks import validate_task_data
 from feedback_data import labeling_config as lc
+from feedback_data.answers import format_of, options_of
 from feedback_data.chain_format import format_chain, split_steps
 from feedback_data.schema import ERROR_CODES, ERROR_NAMES, Chain, Example
 
@@ -50,11 +51,16 @@ def supported(step: str, gold: str, threshold: float = 0.5) -> bool:
 
 def simulated_result(example: Example, chain: Chain, rng: random.Random, noise: float = 0.0,
                      vocab: dict | None = None) -> list[dict[str, Any]]:
-    """The result list a bot submits for ``chain`` (same shape the web UI saves)."""
+    """The result list a bot submits for ``chain`` (same shape the web UI saves).
+
+    An unlabelled question (no gold answer) is judged on its chain alone: a readable answer
+    is kept as the right one; an unreadable one is a logical inconsistency.
+    """
     gold = gold_explanation(example, vocab)
     bad_steps = [i for i, s in enumerate(chain.steps, start=1) if gold and not supported(s, gold)]
     types: list[str] = []
-    if chain.answer != example.answer:
+    right = example.answer if example.answer is not None else chain.answer
+    if chain.answer != right or right is None:
         types.append("FE" if bad_steps else "LI")
         if not bad_steps and chain.steps:
             bad_steps = [len(chain.steps)]
@@ -66,13 +72,15 @@ def simulated_result(example: Example, chain: Chain, rng: random.Random, noise: 
         else:
             types = [rng.choice(ERROR_CODES)]
             bad_steps = [rng.randint(1, len(chain.steps))]
-    correction = format_chain(example.answer, split_steps(gold) or chain.steps)
+    correction = (format_chain(right, split_steps(gold) or chain.steps) if right is not None
+                  else chain.text)
     ratings = ["wrong" if i in bad_steps else "correct" for i in range(1, len(chain.steps) + 1)]
     result = [
         *lc.rating_items(ratings),
         lc.result_item(lc.CORRECTION, correction),
         lc.result_item(lc.ERROR_TYPES, [ERROR_NAMES[t] for t in types] or [lc.NO_ERROR]),
         lc.result_item(lc.ORIGIN, lc.SIMULATED_MARK),
+        *answer_area_items(example, right),
     ]
     if bad_steps:
         result.append(lc.result_item(lc.ERROR_STEPS, [lc.step_choice(n) for n in bad_steps]))
@@ -84,6 +92,18 @@ def simulated_result(example: Example, chain: Chain, rng: random.Random, noise: 
     if subquestions:
         result.append(lc.result_item(lc.SUBQUESTIONS, "\n".join(map(str, subquestions))))
     return result
+
+
+def answer_area_items(example: Example, answer: str | None) -> list[dict[str, Any]]:
+    """The answer area's result for ``answer`` (nothing for a yes/no task or no answer)."""
+    fmt = format_of(example)
+    if answer is None or fmt.type == "yes_no":
+        return []
+    if fmt.type == "multiple_choice":
+        index = ord(answer) - ord("A")
+        return [lc.result_item(lc.ANSWER_CHOICE,
+                               [lc.answer_option(answer, options_of(example)[index])])]
+    return [lc.result_item(lc.ANSWER_TEXT, answer)]
 
 
 def simulate_annotations(client: LabelStudioClient, project_id: int, annotators: int = 1,

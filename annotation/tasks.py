@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from feedback_data import labeling_config as lc
-from feedback_data.chain_format import answer_word
+from feedback_data.answers import answer_text, format_of, letter, options_of
+from feedback_data.chain_format import format_chain
 from feedback_data.jsonl import DataError, describe_validation_error, read_records
 from feedback_data.schema import Chain, Example
 
@@ -26,13 +27,15 @@ REQUIRED_KEYS = (CHAIN_ID, RHF, *INTERFACE_KEYS)
 # Keys a task may also carry: per-step texts (absent from tasks pushed before step ratings),
 # and the gold marker (quality control; never shown to annotators).
 GOLD = "rhf_gold"
-OPTIONAL_KEYS = (lc.DATA_STEPS, GOLD)
+# The answer area's data, for a task that is not yes/no (see labeling_config.answer_area).
+ANSWER_KEYS = (lc.DATA_ANSWER_OPTIONS, lc.DATA_MODEL_ANSWER)
+OPTIONAL_KEYS = (lc.DATA_STEPS, GOLD, *ANSWER_KEYS)
 KNOWN_KEYS = frozenset((*REQUIRED_KEYS, *OPTIONAL_KEYS))
 
 
 def chain_display(chain: Chain) -> str:
     """The answer and numbered steps, one per line (shown with white-space: pre-wrap)."""
-    lines = [f"Answer: {answer_word(chain.answer)}"]
+    lines = [f"Answer: {answer_text(chain.answer)}"]
     lines += [step_text(i, step) for i, step in enumerate(chain.steps, start=1)]
     return "\n".join(lines)
 
@@ -40,6 +43,31 @@ def chain_display(chain: Chain) -> str:
 def step_text(n: int, step: str) -> str:
     """How step ``n`` (1-based) is shown: the same label as its error-step choice."""
     return f"{lc.step_choice(n)}: {step}"
+
+
+def answer_data(chain: Chain, example: Example) -> dict[str, Any]:
+    """The answer area's data and the correction's pre-fill for a task that is not yes/no
+    (nothing for yes/no: its answer is the correction's, pre-filled with the chain).
+
+    The correction is pre-filled with the chain in the form the task's parser reads ('The
+    answer is B because ...'); a multiple-choice task lists its options, a free-form task's
+    answer box starts from the model's answer.
+    """
+    fmt = format_of(example)
+    if fmt.type == "yes_no":
+        return {}
+    out: dict[str, Any] = {}
+    if chain.parsed and chain.answer is not None:
+        out[lc.DATA_MODEL_OUTPUT] = format_chain(chain.answer, chain.steps)
+    if fmt.type == "multiple_choice":
+        options = options_of(example)
+        if len(options) < 2:
+            raise DataError(f"chain {chain.id}: a multiple-choice example without options")
+        out[lc.DATA_ANSWER_OPTIONS] = [{"value": lc.answer_option(letter(i), o)}
+                                       for i, o in enumerate(options)]
+    else:
+        out[lc.DATA_MODEL_ANSWER] = chain.answer or ""
+    return out
 
 
 def task_data(chain: Chain, example: Example) -> dict[str, Any]:
@@ -57,6 +85,7 @@ def task_data(chain: Chain, example: Example) -> dict[str, Any]:
                                for i in range(1, len(chain.steps) + 1)],
         lc.DATA_STEPS: [{"text": step_text(i, s)} for i, s in enumerate(chain.steps, start=1)],
         RHF: {"example": example.model_dump(mode="json"), "chain": chain.model_dump(mode="json")},
+        **answer_data(chain, example),
     }
 
 
@@ -126,14 +155,20 @@ def paper_chains(task: str, split: str = "train", limit: int | None = None
 
 
 def known_examples(tasks: Iterable[str]) -> dict[str, Example]:
-    """Examples by id from BIG-bench and the imported paper data (paper entries win)."""
+    """Examples by id: a built-in task's from BIG-bench and the imported paper data (paper
+    entries win), any other task's from its spec's data."""
     from feedback_data.bigbench import load_bigbench
     from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.tasks.data import split_examples
+    from feedback_data.tasks.registry import get_task
 
     wanted = set(tasks)
     out: dict[str, Example] = {}
     for task in wanted:
-        out.update({e.id: e for e in load_bigbench(task)})
+        if get_task(task).builtin:
+            out.update({e.id: e for e in load_bigbench(task)})
+        else:
+            out.update({e.id: e for e in split_examples(task, "all")})
     for task, split in PAPER_SPLITS:
         if task in wanted:
             out.update({i.example.id: i.example for i in load_paper_feedback(task, split)})

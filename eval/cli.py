@@ -31,11 +31,12 @@ def eval_command(
              "they run (no default: pass --model's value to use the same model).")] = None,
     refine_model: Annotated[str | None, typer.Option(
         help="Refine-trained checkpoint; required when refine runs.")] = None,
-    methods: Annotated[str, typer.Option(
-        help="Comma-separated: cot,multitask,wsc,wsc_soft,refine (wsc_soft, an extension, "
-             "reuses wsc's samples).")]
-    = "cot,multitask,wsc,wsc_soft,refine",
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")]
+    methods: Annotated[str | None, typer.Option(
+        help="Comma-separated registered methods (default: all of them: cot, multitask, wsc, "
+             "wsc_soft, refine and any added to inference.dispatch.METHOD_REGISTRY; "
+             "wsc_soft, an extension, reuses wsc's samples).", show_default=False)] = None,
+    tasks: Annotated[str, typer.Option(
+        help="Comma-separated tasks: registered names or task YAML files (docs/tasks.md).")]
     = "strategyqa,sports_understanding",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (mean ± std over them).")]
     = "0",
@@ -54,6 +55,9 @@ def eval_command(
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
+    calibration_feedback: Annotated[Path | None, typer.Option(
+        help="FeedbackItems JSONL (e.g. a pull of your own task's annotations) to calibrate "
+             "error detection on, instead of the paper's 173 StrategyQA records.")] = None,
     selective_dev: Annotated[bool, typer.Option(
         help="Score multitask's own dev answers by its P(no error) for the risk-coverage "
              "curve (one label-scoring pass per task).")] = True,
@@ -78,7 +82,7 @@ def eval_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from eval.config import EvalConfig
+    from eval.config import EvalConfig, registered_methods
     from eval.runner import KIND, OUTPUTS, run_eval
     from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError
@@ -97,12 +101,14 @@ def eval_command(
     try:
         config = EvalConfig(
             model=model, out=out, base_model=base_model, refine_model=refine_model,
-            methods=_csv(methods), tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
+            methods=_csv(methods) if methods is not None else registered_methods(),
+            tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
             limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
             refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
-            calibration_limit=calibration_limit, selective_dev=selective_dev,
+            calibration_limit=calibration_limit, calibration_feedback=calibration_feedback,
+            selective_dev=selective_dev,
             threads=threads, report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),
             update_card=update_card, plots=plots, device=device, dtype=dtype)
         config.check()

@@ -8,15 +8,20 @@ from typing import Any
 
 from eval.stats import DEFAULT_B
 from feedback_data.schema import TASKS
+from inference.dispatch import METHOD_REGISTRY
 from inference.methods import (
     DEFAULT_N,
     DEFAULT_ROUNDS,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
-    METHODS,
     REFINE_KEEP,
 )
 from inference.precision import DTYPES
+
+
+def registered_methods() -> tuple[str, ...]:
+    """Every method of the method registry, in registration order (the default)."""
+    return METHOD_REGISTRY.names()
 
 
 @dataclass
@@ -31,7 +36,7 @@ class EvalConfig:
     out: Path  # report folder
     base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
     refine_model: str | None = None  # refine-trained checkpoint
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=registered_methods)
     tasks: tuple[str, ...] = TASKS
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N dev examples per task
@@ -50,6 +55,8 @@ class EvalConfig:
     # records, and the Sports detection set (20% of the Sports feedback, held out)
     calibration_sets: tuple[str, ...] = TASKS
     selective_dev: bool = True  # risk-coverage of multitask's own dev answers by its P(no error)
+    # FeedbackItems to calibrate on instead of the detection sets (e.g. your own task's pull)
+    calibration_feedback: Path | None = None
     bootstrap: int = DEFAULT_B  # bootstrap resamples for the CIs
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
@@ -61,12 +68,19 @@ class EvalConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
 
     def check(self) -> None:
-        bad = [m for m in self.methods if m not in METHODS]
+        from feedback_data.tasks.registry import task_names
+
+        METHOD_REGISTRY.check(self.methods)
+        self.tasks = task_names(self.tasks)
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"--tasks repeats a task: {self.tasks}")
+        if self.calibration_feedback is not None and not Path(self.calibration_feedback
+                                                              ).is_file():
+            raise ValueError(f"--calibration-feedback: {self.calibration_feedback} not found")
+        bad = [t for t in self.calibration_sets if t not in TASKS]
         if bad:
-            raise ValueError(f"unknown method {bad[0]!r}: expected some of {', '.join(METHODS)}")
-        bad = [t for t in (*self.tasks, *self.calibration_sets) if t not in TASKS]
-        if bad:
-            raise ValueError(f"unknown task {bad[0]!r}: expected some of {', '.join(TASKS)}")
+            raise ValueError(f"unknown detection set {bad[0]!r}: expected some of "
+                             f"{', '.join(TASKS)}")
         if not self.methods or not self.tasks or not self.seeds:
             raise ValueError("need at least one method, task and seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -86,14 +100,17 @@ class EvalConfig:
             raise ValueError(f"--dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
         if self.bootstrap < 1:
             raise ValueError(f"--bootstrap must be >= 1, got {self.bootstrap}")
-        need_base = [m for m in ("cot", "refine") if m in self.methods]
+        entries = [METHOD_REGISTRY.get(m) for m in self.methods]
+        need_base = [e.name for e in entries if e.model == "base" or e.needs_base]
         need_base += ["the ICL calibration baseline"] if self.calibration else []
         if need_base and not self.base_model:
             raise ValueError(f"--base-model is required for {', '.join(need_base)} (no model "
                              "stands in for another; pass --model's value to use that one)")
-        if "refine" in self.methods and not self.refine_model:
-            raise ValueError("--refine-model is required for refine (no model stands in for "
-                             "another; pass --model's value to use that one)")
+        need_refine = [e.name for e in entries if e.model == "refine"]
+        if need_refine and not self.refine_model:
+            raise ValueError(f"--refine-model is required for {', '.join(need_refine)} (no "
+                             "model stands in for another; pass --model's value to use that "
+                             "one)")
         if self.report_to:  # a tracker asked for but not installed: one line, now
             from training.trackers import accelerate_trackers
 
@@ -102,3 +119,9 @@ class EvalConfig:
             from eval.publish import cards_to_update
 
             cards_to_update(self)
+
+    def model_for(self, method: str) -> str | None:
+        """The checkpoint that answers for ``method`` (by the model its entry names)."""
+        role = METHOD_REGISTRY.get(method).model
+        return {"model": self.model, "base": self.base_model,
+                "refine": self.refine_model}[role]

@@ -37,17 +37,25 @@ def _accuracy_metric():
 
 
 def accuracy(predictions: Sequence[str | None], references: Sequence[str]) -> float:
-    """Answer accuracy; an unparsed prediction (None) counts as wrong.
+    """Answer accuracy; an unparsed prediction (None) counts as wrong. Answers are the
+    normalized strings of any answer type (yes/no, an option's letter, a number, a text).
 
     >>> accuracy(["yes", None, "no", "no"], ["yes", "yes", "no", "yes"])
     0.5
+    >>> accuracy(["B", "3", "C"], ["B", "3", "A"])
+    0.6666666666666666
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
     if not references:
         raise ValueError("accuracy of an empty set")
-    preds = [ANSWER_IDS.get(p, -1) if p is not None else -1 for p in predictions]
-    refs = [ANSWER_IDS[r] for r in references]
+    if any(r is None for r in references):
+        raise ValueError("accuracy needs a gold answer for every question")
+    ids = dict(ANSWER_IDS)
+    for r in references:
+        ids.setdefault(r, len(ids))
+    preds = [ids.get(p, -1) if p is not None else -1 for p in predictions]
+    refs = [ids[r] for r in references]
     return float(_accuracy_metric().compute(predictions=preds, references=refs)["accuracy"])
 
 

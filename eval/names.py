@@ -1,4 +1,8 @@
-"""Display names of methods, tasks and calibrated models, shared by the report and the plots."""
+"""Display names of methods, tasks and calibrated models, shared by the report and the plots.
+
+The built-in ones are pinned here (the report's wording); any other method is named by its
+registry entry's title, any other task by its spec's display name.
+"""
 
 from __future__ import annotations
 
@@ -17,3 +21,13 @@ CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
 # Which detection set each calibration row scores.
 DETECTION_SET_NAMES = {"strategyqa": "StrategyQA, the paper's 173 calibration records",
                        "sports_understanding": "Sports, held-out 20% of the paper's feedback"}
+
+
+
+def method_title(method: str) -> str:
+    """The method's display name: the built-in wording, else its registry entry's title."""
+    if method in METHOD_NAMES:
+        return METHOD_NAMES[method]
+    from inference.dispatch import METHOD_REGISTRY
+
+    return METHOD_REGISTRY.get(method).title if method in METHOD_REGISTRY else method

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, METHOD_NAMES, TASK_NAMES
+from eval.names import CALIBRATION_NAMES, TASK_NAMES, method_title
 
 
 def _pyplot():
@@ -32,14 +32,15 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
         upper = [max(0.0, 100 * (s["ci"][1] - s["mean"])) for s in stats]
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
         ax.bar(xs, means, width, yerr=[lower, upper], capsize=3,
-               label=METHOD_NAMES.get(method, method))
+               label=method_title(method))
     for i, t in enumerate(tasks):
         maj = report.get("majority", {}).get(t)
-        if maj:
+        if maj and maj.get("accuracy") is not None:
             ax.hlines(100 * maj["accuracy"], i - 0.45, i + 0.45, colors="black",
                       linestyles="--", lw=1.2,
                       label="majority class (of the dev questions)" if i == 0 else None)
-    ax.set_xticks(range(len(tasks)), [TASK_NAMES.get(t, t) for t in tasks])
+    titles = report.get("task_titles", {})
+    ax.set_xticks(range(len(tasks)), [titles.get(t) or TASK_NAMES.get(t, t) for t in tasks])
     ax.set_ylabel("dev accuracy (%)")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, DETECTION_SET_NAMES, METHOD_NAMES, TASK_NAMES
+from eval.names import CALIBRATION_NAMES, DETECTION_SET_NAMES, TASK_NAMES, method_title
 from feedback_data.jsonl import write_json, write_text
 
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
@@ -48,6 +48,17 @@ def paired_cell(s: dict[str, Any]) -> str:
     if len(parts) == 1:
         return parts[0]
     return "; ".join(f"s{t['seed']}: {x}" for t, x in zip(tests, parts, strict=True))
+
+
+def majority_cell(maj: dict[str, Any]) -> str:
+    """'54.45 [50.3, 58.6] ('no')'; 'n/a (free-form answers)' when there is no majority class."""
+    if maj.get("accuracy") is None:
+        return "n/a (free-form answers)"
+    return f"{pct(maj['accuracy'])} {ci_text(maj['ci'])} ('{maj['answer']}')"
+
+
+def task_title(report: dict[str, Any], task: str) -> str:
+    return report.get("task_titles", {}).get(task) or TASK_NAMES.get(task, task)
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -95,7 +106,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
     n_by_task = {t: report["majority"][t]["n"] for t in tasks} if "majority" in report else {}
     lines += ["## Table 1: accuracy on the dev sets (%)", "",
               f"{scope.capitalize()} (" + ", ".join(
-                  f"{TASK_NAMES.get(t, t)} n = {n}" for t, n in n_by_task.items())
+                  f"{task_title(report, t)} n = {n}" for t, n in n_by_task.items())
               + f"); seeds {seeds}. Each cell: accuracy and its 95% confidence interval in "
               "square brackets. A method whose output changes with the seed (sampling, or "
               "shots drawn per seed) shows mean ± sample std over the seeds, and the CI is a "
@@ -104,21 +115,24 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
               "result (greedy on the same prompt, or one seed) shows that accuracy with its "
               "Wilson interval. In parentheses: the paper's Flan-T5 numbers, for reference "
               "(other dev split, other model).", ""]
-    header = "| Method | " + " | ".join(TASK_NAMES.get(t, t) for t in tasks) + " |"
+    header = "| Method | " + " | ".join(task_title(report, t) for t in tasks) + " |"
     lines += [header, "|---" * (len(tasks) + 1) + "|"]
     for method, by_task in report["accuracy"].items():
         cells = []
         for t in tasks:
             ref = PAPER_ACCURACY.get(method, {}).get(t)
             cells.append(accuracy_cell(by_task[t]) + (f" ({ref})" if ref else ""))
-        lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method_title(method)} | " + " | ".join(cells) + " |")
     if "majority" in report:
-        cells = [f"{pct(report['majority'][t]['accuracy'])} {ci_text(report['majority'][t]['ci'])}"
-                 f" ('{report['majority'][t]['answer']}')" for t in tasks]
+        cells = [majority_cell(report["majority"][t]) for t in tasks]
         lines.append("| Majority class (of these dev questions) | " + " | ".join(cells) + " |")
         lines += ["", "The majority-class row always answers the most frequent gold answer of "
                   "the evaluated dev questions themselves (named in quotes), with its Wilson "
                   "interval: a method must beat it to show it learned anything."]
+        if any(report["majority"][t].get("accuracy") is None for t in tasks):
+            lines += ["A task with free-form answers has no majority class (n/a): almost "
+                      "every question has its own answer, so always answering one says "
+                      "nothing."]
     lines.append("")
     paired = [m for m, by_task in report["accuracy"].items()
               if any("vs_cot" in by_task[t] for t in tasks)]
@@ -129,7 +143,7 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
                   "(the method right, CoT wrong) / −lost (the reverse), and the p-value.", "",
                   header, "|---" * (len(tasks) + 1) + "|"]
         for method in paired:
-            lines.append(f"| {METHOD_NAMES.get(method, method)} | " + " | ".join(
+            lines.append(f"| {method_title(method)} | " + " | ".join(
                 paired_cell(report["accuracy"][method][t]) for t in tasks) + " |")
         lines.append("")
     if report["calibration"]:

@@ -37,12 +37,17 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
 
     from eval.calibration import calibrate
     from eval.report import write_report
-    from feedback_data.splits import detection_sets, dev_examples
+    from feedback_data.answers import answers_match
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import TASKS, FeedbackItem
+    from feedback_data.splits import detection_sets
+    from feedback_data.tasks.registry import get_task
 
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
+    dev = {task: dev_questions(task, config.limit) for task in config.tasks}  # fail early
     models = Models(config)
     main = models.dp.is_main  # under a data-parallel launch only the main process writes
     if main:
@@ -53,7 +58,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
     majority: dict[str, Any] = {}
     selective_dev: dict[str, Any] = {}
-    model_of = {"cot": config.base_model, "refine": config.refine_model}
+    task_titles: dict[str, str] = {}
 
     def timed(name: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
@@ -62,9 +67,11 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         return result
 
     for task in config.tasks:
-        examples = dev_examples(task)[:config.limit] if config.limit else dev_examples(task)
+        spec = get_task(task)
+        task_titles[task] = spec.title
+        examples = dev[task]
         gold = [ex.answer for ex in examples]
-        majority[task] = majority_class(gold)
+        majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
         results = task_runs(config, models, task, examples, timed, log)
         if config.selective_dev and "multitask" in config.methods:
             log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
@@ -76,14 +83,17 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         for method in config.methods:
             for seed in config.seeds:
                 preds, params, reused = results[method, seed]
-                right = [p.answer == g for p, g in zip(preds, gold, strict=True)]
+                right = [answers_match(ex, p.answer, ex.answer)
+                         for p, ex in zip(preds, examples, strict=True)]
                 correct[method, seed] = right
-                acc = accuracy([p.answer for p in preds], gold)
+                # a prediction matching a gold alias counts as the gold answer
+                acc = accuracy([g if r else p.answer for p, g, r in zip(preds, gold, right,
+                                                                         strict=True)], gold)
                 pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
                 if main:
                     save_predictions(pred_file, examples, preds)
                 runs.append({"method": method, "task": task, "seed": seed,
-                             "model": model_of.get(method, config.model),
+                             "model": config.model_for(method),
                              "n_examples": len(examples), "accuracy": acc,
                              "unparsed": sum(p.answer is None for p in preds),
                              "reused_earlier_seed": reused,
@@ -104,24 +114,33 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     calibration: dict[str, Any] = {}
     items: list = []
     if config.calibration:
-        sets = detection_sets()
+        if config.calibration_feedback:  # the user's own records, e.g. a pull of a task
+            own = read_records(config.calibration_feedback, FeedbackItem
+                               )[:config.calibration_limit or None]
+            if not own:
+                raise ValueError(f"no calibration records in {config.calibration_feedback}")
+            groups = [("", own, own[0].example.task)]
+        else:
+            sets = detection_sets()
+            groups = [("" if task == "strategyqa" else "sports_",
+                       sets[task][:config.calibration_limit or None], task)
+                      for task in config.calibration_sets]
         boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
                 "batch_size": config.batch_size}
-        for task in config.calibration_sets:
-            records = sets[task][:config.calibration_limit or None]
-            if task == "strategyqa":
-                items = records  # the paper's calibration records (the step critic's too)
-            prefix = "" if task == "strategyqa" else "sports_"
+        for prefix, records, task in groups:
+            if prefix == "":
+                items = records  # the step critic's records too
+            shots_from = task if task in TASKS else "strategyqa"  # the ICL shots' feedback
             log(f"[eval] detection ({task}): fine-tuned {config.model} on {len(records)} "
                 "records")
             calibration[f"{prefix}finetuned"] = timed(
-                "calibration", calibrate, models.get(config.model), records, task=task,
-                **boot)
+                "calibration", calibrate, models.get(config.model), records,
+                task=shots_from, **boot)
             log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
                 f"{len(records)} records")
             calibration[f"{prefix}icl"] = timed(
                 "calibration", calibrate, models.get(config.base_model), records, icl=True,
-                task=task, **boot)
+                task=shots_from, **boot)
             add_selective(calibration[f"{prefix}finetuned"], records)
             add_selective(calibration[f"{prefix}icl"], records)
         for key, cal in calibration.items():
@@ -166,6 +185,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "runs": runs,
         "accuracy": summary,
         "majority": majority,
+        "task_titles": task_titles,
         "calibration": calibration,
         "step_critic": step_critic,
         "selective_dev": selective_dev,
@@ -199,6 +219,21 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     if trained_on:
         log("[eval] warning: the fine-tuned critic was trained on the Sports detection set "
             "(data.holdout_detection false); its Sports detection row is not held out")
+
+
+def dev_questions(task: str, limit: int | None) -> list:
+    """The (first ``limit``) dev questions of ``task``, each with its gold answer."""
+    from feedback_data.tasks.data import dev_set
+
+    examples = dev_set(task)[:limit] if limit else dev_set(task)
+    if not examples:
+        raise ValueError(f"task {task}: the dev set is empty")
+    unlabelled = sum(ex.answer is None for ex in examples)
+    if unlabelled:
+        raise ValueError(f"task {task}: {unlabelled} of {len(examples)} dev questions have no "
+                         "gold answer; rhf eval scores labelled questions only (rhf infer "
+                         "answers unlabelled ones)")
+    return examples
 
 
 def _version(package: str) -> str | None:

@@ -138,8 +138,10 @@ def selective_from_records(records: Sequence[dict[str, Any]], right: dict[str, b
 def chain_is_right(items: Sequence[Any]) -> dict[str, bool]:
     """feedback id -> the reviewed chain's final answer equals the gold answer (FeedbackItems;
     an unreadable answer is wrong)."""
-    return {i.feedback.id: i.chain.answer is not None and i.chain.answer == i.example.answer
-            for i in items}
+    from feedback_data.answers import answers_match
+
+    return {i.feedback.id: i.chain.answer is not None and i.example.answer is not None
+            and answers_match(i.example, i.chain.answer, i.example.answer) for i in items}
 
 
 def add_selective(cal: dict[str, Any], items: Sequence[Any],
@@ -165,7 +167,9 @@ def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any
     prompts = [error_types_prompt(ex.question, p.text) for ex, p in zip(examples, predictions,
                                                                           strict=True)]
     probs = no_error_probabilities(model, prompts, batch_size=batch_size)
-    right = [p.answer is not None and p.answer == ex.answer
+    from feedback_data.answers import answers_match
+
+    right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
              for ex, p in zip(examples, predictions, strict=True)]
     return {"model": getattr(model, "name", None), "method": "multitask (greedy)",
             **selective_summary(probs, right, target)}

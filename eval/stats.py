@@ -160,15 +160,26 @@ def mcnemar_exact(baseline_correct: Sequence[bool],
     return {"won": won, "lost": lost, "discordant": d, "p_value": float(min(Fraction(1), 2 * tail))}
 
 
-def majority_class(gold: Sequence[str]) -> dict[str, Any]:
+FREE_FORM_MAJORITY = ("n/a: free-form answers have no majority class (almost every question "
+                      "has its own answer)")
+
+
+def majority_class(gold: Sequence[str], applicable: bool = True) -> dict[str, Any]:
     """The most frequent gold answer and the accuracy of always answering it, with its
-    Wilson CI. A tie goes to the answer first in alphabetical order.
+    Wilson CI. A tie goes to the answer first in alphabetical order. With ``applicable``
+    False (free-form answers) there is none: answer and accuracy are None and ``note`` says
+    why.
 
     >>> majority_class(["yes", "no", "no"])["answer"]
     'no'
+    >>> majority_class(["3", "4"], applicable=False)["accuracy"] is None
+    True
     """
     if not gold:
         raise ValueError("majority class of no answers")
+    if not applicable:
+        return {"answer": None, "count": None, "n": len(gold), "accuracy": None, "ci": None,
+                "ci_method": None, "note": FREE_FORM_MAJORITY}
     counts: dict[str, int] = {}
     for g in gold:
         counts[g] = counts.get(g, 0) + 1

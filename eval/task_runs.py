@@ -31,6 +31,11 @@ class Models:
         return self.cache[spec]
 
 
+# The built-in methods, whose runs below share work (cot's chains start refine, one wsc
+# sampling pass serves wsc and wsc_soft); every other registered method runs on its own.
+SHARED_WORK = ("cot", "multitask", "wsc", "wsc_soft", "refine")
+
+
 def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> None:
     """One JSON line per example, written atomically (a full disk leaves no half file)."""
     from feedback_data.jsonl import write_records
@@ -47,12 +52,13 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
     (greedy decoding of the same prompt: multitask always, cot and refine when the shots
     do not change with the seed, e.g. k = 0)."""
     from feedback_data.prompts import default_shots, prompt_id
-    from inference.dispatch import MethodParams, run_method, sample_for_vote
+    from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method, sample_for_vote
 
     methods = config.methods
     out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
     by_prompt: dict[str, dict[str, list[Prediction]]] = {}
     multitask: list[Prediction] | None = None
+    once: dict[str, list[Prediction]] = {}  # other methods whose output ignores the seed
     for seed in config.seeds:
         params = MethodParams(k=config.k, n=config.n, w=config.w,
                               temperature=config.temperature, rounds=config.rounds,
@@ -101,4 +107,15 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                                        "temperature": config.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
                                        else "1 if argmax label is 'no error' else w"}, False
+        for m in (m for m in methods if m not in SHARED_WORK):
+            entry = METHOD_REGISTRY.get(m)
+            reused = m in once
+            if not reused:
+                log(f"[eval] {task} seed {seed}: {m} on {len(examples)} examples")
+                base = models.get(config.base_model) if entry.needs_base else None
+                preds = timed(m, run_method, m, models.get(config.model_for(m)), examples,
+                              params, base=base)
+                if not entry.seed_dependent(params):
+                    once[m] = preds
+            out[m, seed] = (once[m] if reused else preds), {"model": entry.model}, reused
     return out

@@ -50,21 +50,56 @@ def build_stats() -> dict:
     return report
 
 
+def build_task_stats(tasks: list[str], feedback: list[Path]) -> dict:
+    """`rhf data stats --task T [--feedback F]`: each task's data (sizes, answers, majority
+    class, shots) and the statistics of feedback files (e.g. a pull of its annotations)."""
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import FeedbackItem
+    from feedback_data.stats import feedback_stats
+    from feedback_data.tasks.data import task_summary
+
+    report: dict = {"task_specs": {}, "feedback_files": {}}
+    for task in tasks:
+        summary = task_summary(task)
+        report["task_specs"][summary["name"]] = summary
+    for path in feedback:
+        report["feedback_files"][str(path)] = feedback_stats(read_records(path, FeedbackItem))
+    return report
+
+
 @app.command()
 def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    task: Annotated[list[str] | None, typer.Option(
+        help="A task name or task YAML file: its questions, dev/train sizes, answers, "
+             "majority class and shots, instead of the paper's data (repeatable).")] = None,
+    feedback: Annotated[list[Path] | None, typer.Option(
+        help="FeedbackItems JSONL (e.g. `rhf annotate pull` output): its error-type shares "
+             "and consistency flags (repeatable).")] = None,
 ) -> None:
-    """Per task: record counts, error-type shares, dev/calibration sizes, consistency flags."""
-    from feedback_data.stats import format_stats_table
+    """Per task: record counts, error-type shares, dev/calibration sizes, consistency flags.
+
+    With --task / --feedback: those tasks' data and those feedback files instead."""
+    from feedback_data.stats import format_stats_table, format_task_stats
 
     try:
-        report = build_stats()
-    except DataError as exc:
+        if task or feedback:
+            report = build_task_stats(list(task or []), list(feedback or []))
+        else:
+            report = build_stats()
+    except (DataError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(json.dumps(report, indent=2) if as_json else format_stats_table(report))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo(format_task_stats(report) if (task or feedback)
+                   else format_stats_table(report))
 
 
-EXPORT_FORMATS = ("jsonl", "hf")
+def _record_formats() -> tuple[str, ...]:
+    from feedback_data.export_formats import EXPORT_FORMATS
+
+    return tuple(f.name for f in EXPORT_FORMATS if f.kind == "records")
 
 
 def check_target(out: Path, wants_folder: bool, fmt: str, force: bool) -> None:
@@ -79,35 +114,27 @@ def check_target(out: Path, wants_folder: bool, fmt: str, force: bool) -> None:
 
 
 def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
-    """Write ``items`` to ``out`` in ``fmt``; refuses to replace what is there without
-    ``force``. Each format writes beside the target first, then renames, so a failed export
-    leaves the old file or folder as it was."""
-    if fmt not in EXPORT_FORMATS:
-        raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
-    check_target(out, fmt == "hf", fmt, force)
+    """Write ``items`` to ``out`` in the records format ``fmt``; refuses to replace what is
+    there without ``force``. Each format writes beside the target first, then renames, so a
+    failed export leaves the old file or folder as it was."""
+    from feedback_data.export_formats import EXPORT_FORMATS
+
+    records = _record_formats()
+    if fmt not in records:
+        raise DataError(f"--format must be one of {', '.join(records)}, not {fmt!r}")
+    entry = EXPORT_FORMATS.get(fmt)
+    check_target(out, entry.writes_folder, fmt, force)
     if out.parent.exists() and not out.parent.is_dir():
         raise DataError(f"{out.parent} is a file, not a folder")
     from feedback_data.disk_full import DiskFull
 
     try:
-        if fmt == "jsonl":
-            from feedback_data.jsonl import write_records
-
-            write_records(out, items)
-        else:
-            _save_hf(items, out)
+        assert entry.write is not None
+        entry.write(items, out)
     except DiskFull as exc:
         raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
-
-
-def _save_hf(items: list, out: Path) -> None:
-    from feedback_data.hf_dataset import save_items
-    from feedback_data.jsonl import atomic_folder
-
-    with atomic_folder(out) as staged:
-        save_items(items, staged)
 
 
 @app.command()
@@ -116,38 +143,55 @@ def export(
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")] = "strategyqa",
     split: Annotated[str, typer.Option(help="train or eval.")] = "train",
     fmt: Annotated[str, typer.Option("--format", help=(
-        "jsonl or hf (datasets save_to_disk) for rhf's records; or a TRL format: sft, "
+        "A registered export format (feedback_data/export_formats.py): jsonl or hf "
+        "(datasets save_to_disk) for rhf's records; or a training format: sft, "
         "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
         "dataset folder)."))] = "jsonl",
+    feedback: Annotated[Path | None, typer.Option(
+        help="Export these FeedbackItems (JSONL, e.g. `rhf annotate pull` output on your own "
+             "task) instead of the paper's --task/--split.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT.")] = False,
     contradicting_corrections: Annotated[str, typer.Option(help=(
         "TRL formats: a correction whose answer contradicts the gold answer is no SFT / KTO "
         "True / DPO chosen target ('drop', the default) or one like any other ('keep')."))
     ] = "drop",
 ) -> None:
-    """Export imported feedback: rhf's records (JSONL / dataset) or a TRL training format."""
+    """Export feedback: rhf's records (JSONL / dataset) or a training format (TRL, ...)."""
+    from feedback_data.export_formats import EXPORT_FORMATS, export_rows
+    from feedback_data.jsonl import read_records
+    from feedback_data.schema import FeedbackItem
     from feedback_data.store import PAPER_SPLITS, load_paper_feedback
-    from feedback_data.trl_formats import TRL_FORMATS, export_cli
+    from feedback_data.trl_formats import ExportError
     from feedback_data.write_lock import OutputLocked, file_lock, hold
 
-    formats = (*EXPORT_FORMATS, *TRL_FORMATS)
     try:
-        if (task, split) not in PAPER_SPLITS:
-            known = ", ".join(f"{t}/{s}" for t, s in PAPER_SPLITS)
-            raise DataError(f"no feedback for --task {task} --split {split}; one of {known}")
-        if fmt not in formats:
-            raise DataError(f"--format must be one of {', '.join(formats)}, not {fmt!r}")
-        items = load_paper_feedback(task, split)
+        if fmt not in EXPORT_FORMATS:
+            raise DataError(f"--format must be one of {', '.join(EXPORT_FORMATS.names())}, "
+                            f"not {fmt!r}")
+        entry = EXPORT_FORMATS.get(fmt)
+        if feedback is not None:
+            items = read_records(feedback, FeedbackItem)
+        else:
+            if (task, split) not in PAPER_SPLITS:
+                known = ", ".join(f"{t}/{s}" for t, s in PAPER_SPLITS)
+                raise DataError(f"no feedback for --task {task} --split {split}; one of "
+                                f"{known}")
+            items = load_paper_feedback(task, split)
         if out.parent.exists() and not out.parent.is_dir():
             raise DataError(f"{out.parent} is a file, not a folder")
         # One writer per target: a second export to the same OUT fails at once.
         with hold(file_lock(out), str(out), "wait for it to finish, or choose another OUT "
                                             "(nothing was written)"):
-            if fmt in TRL_FORMATS:
+            if entry.kind == "rows":
                 check_target(out, out.suffix != ".jsonl", fmt, force)
-                return export_cli(fmt, items, out, echo=typer.echo, fail=fail,
-                                  contradicting=contradicting_corrections)
+                try:
+                    report = export_rows(fmt, items, out, contradicting_corrections)
+                except (ExportError, OSError) as exc:
+                    fail(str(exc))
+                typer.echo(f"wrote {report.rows} rows to {out}")
+                typer.echo(report.summary())
+                return
             export_items(items, out, fmt, force=force)
-    except (DataError, OutputLocked) as exc:
+    except (DataError, ValueError, OutputLocked) as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(items)} records to {out}")

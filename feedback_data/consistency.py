@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from feedback_data.answers import answers_match
 from feedback_data.schema import FeedbackItem
 
 # Flags that make a record unusable as a training target; the others are warnings.
@@ -19,7 +20,8 @@ def consistency_flags(item: FeedbackItem) -> list[str]:
         flags.append("empty_correction")
     elif fb.correction.answer is None:
         flags.append("unparsed_correction")
-    elif fb.correction.answer != item.example.answer:
+    elif item.example.answer is not None and not answers_match(
+            item.example, fb.correction.answer, item.example.answer):
         flags.append("correction_contradicts_gold")
     selected = set(fb.error_types)
     for code, reason in fb.reasons.items():
@@ -37,9 +39,11 @@ CONTRADICTING_POLICIES: tuple[str, ...] = ("drop", "keep")
 
 
 def contradicts_gold(item: FeedbackItem) -> bool:
-    """True when the correction's answer can be read and differs from the gold answer."""
-    answer = item.feedback.correction.answer
-    return answer is not None and answer != item.example.answer
+    """True when the correction's answer can be read and is not the gold answer (nor one of
+    its aliases). An unlabelled question (no gold answer) has nothing to contradict."""
+    answer, gold = item.feedback.correction.answer, item.example.answer
+    return answer is not None and gold is not None and not answers_match(item.example,
+                                                                         answer, gold)
 
 
 def check_policy(policy: str) -> str:

@@ -2,7 +2,9 @@
 
 BIG-bench comes from the ``bigbench==1.0.0`` source distribution on PyPI (the sdist file
 from the index pip uses, else ``pip download --no-deps --no-binary :all:``), checked against
-a pinned sha256; only the three task files are extracted and the package is never imported.
+a pinned sha256; only the three task files of the built-in tasks are extracted, the checked
+sdist is kept in the cache (any other task is extracted from it by name when a task spec asks
+for it, feedback_data.tasks.loaders) and the package is never imported.
 The feedback comes from ``RHF_FEEDBACK_SOURCE``: a local folder or the paper's repository
 URL (the default).
 """
@@ -111,29 +113,26 @@ def fetch_bigbench(
     A sha256 mismatch raises and leaves the cache as it was.
     """
     target = paths.bigbench_dir()
-    if not force and all((target / f).exists() for f in paths.BIGBENCH_TASK_FILES):
+    kept = paths.bigbench_sdist()
+    have_files = all((target / f).exists() for f in paths.BIGBENCH_TASK_FILES)
+    if not force and have_files and kept.is_file():
         log(f"BIG-bench task files already in {target}")
         return target
     if sdist is None and os.environ.get("RHF_BIGBENCH_SDIST"):
         sdist = Path(os.environ["RHF_BIGBENCH_SDIST"])
+    if not force and have_files:
+        # A cache filled before the sdist was kept: the built-in tasks work without it, so
+        # a failed download is a warning here, not an error.
+        try:
+            _keep_sdist(sdist, expected_sha256, log)
+        except FetchError as exc:
+            log(f"warning: {exc}; the built-in tasks do not need it, other BIG-bench tasks do")
+        log(f"BIG-bench task files already in {target}")
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         tmp_path = Path(tmp)
-        if sdist is None:
-            log(f"downloading the {BIGBENCH_SPEC} source distribution (about 360 MB) ...")
-            try:
-                sdist = _index_download(tmp_path, log)
-            except FetchError as exc:
-                log(f"{exc}; trying pip download")
-                sdist = _pip_download(tmp_path)
-        elif not sdist.is_file():
-            raise FetchError(f"BIG-bench source distribution not found: {sdist}")
-        actual = sha256_file(sdist)
-        if actual != expected_sha256:
-            raise FetchError(
-                f"sha256 mismatch for {sdist.name}: expected {expected_sha256}, got {actual}; "
-                "the cache was not changed"
-            )
+        sdist = _checked_sdist(sdist, tmp_path, expected_sha256, log)
         staged = tmp_path / "extracted"
         wanted = {_BIGBENCH_PREFIX + f: f for f in paths.BIGBENCH_TASK_FILES}
         with tarfile.open(sdist, "r:gz") as tar:
@@ -150,11 +149,54 @@ def fetch_bigbench(
         missing = [f for f in paths.BIGBENCH_TASK_FILES if not (staged / f).exists()]
         if missing:
             raise FetchError(f"{sdist.name} lacks {', '.join(missing)}; the cache was not changed")
+        _store_sdist(sdist, tmp_path)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staged, target)
     log(f"BIG-bench task files in {target}")
     return target
+
+
+def _checked_sdist(sdist: Path | None, tmp_path: Path, expected_sha256: str,
+                   log: Callable[[str], None]) -> Path:
+    """The sdist (downloaded into ``tmp_path`` when not given), its sha256 checked."""
+    if sdist is None:
+        log(f"downloading the {BIGBENCH_SPEC} source distribution (about 360 MB) ...")
+        try:
+            sdist = _index_download(tmp_path, log)
+        except FetchError as exc:
+            log(f"{exc}; trying pip download")
+            sdist = _pip_download(tmp_path)
+    elif not sdist.is_file():
+        raise FetchError(f"BIG-bench source distribution not found: {sdist}")
+    actual = sha256_file(sdist)
+    if actual != expected_sha256:
+        raise FetchError(
+            f"sha256 mismatch for {sdist.name}: expected {expected_sha256}, got {actual}; "
+            "the cache was not changed"
+        )
+    return sdist
+
+
+def _store_sdist(sdist: Path, tmp_path: Path) -> None:
+    """Put the checked sdist at paths.bigbench_sdist() (a copy when it is the user's file)."""
+    kept = paths.bigbench_sdist()
+    if sdist.resolve() == kept.resolve():
+        return
+    if sdist.parent != tmp_path:
+        staged = tmp_path / "kept.tar.gz"
+        shutil.copyfile(sdist, staged)
+        sdist = staged
+    os.replace(sdist, kept)
+
+
+def _keep_sdist(sdist: Path | None, expected_sha256: str, log: Callable[[str], None]) -> None:
+    """Download (or copy) and check the sdist into the cache, leaving the task files alone."""
+    kept = paths.bigbench_sdist()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=kept.parent, prefix=".fetch-") as tmp:
+        _store_sdist(_checked_sdist(sdist, Path(tmp), expected_sha256, log), Path(tmp))
+    log(f"kept the BIG-bench source distribution in {kept}")
 
 
 def feedback_source() -> str:

@@ -10,9 +10,13 @@ from xml.sax.saxutils import quoteattr
 
 from feedback_data.labeling_tags import *  # noqa: F403  (the names are part of this module)
 from feedback_data.labeling_tags import (
+    ANSWER_CHOICE,
+    ANSWER_TEXT,
     CHAIN,
     CORRECTION,
+    DATA_ANSWER_OPTIONS,
     DATA_CHAIN_DISPLAY,
+    DATA_MODEL_ANSWER,
     DATA_MODEL_OUTPUT,
     DATA_QUESTION,
     DATA_STEP_CHOICES,
@@ -34,6 +38,8 @@ from feedback_data.schema import ERROR_CODES, ERROR_NAMES
 IDX = "{{idx}}"
 REQUIRED_TYPES_MESSAGE = "Tick the error types in the explanation, or None"
 REQUIRED_RATING_MESSAGE = "Rate every step (Can't judge when you cannot tell)"
+REQUIRED_ANSWER_MESSAGE = "Give the right answer"
+ANSWER_TYPES = ("yes_no", "multiple_choice", "free_form")
 DEFINITION_STYLE = "font-size: 14px; font-weight: normal; margin: 0 0 2px 0; color: #555"
 
 
@@ -54,12 +60,39 @@ def _reason_area(code: str) -> str:
     return f"  <View {shown_when}>\n    <Header {header}/>\n    <TextArea {area}/>\n  </View>"
 
 
-def labeling_config() -> str:
-    """The Label Studio XML for rich feedback on one reasoning chain.
+def answer_area(answer_type: str) -> str:
+    """The answer control of a task that is not yes/no ('' for yes/no, whose answer is read
+    from the correction): one option (multiple choice, the options from the task data), or a
+    one-line box pre-filled with the model's answer (free form)."""
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"answer type must be one of {', '.join(ANSWER_TYPES)}, got "
+                         f"{answer_type!r}")
+    if answer_type == "yes_no":
+        return ""
+    if answer_type == "multiple_choice":
+        attrs = _attrs(name=ANSWER_CHOICE, toName=CHAIN, choice="single-radio",
+                       required="true", requiredMessage=REQUIRED_ANSWER_MESSAGE,
+                       value="$" + DATA_ANSWER_OPTIONS)
+        control = f"<Choices {attrs}/>"
+        header = "Answer: the right option"
+    else:
+        attrs = _attrs(name=ANSWER_TEXT, toName=CHAIN, value="$" + DATA_MODEL_ANSWER,
+                       rows="1", editable="true", maxSubmissions="1", required="true",
+                       requiredMessage=REQUIRED_ANSWER_MESSAGE)
+        control = f"<TextArea {attrs}/>"
+        header = "Answer: the right short answer (edit the model's)"
+    return f'  <Header value="{header}"/>\n  {control}\n'
+
+
+def labeling_config(answer_type: str = "yes_no") -> str:
+    """The Label Studio XML for rich feedback on one reasoning chain of a task whose answers
+    are ``answer_type``.
 
     Sections carry no numbers (the chain's steps do). Each step gets a required rating from a
     Repeater over the task's ``steps``. Error types are required, each with its definition as
     a hint and on the page; a type's description box shows only while that type is ticked.
+    A yes/no task's answer is the correction's; another task adds an answer area
+    (:func:`answer_area`) whose answer the correction then states.
     """
     error_choices = "\n".join(
         f"      <Choice {_attrs(value=ERROR_NAMES[c], hint=_hint(c))}/>" for c in ERROR_CODES)
@@ -89,7 +122,8 @@ def labeling_config() -> str:
   </Repeater>
   <Header value="Subquestions needed to answer the question, one per line"/>
   <TextArea {_attrs(name=SUBQUESTIONS, toName=QUESTION, rows='3', maxSubmissions='1')}/>
-  <Header value="Correction: edit the answer and explanation until they are right"/>
+{answer_area(answer_type)}  <Header value="Correction: edit the answer and explanation until they \
+are right"/>
   <TextArea {_attrs(name=CORRECTION, toName=CHAIN, value='$' + DATA_MODEL_OUTPUT,
                     rows='4', editable='true', maxSubmissions='1')}/>
   <Header value="Error types in the model's explanation"/>

@@ -22,6 +22,10 @@ ORIGIN = "origin"
 SIMULATED_MARK = "simulated"
 REASON_PREFIX = "reason_"
 REASONS: dict[str, str] = {code: f"{REASON_PREFIX}{code}" for code in ERROR_CODES}
+# The answer area of a task that is not yes/no (a yes/no answer is read from the correction):
+# the option chosen (multiple choice) or the short answer typed (free form).
+ANSWER_CHOICE = "answer_choice"
+ANSWER_TEXT = "answer_text"
 # Per-step tags made by a Repeater over the task's steps (0-based index in the name).
 STEP_TEXT_PREFIX = "step_"
 STEP_RATING_PREFIX = "step_rating_"
@@ -50,13 +54,18 @@ DATA_CHAIN_DISPLAY = "chain_display"
 DATA_MODEL_OUTPUT = "model_output"
 DATA_STEP_CHOICES = "step_choices"
 DATA_STEPS = "steps"  # [{"text": "Step 1: ..."}] for the Repeater
+DATA_ANSWER_OPTIONS = "answer_options"  # [{"value": "(A) ..."}]: a multiple-choice task
+DATA_MODEL_ANSWER = "model_answer"  # the model's short answer: pre-fills a free-form answer
 
-TEXT_TAGS = frozenset({SUBQUESTIONS, CORRECTION, ORIGIN, *REASONS.values()})
-CHOICE_TAGS = frozenset({ERROR_TYPES, ERROR_STEPS})
+TEXT_TAGS = frozenset({SUBQUESTIONS, CORRECTION, ORIGIN, ANSWER_TEXT, *REASONS.values()})
+CHOICE_TAGS = frozenset({ERROR_TYPES, ERROR_STEPS, ANSWER_CHOICE})
 RESULT_TAGS = TEXT_TAGS | CHOICE_TAGS
+# The answer area's tag of each answer type (a yes/no task has none).
+ANSWER_TAG: dict[str, str] = {"multiple_choice": ANSWER_CHOICE, "free_form": ANSWER_TEXT}
 # The object tag each control is attached to (``to_name`` in results).
 TO_NAME: dict[str, str] = {SUBQUESTIONS: QUESTION, ORIGIN: QUESTION, CORRECTION: CHAIN,
-                           ERROR_TYPES: CHAIN, ERROR_STEPS: CHAIN,
+                           ERROR_TYPES: CHAIN, ERROR_STEPS: CHAIN, ANSWER_CHOICE: CHAIN,
+                           ANSWER_TEXT: CHAIN,
                            **{tag: CHAIN for tag in REASONS.values()}}
 
 
@@ -71,6 +80,11 @@ def step_number(label: str) -> int | None:
     if head != "Step" or not num.isdigit():
         return None
     return int(num)
+
+
+def answer_option(letter: str, text: str) -> str:
+    """How a multiple-choice option is shown as an answer choice: '(B) 05/01/2021'."""
+    return f"({letter}) {text}"
 
 
 def step_rating_tag(index: int) -> str:

@@ -25,6 +25,12 @@ def bigbench_dir() -> Path:
     return cache_dir() / "bigbench-1.0.0"
 
 
+def bigbench_sdist() -> Path:
+    """The checked ``bigbench==1.0.0`` sdist, kept so that any of its tasks can be extracted
+    by name (feedback_data.tasks.loaders) without downloading again."""
+    return cache_dir() / "bigbench-1.0.0.tar.gz"
+
+
 def feedback_raw_dir() -> Path:
     return cache_dir() / "rich-feedback-reasoning"
 

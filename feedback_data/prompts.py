@@ -1,8 +1,10 @@
 """k-shot chain-of-thought prompts and the k-shot error-detection prompt (pure functions).
 
-Shots come from the paper's TRAIN feedback questions only, never from the dev sets:
-StrategyQA shots carry BIG-bench's gold explanation of the same question, Sports shots the
-explanation built from BIG-bench's vocabulary. Every chain is written in the one format
+Shots come from a task's shot pool (feedback_data.tasks.data.shot_pool), never from its dev
+set. For the built-in tasks that is the paper's TRAIN feedback questions: StrategyQA shots
+carry BIG-bench's gold explanation of the same question, Sports shots the explanation built
+from BIG-bench's vocabulary; a spec's shots come from its data or a file. Every chain is
+written in the one format
 :func:`feedback_data.chain_format.format_chain` emits and ``parse_chain`` reads.
 
     Q: <question>
@@ -15,22 +17,20 @@ explanation built from BIG-bench's vocabulary. Every chain is written in the one
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 
 from feedback_data.chain_format import format_chain
 from feedback_data.instructions import error_types_text
-from feedback_data.schema import TASKS, Example, FeedbackItem, stable_id
+from feedback_data.schema import Example, FeedbackItem, stable_id
+from feedback_data.tasks.builtin import MAX_SHOT_CHARS  # noqa: F401  (where it lived)
 
-# Shots longer than this (question + explanation, characters) are skipped so that a 4-shot
-# prompt stays within a small model's source length (~300 tokens for the tiny T5).
-MAX_SHOT_CHARS = 220
 DETECTION_HEADER = "Which errors does the answer to the question contain?"
 
 
 def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-    return task
+    """The task's name; an unknown name (or a bad task file) is one error naming the known."""
+    from feedback_data.tasks.registry import get_task
+
+    return get_task(task).name
 
 
 def shot_text(shot: Example) -> str:
@@ -55,52 +55,37 @@ def prompt_id(task: str, shots: list[Example]) -> str:
     return f"cot-{task}-k{len(shots)}-{stable_id(*[s.id for s in shots], n=8)}"
 
 
-@lru_cache(maxsize=4)
 def shot_pool(task: str) -> tuple[Example, ...]:
-    """Train-feedback questions with a gold explanation, in file order, one per question."""
-    from feedback_data.bigbench import load_bigbench, load_sports_vocab, normalize_question
-    from feedback_data.sports_vocab import sports_explanation
-    from feedback_data.store import load_paper_feedback
+    """The examples a task's shots are drawn from (feedback_data.tasks.data.shot_pool): for
+    the built-in tasks, train-feedback questions with a gold explanation, in file order."""
+    from feedback_data.tasks.data import shot_pool as pool_of
 
-    check_task(task)
-    seen: set[str] = set()
-    pool: list[Example] = []
-    if task == "strategyqa":
-        gold = {normalize_question(task, ex.question): ex for ex in load_bigbench(task)
-                if ex.explanation}
-    else:
-        vocab = load_sports_vocab()
-    for item in load_paper_feedback(task, "train"):
-        key = normalize_question(task, item.example.question)
-        if key in seen:
-            continue
-        seen.add(key)
-        if task == "strategyqa":
-            if key not in gold:
-                continue
-            ex = gold[key]
-        else:
-            statement = item.example.question.removesuffix("Is this sentence plausible?")
-            explanation = sports_explanation(statement.strip(), vocab)
-            if not explanation:
-                continue
-            ex = item.example.model_copy(update={"explanation": explanation})
-        if len(ex.question) + len(ex.explanation) <= MAX_SHOT_CHARS:
-            pool.append(ex)
-    return tuple(pool)
+    return pool_of(task)
 
 
 def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
-    """k shots from the train pool, alternating yes and no answers (yes first).
+    """k shots from the task's shot pool; for a yes/no task alternating yes and no answers
+    (yes first), for the other answer types in the pool's order.
 
     Seed 0 takes the first shots in file order (the canonical prompt); another seed draws
     them at random from the pool, so seeds vary the prompt as in the paper's ICL runs.
     """
+    from feedback_data.tasks.registry import get_task
+
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
+    if k == 0:
+        return []
+    spec = get_task(task)
     pool = list(shot_pool(task))
     if seed != 0:
         random.Random(seed).shuffle(pool)
+    if spec.answer_type != "yes_no":
+        if len(pool) < k:
+            raise ValueError(f"only {len(pool)} shots available for {spec.name}, asked for "
+                             f"{k} (give the spec shots: {{file: shots.jsonl}}, or --k "
+                             f"{len(pool)})")
+        return pool[:k]
     by_answer = {a: [ex for ex in pool if ex.answer == a] for a in ("yes", "no")}
     shots: list[Example] = []
     for i in range(k):

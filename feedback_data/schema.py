@@ -4,13 +4,17 @@ docs/architecture.md)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["strategyqa", "sports_understanding"]
-TASKS: tuple[str, ...] = get_args(Task)
-Answer = Literal["yes", "no"]
+# A task is named by its spec (feedback_data.tasks); the built-in ones are the paper's two.
+TASK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+Task = Annotated[str, Field(pattern=TASK_NAME_PATTERN)]
+TASKS: tuple[str, ...] = ("strategyqa", "sports_understanding")
+# An answer as its task normalizes it (feedback_data.answers): 'yes' / 'no', an option's
+# letter, a number or a short text.
+Answer = Annotated[str, Field(min_length=1)]
 ErrorCode = Literal["FE", "MF", "IR", "LI"]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 ERROR_NAMES: dict[str, str] = {
@@ -33,14 +37,17 @@ class _Record(BaseModel):
 
 
 class Example(_Record):
-    """A gold item: a question with its yes/no answer and, where known, a gold explanation."""
+    """A question with its gold answer (None: not known, an unlabelled question) and, where
+    known, a gold explanation. ``meta`` holds the answer format and options of a task that
+    is not yes/no (feedback_data.answers)."""
 
     id: str
     task: Task
     question: str
-    answer: Answer
+    answer: Answer | None = None
     explanation: str = ""
-    source: Literal["bigbench", "paper"] = "bigbench"
+    # file: a JSONL file, dataset: a datasets folder, user: asked directly (the service)
+    source: Literal["bigbench", "paper", "file", "dataset", "user"] = "bigbench"
     meta: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -57,3 +57,29 @@ def format_stats_table(report: dict[str, Any]) -> str:
                 shown = ", ".join(ids[:3]) + (" ..." if len(ids) > 3 else "")
                 lines.append(f"  {task}/{split:<8} {flag:<28} {count:>5}  e.g. {shown}")
     return "\n".join(lines)
+
+
+def format_task_stats(report: dict[str, Any]) -> str:
+    """The table of `rhf data stats --task T --feedback F`."""
+    lines: list[str] = []
+    for name, t in report.get("task_specs", {}).items():
+        maj = t["majority"]
+        majority = (f"'{maj['answer']}' ({maj['share']:.1%} of the labelled dev questions)"
+                    if maj.get("answer") is not None else maj.get("note", "n/a"))
+        lines += [f"{name} ({t['title']}): {t['answer_type']} answers, {t['loader']}",
+                  f"  questions {t['questions']}: dev {t['dev_size']}, train "
+                  f"{t['train_size']}; unlabelled {t['unlabelled']}; repeated questions "
+                  f"left out {t['duplicates_left_out']}",
+                  f"  majority class of the dev set: {majority}",
+                  f"  shot pool: {t['shot_pool']}", ""]
+    cols = ("None", *ERROR_CODES)
+    files = report.get("feedback_files", {})
+    if files:
+        lines.append(f"{'feedback file':<34}{'records':>8}" + "".join(f"{c:>8}" for c in cols))
+        for path, st in files.items():
+            shares = "".join(f"{st['error_type_shares'][c]:>8.1%}" for c in cols)
+            lines.append(f"{path[-34:]:<34}{st['records']:>8}{shares}")
+        for path, st in files.items():
+            for flag, count in st["flags"].items():
+                lines.append(f"  {path[-30:]} {flag:<28} {count:>5}")
+    return "\n".join(lines).rstrip()

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedback_data.answers import answers_match
 from feedback_data.consistency import (
     EXCLUDING_FLAGS,
     check_policy,
@@ -52,7 +53,6 @@ from feedback_data.instructions import (
 from feedback_data.schema import FeedbackItem
 from feedback_data.step_policy import step_label, step_labels
 
-TRL_FORMATS: tuple[str, ...] = ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")
 
 class ExportError(ValueError):
     """A format or output the export cannot write."""
@@ -246,7 +246,8 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
     rows = _located_rows(items, report, neutral_is_correct, lambda item, first: {
         "id": item.feedback.id, "generator": item.chain.model,
         "problem": item.example.question, "steps": list(item.chain.steps),
-        "final_answer_correct": item.chain.answer == item.example.answer, "label": first})
+        "final_answer_correct": answers_match(item.example, item.chain.answer,
+                                              item.example.answer), "label": first})
     if rows and all(r["label"] == -1 for r in rows):
         report.notes.append(ONLY_CORRECT_NOTE)
     return rows, report
@@ -262,6 +263,9 @@ BUILDERS: dict[str, Callable[..., tuple[list[dict[str, Any]], ExportReport]]] = 
 }
 # The formats whose targets include the correction (the contradicting-corrections policy).
 CORRECTION_FORMATS = frozenset({"sft", "sft-critique", "kto", "dpo"})
+# The TRL formats' names; every export format, these and rhf's own, is registered in
+# feedback_data.export_formats (the one registry `rhf data export` reads).
+TRL_FORMATS: tuple[str, ...] = tuple(BUILDERS)
 
 
 def build(fmt: str, items: Iterable[FeedbackItem], contradicting: str = "drop"

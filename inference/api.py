@@ -12,20 +12,24 @@ milliseconds run as one generate call; a full queue answers 503 with Retry-After
 A bearer token is required on every route here when ``RHF_API_TOKEN`` is set (read per
 request). Request limits are pydantic constraints, so a request over a limit gets a 422 that
 names the field and the limit.
+
+Besides the fixed routes, every method of the method registry (inference.dispatch) gets
+``POST /v1/methods/<name>``, answered by the model its entry names. A multiple-choice
+question gives its options.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import parse_answer_chain
+from feedback_data.critic_labels import no_error_probabilities
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -34,7 +38,7 @@ from feedback_data.instructions import (
 )
 from feedback_data.provenance import model_version
 from inference.batcher import ServiceBusy
-from inference.dispatch import MethodParams, run_method
+from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method
 from inference.methods import (
     CRITIQUE_TOKENS,
     DEFAULT_N,
@@ -77,8 +81,9 @@ def known_task(name: str) -> str:
 class _Req(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(description="The question's task (a built-in task name, e.g. "
-                                  "'strategyqa').", examples=["strategyqa"])
+    task: str = Field(min_length=1, max_length=200, description=(
+        "The question's task: a built-in or registered task name, e.g. 'strategyqa' (how "
+        "the answer is read; required, never assumed)."), examples=["strategyqa"])
 
     @field_validator("task")
     @classmethod
@@ -92,10 +97,14 @@ ChainText = Field(min_length=1, max_length=MAX_CHAIN_CHARS,
                   description="A chain: 'The answer is yes because ...'.")
 NewTokens = Field(64, ge=1, le=MAX_NEW_TOKENS,
                   description=f"Cap on generated tokens (at most {MAX_NEW_TOKENS}).")
+MAX_OPTIONS = 26
+Options = Field(None, max_length=MAX_OPTIONS,
+                description="A multiple-choice task's options (shown in the question).")
 
 
 class AnswerRequest(_Req):
     question: str = Question
+    options: list[str] | None = Options
     max_new_tokens: int = NewTokens
 
 
@@ -107,6 +116,7 @@ class CritiqueRequest(_Req):
 
 class RefineRequest(_Req):
     question: str = Question
+    options: list[str] | None = Options
     chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS, description=(
         "The chain to refine; without it the base model (--base-model) writes the first "
         "one with a k-shot CoT prompt."))
@@ -117,6 +127,7 @@ class RefineRequest(_Req):
 
 class VoteRequest(_Req):
     question: str = Question
+    options: list[str] | None = Options
     n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
     w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
     temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
@@ -124,20 +135,39 @@ class VoteRequest(_Req):
     max_new_tokens: int = NewTokens
 
 
+class MethodRequest(_Req):
+    """One question for any registered method; each method reads the knobs it uses."""
+
+    question: str = Question
+    options: list[str] | None = Options
+    chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS,
+                              description="refine: the chain to start from (else the "
+                                          "served model writes it, k-shot CoT).")
+    k: int = Field(0, ge=0, le=8, description="Shots in a CoT prompt (at most 8).")
+    n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
+    w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
+    seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
+    max_new_tokens: int = NewTokens
+
+
+def question_of(req: Any) -> Any:
+    """The request's question as an unlabelled Example of its task (422 when it cannot be)."""
+    from feedback_data.jsonl import DataError
+    from feedback_data.tasks.data import question_example
+
+    try:
+        return question_example(req.task, req.question, req.options)
+    except (DataError, ValueError) as exc:
+        raise HTTPException(422, str(exc).splitlines()[0]) from exc
+
+
 class LSPredictRequest(BaseModel):
     """Label Studio's ML-backend request: tasks with their data (other keys ignored)."""
 
     tasks: list[dict[str, Any]] = Field(max_length=MAX_PREDICT_TASKS)
     model_config = ConfigDict(extra="allow")
-
-
-@dataclass(frozen=True)
-class Query:
-    """A request's question as the methods read it (id, task, question): no gold answer."""
-
-    id: str
-    task: str
-    question: str
 
 
 NEEDS = {"multitask": "the multitask model", "refine": "the refine model",
@@ -171,8 +201,9 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
                                        "(multitask model)")
     def answer(req: AnswerRequest) -> dict[str, Any]:
         served = need("multitask", "/v1/answer")
-        text = generate(served, [answer_prompt(req.question)], req.max_new_tokens)[0]
-        ans, steps, parsed = parse_chain(text)
+        ex = question_of(req)
+        text = generate(served, [answer_prompt(ex.question)], req.max_new_tokens)[0]
+        ans, steps, parsed = parse_answer_chain(text, ex)
         return {"task": req.task, "answer": ans, "steps": steps, "parsed": parsed, "text": text,
                 "model_version": served.version}
 
@@ -180,12 +211,18 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
                                          "(multitask model)")
     def critique(req: CritiqueRequest) -> dict[str, Any]:
         served = need("multitask", "/v1/critique")
+        order = getattr(served.model, "chain_order", None)  # the chain as the critic reads it
+        types_prompt = error_types_prompt(req.question, req.chain, order)
         types_text, description = generate(
-            served, [error_types_prompt(req.question, req.chain),
-                     description_prompt(req.question, req.chain)], req.max_new_tokens)
+            served, [types_prompt, description_prompt(req.question, req.chain, order)],
+            req.max_new_tokens)
+        try:
+            p_no = no_error_probabilities(served.model, [types_prompt])[0]
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
         return {"task": req.task, "error_types": parse_error_types_text(types_text),
                 "error_types_text": types_text, "description": description,
-                "model_version": served.version}
+                "p_no_error": round(p_no, 6), "model_version": served.version}
 
     @router.post("/v1/refine", summary="Refine a chain until no error is predicted "
                                        "(refine model; first chain: base model)")
@@ -195,7 +232,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
             "base", "/v1/refine", " to write the first chain (or send 'chain')")
         params = MethodParams(k=req.k, rounds=req.rounds, max_new_tokens=req.max_new_tokens,
                               batch_size=None)
-        query = Query(id="request", task=req.task, question=req.question)
+        query = question_of(req)
         try:
             pred = run_method("refine", served.model, [query], params,
                               base=base.model if base else None,
@@ -212,7 +249,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         served = need("multitask", "/v1/vote")
         params = MethodParams(n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
                               max_new_tokens=req.max_new_tokens, batch_size=None)
-        query = Query(id="request", task=req.task, question=req.question)
+        query = question_of(req)
         try:
             pred = run_method("wsc", served.model, [query], params)[0]
         except ServiceBusy as exc:
@@ -222,6 +259,39 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
             pred.meta["weights"], strict=True)]
         return {"task": req.task, "answer": pred.answer, "samples": samples,
                 "model_version": served.version}
+
+    roles = {"model": "multitask", "base": "base", "refine": "refine"}
+
+    def method_route(name: str):
+        entry = METHOD_REGISTRY.get(name)
+        path = f"/v1/methods/{name}"
+
+        def run(req: MethodRequest) -> dict[str, Any]:
+            served = need(roles[entry.model], path)
+            base = need("base", path, " to write the first chain (or send 'chain')") \
+                if entry.needs_base and not req.chain else None
+            ex = question_of(req)
+            params = MethodParams(k=req.k, n=req.n, w=req.w, temperature=req.temperature,
+                                  rounds=req.rounds, seed=req.seed,
+                                  max_new_tokens=req.max_new_tokens, batch_size=None)
+            try:
+                pred = run_method(name, served.model, [ex], params,
+                                  base=base.model if base else None,
+                                  start_chains=[req.chain] if req.chain else None)[0]
+            except ServiceBusy as exc:
+                raise busy(exc) from exc
+            except ValueError as exc:
+                raise HTTPException(422, str(exc).splitlines()[0]) from exc
+            return {"method": name, "task": ex.task, "answer": pred.answer, "text": pred.text,
+                    "meta": pred.meta, "model_version": served.version}
+
+        return run
+
+    # One route per registered method, read from the registry when the app is built.
+    for entry in METHOD_REGISTRY:
+        router.post(f"/v1/methods/{entry.name}", summary=entry.title or entry.name,
+                    description=entry.help or None, name=f"method_{entry.name}"
+                    )(method_route(entry.name))
 
     @router.post("/setup", summary="Label Studio ML backend: connection check")
     def setup() -> dict[str, str]:
@@ -240,13 +310,18 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
             raise HTTPException(422, str(exc)) from exc
         # Two batched calls for all the tasks: error types, then descriptions where an
         # error was named (they locate the first wrong step).
-        codes = [parse_error_types_text(t) for t in generate(
-            served, [error_types_prompt(q, c) for q, c, _ in inputs], CRITIQUE_TOKENS)]
+        order = getattr(served.model, "chain_order", None)  # chains as the critic reads them
+        prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
+        codes = [parse_error_types_text(t) for t in generate(served, prompts, CRITIQUE_TOKENS)]
+        try:
+            p_no = no_error_probabilities(served.model, prompts)
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
         flagged = [i for i, c in enumerate(codes) if c]
-        described = generate(served, [description_prompt(inputs[i][0], inputs[i][1])
+        described = generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
                                       for i in flagged], CRITIQUE_TOKENS)
         descriptions: dict[int, str] = dict(zip(flagged, described, strict=True))
-        results = [prediction(c, descriptions.get(i), inputs[i][2], served.version)
+        results = [prediction(c, descriptions.get(i), inputs[i][2], served.version, p_no[i])
                    for i, c in enumerate(codes)]
         return {"results": results, "model_version": served.version}
 

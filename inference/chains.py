@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import parse_answer_chain
 from feedback_data.disk_full import DiskFull, disk_full
 from feedback_data.jsonl import append_records, read_records
 from feedback_data.prompts import cot_prompt, default_shots, prompt_id
@@ -25,8 +25,9 @@ class TextGenerator(Protocol):
 
 
 def make_chain(example: Example, text: str, model: str, pid: str, sample: int = 0) -> Chain:
-    """A Chain from generated text; an unparseable text is kept with ``parsed=False``."""
-    answer, steps, parsed = parse_chain(text)
+    """A Chain from generated text; an unparseable text is kept with ``parsed=False``. The
+    answer is read as ``example``'s task reads it (feedback_data.answers)."""
+    answer, steps, parsed = parse_answer_chain(text, example)
     return Chain(id=make_chain_id(example.id, model, pid, sample), example_id=example.id,
                  task=example.task, question=example.question, model=model, prompt_id=pid,
                  text=text, answer=answer, steps=steps, parsed=parsed)
@@ -93,25 +94,9 @@ def generate_chains(
 
 
 def select_examples(task: str, split: str, limit: int | None = None) -> list[Example]:
-    """Questions to write chains for: 'train' (the paper's train feedback questions, one
-    per question), 'dev' (the dev set) or 'all' (every BIG-bench example, one per question)."""
-    from feedback_data.bigbench import load_bigbench, normalize_question
-    from feedback_data.splits import dev_examples
-    from feedback_data.store import load_paper_feedback
+    """Questions to write chains for, one per question: a built-in task's 'train' (the
+    paper's train feedback questions), 'dev' (the dev set) or 'all' (every BIG-bench
+    example); a spec's train / dev / all (feedback_data.tasks.data)."""
+    from feedback_data.tasks.data import split_examples
 
-    if split == "dev":
-        pool = dev_examples(task)
-    elif split == "train":
-        pool = [i.example for i in load_paper_feedback(task, "train")]
-    elif split == "all":
-        pool = list(load_bigbench(task))
-    else:
-        raise ValueError(f"unknown split {split!r}: expected train, dev or all")
-    seen: set[str] = set()
-    out = []
-    for ex in pool:
-        key = normalize_question(task, ex.question)
-        if key not in seen:
-            seen.add(key)
-            out.append(ex)
-    return out[:limit] if limit is not None else out
+    return split_examples(task, split, limit)

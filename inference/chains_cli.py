@@ -17,12 +17,18 @@ app = typer.Typer(help="Model-written reasoning chains (k-shot chain of thought)
 @app.command("generate")
 def generate_command(
     model: Annotated[str, typer.Option(help="Hub id, model folder or training RUN_DIR.")],
-    task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")],
+    task: Annotated[str, typer.Option(
+        help="A task name (strategyqa, sports_understanding, or one registered) or a task "
+             "YAML file (docs/tasks.md).")],
     out: Annotated[Path, typer.Option(help="JSONL file of chains (appended; reruns resume).")],
     k: Annotated[int, typer.Option(help="Number of shots in the prompt.")] = 4,
     split: Annotated[str, typer.Option(
         help="Questions: train (the paper's train questions), dev or all (BIG-bench).")]
     = "train",
+    examples_file: Annotated[Path | None, typer.Option(
+        "--examples", help="JSONL of questions to write chains for instead of a split: "
+                           "{question[, id, answer, explanation, options]} or Example records; "
+                           "the answer may be missing (unlabelled questions).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     samples: Annotated[int, typer.Option(help="Chains per question (>1 needs --sample).")] = 1,
     sample: Annotated[bool, typer.Option("--sample/--greedy", help="Sampling or greedy.")]
@@ -46,7 +52,9 @@ def generate_command(
     """
     from feedback_data.disk_full import DiskFull
     from feedback_data.jsonl import DataError
-    from feedback_data.prompts import check_task
+    from feedback_data.prompts import default_shots
+    from feedback_data.tasks.loaders import read_questions
+    from feedback_data.tasks.registry import get_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import generate_chains, select_examples
     from inference.run_options import check_precision, echo, fail_once
@@ -55,15 +63,20 @@ def generate_command(
 
     dp = current()
     try:
-        check_task(task)
+        spec = get_task(task)
         if samples < 1 or k < 0 or limit is not None and limit < 1 or write_every < 1:
             raise ValueError("--samples, --limit and --write-every must be >= 1 and --k >= 0")
         check_precision(device, dtype, dp)
-        examples = select_examples(task, split, limit)
+        examples = (read_questions(examples_file, spec)[:limit] if examples_file
+                    else select_examples(spec.name, split, limit))
+        if not examples:
+            raise ValueError("no questions (check --examples, --split and --limit)")
+        shots = default_shots(spec.name, k, seed=seed)  # before the model loads: fail early
         backend = Backend.load(model, batch_size=batch_size, device=device, dtype=dtype,
                                data_parallel=dp)
         read_runs(out)  # a corrupt record fails before any work
-        chains = generate_chains(backend, examples, task, k=k, out=out, num_samples=samples,
+        chains = generate_chains(backend, examples, spec.name, k=k, shots=shots, out=out,
+                                 num_samples=samples,
                                  do_sample=sample, temperature=temperature,
                                  max_new_tokens=max_new_tokens, seed=seed, chunk=write_every,
                                  write=dp.is_main, log=echo(dp))
@@ -78,6 +91,9 @@ def generate_command(
     except (ValueError, DataError, ModelLoadError, DiskFull) as exc:
         fail_once(dp, str(exc))
     unparsed = sum(not c.parsed for c in chains)
+    unlabelled = sum(ex.answer is None for ex in examples)
     echo(dp)(f"{len(chains)} chains for {len(examples)} questions in {out} "
              f"({unparsed} unparsed, kept with parsed=false; {backend.dtype} on "
-             f"{backend.info['device']}, {dp.world} process{'es' if dp.world > 1 else ''})")
+             f"{backend.info['device']}, {dp.world} process{'es' if dp.world > 1 else ''})"
+             + (f"; {unlabelled} questions have no gold answer (annotators' corrections "
+                "will supply it)" if unlabelled else ""))

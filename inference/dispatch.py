@@ -1,22 +1,28 @@
-"""One method dispatcher: `run_method(name, model, examples, params)` for every method.
+"""The method registry and its one dispatcher: `run_method(name, model, examples, params)`.
 
-Used by `rhf infer`, `rhf eval` (eval.runner) and the service (inference.api), so a method
-is wired to its functions in this one place.
+Every method is a :class:`Method` in :data:`METHOD_REGISTRY`: `rhf infer --method`, `rhf
+eval --methods` (eval.runner), the service's ``/v1/methods/<name>`` routes (inference.api)
+and docs/extending.md read the names from it, so a new method is one ``register`` call:
+
+    METHOD_REGISTRY.register("mine", Method("mine", run_mine, title="My method"))
+
+where ``run_mine(model, examples, params, **inputs)`` returns one Prediction per example.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from feedback_data.prompts import default_shots
+from feedback_data.registry import Registry
 from feedback_data.schema import Example
 from inference.methods import (
     DEFAULT_N,
     DEFAULT_ROUNDS,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
-    METHODS,
     REFINE_KEEP,
     Prediction,
     WscSamples,
@@ -51,12 +57,44 @@ class MethodParams:
         return {"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}
 
 
-def check_method(method: str, refine_keep: str = "given") -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+MODEL_ROLES = ("model", "base", "refine")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One answering method.
+
+    ``run(model, examples, params, *, base, start_chains, samples)`` answers the examples.
+    ``model``: which checkpoint answers in `rhf eval` ('model': --model, the multitask-trained
+    one; 'base': --base-model; 'refine': --refine-model); ``needs_base``: it also needs
+    --base-model (refine's first chains). ``seed_dependent(params)``: whether its output
+    changes with the seed (else `rhf eval` computes it once and reuses it for every seed).
+    """
+
+    name: str
+    run: Callable[..., list[Prediction]]
+    title: str = ""
+    help: str = ""
+    model: str = "model"
+    needs_base: bool = False
+    seed_dependent: Callable[[MethodParams], bool] = lambda _params: True
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_ROLES:
+            raise ValueError(f"method {self.name}: model must be one of "
+                             f"{', '.join(MODEL_ROLES)}, got {self.model!r}")
+
+
+METHOD_REGISTRY: Registry[Method] = Registry("method")
+
+
+def check_method(method: str, refine_keep: str = "given") -> Method:
+    """The registered method of that name (an unknown name is an error naming the known)."""
+    entry = METHOD_REGISTRY.get(method)
     if refine_keep not in REFINE_KEEP:
         raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
                          f"got {refine_keep!r}")
+    return entry
 
 
 def sample_for_vote(model: Any, examples: list[Example], params: MethodParams) -> WscSamples:
@@ -75,32 +113,81 @@ def run_method(method: str, model: Any, examples: list[Example], params: MethodP
     else from ``base``'s k-shot CoT chains (shots drawn per task with ``params.seed``).
     wsc / wsc_soft vote over ``samples`` when given (see :func:`sample_for_vote`).
     """
-    check_method(method, params.refine_keep)
-    common = params.decoding()
-    if method == "multitask":
-        return run_multitask(model, examples, **common)
-    if method in ("wsc", "wsc_soft"):
+    entry = check_method(method, params.refine_keep)
+    return entry.run(model, examples, params, base=base, start_chains=start_chains,
+                     samples=samples)
+
+
+def _by_task_cot(starter: Any, examples: list[Example], params: MethodParams,
+                 then: Callable[[list[Example], list[Prediction]], list[Prediction]] | None = None
+                 ) -> list[Prediction]:
+    """k-shot CoT per task (shots drawn per task with ``params.seed``), in the examples' order."""
+    by_task: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_task.setdefault(ex.task, []).append(ex)
+    by_id: dict[str, Prediction] = {}
+    for task, exs in by_task.items():
+        preds = run_cot(starter, exs, task, default_shots(task, params.k, seed=params.seed),
+                        **params.decoding())
+        if then is not None:
+            preds = then(exs, preds)
+        by_id.update({p.example_id: p for p in preds})
+    return [by_id[ex.id] for ex in examples]
+
+
+def _cot(model: Any, examples: list[Example], params: MethodParams, **_: Any
+         ) -> list[Prediction]:
+    return _by_task_cot(model, examples, params)
+
+
+def _multitask(model: Any, examples: list[Example], params: MethodParams, **_: Any
+               ) -> list[Prediction]:
+    return run_multitask(model, examples, **params.decoding())
+
+
+def _vote(soft: bool) -> Callable[..., list[Prediction]]:
+    def run(model: Any, examples: list[Example], params: MethodParams, *,
+            samples: WscSamples | None = None, **_: Any) -> list[Prediction]:
         if not 0.0 <= params.w <= 1.0:
             raise ValueError(f"w must be in [0, 1], got {params.w}")
         if samples is None:
             samples = sample_for_vote(model, examples, params)
-        return wsc_vote(examples, samples, params.w, soft=method == "wsc_soft")
-    if method == "refine" and start_chains is None and base is None:
+        return wsc_vote(examples, samples, params.w, soft=soft)
+
+    return run
+
+
+def _refine(model: Any, examples: list[Example], params: MethodParams, *, base: Any = None,
+            start_chains: list[str] | None = None, **_: Any) -> list[Prediction]:
+    common = params.decoding()
+    if start_chains is None and base is None:
         raise ValueError("refine needs its base model (the model writing the first chains) "
                          "or the chains to start from")
-    if method == "refine" and start_chains is not None:
+    if start_chains is not None:
         return run_refine(model, examples, start_chains, rounds=params.rounds,
                           keep=params.refine_keep, **common)
-    by_task: dict[str, list[Example]] = {}
-    for ex in examples:
-        by_task.setdefault(ex.task, []).append(ex)
-    starter = model if method == "cot" else base
-    by_id: dict[str, Prediction] = {}
-    for task, exs in by_task.items():
-        preds = run_cot(starter, exs, task, default_shots(task, params.k, seed=params.seed),
-                        **common)
-        if method == "refine":
-            preds = run_refine(model, exs, [p.text for p in preds], rounds=params.rounds,
-                               keep=params.refine_keep, **common)
-        by_id.update({p.example_id: p for p in preds})
-    return [by_id[ex.id] for ex in examples]
+    return _by_task_cot(base, examples, params, then=lambda exs, preds: run_refine(
+        model, exs, [p.text for p in preds], rounds=params.rounds, keep=params.refine_keep,
+        **common))
+
+
+def _shots_vary(params: MethodParams) -> bool:
+    return params.k > 0
+
+
+for _method in (
+    Method("cot", _cot, title="CoT k-shot ICL (base model)", model="base",
+           help="k-shot chain-of-thought with the base model, greedy",
+           seed_dependent=_shots_vary),
+    Method("multitask", _multitask, title="Multitask fine-tuned",
+           help="the answer instruction the multitask recipe trains on, greedy",
+           seed_dependent=lambda _p: False),
+    Method("wsc", _vote(False), title="Weighted self-consistency",
+           help="n sampled answers, each weighted by the critic's label, a weighted vote"),
+    Method("wsc_soft", _vote(True), title="Weighted self-consistency, soft weights "
+           "(extension)", help="wsc's samples, weighted w + (1 - w) P(no error)"),
+    Method("refine", _refine, title="Iterative refinement", model="refine", needs_base=True,
+           help="from the base model's CoT chain, 'error types ; correction' until no error",
+           seed_dependent=_shots_vary),
+):
+    METHOD_REGISTRY.register(_method.name, _method)

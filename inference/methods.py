@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from feedback_data.chain_format import parse_chain
+from feedback_data.answers import parse_answer_chain
 from feedback_data.critic_labels import (
     ERROR_LABELS,
     argmax_label,
@@ -67,8 +67,8 @@ def run_cot(gen: TextGenerator, examples: list[Example], task: str, shots: list[
     outs = gen.generate([cot_prompt(task, ex.question, shots) for ex in examples],
                         max_new_tokens=max_new_tokens, batch_size=batch_size,
                         desc=f"cot {task}")
-    return [Prediction(ex.id, parse_chain(o[0])[0], o[0]) for ex, o in zip(examples, outs,
-                                                                         strict=True)]
+    return [Prediction(ex.id, parse_answer_chain(o[0], ex)[0], o[0])
+            for ex, o in zip(examples, outs, strict=True)]
 
 
 def run_multitask(gen: TextGenerator, examples: list[Example], *, max_new_tokens: int = 64,
@@ -77,8 +77,8 @@ def run_multitask(gen: TextGenerator, examples: list[Example], *, max_new_tokens
     outs = gen.generate([answer_prompt(ex.question) for ex in examples],
                         max_new_tokens=max_new_tokens, batch_size=batch_size,
                         desc="multitask")
-    return [Prediction(ex.id, parse_chain(o[0])[0], o[0]) for ex, o in zip(examples, outs,
-                                                                         strict=True)]
+    return [Prediction(ex.id, parse_answer_chain(o[0], ex)[0], o[0])
+            for ex, o in zip(examples, outs, strict=True)]
 
 
 class Scorer(TextGenerator, Protocol):
@@ -177,7 +177,8 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     by_prompt = dict(zip(unique, rows, strict=True))
     return WscSamples(
         texts=samples,
-        answers=[[parse_chain(t)[0] for t in outs] for outs in samples],
+        answers=[[parse_answer_chain(t, ex)[0] for t in outs]
+                 for ex, outs in zip(examples, samples, strict=True)],
         label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
                      for i in range(len(examples))])
 
@@ -227,7 +228,7 @@ class RefineState:
 
 
 def refine_update(state: RefineState, output: str, max_rounds: int,
-                  keep: str = "given") -> RefineState:
+                  keep: str = "given", example: Example | None = None) -> RefineState:
     """Apply one 'error types ; correction' output to ``state`` (the stopping rule).
 
     - 'no error': stop. ``keep="given"`` (the paper): the chain stays the one the model was
@@ -235,13 +236,15 @@ def refine_update(state: RefineState, output: str, max_rounds: int,
     - errors named and a readable correction: the correction becomes the chain; go on.
     - errors named but no readable correction, or no error types readable: stop, keep chain.
     - after ``max_rounds`` rounds: stop.
+
+    A correction is readable when ``example``'s task can read its answer (yes/no without it).
     """
     if keep not in REFINE_KEEP:
         raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
     codes, correction = parse_refine_output(output)
     state.rounds += 1
     state.history.append(output)
-    readable = bool(correction) and parse_chain(correction)[2]
+    readable = bool(correction) and parse_answer_chain(correction, example)[2]
     if codes == []:
         if readable and keep == "written":
             state.chain = correction
@@ -279,8 +282,8 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             max_new_tokens=max_new_tokens + CRITIQUE_TOKENS,
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
-            refine_update(states[i], o[0], rounds, keep)
-    return [Prediction(ex.id, parse_chain(s.chain)[0], s.chain, meta={
+            refine_update(states[i], o[0], rounds, keep, examples[i])
+    return [Prediction(ex.id, parse_answer_chain(s.chain, ex)[0], s.chain, meta={
         "rounds": s.rounds, "stop": s.stop, "keep": keep, "start": start,
         "history": s.history})
         for ex, s, start in zip(examples, states, start_chains, strict=True)]

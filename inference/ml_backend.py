@@ -40,10 +40,17 @@ def task_inputs(task: Any, index: int, max_question: int, max_chain: int
 
 
 def prediction(codes: list[str] | None, description: str | None, n_steps: int,
-               version: str) -> dict[str, Any]:
-    """The prediction for one task; an unreadable critic output gives an empty result."""
+               version: str, p_no_error: float | None = None) -> dict[str, Any]:
+    """The prediction for one task; an unreadable critic output gives an empty result.
+
+    ``p_no_error`` (the critic's P(no error) over all 16 error labels,
+    feedback_data.critic_labels) sets Label Studio's ``score``: the probability of what is
+    pre-filled (P(no error) when it says None, else 1 - P(no error)), so the tasks the
+    critic is least sure of sort first."""
     if codes is None:
         return {"result": [], "model_version": version}
+    extra = {} if p_no_error is None else {
+        "score": round(p_no_error if not codes else 1.0 - p_no_error, 6)}
     choices = [ERROR_NAMES[c] for c in codes] or [tags.NO_ERROR]
     result = [tags.result_item(tags.ERROR_TYPES, choices)]
     step = tags.first_step_mentioned(description or "", n_steps) if codes else None
@@ -51,4 +58,4 @@ def prediction(codes: list[str] | None, description: str | None, n_steps: int,
         result.append(tags.result_item(tags.ERROR_STEPS, [tags.step_choice(step)]))
         result.append(tags.result_item(tags.step_rating_tag(step - 1),
                                        tags.CHOICE_BY_RATING["wrong"]))
-    return {"result": result, "model_version": version}
+    return {"result": result, "model_version": version, **extra}

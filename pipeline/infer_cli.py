@@ -1,8 +1,10 @@
 """`rhf infer --method M --model CKPT --task T`: answer questions with one method, batched.
 
-Questions come from a task's dev set (``--split dev``, the default), the paper's train
-questions (``--split train``) or a JSONL of Example records (``--examples``). Predictions
-are written as JSONL; accuracy against the gold answers is printed.
+Questions come from a task's dev set (``--split dev``, the default), its train questions
+(``--split train``) or a JSONL of questions (``--examples``: Example records or plain
+``{question[, id, answer, options]}`` objects). Predictions are written as JSONL; accuracy
+against the gold answers is printed, over the questions that have one (questions without a
+gold answer are answered, not scored, and the output says so).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import typer
 from inference import method_options as mo
 from inference.run_options import Device, Dtype
 
-app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or refine.")
+app = typer.Typer(help="Answer questions with one method of the method registry (cot, "
+                       "multitask, wsc, wsc_soft, refine, ...).")
 
 
 
@@ -25,19 +28,23 @@ app = typer.Typer(help="Answer questions with cot, multitask, wsc, wsc_soft or r
 def infer_command(
     ctx: typer.Context,
     method: Annotated[str, typer.Option(
-        help="cot, multitask, wsc, wsc_soft (an extension) or refine.")] = "multitask",
+        help="A registered method: cot, multitask, wsc, wsc_soft (an extension), refine, "
+             "or any other added to inference.dispatch.METHOD_REGISTRY.")] = "multitask",
     model: Annotated[str | None, typer.Option(
         help="Checkpoint (hub id, folder or RUN_DIR) that answers; for cot the base model.")]
     = None,
     base_model: Annotated[str | None, typer.Option(
         help="refine: the base model writing the first chains (required for refine; pass "
              "--model's value to use the same model).")] = None,
-    task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")]
-    = "strategyqa",
+    task: Annotated[str, typer.Option(
+        help="A task name (strategyqa, sports_understanding, or one registered) or a task "
+             "YAML file (docs/tasks.md).")] = "strategyqa",
     split: Annotated[str, typer.Option(help="dev, train or all (ignored with --examples).")]
     = "dev",
     examples_file: Annotated[Path | None, typer.Option(
-        "--examples", help="JSONL of Example records to answer instead of a split.")] = None,
+        "--examples", help="JSONL of questions to answer instead of a split: Example records "
+                           "or {question[, id, answer, explanation, options]}; without an "
+                           "answer a question is answered, not scored.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     out: Annotated[Path, typer.Option(help="Predictions JSONL to write.")]
     = Path("runs/predictions.jsonl"),
@@ -63,9 +70,11 @@ def infer_command(
     if ctx.invoked_subcommand is not None:
         return
     from eval.metrics import accuracy
+    from feedback_data.answers import answers_match
     from feedback_data.disk_full import DiskFull
-    from feedback_data.jsonl import DataError, read_records, write_records
-    from feedback_data.schema import Example
+    from feedback_data.jsonl import DataError, write_records
+    from feedback_data.tasks.loaders import read_questions
+    from feedback_data.tasks.registry import get_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
     from inference.dispatch import MethodParams, check_method, run_method
@@ -77,19 +86,20 @@ def infer_command(
     if model is None:
         fail_once(dp, "--model is required")
     try:
-        check_method(method, refine_keep)
+        entry = check_method(method, refine_keep)
     except ValueError as exc:
         fail_once(dp, str(exc))
-    if method == "refine" and base_model is None:
-        fail_once(dp, "--base-model is required for refine (the model writing the first "
+    if entry.needs_base and base_model is None:
+        fail_once(dp, f"--base-model is required for {method} (the model writing the first "
                       "chains; no model stands in for another)")
     try:
         check_precision(device, dtype, dp)
+        spec = get_task(task)
         params = MethodParams(k=k, n=n, w=w, temperature=temperature, rounds=rounds,
                               refine_keep=refine_keep, seed=seed, batch_size=batch_size,
                               max_new_tokens=max_new_tokens, wsc_batch_rows=wsc_batch_rows)
-        examples = (read_records(examples_file, Example) if examples_file
-                    else select_examples(task, split))[:limit]
+        examples = (read_questions(examples_file, spec) if examples_file
+                    else select_examples(spec.name, split))[:limit]
         if not examples:
             raise ValueError("no questions to answer (check --examples, --split and --limit)")
 
@@ -99,7 +109,7 @@ def infer_command(
 
         backend = load(model)
         base = None
-        if method == "refine":
+        if entry.needs_base:
             base = backend if base_model == model else load(base_model)
         preds = run_method(method, backend, examples, params, base=base)
     except LaunchAborted as exc:
@@ -120,7 +130,18 @@ def infer_command(
         {"method": method, "examples": len(examples), "limit": limit, "task": task,
          "split": None if examples_file else split,
          "examples_file": str(examples_file) if examples_file else None} | asdict(params))
-    acc = accuracy([p.answer for p in preds], [ex.answer for ex in examples])
-    echo(dp)(json.dumps({"method": method, "examples": len(examples), "accuracy": acc,
-                         "unparsed": sum(p.answer is None for p in preds), "out": str(out),
-                         "dtype": backend.dtype, "num_processes": dp.world}))
+    scored = [(ex, p) for ex, p in zip(examples, preds, strict=True) if ex.answer is not None]
+    summary: dict = {"method": method, "task": spec.name, "examples": len(examples),
+                     "labelled": len(scored), "accuracy": None,
+                     "unparsed": sum(p.answer is None for p in preds), "out": str(out),
+                     "dtype": backend.dtype, "num_processes": dp.world}
+    if scored:
+        # accuracy() compares strings; a gold alias (free-form) counts as the gold answer.
+        summary["accuracy"] = accuracy(
+            [ex.answer if answers_match(ex, p.answer, ex.answer) else p.answer
+             for ex, p in scored], [ex.answer for ex, _ in scored])
+    if len(scored) < len(examples):
+        summary["note"] = (f"{len(examples) - len(scored)} of {len(examples)} questions have "
+                           "no gold answer: answered, not scored"
+                           + ("; accuracy not computed" if not scored else ""))
+    echo(dp)(json.dumps(summary))

@@ -66,7 +66,8 @@ def train_group(ctx: typer.Context) -> None:
 def train_command(
     ctx: typer.Context,
     objective: Annotated[str | None, typer.Option(
-        help="multitask (answer / error types / description) or refine.")] = None,
+        help="A registered objective (training/objectives.py): multitask (answer / error "
+             "types / description) or refine.")] = None,
     model: Annotated[str | None, typer.Option(help="Model folder or hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config (configs/...).")] = None,
@@ -100,8 +101,11 @@ def train_command(
     from training.stop_signals import RunInterrupted
 
     try:
-        if objective is not None and objective not in ("multitask", "refine"):
-            raise ConfigError(f"--objective must be multitask or refine, not '{objective}'")
+        from training.objectives import OBJECTIVE_REGISTRY
+
+        if objective is not None and objective not in OBJECTIVE_REGISTRY:
+            raise ConfigError(f"--objective must be {' or '.join(OBJECTIVE_REGISTRY.names())} "
+                              f"(the objective registry), not '{objective}'")
         # Typed values, not text: a path or model id never passes through the YAML reader.
         overrides = parse_overrides(rest)
         overrides.update({k: v for k, v in {

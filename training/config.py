@@ -17,7 +17,6 @@ import yaml
 
 from feedback_data.schema import TASKS
 
-OBJECTIVES = ("multitask", "refine")
 # Where training metrics go (training/trackers.py): "jsonl" is the run folder's metrics.jsonl,
 # the others accelerate's trackers, each an extra of pyproject.toml but TensorBoard.
 Tracker = Literal["jsonl", "tensorboard", "wandb", "mlflow", "trackio"]
@@ -50,7 +49,9 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    tasks: list[str] = _f(help="Tasks whose imported paper feedback is used; [] for none.",
+    tasks: list[str] = _f(help="Tasks whose imported paper feedback is used (strategyqa, "
+                               "sports_understanding); [] for none (your own task's feedback "
+                               "goes in extra_feedback).",
                           factory=lambda: list(TASKS))
     split: str = _f("train", "Split of the paper feedback to train on.")
     extra_feedback: list[str] = _f(help="Extra FeedbackItem JSONL files (e.g. simulated or "
@@ -170,7 +171,8 @@ class TrainConfig:
 
 @dataclass
 class RecipeConfig:
-    objective: Literal["multitask", "refine"] = _f("multitask", "Training objective.")
+    objective: str = _f("multitask", "Training objective: a name of the objective registry "
+                                     "(training/objectives.py): multitask or refine.")
     model: ModelConfig = _f(help="The model and how it is adapted.", factory=ModelConfig)
     data: DataConfig = _f(help="Where the pairs come from and how they are batched.",
                           factory=DataConfig)

@@ -60,6 +60,11 @@ def _value(cfg: RecipeConfig, dotted: str) -> Any:
 
 def validate(cfg: RecipeConfig) -> None:
     """Checks across fields, each failing with one line."""
+    from training.objectives import OBJECTIVE_REGISTRY
+
+    if cfg.objective not in OBJECTIVE_REGISTRY:
+        raise ConfigError(f"objective: {cfg.objective!r} is not one of "
+                          f"{list(OBJECTIVE_REGISTRY.names())} (the objective registry)")
     for key, ok, what in _RANGES:
         if not ok(_value(cfg, key)):
             raise ConfigError(f"{key} must be {what}, got {_value(cfg, key)!r}")

@@ -43,7 +43,9 @@ def load_items(cfg: DataConfig) -> list[FeedbackItem]:
     items: list[FeedbackItem] = []
     for task in cfg.tasks:
         if task not in TASKS:
-            raise ConfigError(f"data.tasks: unknown task '{task}' (known: {list(TASKS)})")
+            raise ConfigError(f"data.tasks: no paper feedback for task '{task}' (known: "
+                              f"{list(TASKS)}); feedback on your own task goes in "
+                              "data.extra_feedback (e.g. `rhf annotate pull` output)")
         items.extend(load_paper_feedback(task, cfg.split))
     for path in cfg.extra_feedback:
         if not Path(path).is_file():

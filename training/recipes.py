@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from training.config import OBJECTIVES, RecipeConfig
-
-RECIPE_MODULES = {"multitask": "training.multitask", "refine": "training.refine"}
-assert set(RECIPE_MODULES) == set(OBJECTIVES)
+from training.config import RecipeConfig
+from training.objectives import OBJECTIVE_REGISTRY
 
 
 def train(cfg: RecipeConfig) -> Path:
-    """Run ``cfg.objective``'s recipe; returns the run's ``final/`` folder."""
-    return importlib.import_module(RECIPE_MODULES[cfg.objective]).train(cfg)
+    """Run ``cfg.objective``'s recipe (from the objective registry); returns ``final/``."""
+    module = OBJECTIVE_REGISTRY.get(cfg.objective).module
+    return importlib.import_module(module).train(cfg)

@@ -17,14 +17,26 @@ from feedback_data.jsonl import DataError
 from feedback_data.schema import ERROR_NAMES
 
 
+@pytest.mark.parametrize("answer_type", ["multiple_choice", "free_form"])
+def test_each_answer_type_declares_its_answer_area_once(answer_type):
+    root = ET.fromstring(lc.labeling_config(answer_type))
+    names = [el.get("name") for el in root.iter() if el.get("name")]
+    others = set(lc.ANSWER_TAG.values()) - {lc.ANSWER_TAG[answer_type]}
+    assert names.count(lc.ANSWER_TAG[answer_type]) == 1 and not others & set(names)
+    yes_no = {el.get("name") for el in ET.fromstring(lc.labeling_config()).iter()
+              if el.get("name")}
+    assert set(names) == yes_no | {lc.ANSWER_TAG[answer_type]}
+
+
 def test_config_declares_every_tag_once():
     root = ET.fromstring(lc.labeling_config())
     names = [el.get("name") for el in root.iter() if el.get("name")]
     step_text, step_rating = lc.STEP_TEXT_PREFIX + "{{idx}}", lc.step_rating_tag(0)[:-1] + "{{idx}}"
-    assert sorted(names) == sorted({lc.QUESTION, lc.CHAIN, *lc.RESULT_TAGS, step_text, step_rating})
+    yes_no_tags = lc.RESULT_TAGS - set(lc.ANSWER_TAG.values())  # yes/no: no answer area
+    assert sorted(names) == sorted({lc.QUESTION, lc.CHAIN, *yes_no_tags, step_text, step_rating})
     controls = {el.get("name"): el for el in root.iter() if el.get("toName")}
     assert {n: el.get("toName") for n, el in controls.items()} == \
-        {**lc.TO_NAME, step_rating: step_text}
+        {**{t: n for t, n in lc.TO_NAME.items() if t in yes_no_tags}, step_rating: step_text}
     types = controls[lc.ERROR_TYPES]
     assert [c.get("value") for c in types] == list(lc.ERROR_CHOICES)
     assert types.get("choice") == "multiple" and types.get("required") == "true"

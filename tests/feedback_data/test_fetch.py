@@ -112,3 +112,42 @@ def test_download_from_the_package_index(tmp_path, tmp_cache, monkeypatch):
         assert (out / "strategyqa/task.json").read_bytes() == b"from the index"
     finally:
         server.shutdown()
+
+
+def test_the_sdist_is_kept_and_other_tasks_are_extracted_by_name(tmp_path, tmp_cache):
+    import json as _json
+
+    from feedback_data.jsonl import DataError
+    from feedback_data.tasks.bigbench_sdist import bigbench_task_file, extract_bigbench_tasks
+
+    task = _json.dumps({"examples": [{"input": "Is it?", "target_scores": {"Yes": 1, "No": 0}}]})
+    files = {f: b"{}" for f in paths.BIGBENCH_TASK_FILES}
+    files |= {"navigate/task.json": task.encode(), "split_up/task.json": b'{"name": "x"}',
+              "split_up/one/task.json": task.encode()}
+    sdist = _fake_sdist(tmp_path / "bigbench-1.0.0.tar.gz", files)
+    fetch_bigbench(sdist=sdist, expected_sha256=sha256_file(sdist), log=lambda _m: None)
+    assert paths.bigbench_sdist().read_bytes() == sdist.read_bytes()
+    assert not (paths.bigbench_dir() / "navigate").exists()  # only on demand
+    path = bigbench_task_file("navigate")
+    assert path == paths.bigbench_dir() / "navigate/task.json"
+    assert _json.loads(path.read_text()) == _json.loads(task)
+    assert bigbench_task_file("split_up/one").is_file()
+    with pytest.raises(DataError, match="no BIG-bench task 'nothing' in bigbench 1.0.0"):
+        extract_bigbench_tasks(["nothing"])
+    with pytest.raises(DataError, match="split into subtasks: name one, e.g. split_up/one"):
+        extract_bigbench_tasks(["split_up"])
+    with pytest.raises(DataError, match="not a BIG-bench task name"):
+        extract_bigbench_tasks(["../etc"])
+
+
+def test_a_cache_without_the_sdist_gets_it_or_warns(tmp_path, tmp_cache):
+    files = {f: f.encode() for f in paths.BIGBENCH_TASK_FILES}
+    sdist = _fake_sdist(tmp_path / "bigbench-1.0.0.tar.gz", files)
+    fetch_bigbench(sdist=sdist, expected_sha256=sha256_file(sdist), log=lambda _m: None)
+    paths.bigbench_sdist().unlink()  # a cache filled before the sdist was kept
+    said: list[str] = []
+    fetch_bigbench(sdist=tmp_path / "missing.tar.gz", log=said.append)
+    assert said[0].startswith("warning: BIG-bench source distribution not found")
+    assert (paths.bigbench_dir() / "strategyqa/task.json").read_bytes() == b"strategyqa/task.json"
+    fetch_bigbench(sdist=sdist, expected_sha256=sha256_file(sdist), log=lambda _m: None)
+    assert paths.bigbench_sdist().is_file()

@@ -1,0 +1,8 @@
+"""Task specs: a task is data (a loader, an answer type, shots, a parser), not a name in code.
+
+``spec`` (the TaskSpec and its YAML file), ``registry`` (the task registry: the built-in
+StrategyQA and Sports Understanding and any spec loaded), ``loaders`` (records of a
+BIG-bench task, a JSONL file or a datasets folder -> checked Examples), ``bigbench_sdist``
+(any BIG-bench task by name, out of the kept sdist), ``data`` (a spec's examples, splits and
+shots), ``builtin`` (what only the two built-in tasks do). See docs/tasks.md.
+"""

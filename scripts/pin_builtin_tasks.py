@@ -1,0 +1,159 @@
+"""Pin what the two built-in tasks give, so a change to the task machinery is checked to keep
+them bit for bit: dev sets, shots and prompts, training pairs, the labeling interface, the
+simulated annotator, `rhf data stats`, the TRL exports, chains and every method's predictions
+and numbers of `rhf eval` on the shipped base (models/tiny-base).
+
+    python scripts/pin_builtin_tasks.py            # writes tests/assets/builtin_pins.json
+    python scripts/pin_builtin_tasks.py --check    # compares (what tests/test_builtin_pins.py does)
+
+The pins in tests/assets were written at commit e5ada69, before tasks became specs.
+Only the public functions every version has are called here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PINS = ROOT / "tests" / "assets" / "builtin_pins.json"
+BASE = ROOT / "models" / "tiny-base"
+TASKS = ("strategyqa", "sports_understanding")
+
+
+def digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _round(obj: Any) -> Any:
+    """Floats to 6 digits (model probabilities), recursively."""
+    if isinstance(obj, float):
+        return round(obj, 6)
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_round(v) for v in obj]
+    return obj
+
+
+def data_pins() -> dict[str, Any]:
+    """Everything that does not need a model."""
+    from annotation.simulate import simulated_result
+    from annotation.tasks import paper_chains, task_data
+    from feedback_data.bigbench import load_sports_vocab
+    from feedback_data.cli import build_stats
+    from feedback_data.labeling_config import labeling_config
+    from feedback_data.prompts import cot_prompt, default_shots, prompt_id
+    from feedback_data.splits import dev_examples
+    from feedback_data.store import load_paper_feedback
+    from feedback_data.trl_formats import build
+    from inference.chains import select_examples
+    from training.examples import multitask_pairs, refine_pairs
+
+    out: dict[str, Any] = {"labeling_config": digest(labeling_config()),
+                           "stats": digest(build_stats())}
+    vocab = load_sports_vocab()
+    for task in TASKS:
+        dev = dev_examples(task)
+        t: dict[str, Any] = {"dev_size": len(dev),
+                             "dev": digest([e.model_dump() for e in dev]),
+                             "train_questions": digest([e.id for e in
+                                                        select_examples(task, "train")])}
+        for k, seed in ((4, 0), (4, 3), (2, 1)):
+            shots = default_shots(task, k, seed=seed)
+            t[f"shots_k{k}_s{seed}"] = [s.id for s in shots]
+            t[f"prompt_id_k{k}_s{seed}"] = prompt_id(task, shots)
+            t[f"cot_prompt_k{k}_s{seed}"] = digest(cot_prompt(task, dev[0].question, shots))
+        items = load_paper_feedback(task, "train")
+        pairs = multitask_pairs(items, None, 0)
+        t["multitask_pairs"] = digest([(p.source, p.target, p.term, p.id) for p in pairs])
+        t["refine_pairs"] = digest([(p.source, p.target, p.term, p.id)
+                                    for p in refine_pairs(items)])
+        chains, examples = paper_chains(task, limit=6)
+        t["task_data"] = digest([task_data(c, examples[c.example_id]) for c in chains])
+        t["simulated"] = digest([simulated_result(examples[c.example_id], c,
+                                                  random.Random(f"0/1/{c.id}"), 0.3, vocab)
+                                 for c in chains])
+        t["trl"] = {fmt: digest(build(fmt, items)[0]) for fmt in
+                    ("sft", "sft-critique", "kto", "dpo", "prm", "processbench")}
+        out[task] = t
+    return out
+
+
+def model_pins() -> dict[str, Any]:
+    """Chains and `rhf eval` (every method, calibration) on the shipped base."""
+    import torch
+
+    from eval.config import EvalConfig
+    from eval.runner import run_eval
+    from inference.backends import Backend
+    from inference.chains import generate_chains, select_examples
+
+    torch.manual_seed(0)
+    backend = Backend.load(str(BASE))
+    backend.name = "tiny-base"
+    out: dict[str, Any] = {}
+    for task in TASKS:
+        chains = generate_chains(backend, select_examples(task, "train", 3), task, k=2,
+                                 max_new_tokens=40)
+        out[f"chains_{task}"] = [c.model_dump() for c in chains]
+    with tempfile.TemporaryDirectory() as tmp:
+        report = run_eval(EvalConfig(
+            model=str(BASE), base_model=str(BASE), refine_model=str(BASE), out=Path(tmp),
+            limit=4, seeds=(0, 1), k=2, n=2, rounds=2, max_new_tokens=40,
+            calibration_limit=6, bootstrap=100, plots=False), log=lambda _m: None)
+        predictions = {}
+        for path in sorted((Path(tmp) / "predictions").glob("*.jsonl")):
+            rows = [json.loads(line) for line in path.read_text().splitlines()]
+            predictions[path.stem] = _round(rows)
+    out["predictions"] = predictions
+    out["accuracy"] = _round(report["accuracy"])
+    out["majority"] = _round(report["majority"])
+    out["calibration"] = _round({k: {m: v[m] for m in ("n", "accuracy", "accuracy_ci",
+                                                       "unreadable", "auroc", "ece", "shots")}
+                                 for k, v in report["calibration"].items()})
+    out["step_critic"] = _round({k: v for k, v in report["step_critic"].items()
+                                 if k != "model"})
+    return out
+
+
+def compute() -> dict[str, Any]:
+    return {"data": data_pins(), "model": model_pins()}
+
+
+def differences(want: Any, got: Any, where: str = "") -> list[str]:
+    """Paths where two pin trees differ (first few)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        for key in sorted(set(want) | set(got)):
+            if key not in want or key not in got:
+                out.append(f"{where}/{key}: only in {'pins' if key in want else 'now'}")
+            else:
+                out += differences(want[key], got[key], f"{where}/{key}")
+        return out
+    return [] if want == got else [f"{where}: pinned {str(want)[:200]} != now {str(got)[:200]}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="Compare instead of writing.")
+    args = parser.parse_args()
+    got = json.loads(json.dumps(compute(), default=str))
+    if args.check:
+        diff = differences(json.loads(PINS.read_text()), got)
+        print("\n".join(diff) or "identical")
+        raise SystemExit(1 if diff else 0)
+    PINS.write_text(json.dumps(got, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    print(f"wrote {PINS}")
+
+
+if __name__ == "__main__":
+    main()
