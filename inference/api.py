@@ -197,6 +197,16 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         except ServiceBusy as exc:
             raise busy(exc) from exc
 
+    def p_no_error(served: Served, prompts: list[str]) -> list[float | None]:
+        """P(no error) over all 16 error labels per error-types prompt; None for a model that
+        cannot score (a scripted test model without a score function)."""
+        try:
+            return list(no_error_probabilities(served.model, prompts))
+        except ServiceBusy as exc:
+            raise busy(exc) from exc
+        except NotImplementedError:
+            return [None] * len(prompts)
+
     @router.post("/v1/answer", summary="Answer a question with an explained chain "
                                        "(multitask model)")
     def answer(req: AnswerRequest) -> dict[str, Any]:
@@ -216,13 +226,11 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         types_text, description = generate(
             served, [types_prompt, description_prompt(req.question, req.chain, order)],
             req.max_new_tokens)
-        try:
-            p_no = no_error_probabilities(served.model, [types_prompt])[0]
-        except ServiceBusy as exc:
-            raise busy(exc) from exc
+        p_no = p_no_error(served, [types_prompt])[0]
         return {"task": req.task, "error_types": parse_error_types_text(types_text),
                 "error_types_text": types_text, "description": description,
-                "p_no_error": round(p_no, 6), "model_version": served.version}
+                "p_no_error": None if p_no is None else round(p_no, 6),
+                "model_version": served.version}
 
     @router.post("/v1/refine", summary="Refine a chain until no error is predicted "
                                        "(refine model; first chain: base model)")
@@ -313,10 +321,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         order = getattr(served.model, "chain_order", None)  # chains as the critic reads them
         prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
         codes = [parse_error_types_text(t) for t in generate(served, prompts, CRITIQUE_TOKENS)]
-        try:
-            p_no = no_error_probabilities(served.model, prompts)
-        except ServiceBusy as exc:
-            raise busy(exc) from exc
+        p_no = p_no_error(served, prompts)
         flagged = [i for i, c in enumerate(codes) if c]
         described = generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
                                       for i in flagged], CRITIQUE_TOKENS)

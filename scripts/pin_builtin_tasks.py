@@ -6,8 +6,20 @@ and numbers of `rhf eval` on the shipped base (models/tiny-base).
     python scripts/pin_builtin_tasks.py            # writes tests/assets/builtin_pins.json
     python scripts/pin_builtin_tasks.py --check    # compares (what tests/test_builtin_pins.py does)
 
-The pins in tests/assets were written at commit e5ada69, before tasks became specs.
-Only the public functions every version has are called here.
+The pins in tests/assets/builtin_pins.json were written at commit e5ada69, before tasks
+became specs. Only the public functions every version has are called here.
+
+What the learning work changed on purpose is pinned apart, in
+tests/assets/builtin_pins_learning.json, at the commit that changed it, and overlays the
+e5ada69 pins path by path (:data:`LEARNING_PATHS`): the training pairs (one pair per record
+and term; contradicting corrections dropped), the TRL exports (the same policy; step labels
+read from the error descriptions), wsc and wsc_soft (P(no error) over all 16 error labels),
+the calibration entries (the Sports detection set added) and the step critic (the multitask
+model asked for descriptions). Everything else (dev sets, shots, prompts, chains, the
+labeling interface, the simulated annotator, stats, cot, multitask and refine predictions
+and numbers) is still compared with e5ada69.
+
+    python scripts/pin_builtin_tasks.py --pin-learning   # rewrites the overlay only
 """
 
 from __future__ import annotations
@@ -24,6 +36,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PINS = ROOT / "tests" / "assets" / "builtin_pins.json"
+LEARNING_PINS = ROOT / "tests" / "assets" / "builtin_pins_learning.json"
+LEARNING_PATHS: tuple[str, ...] = (
+    *(f"data/{t}/{k}" for t in ("strategyqa", "sports_understanding")
+      for k in ("multitask_pairs", "refine_pairs", "trl")),
+    "model/accuracy/wsc", "model/accuracy/wsc_soft", "model/calibration",
+    *(f"model/predictions/{m}_{t}_seed{s}" for m in ("wsc", "wsc_soft")
+      for t in ("strategyqa", "sports_understanding") for s in (0, 1)),
+    *(f"model/predictions/calibration_{k}" for k in ("finetuned", "icl", "sports_finetuned",
+                                                      "sports_icl")),
+    "model/step_critic",
+)
 BASE = ROOT / "models" / "tiny-base"
 TASKS = ("strategyqa", "sports_understanding")
 
@@ -73,7 +96,7 @@ def data_pins() -> dict[str, Any]:
             t[f"prompt_id_k{k}_s{seed}"] = prompt_id(task, shots)
             t[f"cot_prompt_k{k}_s{seed}"] = digest(cot_prompt(task, dev[0].question, shots))
         items = load_paper_feedback(task, "train")
-        pairs = multitask_pairs(items, None, 0)
+        pairs = multitask_pairs(items)
         t["multitask_pairs"] = digest([(p.source, p.target, p.term, p.id) for p in pairs])
         t["refine_pairs"] = digest([(p.source, p.target, p.term, p.id)
                                     for p in refine_pairs(items)])
@@ -129,6 +152,36 @@ def compute() -> dict[str, Any]:
     return {"data": data_pins(), "model": model_pins()}
 
 
+def _at(tree: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    *parents, leaf = path.split("/")
+    for key in parents:
+        tree = tree.setdefault(key, {})
+    return tree, leaf
+
+
+def learning_overlay(got: dict[str, Any]) -> dict[str, Any]:
+    """The values at :data:`LEARNING_PATHS` of a computed pin tree."""
+    out = {}
+    for path in LEARNING_PATHS:
+        tree, leaf = _at(json.loads(json.dumps(got)), path)
+        if leaf in tree:
+            out[path] = tree[leaf]
+    return out
+
+
+def expected() -> dict[str, Any]:
+    """The e5ada69 pins with the learning overlay put in at its paths."""
+    want = json.loads(PINS.read_text())
+    for path, value in json.loads(LEARNING_PINS.read_text()).items():
+        tree, leaf = _at(want, path)
+        tree[leaf] = value
+    for path in LEARNING_PATHS:  # a path the overlay lacks is absent now
+        tree, leaf = _at(want, path)
+        if path not in json.loads(LEARNING_PINS.read_text()):
+            tree.pop(leaf, None)
+    return want
+
+
 def differences(want: Any, got: Any, where: str = "") -> list[str]:
     """Paths where two pin trees differ (first few)."""
     if isinstance(want, dict) and isinstance(got, dict):
@@ -145,12 +198,19 @@ def differences(want: Any, got: Any, where: str = "") -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="Compare instead of writing.")
+    parser.add_argument("--pin-learning", action="store_true",
+                        help="Rewrite only the learning overlay (LEARNING_PATHS).")
     args = parser.parse_args()
     got = json.loads(json.dumps(compute(), default=str))
     if args.check:
-        diff = differences(json.loads(PINS.read_text()), got)
+        diff = differences(expected(), got)
         print("\n".join(diff) or "identical")
         raise SystemExit(1 if diff else 0)
+    if args.pin_learning:
+        LEARNING_PINS.write_text(json.dumps(learning_overlay(got), indent=1, sort_keys=True,
+                                            ensure_ascii=False) + "\n")
+        print(f"wrote {LEARNING_PINS}")
+        return
     PINS.write_text(json.dumps(got, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     print(f"wrote {PINS}")
 

@@ -120,9 +120,9 @@ def markdown(rows: list[dict[str, Any]], variants: dict, select_by: str) -> str:
     for r in rows:
         cells = [("n/a" if r["metrics"].get(c) is None else f"{r['metrics'][c]:.3f}")
                  for c in shown]
+        seconds = f"{r['seconds']:.0f}" if r["seconds"] else "n/a"
         lines.append(f"| {r['variant']} | {variants[r['variant']][0]} | " + " | ".join(cells)
-                     + f" | {r['best_step']} / {r['final_step']} | "
-                     f"{r['seconds']:.0f} |" if r["seconds"] else " | |")
+                     + f" | {r['best_step']} / {r['final_step']} | {seconds} |")
     lines += ["", f"Each row: the evaluation with the best {select_by} (validation split only)."]
     return "\n".join(lines) + "\n"
 

@@ -65,3 +65,15 @@ def fresh_accelerate_state():
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _task_registry_per_module():
+    """A task YAML that a test module loads registers its task (get_task); it is removed
+    when the module ends, so the next modules see the built-in tasks only."""
+    from feedback_data.tasks.registry import TASKS
+
+    before = set(TASKS.names())
+    yield
+    for name in set(TASKS.names()) - before:
+        TASKS.unregister(name)

@@ -52,7 +52,8 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
             assert cell["mean"] == pytest.approx(sum(cell["per_seed"]) / cell["seeds"])
     assert {"finetuned", "icl"} <= set(report["calibration"])
     # Table 1 of report.md shows report.json's numbers, one row per method.
-    from eval.report import METHOD_NAMES, accuracy_cell
+    from eval.names import METHOD_NAMES
+    from eval.report import accuracy_cell
 
     table1 = (out / "report.md").read_text().split("## Table 1")[1].split("\n## ")[0]
     table1 = table1.split("\n### ")[0]  # the accuracy table, not the paired tests below it

@@ -81,6 +81,9 @@ def _resolve(root: Any, args: list[str]) -> tuple[list[str], Any, list[str]]:
     while _group(cmd) and args and args[0] in (getattr(cmd, "commands", None) or {}):
         path.append(args[0])
         cmd, args = cmd.commands[args[0]], args[1:]
+    hidden = getattr(cmd, "commands", {}).get("run")
+    if path == ["train"] and hidden is not None and getattr(hidden, "hidden", False):
+        cmd = hidden  # `rhf train ARGS` is its hidden `run` command (training/cli.py)
     return path, cmd, args
 
 

@@ -69,7 +69,8 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
 def config(tmp_path: Path, **kw) -> EvalConfig:
     return EvalConfig(model="mt", base_model="base", refine_model="refine", out=tmp_path,
                       tasks=(TASK,), limit=6, k=0, n=4, rounds=2, calibration=False,
-                      plots=False, bootstrap=200, **{"seeds": (0, 1)} | kw)
+                      plots=False, bootstrap=200, **{"seeds": (0, 1), "selective_dev": False}
+                      | kw)
 
 
 def test_table1_numbers_and_paired_tests_by_hand(scripted, tmp_path: Path) -> None:

@@ -154,8 +154,8 @@ def test_each_endpoint_names_a_missing_unknown_or_made_up_field(client, path):
     r = client.post(path, json={k: v for k, v in body.items() if k != "task"})
     assert r.status_code == 422 and [d["loc"] for d in r.json()["detail"]] == [["body", "task"]]
     r = client.post(path, json=body | {"task": "chess"})
-    assert r.status_code == 422 and r.json()["detail"][0]["msg"] == (
-        "Value error, unknown task 'chess': expected one of strategyqa, sports_understanding")
+    assert r.status_code == 422 and r.json()["detail"][0]["msg"].startswith(
+        "Value error, unknown task 'chess': known tasks are strategyqa, sports_understanding")
     r = client.post(path, json=body | {"answer": "yes"})  # no gold answer is taken
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "extra_forbidden"
     assert r.json()["detail"][0]["loc"] == ["body", "answer"]

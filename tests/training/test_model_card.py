@@ -41,8 +41,10 @@ def test_final_holds_a_card_that_modelcard_loads(make_cfg, tiny_model, tmp_path)
     assert facts["tokens"] == round(tokens) > 0
     assert facts["train_seconds"] == pytest.approx(
         sum(x["train/window_s"] for x in lines if "train/window_s" in x), abs=0.06)
-    assert facts["contradicting_corrections"] == "not recorded"
-    assert facts["validation"] == "not recorded"
+    cc = facts["contradicting_corrections"]
+    assert cc == run["counts"]["contradicting_corrections"] and cc["policy"] == "drop"
+    assert cc["records"] == 4  # of the 24 StrategyQA records, 4 contradict the gold answer
+    assert facts["validation"] == run["validation"] and run["validation"]["select_by"] is None
     last_eval = [x for x in lines if "eval/loss" in x][-1]
     assert facts["held_out_loss"]["eval/loss"] == pytest.approx(last_eval["eval/loss"], abs=1e-4)
     for section in SECTIONS:
