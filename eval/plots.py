@@ -84,16 +84,20 @@ def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, A
     answers)."""
     curves: list[tuple[str, str, dict[str, Any]]] = []
 
-    def walk(entries: dict[str, Any], prefix: str) -> None:
-        # an entry holds "selective"; a detection set may group its critics one level down
+    def walk(entries: dict[str, Any], prefix: str, top: str | None = None) -> None:
+        # an entry holds "selective"; a detection set may group its critics one level down.
+        # Its panel is its detection set: keys sports_* are the held-out Sports records.
         for key, cal in entries.items():
             if not isinstance(cal, dict):
                 continue
             name = prefix + CALIBRATION_NAMES.get(key, key)
             if isinstance(cal.get("selective"), dict):
-                curves.append(("error-detection records", name, cal["selective"]))
+                panel = ("Sports detection records (held out)"
+                         if (top or key).startswith("sports_")
+                         else "StrategyQA calibration records")
+                curves.append((panel, name, cal["selective"]))
             elif "selective" not in cal:
-                walk(cal, name + ": ")
+                walk(cal, name + ": ", top or key)
 
     walk(report.get("calibration") or {}, "")
     for task, sel in (report.get("selective_dev") or {}).items():

@@ -137,8 +137,9 @@ def test_report_finds_every_curve_flat_or_per_detection_set(tmp_path):
                               "sports_heldout": {"finetuned": {"selective": sel}}},
               "selective_dev": {"strategyqa": sel}}
     names = [(panel, name) for panel, name, _ in selective_curves(report)]
-    assert names == [("error-detection records", "ICL baseline (base model, 4-shot)"),
-                     ("error-detection records", "sports_heldout: Multitask fine-tuned"),
+    assert names == [("StrategyQA calibration records", "ICL baseline (base model, 4-shot)"),
+                     ("Sports detection records (held out)",
+                      "sports_heldout: Multitask fine-tuned"),
                      ("dev sets: multitask's own answers", "StrategyQA")]
     md = "\n".join(selective_markdown(report))
     assert md.count("| 0.450 | 0.192 | 0.500 | 0.00% |") == 3
