@@ -227,8 +227,30 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     expected = [] if codes is None else [lc.result_item(
         lc.ERROR_TYPES, [ERROR_NAMES[c] for c in codes] or [lc.NO_ERROR])]
     assert [p["result"] for p in results] == [expected, expected]
+    # Label Studio's score: the critic's confidence in what it pre-filled, from P(no error)
+    # over all 16 labels (feedback_data.critic_labels), the number calibration reads.
+    from feedback_data.critic_labels import no_error_probabilities
+
+    p_no = no_error_probabilities(Backend.load(tiny_t5),
+                                  [error_types_prompt(Q["question"], CHAIN)])[0]
+    if codes is None:  # nothing pre-filled, nothing scored
+        assert all("score" not in p for p in results)
+    else:
+        want = p_no if codes == [] else 1.0 - p_no
+        assert [p["score"] for p in results] == [pytest.approx(want, abs=1e-5)] * 2
+    r = client.post("/v1/critique", json=Q | {"chain": CHAIN})
+    assert r.json()["p_no_error"] == pytest.approx(p_no, abs=1e-5)
     r = client.post("/predict", json={"tasks": [{"id": 1, "data": {}}]})
     assert r.status_code == 422 and "question" in r.json()["detail"]
+
+
+def test_prediction_score_is_the_confidence_in_what_is_prefilled() -> None:
+    from inference.ml_backend import prediction
+
+    assert prediction(["FE", "MF"], None, 2, "v", p_no_error=0.3)["score"] == 0.7
+    assert prediction([], None, 2, "v", p_no_error=0.8)["score"] == 0.8
+    assert "score" not in prediction(None, None, 2, "v", p_no_error=0.8)
+    assert "score" not in prediction([], None, 2, "v")
 
 
 def test_predict_prefills_error_types_with_model_version_in_two_batched_calls() -> None:
