@@ -23,7 +23,7 @@ def init_tiny_command(
 ) -> None:
     """Build a tiny T5 (random weights) with a BPE tokenizer trained on the task text."""
     from feedback_data.jsonl import DataError
-    from training.tiny_model import count_parameters, init_tiny
+    from training.model.tiny_model import count_parameters, init_tiny
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         fail(f"{out} already exists and is not an empty folder; choose another OUT")

@@ -134,7 +134,7 @@ def merge_command(
         help="Base model, if not the one recorded in adapter_config.json.")] = None,
 ) -> None:
     """Merge a LoRA adapter into its base model and save plain safetensors weights."""
-    from training.merge import merge_adapter
+    from training.model.modeling import merge_adapter
 
     try:
         path = merge_adapter(adapter, out, base=base)

@@ -57,8 +57,7 @@ from training.evaluate import evaluate
 from training.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.loss import step_tokens, token_loss_sum
 from training.metrics_log import MetricsLogger
-from training.model_card import write_card
-from training.modeling import (
+from training.model.modeling import (
     check_backend,
     load_model,
     load_model_config,
@@ -68,6 +67,7 @@ from training.modeling import (
     total_steps,
     trainable_parameters,
 )
+from training.model_card import write_card
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.run_dir import prepare_run_dir
 from training.run_guard import guard_run

@@ -26,7 +26,7 @@ PRETRAIN_TERM = "chain"
 class PretrainConfig:
     """How the base is pre-trained; the defaults build the demo's shipped base."""
 
-    size: str = "small"  # a preset of training.tiny_model.SIZES
+    size: str = "small"  # a preset of training.model.tiny_model.SIZES
     k: int = 0  # shots in each CoT prompt it is trained on
     synthetic_sports: int = 40000  # new Sports statements from vocab.json
     strategyqa_repeats: int = 4  # StrategyQA gold chains per epoch (a few hundred questions)
@@ -79,8 +79,8 @@ def pretrain_tiny(out: str | Path, cfg: PretrainConfig | None = None,
     metrics.jsonl) whose ``run/final/`` is the pre-trained model.
     """
     from training.config_load import load_config
+    from training.model.tiny_model import init_tiny
     from training.multitask import train
-    from training.tiny_model import init_tiny
 
     cfg = cfg or PretrainConfig()
     out = Path(out)

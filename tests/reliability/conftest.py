@@ -34,7 +34,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def rel_tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("rel-tiny") / "model", seed=0)
 

@@ -19,7 +19,7 @@ FAST: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

@@ -51,8 +51,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> dict[st
     from eval.config import EvalConfig
     from eval.runner import run_eval
     from training.config_load import load_config
+    from training.model.tiny_model import init_tiny
     from training.recipes import train
-    from training.tiny_model import init_tiny
 
     root = tmp_path_factory.mktemp("trackers")
     with pytest.MonkeyPatch.context() as mp:

@@ -72,7 +72,7 @@ def test_lora_trains_only_the_adapters_and_merges(make_cfg, tiny_model, tmp_path
     original = weights(tiny_model)
     assert all(torch.equal(original[k], base_now[k]) for k in original)  # base stayed frozen
 
-    from training.merge import merge_adapter
+    from training.model.modeling import merge_adapter
 
     merged = merge_adapter(final, tmp_path / "merged")
     plain = AutoModelForSeq2SeqLM.from_pretrained(merged)

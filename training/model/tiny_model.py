@@ -3,6 +3,7 @@
 No download is needed: the tokenizer is a byte-level BPE trained with `tokenizers` on the
 BIG-bench and feedback text in the cache, and the model is built from a config with random
 weights. It stands in for Flan-T5 in tests, CI and the demo; a few million parameters.
+``FLAN_T5_LARGE`` is a real size's config, for benchmarks that need the right shape.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ SIZES: dict[str, dict] = {
     "small": dict(d_model=192, d_ff=512, d_kv=48, num_heads=4, num_layers=4,
                   num_decoder_layers=4),
 }
+# Real model sizes, for benchmarks and checks that build a random model of the right shape
+# without downloading weights: google/flan-t5-large's config.json (783M parameters). Dropout
+# is the hub's 0.1; a model put in eval mode for inference ignores it.
+FLAN_T5_LARGE: dict = dict(
+    d_model=1024, d_ff=2816, d_kv=64, num_heads=16, num_layers=24, num_decoder_layers=24,
+    feed_forward_proj="gated-gelu", vocab_size=32128, tie_word_embeddings=False,
+    dropout_rate=0.1, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+)
 TINY_VOCAB_SIZE = 4096
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
 
