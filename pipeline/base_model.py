@@ -42,7 +42,7 @@ def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot
-    from training.pretrain_data import sports_validation_examples
+    from training.data.pretrain_data import sports_validation_examples
 
     backend = Backend.load(str(model), batch_size=batch_size)
     sets = {"sports_understanding/validation": sports_validation_examples(),

@@ -77,7 +77,7 @@ def validate(cfg: RecipeConfig) -> None:
         raise ConfigError("set train.epochs > 0 or train.max_steps > 0")
     if cfg.model.lora_r < 0:
         raise ConfigError("model.lora_r must be >= 0 (0 = full fine-tuning)")
-    from training.examples import check_weights
+    from training.data.examples import check_weights
 
     try:
         check_weights(d.term_weights)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from training.collate import IGNORE_INDEX, loss_aligned
+from training.data.collate import IGNORE_INDEX, loss_aligned
 
 
 @torch.no_grad()

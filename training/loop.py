@@ -43,18 +43,18 @@ from feedback_data.disk_full import DiskFull
 from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
 from training import checkpoint as ckpt
-from training.batching import (
+from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
+from training.config_checks import require_run_fields
+from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
     grouped_batches,
     padding_efficiency,
 )
-from training.collate import make_collator
-from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
-from training.config_checks import require_run_fields
-from training.data import build_data
+from training.data.build import build_data
+from training.data.collate import make_collator
+from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.evaluate import evaluate
-from training.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.loss import step_tokens, token_loss_sum
 from training.metrics_log import MetricsLogger
 from training.model.modeling import (

@@ -11,7 +11,7 @@ processes, so each process back-propagates ``N / T`` times its own token-loss su
 from one all-reduce of the token counts per step, which stays on the device.
 
 Which term a step trains, and so each term's share of the gradient, is the sampler's
-(:func:`training.batching.term_step_batches`).
+(:func:`training.data.batching.term_step_batches`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from training.collate import IGNORE_INDEX, loss_aligned
+from training.data.collate import IGNORE_INDEX, loss_aligned
 
 
 def target_tokens(labels: torch.Tensor, encoder_decoder: bool) -> torch.Tensor:

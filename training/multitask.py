@@ -1,6 +1,6 @@
 """Multitask recipe: one model learns to answer, to name a chain's errors and to describe them.
 
-Each feedback record gives three pairs (see training/examples.py); each optimizer step
+Each feedback record gives three pairs (see training/data/examples.py); each optimizer step
 trains one term, the steps shared out by ``data.term_weights``, so each term's share of the
 gradient over an epoch is its weight's share. The loop itself is training/loop.py, shared
 with the refine recipe.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from training import loop
 from training.config import RecipeConfig
-from training.examples import MULTITASK_TERMS, multitask_pairs
+from training.data.examples import MULTITASK_TERMS, multitask_pairs
 
 OBJECTIVE = "multitask"
 

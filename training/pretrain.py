@@ -1,7 +1,7 @@
 """Pre-train the tiny T5 from scratch into a chain writer: the demo's stand-in for Flan-T5.
 
 Pairs are ``cot_prompt(task, question, shots) -> format_chain(gold answer, gold explanation)``
-on questions in no evaluation set (:mod:`training.pretrain_data`): StrategyQA's gold chains
+on questions in no evaluation set (:mod:`training.data.pretrain_data`): StrategyQA's gold chains
 of the paper's training questions, and new Sports statements built from vocab.json. Shots are
 drawn per example from the train pool (never the example itself), so with ``k > 0`` the
 model learns the prompt format rather than one fixed prompt. Training runs through the
@@ -17,7 +17,7 @@ from pathlib import Path
 from feedback_data.chain_format import format_chain
 from feedback_data.jsonl import write_records
 from feedback_data.schema import TASKS
-from training.pretrain_data import pretrain_examples, synthetic_sports_examples
+from training.data.pretrain_data import pretrain_examples, synthetic_sports_examples
 
 PRETRAIN_TERM = "chain"
 

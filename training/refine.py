@@ -1,6 +1,6 @@
 """Iterative-refinement recipe: (question, chain) -> "error types ; corrected answer".
 
-Each feedback record gives one pair (see training/examples.py); a chain without error
+Each feedback record gives one pair (see training/data/examples.py); a chain without error
 teaches "no error ; <the chain itself>", which is what stops the refinement loop at
 inference. The loop itself is training/loop.py, shared with the multitask recipe.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from training import loop
 from training.config import ConfigError, DataConfig, RecipeConfig
-from training.examples import REFINE_TERM, refine_pairs
+from training.data.examples import REFINE_TERM, refine_pairs
 
 OBJECTIVE = "refine"
 

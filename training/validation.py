@@ -39,7 +39,7 @@ from feedback_data.instructions import (
     refine_prompt,
 )
 from feedback_data.schema import Example, FeedbackItem
-from training.collate import causal_prompt_ids
+from training.data.collate import causal_prompt_ids
 
 GEN_BATCH = 128  # prompts per generate call
 SCORE_BATCH = 32  # prompts per label-scoring pass (x 16 labels)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.collate import encode_causal_pairs, make_collator
 from training.config import ModelConfig
-from training.examples import MULTITASK_TERMS, REFINE_TERM, Pair
+from training.data.collate import encode_causal_pairs, make_collator
+from training.data.examples import MULTITASK_TERMS, REFINE_TERM, Pair
 from training.model.modeling import LORA_TARGETS, load_model, lora_targets, model_class
 
 

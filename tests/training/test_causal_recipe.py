@@ -1,6 +1,6 @@
 """Both recipes on a tiny random Llama: the same configs and CLI as for T5.
 
-The shared loop builds its collator with ``training.collate.make_collator`` and the held-out
+The shared loop builds its collator with ``training.data.collate.make_collator`` and the held-out
 loss aligns causal logits with ``loss_aligned``.
 """
 

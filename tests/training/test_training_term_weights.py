@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 import torch
 
-from training.batching import apportion, batch_terms, term_step_batches
-from training.collate import Encoded
+from training.data.batching import apportion, batch_terms, term_step_batches
+from training.data.collate import Encoded
 from training.loop import term_shares
 from training.loss import step_tokens, target_tokens, token_loss_sum
 

@@ -21,7 +21,7 @@ from feedback_data.jsonl import DataError, read_records
 from feedback_data.schema import TASKS, Example, FeedbackItem, FeedbackSource
 from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
 from training.config import ConfigError, DataConfig
-from training.examples import Pair, contradicts_gold, filter_consistent, load_pairs
+from training.data.examples import Pair, contradicts_gold, filter_consistent, load_pairs
 
 
 @dataclass
@@ -70,7 +70,7 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                seed: int, log: Callable[[str], None] = print,
                val_statements: int = 0) -> TrainingData:
     """Load, filter, split by question, and turn records into pairs for one objective."""
-    from training.replay import replay_pairs
+    from training.data.replay import replay_pairs
 
     try:
         items = load_items(cfg)

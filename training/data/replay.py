@@ -1,7 +1,7 @@
 """Replay pairs: what the base was trained on, mixed into fine-tuning against forgetting.
 
 ``data.replay: base`` rebuilds the shipped tiny base's own pre-training chains
-(:mod:`training.pretrain_data`): the first vocab.json Sports statements of its pre-training
+(:mod:`training.data.pretrain_data`): the first vocab.json Sports statements of its pre-training
 stream and the StrategyQA gold chains of the paper's training questions, each posed with the
 answer instruction the fine-tuned model answers at evaluation and written in the run's
 ``data.chain_order``. Validation questions are never replayed. Any other value is a pairs
@@ -18,7 +18,7 @@ from feedback_data.chain_format import format_chain
 from feedback_data.instructions import answer_prompt
 from feedback_data.jsonl import DataError
 from training.config import ConfigError, DataConfig
-from training.examples import REPLAY_TERM, Pair, load_pairs
+from training.data.examples import REPLAY_TERM, Pair, load_pairs
 
 BASE = "base"
 
@@ -28,7 +28,7 @@ def base_replay_pairs(n: int, order: str, tasks: Collection[str],
     """``n`` pairs of the tiny base's pre-training chains: half StrategyQA gold chains (as
     many as there are), the rest Sports statements; none whose example id is in
     ``exclude``."""
-    from training.pretrain_data import pretrain_examples, synthetic_sports_examples
+    from training.data.pretrain_data import pretrain_examples, synthetic_sports_examples
 
     strategy = [e for e in pretrain_examples("strategyqa") if e.id not in exclude] \
         if "strategyqa" in tasks else []

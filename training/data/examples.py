@@ -13,7 +13,7 @@ Every chain, written or read, is rendered in the run's ``chain_order``
 reasoning first and then the answer. A correction whose answer contradicts the gold answer
 is, under the ``drop`` policy (:mod:`feedback_data.consistency`), no answer or refine target;
 its record still teaches its error types and description. How often each term is trained is
-not set here but by the sampler (:mod:`training.batching`, ``data.term_weights``).
+not set here but by the sampler (:mod:`training.data.batching`, ``data.term_weights``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from feedback_data.source_tokens import source_ids
-from training.examples import Pair
+from training.data.examples import Pair
 
 IGNORE_INDEX = -100
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from torch.utils.data import Sampler
 
-from training.collate import Encoded
+from training.data.collate import Encoded
 
 # Batches sorted together by source length; inside, sorted again by target length.
 WINDOW_BATCHES = 16
