@@ -120,9 +120,9 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
            overrides: dict[str, Any], key: str) -> str:
     """Train one objective into ``out``: resume an interrupted run of the same inputs
     (``key``), start afresh when the inputs changed."""
-    from training.config_load import load_config
     from training.multitask import train as train_multitask
     from training.refine import train as train_refine
+    from training.run.config_load import load_config
 
     same = prepare_stage_run(out, key)
     cfg = load_config(config, overrides={
@@ -137,7 +137,7 @@ def prepare_stage_run(out: Path, key: str) -> bool:
     """A training stage's run folder for inputs ``key``: True when it holds a run of the same
     inputs (to resume). A run of other inputs is cleared first, but only when it is a
     training run holding nothing else (:func:`feedback_data.run_mark.clear`)."""
-    from training.run_guard import OWNS as TRAIN_OWNS
+    from training.run.run_folder import OWNS as TRAIN_OWNS
 
     marker = out / STAGE_KEY
     same = marker.exists() and marker.read_text().strip() == key

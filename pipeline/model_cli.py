@@ -70,8 +70,8 @@ def pretrain_tiny_command(
     (models/tiny-base) was built with the defaults and --ship models/tiny-base.
     """
     from feedback_data.jsonl import DataError
-    from training.checkpoint_errors import CheckpointError
-    from training.config import ConfigError
+    from training.run.checkpoint import CheckpointError
+    from training.run.config import ConfigError
 
     # Checked before anything is written: pretraining writes OUT/init and the pairs first.
     if (out / "run" / "final").exists() or (out / "run" / "checkpoints").exists():

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import torch
 
-from training.config import TrainConfig
-from training.config_load import load_config
 from training.data.batching import grouped_batches, padding_efficiency, random_batches
 from training.data.build import build_data
 from training.data.collate import encode_pairs
 from training.data.examples import multitask_pairs
 from training.model.modeling import make_optimizer
 from training.model.tiny_model import FLAN_T5_LARGE
+from training.run.config import TrainConfig
+from training.run.config_load import load_config
 
 
 def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict,

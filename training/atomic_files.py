@@ -1,13 +1,9 @@
-"""Files written atomically (temp file, fsync, rename) and the run folder's own files."""
+"""Files written atomically (temp file, fsync, rename)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
-
-RUN_FILES = ("config.yaml", "run.json")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -26,10 +22,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def write_run_files(run_dir: Path, config_yaml: str, run_info: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", config_yaml)
-    atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2) + "\n")
-

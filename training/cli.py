@@ -82,8 +82,8 @@ def train_command(
 ) -> None:
     """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8), in any
     order with the options."""
-    from training.config import ConfigError, describe
-    from training.config_load import load_config, split_launch_args
+    from training.run.config import ConfigError, describe
+    from training.run.config_load import load_config, split_launch_args
 
     if help_config:
         typer.echo(describe())
@@ -94,11 +94,11 @@ def train_command(
         return
     from feedback_data.disk_full import DiskFull
     from feedback_data.write_lock import command_as
-    from training.checkpoint_errors import CheckpointError
-    from training.config_load import parse_overrides
     from training.numerics_guard import NonFiniteError
     from training.recipes import train
-    from training.stop_signals import RunInterrupted
+    from training.run.checkpoint import CheckpointError
+    from training.run.config_load import parse_overrides
+    from training.run.stop_signals import RunInterrupted
 
     try:
         from training.objectives import OBJECTIVE_REGISTRY
@@ -149,8 +149,7 @@ def verify_command(
     folder: Annotated[Path, typer.Argument(help="A run's final/ or a checkpoint folder.")],
 ) -> None:
     """Check every file of a saved folder against the sha256 in its manifest.json."""
-    from training.checkpoint_errors import CheckpointError
-    from training.manifest import verify_checkpoint
+    from training.run.checkpoint import CheckpointError, verify_checkpoint
 
     try:
         count = verify_checkpoint(folder, what="folder", hint="")

@@ -42,9 +42,6 @@ from tqdm.auto import tqdm
 from feedback_data.disk_full import DiskFull
 from feedback_data.provenance import git_commit
 from feedback_data.schema import FeedbackItem
-from training import checkpoint as ckpt
-from training.config import ConfigError, RecipeConfig, to_dict, to_yaml
-from training.config_checks import require_run_fields
 from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
@@ -56,7 +53,6 @@ from training.data.collate import make_collator
 from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.evaluate import evaluate
 from training.loss import step_tokens, token_loss_sum
-from training.metrics_log import MetricsLogger
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -69,10 +65,13 @@ from training.model.modeling import (
 )
 from training.model_card import write_card
 from training.numerics_guard import NonFiniteError, NumericsGuard
-from training.run_dir import prepare_run_dir
-from training.run_guard import guard_run
+from training.run import checkpoint as ckpt
+from training.run.config import ConfigError, RecipeConfig, to_dict, to_yaml
+from training.run.config_checks import require_run_fields
+from training.run.metrics_log import MetricsLogger
+from training.run.run_folder import guard_run, prepare_run_dir
+from training.run.stop_signals import RunInterrupted, StopSignals
 from training.step_window import Window
-from training.stop_signals import RunInterrupted, StopSignals
 from training.trackers import accelerator_kwargs, start_training_run
 from training.validation import Selection, Validator
 
@@ -150,9 +149,9 @@ def _term_mix(sampler: EpochBatchSampler, train_set: list[Any], steps: int, grou
 def train(cfg: RecipeConfig, objective: Objective) -> Path:
     """Run ``objective`` as configured; returns the ``final/`` folder.
 
-    The run holds its folder throughout (:func:`training.run_guard.guard_run`: one writer,
+    The run holds its folder throughout (:func:`training.run.run_folder.guard_run`: one writer,
     a full disk said in one line); the first Ctrl-C or SIGTERM ends it after the current
-    step with a checkpoint (:mod:`training.stop_signals`)."""
+    step with a checkpoint (:mod:`training.run.stop_signals`)."""
     require_run_fields(cfg)
     with guard_run(Path(cfg.train.output_dir)) as stop:
         return _train(cfg, objective, stop)
@@ -407,7 +406,7 @@ def main(objective: str, recipe: Callable[[RecipeConfig], Path],
     """A recipe module's command line: ``--config YAML [overrides]``; errors are one line."""
     import sys
 
-    from training.config_load import load_config, split_launch_args
+    from training.run.config_load import load_config, split_launch_args
 
     path, overrides = split_launch_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -1,7 +1,7 @@
 """The model card, ``final/README.md``, written with :class:`huggingface_hub.ModelCard`.
 
 Written when a run finishes (:func:`write_card`) from the run's record (``run.json``,
-``config.yaml``) and its totals (:meth:`training.metrics_log.MetricsLogger.summary`): base
+``config.yaml``) and its totals (:meth:`training.run.metrics_log.MetricsLogger.summary`): base
 model, objective, feedback sources and counts, the contradicting-corrections policy, the
 training config, steps, tokens and time, validation metrics, intended use and limits, the
 commit. What a run did not record is written "not recorded", never guessed.
@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from training.atomic_files import atomic_write_text
-from training.manifest import update_manifest
+from training.run.checkpoint import update_manifest
 
 CARD_FILE = "README.md"
 NOT_RECORDED = "not recorded"

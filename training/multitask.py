@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from training import loop
-from training.config import RecipeConfig
 from training.data.examples import MULTITASK_TERMS, multitask_pairs
+from training.run.config import RecipeConfig
 
 OBJECTIVE = "multitask"
 

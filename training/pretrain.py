@@ -78,9 +78,9 @@ def pretrain_tiny(out: str | Path, cfg: PretrainConfig | None = None,
     ``out`` becomes a run folder (``init/``, the pairs, ``run/`` with config, run.json,
     metrics.jsonl) whose ``run/final/`` is the pre-trained model.
     """
-    from training.config_load import load_config
     from training.model.tiny_model import init_tiny
     from training.multitask import train
+    from training.run.config_load import load_config
 
     cfg = cfg or PretrainConfig()
     out = Path(out)

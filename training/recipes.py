@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from training.config import RecipeConfig
 from training.objectives import OBJECTIVE_REGISTRY
+from training.run.config import RecipeConfig
 
 
 def train(cfg: RecipeConfig) -> Path:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from training import loop
-from training.config import ConfigError, DataConfig, RecipeConfig
 from training.data.examples import REFINE_TERM, refine_pairs
+from training.run.config import ConfigError, DataConfig, RecipeConfig
 
 OBJECTIVE = "refine"
 

@@ -1,6 +1,6 @@
 """Experiment trackers (``train.report_to``, ``rhf eval --report-to``) through accelerate.
 
-``jsonl`` is the run folder's own ``metrics.jsonl`` (:mod:`training.metrics_log`); every other
+``jsonl`` is the run folder's own ``metrics.jsonl`` (:mod:`training.run.metrics_log`); every other
 name is one of accelerate's trackers, which do all the talking to their library: nothing here
 speaks a tracker's protocol. This module decides which trackers a run asks for, refuses one
 that is not installed at start-up (one line naming the extra to install), hands the final
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from training.atomic_files import atomic_write_text
-from training.config import DEFAULT_REPORT_TO, REPORT_TO, ConfigError
+from training.run.config import DEFAULT_REPORT_TO, REPORT_TO, ConfigError
 
 __all__ = ["DEFAULT_REPORT_TO", "REPORT_TO", "TrackerError", "accelerate_trackers",
            "accelerator_kwargs", "find_run_dir", "log_tables", "open_runs",

@@ -42,7 +42,7 @@ def rel_tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) ->
 @pytest.fixture
 def cfg_for(rel_tiny_model: Path):
     """cfg_for(out, **overrides) -> a refine RecipeConfig on the tiny model, FAST + BASE."""
-    from training.config_load import load_config
+    from training.run.config_load import load_config
 
     def make(out: Path, **overrides: Any):
         values = {**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),
@@ -54,8 +54,8 @@ def cfg_for(rel_tiny_model: Path):
 
 @pytest.fixture(scope="session")
 def finished_run_template(tmp_path_factory: pytest.TempPathFactory, rel_tiny_model: Path) -> Path:
-    from training.config_load import load_config
     from training.recipes import train
+    from training.run.config_load import load_config
 
     out = tmp_path_factory.mktemp("rel-base") / "run"
     train(load_config(overrides={**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
-from training.config import ConfigError
-from training.config_load import load_config, parse_overrides, split_launch_args
+from training.run.config import ConfigError
+from training.run.config_load import load_config, parse_overrides, split_launch_args
 
 
 @pytest.mark.parametrize("override, message", [

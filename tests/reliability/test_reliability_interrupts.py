@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, launch_refine, logged_steps, wait_for
-from training import checkpoint as ckpt
-from training.manifest import verify_checkpoint
 from training.recipes import train
+from training.run import checkpoint as ckpt
+from training.run.checkpoint import verify_checkpoint
 
 STEPS = 6
 runner = CliRunner()

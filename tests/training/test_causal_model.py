@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.config import ModelConfig
 from training.data.collate import encode_causal_pairs, make_collator
 from training.data.examples import MULTITASK_TERMS, REFINE_TERM, Pair
 from training.model.modeling import LORA_TARGETS, load_model, lora_targets, model_class
+from training.run.config import ModelConfig
 
 
 def test_model_class_by_config(tiny_llama: Path, tiny_model: Path):

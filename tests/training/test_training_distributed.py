@@ -26,9 +26,9 @@ import pytest
 import torch
 
 from tests.training.conftest import FAST, weights
-from training import checkpoint as ckpt
-from training.config import ConfigError
 from training.recipes import train
+from training.run import checkpoint as ckpt
+from training.run.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
@@ -136,7 +136,7 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
     the launcher passes SIGINT on, the ranks agree on the step, write one checkpoint
     together and stop. Rank 0 holds the run's lock meanwhile: a second writer is refused,
     naming rank 0's pid (not the launcher's)."""
-    from training.checkpoint_errors import RunDirError
+    from training.run.checkpoint import RunDirError
 
     run = tmp_path / "ddp"
     launch = ["--num_processes", "2", "--num_machines", "1", "--main_process_port", str(_port())]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import checkpoint as ckpt
 from training.numerics_guard import NonFiniteError, NumericsGuard
 from training.recipes import train
+from training.run import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -98,7 +98,7 @@ def test_pairs_file_only_run(make_cfg, tmp_path):
 
 
 def test_a_run_folder_with_checkpoints_needs_resume(make_cfg):
-    from training.checkpoint_errors import CheckpointError
+    from training.run.checkpoint import CheckpointError
 
     train(make_cfg("refine", **{"train.max_steps": 2, "train.save_every": 2}))
     with pytest.raises(CheckpointError, match="pass --resume"):

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from tests.training.conftest import weights
-from training import checkpoint as ckpt
-from training.manifest import verify_checkpoint
 from training.recipes import train
+from training.run import checkpoint as ckpt
+from training.run.checkpoint import verify_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ from typing import Any, get_args
 from feedback_data.jsonl import DataError, read_records
 from feedback_data.schema import TASKS, Example, FeedbackItem, FeedbackSource
 from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
-from training.config import ConfigError, DataConfig
 from training.data.examples import Pair, contradicts_gold, filter_consistent, load_pairs
+from training.run.config import ConfigError, DataConfig
 
 
 @dataclass

@@ -17,8 +17,8 @@ from pathlib import Path
 from feedback_data.chain_format import format_chain
 from feedback_data.instructions import answer_prompt
 from feedback_data.jsonl import DataError
-from training.config import ConfigError, DataConfig
 from training.data.examples import REPLAY_TERM, Pair, load_pairs
+from training.run.config import ConfigError, DataConfig
 
 BASE = "base"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from training.config import ConfigError, ModelConfig, TrainConfig
+from training.run.config import ConfigError, ModelConfig, TrainConfig
 
 
 def check_model_path(name_or_path: str) -> None:

@@ -1,4 +1,6 @@
-"""Checkpoints: saved atomically, explained by their config, checked on load.
+"""Checkpoints: saved atomically, explained by their config, checked on load; with the
+folder manifest, the RNG state and the one-line refusals, so ``--resume``'s checkpoint side
+reads in this one file (the run folder's side is :mod:`training.run.run_folder`).
 
 A checkpoint folder ``checkpoints/step-<N>/`` holds the model (``save_pretrained``,
 safetensors; the adapter only with LoRA), the tokenizer, ``optimizer.pt``, ``scheduler.pt``,
@@ -7,29 +9,29 @@ safetensors; the adapter only with LoRA), the tokenizer, ``optimizer.pt``, ``sch
 of ``config.yaml`` and ``run.json``, and ``manifest.json`` with every file's sha256. It is
 written under ``.tmp-step-<N>`` and renamed, so a kill during a save leaves the previous
 checkpoint whole. ``final/`` is written the same way, with its own manifest. A full disk
-during a save removes the half-written folder and is one line (:mod:`training.checkpoint_room`).
-
-The run folder's checks before a run starts are in :mod:`training.run_dir`; the manifest in
-:mod:`training.manifest`.
+during a save removes the half-written folder and is one line
+(:mod:`training.run.checkpoint_room`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from training.atomic_files import RUN_FILES, atomic_write_text
-from training.checkpoint_errors import CheckpointError, corrupt_checkpoint
-from training.checkpoint_room import room_checked
-from training.manifest import write_manifest
-from training.rng_state import rng_state, set_rng_state
+from feedback_data.fetch import sha256_file
+from training.atomic_files import atomic_write_text
+from training.run.checkpoint_room import room_checked
 
+# The run folder's own files, copied into every checkpoint and final folder.
+RUN_FILES = ("config.yaml", "run.json")
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 _STEP_RE = re.compile(r"^step-(\d+)$")
@@ -309,3 +311,104 @@ def _apply_hyperparameters(optimizer: Any, scheduler: Any, configured: dict[str,
         lrs.append(group["lr"])
     scheduler._last_lr = lrs
 
+# --- refusals: every one a CheckpointError --------------------------------------------------------
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed: corrupt, incomplete or for another run."""
+
+
+class RunDirError(CheckpointError):
+    """A run folder that cannot be used as asked (finished, unwritable, unreadable files)."""
+
+
+class ConfigChangeError(CheckpointError):
+    """A resume whose run-defining config differs from the checkpoint's."""
+
+
+def corrupt_checkpoint(path: Path, exc: BaseException) -> CheckpointError:
+    """A file of the checkpoint could not be read: one line naming it and what to do."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return CheckpointError(f"checkpoint {path} is corrupt or incomplete "
+                           f"({type(exc).__name__}: {first}); delete it to resume from the "
+                           f"one before it")
+
+# --- RNG state, as plain tensors and numbers (loads with weights_only=True) -----------------------
+
+def rng_state() -> dict[str, Any]:
+    py = random.getstate()
+    np_kind, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()
+    state = {
+        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64),
+                   "gauss": py[2]},
+        "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_gauss), "cached": float(np_cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+# --- manifest.json: the sha256 of every file, written last, checked before trust ------------------
+
+MANIFEST_FILE = "manifest.json"
+
+
+def write_manifest(folder: Path) -> None:
+    """``manifest.json``: {"files": {relative path: sha256}} of every file in ``folder``."""
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST_FILE
+             and not p.name.endswith(".tmp")}
+    atomic_write_text(folder / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
+
+
+def verify_checkpoint(path: Path, what: str = "checkpoint",
+                      hint: str = "; delete it to resume from the checkpoint before it") -> int:
+    """Every file listed in the manifest is there with its recorded sha256, else one line
+    naming ``what`` (a checkpoint, a final folder) and ending with ``hint``. Returns how many
+    files were checked."""
+    try:
+        files = json.loads((path / MANIFEST_FILE).read_text())["files"]
+        if not isinstance(files, dict):
+            raise ValueError("'files' is not a mapping")
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} {path} has no {MANIFEST_FILE} (incomplete, or "
+                              f"written before rhf recorded checksums){hint}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{what} {path}: {MANIFEST_FILE} is unreadable "
+                              f"({type(exc).__name__}: {exc}){hint}") from None
+    for rel, digest in files.items():
+        f = path / rel
+        if not f.is_file():
+            raise CheckpointError(f"{what} {path} is missing {rel}{hint}")
+        if sha256_file(f) != digest:
+            raise CheckpointError(f"{what} {path}: {rel} does not match the sha256 "
+                                  f"recorded when it was saved (corrupt){hint}")
+    return len(files)
+
+
+def update_manifest(folder: Path, rel: str) -> None:
+    """Record the current sha256 of one file (``rel``) in ``folder``'s manifest, e.g. after
+    the model card is written or appended to; the other entries are kept as they are."""
+    path = folder / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        if not isinstance(files, dict):
+            raise ValueError("'files' is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{folder}: {MANIFEST_FILE} is unreadable "
+                              f"({type(exc).__name__}: {exc})") from None
+    files[rel] = sha256_file(folder / rel)
+    manifest["files"] = dict(sorted(files.items()))
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Reading a :class:`~training.config.RecipeConfig`: a YAML file, then overrides.
+"""Reading a :class:`~training.run.config.RecipeConfig`: a YAML file, then overrides.
 
 Overrides come as ``key=value`` or ``--key value``; a key is either dotted (``train.lr``) or
 a field name that is unique across groups (``lr``, ``lora_r``, ``max-steps``). A yes/no
@@ -6,7 +6,7 @@ field given as a bare ``--key`` (``--resume``) is true and never takes the next 
 its value. Values are read as YAML, except those of text fields (paths, model ids), which
 are taken as written: ``--out "exp #2"`` is the folder ``exp #2`` and ``--out 010`` the
 folder ``010``. An unknown key, a value of the wrong type, a misspelt choice or a value out
-of its range is a one-line :class:`~training.config.ConfigError`.
+of its range is a one-line :class:`~training.run.config.ConfigError`.
 
 Keys of older configs are read and translated (:data:`LEGACY_KEYS`), with a warning:
 ``train.tensorboard: false`` takes ``tensorboard`` out of ``train.report_to``.
@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
-from training.config import DEFAULT_REPORT_TO, GROUPS, ConfigError, RecipeConfig
-from training.config_checks import validate
+from training.run.config import DEFAULT_REPORT_TO, GROUPS, ConfigError, RecipeConfig
+from training.run.config_checks import validate
 
 # Short names for the three things every launch gives.
 ALIASES = {"model": "model.name_or_path", "out": "train.output_dir",

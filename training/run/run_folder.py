@@ -1,41 +1,172 @@
-"""The run folder, checked before anything is written: no finished run is overwritten, a
-resumed checkpoint matches its manifest, a resume does not silently change a run-defining
-key, run.json and metrics.jsonl are readable, the folder is writable, no file of the user's
-is overwritten. Each refusal is one line (:class:`RunDirError`, :class:`ConfigChangeError`
-or :class:`CheckpointError`). Once the checks pass the folder is marked as a training run's
-(``.rhf-run``, :mod:`feedback_data.run_mark`); its lock is :mod:`training.run_guard`'s.
+"""The run folder: checked before anything is written, held while the run lasts.
+
+Checked (:func:`prepare_run_dir`): no finished run is overwritten, a resumed checkpoint
+matches its manifest, a resume does not silently change a run-defining key (the rules:
+:data:`CHANGEABLE_ON_RESUME`, :func:`config_changes`), run.json and metrics.jsonl are
+readable, the folder is writable, no file of the user's is overwritten. Each refusal is one
+line (:class:`RunDirError`, :class:`ConfigChangeError` or :class:`CheckpointError`). Once the
+checks pass the folder is marked as a training run's (``.rhf-run``,
+:mod:`feedback_data.run_mark`) and config.yaml and run.json are written.
+
+Held (:func:`guard_run`, wrapping the whole run): one writer (the lock), the stop signals,
+and the one-line endings (a second writer, a full disk, a second Ctrl-C). Rank 0 takes
+``<run_dir>/.lock`` (other ranks of a data-parallel run share the run and take nothing; a
+rank-0 refusal ends the launch, whose agent stops the other ranks). A second writer is
+refused at once naming the holder's pid and command; the kernel frees the lock of a killed
+holder. The mark names what a training run owns, so a demo that clears a run folder deletes
+only those entries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
 from feedback_data.run_mark import NotOurFolder, check_claim, claim
-from training.atomic_files import atomic_write_bytes, write_run_files
-from training.checkpoint import (
-    check_objective,
-    check_signature,
-    config_signature,
-    list_checkpoints,
-    read_state,
-)
-from training.checkpoint_errors import (
+from feedback_data.write_lock import OutputLocked, acquire, folder_lock, release
+from training.atomic_files import atomic_write_bytes, atomic_write_text
+from training.run.checkpoint import (
     CheckpointError,
     ConfigChangeError,
     RunDirError,
+    check_objective,
+    check_signature,
+    config_signature,
     corrupt_checkpoint,
+    list_checkpoints,
+    read_state,
+    verify_checkpoint,
 )
-from training.config_checks import config_changes, run_defining
-from training.manifest import verify_checkpoint
-from training.metrics_log import METRICS_FILE
-from training.run_guard import KIND, OWNS
+from training.run.config import GROUPS, RecipeConfig, to_dict
+from training.run.metrics_log import METRICS_FILE
+from training.run.stop_signals import RunInterrupted, StopSignals, resume_command
 
+KIND = "rhf train"
+# Every top-level entry a training run writes (what `rhf demo` may clear in a run folder).
+OWNS = ("config.yaml", "run.json", "metrics.jsonl", "checkpoints", "final", "tensorboard",
+        ".tmp-final", ".old-final", "best", ".tmp-best", ".old-best", "trackers.json",
+        "wandb")
+
+
+def is_main_rank() -> bool:
+    """Rank 0 of a launch (``RANK`` as torchrun and accelerate set it), or a lone process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def kept(run_dir: Path) -> str:
+    """What a stopped run leaves to resume from."""
+    latest = list_checkpoints(run_dir)
+    return (f"kept checkpoint {latest[-1]} (valid)" if latest
+            else "no checkpoint was written yet")
+
+
+@contextlib.contextmanager
+def guard_run(run_dir: Path) -> Iterator[StopSignals]:
+    """Hold ``run_dir`` for a run: its lock (rank 0), SIGINT/SIGTERM as a stop after the
+    current step. A full disk anywhere in the run, a second writer and a second Ctrl-C end
+    it with one line (:class:`DiskFull`, :class:`RunDirError`, :class:`RunInterrupted`)."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"output folder {run_dir} is a file")
+    created = not run_dir.exists()
+    lock = None
+    try:
+        if is_main_rank():
+            try:
+                lock = acquire(folder_lock(run_dir), str(run_dir),
+                               "wait for it to finish, or choose another --out "
+                               "(nothing was written)")
+            except OutputLocked as exc:
+                raise RunDirError(str(exc)) from None
+            except OSError as exc:
+                raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
+        with StopSignals() as stop:
+            try:
+                yield stop
+            except KeyboardInterrupt:
+                if stop.count < 2:
+                    raise
+                message = (f"stopped at once by a second signal; {kept(run_dir)}; resume "
+                           f"with: {resume_command(_num_processes())}")
+                if is_main_rank():
+                    print(message, flush=True)
+                raise RunInterrupted(message, stop.signum or 2) from None
+    except NotOurFolder as exc:
+        raise RunDirError(str(exc)) from None
+    except (DiskFull, RunInterrupted, RunDirError):
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc, run_dir):
+            raise
+        raise disk_full(run_dir, None, f"{kept(run_dir)}; free some room, then resume with: "
+                        f"{resume_command(_num_processes())}") from None
+    finally:
+        if lock is not None:
+            release(lock)
+        if created and is_main_rank():
+            with contextlib.suppress(OSError):  # not empty: the run wrote something
+                run_dir.rmdir()  # a run refused before writing leaves no empty folder behind
+
+
+def _num_processes() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+# --- which keys a resumed run may change ----------------------------------------------------------
+
+# Keys a resumed run may change without --allow-config-change: they decide how often the
+# run logs, evaluates and saves, how it shows progress and where it lives, never what it
+# computes. Every other key (present or added later) is run-defining: a resume that changes
+# one is refused unless train.allow_config_change is set, and the change lands in run.json.
+CHANGEABLE_ON_RESUME = frozenset({
+    "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
+    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.report_to",
+    "train.tracker_project", "train.progress_bar", "train.step_sleep",
+    "model.gradient_checkpointing",
+})
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in GROUPS and not prefix:
+            out.update(_flatten(v, f"{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ between two configs (as in config.yaml), with (old, new).
+
+    A key missing from the old config (a field added since) counts as its default; a key
+    this version no longer knows is left out, and so are the launch modes (resume,
+    allow_config_change), which say how this launch treats the run, not what it computes.
+    """
+    defaults = _flatten(to_dict(RecipeConfig()))
+    before, after = _flatten(old or {}), _flatten(new)
+    changes = {}
+    for key in defaults:
+        if key in ("train.resume", "train.allow_config_change"):
+            continue
+        a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
+        if a != b:
+            changes[key] = (a, b)
+    return changes
+
+
+def run_defining(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes that alter what a run computes (all but CHANGEABLE_ON_RESUME)."""
+    return {k: v for k, v in changes.items() if k not in CHANGEABLE_ON_RESUME}
+
+# --- the checks before a run starts, and its files ------------------------------------------------
 
 def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dict[str, Any],
                     is_main: bool, log: Any = print) -> Path | None:
@@ -199,3 +330,10 @@ def _check_writable(run_dir: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
+
+
+def write_run_files(run_dir: Path, config_yaml: str, run_info: dict[str, Any]) -> None:
+    """The run folder's own files, config.yaml and run.json, each written atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", config_yaml)
+    atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2) + "\n")

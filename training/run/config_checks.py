@@ -1,25 +1,11 @@
-"""Checks of a :class:`~training.config.RecipeConfig` across its fields, and which changes
-a resumed run may make: the run-defining keys are compared with the checkpoint's config
-(see :data:`CHANGEABLE_ON_RESUME` for the keys that may change freely).
-"""
+"""Checks of a :class:`~training.run.config.RecipeConfig` across its fields (which changes a
+resumed run may make is :mod:`training.run.run_folder`'s)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from training.config import GROUPS, ConfigError, RecipeConfig, to_dict
-
-# Keys a resumed run may change without --allow-config-change: they decide how often the
-# run logs, evaluates and saves, how it shows progress and where it lives, never what it
-# computes. Every other key (present or added later) is run-defining: a resume that changes
-# one is refused unless train.allow_config_change is set, and the change lands in run.json.
-CHANGEABLE_ON_RESUME = frozenset({
-    "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
-    "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.report_to",
-    "train.tracker_project", "train.progress_bar", "train.step_sleep",
-    "model.gradient_checkpointing",
-})
-
+from training.run.config import ConfigError, RecipeConfig
 
 # (key, test, what the value must be): each a one-line ConfigError when the test fails.
 _RANGES: tuple[tuple[str, Any, str], ...] = (
@@ -103,39 +89,3 @@ def require_run_fields(cfg: RecipeConfig) -> None:
         raise ConfigError("no model given: pass --model PATH_OR_HUB_ID (model.name_or_path)")
     if not cfg.train.output_dir:
         raise ConfigError("no output folder given: pass --out RUN_DIR (train.output_dir)")
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k in GROUPS and not prefix:
-            out.update(_flatten(v, f"{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Keys whose values differ between two configs (as in config.yaml), with (old, new).
-
-    A key missing from the old config (a field added since) counts as its default; a key
-    this version no longer knows is left out, and so are the launch modes (resume,
-    allow_config_change), which say how this launch treats the run, not what it computes.
-    """
-    defaults = _flatten(to_dict(RecipeConfig()))
-    before, after = _flatten(old or {}), _flatten(new)
-    changes = {}
-    for key in defaults:
-        if key in ("train.resume", "train.allow_config_change"):
-            continue
-        a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
-        if a != b:
-            changes[key] = (a, b)
-    return changes
-
-
-def run_defining(changes: dict[str, Any]) -> dict[str, Any]:
-    """The changes that alter what a run computes (all but CHANGEABLE_ON_RESUME)."""
-    return {k: v for k, v in changes.items() if k not in CHANGEABLE_ON_RESUME}
-
-

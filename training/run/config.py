@@ -2,8 +2,8 @@
 ``data`` and ``train`` (and ``objective``).
 
 Reading one (a YAML file, then ``key=value`` overrides, each value checked against its
-field's type) is :mod:`training.config_load`; the checks across fields and the rules of a
-resume that changes the config are :mod:`training.config_checks`.
+field's type) is :mod:`training.run.config_load`; the checks across fields and the rules of a
+resume that changes the config are :mod:`training.run.config_checks`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from feedback_data.disk_full import disk_full, free_bytes, human, is_disk_full, tree_size
-from training.stop_signals import resume_command
+from training.run.stop_signals import resume_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Files of a checkpoint that final/ does not have.
