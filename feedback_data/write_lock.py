@@ -59,7 +59,7 @@ def command_line(argv: list[str] | None = None) -> str:
         return shlex.join(["rhf", *argv[1:]])
     if head.suffix == ".py" and head.parent.name and head.parent.parent.joinpath(
             head.parent.name, "__init__.py").exists():
-        # python -m training.multitask ... (sys.argv[0] is the module's file)
+        # python -m training.recipe.multitask ... (sys.argv[0] is the module's file)
         return shlex.join(["python", "-m", f"{head.parent.name}.{head.stem}", *argv[1:]])
     return shlex.join([head.name, *argv[1:]])
 

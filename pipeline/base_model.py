@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.jsonl import write_json
-from training.pretrain import PretrainConfig, pretrain_tiny
+from training.recipe.pretrain import PretrainConfig, pretrain_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_BASE = ROOT / "models" / "tiny-base"

@@ -9,7 +9,7 @@ import typer
 
 from feedback_data.cli_errors import fail
 from pipeline.base_model import build_base
-from training.pretrain import PretrainConfig
+from training.recipe.pretrain import PretrainConfig
 
 app = typer.Typer(help="The embedded default model (a tiny T5 that needs no download).",
                   no_args_is_help=True)

@@ -26,9 +26,9 @@ import torch
 from training.data.batching import grouped_batches, padding_efficiency, random_batches
 from training.data.build import build_data
 from training.data.collate import encode_pairs
-from training.data.examples import multitask_pairs
 from training.model.modeling import make_optimizer
 from training.model.tiny_model import FLAN_T5_LARGE
+from training.recipe.multitask import multitask_pairs
 from training.run.config import TrainConfig
 from training.run.config_load import load_config
 
@@ -36,7 +36,7 @@ from training.run.config_load import load_config
 def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict,
           epochs: float = 1.0, log_every: int = 10**9) -> dict:
     """Our recipe's training loop; by default one epoch in one metrics window (all steps)."""
-    from training.multitask import train
+    from training.recipe.multitask import train
 
     cfg = load_config(overrides={
         "model.name_or_path": str(model_dir), "train.output_dir": str(out),

@@ -66,7 +66,7 @@ def train_group(ctx: typer.Context) -> None:
 def train_command(
     ctx: typer.Context,
     objective: Annotated[str | None, typer.Option(
-        help="A registered objective (training/objectives.py): multitask (answer / error "
+        help="A registered objective (training/recipe/objectives.py): multitask (answer / error "
              "types / description) or refine.")] = None,
     model: Annotated[str | None, typer.Option(help="Model folder or hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
@@ -94,14 +94,14 @@ def train_command(
         return
     from feedback_data.disk_full import DiskFull
     from feedback_data.write_lock import command_as
-    from training.numerics_guard import NonFiniteError
-    from training.recipes import train
+    from training.recipe.numerics_guard import NonFiniteError
+    from training.recipe.objectives import train
     from training.run.checkpoint import CheckpointError
     from training.run.config_load import parse_overrides
     from training.run.stop_signals import RunInterrupted
 
     try:
-        from training.objectives import OBJECTIVE_REGISTRY
+        from training.recipe.objectives import OBJECTIVE_REGISTRY
 
         if objective is not None and objective not in OBJECTIVE_REGISTRY:
             raise ConfigError(f"--objective must be {' or '.join(OBJECTIVE_REGISTRY.names())} "

@@ -54,7 +54,7 @@ def cfg_for(rel_tiny_model: Path):
 
 @pytest.fixture(scope="session")
 def finished_run_template(tmp_path_factory: pytest.TempPathFactory, rel_tiny_model: Path) -> Path:
-    from training.recipes import train
+    from training.recipe.objectives import train
     from training.run.config_load import load_config
 
     out = tmp_path_factory.mktemp("rel-base") / "run"
@@ -92,7 +92,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def launch_refine(model: Path, out: Path, **overrides: Any):
-    """``python -m training.refine`` on the tiny model in a real process (FAST + BASE +
+    """``python -m training.recipe.refine`` on the tiny model in a real process (FAST + BASE +
     overrides), stdout and stderr together, in its own session (signals reach it alone)."""
     import json
     import os
@@ -104,8 +104,8 @@ def launch_refine(model: Path, out: Path, **overrides: Any):
     args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()]
     # The test process's thread count: the weights then match an in-process run bitwise.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "training.refine", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "training.recipe.refine", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
 

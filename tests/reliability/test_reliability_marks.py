@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import snapshot
-from training.recipes import train
+from training.recipe.objectives import train
 from training.run import checkpoint as ckpt_errors
 
 MARK_NAME = ".rhf-run"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, snapshot, weights
-from training.recipes import train
+from training.recipe.objectives import train
 from training.run import checkpoint as ckpt
 
 runner = CliRunner()

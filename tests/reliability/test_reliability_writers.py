@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import ROOT, launch_refine, logged_steps, snapshot, wait_for
-from training.recipes import train
+from training.recipe.objectives import train
 
 runner = CliRunner()
 HOLDER = """

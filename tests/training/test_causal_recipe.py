@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.recipes import train
+from training.recipe.objectives import train
 
 
 def causal_cfg(make_cfg, tiny_llama: Path, objective: str, out: Path, **extra):

@@ -17,7 +17,9 @@ from training.data.batching import (
     random_batches,
 )
 from training.data.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
-from training.data.examples import MULTITASK_TERMS, REFINE_TERM, multitask_pairs, refine_pairs
+from training.data.examples import MULTITASK_TERMS, REFINE_TERM
+from training.recipe.multitask import multitask_pairs
+from training.recipe.refine import refine_pairs
 
 
 def test_collator_docstring_examples():

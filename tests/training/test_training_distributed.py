@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from tests.training.conftest import FAST, weights
-from training.recipes import train
+from training.recipe.objectives import train
 from training.run import checkpoint as ckpt
 from training.run.config import ConfigError
 
@@ -51,7 +51,7 @@ def _launch(tiny_model: Path, out: Path, launch_args: list[str], **extra) -> sub
     return subprocess.Popen(
         [sys.executable, "-m", "accelerate.commands.launch", *mode,
          "--mixed_precision", "no", "--dynamo_backend", "no", *launch_args,
-         "-m", "training.multitask", *args],
+         "-m", "training.recipe.multitask", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group: kill -9 reaches every rank
 
@@ -149,7 +149,7 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
         assert time.time() < deadline, "no step logged within 120 s"
         time.sleep(0.05)
     holder = json.loads((run / ".lock").read_text())
-    assert holder["pid"] != proc.pid and "training.multitask" in holder["command"]
+    assert holder["pid"] != proc.pid and "training.recipe.multitask" in holder["command"]
     with pytest.raises(RunDirError, match=rf"^{run} is in use by pid {holder['pid']} "):
         train(make_cfg("multitask", out=run, **SETTINGS))
     os.killpg(proc.pid, signal.SIGINT)  # the launcher's group: what a terminal's Ctrl-C hits

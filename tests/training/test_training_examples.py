@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from feedback_data.consistency import contradicts_gold
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -19,13 +20,11 @@ from feedback_data.store import load_paper_feedback
 from training.data.examples import (
     MULTITASK_TERMS,
     check_weights,
-    contradicts_gold,
     filter_consistent,
     load_pairs,
-    multitask_pairs,
-    refine_pairs,
-    term_pairs,
 )
+from training.recipe.multitask import multitask_pairs, term_pairs
+from training.recipe.refine import refine_pairs
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from training.recipes import train
+from training.recipe.objectives import train
 from training.run.config_load import load_config
 
 SETTINGS = {

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.training.conftest import weights
-from training.recipes import train
+from training.recipe.objectives import train
 
 
 def _losses(run_dir, key="train/loss"):

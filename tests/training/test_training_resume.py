@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.training.conftest import weights
-from training.recipes import train
+from training.recipe.objectives import train
 from training.run import checkpoint as ckpt
 from training.run.checkpoint import verify_checkpoint
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
+from feedback_data.consistency import contradicts_gold
 from feedback_data.jsonl import DataError, read_records
 from feedback_data.schema import TASKS, Example, FeedbackItem, FeedbackSource
 from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
-from training.data.examples import Pair, contradicts_gold, filter_consistent, load_pairs
+from training.data.examples import Pair, filter_consistent, load_pairs
 from training.run.config import ConfigError, DataConfig
 
 

@@ -1,10 +1,15 @@
-"""From feedback to text-to-text training pairs: pure functions, one per objective.
+"""What every objective's training pairs share: the :class:`Pair`, the term names, the
+filter of inconsistent records, the term-weight check, and pairs files read from disk.
 
-Multitask (one instruction per term, wording from :mod:`feedback_data.instructions`):
+Each objective builds its own pairs beside its name (wording from
+:mod:`feedback_data.instructions`): :func:`training.recipe.multitask.multitask_pairs`
+
   answer       question                -> corrected answer and explanation
   error_types  question, model chain   -> its error types ("no error" when there is none)
   description  question, model chain   -> the error description
-Refine:
+
+and :func:`training.recipe.refine.refine_pairs`
+
   refine       question, model chain   -> "error types ; corrected answer and explanation"
                (a chain without error  -> "no error ; <the chain itself>")
 
@@ -13,7 +18,7 @@ Every chain, written or read, is rendered in the run's ``chain_order``
 reasoning first and then the answer. A correction whose answer contradicts the gold answer
 is, under the ``drop`` policy (:mod:`feedback_data.consistency`), no answer or refine target;
 its record still teaches its error types and description. How often each term is trained is
-not set here but by the sampler (:mod:`training.data.batching`, ``data.term_weights``).
+not set by the pairs but by the sampler (:mod:`training.data.batching`, ``data.term_weights``).
 """
 
 from __future__ import annotations
@@ -23,21 +28,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedback_data.chain_format import reorder_chain
 from feedback_data.consistency import (
-    check_policy,
     consistency_flags,
-    contradicts_gold,
     is_inconsistent,
-)
-from feedback_data.instructions import (
-    answer_prompt,
-    description_prompt,
-    description_text,
-    error_types_prompt,
-    error_types_text,
-    refine_prompt,
-    refine_target,
 )
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import FeedbackItem
@@ -45,8 +38,6 @@ from feedback_data.schema import FeedbackItem
 MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
 REFINE_TERM = "refine"
 REPLAY_TERM = "replay"
-# The terms a contradicting correction is a target of.
-CORRECTION_TERMS = frozenset({"answer", REFINE_TERM})
 
 
 @dataclass(frozen=True)
@@ -82,20 +73,6 @@ def filter_consistent(items: Iterable[FeedbackItem]) -> Filtered:
     return Filtered(kept, left_out, dict(sorted(flags.items())))
 
 
-def term_pairs(item: FeedbackItem, order: str = "answer_first") -> dict[str, Pair]:
-    """The three multitask pairs of one feedback record, keyed by term, chains in ``order``."""
-    q, fb = item.example.question, item.feedback
-    chain = reorder_chain(item.chain.text, order)
-    return {
-        "answer": Pair(answer_prompt(q), reorder_chain(fb.correction.text, order), "answer",
-                       fb.id),
-        "error_types": Pair(error_types_prompt(q, chain), error_types_text(fb.error_types),
-                            "error_types", fb.id),
-        "description": Pair(description_prompt(q, chain),
-                            description_text(fb.reasons, fb.error_types), "description", fb.id),
-    }
-
-
 def check_weights(weights: Mapping[str, float], known: Sequence[str] = MULTITASK_TERMS) -> None:
     """Term weights name known terms, are >= 0 and have a positive sum."""
     unknown = sorted(set(weights) - set(known))
@@ -103,45 +80,6 @@ def check_weights(weights: Mapping[str, float], known: Sequence[str] = MULTITASK
         raise ValueError(f"unknown multitask term(s) {unknown}; terms are {list(known)}")
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError(f"term weights must be >= 0 with a positive sum, got {dict(weights)}")
-
-
-def multitask_pairs(items: Sequence[FeedbackItem], weights: Mapping[str, float] | None = None,
-                    order: str = "answer_first", contradicting: str = "drop") -> list[Pair]:
-    """Every record's pair for each term with a positive weight (all three by default), in
-    record order; under ``contradicting="drop"`` no answer pair for a correction that
-    contradicts the gold answer. Each term's share of the training steps is the sampler's
-    (``data.term_weights``), not the number of pairs here.
-    """
-    check_policy(contradicting)
-    weights = dict.fromkeys(MULTITASK_TERMS, 1.0) if weights is None else weights
-    check_weights(weights)
-    terms = [t for t in MULTITASK_TERMS if weights.get(t, 0.0) > 0]
-    out: list[Pair] = []
-    for item in items:
-        drop = contradicting == "drop" and contradicts_gold(item)
-        pairs = term_pairs(item, order)
-        out += [pairs[t] for t in terms if not (drop and t in CORRECTION_TERMS)]
-    return out
-
-
-def refine_pair(item: FeedbackItem, order: str = "answer_first") -> Pair:
-    q, fb = item.example.question, item.feedback
-    chain = reorder_chain(item.chain.text, order)
-    if fb.error_types:
-        target = refine_target(list(fb.error_types), reorder_chain(fb.correction.text, order))
-    else:
-        target = refine_target([], chain)  # "no error ; <the chain itself>"
-    return Pair(refine_prompt(q, chain), target, REFINE_TERM, fb.id)
-
-
-def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
-                 contradicting: str = "drop") -> list[Pair]:
-    """One iterative-refinement pair per record, in the records' order; under
-    ``contradicting="drop"`` none for a record whose correction contradicts the gold answer
-    (its target would teach the wrong answer)."""
-    check_policy(contradicting)
-    return [refine_pair(item, order) for item in items
-            if not (contradicting == "drop" and contradicts_gold(item))]
 
 
 def load_pairs(path: str | Path) -> list[Pair]:

@@ -17,8 +17,8 @@ import yaml
 
 from feedback_data.schema import TASKS
 
-# Where training metrics go (training/trackers.py): "jsonl" is the run folder's metrics.jsonl,
-# the others accelerate's trackers, each an extra of pyproject.toml but TensorBoard.
+# Where training metrics go (training/recipe/trackers.py): "jsonl" is the run folder's
+# metrics.jsonl, the others accelerate's trackers, each an extra of pyproject.toml but TensorBoard.
 Tracker = Literal["jsonl", "tensorboard", "wandb", "mlflow", "trackio"]
 REPORT_TO: tuple[str, ...] = typing.get_args(Tracker)
 DEFAULT_REPORT_TO = ("jsonl", "tensorboard")
@@ -150,7 +150,7 @@ class TrainConfig:
                                           "from the checkpoint's config (recorded in run.json).")
     resume: bool = _f(False, "Continue from the newest checkpoint in output_dir.")
     step_sleep: float = _f(0.0, "Seconds to sleep after each step (tests of kill -9 only).")
-    # --- speed and numerics (training/loop.py) ---------------------------------------------
+    # --- speed and numerics (training/recipe/loop.py) ---------------------------------------------
     max_tokens: int = _f(0, "Token budget per micro-batch: padded source + target tokens "
                             "(rows x (longest source + longest target)); the number of pairs "
                             "per batch follows from their lengths. 0 = batch_size pairs.")
@@ -172,7 +172,7 @@ class TrainConfig:
 @dataclass
 class RecipeConfig:
     objective: str = _f("multitask", "Training objective: a name of the objective registry "
-                                     "(training/objectives.py): multitask or refine.")
+                                     "(training/recipe/objectives.py): multitask or refine.")
     model: ModelConfig = _f(help="The model and how it is adapted.", factory=ModelConfig)
     data: DataConfig = _f(help="Where the pairs come from and how they are batched.",
                           factory=DataConfig)

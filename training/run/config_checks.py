@@ -46,7 +46,7 @@ def _value(cfg: RecipeConfig, dotted: str) -> Any:
 
 def validate(cfg: RecipeConfig) -> None:
     """Checks across fields, each failing with one line."""
-    from training.objectives import OBJECTIVE_REGISTRY
+    from training.recipe.objectives import OBJECTIVE_REGISTRY
 
     if cfg.objective not in OBJECTIVE_REGISTRY:
         raise ConfigError(f"objective: {cfg.objective!r} is not one of "

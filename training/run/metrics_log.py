@@ -1,5 +1,5 @@
 """One small logger: JSON lines (``jsonl`` in ``train.report_to``) and accelerate's trackers
-(:mod:`training.trackers`), with running totals for the model card."""
+(:mod:`training.recipe.trackers`), with running totals for the model card."""
 
 from __future__ import annotations
 

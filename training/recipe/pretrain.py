@@ -79,7 +79,7 @@ def pretrain_tiny(out: str | Path, cfg: PretrainConfig | None = None,
     metrics.jsonl) whose ``run/final/`` is the pre-trained model.
     """
     from training.model.tiny_model import init_tiny
-    from training.multitask import train
+    from training.recipe.multitask import train
     from training.run.config_load import load_config
 
     cfg = cfg or PretrainConfig()

@@ -1,18 +1,18 @@
 """The training loop both objectives share: set up, loop, evaluate, save.
 
-A recipe (training/multitask.py, training/refine.py) is an :class:`Objective`: its name, how
-feedback records become pairs, and the terms its collator indexes. Everything else (batches
-by token budget, precision, the numerics guard, checkpoints, resume, logging) lives here
-once.
+A recipe (training/recipe/multitask.py, training/recipe/refine.py) is an :class:`Objective`:
+its name, how feedback records become pairs, and the terms its collator indexes. Everything
+else (batches by token budget, precision, the numerics guard, checkpoints, resume, logging)
+lives here once.
 
 The step stays on the device: loss sums and token counts are tensors read only at log time.
 
 Loss: each optimizer step trains one term (the sampler's ``term_step_batches``, shares from
 ``data.term_weights``); its loss is the sum of its target tokens' cross-entropies over their
-number, across every micro-batch and process of the step (:mod:`training.loss`).
+number, across every micro-batch and process of the step (:mod:`training.recipe.loss`).
 
-Validation (:mod:`training.validation`): at each evaluation, answer accuracy on the validation
-questions and detection AUROC on the held-out records; with ``train.select_by`` the best
+Validation (:mod:`training.recipe.validation`): at each evaluation, answer accuracy on the
+validation questions and detection AUROC on the held-out records; with ``train.select_by`` the best
 evaluation's weights become ``final/`` (``train.patience`` stops early).
 
 Precision: fp32 (default); fp32 weights with bf16 autocast (``mixed_precision=bf16``); or
@@ -21,7 +21,7 @@ bf16 weights (``weights_dtype=bfloat16``) with fp32 master weights and AdamW sta
 higher loss after 30 steps of the tiny T5). On the tiny T5 on CPU, autocast and master
 weights land within 2% of fp32's loss (tests/training/test_training_loop.py).
 
-Numerics guard: see :mod:`training.numerics_guard`.
+Numerics guard: see :mod:`training.recipe.numerics_guard`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ from training.data.batching import (
 from training.data.build import build_data
 from training.data.collate import make_collator
 from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
-from training.evaluate import evaluate
-from training.loss import step_tokens, token_loss_sum
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -63,17 +61,19 @@ from training.model.modeling import (
     total_steps,
     trainable_parameters,
 )
-from training.model_card import write_card
-from training.numerics_guard import NonFiniteError, NumericsGuard
+from training.recipe.evaluate import evaluate
+from training.recipe.loss import step_tokens, token_loss_sum
+from training.recipe.model_card import write_card
+from training.recipe.numerics_guard import NonFiniteError, NumericsGuard
+from training.recipe.step_window import Window
+from training.recipe.trackers import accelerator_kwargs, start_training_run
+from training.recipe.validation import Selection, Validator
 from training.run import checkpoint as ckpt
 from training.run.config import ConfigError, RecipeConfig, to_dict, to_yaml
 from training.run.config_checks import require_run_fields
 from training.run.metrics_log import MetricsLogger
 from training.run.run_folder import guard_run, prepare_run_dir
 from training.run.stop_signals import RunInterrupted, StopSignals
-from training.step_window import Window
-from training.trackers import accelerator_kwargs, start_training_run
-from training.validation import Selection, Validator
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 

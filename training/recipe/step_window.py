@@ -1,7 +1,7 @@
 """Training metrics since the last log line, summed on the device (no host sync per step).
 
 ``train/loss`` is the window's summed target-token loss over its target tokens, the same
-normalisation as the step's loss (:mod:`training.loss`)."""
+normalisation as the step's loss (:mod:`training.recipe.loss`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Window:
     def add(self, loss_sum: torch.Tensor, micro: dict[str, torch.Tensor],
             encoder_decoder: bool = True) -> None:
         """One micro-batch: its summed target-token loss; no host sync."""
-        from training.loss import target_tokens
+        from training.recipe.loss import target_tokens
 
         self.sums[0] += loss_sum.detach().double()
         self.sums[1] += target_tokens(micro["labels"], encoder_decoder)
