@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import write_json
+from feedback_data.jsonl import atomic_folder, write_json
 from training.recipe.pretrain import PretrainConfig, pretrain_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,14 +104,11 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
 
 def ship(model_dir: Path, dest: Path) -> None:
     """Copy the loadable files and the record to ``dest`` (replaced as a whole)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in SHIPPED_FILES:
-        if (model_dir / name).exists():
-            shutil.copy2(model_dir / name, tmp / name)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    with atomic_folder(dest) as tmp:
+        tmp.mkdir()
+        for name in SHIPPED_FILES:
+            if (model_dir / name).exists():
+                shutil.copy2(model_dir / name, tmp / name)
 
 
 def _parameters(model_dir: str | Path) -> int:

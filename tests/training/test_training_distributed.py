@@ -155,7 +155,7 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
     os.killpg(proc.pid, signal.SIGINT)  # the launcher's group: what a terminal's Ctrl-C hits
     out = proc.communicate(timeout=120)[0].decode()
     stops = re.findall(r"^interrupted at step (\d+) \(checkpoint (\S+)\); resume with: "
-                       r"accelerate launch --num_processes 2 -m training\.multitask .* "
+                       r"accelerate launch --num_processes 2 -m training\.recipe\.multitask .* "
                        r"--resume$", out, re.MULTILINE)
     assert len(stops) == 1, out[-3000:]  # said once, by rank 0
     step = int(stops[0][0])

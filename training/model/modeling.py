@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from feedback_data.jsonl import atomic_folder
 from training.run.config import ConfigError, ModelConfig, TrainConfig
 
 
@@ -281,13 +282,14 @@ def merge_adapter(adapter_dir: str | Path, out: str | Path, base: str | None = N
     base = base or recorded
     model = model_class(base).from_pretrained(base, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
     tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
-    AutoTokenizer.from_pretrained(tok_src).save_pretrained(out)
-    for name in ("config.yaml", "run.json"):
-        if (adapter_dir / name).exists():
-            shutil.copy2(adapter_dir / name, out / name)
-    (out / "merged_from.json").write_text(json.dumps(
-        {"adapter": str(adapter_dir.resolve()), "base": base}, indent=2) + "\n")
+    with atomic_folder(out) as staged:  # the merged model is written whole or not at all
+        staged.mkdir()
+        model.save_pretrained(staged, safe_serialization=True)
+        AutoTokenizer.from_pretrained(tok_src).save_pretrained(staged)
+        for name in ("config.yaml", "run.json"):
+            if (adapter_dir / name).exists():
+                shutil.copy2(adapter_dir / name, staged / name)
+        (staged / "merged_from.json").write_text(json.dumps(
+            {"adapter": str(adapter_dir.resolve()), "base": base}, indent=2) + "\n")
     return out

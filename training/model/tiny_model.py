@@ -92,15 +92,19 @@ def build_tokenizer(vocab_size: int = TINY_VOCAB_SIZE):
 
 
 def _save_random(model_class, config, tokenizer, out: Path, seed: int, record: dict) -> None:
-    """A randomly initialised model (seeded), its tokenizer and rhf_model.json, in ``out``."""
+    """A randomly initialised model (seeded), its tokenizer and rhf_model.json, in ``out``
+    (written whole or not at all)."""
     import torch
+
+    from feedback_data.jsonl import atomic_folder
 
     torch.manual_seed(seed)
     model = model_class(config)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "rhf_model.json").write_text(json.dumps(record, indent=2) + "\n")
+    with atomic_folder(out) as staged:
+        staged.mkdir()
+        model.save_pretrained(staged, safe_serialization=True)
+        tokenizer.save_pretrained(staged)
+        (staged / "rhf_model.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def init_tiny(out: str | Path, seed: int = 0, size: str = "tiny") -> Path:

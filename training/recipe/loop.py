@@ -393,12 +393,12 @@ def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:
     """Add ``fields`` to the run's run.json (atomically)."""
     import json
 
-    from training.atomic_files import atomic_write_text
+    from feedback_data.jsonl import write_text
 
     path = run_dir / "run.json"
     info = json.loads(path.read_text(encoding="utf-8"))
     info.update(fields)
-    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
+    write_text(path, json.dumps(info, indent=2) + "\n")
 
 
 def main(objective: str, recipe: Callable[[RecipeConfig], Path],

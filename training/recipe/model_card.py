@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from training.atomic_files import atomic_write_text
+from feedback_data.jsonl import write_text
 from training.run.checkpoint import update_manifest
 
 CARD_FILE = "README.md"
@@ -199,7 +199,7 @@ def render_card(run: dict[str, Any], config: dict[str, Any], summary: dict[str, 
 
 def _save(card: Any, folder: Path) -> Path:
     path = folder / CARD_FILE
-    atomic_write_text(path, str(card))
+    write_text(path, str(card))
     if (folder / "manifest.json").is_file():
         update_manifest(folder, CARD_FILE)
     return path

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.atomic_files import atomic_write_text
+from feedback_data.jsonl import write_text
 from training.run.config import DEFAULT_REPORT_TO, REPORT_TO, ConfigError
 
 __all__ = ["DEFAULT_REPORT_TO", "REPORT_TO", "TrackerError", "accelerate_trackers",
@@ -184,7 +184,7 @@ def _identities(accelerator: Any, project: str, run_name: str, run_dir: Path,
 
 
 def write_identities(run_dir: Path, identities: dict[str, Any]) -> None:
-    atomic_write_text(Path(run_dir) / TRACKERS_FILE, json.dumps(identities, indent=2) + "\n")
+    write_text(Path(run_dir) / TRACKERS_FILE, json.dumps(identities, indent=2) + "\n")
 
 
 def start_training_run(accelerator: Any, config: dict[str, Any], run_info: dict[str, Any],

@@ -16,7 +16,6 @@ during a save removes the half-written folder and is one line
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from feedback_data.fetch import sha256_file
-from training.atomic_files import atomic_write_text
+from feedback_data.jsonl import replace_folder, write_text
 from training.run.checkpoint_room import room_checked
 
 # The run folder's own files, copied into every checkpoint and final folder.
@@ -79,21 +78,6 @@ def save_model_folder(folder: Path, accelerator: Any, model: Any, tokenizer: Any
             shutil.copy2(run_dir / name, folder / name)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Rename ``tmp`` to ``final``; an older ``final`` is moved aside first, then deleted."""
-    old = final.with_name(f".old-{final.name}")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @room_checked("checkpoint", previous=lambda a: (list_checkpoints(a["run_dir"]) or [None])[-1],
               tmp=lambda a: Path(a["run_dir"]) / CHECKPOINTS / f".tmp-step-{a['state']['step']}")
 def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
@@ -116,10 +100,10 @@ def save_checkpoint(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=2) + "\n")
+        write_text(tmp / STATE_FILE, json.dumps(state, indent=2) + "\n")
         # The manifest last: the sha256 of every file, checked before a resume.
         write_manifest(tmp)
-        _replace_dir(tmp, final)
+        replace_folder(tmp, final, aside=final.with_name(f".old-{final.name}"))
         for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -139,7 +123,7 @@ def save_final(run_dir: Path, accelerator: Any, model: Any, tokenizer: Any,
     save_model_folder(tmp, accelerator, model, tokenizer, run_dir)
     if accelerator.is_main_process:
         write_manifest(tmp)  # checkable like a checkpoint: `rhf train verify RUN_DIR/final`
-        _replace_dir(tmp, final)
+        replace_folder(tmp, final, aside=final.with_name(f".old-{final.name}"))
     accelerator.wait_for_everyone()
     return final
 
@@ -157,7 +141,7 @@ def promote_best(run_dir: Path, accelerator: Any) -> Path:
         for name in RUN_FILES:
             shutil.copy2(run_dir / name, tmp / name)
         write_manifest(tmp)
-        _replace_dir(tmp, final)
+        replace_folder(tmp, final, aside=final.with_name(f".old-{final.name}"))
     accelerator.wait_for_everyone()
     return final
 
@@ -369,7 +353,7 @@ def write_manifest(folder: Path) -> None:
     files = {p.relative_to(folder).as_posix(): sha256_file(p)
              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST_FILE
              and not p.name.endswith(".tmp")}
-    atomic_write_text(folder / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
+    write_text(folder / MANIFEST_FILE, json.dumps({"files": files}, indent=2) + "\n")
 
 
 def verify_checkpoint(path: Path, what: str = "checkpoint",
@@ -411,4 +395,4 @@ def update_manifest(folder: Path, rel: str) -> None:
                               f"({type(exc).__name__}: {exc})") from None
     files[rel] = sha256_file(folder / rel)
     manifest["files"] = dict(sorted(files.items()))
-    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    write_text(path, json.dumps(manifest, indent=2) + "\n")

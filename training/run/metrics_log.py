@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from feedback_data.jsonl import write_text
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -33,11 +35,11 @@ class MetricsLogger:
         if self.main and resume_step is not None and self.path.exists():
             kept = [line for line in self.path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            write_text(self.path, "".join(line + "\n" for line in kept))
             for line in kept:
                 self._count(json.loads(line))
         elif self.main and resume_step is None and jsonl:
-            self.path.write_text("")
+            write_text(self.path, "")
 
     def _count(self, line: dict[str, Any]) -> None:
         self.totals["steps"] = max(self.totals["steps"], int(line.get("step", 0)))

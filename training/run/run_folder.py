@@ -30,9 +30,9 @@ from typing import Any
 import yaml
 
 from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
+from feedback_data.jsonl import write_bytes, write_text
 from feedback_data.run_mark import NotOurFolder, check_claim, claim
 from feedback_data.write_lock import OutputLocked, acquire, folder_lock, release
-from training.atomic_files import atomic_write_bytes, atomic_write_text
 from training.run.checkpoint import (
     CheckpointError,
     ConfigChangeError,
@@ -316,7 +316,7 @@ def _check_metrics(run_dir: Path, repair: bool, log: Any) -> None:
     keep = data[:len(data) - len(torn_tail)]
     if bad_last:
         keep = keep[:keep.rstrip(b"\n").rfind(b"\n") + 1]
-    atomic_write_bytes(path, keep)
+    write_bytes(path, keep)
     log(f"{path}: dropped a torn last line ({len(data) - len(keep)} bytes) left by an "
         f"interrupted write")
 
@@ -335,5 +335,5 @@ def _check_writable(run_dir: Path) -> None:
 def write_run_files(run_dir: Path, config_yaml: str, run_info: dict[str, Any]) -> None:
     """The run folder's own files, config.yaml and run.json, each written atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", config_yaml)
-    atomic_write_text(run_dir / "run.json", json.dumps(run_info, indent=2) + "\n")
+    write_text(run_dir / "config.yaml", config_yaml)
+    write_text(run_dir / "run.json", json.dumps(run_info, indent=2) + "\n")
