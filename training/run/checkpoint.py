@@ -295,7 +295,8 @@ def _apply_hyperparameters(optimizer: Any, scheduler: Any, configured: dict[str,
         lrs.append(group["lr"])
     scheduler._last_lr = lrs
 
-# --- refusals: every one a CheckpointError --------------------------------------------------------
+
+# --- refusals: every one a CheckpointError --------------------------------------------------
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be resumed: corrupt, incomplete or for another run."""
@@ -316,7 +317,8 @@ def corrupt_checkpoint(path: Path, exc: BaseException) -> CheckpointError:
                            f"({type(exc).__name__}: {first}); delete it to resume from the "
                            f"one before it")
 
-# --- RNG state, as plain tensors and numbers (loads with weights_only=True) -----------------------
+
+# --- RNG state, as plain tensors and numbers (loads with weights_only=True) -----------------
 
 def rng_state() -> dict[str, Any]:
     py = random.getstate()
@@ -343,7 +345,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
-# --- manifest.json: the sha256 of every file, written last, checked before trust ------------------
+
+# --- manifest.json: the sha256 of every file, written last, checked before trust ------------
 
 MANIFEST_FILE = "manifest.json"
 

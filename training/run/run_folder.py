@@ -119,7 +119,8 @@ def guard_run(run_dir: Path) -> Iterator[StopSignals]:
 def _num_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
-# --- which keys a resumed run may change ----------------------------------------------------------
+
+# --- which keys a resumed run may change ----------------------------------------------------
 
 # Keys a resumed run may change without --allow-config-change: they decide how often the
 # run logs, evaluates and saves, how it shows progress and where it lives, never what it
@@ -166,7 +167,8 @@ def run_defining(changes: dict[str, Any]) -> dict[str, Any]:
     """The changes that alter what a run computes (all but CHANGEABLE_ON_RESUME)."""
     return {k: v for k, v in changes.items() if k not in CHANGEABLE_ON_RESUME}
 
-# --- the checks before a run starts, and its files ------------------------------------------------
+
+# --- the checks before a run starts, and its files ------------------------------------------
 
 def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dict[str, Any],
                     is_main: bool, log: Any = print) -> Path | None:
