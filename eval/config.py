@@ -61,7 +61,7 @@ class EvalConfig:
     bootstrap_seed: int = 0  # seed of the bootstrap's numpy Generator
     plots: bool = True
     threads: int | None = None  # torch CPU threads (None: torch's default)
-    report_to: tuple[str, ...] = ()  # trackers that get the tables (training/trackers.py)
+    report_to: tuple[str, ...] = ()  # trackers that get the tables (training/recipe/trackers.py)
     update_card: bool = False  # append the headline numbers to the models' cards
     device: str = "auto"  # where the models run (inference.precision.resolve_device)
     dtype: str = "auto"  # weights' precision: auto, float32, bfloat16, float16
@@ -112,7 +112,7 @@ class EvalConfig:
                              "model stands in for another; pass --model's value to use that "
                              "one)")
         if self.report_to:  # a tracker asked for but not installed: one line, now
-            from training.trackers import accelerate_trackers
+            from training.recipe.trackers import accelerate_trackers
 
             accelerate_trackers(self.report_to)
         if self.update_card:

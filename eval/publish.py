@@ -4,7 +4,7 @@ run (``rhf eval --report-to``) and the model card of the evaluated checkpoint
 
 The tables are the report's: Table 1's accuracy of each method on each task and Table 2's
 error detection. Tracker runs are found through the model's ``RUN_DIR/trackers.json``
-(:mod:`training.trackers`), so the numbers land in the run that trained it; a model without
+(:mod:`training.recipe.trackers`), so the numbers land in the run that trained it; a model without
 one gets a new tracker run named after the report folder, recorded in its trackers.json.
 """
 
@@ -66,7 +66,7 @@ def log_to_trackers(report: dict[str, Any], report_to: tuple[str, ...], model: s
     runs that trained ``model`` when its run folder recorded them."""
     from accelerate import Accelerator
 
-    from training.trackers import (
+    from training.recipe.trackers import (
         accelerate_trackers,
         accelerator_kwargs,
         find_run_dir,
@@ -118,7 +118,7 @@ def card_section(report: dict[str, Any], methods: tuple[str, ...], calibration: 
                  out: Path) -> tuple[str, list[Any]]:
     """The Markdown appended to a card and its model-index results, for the methods (and
     the calibration row) one model ran."""
-    from training.model_card import Result
+    from training.recipe.model_card import Result
 
     code = report.get("code") or {}
     lines = [f"`rhf eval` at commit `{code.get('commit')}`"
@@ -149,7 +149,7 @@ def card_section(report: dict[str, Any], methods: tuple[str, ...], calibration: 
 def cards_to_update(config: Any) -> dict[Path, list[str]]:
     """Card folders of the evaluated models -> the roles each served; ``--model``'s must
     have a card (a ValueError otherwise, before anything runs)."""
-    from training.model_card import card_folder
+    from training.recipe.model_card import card_folder
 
     folders: dict[Path, list[str]] = {}
     for role in ROLE_METHODS:
@@ -166,7 +166,7 @@ def cards_to_update(config: Any) -> dict[Path, list[str]]:
 def update_cards(report: dict[str, Any], config: Any, log: Callable[[str], None] = print
                  ) -> list[Path]:
     """Append the headline numbers to the card of each evaluated rhf model."""
-    from training.model_card import append_results
+    from training.recipe.model_card import append_results
 
     written = []
     for folder, roles in cards_to_update(config).items():

@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from feedback_data import paths
+from feedback_data.jsonl import replace_folder
 
 BIGBENCH_SPEC = "bigbench==1.0.0"
 BIGBENCH_SDIST = "bigbench-1.0.0.tar.gz"
@@ -150,9 +151,7 @@ def fetch_bigbench(
         if missing:
             raise FetchError(f"{sdist.name} lacks {', '.join(missing)}; the cache was not changed")
         _store_sdist(sdist, tmp_path)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        replace_folder(staged, target)
     log(f"BIG-bench task files in {target}")
     return target
 
@@ -248,9 +247,7 @@ def fetch_feedback(
                 except OSError as exc:
                     raise FetchError(f"RHF_FEEDBACK_SOURCE={source}: cannot read {src}") from exc
         (staged / "SOURCE").write_text(source + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staged, target)
+        replace_folder(staged, target)
     log(f"feedback files from {source} in {target}")
     return target
 

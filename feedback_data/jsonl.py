@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -69,13 +70,28 @@ def read_records(path: str | Path, model: type[M]) -> list[M]:
     return out
 
 
+def _temp_beside(path: Path) -> str:
+    """A new empty file ``.<name>.<random>.tmp`` beside ``path``, with the permissions a plain
+    ``open`` gives (the umask's; mkstemp's would be 0600, unreadable to the group)."""
+    while True:
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    The toolkit's one atomic write: every writer of a result file (text, JSONL, a dataset
+    or model folder through :func:`atomic_folder` / :func:`replace_folder`) goes through
+    here or :func:`write_bytes`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(path)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -107,17 +123,34 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             raise disk_full(path.parent, tree_size(staged),
                             f"{path} was left as it was (the half-written copy was removed)",
                             at_least=True) from None
-        old = path.with_name(f".{path.name}.old")
-        if path.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            if path.is_dir():
-                path.replace(old)
-            else:
-                path.unlink()
-        (staged / "out").replace(path)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staged / "out", path)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def replace_folder(staged: str | Path, path: str | Path, aside: str | Path | None = None
+                   ) -> None:
+    """Put the finished folder ``staged`` at ``path`` (same filesystem): an older ``path`` is
+    moved aside first (to ``aside``, by default ``.<name>.old``), then deleted, and the parent
+    is fsynced so the rename outlives a crash. For a folder staged where the context manager
+    :func:`atomic_folder` cannot be used (every rank of a launch writing into it)."""
+    import shutil
+
+    staged, path = Path(staged), Path(path)
+    old = Path(aside) if aside is not None else path.with_name(f".{path.name}.old")
+    if path.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        if path.is_dir():
+            os.replace(path, old)
+        else:
+            path.unlink()
+    os.replace(staged, path)
+    shutil.rmtree(old, ignore_errors=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def to_json_line(record: BaseModel | dict[str, Any]) -> str:

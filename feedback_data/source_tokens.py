@@ -1,5 +1,5 @@
 """A source's token ids, cut to the model's source length by one rule for training and
-inference (training.collate and inference.backends both call :func:`source_ids`).
+inference (training.data.collate and inference.backends both call :func:`source_ids`).
 
 The rule: a source that fits is left whole. A longer one keeps its first line (rhf's prompts
 start with the instruction: "Which errors does the answer ... contain?") and as much of its

@@ -26,7 +26,7 @@ SPORTS = "sports_understanding"
 SPORTS_DETECTION_SHARE = 0.2
 DETECTION_SALT = "detection"
 # Validation statements: their number and seed, and the base's pre-training statements they
-# avoid (training.pretrain.PretrainConfig's synthetic_sports and seed for the shipped base).
+# avoid (training.recipe.pretrain.PretrainConfig's synthetic_sports and seed for the shipped base).
 VALIDATION_STATEMENTS = 200
 VALIDATION_SEED = 7919
 PRETRAIN_STATEMENTS = (40000, 0)

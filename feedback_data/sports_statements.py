@@ -2,7 +2,7 @@
 
 Sports Understanding is a closed world: vocab.json ties every player, action and game to one
 sport, so new statements with known answers and gold explanations can be made at will. The
-tiny base is pre-trained on them (:mod:`training.pretrain_data`) and validation uses a
+tiny base is pre-trained on them (:mod:`training.data.pretrain_data`) and validation uses a
 disjoint set of them (:func:`feedback_data.splits.sports_validation_statements`).
 """
 

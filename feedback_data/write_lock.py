@@ -57,10 +57,14 @@ def command_line(argv: list[str] | None = None) -> str:
         return shlex.join(["python", "-c", "...", *argv[1:]])
     if head.name in ("rhf", "rhf_cli.py"):  # the console script, or python -m rhf_cli
         return shlex.join(["rhf", *argv[1:]])
-    if head.suffix == ".py" and head.parent.name and head.parent.parent.joinpath(
-            head.parent.name, "__init__.py").exists():
-        # python -m training.multitask ... (sys.argv[0] is the module's file)
-        return shlex.join(["python", "-m", f"{head.parent.name}.{head.stem}", *argv[1:]])
+    if head.suffix == ".py" and (head.parent / "__init__.py").exists():
+        # python -m training.recipe.multitask ... (sys.argv[0] is the module's file): the
+        # dotted name climbs every enclosing package
+        parts, folder = [head.stem], head.parent
+        while folder.name and (folder / "__init__.py").exists():
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return shlex.join(["python", "-m", ".".join(parts), *argv[1:]])
     return shlex.join([head.name, *argv[1:]])
 
 

@@ -218,7 +218,7 @@ class Backend:
         return self._pad(self._token_rows(prompts))
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        """A causal prompt as training encodes it (training.collate.causal_prompt_ids)."""
+        """A causal prompt as training encodes it (training.data.collate.causal_prompt_ids)."""
         return source_ids(self.tokenizer, [prompt], self.max_source_length, causal=True)[0]
 
     def generate(self, prompts: list[str], *, do_sample: bool = False, temperature: float = 1.0,

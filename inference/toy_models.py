@@ -1,5 +1,5 @@
 """A scripted stand-in generator, for tests and benchmarks (the tiny random-weight models
-are built by training.tiny_model)."""
+are built by training.model.tiny_model)."""
 
 from __future__ import annotations
 

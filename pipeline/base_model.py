@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import write_json
-from training.pretrain import PretrainConfig, pretrain_tiny
+from feedback_data.jsonl import atomic_folder, write_json
+from training.recipe.pretrain import PretrainConfig, pretrain_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_BASE = ROOT / "models" / "tiny-base"
@@ -42,7 +42,7 @@ def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot
-    from training.pretrain_data import sports_validation_examples
+    from training.data.pretrain_data import sports_validation_examples
 
     backend = Backend.load(str(model), batch_size=batch_size)
     sets = {"sports_understanding/validation": sports_validation_examples(),
@@ -104,14 +104,11 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
 
 def ship(model_dir: Path, dest: Path) -> None:
     """Copy the loadable files and the record to ``dest`` (replaced as a whole)."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in SHIPPED_FILES:
-        if (model_dir / name).exists():
-            shutil.copy2(model_dir / name, tmp / name)
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
+    with atomic_folder(dest) as tmp:
+        tmp.mkdir()
+        for name in SHIPPED_FILES:
+            if (model_dir / name).exists():
+                shutil.copy2(model_dir / name, tmp / name)
 
 
 def _parameters(model_dir: str | Path) -> int:

@@ -31,7 +31,7 @@ from feedback_data.schema import TASKS
 from feedback_data.write_lock import folder_lock, hold
 from pipeline.base_model import SHIPPED_BASE, build_base, read_record
 from pipeline.stages import Stages
-from training.pretrain import PretrainConfig
+from training.recipe.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = "rhf demo"
@@ -47,8 +47,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "base": ("pipeline.base_model",),  # only when the base is rebuilt
     "chains": ("inference.chains", "inference.backends"),
     "annotation": ("pipeline.pilot",),
-    "train-multitask": ("training.multitask",),
-    "train-refine": ("training.refine",),
+    "train-multitask": ("training.recipe.multitask",),
+    "train-refine": ("training.recipe.refine",),
     "eval": ("eval.runner", "eval.report", "eval.plots"),
 }
 STAGE_AFTER: dict[str, tuple[str, ...]] = {
@@ -120,9 +120,9 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
            overrides: dict[str, Any], key: str) -> str:
     """Train one objective into ``out``: resume an interrupted run of the same inputs
     (``key``), start afresh when the inputs changed."""
-    from training.config_load import load_config
-    from training.multitask import train as train_multitask
-    from training.refine import train as train_refine
+    from training.recipe.multitask import train as train_multitask
+    from training.recipe.refine import train as train_refine
+    from training.run.config_load import load_config
 
     same = prepare_stage_run(out, key)
     cfg = load_config(config, overrides={
@@ -137,7 +137,7 @@ def prepare_stage_run(out: Path, key: str) -> bool:
     """A training stage's run folder for inputs ``key``: True when it holds a run of the same
     inputs (to resume). A run of other inputs is cleared first, but only when it is a
     training run holding nothing else (:func:`feedback_data.run_mark.clear`)."""
-    from training.run_guard import OWNS as TRAIN_OWNS
+    from training.run.run_folder import OWNS as TRAIN_OWNS
 
     marker = out / STAGE_KEY
     same = marker.exists() and marker.read_text().strip() == key

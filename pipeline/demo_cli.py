@@ -66,8 +66,8 @@ def demo_command(
     from inference.precision import PrecisionError
     from inference.run_options import check_precision
     from inference.sharding import SINGLE
-    from training.checkpoint_errors import CheckpointError
-    from training.stop_signals import RunInterrupted
+    from training.run.checkpoint import CheckpointError
+    from training.run.stop_signals import RunInterrupted
 
     try:
         check_precision(device, dtype, SINGLE)

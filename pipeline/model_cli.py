@@ -9,7 +9,7 @@ import typer
 
 from feedback_data.cli_errors import fail
 from pipeline.base_model import build_base
-from training.pretrain import PretrainConfig
+from training.recipe.pretrain import PretrainConfig
 
 app = typer.Typer(help="The embedded default model (a tiny T5 that needs no download).",
                   no_args_is_help=True)
@@ -23,7 +23,7 @@ def init_tiny_command(
 ) -> None:
     """Build a tiny T5 (random weights) with a BPE tokenizer trained on the task text."""
     from feedback_data.jsonl import DataError
-    from training.tiny_model import count_parameters, init_tiny
+    from training.model.tiny_model import count_parameters, init_tiny
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         fail(f"{out} already exists and is not an empty folder; choose another OUT")
@@ -70,8 +70,8 @@ def pretrain_tiny_command(
     (models/tiny-base) was built with the defaults and --ship models/tiny-base.
     """
     from feedback_data.jsonl import DataError
-    from training.checkpoint_errors import CheckpointError
-    from training.config import ConfigError
+    from training.run.checkpoint import CheckpointError
+    from training.run.config import ConfigError
 
     # Checked before anything is written: pretraining writes OUT/init and the pairs first.
     if (out / "run" / "final").exists() or (out / "run" / "checkpoints").exists():

@@ -165,7 +165,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
-            from training.tiny_model import build_tiny_t5
+            from training.model.tiny_model import build_tiny_t5
 
             model = str(build_tiny_t5(Path(tmp) / "tiny"))
         else:

@@ -23,20 +23,20 @@ from pathlib import Path
 
 import torch
 
-from training.batching import grouped_batches, padding_efficiency, random_batches
-from training.collate import encode_pairs
-from training.config import TrainConfig
-from training.config_load import load_config
-from training.data import build_data
-from training.examples import multitask_pairs
-from training.model_sizes import FLAN_T5_LARGE
-from training.modeling import make_optimizer
+from training.data.batching import grouped_batches, padding_efficiency, random_batches
+from training.data.build import build_data
+from training.data.collate import encode_pairs
+from training.model.modeling import make_optimizer
+from training.model.tiny_model import FLAN_T5_LARGE
+from training.recipe.multitask import multitask_pairs
+from training.run.config import TrainConfig
+from training.run.config_load import load_config
 
 
 def _ours(model_dir: Path, out: Path, records: int, batch: int, device_cfg: dict,
           epochs: float = 1.0, log_every: int = 10**9) -> dict:
     """Our recipe's training loop; by default one epoch in one metrics window (all steps)."""
-    from training.multitask import train
+    from training.recipe.multitask import train
 
     cfg = load_config(overrides={
         "model.name_or_path": str(model_dir), "train.output_dir": str(out),
@@ -88,7 +88,7 @@ def _hf(model_dir: Path, encoded, tokenizer, out: Path, batch: int) -> float:
 def cpu_benchmark(records: int, batch: int) -> dict:
     from transformers import AutoTokenizer
 
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     model_dir = init_tiny(tmp / "tiny")
@@ -286,7 +286,7 @@ def gpu_benchmark(records: int, budget_gib: float, lr: float, compile_model: boo
     their first ``skip_steps`` steps (warm-up), to the end."""
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     if not DEV.smoke:
         total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30

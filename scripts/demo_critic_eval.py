@@ -35,8 +35,8 @@ def main() -> int:
     from eval.config import EvalConfig
     from eval.runner import run_eval
     from pipeline.demo import make_deterministic
-    from training.config_load import load_config
-    from training.multitask import train
+    from training.recipe.multitask import train
+    from training.run.config_load import load_config
 
     make_deterministic(args.threads)
     run = args.out / "train" / "multitask"

@@ -40,8 +40,7 @@ def main() -> None:
     from feedback_data.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot, run_wsc
-    from training.model_sizes import FLAN_T5_LARGE
-    from training.tiny_model import build_tokenizer
+    from training.model.tiny_model import FLAN_T5_LARGE, build_tokenizer
 
     if not args.smoke and not torch.cuda.is_available():
         sys.exit("gpu_infer_check: no CUDA device")

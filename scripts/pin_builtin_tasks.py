@@ -79,7 +79,8 @@ def data_pins() -> dict[str, Any]:
     from feedback_data.store import load_paper_feedback
     from feedback_data.trl_formats import build
     from inference.chains import select_examples
-    from training.examples import multitask_pairs, refine_pairs
+    from training.recipe.multitask import multitask_pairs
+    from training.recipe.refine import refine_pairs
 
     out: dict[str, Any] = {"labeling_config": digest(labeling_config()),
                            "stats": digest(build_stats())}

@@ -36,7 +36,7 @@ from feedback_data.schema import FeedbackItem
 from feedback_data.source_tokens import source_ids
 from feedback_data.store import load_paper_feedback
 from inference.backends import Backend
-from training.tiny_model import init_tiny
+from training.model.tiny_model import init_tiny
 
 BUDGETS = (100, 200, 400, 800)
 STRATEGIES = ("uncertainty", "random")

@@ -84,8 +84,8 @@ COLUMNS = ("val/accuracy_sports_understanding", "val/accuracy_strategyqa", "val/
 
 def run_variant(objective: str, name: str, overrides: dict[str, Any], out: Path,
                 common: dict[str, Any]) -> dict[str, Any]:
-    from training.config_load import load_config
-    from training.recipes import train
+    from training.recipe.objectives import train
+    from training.run.config_load import load_config
 
     run_dir = out / objective / name
     if (run_dir / "final").is_dir():

@@ -49,7 +49,7 @@ def raw_feedback_dir(real_data: Path) -> Path:
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
     """A two-layer random Llama with the project's tiny tokenizer, saved once per session
     (the decoder-only stand-in for the causal tests)."""
-    from training.tiny_model import build_tiny_llama
+    from training.model.tiny_model import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model", seed=0)
 

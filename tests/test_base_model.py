@@ -32,7 +32,7 @@ def test_pretrain_tiny_writes_a_record_and_ships(tmp_path):
 def test_synthetic_sports_never_uses_a_dev_or_validation_question():
     from feedback_data.bigbench import normalize_question
     from feedback_data.splits import dev_examples
-    from training.pretrain_data import sports_validation_examples, synthetic_sports_examples
+    from training.data.pretrain_data import sports_validation_examples, synthetic_sports_examples
 
     task = "sports_understanding"
     held = {normalize_question(task, e.question)

@@ -98,8 +98,8 @@ def _options(cmd: Any) -> dict[str, Any]:
 def _check(root: Any, shown: Shown) -> tuple[str, ...] | None:
     """The sub-command path of a shown command, after checking its options; None when the
     line names no command (``rhf <group> ...``)."""
-    from training.config import ConfigError
-    from training.config_load import parse_overrides
+    from training.run.config import ConfigError
+    from training.run.config_load import parse_overrides
 
     args = _tokens(shown.text)[1:]
     path, cmd, rest = _resolve(root, args)

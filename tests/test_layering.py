@@ -5,6 +5,12 @@ in functions).
 
 Imports point down only; the three layer-2 packages never import each other; no module
 import cycle anywhere, not even inside a package.
+
+Inside training/, the rooms of docs/architecture.md: the recipe may import every room; the
+data and the model rooms import, of the others, only the config dataclasses; the run's state
+imports no recipe module but the objective registry, and of the data only the term names
+(``objective`` and ``data.term_weights`` are checked against them). Every module of
+training/ is in a room, but the ``rhf train`` shell (training/cli.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,20 @@ LAYER = {
     "pipeline": 4,
     "rhf_cli": 4,
 }
+
+
+# room -> the modules of the other rooms it may import (a name or its package)
+ROOMS: dict[str, tuple[str, ...]] = {
+    "training.recipe": ("training.data", "training.model", "training.run"),
+    "training.run": ("training.data.examples", "training.recipe.objectives"),
+    "training.data": ("training.run.config",),
+    "training.model": ("training.run.config",),
+}
+OUTSIDE_ROOMS = {"training", "training.cli"}
+
+
+def room(module: str) -> str | None:
+    return next((r for r in ROOMS if module == r or module.startswith(r + ".")), None)
 
 
 def module_name(path: Path) -> str:
@@ -99,6 +119,22 @@ def layer_violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
                 bad.append(f"{where} (layer {LAYER[src]} imports upward layer {LAYER[dst]})")
             elif LAYER[dst] == LAYER[src]:
                 bad.append(f"{where} (layer-{LAYER[src]} packages never import each other)")
+    return bad
+
+
+def room_violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
+    bad = []
+    for source, targets in graph.items():
+        src = room(source)
+        if src is None:
+            continue
+        for target, line in targets:
+            dst = room(target)
+            if dst is None or dst == src:
+                continue
+            if not any(target == a or target.startswith(a + ".") for a in ROOMS[src]):
+                bad.append(f"{source} imports {target} (line {line}): room {src} may import "
+                           f"only {', '.join(ROOMS[src])} of the other rooms")
     return bad
 
 
@@ -180,3 +216,23 @@ def test_no_import_cycles():
     graph = import_graph()
     found = [describe_cycle(c, graph) for c in cycles(graph)]
     assert not found, "import cycles:\n" + "\n".join(found)
+
+
+def test_room_checker_refuses_an_import_against_the_rooms():
+    graph = {"training.data.collate": [("training.recipe.loop", 3), ("training.run.config", 4)],
+             "training.run.checkpoint": [("training.recipe.objectives", 5)],
+             "training.cli": [("training.recipe.loop", 6)]}
+    assert room_violations(graph) == [
+        "training.data.collate imports training.recipe.loop (line 3): room training.data may "
+        "import only training.run.config of the other rooms"]
+
+
+def test_training_imports_follow_the_rooms():
+    bad = room_violations(import_graph())
+    assert not bad, "imports against training's rooms:\n" + "\n".join(bad)
+
+
+def test_every_training_module_is_in_a_room():
+    outside = sorted(m for m in project_modules()
+                     if m.startswith("training") and room(m) is None and m not in OUTSIDE_ROOMS)
+    assert not outside, f"training modules in no room (docs/architecture.md): {outside}"

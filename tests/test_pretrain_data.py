@@ -3,7 +3,7 @@ import pytest
 from feedback_data.bigbench import load_sports_vocab, normalize_question
 from feedback_data.splits import calibration_items, dev_examples
 from feedback_data.sports_vocab import sports_explanation, sports_facts
-from training.pretrain_data import pretrain_examples
+from training.data.pretrain_data import pretrain_examples
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 

@@ -139,8 +139,8 @@ def test_unknown_names_are_one_clear_error_never_a_key_error(tmp_path):
     from eval.config import EvalConfig
     from feedback_data.export_formats import build
     from inference.dispatch import MethodParams, run_method
-    from training.config import ConfigError
-    from training.config_load import load_config
+    from training.run.config import ConfigError
+    from training.run.config_load import load_config
 
     cfg = EvalConfig(model="m", out=tmp_path, methods=("cot", "vote"), calibration=False)
     with pytest.raises(UnknownName, match="unknown method 'vote': known methods are cot, "):

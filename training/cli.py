@@ -66,7 +66,7 @@ def train_group(ctx: typer.Context) -> None:
 def train_command(
     ctx: typer.Context,
     objective: Annotated[str | None, typer.Option(
-        help="A registered objective (training/objectives.py): multitask (answer / error "
+        help="A registered objective (training/recipe/objectives.py): multitask (answer / error "
              "types / description) or refine.")] = None,
     model: Annotated[str | None, typer.Option(help="Model folder or hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
@@ -82,8 +82,8 @@ def train_command(
 ) -> None:
     """Train: overrides follow as key=value or --key value (e.g. lr=1e-4 --lora-r 8), in any
     order with the options."""
-    from training.config import ConfigError, describe
-    from training.config_load import load_config, split_launch_args
+    from training.run.config import ConfigError, describe
+    from training.run.config_load import load_config, split_launch_args
 
     if help_config:
         typer.echo(describe())
@@ -94,14 +94,14 @@ def train_command(
         return
     from feedback_data.disk_full import DiskFull
     from feedback_data.write_lock import command_as
-    from training.checkpoint_errors import CheckpointError
-    from training.config_load import parse_overrides
-    from training.numerics_guard import NonFiniteError
-    from training.recipes import train
-    from training.stop_signals import RunInterrupted
+    from training.recipe.numerics_guard import NonFiniteError
+    from training.recipe.objectives import train
+    from training.run.checkpoint import CheckpointError
+    from training.run.config_load import parse_overrides
+    from training.run.stop_signals import RunInterrupted
 
     try:
-        from training.objectives import OBJECTIVE_REGISTRY
+        from training.recipe.objectives import OBJECTIVE_REGISTRY
 
         if objective is not None and objective not in OBJECTIVE_REGISTRY:
             raise ConfigError(f"--objective must be {' or '.join(OBJECTIVE_REGISTRY.names())} "
@@ -134,7 +134,7 @@ def merge_command(
         help="Base model, if not the one recorded in adapter_config.json.")] = None,
 ) -> None:
     """Merge a LoRA adapter into its base model and save plain safetensors weights."""
-    from training.merge import merge_adapter
+    from training.model.modeling import merge_adapter
 
     try:
         path = merge_adapter(adapter, out, base=base)
@@ -149,8 +149,7 @@ def verify_command(
     folder: Annotated[Path, typer.Argument(help="A run's final/ or a checkpoint folder.")],
 ) -> None:
     """Check every file of a saved folder against the sha256 in its manifest.json."""
-    from training.checkpoint_errors import CheckpointError
-    from training.manifest import verify_checkpoint
+    from training.run.checkpoint import CheckpointError, verify_checkpoint
 
     try:
         count = verify_checkpoint(folder, what="folder", hint="")

@@ -7,15 +7,12 @@ built-in tasks' files (atomically), so every later read is offline and fast.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from feedback_data import paths
-from feedback_data.jsonl import DataError
+from feedback_data.jsonl import DataError, write_bytes
 
 SDIST_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 
@@ -50,8 +47,7 @@ def extract_bigbench_tasks(names: Iterable[str]) -> None:
     wanted = {f"{SDIST_PREFIX}{n}/task.json": n for n in todo}
     subtasks: dict[str, list[str]] = {n: [] for n in todo}
     found: set[str] = set()
-    with tempfile.TemporaryDirectory(dir=paths.cache_dir(), prefix=".extract-") as tmp, \
-            tarfile.open(sdist, "r:gz") as tar:
+    with tarfile.open(sdist, "r:gz") as tar:
         for member in tar:
             if not member.name.startswith(SDIST_PREFIX) or not member.isfile():
                 continue
@@ -63,14 +59,10 @@ def extract_bigbench_tasks(names: Iterable[str]) -> None:
             name = wanted.get(member.name)
             if name is None:
                 continue
-            staged = Path(tmp) / name.replace("/", "__")
             src = tar.extractfile(member)
             assert src is not None
-            with src, staged.open("wb") as fh:
-                shutil.copyfileobj(src, fh)
-            out = paths.bigbench_dir() / name / "task.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, out)
+            with src:
+                write_bytes(paths.bigbench_dir() / name / "task.json", src.read())
             found.add(name)
     missing = [n for n in todo if n not in found]
     if missing:

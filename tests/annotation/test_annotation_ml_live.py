@@ -23,7 +23,7 @@ pytestmark = pytest.mark.labelstudio
 
 @pytest.fixture
 def served_model(tmp_path):
-    from training.tiny_model import build_tiny_t5
+    from training.model.tiny_model import build_tiny_t5
 
     model = build_tiny_t5(tmp_path / "tiny")
     port = free_port()

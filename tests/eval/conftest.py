@@ -9,6 +9,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def eval_tiny_t5(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import build_tiny_t5
+    from training.model.tiny_model import build_tiny_t5
 
     return build_tiny_t5(tmp_path_factory.mktemp("eval-tiny-t5"))

@@ -9,13 +9,13 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_t5(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import build_tiny_t5
+    from training.model.tiny_model import build_tiny_t5
 
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
 
 
 @pytest.fixture(scope="session")
 def tiny_causal(tiny_t5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.tiny_model import build_tiny_causal
+    from training.model.tiny_model import build_tiny_causal
 
     return build_tiny_causal(tiny_t5, tmp_path_factory.mktemp("tiny-gpt"))

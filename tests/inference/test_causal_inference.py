@@ -33,8 +33,8 @@ def taught_llama(tiny_llama: Path, examples, tmp_path_factory) -> Path:
     """The tiny Llama after 120 full fine-tuning steps on every prompt the methods ask."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.collate import make_collator
-    from training.examples import MULTITASK_TERMS, Pair
+    from training.data.collate import make_collator
+    from training.data.examples import MULTITASK_TERMS, Pair
 
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     torch.manual_seed(0)
@@ -69,7 +69,7 @@ def backend(taught_llama: Path) -> Backend:
 
 
 def test_prompts_encode_as_in_training(backend: Backend):
-    from training.collate import causal_prompt_ids
+    from training.data.collate import causal_prompt_ids
 
     assert not backend.is_encoder_decoder
     prompt = answer_prompt("Is it cold?")
@@ -83,8 +83,8 @@ def test_prompts_encode_as_in_training(backend: Backend):
 
 def test_score_matches_the_training_loss(backend: Backend):
     """Backend.score is minus the summed training cross-entropy of the target tokens."""
-    from training.collate import make_collator
-    from training.examples import MULTITASK_TERMS, Pair
+    from training.data.collate import make_collator
+    from training.data.examples import MULTITASK_TERMS, Pair
 
     prompt, target = answer_prompt("Is it cold?"), "The answer is yes because ice."
     encode, collate = make_collator(backend.model.config, backend.tokenizer,

@@ -12,8 +12,8 @@ import yaml
 from feedback_data.instructions import answer_prompt, error_types_prompt
 from feedback_data.source_tokens import cut_middle, source_ids
 from inference.backends import DEFAULT_MAX_SOURCE_LENGTH, Backend, trained_source_length
-from training.collate import causal_prompt_ids, encode_causal_pairs, encode_pairs
-from training.examples import Pair
+from training.data.collate import causal_prompt_ids, encode_causal_pairs, encode_pairs
+from training.data.examples import Pair
 
 LONG_CHAIN = "The answer is no because " + " ".join(
     f"Fact number {i} is about the history of the city." for i in range(40)) + " The end."

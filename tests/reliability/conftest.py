@@ -34,7 +34,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def rel_tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("rel-tiny") / "model", seed=0)
 
@@ -42,7 +42,7 @@ def rel_tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) ->
 @pytest.fixture
 def cfg_for(rel_tiny_model: Path):
     """cfg_for(out, **overrides) -> a refine RecipeConfig on the tiny model, FAST + BASE."""
-    from training.config_load import load_config
+    from training.run.config_load import load_config
 
     def make(out: Path, **overrides: Any):
         values = {**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),
@@ -54,8 +54,8 @@ def cfg_for(rel_tiny_model: Path):
 
 @pytest.fixture(scope="session")
 def finished_run_template(tmp_path_factory: pytest.TempPathFactory, rel_tiny_model: Path) -> Path:
-    from training.config_load import load_config
-    from training.recipes import train
+    from training.recipe.objectives import train
+    from training.run.config_load import load_config
 
     out = tmp_path_factory.mktemp("rel-base") / "run"
     train(load_config(overrides={**FAST, **BASE, "model.name_or_path": str(rel_tiny_model),
@@ -92,7 +92,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def launch_refine(model: Path, out: Path, **overrides: Any):
-    """``python -m training.refine`` on the tiny model in a real process (FAST + BASE +
+    """``python -m training.recipe.refine`` on the tiny model in a real process (FAST + BASE +
     overrides), stdout and stderr together, in its own session (signals reach it alone)."""
     import json
     import os
@@ -104,8 +104,8 @@ def launch_refine(model: Path, out: Path, **overrides: Any):
     args = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()]
     # The test process's thread count: the weights then match an in-process run bitwise.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "training.refine", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "training.recipe.refine", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
 

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rhf_cli import app
-from training.config import ConfigError
-from training.config_load import load_config, parse_overrides, split_launch_args
+from training.run.config import ConfigError
+from training.run.config_load import load_config, parse_overrides, split_launch_args
 
 
 @pytest.mark.parametrize("override, message", [
@@ -64,7 +64,7 @@ def test_paths_and_model_ids_are_taken_as_written(text: str) -> None:
     ["train.max_steps=30", "--resume", "--out", "R"],
 ], ids=["first", "last", "after-config", "middle"])
 def test_resume_never_takes_the_next_argument(argv: list[str]) -> None:
-    # What `python -m training.multitask ARGS` (and accelerate launch) does with its line.
+    # What `python -m training.recipe.multitask ARGS` (and accelerate launch) does with its line.
     path, overrides = split_launch_args(argv)
     assert path == ("X" if "--config" in argv else None)
     assert parse_overrides(overrides) == {"train.resume": True, "train.max_steps": 30,

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, snapshot
-from training import checkpoint as ckpt
-from training.manifest import verify_checkpoint
+from training.run import checkpoint as ckpt
+from training.run.checkpoint import verify_checkpoint
 
 runner = CliRunner()
 
@@ -85,7 +85,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
         import torch
 
         from feedback_data import disk_full
-        from training import checkpoint_room
+        from training.run import checkpoint_room
 
         real_save, full = torch.save, []
 

@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM during training, with real signals: the first ends the run after the
 current step with a checkpoint, says where and how to resume, and exits 130 (SIGINT) or
 143 (SIGTERM); a second stops at once. The run resumes from that step. One test signals a
-real ``python -m training.refine`` process; the others signal this process while
+real ``python -m training.recipe.refine`` process; the others signal this process while
 ``rhf train`` runs in it (a thread sends the signal once the run is under way). Under
 ``accelerate launch``: tests/training/test_training_distributed.py.
 """
@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, launch_refine, logged_steps, wait_for
-from training import checkpoint as ckpt
-from training.manifest import verify_checkpoint
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt
+from training.run.checkpoint import verify_checkpoint
 
 STEPS = 6
 runner = CliRunner()
@@ -54,7 +54,7 @@ def test_ctrl_c_checkpoints_the_step_says_how_to_resume_and_exits_130(rel_tiny_m
     assert logged_steps(run) == list(range(1, step + 1))  # the step it was in, finished
     assert not (run / "final").exists() and not (run / ".lock").exists()
     command = shlex.split(match.group(3))
-    assert command[:3] == ["python", "-m", "training.refine"] and command[-1] == "--resume"
+    assert command[:3] == ["python", "-m", "training.recipe.refine"] and command[-1] == "--resume"
 
     # Resumed (here in-process, without the sleep) from that step, to the end, no step lost.
     train(cfg_for(run, **{"train.max_steps": STEPS, "train.save_every": 0,

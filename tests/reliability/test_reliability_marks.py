@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import snapshot
-from training import checkpoint_errors as ckpt_errors
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt_errors
 
 MARK_NAME = ".rhf-run"
 
@@ -26,7 +26,7 @@ def _demo_folder(root: Path) -> Path:
     """A folder as a finished demo leaves it (stand-in files), marked as the demo's."""
     from feedback_data import run_mark
     from pipeline.demo import KIND, OWNS, prepare_stage_run
-    from training.run_guard import OWNS as TRAIN_OWNS
+    from training.run.run_folder import OWNS as TRAIN_OWNS
 
     out = root / "demo"
     run_mark.claim(out, KIND, OWNS, commit="abc")

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import FAST, snapshot, weights
-from training import checkpoint_errors as ckpt
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt
 
 runner = CliRunner()
 

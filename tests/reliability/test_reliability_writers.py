@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from rhf_cli import app
 from tests.reliability.conftest import ROOT, launch_refine, logged_steps, snapshot, wait_for
-from training.recipes import train
+from training.recipe.objectives import train
 
 runner = CliRunner()
 HOLDER = """
@@ -97,7 +97,7 @@ def test_two_rhf_train_on_one_folder_the_second_fails_at_once(rel_tiny_model, cf
         _kill_9(proc)
     assert second.exit_code == 1
     assert re.fullmatch(rf"error: {re.escape(str(run))} is in use by pid {proc.pid} on \S+ "
-                        r"\(python -m training\.refine .+, started \S+\); wait for it to "
+                        r"\(python -m training\.recipe\.refine .+, started \S+\); wait for it to "
                         r"finish, or choose another --out \(nothing was written\)",
                         second.output.strip()), second.output
     assert snapshot(run / "checkpoints" / "step-2") == before

@@ -19,7 +19,7 @@ FAST: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Path:
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
@@ -27,7 +27,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> Pat
 @pytest.fixture
 def make_cfg(tiny_model: Path, tmp_path: Path):
     """make_cfg(objective, out=..., **overrides) -> RecipeConfig on the tiny model."""
-    from training.config_load import load_config
+    from training.run.config_load import load_config
 
     def make(objective: str = "multitask", out: Path | None = None, **overrides: Any):
         values = {**FAST, "model.name_or_path": str(tiny_model),

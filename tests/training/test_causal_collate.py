@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.batching import grouped_batches, padding_efficiency, rows_per_batch
-from training.collate import (
+from training.data.batching import grouped_batches, padding_efficiency, rows_per_batch
+from training.data.collate import (
     IGNORE_INDEX,
     CausalCollator,
     Encoded,
@@ -19,7 +19,7 @@ from training.collate import (
     loss_aligned,
     make_collator,
 )
-from training.examples import Pair
+from training.data.examples import Pair
 
 
 class WordTokenizer:

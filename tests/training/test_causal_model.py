@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.collate import encode_causal_pairs, make_collator
-from training.config import ModelConfig
-from training.examples import MULTITASK_TERMS, REFINE_TERM, Pair
-from training.modeling import LORA_TARGETS, load_model, lora_targets, model_class
+from training.data.collate import encode_causal_pairs, make_collator
+from training.data.examples import MULTITASK_TERMS, REFINE_TERM, Pair
+from training.model.modeling import LORA_TARGETS, load_model, lora_targets, model_class
+from training.run.config import ModelConfig
 
 
 def test_model_class_by_config(tiny_llama: Path, tiny_model: Path):
@@ -120,7 +120,7 @@ def test_merge_a_causal_adapter(tiny_llama: Path, tmp_path: Path):
     adapter-wrapped one does."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.merge import merge_adapter
+    from training.model.modeling import merge_adapter
 
     torch.manual_seed(0)
     model = load_model(ModelConfig(name_or_path=str(tiny_llama), lora_r=4))

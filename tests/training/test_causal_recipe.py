@@ -1,6 +1,6 @@
 """Both recipes on a tiny random Llama: the same configs and CLI as for T5.
 
-The shared loop builds its collator with ``training.collate.make_collator`` and the held-out
+The shared loop builds its collator with ``training.data.collate.make_collator`` and the held-out
 loss aligns causal logits with ``loss_aligned``.
 """
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.recipes import train
+from training.recipe.objectives import train
 
 
 def causal_cfg(make_cfg, tiny_llama: Path, objective: str, out: Path, **extra):

@@ -15,8 +15,8 @@ SECTIONS = ("## Training data", "## Training", "## Validation", "## Intended use
 def test_final_holds_a_card_that_modelcard_loads(make_cfg, tiny_model, tmp_path):
     from huggingface_hub import ModelCard
 
-    from training.manifest import verify_checkpoint
-    from training.recipes import train
+    from training.recipe.objectives import train
+    from training.run.checkpoint import verify_checkpoint
 
     out = tmp_path / "run"
     final = train(make_cfg("multitask", out=out, **{"train.max_steps": 2,
@@ -69,7 +69,7 @@ SUMMARY = {"steps": 50, "tokens": 123456, "train_seconds": 3600.0, "last_eval": 
 
 
 def test_card_shows_the_policy_and_validation_when_the_run_recorded_them():
-    from training.model_card import render_card
+    from training.recipe.model_card import render_card
 
     card = render_card(RUN, CONFIG, SUMMARY)
     facts = card.data.rhf
@@ -88,8 +88,8 @@ def test_card_shows_the_policy_and_validation_when_the_run_recorded_them():
 def test_append_results_sets_the_model_index_and_keeps_the_manifest(tmp_path):
     from huggingface_hub import ModelCard
 
-    from training.manifest import verify_checkpoint, write_manifest
-    from training.model_card import Result, append_results, card_folder, render_card
+    from training.recipe.model_card import Result, append_results, card_folder, render_card
+    from training.run.checkpoint import verify_checkpoint, write_manifest
 
     final = tmp_path / "run" / "final"
     final.mkdir(parents=True)

@@ -50,9 +50,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> dict[st
 
     from eval.config import EvalConfig
     from eval.runner import run_eval
-    from training.config_load import load_config
-    from training.recipes import train
-    from training.tiny_model import init_tiny
+    from training.model.tiny_model import init_tiny
+    from training.recipe.objectives import train
+    from training.run.config_load import load_config
 
     root = tmp_path_factory.mktemp("trackers")
     with pytest.MonkeyPatch.context() as mp:
@@ -208,7 +208,7 @@ def test_tensorboard_events_hold_metrics_and_the_eval_table(logged):
 def test_eval_update_card_appends_the_headline_numbers(logged):
     from huggingface_hub import ModelCard
 
-    from training.manifest import verify_checkpoint
+    from training.run.checkpoint import verify_checkpoint
 
     final = logged["run_dir"] / "final"
     card = ModelCard.load(final / "README.md")
@@ -259,7 +259,7 @@ def test_eval_refuses_a_missing_tracker_before_loading_anything(monkeypatch, tmp
 
 
 def test_report_to_without_jsonl_writes_no_metrics_file(make_cfg, tmp_path):
-    from training.recipes import train
+    from training.recipe.objectives import train
 
     out = tmp_path / "quiet"
     train(make_cfg("multitask", out=out, **{"train.max_steps": 2, "train.report_to": []}))
@@ -268,7 +268,7 @@ def test_report_to_without_jsonl_writes_no_metrics_file(make_cfg, tmp_path):
 
 
 def test_the_old_tensorboard_key_still_loads(tiny_model, tmp_path):
-    from training.config_load import load_config
+    from training.run.config_load import load_config
 
     config = tmp_path / "old.yaml"
     config.write_text("train:\n  tensorboard: false\n  lr: 0.002\n")
@@ -285,13 +285,13 @@ def test_a_resume_continues_the_same_mlflow_run(make_cfg, monkeypatch, tmp_path)
     from accelerate.state import AcceleratorState
     from mlflow.tracking import MlflowClient
 
-    from training.recipes import train
+    from training.recipe.objectives import train
 
     _isolate_trackers(monkeypatch, tmp_path)
     out, fast = tmp_path / "run", {"train.report_to": ["jsonl", "mlflow"],
                                    "train.save_every": 2}
     with pytest.raises(SystemExit):  # stopped after step 2, as a kill would
-        monkeypatch.setattr("training.loop.ckpt.save_final",
+        monkeypatch.setattr("training.recipe.loop.ckpt.save_final",
                             lambda *a, **k: (_ for _ in ()).throw(SystemExit(1)))
         train(make_cfg("multitask", out=out, **fast, **{"train.max_steps": 2}))
     mlflow.end_run()  # what the end of a killed process does

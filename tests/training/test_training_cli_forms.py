@@ -22,7 +22,7 @@ runner = CliRunner()
 @pytest.fixture
 def given(monkeypatch, tmp_path):
     """Run `rhf train ARGS` with training replaced: returns the RecipeConfig it got."""
-    import training.recipes
+    import training.recipe.objectives
 
     seen = []
 
@@ -30,7 +30,7 @@ def given(monkeypatch, tmp_path):
         seen.append(cfg)
         return tmp_path / "final"
 
-    monkeypatch.setattr(training.recipes, "train", fake_train)
+    monkeypatch.setattr(training.recipe.objectives, "train", fake_train)
 
     def run(args: list[str]):
         seen.clear()

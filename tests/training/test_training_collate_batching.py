@@ -7,21 +7,23 @@ from collections import Counter
 
 import pytest
 
-import training.collate
+import training.data.collate
 from feedback_data.store import load_paper_feedback
-from training.batching import (
+from training.data.batching import (
     EpochBatchSampler,
     grouped_batches,
     pack_by_tokens,
     padding_efficiency,
     random_batches,
 )
-from training.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
-from training.examples import MULTITASK_TERMS, REFINE_TERM, multitask_pairs, refine_pairs
+from training.data.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
+from training.data.examples import MULTITASK_TERMS, REFINE_TERM
+from training.recipe.multitask import multitask_pairs
+from training.recipe.refine import refine_pairs
 
 
 def test_collator_docstring_examples():
-    assert doctest.testmod(training.collate).failed == 0
+    assert doctest.testmod(training.data.collate).failed == 0
 
 
 @pytest.mark.parametrize("collator", [PairCollator(0, MULTITASK_TERMS),

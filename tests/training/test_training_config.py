@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, RecipeConfig, describe
-from training.config_load import load_config, parse_overrides, split_launch_args
+from training.run.config import ConfigError, RecipeConfig, describe
+from training.run.config_load import load_config, parse_overrides, split_launch_args
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPE_YAMLS = sorted(p for p in CONFIGS.glob("*/*.yaml") if p.parent.name != "accelerate")

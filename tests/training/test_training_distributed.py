@@ -26,9 +26,9 @@ import pytest
 import torch
 
 from tests.training.conftest import FAST, weights
-from training import checkpoint as ckpt
-from training.config import ConfigError
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt
+from training.run.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,
@@ -51,7 +51,7 @@ def _launch(tiny_model: Path, out: Path, launch_args: list[str], **extra) -> sub
     return subprocess.Popen(
         [sys.executable, "-m", "accelerate.commands.launch", *mode,
          "--mixed_precision", "no", "--dynamo_backend", "no", *launch_args,
-         "-m", "training.multitask", *args],
+         "-m", "training.recipe.multitask", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group: kill -9 reaches every rank
 
@@ -136,7 +136,7 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
     the launcher passes SIGINT on, the ranks agree on the step, write one checkpoint
     together and stop. Rank 0 holds the run's lock meanwhile: a second writer is refused,
     naming rank 0's pid (not the launcher's)."""
-    from training.checkpoint_errors import RunDirError
+    from training.run.checkpoint import RunDirError
 
     run = tmp_path / "ddp"
     launch = ["--num_processes", "2", "--num_machines", "1", "--main_process_port", str(_port())]
@@ -149,13 +149,13 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
         assert time.time() < deadline, "no step logged within 120 s"
         time.sleep(0.05)
     holder = json.loads((run / ".lock").read_text())
-    assert holder["pid"] != proc.pid and "training.multitask" in holder["command"]
+    assert holder["pid"] != proc.pid and "training.recipe.multitask" in holder["command"]
     with pytest.raises(RunDirError, match=rf"^{run} is in use by pid {holder['pid']} "):
         train(make_cfg("multitask", out=run, **SETTINGS))
     os.killpg(proc.pid, signal.SIGINT)  # the launcher's group: what a terminal's Ctrl-C hits
     out = proc.communicate(timeout=120)[0].decode()
     stops = re.findall(r"^interrupted at step (\d+) \(checkpoint (\S+)\); resume with: "
-                       r"accelerate launch --num_processes 2 -m training\.multitask .* "
+                       r"accelerate launch --num_processes 2 -m training\.recipe\.multitask .* "
                        r"--resume$", out, re.MULTILINE)
     assert len(stops) == 1, out[-3000:]  # said once, by rank 0
     step = int(stops[0][0])

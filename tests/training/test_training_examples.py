@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from feedback_data.consistency import contradicts_gold
 from feedback_data.instructions import (
     answer_prompt,
     description_prompt,
@@ -16,16 +17,14 @@ from feedback_data.instructions import (
 )
 from feedback_data.jsonl import DataError
 from feedback_data.store import load_paper_feedback
-from training.examples import (
+from training.data.examples import (
     MULTITASK_TERMS,
     check_weights,
-    contradicts_gold,
     filter_consistent,
     load_pairs,
-    multitask_pairs,
-    refine_pairs,
-    term_pairs,
 )
+from training.recipe.multitask import multitask_pairs, term_pairs
+from training.recipe.refine import refine_pairs
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +151,7 @@ def test_pairs_file_is_validated(tmp_path):
 
 
 def test_held_out_split_keeps_questions_apart(make_cfg):
-    from training.data import build_data
+    from training.data.build import build_data
 
     cfg = make_cfg("refine", **{"data.max_records": 0, "data.eval_fraction": 0.1,
                                 "data.eval_max": 10_000})

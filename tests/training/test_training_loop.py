@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training import checkpoint as ckpt
-from training.numerics_guard import NonFiniteError, NumericsGuard
-from training.recipes import train
+from training.recipe.numerics_guard import NonFiniteError, NumericsGuard
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,8 +73,8 @@ def test_allowed_skips_are_logged_and_leave_the_weights_alone(make_cfg, tmp_path
                                                                monkeypatch):
     """A NaN loss at step 2 only: with one skip allowed the run finishes, finite."""
     calls = {"n": 0}
-    from training import loop
-    from training.loss import token_loss_sum
+    from training.recipe import loop
+    from training.recipe.loss import token_loss_sum
 
     def poisoned(logits, labels, encoder_decoder):
         calls["n"] += 1

@@ -8,8 +8,12 @@ import json
 
 import pytest
 
-from training.checkpoint_errors import CheckpointError
-from training.manifest import MANIFEST_FILE, verify_checkpoint, write_manifest
+from training.run.checkpoint import (
+    MANIFEST_FILE,
+    CheckpointError,
+    verify_checkpoint,
+    write_manifest,
+)
 
 
 def _folder(tmp_path):

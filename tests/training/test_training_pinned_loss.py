@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from training.config_load import load_config
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run.config_load import load_config
 
 SETTINGS = {
     "data.max_records": 16, "data.max_source_len": 48, "data.max_target_len": 32,

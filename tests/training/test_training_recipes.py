@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.training.conftest import weights
-from training.recipes import train
+from training.recipe.objectives import train
 
 
 def _losses(run_dir, key="train/loss"):
@@ -72,7 +72,7 @@ def test_lora_trains_only_the_adapters_and_merges(make_cfg, tiny_model, tmp_path
     original = weights(tiny_model)
     assert all(torch.equal(original[k], base_now[k]) for k in original)  # base stayed frozen
 
-    from training.merge import merge_adapter
+    from training.model.modeling import merge_adapter
 
     merged = merge_adapter(final, tmp_path / "merged")
     plain = AutoModelForSeq2SeqLM.from_pretrained(merged)
@@ -98,7 +98,7 @@ def test_pairs_file_only_run(make_cfg, tmp_path):
 
 
 def test_a_run_folder_with_checkpoints_needs_resume(make_cfg):
-    from training.checkpoint_errors import CheckpointError
+    from training.run.checkpoint import CheckpointError
 
     train(make_cfg("refine", **{"train.max_steps": 2, "train.save_every": 2}))
     with pytest.raises(CheckpointError, match="pass --resume"):

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from tests.training.conftest import weights
-from training import checkpoint as ckpt
-from training.manifest import verify_checkpoint
-from training.recipes import train
+from training.recipe.objectives import train
+from training.run import checkpoint as ckpt
+from training.run.checkpoint import verify_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_kill_9_then_resume_loses_only_the_steps_since_the_checkpoint(make_cfg, 
             {**__import__("tests.training.conftest", fromlist=["FAST"]).FAST, **settings,
              "model.name_or_path": str(tiny_model), "train.output_dir": str(run),
              "train.step_sleep": 0.2}.items()]
-    proc = subprocess.Popen([sys.executable, "-m", f"training.{objective}", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", f"training.recipe.{objective}", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while not (run / "checkpoints" / "step-6").is_dir():

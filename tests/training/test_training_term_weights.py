@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 import torch
 
-from training.batching import apportion, batch_terms, term_step_batches
-from training.collate import Encoded
-from training.loop import term_shares
-from training.loss import step_tokens, target_tokens, token_loss_sum
+from training.data.batching import apportion, batch_terms, term_step_batches
+from training.data.collate import Encoded
+from training.recipe.loop import term_shares
+from training.recipe.loss import step_tokens, target_tokens, token_loss_sum
 
 
 class OneProcess:
@@ -114,7 +114,7 @@ def test_replay_share_and_unweighted_terms():
 def test_a_small_run_follows_its_weights(make_cfg, tmp_path):
     """Weights 3 : 1 : 0 on a real run: three quarters of the steps train answers, a quarter
     error types, none descriptions (run.json's term mix, counted from the sampler)."""
-    from training.recipes import train
+    from training.recipe.objectives import train
 
     out = tmp_path / "weighted"
     train(make_cfg("multitask", out=out, **{

@@ -11,7 +11,13 @@ import torch
 
 from feedback_data.critic_labels import ERROR_LABELS, no_error_probability
 from tests.training.conftest import weights
-from training.validation import Selection, _accuracy_metrics, _auroc_metrics, auroc, is_better
+from training.recipe.validation import (
+    Selection,
+    _accuracy_metrics,
+    _auroc_metrics,
+    auroc,
+    is_better,
+)
 
 
 def test_auroc_counts_ties_half():
@@ -67,7 +73,7 @@ def test_label_scores_match_a_direct_forward_pass(tiny_model):
     a plain teacher-forced forward pass gives, for all sixteen labels."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from training.validation import label_logps
+    from training.recipe.validation import label_logps
 
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model)
@@ -90,7 +96,7 @@ def test_validation_selects_the_best_and_stops_early(make_cfg, tmp_path):
     """A run validated every 2 steps with select_by val/accuracy: val/ metrics in
     metrics.jsonl, the best evaluation's weights as final/ (equal to best/), its step and
     metrics in run.json."""
-    from training.recipes import train
+    from training.recipe.objectives import train
 
     out = tmp_path / "val"
     final = train(make_cfg("multitask", out=out, **{

@@ -1,0 +1,67 @@
+"""Iterative-refinement recipe: (question, chain) -> "error types ; corrected answer".
+
+Each feedback record gives one pair (:func:`refine_pairs`, below); a chain without error
+teaches "no error ; <the chain itself>", which is what stops the refinement loop at
+inference. The loop itself is training/recipe/loop.py, shared with the multitask recipe.
+
+    accelerate launch -m training.recipe.refine --config configs/refine/tiny.yaml \
+        --model /tmp/tiny --out runs/refine
+    rhf train --objective refine --model /tmp/tiny --out runs/refine [--resume] [lr=1e-4 ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from feedback_data.chain_format import reorder_chain
+from feedback_data.consistency import check_policy, contradicts_gold
+from feedback_data.instructions import refine_prompt, refine_target
+from feedback_data.schema import FeedbackItem
+from training.data.examples import REFINE_TERM, Pair
+from training.recipe import loop
+from training.run.config import ConfigError, DataConfig, RecipeConfig
+
+OBJECTIVE = "refine"
+
+
+def refine_pair(item: FeedbackItem, order: str = "answer_first") -> Pair:
+    q, fb = item.example.question, item.feedback
+    chain = reorder_chain(item.chain.text, order)
+    if fb.error_types:
+        target = refine_target(list(fb.error_types), reorder_chain(fb.correction.text, order))
+    else:
+        target = refine_target([], chain)  # "no error ; <the chain itself>"
+    return Pair(refine_prompt(q, chain), target, REFINE_TERM, fb.id)
+
+
+def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
+                 contradicting: str = "drop") -> list[Pair]:
+    """One iterative-refinement pair per record, in the records' order; under
+    ``contradicting="drop"`` none for a record whose correction contradicts the gold answer
+    (its target would teach the wrong answer)."""
+    check_policy(contradicting)
+    return [refine_pair(item, order) for item in items
+            if not (contradicting == "drop" and contradicts_gold(item))]
+
+
+def train(cfg: RecipeConfig) -> Path:
+    """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
+    if cfg.data.term_weights != DataConfig().term_weights:
+        raise ConfigError("data.term_weights applies to the multitask objective only")
+    d = cfg.data
+
+    def pairs(items):
+        return refine_pairs(items, d.chain_order, d.contradicting_corrections)
+
+    return loop.train(cfg, loop.Objective(name=OBJECTIVE, train_pairs=pairs, eval_pairs=pairs,
+                                          terms=(REFINE_TERM,)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m training.recipe.refine --config YAML [overrides]`` (also under accelerate)."""
+    loop.main(OBJECTIVE, train, argv)
+
+
+if __name__ == "__main__":
+    main()

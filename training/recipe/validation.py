@@ -1,0 +1,308 @@
+"""Validation during training: answer accuracy by greedy generation, detection AUROC, and
+the best checkpoint by a chosen metric.
+
+At each evaluation (``train.eval_every``) the model answers the validation questions
+(:func:`feedback_data.splits.validation_examples`: the held-out feedback questions and, for
+Sports, new vocab.json statements) with the instruction it is trained on, greedy, the
+source cut at ``data.max_source_len`` as in training; the answer is read with
+:func:`feedback_data.chain_format.parse_chain`. The multitask critic scores the held-out
+feedback records: P(no error) over the full label set
+(:func:`feedback_data.critic_labels.no_error_probability`), and AUROC against the
+annotators' labels. The refine model refines each held-out record's chain once.
+
+Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
+  val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed,
+  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (all held-out records
+  together), val/score (mean of val/accuracy and val/auroc), and for refine
+  val/detection_accuracy.
+
+Every process validates its share of the questions; the results are gathered, so every
+process computes the same metrics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from feedback_data.chain_format import parse_chain, reorder_chain
+from feedback_data.critic_labels import ERROR_LABELS, no_error_probability
+from feedback_data.instructions import (
+    answer_prompt,
+    error_types_prompt,
+    parse_refine_output,
+    refine_prompt,
+)
+from feedback_data.schema import Example, FeedbackItem
+from training.data.collate import causal_prompt_ids
+
+GEN_BATCH = 128  # prompts per generate call
+SCORE_BATCH = 32  # prompts per label-scoring pass (x 16 labels)
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """P(score of a positive > score of a negative), ties counting half; None without both.
+
+    >>> auroc([0.9, 0.8, 0.3, 0.3], [True, False, True, False])
+    0.625
+    """
+    pos = [s for s, y in zip(scores, positive, strict=True) if y]
+    neg = [s for s, y in zip(scores, positive, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _shard(n: int, accelerator: Any) -> list[int]:
+    return list(range(accelerator.process_index, n, accelerator.num_processes))
+
+
+def _gather(local: list[tuple[int, Any]], accelerator: Any) -> list[Any]:
+    """Every process's (index, value) pairs, in index order."""
+    if accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        local = gather_object(local)
+    return [v for _, v in sorted(local, key=lambda x: x[0])]
+
+
+@torch.no_grad()
+def generate(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
+             max_new_tokens: int, encoder_decoder: bool, device: Any) -> list[str]:
+    """Greedy completions, prompts encoded (and cut) as training encodes them."""
+    out: list[str] = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(order), GEN_BATCH):
+        idx = order[start:start + GEN_BATCH]
+        if encoder_decoder:
+            enc = tokenizer([prompts[i] for i in idx], max_length=max_source_len,
+                            truncation=True, padding=True, return_tensors="pt").to(device)
+            seqs = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                  num_beams=1, pad_token_id=pad)
+        else:
+            rows = [causal_prompt_ids(tokenizer, prompts[i], max_source_len) for i in idx]
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for j, r in enumerate(rows):  # left padding: every continuation starts together
+                ids[j, width - len(r):] = torch.tensor(r)
+                mask[j, width - len(r):] = 1
+            seqs = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                  max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                  pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+            seqs = seqs[:, width:]
+        texts = tokenizer.batch_decode(seqs, skip_special_tokens=True)
+        for i, t in zip(idx, texts, strict=True):
+            out[i] = t.strip()
+    return out
+
+
+@torch.no_grad()
+def label_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
+                encoder_decoder: bool, device: Any) -> list[list[float]]:
+    """log p(label | prompt) for each of :data:`ERROR_LABELS` (complete sequences)."""
+    labels = list(ERROR_LABELS)
+    k = len(labels)
+    out: list[list[float]] = []
+    if encoder_decoder:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        lab = tokenizer(text_target=labels, return_tensors="pt", padding=True)
+        ids, lmask = lab["input_ids"].to(device), lab["attention_mask"].to(device)
+        for start in range(0, len(prompts), SCORE_BATCH):
+            enc = tokenizer(prompts[start:start + SCORE_BATCH], max_length=max_source_len,
+                            truncation=True, padding=True, return_tensors="pt").to(device)
+            b = enc["input_ids"].shape[0]
+            hidden = model.get_encoder()(**enc).last_hidden_state.repeat_interleave(k, dim=0)
+            rep_ids, rep_mask = ids.repeat(b, 1), lmask.repeat(b, 1)
+            logits = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+                           attention_mask=enc["attention_mask"].repeat_interleave(k, dim=0),
+                           labels=rep_ids.masked_fill(rep_mask == 0, -100)).logits
+            logp = torch.log_softmax(logits.float(), -1).gather(-1, rep_ids[..., None])[..., 0]
+            flat = (logp * rep_mask).sum(-1).tolist()
+            out += [flat[i * k:(i + 1) * k] for i in range(b)]
+        return out
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    targets = [list(tokenizer(" " + t, add_special_tokens=False)["input_ids"]) + [eos]
+               for t in labels]
+    for prompt in prompts:
+        p_ids = causal_prompt_ids(tokenizer, prompt, max_source_len)
+        rows = [p_ids + t for t in targets]
+        width = max(len(r) for r in rows)
+        ids = torch.full((k, width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for j, r in enumerate(rows):
+            ids[j, :len(r)] = torch.tensor(r)
+            mask[j, :len(r)] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+                                 .float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+        tmask = torch.zeros_like(mask[:, 1:])
+        for j, t in enumerate(targets):
+            tmask[j, len(p_ids) - 1:len(p_ids) - 1 + len(t)] = 1
+        out.append((logp * tmask).sum(-1).tolist())
+    return out
+
+
+def _accuracy_metrics(examples: Sequence[Example], answers: Sequence[str | None]
+                      ) -> dict[str, float]:
+    right: dict[str, list[bool]] = defaultdict(list)
+    for ex, a in zip(examples, answers, strict=True):
+        right[ex.task].append(a == ex.answer)
+    metrics = {f"val/accuracy_{t}": sum(r) / len(r) for t, r in sorted(right.items())}
+    if right:
+        metrics["val/accuracy"] = sum(metrics.values()) / len(metrics)
+    metrics["val/unparsed"] = sum(a is None for a in answers) / max(1, len(answers))
+    return metrics
+
+
+def _auroc_metrics(items: Sequence[FeedbackItem], p_no_error: Sequence[float]
+                   ) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    gold = [not i.feedback.error_types for i in items]
+    for task in sorted({i.example.task for i in items}):
+        keep = [j for j, i in enumerate(items) if i.example.task == task]
+        value = auroc([p_no_error[j] for j in keep], [gold[j] for j in keep])
+        if value is not None:
+            metrics[f"val/auroc_{task}"] = value
+    if metrics:  # tasks differ in their error rates: each task's AUROC counts the same
+        metrics["val/auroc"] = sum(metrics.values()) / len(metrics)
+    value = auroc(p_no_error, gold)
+    if value is not None:
+        metrics["val/auroc_pooled"] = value
+    return metrics
+
+
+@dataclass
+class Validator:
+    """Validation questions and records, and how to prompt the model with them."""
+
+    objective: str
+    examples: list[Example]
+    items: list[FeedbackItem]
+    max_source_len: int
+    max_new_tokens: int
+    chain_order: str
+
+    def __call__(self, model: Any, tokenizer: Any, accelerator: Any) -> dict[str, float]:
+        unwrapped = accelerator.unwrap_model(model)
+        was_training = unwrapped.training
+        unwrapped.eval()
+        encoder_decoder = bool(unwrapped.config.is_encoder_decoder)
+        device = accelerator.device
+        try:
+            if self.objective == "refine":
+                return self._refine(unwrapped, tokenizer, accelerator, encoder_decoder, device)
+            mine = _shard(len(self.examples), accelerator)
+            texts = generate(unwrapped, tokenizer,
+                             [answer_prompt(self.examples[i].question) for i in mine],
+                             self.max_source_len, self.max_new_tokens, encoder_decoder, device)
+            answers = _gather([(i, parse_chain(t)[0]) for i, t in zip(mine, texts,
+                                                                    strict=True)], accelerator)
+            metrics = _accuracy_metrics(self.examples, answers)
+            mine = _shard(len(self.items), accelerator)
+            prompts = [error_types_prompt(self.items[i].example.question,
+                                          reorder_chain(self.items[i].chain.text,
+                                                        self.chain_order)) for i in mine]
+            rows = label_logps(unwrapped, tokenizer, prompts, self.max_source_len,
+                               encoder_decoder, device)
+            probs = _gather([(i, no_error_probability(r)) for i, r in zip(mine, rows,
+                                                                        strict=True)],
+                            accelerator)
+            metrics.update(_auroc_metrics(self.items, probs))
+            if "val/accuracy" in metrics and "val/auroc" in metrics:
+                metrics["val/score"] = (metrics["val/accuracy"] + metrics["val/auroc"]) / 2
+            return metrics
+        finally:
+            if was_training:
+                unwrapped.train()
+
+    def _refine(self, model: Any, tokenizer: Any, accelerator: Any, encoder_decoder: bool,
+                device: Any) -> dict[str, float]:
+        """One refine round on each held-out record's chain: the answer it leaves (the given
+        chain on 'no error' or an unreadable correction), and whether it saw an error."""
+        mine = _shard(len(self.items), accelerator)
+        chains = [reorder_chain(self.items[i].chain.text, self.chain_order) for i in mine]
+        texts = generate(model, tokenizer,
+                         [refine_prompt(self.items[i].example.question, c)
+                          for i, c in zip(mine, chains, strict=True)],
+                         self.max_source_len, self.max_new_tokens + 16, encoder_decoder,
+                         device)
+        local = []
+        for i, chain, text in zip(mine, chains, texts, strict=True):
+            codes, correction = parse_refine_output(text)
+            answer = parse_chain(chain)[0]
+            if codes and correction and parse_chain(correction)[2]:
+                answer = parse_chain(correction)[0]
+            local.append((i, (answer, None if codes is None else codes == [])))
+        results = _gather(local, accelerator)
+        examples = [i.example for i in self.items]
+        metrics = _accuracy_metrics(examples, [a for a, _ in results])
+        gold = [not i.feedback.error_types for i in self.items]
+        metrics["val/detection_accuracy"] = sum(
+            p is not None and p == g for (_, p), g in zip(results, gold, strict=True)
+        ) / max(1, len(gold))
+        return metrics
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    """A loss is minimised, every other metric maximised; a NaN is never better."""
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best if "loss" in metric else value > best
+
+
+@dataclass
+class Selection:
+    """The best evaluation so far by ``metric``, and how many evaluations since."""
+
+    metric: str
+    patience: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    since_best: int = 0
+    evaluations: int = 0
+    stopped_early_at: int | None = None
+
+    def update(self, metrics: dict[str, float], step: int) -> bool:
+        """Record one evaluation; True when it is the new best (save it)."""
+        if self.metric not in metrics:
+            raise KeyError(f"train.select_by {self.metric!r} is not among the evaluation's "
+                           f"metrics {sorted(metrics)}")
+        self.evaluations += 1
+        value = float(metrics[self.metric])
+        if is_better(self.metric, value, self.best):
+            self.best, self.best_step, self.best_metrics = value, step, dict(metrics)
+            self.since_best = 0
+            return True
+        self.since_best += 1
+        return False
+
+    def should_stop(self) -> bool:
+        return bool(self.patience) and self.since_best >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        return {"metric": self.metric, "patience": self.patience, "best": self.best,
+                "best_step": self.best_step, "best_metrics": self.best_metrics,
+                "since_best": self.since_best, "evaluations": self.evaluations,
+                "stopped_early_at": self.stopped_early_at}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], metric: str, patience: int) -> Selection:
+        sel = cls(metric, patience)
+        if state and state.get("metric") == metric:
+            for key in ("best", "best_step", "best_metrics", "since_best", "evaluations",
+                        "stopped_early_at"):
+                setattr(sel, key, state.get(key, getattr(sel, key)))
+        return sel
