@@ -196,7 +196,7 @@ def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_
     assert run_all() == ["eval"]
     assert any(re.fullmatch(r"== eval \.\.\. \(its code changed since commit \S+: "
                             r"inference/methods\.py\)", line) for line in logs), logs
-    loop = src / "training" / "loop.py"
+    loop = src / "training" / "recipe" / "loop.py"
     loop.write_text(loop.read_text() + "\n# a change to the training loop\n")
     assert run_all() == ["train-multitask", "train-refine", "eval"]
     demo = src / "pipeline" / "demo.py"
