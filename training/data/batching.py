@@ -74,6 +74,19 @@ def rows_per_batch(examples: Sequence[Encoded], batch_size: int, max_tokens: int
     return max(1, int(max_tokens // typical))
 
 
+def _shuffled_by_term(examples: Sequence[Encoded], seed: int, epoch: int
+                      ) -> tuple[random.Random, dict[str, list[int]]]:
+    """The epoch's generator (seeded by seed and epoch) and the indices of each term in a
+    shuffled order (random ties, a different grouping every epoch)."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    by_term: dict[str, list[int]] = {}
+    for i in order:
+        by_term.setdefault(examples[i].term, []).append(i)
+    return rng, by_term
+
+
 def grouped_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
                     epoch: int = 0, window: int = WINDOW_BATCHES,
                     max_tokens: int = 0) -> list[list[int]]:
@@ -82,12 +95,7 @@ def grouped_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
     With ``max_tokens`` > 0 the batches are packed to that many padded tokens instead of
     holding ``batch_size`` pairs each.
     """
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(examples)))
-    rng.shuffle(order)  # random ties, a different grouping every epoch
-    by_term: dict[str, list[int]] = {}
-    for i in order:
-        by_term.setdefault(examples[i].term, []).append(i)
+    rng, by_term = _shuffled_by_term(examples, seed, epoch)
     batches: list[list[int]] = []
     for term in sorted(by_term):
         idx = sorted(by_term[term], key=lambda i: len(examples[i].input_ids))
@@ -169,12 +177,7 @@ def term_step_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
     The epoch holds as many steps as its batches fill (rounded up to whole steps). A single
     term with ``group`` 1 gives exactly :func:`grouped_batches` (or :func:`random_batches`).
     """
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(examples)))
-    rng.shuffle(order)  # random ties, a different grouping every epoch
-    by_term: dict[str, list[int]] = {}
-    for i in order:
-        by_term.setdefault(examples[i].term, []).append(i)
+    rng, by_term = _shuffled_by_term(examples, seed, epoch)
     missing = sorted(set(by_term) - set(shares))
     if missing:
         raise ValueError(f"no share for term(s) {missing}")
