@@ -66,9 +66,9 @@ def _write_jsonl(items: list[FeedbackItem], out: Path) -> None:
 
 def _write_hf(items: list[FeedbackItem], out: Path) -> None:
     from feedback_data.hf_dataset import save_items
-    from feedback_data.jsonl import atomic_folder
+    from feedback_data.jsonl import atomic_folder, is_saved_dataset
 
-    with atomic_folder(out) as staged:  # beside out first, then renamed into place
+    with atomic_folder(out, ours=is_saved_dataset) as staged:  # beside out, then renamed
         save_items(items, staged)
 
 

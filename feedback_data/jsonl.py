@@ -28,6 +28,18 @@ class DataError(ValueError):
     """Bad input data; the message names where (file, line, record, field)."""
 
 
+class NotOurs(DataError):
+    """A folder in the way of a write that the writer did not make: it is never replaced."""
+
+
+# What a folder holds when `datasets` wrote it (save_to_disk of a Dataset or a DatasetDict).
+SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def is_saved_dataset(folder: Path) -> bool:
+    return any((Path(folder) / name).is_file() for name in SAVED_DATASET_FILES)
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "<record>"
 
@@ -101,13 +113,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
+def atomic_folder(path: str | Path, ours: Any = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (an old
     ``path`` is moved aside first, then deleted). On failure it is removed and ``path`` stays
-    as it was; a full disk is :class:`DiskFull` (needing at least what was staged)."""
+    as it was; a full disk is :class:`DiskFull` (needing at least what was staged).
+
+    An existing ``path`` is replaced only when it is an empty folder or ``ours(path)`` says
+    this writer made it (e.g. :func:`is_saved_dataset`); anything else is :class:`NotOurs`,
+    raised before any work, and left as it was."""
     import shutil
 
     path = Path(path)
+    check_replaceable(path, ours)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -126,6 +143,17 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         replace_folder(staged / "out", path)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def check_replaceable(path: Path, ours: Any = None) -> None:
+    """Raise :class:`NotOurs` unless ``path`` is absent, an empty folder, or ``ours(path)``."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink() and (
+            not any(path.iterdir()) or (ours is not None and ours(path))):
+        return
+    raise NotOurs(f"{path} is in the way and was not written by this command: it was left "
+                  "as it is; choose another output or remove it yourself")
 
 
 def replace_folder(staged: str | Path, path: str | Path, aside: str | Path | None = None

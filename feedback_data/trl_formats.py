@@ -290,11 +290,11 @@ def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
         return "jsonl"
     from datasets import Dataset
 
-    from feedback_data.jsonl import atomic_folder
+    from feedback_data.jsonl import atomic_folder, is_saved_dataset
 
     if not rows:
         raise ExportError(f"{out}: no rows to write (a dataset folder needs at least one)")
-    with atomic_folder(out) as staged:
+    with atomic_folder(out, ours=is_saved_dataset) as staged:
         Dataset.from_list(rows).save_to_disk(str(staged))
     return "hf"
 

@@ -104,7 +104,7 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
 
 def ship(model_dir: Path, dest: Path) -> None:
     """Copy the loadable files and the record to ``dest`` (replaced as a whole)."""
-    with atomic_folder(dest) as tmp:
+    with atomic_folder(dest, ours=lambda p: (p / RECORD).is_file()) as tmp:
         tmp.mkdir()
         for name in SHIPPED_FILES:
             if (model_dir / name).exists():

@@ -162,9 +162,9 @@ def _at(tree: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
 
 def learning_overlay(got: dict[str, Any]) -> dict[str, Any]:
     """The values at :data:`LEARNING_PATHS` of a computed pin tree."""
-    out = {}
+    copy, out = json.loads(json.dumps(got)), {}
     for path in LEARNING_PATHS:
-        tree, leaf = _at(json.loads(json.dumps(got)), path)
+        tree, leaf = _at(copy, path)
         if leaf in tree:
             out[path] = tree[leaf]
     return out
@@ -173,12 +173,12 @@ def learning_overlay(got: dict[str, Any]) -> dict[str, Any]:
 def expected() -> dict[str, Any]:
     """The e5ada69 pins with the learning overlay put in at its paths."""
     want = json.loads(PINS.read_text())
-    for path, value in json.loads(LEARNING_PINS.read_text()).items():
-        tree, leaf = _at(want, path)
-        tree[leaf] = value
+    overlay = json.loads(LEARNING_PINS.read_text())
     for path in LEARNING_PATHS:  # a path the overlay lacks is absent now
         tree, leaf = _at(want, path)
-        if path not in json.loads(LEARNING_PINS.read_text()):
+        if path in overlay:
+            tree[leaf] = overlay[path]
+        else:
             tree.pop(leaf, None)
     return want
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from feedback_data.jsonl import atomic_folder
+from feedback_data.jsonl import atomic_folder, check_replaceable
 from training.run.config import ConfigError, ModelConfig, TrainConfig
 
 
@@ -265,6 +265,11 @@ def is_adapter(path: str | Path) -> bool:
     return (Path(path) / ADAPTER_CONFIG).is_file()
 
 
+def merged_here(folder: Path) -> bool:
+    """A folder :func:`merge_adapter` wrote (it holds merged_from.json)."""
+    return (folder / "merged_from.json").is_file()
+
+
 def merge_adapter(adapter_dir: str | Path, out: str | Path, base: str | None = None) -> Path:
     """Load base model + adapter, merge the adapter into the weights, save a plain model.
 
@@ -278,12 +283,14 @@ def merge_adapter(adapter_dir: str | Path, out: str | Path, base: str | None = N
     adapter_dir, out = Path(adapter_dir), Path(out)
     if not is_adapter(adapter_dir):
         raise ValueError(f"{adapter_dir} holds no LoRA adapter ({ADAPTER_CONFIG} not found)")
+    check_replaceable(out, merged_here)  # before the merge's work: never over a user's folder
     recorded = json.loads((adapter_dir / ADAPTER_CONFIG).read_text())["base_model_name_or_path"]
     base = base or recorded
     model = model_class(base).from_pretrained(base, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
-    with atomic_folder(out) as staged:  # the merged model is written whole or not at all
+    # the merged model is written whole or not at all, and replaces only an earlier merge
+    with atomic_folder(out, ours=merged_here) as staged:
         staged.mkdir()
         model.save_pretrained(staged, safe_serialization=True)
         AutoTokenizer.from_pretrained(tok_src).save_pretrained(staged)

@@ -100,7 +100,7 @@ def _save_random(model_class, config, tokenizer, out: Path, seed: int, record: d
 
     torch.manual_seed(seed)
     model = model_class(config)
-    with atomic_folder(out) as staged:
+    with atomic_folder(out, ours=lambda p: (p / "rhf_model.json").is_file()) as staged:
         staged.mkdir()
         model.save_pretrained(staged, safe_serialization=True)
         tokenizer.save_pretrained(staged)
