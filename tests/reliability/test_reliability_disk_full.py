@@ -152,8 +152,8 @@ def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_
     if fmt == "jsonl":
         out.write_text("the old export\n")
     else:
-        out.mkdir()
-        (out / "old.txt").write_text("the old export")
+        out.mkdir()  # an earlier dataset export (save_to_disk writes state.json)
+        (out / "state.json").write_text('{"the old export": true}')
     before = snapshot(disk.path)
     if not disk.real:
         import datasets
