@@ -39,13 +39,17 @@ def shot_text(shot: Example) -> str:
 
 
 def cot_prompt(task: str, question: str, shots: list[Example]) -> str:
-    """The k-shot CoT prompt: the shots, a blank line between each, then 'Q: <question>\\nA:'.
+    """The k-shot CoT prompt: the shots, a blank line between each, then 'Q: <question>\\nA:'
+    (headed by the task's instruction line when its shots come from a CoT prompt file).
 
     >>> cot_prompt("strategyqa", "Is water wet?", [])
     'Q: Is water wet?\\nA:'
     """
+    from feedback_data.tasks.data import instruction
+
     check_task(task)
-    parts = [shot_text(s) for s in shots]
+    head = instruction(task) if shots else ""
+    parts = ([head] if head else []) + [shot_text(s) for s in shots]
     parts.append(f"Q: {question.strip()}\nA:")
     return "\n\n".join(parts)
 

@@ -15,7 +15,14 @@ from feedback_data.bigbench import normalize_question
 from feedback_data.jsonl import DataError
 from feedback_data.schema import Example, stable_id
 from feedback_data.tasks.builtin import builtin_shot_pool, builtin_split
-from feedback_data.tasks.loaders import LoadReport, load_examples, load_shot_file
+from feedback_data.tasks.loaders import (
+    LoadReport,
+    apply_template,
+    load_examples,
+    load_prompt_shots,
+    load_shot_file,
+    prompt_instruction,
+)
 from feedback_data.tasks.registry import get_task
 from feedback_data.tasks.spec import TaskSpec
 
@@ -70,7 +77,8 @@ def _shot_pool(spec: TaskSpec) -> tuple[Example, ...]:
         return tuple(e for e in split_examples(spec, "train")
                      if e.explanation and e.answer is not None)
     assert spec.shots.file is not None
-    shots = load_shot_file(spec, spec.shots.file)
+    shots = (load_prompt_shots(spec, spec.shots.file) if spec.shots.source == "prompt"
+             else load_shot_file(spec, spec.shots.file))
     dev = {normalize_question(spec.name, e.question) for e in dev_set(spec)}
     for i, shot in enumerate(shots):
         if normalize_question(spec.name, shot.question) in dev:
@@ -82,6 +90,16 @@ def _shot_pool(spec: TaskSpec) -> tuple[Example, ...]:
 def shot_pool(task: str | TaskSpec) -> tuple[Example, ...]:
     """The examples CoT shots are drawn from (never dev questions)."""
     return _shot_pool(get_task(task))
+
+
+@lru_cache(maxsize=16)
+def _instruction(spec: TaskSpec) -> str:
+    return "" if spec.builtin else prompt_instruction(spec)
+
+
+def instruction(task: str | TaskSpec) -> str:
+    """The line heading the task's k-shot prompts ('' when none: see prompt_instruction)."""
+    return _instruction(get_task(task))
 
 
 def task_summary(task: str | TaskSpec) -> dict[str, Any]:
@@ -117,7 +135,8 @@ def task_summary(task: str | TaskSpec) -> dict[str, Any]:
 
 def question_example(task: str | TaskSpec, question: str, options: list[str] | None = None,
                      example_id: str = "api") -> Example:
-    """An unlabelled Example of ``task`` for one question asked directly (the service).
+    """An unlabelled Example of ``task`` for one question asked directly (the service), shown
+    through the spec's question template as the task's own questions are.
 
     A multiple-choice question gets its ``options`` shown in the question and kept in meta
     (a question that already ends with 'Options: (A) ...' may leave them out).
@@ -130,7 +149,7 @@ def question_example(task: str | TaskSpec, question: str, options: list[str] | N
     )
 
     spec = get_task(task)
-    question = " ".join(question.split())
+    question = apply_template(spec, question)
     if spec.builtin:
         if options:
             raise ValueError(f"task {spec.name} is yes/no: options do not apply")
