@@ -85,6 +85,9 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                         "refine", run_method, "refine", models.get(config.refine_model),
                         examples, params, start_chains=[p.text for p in cached["cot"]])
                 preds = cached["refine"]
+                for p, start in zip(preds, cached["cot"], strict=True):  # the start's shots
+                    if start.meta.get("shots_dropped"):
+                        p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
                 out["refine", seed] = preds, cot_params | {
                     "rounds": config.rounds, "keep": config.refine_keep,
                     "start_model": config.base_model,

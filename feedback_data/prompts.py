@@ -22,6 +22,7 @@ from feedback_data.chain_format import format_chain
 from feedback_data.instructions import error_types_text
 from feedback_data.schema import Example, FeedbackItem, stable_id
 from feedback_data.tasks.builtin import MAX_SHOT_CHARS  # noqa: F401  (where it lived)
+from feedback_data.tasks.spec import TaskSpec
 
 DETECTION_HEADER = "Which errors does the answer to the question contain?"
 
@@ -82,23 +83,28 @@ def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
         return []
     spec = get_task(task)
     pool = list(shot_pool(task))
+    if len(pool) < k:
+        raise ValueError(too_few_shots(spec, len(pool), k))
     if seed != 0:
         random.Random(seed).shuffle(pool)
     if spec.answer_type != "yes_no":
-        if len(pool) < k:
-            raise ValueError(f"only {len(pool)} shots available for {spec.name}, asked for "
-                             f"{k} (give the spec shots: {{file: shots.jsonl}}, or --k "
-                             f"{len(pool)})")
         return pool[:k]
     by_answer = {a: [ex for ex in pool if ex.answer == a] for a in ("yes", "no")}
     shots: list[Example] = []
     for i in range(k):
         want = "yes" if i % 2 == 0 else "no"
         bucket = by_answer[want] or by_answer["no" if want == "yes" else "yes"]
-        if not bucket:
-            raise ValueError(f"only {len(shots)} shots available for {task}, asked for {k}")
         shots.append(bucket.pop(0))
     return shots
+
+
+def too_few_shots(spec: TaskSpec, available: int, k: int) -> str:
+    """The one-line error for asking ``k`` shots of a pool of ``available``: it names the task
+    file and the fix."""
+    fix = f"give --k {available}" if available else "give --k 0"
+    where = f"{spec.where()}: " if spec.path else ""
+    return (f"{where}only {available} shots available for {spec.name}, asked for {k} "
+            f"({fix}, or more shots: shots: {{file: shots.jsonl}} or {{prompt: cot.txt}})")
 
 
 def detection_block(question: str, chain: str, label: str | None = None) -> str:

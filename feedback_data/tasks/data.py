@@ -128,9 +128,30 @@ def task_summary(task: str | TaskSpec) -> dict[str, Any]:
         "train_size": len(split_examples(spec, "train")),
         "unlabelled": sum(e.answer is None for e in every),
         "duplicates_left_out": report.duplicates,
+        "conflicting_left_out": report.conflicting, "conflicts": list(report.conflicts),
         "dev_answers": dict(sorted(answers.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
-        "majority": majority, "shot_pool": shots,
+        "majority": majority, "shot_pool": shots, "problems": task_problems(spec),
     }
+
+
+def task_problems(task: str | TaskSpec, k: int | None = None) -> list[str]:
+    """Every problem of a task's shots, one line each ([] when there is none): a shots file
+    that cannot be used (a dev question, a shot without an explanation, ...), and with ``k``
+    a pool too small for k shots. A bad spec or bad data raises (SpecError, DataError)."""
+    from feedback_data.prompts import too_few_shots
+
+    spec = get_task(task)
+    split_examples(spec, "all")  # the data itself: raises on a bad record
+    try:
+        pool = shot_pool(spec)
+    except DataError as exc:
+        return [f"shots: {exc}"]
+    problems = []
+    if k is not None and len(pool) < k:
+        problems.append(too_few_shots(spec, len(pool), k))
+    if spec.shots.source == "prompt":
+        instruction(spec)  # read with the shots above; kept for the prompt's head
+    return problems
 
 
 def question_example(task: str | TaskSpec, question: str, options: list[str] | None = None,

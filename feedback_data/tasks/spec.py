@@ -2,7 +2,7 @@
 
     name: date_understanding             # lower case, digits, _ or -
     display_name: Date Understanding     # optional: how reports name it
-    loader:                              # exactly one of bigbench / bigbench_file / bbh / jsonl / hf
+    loader:                              # one of bigbench, bigbench_file, bbh, jsonl, hf
       bigbench: date_understanding       # a task of the bigbench==1.0.0 sdist (or 'task/subtask')
       # bigbench_file: navigate/task.json  # a BIG-bench task.json, or its folder
       # bbh: bbh/navigate.json           # a BIG-Bench Hard file {"examples": [{input, target}]}
