@@ -22,7 +22,6 @@ from feedback_data.chain_format import format_chain
 from feedback_data.instructions import error_types_text
 from feedback_data.schema import Example, FeedbackItem, stable_id
 from feedback_data.tasks.builtin import MAX_SHOT_CHARS  # noqa: F401  (where it lived)
-from feedback_data.tasks.spec import TaskSpec
 
 DETECTION_HEADER = "Which errors does the answer to the question contain?"
 
@@ -81,6 +80,8 @@ def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
         raise ValueError(f"k must be >= 0, got {k}")
     if k == 0:
         return []
+    from feedback_data.tasks.data import too_few_shots
+
     spec = get_task(task)
     pool = list(shot_pool(task))
     if len(pool) < k:
@@ -96,15 +97,6 @@ def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
         bucket = by_answer[want] or by_answer["no" if want == "yes" else "yes"]
         shots.append(bucket.pop(0))
     return shots
-
-
-def too_few_shots(spec: TaskSpec, available: int, k: int) -> str:
-    """The one-line error for asking ``k`` shots of a pool of ``available``: it names the task
-    file and the fix."""
-    fix = f"give --k {available}" if available else "give --k 0"
-    where = f"{spec.where()}: " if spec.path else ""
-    return (f"{where}only {available} shots available for {spec.name}, asked for {k} "
-            f"({fix}, or more shots: shots: {{file: shots.jsonl}} or {{prompt: cot.txt}})")
 
 
 def detection_block(question: str, chain: str, label: str | None = None) -> str:

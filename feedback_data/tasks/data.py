@@ -92,6 +92,15 @@ def shot_pool(task: str | TaskSpec) -> tuple[Example, ...]:
     return _shot_pool(get_task(task))
 
 
+def too_few_shots(spec: TaskSpec, available: int, k: int) -> str:
+    """The one-line error for asking ``k`` shots of a pool of ``available``: it names the task
+    file and the fix."""
+    fix = f"give --k {available}" if available else "give --k 0"
+    where = f"{spec.where()}: " if spec.path else ""
+    return (f"{where}only {available} shots available for {spec.name}, asked for {k} "
+            f"({fix}, or more shots: shots: {{file: shots.jsonl}} or {{prompt: cot.txt}})")
+
+
 @lru_cache(maxsize=16)
 def _instruction(spec: TaskSpec) -> str:
     return "" if spec.builtin else prompt_instruction(spec)
@@ -138,8 +147,6 @@ def task_problems(task: str | TaskSpec, k: int | None = None) -> list[str]:
     """Every problem of a task's shots, one line each ([] when there is none): a shots file
     that cannot be used (a dev question, a shot without an explanation, ...), and with ``k``
     a pool too small for k shots. A bad spec or bad data raises (SpecError, DataError)."""
-    from feedback_data.prompts import too_few_shots
-
     spec = get_task(task)
     split_examples(spec, "all")  # the data itself: raises on a bad record
     try:
