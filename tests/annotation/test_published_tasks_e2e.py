@@ -105,10 +105,11 @@ def test_spec_to_report_and_label_studio_files(which, tmp_path, bigbench_tasks, 
     rhf("annotate", "tasks", chains, "--task", spec, "--out", tmp_path / "tasks.json")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
     written = [json.loads(line) for line in chains.read_text().splitlines()]
-    assert len(tasks) == len(written) == 2
+    # navigate has hundreds of train questions; the 6-question snarks fixture has one
+    assert len(tasks) == len(written) == (2 if which == "bigbench_file" else 1)
     project = ls_client.create_project(project_title, (tmp_path / "config.xml").read_text())
     body = ls_client.request("POST", f"/api/projects/{project['id']}/import", json=tasks)
-    assert body["task_count"] == 2
+    assert body["task_count"] == len(tasks)
     imported = [t["data"] for t in ls_client.iter_tasks(project["id"])]
     assert sorted(d["chain_id"] for d in imported) == sorted(c["id"] for c in written)
     train = {e.id: e.question for e in split_examples(name, "train")}
