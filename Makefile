@@ -47,9 +47,10 @@ browser:
 demo: install
 	$(VENV)/bin/rhf demo
 
+# mkdocs runs without --quiet: that hides the warnings, and then --strict never aborts.
 test: install-dev label-studio browser
 	$(VENV)/bin/ruff check .
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 	$(PY) -m pytest -q
 
 # The documentation site (docs/, mkdocs.yml) into site/; `mkdocs serve` shows it while editing.
