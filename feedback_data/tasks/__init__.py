@@ -4,6 +4,7 @@
 StrategyQA and Sports Understanding and any spec loaded), ``formats`` (the published files:
 a BIG-bench task.json, a BIG-Bench Hard file, a CoT prompt .txt), ``loaders`` (records of
 a BIG-bench task, a BBH file, a JSONL file or a datasets folder -> checked Examples),
-``bigbench_sdist`` (any BIG-bench task by name, out of the kept sdist), ``data`` (a spec's
-examples, splits and shots), ``builtin`` (what only the two built-in tasks do). See docs/tasks.md.
+``bigbench_by_name`` (any BIG-bench task by name, from the data sources), ``data`` (a spec's
+examples, splits and shots), ``builtin`` (what only the two built-in tasks do). See
+docs/tasks.md.
 """

@@ -1,4 +1,4 @@
-"""A spec's questions as Examples: from a BIG-bench task (by name, out of the kept sdist, or
+"""A spec's questions as Examples: from a BIG-bench task (by name, from the data sources, or
 a task.json by path), a BIG-Bench Hard file, a JSONL file or a datasets folder; every record
 checked against the spec's answer type. Shots from a shots JSONL or a CoT prompt file; the
 spec's question template applied to questions asked directly (:func:`apply_template`).
@@ -29,7 +29,7 @@ from feedback_data.answers import (
 from feedback_data.bigbench import example_id, normalize_question
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import Example, stable_id
-from feedback_data.tasks.bigbench_sdist import bigbench_task_file
+from feedback_data.tasks.bigbench_by_name import bigbench_task_file
 from feedback_data.tasks.formats import (
     parse_bbh_task,
     parse_bigbench_task,

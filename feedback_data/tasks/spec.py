@@ -3,7 +3,7 @@
     name: date_understanding             # lower case, digits, _ or -
     display_name: Date Understanding     # optional: how reports name it
     loader:                              # one of bigbench, bigbench_file, bbh, jsonl, hf
-      bigbench: date_understanding       # a task of the bigbench==1.0.0 sdist (or 'task/subtask')
+      bigbench: date_understanding       # a BIG-bench task by name (or 'task/subtask')
       # bigbench_file: navigate/task.json  # a BIG-bench task.json, or its folder
       # bbh: bbh/navigate.json           # a BIG-Bench Hard file {"examples": [{input, target}]}
       # jsonl: questions.jsonl           # one object per line (paths relative to this file)
