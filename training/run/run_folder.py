@@ -32,6 +32,7 @@ import yaml
 from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
 from feedback_data.jsonl import write_bytes, write_text
 from feedback_data.run_mark import NotOurFolder, check_claim, claim
+from feedback_data.text_files import NotUtf8, read_utf8
 from feedback_data.write_lock import OutputLocked, acquire, folder_lock, release
 from training.run.checkpoint import (
     CheckpointError,
@@ -266,7 +267,9 @@ def _check_model_change(ckpt: Path, state: dict[str, Any], new_config: dict[str,
 
 def _read_checkpoint_config(ckpt: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load((ckpt / "config.yaml").read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(read_utf8(ckpt / "config.yaml"))
+    except NotUtf8 as exc:
+        raise CheckpointError(f"checkpoint {ckpt}: {exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise corrupt_checkpoint(ckpt, exc) from None
     if not isinstance(loaded, dict):
