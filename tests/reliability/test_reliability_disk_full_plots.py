@@ -98,3 +98,32 @@ def test_eval_with_a_full_disk_at_its_plots_is_one_line_and_keeps_the_prediction
     pred = out / "predictions" / "cot_sports_understanding_seed0.jsonl"
     assert len(pred.read_text().splitlines()) == 4  # written before the plots, kept
     assert not png.exists() and not [p for p in out.rglob("*.tmp")]
+
+
+def test_a_model_card_on_a_full_disk_is_one_disk_full_line_and_kept(tmp_path, monkeypatch):
+    """`rhf eval --update-card` appends to the card through the same writer: a full disk is
+    one DiskFull line and the card stays as it was. (Cards were already written this way at
+    d9a135d: a guard against regressions, not one of the issue's failures.)"""
+    from training.recipe.model_card import Result, append_results
+
+    folder = tmp_path / "final"
+    folder.mkdir()
+    card = "---\nlicense: apache-2.0\n---\n\n# tiny\n"
+    (folder / "README.md").write_text(card)
+    real = os.fsync
+
+    def fsync(fd):
+        if ".README.md." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(jsonl.os, "fsync", fsync)
+    with pytest.raises(DiskFull) as err:
+        append_results(folder, [Result("strategyqa", "StrategyQA dev", "accuracy", 0.5, "cot")],
+                       "| a | b |")
+    assert re.fullmatch(rf"disk full in {re.escape(str(folder))}: needs about [\d.]+ "
+                        rf"(kB|bytes) \([\d.]+ (bytes|kB|MB|GB|TB) free\); "
+                        rf"{re.escape(str(folder / 'README.md'))} was left as it was",
+                        str(err.value))
+    assert (folder / "README.md").read_text() == card
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md"]
