@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from pathlib import Path
 
@@ -292,3 +293,84 @@ def test_a_lone_surrogate_in_a_question_is_422_naming_the_field(client):
     assert (r.status_code, r.json()) == (422, {"detail": [{
         "loc": ["body", "question"], "type": "unicode",
         "msg": "text that is not valid Unicode (a lone surrogate)"}]})
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+SERVER = """
+import sys, uvicorn
+from inference.toy_models import ScriptedGenerator
+from pipeline.serve import create_app
+app = create_app(model=ScriptedGenerator(lambda _p, _j: "The answer is yes because a."))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def _send_chunked(port: int, size: int) -> bytes:
+    """POST ``size`` bytes chunked (no Content-Length) to /v1/answer with the token; the
+    reply's head (the server may answer, and close, before the body is all sent)."""
+    import socket
+
+    sent, chunk, reply = 0, b"x" * 65536, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(f"POST /v1/answer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}"
+                     f"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked"
+                     f"\r\n\r\n".encode())
+        try:
+            while sent < size:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:  # the server answered and closed: it stopped reading
+            pass
+        try:
+            while b"\r\n\r\n" not in reply:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                reply += data
+        except OSError:
+            pass
+    return reply
+
+
+def test_a_real_server_stays_flat_under_a_32_mb_body():
+    """On loopback: 32 MB sent chunked (no Content-Length) with the token; the answer is
+    413 and the server's memory grows by far less than the body."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.reliability.conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RHF_API_TOKEN": TOKEN}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    server.stdout.read().decode()[-2000:] if server.poll() is not None else ""
+                time.sleep(0.2)
+        _send_chunked(port, 2 * 1024 * 1024)  # a first over-cap body: what a request loads
+        before = _rss_kb(server.pid)
+        reply = _send_chunked(port, 32 * 1024 * 1024)
+        grown_kb = _rss_kb(server.pid) - before
+        assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+        assert grown_kb < 12 * 1024, f"the server grew by {grown_kb} kB"
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
