@@ -146,7 +146,7 @@ class Backend:
         info["max_source_length"] = {"value": max_source_length, "from": origin}
         try:
             if info.get("peft"):
-                adapter = json.loads((Path(resolved) / "adapter_config.json").read_text())
+                adapter = json.loads(_text(Path(resolved) / "adapter_config.json"))
                 base = adapter.get("base_model_name_or_path") or ""
                 config = AutoConfig.from_pretrained(base)
                 if config.is_encoder_decoder:

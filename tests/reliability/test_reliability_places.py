@@ -79,3 +79,16 @@ def test_a_task_name_with_a_control_character_is_one_line(tmp_path, name, shown,
                        f"character ({char} at position {at}); a task name is lower case "
                        f"letters, digits, '_' or '-'")
     assert "\n" not in message
+
+
+def test_a_non_utf8_checkpoint_state_names_the_file(tmp_path):
+    from training.run.checkpoint import CheckpointError, read_state
+
+    ckpt = tmp_path / "step-2"
+    ckpt.mkdir()
+    (ckpt / "trainer_state.json").write_bytes(b'{"step": 2}' + PNG)
+    with pytest.raises(CheckpointError) as err:
+        read_state(ckpt)
+    assert str(err.value) == (
+        f"checkpoint {ckpt} is corrupt or incomplete (NotUtf8: {ckpt / 'trainer_state.json'}: "
+        f"not UTF-8 text (byte 0x89 at offset 11)); delete it to resume from the one before it")
