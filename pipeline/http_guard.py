@@ -21,11 +21,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 SHOWN_CHARS = 80  # of an offending input, at most this much is quoted back
+MAX_DETAIL_CHARS = 400  # a route's own error message, which may quote the input, at most
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -156,11 +158,19 @@ def _short_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install_error_replies(app: FastAPI) -> None:
-    """422 replies that quote little, and a JSON 500 for any error a route did not foresee."""
+    """422 replies that quote little (a route's own message cut at MAX_DETAIL_CHARS), and a
+    JSON 500 for any error a route did not foresee."""
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _json_reply(422, _short_errors(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if isinstance(detail, str) and len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS] + "..."
+        return _json_reply(exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unforeseen(request: Request, exc: Exception) -> JSONResponse:

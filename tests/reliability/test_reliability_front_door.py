@@ -374,3 +374,25 @@ def test_a_real_server_stays_flat_under_a_32_mb_body():
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_routes_own_error_quoting_a_huge_input_is_cut_short(tmp_path, monkeypatch):
+    """The webhook names an unknown choice in its 422: a 500 kB choice is not sent back."""
+    from pipeline.http_guard import MAX_DETAIL_CHARS
+
+    asset = json.loads((Path(__file__).resolve().parents[1] / "assets" / "ls_export.json")
+                       .read_text(encoding="utf-8"))
+    task = asset["tasks"][0]
+    annotation = task["annotations"][0]
+    for item in annotation["result"]:
+        if item["from_name"] == "error_types":
+            item["value"]["choices"] = ["z" * 500_000]
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    api = create_app(feedback_store=tmp_path / "store.jsonl", webhook_secret="w")
+    r = TestClient(api).post("/webhook/label-studio", headers={"X-Rhf-Webhook-Secret": "w"},
+                             json={"action": "ANNOTATION_CREATED", "task": task,
+                                   "annotation": annotation})
+    assert r.status_code == 422 and len(r.content) < MAX_DETAIL_CHARS + 100
+    detail = r.json()["detail"]
+    assert detail.startswith("task 27, annotation 54, field 'error_types': unknown choice 'zzz")
+    assert detail.endswith("zzz...") and len(detail) == MAX_DETAIL_CHARS + 3
