@@ -109,10 +109,12 @@ def simulator_ids(users: Mapping[int, str]) -> frozenset[int]:
     return frozenset(uid for uid, email in users.items() if is_simulator_email(email))
 
 
-def pull_conversion(client: LabelStudioClient, project_id: int) -> Conversion:
-    """Every submitted annotation of the project, with the counts of what was skipped."""
+def pull_conversion(client: LabelStudioClient, project_id: int, keep_good: bool = False
+                    ) -> Conversion:
+    """Every submitted annotation of the project, with the counts of what was skipped (and,
+    with ``keep_good``, the bad ones listed instead of refusing the whole export)."""
     users = client.users()
-    return convert(client.export(project_id), users, simulator_ids(users))
+    return convert(client.export(project_id), users, simulator_ids(users), keep_good)
 
 
 def pull_feedback(client: LabelStudioClient, project_id: int) -> list[FeedbackItem]:

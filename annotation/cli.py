@@ -239,19 +239,36 @@ def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems 
          from_file: Annotated[Path | None, typer.Option(
              help="Convert this JSON export (saved from Label Studio's UI) instead of asking "
                   "the server.")] = None,
-         url: Url = None, project: Title = None) -> None:
-    """Export every submitted annotation as FeedbackItems (all or nothing)."""
+         url: Url = None, project: Title = None,
+         keep_good: Annotated[bool, typer.Option(
+             help="Write the good annotations even when some are bad, and list the bad ones "
+                  "(task, annotation, field, why, and the annotation as exported) in the "
+                  "rejects file. Without it any bad annotation refuses the whole export, "
+                  "naming every bad one.")] = False,
+         rejects: Annotated[Path | None, typer.Option(
+             help="With --keep-good: where the bad annotations are listed (JSONL; default "
+                  "OUT's name with .rejects.jsonl).")] = None) -> None:
+    """Export every submitted annotation as FeedbackItems (all or nothing, unless
+    --keep-good); every bad annotation is named."""
     from annotation.campaign import pull_conversion, reconcile
-    from feedback_data.jsonl import write_records
+    from feedback_data.jsonl import write_bytes, write_records
     from feedback_data.store import FeedbackStore
 
+    if rejects is not None and not keep_good:
+        raise ValueError("--rejects needs --keep-good")
     if from_file is not None:
-        conversion = convert_file(from_file)
+        conversion = convert_file(from_file, keep_good)
     else:
         with _client(url) as client:
-            conversion = pull_conversion(client, _project(client, project))
+            conversion = pull_conversion(client, _project(client, project), keep_good)
     items = conversion.items
     write_records(out, items)
+    if keep_good:
+        rejects = rejects or out.with_name(out.name.removesuffix(".jsonl") + ".rejects.jsonl")
+        write_bytes(rejects, "".join(json.dumps(r.record(), default=str) + "\n"
+                                     for r in conversion.rejected).encode("ascii"))
+        typer.echo(f"kept {len(items)} good records of {conversion.total} annotations; "
+                   f"listed {len(conversion.rejected)} bad ones in {rejects}")
     by_source: dict[str, int] = {}
     for item in items:
         by_source[item.feedback.source] = by_source.get(item.feedback.source, 0) + 1

@@ -98,8 +98,9 @@ def read_chain_source(chains: Path | None, from_paper: str | None, split: str,
     return read_chains(chains), None
 
 
-def convert_file(path: Path):
-    """Convert a JSON export file; every error names the file."""
+def convert_file(path: Path, keep_good: bool = False):
+    """Convert a JSON export file; every error names the file (``keep_good``: bad
+    annotations are listed in the result's ``rejected`` instead of refusing the file)."""
     from annotation.convert import convert
     from feedback_data.jsonl import DataError
 
@@ -115,7 +116,7 @@ def convert_file(path: Path):
     except RecursionError as exc:
         raise DataError(f"{path}: JSON nested too deeply") from exc
     try:
-        return convert(tasks, {})
+        return convert(tasks, {}, keep_good=keep_good)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from exc
 

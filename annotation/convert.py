@@ -6,12 +6,15 @@ can be ticked together with an error type (flagged, not guessed). Cancelled anno
 annotations with an empty result are skipped and counted; every other annotation of a task is
 kept, each with its annotator. Problems that leave a record unusable for training are flags on
 the record (see feedback_data.consistency), never silent defaults. The result list itself is
-read by annotation.result_fields.
+read by annotation.result_fields. Every bad annotation is named (task, annotation, field,
+why), not only the first: by default any bad one refuses the whole export; ``keep_good``
+returns the good ones and lists the bad in ``Conversion.rejected``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +116,42 @@ def _raw(annotation: Mapping[str, Any], fields: Mapping[str, Any], feedback: Fee
             "result": result}
 
 
+def _bad_unicode(text: str) -> int | None:
+    """The position of the first character no UTF-8 file can hold (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def check_unicode(annotation: Mapping[str, Any], task: Mapping[str, Any], where: str) -> None:
+    """Every text of the annotation's result (field: its ``from_name``) and of the task's
+    data (field: 'data.KEY') is valid Unicode, else a DataError naming task, annotation,
+    field and the position: a lone surrogate would fail only when the record is written."""
+    result = annotation.get("result")
+    places: list[tuple[str, Any]] = []
+    for item in result if isinstance(result, list) else []:
+        if isinstance(item, Mapping):
+            places.append((str(item.get("from_name")), item.get("value")))
+    data = task.get("data")
+    if isinstance(data, Mapping):
+        places += [(f"data.{key}", value) for key, value in data.items()]
+    places += [(key, annotation.get(key)) for key in ("completed_by", "updated_at",
+                                                      "created_at")]
+    for name, value in places:
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, Mapping):
+                stack.extend([*node.keys(), *node.values()])
+            elif isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, str) and (at := _bad_unicode(node)) is not None:
+                raise DataError(f"{where}, field '{name}': text that is not valid Unicode (a "
+                                f"lone surrogate at character {at})")
+
+
 def _lead_time(value: Any, where: str) -> float | None:
     if value is None:
         return None
@@ -141,6 +180,7 @@ def feedback_from_annotation(
     where = f"task {task_id!r}, annotation {ann_id!r}"
     positive_id(ann_id, f"{where}: annotation id")
     positive_id(task_id, f"{where}: task id")
+    check_unicode(annotation, task, where)
     for key in ("id", "result", "completed_by", "updated_at"):
         if key not in annotation:
             raise DataError(f"{where}: field '{key}' missing")
@@ -252,13 +292,61 @@ def _answer_area(fields: Mapping[str, Any], example: Any) -> str | bool | None:
     return False if answer is None else answer
 
 
+_FIELD = re.compile(r"field '([^']*)'")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One annotation (or task) an export could not use: where it is and why."""
+
+    task: Any
+    annotation: Any
+    field: str | None
+    why: str
+    raw: Any = None  # the annotation (or task) as exported: kept, never lost
+
+    @classmethod
+    def of(cls, task: Any, annotation: Any, message: str, raw: Any = None) -> Rejected:
+        found = _FIELD.search(message)
+        return cls(task, annotation, found.group(1) if found else None, message, raw)
+
+    def line(self) -> str:
+        """'task T, annotation A: why' (the annotation added where ``why`` lacks it)."""
+        if self.annotation is None or "annotation" in self.why:
+            return self.why
+        head = f"task {self.task}: "
+        rest = self.why[len(head):] if self.why.startswith(head) else self.why
+        return f"task {self.task}, annotation {self.annotation}: {rest}"
+
+    def record(self) -> dict[str, Any]:
+        """The rejects file's line for it, with the annotation as exported."""
+        return {"task": self.task, "annotation": self.annotation, "field": self.field,
+                "why": self.line(), "raw": self.raw}
+
+
+class BadRecords(DataError):
+    """An export with bad annotations, refused whole; ``rejected`` lists every one."""
+
+    def __init__(self, rejected: list[Rejected], total: int) -> None:
+        self.rejected, self.total = rejected, total
+        if len(rejected) == 1:
+            message = rejected[0].why
+        else:
+            message = (f"{len(rejected)} of {total} annotations are bad (nothing was written; "
+                       f"--keep-good writes the good ones and lists these in a rejects "
+                       f"file):\n" + "\n".join(f"  {r.line()}" for r in rejected))
+        super().__init__(message)
+
+
 @dataclass
 class Conversion:
-    """What a conversion produced and what it skipped or flagged (all counted)."""
+    """What a conversion produced and what it skipped, flagged or rejected (all counted)."""
 
     items: list[FeedbackItem] = field(default_factory=list)
     cancelled: int = 0
     empty: list[str] = field(default_factory=list)  # "task T, annotation A" of each
+    rejected: list[Rejected] = field(default_factory=list)
+    total: int = 0  # annotations (and annotation-less bad tasks) seen
 
     @property
     def flagged(self) -> dict[str, int]:
@@ -271,6 +359,8 @@ class Conversion:
         if self.empty:
             shown = "; ".join(self.empty[:3]) + (" ..." if len(self.empty) > 3 else "")
             parts.append(f"{len(self.empty)} with an empty result skipped ({shown})")
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} bad rejected")
         if self.flagged:
             parts.append("flagged " + ", ".join(f"{k}: {v}" for k, v in self.flagged.items()))
         return "; ".join(parts)
@@ -283,33 +373,49 @@ def _describe(obj: Any) -> str:
 
 
 def convert(tasks: Any, users: Mapping[int, str],
-            simulator_ids: frozenset[int] = frozenset()) -> Conversion:
+            simulator_ids: frozenset[int] = frozenset(), keep_good: bool = False
+            ) -> Conversion:
     """All submitted annotations of a full JSON export (a list of tasks), in export order.
 
-    Strict: any malformed task or annotation raises (nothing is returned), and so does an
-    annotation id seen twice. Cancelled and empty annotations are skipped and counted.
+    Every malformed task or annotation, and every annotation id seen twice, is named. By
+    default any of them raises :class:`BadRecords` listing them all (nothing is returned);
+    with ``keep_good`` they are listed in ``rejected`` and the good ones returned. Cancelled
+    and empty annotations are skipped and counted.
     """
     if not isinstance(tasks, list):
         raise DataError(f"expected a list of tasks (Label Studio's JSON export), got "
                         f"{_describe(tasks)}")
     out = Conversion()
     seen: dict[Any, Any] = {}
+
+    def reject(task_id: Any, ann_id: Any, message: str, raw: Any = None) -> None:
+        out.total += 1
+        out.rejected.append(Rejected.of(task_id, ann_id, message, raw))
+
     for n, task in enumerate(tasks):
         if not isinstance(task, Mapping):
-            raise DataError(f"task #{n + 1} of the export is not an object")
+            reject(None, None, f"task #{n + 1} of the export is not an object", task)
+            continue
         annotations = task.get("annotations", [])
         if not isinstance(annotations, list):
-            raise DataError(f"task {task.get('id')}: field 'annotations' must be a list")
+            reject(task.get("id"), None,
+                   f"task {task.get('id')}: field 'annotations' must be a list", task)
+            continue
         for annotation in annotations:
             if not isinstance(annotation, Mapping):
-                raise DataError(f"task {task.get('id')}: an annotation is not an object")
+                reject(task.get("id"), None,
+                       f"task {task.get('id')}: an annotation is not an object", annotation)
+                continue
             ann_id = annotation.get("id")
             if isinstance(ann_id, int | str) and ann_id in seen:
                 other = seen[ann_id]
                 place = "twice in task" if other == task.get("id") else f"in tasks {other} and"
-                raise DataError(f"annotation id {ann_id} appears {place} {task.get('id')}")
+                reject(task.get("id"), ann_id,
+                       f"annotation id {ann_id} appears {place} {task.get('id')}", annotation)
+                continue
             if isinstance(ann_id, int | str):
                 seen[ann_id] = task.get("id")
+            out.total += 1
             if annotation.get("was_cancelled"):
                 out.cancelled += 1
                 continue
@@ -317,6 +423,11 @@ def convert(tasks: Any, users: Mapping[int, str],
                 out.items.append(feedback_from_annotation(annotation, task, users, simulator_ids))
             except EmptyAnnotation:
                 out.empty.append(f"task {task.get('id')}, annotation {ann_id}")
+            except DataError as exc:
+                out.total -= 1
+                reject(task.get("id"), ann_id, str(exc), annotation)
+    if out.rejected and not keep_good:
+        raise BadRecords(out.rejected, out.total)
     return out
 
 

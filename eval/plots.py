@@ -136,8 +136,12 @@ def plot_risk_coverage(report: dict[str, Any], path: Path) -> Path | None:
 
 
 def _save(fig: Any, path: Path, **kwargs: Any) -> None:
-    """savefig through a temporary file: a full disk leaves no half-written PNG."""
-    from feedback_data.jsonl import atomic_path
+    """Render in memory, then write atomically as every output is: a full disk is one
+    DiskFull line (feedback_data.disk_full) and leaves no half-written PNG."""
+    import io
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", **kwargs)
+    from feedback_data.jsonl import write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **kwargs)
+    write_bytes(path, buffer.getvalue())

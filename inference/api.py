@@ -10,8 +10,8 @@ Concurrent requests are micro-batched (:mod:`inference.batcher`): calls arriving
 milliseconds run as one generate call; a full queue answers 503 with Retry-After.
 
 A bearer token is required on every route here when ``RHF_API_TOKEN`` is set (read per
-request). Request limits are pydantic constraints, so a request over a limit gets a 422 that
-names the field and the limit.
+request). Request limits are pydantic constraints, so a request over a limit (or a NaN or
+infinite number) gets a 422 that names the field and the limit.
 
 Besides the fixed routes, every method of the method registry (inference.dispatch) gets
 ``POST /v1/methods/<name>``, answered by the model its entry names. A multiple-choice
@@ -48,7 +48,7 @@ from inference.methods import (
 )
 from inference.served_models import ROLE_FLAGS, Served, ServedModels, check_finite
 
-__all__ = ["make_model_router", "model_version", "check_finite", "known_task"]
+__all__ = ["make_model_router", "model_version", "check_finite", "known_task", "token_ok"]
 
 MAX_QUESTION_CHARS = 1000
 MAX_CHAIN_CHARS = 4000
@@ -62,20 +62,32 @@ TOKEN_ENV = "RHF_API_TOKEN"
 _bearer = HTTPBearer(auto_error=False, description=f"Required when ${TOKEN_ENV} is set.")
 
 
-def require_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+def token_ok(authorization: str | None) -> bool:
+    """True when no token is configured, or ``authorization`` (the header's value) is
+    'Bearer <the token>'. Read per request; the app's guard calls it before any body is read."""
     expected = os.environ.get(TOKEN_ENV)
     if not expected:
-        return
-    if creds is None or not hmac.compare_digest(creds.credentials.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                               expected.encode())
+
+
+AUTH_MESSAGE = "missing or wrong bearer token (Authorization: Bearer <token>)"
+
+
+def require_token(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    if not token_ok(f"Bearer {creds.credentials}" if creds is not None else None):
+        raise HTTPException(401, AUTH_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
 
 
 def known_task(name: str) -> str:
-    """The one lookup of a request's task name (a ValueError lists the known ones)."""
-    from feedback_data.prompts import check_task
+    """The one lookup of a request's task: a registered name only (a ValueError lists the
+    known ones). Nothing is read from disk, so a path gets the same answer as any unknown
+    name; task files are loaded at start-up (``rhf serve --task-path``)."""
+    from feedback_data.tasks.registry import registered_task
 
-    return check_task(name)
+    return registered_task(name).name
 
 
 class _Req(BaseModel):
@@ -129,8 +141,8 @@ class VoteRequest(_Req):
     question: str = Question
     options: list[str] | None = Options
     n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
-    w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
+    w: float = Field(DEFAULT_W, ge=0.0, le=1.0, allow_inf_nan=False)
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0, allow_inf_nan=False)
     seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
     max_new_tokens: int = NewTokens
 
@@ -145,8 +157,8 @@ class MethodRequest(_Req):
                                           "served model writes it, k-shot CoT).")
     k: int = Field(0, ge=0, le=8, description="Shots in a CoT prompt (at most 8).")
     n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
-    w: float = Field(DEFAULT_W, ge=0.0, le=1.0)
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0)
+    w: float = Field(DEFAULT_W, ge=0.0, le=1.0, allow_inf_nan=False)
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0, allow_inf_nan=False)
     rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
     seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
     max_new_tokens: int = NewTokens

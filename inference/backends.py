@@ -43,6 +43,17 @@ def resolve_model_path(spec: str | Path) -> str:
     return str(spec)
 
 
+def _text(path: Path) -> str:
+    """A checkpoint's own file as text; bytes that are not UTF-8 are a ModelLoadError naming
+    the file and the byte offset."""
+    from feedback_data.text_files import NotUtf8, read_utf8
+
+    try:
+        return read_utf8(path)
+    except NotUtf8 as exc:
+        raise ModelLoadError(str(exc)) from None
+
+
 def checkpoint_info(resolved: str) -> dict[str, Any]:
     """What the checkpoint says about itself (run.json, config.yaml, rhf_model.json), if any."""
     path = Path(resolved)
@@ -54,7 +65,7 @@ def checkpoint_info(resolved: str) -> dict[str, Any]:
             f = folder / name
             if f.is_file() and name.removesuffix(".json") not in info:
                 try:
-                    info[name.removesuffix(".json")] = json.loads(f.read_text())
+                    info[name.removesuffix(".json")] = json.loads(_text(f))
                 except json.JSONDecodeError:
                     info[name.removesuffix(".json")] = {"error": f"{f}: invalid JSON"}
         cfg = folder / "config.yaml"
@@ -62,7 +73,7 @@ def checkpoint_info(resolved: str) -> dict[str, Any]:
             import yaml
 
             try:
-                info["config"] = yaml.safe_load(cfg.read_text())
+                info["config"] = yaml.safe_load(_text(cfg))
             except yaml.YAMLError:
                 info["config"] = {"error": f"{cfg}: invalid YAML"}
     info["peft"] = (path / "adapter_config.json").is_file()
@@ -135,7 +146,7 @@ class Backend:
         info["max_source_length"] = {"value": max_source_length, "from": origin}
         try:
             if info.get("peft"):
-                adapter = json.loads((Path(resolved) / "adapter_config.json").read_text())
+                adapter = json.loads(_text(Path(resolved) / "adapter_config.json"))
                 base = adapter.get("base_model_name_or_path") or ""
                 config = AutoConfig.from_pretrained(base)
                 if config.is_encoder_decoder:

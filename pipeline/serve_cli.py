@@ -16,6 +16,7 @@ import typer
 from feedback_data.cli_errors import fail
 from inference.batcher import BatchingConfig
 from inference.run_options import Device, Dtype
+from pipeline.http_guard import DEFAULT_MAX_BODY_BYTES
 
 
 def is_loopback(host: str) -> bool:
@@ -57,6 +58,15 @@ def serve(
     queue_size: Annotated[int, typer.Option(
         help="Calls waiting per model at most; beyond it a request gets 503 with "
              "Retry-After.")] = BatchingConfig.queue_size,
+    task_path: Annotated[list[Path] | None, typer.Option(
+        "--task-path", help="A task YAML file, or a folder of them, registered at start-up "
+                            "(repeatable; the entries of $RHF_TASK_PATH are added). Requests "
+                            "name tasks only: no request makes the server read a file.")]
+    = None,
+    max_body_bytes: Annotated[int, typer.Option(
+        min=1, help="Largest request body on any route, in bytes; a larger one gets 413 as "
+                    "soon as it passes this, without being read whole.")]
+    = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Serve Label Studio webhooks (secret from RHF_WEBHOOK_SECRET) and model endpoints
     (bearer token from RHF_API_TOKEN; required to bind a non-loopback address). Each endpoint
@@ -71,6 +81,8 @@ def serve(
                     f"that can reach {host}:{port}", fg=typer.colors.YELLOW, err=True)
     import uvicorn
 
+    from feedback_data.tasks.registry import TASK_PATH_ENV
+    from feedback_data.tasks.spec import SpecError
     from feedback_data.write_lock import OutputLocked
     from inference.backends import ModelLoadError
     from inference.precision import PrecisionError
@@ -83,13 +95,15 @@ def serve(
                                 queue_size=queue_size, enabled=batching)
     except ValueError as exc:
         fail(f"--max-batch-wait-ms, --max-batch-rows, --queue-size: {exc}")
+    env_paths = [e for e in os.environ.get(TASK_PATH_ENV, "").split(os.pathsep) if e.strip()]
     try:
         if any(m is not None for m in (model, refine_model, base_model)):
             check_precision(device, dtype, SINGLE)
         app = create_app(feedback_store=feedback_store,
                          webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model,
                          refine_model=refine_model, base_model=base_model, dtype=dtype,
-                         device=device, batching=config)
-    except (ModelLoadError, PrecisionError, OutputLocked) as exc:
+                         device=device, batching=config, max_body_bytes=max_body_bytes,
+                         task_paths=[*(task_path or []), *env_paths])
+    except (ModelLoadError, PrecisionError, OutputLocked, SpecError) as exc:
         fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

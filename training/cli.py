@@ -2,7 +2,8 @@
 `rhf train verify` checks a saved folder against its manifest.
 
     rhf train --objective multitask --model /tmp/tiny --out runs/mt [--config YAML]
-              [--resume [--allow-config-change]] [key=value | --key value ...]
+              [--resume [--allow-config-change] [--allow-world-change]]
+              [key=value | --key value ...]
 
 Options and overrides may come in any order; ``--model`` and ``--out`` are taken as written
 (never read as YAML), and ``--resume`` never takes the next argument. A first Ctrl-C or
@@ -77,6 +78,10 @@ def train_command(
         "--allow-config-change", help="With --resume: apply run-defining config changes "
         "(e.g. a new lr) and record them in run.json; without it such a resume is refused.")]
     = False,
+    allow_world_change: Annotated[bool, typer.Option(
+        "--allow-world-change", help="With --resume: accept another process count, global "
+        "batch, precision or device than the checkpoint's, and record the change and its step "
+        "in run.json; without it such a resume is refused.")] = False,
     help_config: Annotated[bool, typer.Option(
         "--help-config", help="List every config key with its default and help.")] = False,
 ) -> None:
@@ -111,7 +116,8 @@ def train_command(
         overrides.update({k: v for k, v in {
             "model.name_or_path": model, "train.output_dir": None if out is None else str(out),
             "train.resume": resume or None,
-            "train.allow_config_change": allow_config_change or None}.items()
+            "train.allow_config_change": allow_config_change or None,
+            "train.allow_world_change": allow_world_change or None}.items()
             if v is not None})
         cfg = load_config(config or extra_config, overrides, objective=objective)
         with command_as(ctx.meta.get(_LINE) or ["rhf", "train", *ctx.args]):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.jsonl import DataError
+from feedback_data.text_files import NotUtf8, read_utf8
 
 BIGBENCH_FILE = "task.json"
 
@@ -59,12 +60,19 @@ def bigbench_task_path(value: str | Path) -> Path:
     return path / BIGBENCH_FILE if path.is_dir() else path
 
 
-def read_json(path: Path) -> Any:
-    """The parsed JSON of ``path``; an unreadable or invalid file is one DataError."""
+def _text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_utf8(path)
+    except NotUtf8 as exc:
+        raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON of ``path``; an unreadable, non-UTF-8 or invalid file is one
+    DataError naming it."""
+    text = _text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -210,8 +218,4 @@ def parse_cot_prompt(text: str, where: str) -> CotPrompt:
 
 def read_cot_prompt(path: Path) -> CotPrompt:
     """The CoT prompt file at ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return parse_cot_prompt(text, str(path))
+    return parse_cot_prompt(_text(path), str(path))

@@ -19,6 +19,7 @@ from feedback_data.tasks.spec import LoaderSpec, ShotsSpec, SpecError, TaskSpec,
 
 TASKS: Registry[TaskSpec] = Registry("task")
 TASK_PATH_ENV = "RHF_TASK_PATH"
+SHOWN_CHARS = 80  # of a bad name, at most this much is quoted back
 
 BUILTIN_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(name="strategyqa", loader=LoaderSpec("builtin", "strategyqa"),
@@ -80,6 +81,38 @@ def _from_task_path(name: str) -> TaskSpec | None:
             if spec.name == name:
                 return register_spec(spec)
     return None
+
+
+def registered_task(name: str) -> TaskSpec:
+    """A task already in the registry, looked up by name alone: nothing is read from disk,
+    so a client-supplied name (the model service's ``task``) can never open a file. The
+    error quotes at most a short prefix of ``name`` and is the same for every unknown name."""
+    if isinstance(name, str) and name in TASKS:
+        return TASKS.get(name)
+    shown = name[:SHOWN_CHARS] + ("..." if len(name) > SHOWN_CHARS else "")
+    raise UnknownName(f"unknown task {shown!r}: known tasks are {', '.join(TASKS.names())} "
+                      f"(a task from a YAML file is loaded when the server starts: "
+                      f"rhf serve --task-path FILE)")
+
+
+def task_path_files(entries: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
+    """The task YAML files of ``entries``: each a file, or a folder read for *.yaml/*.yml."""
+    files: list[Path] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            files.extend(sorted([*path.glob("*.yaml"), *path.glob("*.yml")]))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise SpecError(f"{path}: no such task file or folder")
+    return files
+
+
+def load_task_paths(entries: list[str | Path] | tuple[str | Path, ...]) -> list[TaskSpec]:
+    """Read and register every task file of ``entries`` (files or folders); the first bad
+    file is one SpecError naming it. Done once, when a server starts."""
+    return [register_spec(load_spec_file(f)) for f in task_path_files(entries)]
 
 
 def task_names(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ from feedback_data.tasks.formats import (
     parse_bigbench_task,
     read_json,
 )
+from feedback_data.text_files import NotUtf8, read_utf8
 
 LOADER_KINDS = ("bigbench", "bigbench_file", "bbh", "jsonl", "hf")
 SHOT_SOURCES = ("data", "file", "prompt", "none")
@@ -114,6 +115,9 @@ class TaskSpec:
         return str(self.path) if self.path else f"task {self.name}"
 
 
+SHOWN = 80  # of a bad name, at most this much is quoted
+
+
 def _mapping(value: Any, where: str, key: str, known: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SpecError(f"{where}: field '{key}': expected a mapping, got "
@@ -145,7 +149,12 @@ def parse_spec(raw: Any, path: Path | None = None) -> TaskSpec:
     if "name" not in top:
         raise SpecError(f"{where}: field 'name': missing")
     name = _string(top["name"], where, "name")
-    if not re.match(TASK_NAME_PATTERN, name):
+    control = next((i for i, ch in enumerate(name) if ch < " " or "\x7f" <= ch <= "\x9f"), None)
+    if control is not None:
+        raise SpecError(f"{where}: field 'name': {name[:SHOWN]!r} holds a control character "
+                        f"({name[control]!r} at position {control}); a task name is lower "
+                        f"case letters, digits, '_' or '-'")
+    if not re.fullmatch(TASK_NAME_PATTERN, name):
         raise SpecError(f"{where}: field 'name': {name!r} must be lower case letters, digits, "
                         "'_' or '-'")
     if "loader" not in top:
@@ -240,7 +249,9 @@ def load_spec_file(path: str | Path) -> TaskSpec:
     """Read and check a task YAML file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
+    except NotUtf8 as exc:
+        raise SpecError(str(exc)) from None
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:

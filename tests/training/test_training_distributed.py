@@ -154,8 +154,10 @@ def test_ctrl_c_on_the_launcher_stops_every_rank_after_the_same_step(make_cfg, t
         train(make_cfg("multitask", out=run, **SETTINGS))
     os.killpg(proc.pid, signal.SIGINT)  # the launcher's group: what a terminal's Ctrl-C hits
     out = proc.communicate(timeout=120)[0].decode()
+    # the launch as it was: its flags and process count (not a plain one-process command)
     stops = re.findall(r"^interrupted at step (\d+) \(checkpoint (\S+)\); resume with: "
-                       r"accelerate launch --num_processes 2 -m training\.recipe\.multitask .* "
+                       r"accelerate launch --multi_gpu --mixed_precision no --dynamo_backend no "
+                       + re.escape(" ".join(launch)) + r" -m training\.recipe\.multitask .* "
                        r"--resume$", out, re.MULTILINE)
     assert len(stops) == 1, out[-3000:]  # said once, by rank 0
     step = int(stops[0][0])

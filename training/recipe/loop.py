@@ -74,6 +74,7 @@ from training.run.config_checks import require_run_fields
 from training.run.metrics_log import MetricsLogger
 from training.run.run_folder import guard_run, prepare_run_dir
 from training.run.stop_signals import RunInterrupted, StopSignals
+from training.run.world import run_world
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
 
@@ -225,6 +226,8 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
                           "questions (data.eval_fraction is 0 or no records are held out)")
     scheduler = make_scheduler(optimizer, t, steps)
     signature = ckpt.model_signature(model)
+    world = run_world(accelerator.num_processes, t.batch_size, t.grad_accum,
+                      str(accelerator.mixed_precision), accelerator.device.type)
     trainable, total = trainable_parameters(model)
     run_info = {
         "objective": name, "model": cfg.model.name_or_path, "seed": t.seed,
@@ -236,6 +239,7 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         "padding_efficiency": round(padding_efficiency(train_set, sampler.batches(0)), 4),
         "term_shares": shares, "term_mix": _term_mix(sampler, train_set, steps, group),
         "validation_questions": [e.id for e in data.val_examples],
+        "world": world,
     }
     resume_from = prepare_run_dir(run_dir, t.resume, to_yaml(cfg), run_info,
                                   accelerator.is_main_process)
@@ -272,7 +276,7 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         ckpt.save_checkpoint(run_dir, accelerator, model, tokenizer, optimizer, scheduler,
                              {"step": step, "epoch": epoch, "batches_done": batches_done,
                               "samples_seen": seen, "objective": name,
-                              "signature": signature, "total_steps": steps,
+                              "signature": signature, "total_steps": steps, "world": world,
                               "selection": selection.state() if selection else None},
                              t.keep_checkpoints)
 

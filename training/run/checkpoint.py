@@ -27,6 +27,7 @@ import torch
 
 from feedback_data.fetch import sha256_file
 from feedback_data.jsonl import replace_folder, write_text
+from feedback_data.text_files import read_utf8
 from training.run.checkpoint_room import room_checked
 
 # The run folder's own files, copied into every checkpoint and final folder.
@@ -161,7 +162,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def read_state(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((path / STATE_FILE).read_text())
+        return json.loads(read_utf8(path / STATE_FILE))
     except (OSError, ValueError) as exc:
         raise corrupt_checkpoint(path, exc) from None
 
@@ -365,7 +366,7 @@ def verify_checkpoint(path: Path, what: str = "checkpoint",
     naming ``what`` (a checkpoint, a final folder) and ending with ``hint``. Returns how many
     files were checked."""
     try:
-        files = json.loads((path / MANIFEST_FILE).read_text())["files"]
+        files = json.loads(read_utf8(path / MANIFEST_FILE))["files"]
         if not isinstance(files, dict):
             raise ValueError("'files' is not a mapping")
     except FileNotFoundError:
@@ -389,7 +390,7 @@ def update_manifest(folder: Path, rel: str) -> None:
     the model card is written or appended to; the other entries are kept as they are."""
     path = folder / MANIFEST_FILE
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(read_utf8(path))
         files = manifest["files"]
         if not isinstance(files, dict):
             raise ValueError("'files' is not a mapping")

@@ -148,6 +148,9 @@ class TrainConfig:
     progress_bar: bool = _f(True, "Show a progress bar on the main process.")
     allow_config_change: bool = _f(False, "On resume, accept run-defining keys that differ "
                                           "from the checkpoint's config (recorded in run.json).")
+    allow_world_change: bool = _f(False, "On resume, accept another process count, global "
+                                         "batch, precision or device than the checkpoint's "
+                                         "(recorded in run.json).")
     resume: bool = _f(False, "Continue from the newest checkpoint in output_dir.")
     step_sleep: float = _f(0.0, "Seconds to sleep after each step (tests of kill -9 only).")
     # --- speed and numerics (training/recipe/loop.py) ---------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from feedback_data.text_files import NotUtf8, read_utf8
 from training.run.config import DEFAULT_REPORT_TO, GROUPS, ConfigError, RecipeConfig
 from training.run.config_checks import validate
 
@@ -253,7 +254,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     if path is not None:
         path = Path(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(read_utf8(path))
+        except NotUtf8 as exc:
+            raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
         except yaml.YAMLError as exc:

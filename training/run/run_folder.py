@@ -32,6 +32,7 @@ import yaml
 from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
 from feedback_data.jsonl import write_bytes, write_text
 from feedback_data.run_mark import NotOurFolder, check_claim, claim
+from feedback_data.text_files import NotUtf8, read_utf8
 from feedback_data.write_lock import OutputLocked, acquire, folder_lock, release
 from training.run.checkpoint import (
     CheckpointError,
@@ -48,6 +49,7 @@ from training.run.checkpoint import (
 from training.run.config import GROUPS, RecipeConfig, to_dict
 from training.run.metrics_log import METRICS_FILE
 from training.run.stop_signals import RunInterrupted, StopSignals, resume_command
+from training.run.world import recorded_world, world_change_message, world_changes
 
 KIND = "rhf train"
 # Every top-level entry a training run writes (what `rhf demo` may clear in a run folder).
@@ -127,7 +129,8 @@ def _num_processes() -> int:
 # computes. Every other key (present or added later) is run-defining: a resume that changes
 # one is refused unless train.allow_config_change is set, and the change lands in run.json.
 CHANGEABLE_ON_RESUME = frozenset({
-    "train.output_dir", "train.resume", "train.allow_config_change", "train.log_every",
+    "train.output_dir", "train.resume", "train.allow_config_change",
+    "train.allow_world_change", "train.log_every",
     "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.report_to",
     "train.tracker_project", "train.progress_bar", "train.step_sleep",
     "model.gradient_checkpointing",
@@ -155,7 +158,7 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[
     before, after = _flatten(old or {}), _flatten(new)
     changes = {}
     for key in defaults:
-        if key in ("train.resume", "train.allow_config_change"):
+        if key in ("train.resume", "train.allow_config_change", "train.allow_world_change"):
             continue
         a, b = before.get(key, defaults[key]), after.get(key, defaults[key])
         if a != b:
@@ -179,7 +182,9 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
     Refused, with one line and nothing written: a folder holding checkpoints or a finished
     ``final/`` without ``resume``; a resume whose checkpoint does not match its manifest;
     a resume whose run-defining keys differ from the checkpoint's config, unless
-    ``train.allow_config_change`` (the change is then recorded in run.json); an unreadable
+    ``train.allow_config_change`` (the change is then recorded in run.json); a resume in
+    another world (process count, global batch, precision, device: training.run.world),
+    unless ``train.allow_world_change`` (recorded in run.json likewise); an unreadable
     run.json; a bad line inside metrics.jsonl; a folder that cannot be written. A torn last
     line of metrics.jsonl (a write cut by a kill) is dropped, and said so.
     """
@@ -188,6 +193,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
         raise RunDirError(f"output folder {run_dir} is a file")
     new_config = yaml.safe_load(config_yaml)
     allow_change = bool((new_config.get("train") or {}).get("allow_config_change"))
+    allow_world = bool((new_config.get("train") or {}).get("allow_world_change"))
     latest = list_checkpoints(run_dir)
     finished = (run_dir / "final").is_dir()
     if not resume and (latest or finished):
@@ -214,10 +220,15 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
         if any(k.startswith("model.") for k in blocking):
             _check_model_change(ckpt, state, new_config)
         previous = _read_run_json(run_dir, ckpt)
+        moved = world_changes(recorded_world(state, previous), run_info.get("world") or {})
+        if moved and not allow_world:
+            raise ConfigChangeError(world_change_message(run_dir, moved))
         entry = {"time": run_info["started"], "from_step": state["step"],
                  "git_commit": run_info["git_commit"]}
         if changes:
             entry["config_changes"] = {k: [a, b] for k, (a, b) in changes.items()}
+        if moved:
+            entry["world_changes"] = {k: [a, b] for k, (a, b) in moved.items()}
         _check_metrics(run_dir, repair=False, log=log)
     adopt = _is_rhf_run(run_dir)
     try:
@@ -230,6 +241,10 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
             _check_metrics(run_dir, repair=True, log=log)
             if previous is not None:
                 previous.setdefault("resumes", []).append(entry)
+                # the world from here on is this launch's (the change is in the entry)
+                for key in ("world", "num_processes", "distributed_type", "mixed_precision"):
+                    if key in run_info:
+                        previous[key] = run_info[key]
                 run_info = previous
         try:
             claim(run_dir, KIND, OWNS, commit=run_info.get("git_commit"), adopt=adopt)
@@ -266,7 +281,9 @@ def _check_model_change(ckpt: Path, state: dict[str, Any], new_config: dict[str,
 
 def _read_checkpoint_config(ckpt: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load((ckpt / "config.yaml").read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(read_utf8(ckpt / "config.yaml"))
+    except NotUtf8 as exc:
+        raise CheckpointError(f"checkpoint {ckpt}: {exc}") from None
     except (OSError, yaml.YAMLError) as exc:
         raise corrupt_checkpoint(ckpt, exc) from None
     if not isinstance(loaded, dict):

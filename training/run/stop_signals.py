@@ -43,14 +43,57 @@ class RunInterrupted(Exception):
         return 128 + self.signum
 
 
-def resume_command(num_processes: int = 1, argv: list[str] | None = None) -> str:
-    """The command that continues this run: this process's own command with ``--resume``
-    (a demo resumes by running its command again; under a multi-process launch, the same
-    ``accelerate launch`` with the worker's arguments)."""
-    words = shlex.split(command_line(argv))
-    if num_processes > 1 and words[:1] == ["python"]:
-        words = ["accelerate", "launch", "--num_processes", str(num_processes), *words[1:]]
-    trains = words[:2] == ["rhf", "train"] or any(w.startswith("training.") for w in words[:6])
+def launch_words(words: list[str]) -> list[str] | None:
+    """The launch in a launcher's argv, as a user types it ('accelerate launch FLAGS ...',
+    'torchrun FLAGS ...'); None when ``words`` are not such a launcher.
+
+    >>> launch_words(["/venv/bin/python", "-m", "accelerate.commands.launch", "--cpu", "x.py"])
+    ['accelerate', 'launch', '--cpu', 'x.py']
+    >>> launch_words(["python", "train.py"]) is None
+    True
+    """
+    for i, word in enumerate(words[:3]):
+        name, after = Path(word).name, words[i + 1:i + 2]
+        if name == "accelerate" and after == ["launch"]:
+            return ["accelerate", "launch", *words[i + 2:]]
+        if word == "-m" and after == ["accelerate.commands.launch"]:
+            return ["accelerate", "launch", *words[i + 2:]]
+        if name == "torchrun":
+            return ["torchrun", *words[i + 1:]]
+        if word == "-m" and after == ["torch.distributed.run"]:
+            return ["torchrun", *words[i + 2:]]
+    return None
+
+
+def launcher_argv() -> list[str] | None:
+    """The launch that started this process: its parent's command line when the parent is
+    ``accelerate launch`` or ``torchrun`` (which run each rank as their child), else None.
+    Read from /proc (Linux); elsewhere None."""
+    try:
+        raw = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return launch_words([w.decode("utf-8", "replace") for w in raw.split(b"\0") if w])
+
+
+def resume_command(num_processes: int = 1, argv: list[str] | None = None,
+                   launcher: list[str] | None = None) -> str:
+    """The command that continues this run: the launch that started it, as it was (the same
+    accelerate flags and process count), with ``--resume``; without a launcher, this
+    process's own command (a demo resumes by running its command again). ``launcher`` is the
+    launch's argv (default: read from the parent process, :func:`launcher_argv`)."""
+    own = shlex.split(command_line(argv))
+    trains = own[:2] == ["rhf", "train"] or any(w.startswith("training.") for w in own[:6])
+    launch = launch_words(launcher) if launcher is not None else launcher_argv()
+    if launch is not None:
+        words = launch
+    elif num_processes > 1 and own[:1] == ["python"]:
+        words = ["accelerate", "launch", "--num_processes", str(num_processes), *own[1:]]
+    elif num_processes > 1 and own[:1] == ["rhf"]:
+        words = ["accelerate", "launch", "--num_processes", str(num_processes), "-m", "rhf_cli",
+                 *own[1:]]
+    else:
+        words = own
     resumed = any(w == "--resume" or w.split("=")[0].lstrip("-") in ("resume", "train.resume")
                   for w in words)
     if trains and not resumed:
