@@ -97,6 +97,10 @@ def test_bad_published_files_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match=r"b\.json: example 0: field 'target': missing or not "
                                         "a string"):
         split_examples(spec, "all")
+    (tmp_path / "task.json").write_bytes(b'{"examples": [{"input": "\xff"}]}')
+    with pytest.raises(DataError, match=r"task\.json: not UTF-8 text \(byte 0xff at offset "
+                                        r"25\)"):
+        parse_spec({"name": "x", "loader": {"bigbench_file": str(tmp_path)}})
     with pytest.raises(DataError, match=r"p\.txt:3: the shot's answer has no 'the answer is "
                                         "<answer>'"):
         parse_cot_prompt("Do it.\n\nQ: one?\nA: It is one.\n", "p.txt")
