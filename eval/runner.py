@@ -112,6 +112,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             summary[method][task] = stats
 
     calibration: dict[str, Any] = {}
+    baselines: dict[str, Any] = {}  # Table 2's baselines, on the same records
     items: list = []
     if config.calibration:
         if config.calibration_feedback:  # the user's own records, e.g. a pull of a task
@@ -140,11 +141,22 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 f"{len(records)} records")
             calibration[f"{prefix}icl"] = timed(
                 "calibration", calibrate, models.get(config.base_model), records, icl=True,
-                task=shots_from, **boot)
+                task=shots_from, content_free="icl_cf" in config.detection_baselines, **boot)
             add_selective(calibration[f"{prefix}finetuned"], records)
             add_selective(calibration[f"{prefix}icl"], records)
+            if config.detection_baselines:
+                baselines.update(timed("detection baselines", run_detection_baselines, config,
+                                       models, records, task, prefix, calibration, log))
+            calibration[f"{prefix}icl"].pop("_label_logps", None)
+            calibration[f"{prefix}icl"].pop("_content_free_logps", None)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
+            records = cal.pop("records")
+            if main:
+                write_records(path, records)
+            cal["predictions"] = str(path.relative_to(out))
+        for key, cal in baselines.items():
+            path = out / "predictions" / f"detection_baseline_{key}.jsonl"
             records = cal.pop("records")
             if main:
                 write_records(path, records)
@@ -187,6 +199,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "majority": majority,
         "task_titles": task_titles,
         "calibration": calibration,
+        **({"detection_baselines": baselines} if config.detection_baselines else {}),
         "step_critic": step_critic,
         "selective_dev": selective_dev,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
@@ -219,6 +232,106 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     if trained_on:
         log("[eval] warning: the fine-tuned critic was trained on the Sports detection set "
             "(data.holdout_detection false); its Sports detection row is not held out")
+
+
+def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
+    """The 'no error' share of the critic's training feedback (the prior baseline's
+    constant), pooled over the tasks its run trained on (every built-in task when its run
+    does not say), the Sports detection records left out; and a line saying so."""
+    from eval.detection_baselines import no_error_share
+    from feedback_data.schema import TASKS
+    from feedback_data.splits import is_sports_detection
+    from feedback_data.store import load_paper_feedback
+
+    data = (info.get("config") or {}).get("data") or {}
+    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS] or list(TASKS)
+    items = [i for t in tasks for i in load_paper_feedback(t, "train")
+             if not is_sports_detection(i)]
+    share = no_error_share([not i.feedback.error_types for i in items])
+    return share, (f"share of 'no error' among the {len(items)} paper training records of "
+                   f"{', '.join(tasks)} (detection records left out)")
+
+
+def run_detection_baselines(config: EvalConfig, models: Models, records: list, task: str,
+                            prefix: str, calibration: dict[str, Any], log
+                            ) -> dict[str, Any]:
+    """Table 2's baselines (:mod:`eval.detection_baselines`) on ``records``, each scored like
+    the critic, with a paired bootstrap of the critic's AUROC minus the baseline's
+    (``critic_minus_baseline``). Keys: ``prefix`` + baseline name."""
+    from eval.calibration import detection_scores
+    from eval.detection_baselines import (
+        agreement_score,
+        content_free_calibrate,
+        content_free_probabilities,
+        sports_rule_check,
+    )
+    from eval.selective import add_selective
+    from eval.stats import paired_bootstrap_auroc_diff
+    from feedback_data.answers import answers_match, parse_answer_chain
+    from feedback_data.instructions import answer_prompt
+
+    gold = [not i.feedback.error_types for i in records]
+    ids = [i.feedback.id for i in records]
+    boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed}
+    scores: dict[str, tuple[list[float], dict[str, Any]]] = {}
+    critic_model = models.get(config.model)
+    for name in config.detection_baselines:
+        if name == "prior":
+            share, how = training_no_error_share(critic_model.info)
+            scores[name] = [share] * len(records), {"model": None, "how": how,
+                                                     "constant": share}
+        elif name == "agreement":
+            log(f"[eval] detection ({task}): self-consistency agreement, {config.n} samples "
+                f"per question from {config.model}")
+            questions = list(dict.fromkeys(i.example.question for i in records))
+            by_q = {i.example.question: i.example for i in records}
+            outs = critic_model.generate(
+                [answer_prompt(q) for q in questions], do_sample=True,
+                temperature=config.temperature, num_return_sequences=config.n,
+                max_new_tokens=config.max_new_tokens, seed=config.seeds[0],
+                batch_size=config.batch_size, desc="agreement samples")
+            sampled = {q: [parse_answer_chain(t, by_q[q])[0] for t in o]
+                       for q, o in zip(questions, outs, strict=True)}
+            scores[name] = [agreement_score(
+                i.chain.answer, sampled[i.example.question],
+                same=lambda a, b, ex=i.example: answers_match(ex, a, b)) for i in records], {
+                "model": config.model, "n": config.n, "temperature": config.temperature,
+                "seed": config.seeds[0],
+                "how": "share of n answers sampled from the answering model (answer "
+                       "instruction) that equal the chain's answer"}
+        elif name == "icl_cf":
+            icl = calibration[f"{prefix}icl"]
+            p_cf = content_free_probabilities(icl["_content_free_logps"])
+            scores[name] = [content_free_calibrate(row, p_cf) for row in icl["_label_logps"]], {
+                "model": config.base_model, "content_free_inputs": ["N/A", "", "[MASK]"],
+                "p_cf_no_error": p_cf[0],
+                "how": "the ICL baseline's label probabilities divided by those of "
+                       "content-free inputs, renormalised (Zhao et al., 2021)"}
+        elif name == "sports_rules" and task == "sports_understanding":
+            from feedback_data.bigbench import load_sports_vocab
+
+            vocab = load_sports_vocab()
+            checks = [sports_rule_check(i.example.question, i.chain.text, i.chain.answer, vocab)
+                      for i in records]
+            scores[name] = [c.score for c in checks], {
+                "model": None, "undecided_sport": sum(c.named_sport_right is None
+                                                      for c in checks),
+                "how": "vocab.json rule checker: the chain names the player's sport right, "
+                       "and says yes exactly when the action belongs to that sport; the "
+                       "ceiling for a critic that knows the base's facts"}
+    critic = [r["p_no_error"] for r in calibration[f"{prefix}finetuned"]["records"]]
+    out: dict[str, Any] = {}
+    for name, (probs, meta) in scores.items():
+        entry = {"baseline": name, "task": task, "n": len(records), **meta,
+                 **detection_scores(probs, gold, ids, **boot)}
+        entry["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+            critic, probs, gold, config.bootstrap, config.bootstrap_seed)
+        out[prefix + name] = add_selective(entry, records)
+    icl = calibration[f"{prefix}icl"]
+    icl["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+        critic, [r["p_no_error"] for r in icl["records"]], gold, config.bootstrap,
+        config.bootstrap_seed)
+    return out
 
 
 def dev_questions(task: str, limit: int | None) -> list:
