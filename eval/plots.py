@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, TASK_NAMES, method_title
+from eval.names import BASELINE_NAMES, CALIBRATION_NAMES, TASK_NAMES, method_title
 
 
 def _pyplot():
@@ -100,6 +100,11 @@ def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, A
                 walk(cal, name + ": ", top or key)
 
     walk(report.get("calibration") or {}, "")
+    for key, b in (report.get("detection_baselines") or {}).items():
+        if isinstance(b.get("selective"), dict):
+            panel = ("Sports detection records (held out)" if key.startswith("sports_")
+                     else "StrategyQA calibration records")
+            curves.append((panel, BASELINE_NAMES.get(b.get("baseline"), key), b["selective"]))
     for task, sel in (report.get("selective_dev") or {}).items():
         curves.append(("dev sets: multitask's own answers", TASK_NAMES.get(task, task), sel))
     return curves

@@ -18,7 +18,13 @@ from eval.stats import (
     majority_class,
     mcnemar_exact,
 )
-from eval.task_runs import Models, save_predictions, task_runs
+from eval.task_runs import (
+    Models,
+    critic_calibration,
+    refine_summary,
+    save_predictions,
+    task_runs,
+)
 from feedback_data.jsonl import write_records
 from feedback_data.provenance import commit_info
 
@@ -66,13 +72,27 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
         return result
 
+    critic_cal: dict[str, Any] | None = None
+    if "wsc_soft" in config.methods or ("refine" in config.methods
+                                        and config.refine_rule == "threshold"):
+        critic_cal = critic_calibration(config, models, log)
+    refine_tau: dict[str, Any] | None = None
+    if "refine" in config.methods and config.refine_rule == "threshold":
+        refine_tau = ({"tau": config.tau, "chosen_on": "--tau"} if config.tau is not None
+                      else timed("refine tau", choose_refine_tau, config, models,
+                                 (critic_cal or {}).get("temperature", 1.0), log))
+        log(f"[eval] refine: rewrite only when P(no error) < {refine_tau['tau']:.4g} "
+            f"({refine_tau['chosen_on']})")
+
     for task in config.tasks:
         spec = get_task(task)
         task_titles[task] = spec.title
         examples = dev[task]
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
-        results = task_runs(config, models, task, examples, timed, log)
+        results = task_runs(config, models, task, examples, timed, log,
+                            tau=refine_tau["tau"] if refine_tau else None,
+                            critic_cal=critic_cal)
         if config.selective_dev and "multitask" in config.methods:
             log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
             selective_dev[task] = timed("selective (dev)", dev_selective,
@@ -98,7 +118,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                              "unparsed": sum(p.answer is None for p in preds),
                              "reused_earlier_seed": reused,
                              "params": {"max_new_tokens": config.max_new_tokens} | params,
-                             "predictions": str(pred_file.relative_to(out))})
+                             "predictions": str(pred_file.relative_to(out)),
+                             **_method_summary(method, examples, preds)})
                 log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
         for method in config.methods:
             per_seed = [correct[method, s] for s in config.seeds]
@@ -198,6 +219,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "accuracy": summary,
         "majority": majority,
         "task_titles": task_titles,
+        **({"refine_threshold": refine_tau} if refine_tau else {}),
         "calibration": calibration,
         **({"detection_baselines": baselines} if config.detection_baselines else {}),
         "step_critic": step_critic,
@@ -232,6 +254,61 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     if trained_on:
         log("[eval] warning: the fine-tuned critic was trained on the Sports detection set "
             "(data.holdout_detection false); its Sports detection row is not held out")
+
+
+def _method_summary(method: str, examples: list, preds: list) -> dict[str, Any]:
+    """What a critic-using method did: wsc / wsc_soft's vote (share of weight-1 samples,
+    vote margin), refine's rounds and per-round flips."""
+    from inference.methods import vote_summary
+
+    if method in ("wsc", "wsc_soft"):
+        return {"vote": vote_summary(preds)}
+    if method == "refine":
+        return {"refine": refine_summary(examples, preds)}
+    return {}
+
+
+def validation_records(info: dict[str, Any]) -> list:
+    """The critic's validation records: the paper's training records of the tasks its run
+    trained on whose question falls under its ``data.eval_fraction`` (the split training
+    validated on), Sports detection records left out. Empty when its run says nothing."""
+    from feedback_data.schema import TASKS
+    from feedback_data.splits import is_held_out, is_sports_detection
+    from feedback_data.store import load_paper_feedback
+
+    data = (info.get("config") or {}).get("data") or {}
+    fraction = data.get("eval_fraction")
+    if not fraction:
+        return []
+    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS]
+    return [i for t in tasks for i in load_paper_feedback(t, "train")
+            if is_held_out(i.example.id, fraction) and not is_sports_detection(i)]
+
+
+def choose_refine_tau(config: EvalConfig, models: Models, temperature: float, log
+                      ) -> dict[str, Any]:
+    """Refine's τ, chosen on the critic's validation records (never a dev or detection
+    record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error)."""
+    from eval.metrics import choose_threshold
+    from feedback_data.critic_labels import ERROR_LABELS
+    from feedback_data.instructions import error_types_prompt
+    from inference.critic_calibration import calibrated_no_error
+
+    critic = models.get(config.model)
+    records = validation_records(critic.info)
+    if not records:
+        raise ValueError(f"--refine-rule threshold: {config.model} records no validation "
+                         "split (data.eval_fraction) to choose tau on; pass --tau")
+    order = getattr(critic, "chain_order", None)
+    rows = critic.score_choices([error_types_prompt(i.example.question, i.chain.text, order)
+                                 for i in records], list(ERROR_LABELS),
+                                batch_size=config.batch_size)
+    probs = [calibrated_no_error(row, temperature) for row in rows]
+    gold = [not i.feedback.error_types for i in records]
+    log(f"[eval] refine: choosing tau on {len(records)} validation records of {config.model}")
+    return {**choose_threshold(probs, gold), "chosen_on": f"{len(records)} validation records "
+            "of the critic's run (best balanced detection accuracy)", "n": len(records),
+            "no_error_records": sum(gold), "critic_temperature": temperature}
 
 
 def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
