@@ -334,7 +334,8 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
                             ) -> dict[str, Any]:
     """Table 2's baselines (:mod:`eval.detection_baselines`) on ``records``, each scored like
     the critic, with a paired bootstrap of the critic's AUROC minus the baseline's
-    (``critic_minus_baseline``). Keys: ``prefix`` + baseline name."""
+    (``critic_minus_baseline``). Keys: ``prefix`` + baseline name (``sports_rules`` as it
+    is)."""
     from eval.calibration import detection_scores
     from eval.detection_baselines import (
         agreement_score,
@@ -372,7 +373,7 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
             scores[name] = [agreement_score(
                 i.chain.answer, sampled[i.example.question],
                 same=lambda a, b, ex=i.example: answers_match(ex, a, b)) for i in records], {
-                "model": config.model, "n": config.n, "temperature": config.temperature,
+                "model": config.model, "samples": config.n, "temperature": config.temperature,
                 "seed": config.seeds[0],
                 "how": "share of n answers sampled from the answering model (answer "
                        "instruction) that equal the chain's answer"}
@@ -403,7 +404,8 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
                  **detection_scores(probs, gold, ids, **boot)}
         entry["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
             critic, probs, gold, config.bootstrap, config.bootstrap_seed)
-        out[prefix + name] = add_selective(entry, records)
+        key = name if name.startswith(prefix or "\0") else prefix + name  # sports_rules
+        out[key] = add_selective(entry, records)
     icl = calibration[f"{prefix}icl"]
     icl["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
         critic, [r["p_no_error"] for r in icl["records"]], gold, config.bootstrap,
