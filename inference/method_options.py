@@ -32,5 +32,5 @@ BatchSize = Annotated[int, typer.Option(help="Sequences per generate call.")]
 MaxNewTokens = Annotated[int, typer.Option(help="Cap on generated tokens.")]
 WscBatchRows = Annotated[int | None, typer.Option(
     help="wsc: decoder rows per sampling and label-scoring batch (questions x n, answers x "
-         "5); default --batch-size. On a GPU raise it (e.g. to --batch-size x n): a decoding "
+         "16); default --batch-size. On a GPU raise it (e.g. to --batch-size x n): a decoding "
          "step costs about the same up to thousands of rows.", show_default=False)]

@@ -201,7 +201,7 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                max_new_tokens: int = 64, batch_size: int | None = None,
                batch_rows: int | None = None) -> WscSamples:
-    """Sample n answers per question, then score the five labels for every distinct answer.
+    """Sample n answers per question, then score the 16 labels for every distinct answer.
 
     One generate call per batch samples all n answers (the encoder runs once per question);
     one ``score_choices`` pass scores the :data:`ERROR_LABELS` of each distinct
