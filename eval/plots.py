@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import BASELINE_NAMES, CALIBRATION_NAMES, TASK_NAMES, method_title
+from eval.names import BASELINE_NAMES, CALIBRATION_NAMES, TASK_NAMES, table1_title
 
 
 def _pyplot():
@@ -32,7 +32,7 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
         upper = [max(0.0, 100 * (s["ci"][1] - s["mean"])) for s in stats]
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
         ax.bar(xs, means, width, yerr=[lower, upper], capsize=3,
-               label=method_title(method))
+               label=table1_title(report, method))
     for i, t in enumerate(tasks):
         maj = report.get("majority", {}).get(t)
         if maj and maj.get("accuracy") is not None:
