@@ -222,9 +222,9 @@ def table2_markdown(report: dict[str, Any]) -> list[str]:
             name = BASELINE_NAMES.get(row.get("baseline", ""), CALIBRATION_NAMES.get(key, key))
             task = TASK_NAMES.get(row.get("task", "strategyqa"), row.get("task"))
             critic = report["calibration"].get(f"{prefix}finetuned", {})
-            verdicts.append(f"- {task}: the critic (AUROC {_num(critic.get('auroc'))}) "
-                            f"{verdict} against {name.removeprefix('Baseline: ')} "
-                            f"(AUROC {_num(row.get('auroc'))}).")
+            verdicts.append(f"- {task}, {name.removeprefix('Baseline: ')} (AUROC "
+                            f"{_num(row.get('auroc'))}): the critic (AUROC "
+                            f"{_num(critic.get('auroc'))}) {verdict}.")
     if verdicts:
         lines += ["", "The critic against each baseline, on the same records:", "", *verdicts]
     return lines + [""]

@@ -74,8 +74,8 @@ def test_report_names_what_each_number_is() -> None:
            in table2
     assert "| 70.00 | 0.764 [0.690, 0.830] | 0.200 | -0.194 [-0.300, -0.080], p 0.002 |" \
         in table2
-    assert "- Sports Understanding: the critic (AUROC 0.570) is worse than it (the CI of the " \
-           "difference is below 0) against vocab.json rule checker (ceiling) (AUROC 0.764)." \
+    assert "- Sports Understanding, vocab.json rule checker (ceiling) (AUROC 0.764): the " \
+           "critic (AUROC 0.570) is worse than it (the CI of the difference is below 0)." \
            in table2
     assert "held out from training by question, not by fact" in table2
     # the baseline row comes after Sports' critics, not among StrategyQA's
