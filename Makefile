@@ -13,11 +13,13 @@ LOCKED ?= 1
 INSTALLER ?= auto
 export PYTHON TORCH_SPEC LOCKED INSTALLER
 LS_VENV ?= .venv-ls
-# The paper's released feedback: the workspace's shared copy when there is one, else the
-# paper's repository (set RHF_FEEDBACK_SOURCE to use another folder).
-SHARED_FEEDBACK := $(wildcard $(abspath ../shared/data/rich-feedback-reasoning))
-ifneq ($(SHARED_FEEDBACK),)
-export RHF_FEEDBACK_SOURCE ?= $(SHARED_FEEDBACK)
+# The data: the workspace's shared copies when they are there (set RHF_DATA_DIR and
+# RHF_FEEDBACK_SOURCE to use other folders); else BIG-bench's and StrategyQA's public raw
+# files and the paper's repository. Each copy is checked by content (docs/data.md).
+SHARED_DATA := $(wildcard $(abspath ../shared/data))
+ifneq ($(SHARED_DATA),)
+export RHF_DATA_DIR ?= $(SHARED_DATA):$(SHARED_DATA)/bigbench-tasks
+export RHF_FEEDBACK_SOURCE ?= $(SHARED_DATA)/rich-feedback-reasoning
 endif
 
 .PHONY: install install-dev label-studio browser demo test lint docs lock bench clean
@@ -45,9 +47,10 @@ browser:
 demo: install
 	$(VENV)/bin/rhf demo
 
+# mkdocs runs without --quiet: that hides the warnings, and then --strict never aborts.
 test: install-dev label-studio browser
 	$(VENV)/bin/ruff check .
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 	$(PY) -m pytest -q
 
 # The documentation site (docs/, mkdocs.yml) into site/; `mkdocs serve` shows it while editing.

@@ -25,6 +25,7 @@ from eval.task_runs import (
     save_predictions,
     task_runs,
 )
+from feedback_data.fetch import task_provenance
 from feedback_data.jsonl import write_records
 from feedback_data.provenance import commit_info
 
@@ -204,6 +205,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                    (("model", config.model), ("base_model", config.base_model),
                     ("refine_model", config.refine_model)) if spec in models.cache},
         "code": commit_info(),
+        # where each task's data came from (a report from another faithful copy says so)
+        "data_sources": task_provenance(config.tasks),
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
                         "transformers": _version("transformers"),
                         "device": str(next(iter(models.cache.values())).device)

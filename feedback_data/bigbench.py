@@ -1,4 +1,8 @@
-"""BIG-bench StrategyQA and Sports Understanding as typed Examples (from the fetched cache)."""
+"""BIG-bench StrategyQA and Sports Understanding as typed Examples (from the fetched cache).
+
+Examples come in example-id order, never file order, so that every faithful copy of the data
+(BIG-bench's file, StrategyQA's release, a local folder) gives the same dev set, shot draws,
+prompts and numbers (feedback_data.task_sources)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 from feedback_data import paths
 from feedback_data.jsonl import DataError
 from feedback_data.schema import Example, stable_id
+from feedback_data.task_sources import example_digest, ordered_examples
 
 SPORTS_SUFFIX = "Is this sentence plausible?"
 
@@ -32,9 +37,14 @@ def sports_question(statement: str) -> str:
 
 
 def _load_task_json(rel: str) -> dict:
+    from feedback_data.fetch import FetchError, fetch_task
+
     path = paths.bigbench_dir() / rel
     if not path.exists():
-        raise DataError(f"{path} not found: run `rhf data fetch` first")
+        try:
+            fetch_task(rel.split("/")[0], log=lambda _m: None)
+        except FetchError as exc:
+            raise DataError(str(exc)) from None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -52,11 +62,12 @@ def _yes_no(scores: dict[str, int], where: str) -> str:
 
 @lru_cache(maxsize=4)
 def load_bigbench(task: str) -> tuple[Example, ...]:
-    """All BIG-bench examples of ``task`` in file order (duplicates kept)."""
+    """All BIG-bench examples of ``task`` by example id (then content digest): the same order
+    from any faithful copy; distinct examples that share a question are all kept."""
     rel = "strategyqa/task.json" if task == "strategyqa" else "sports_understanding/task.json"
     data = _load_task_json(rel)
     out = []
-    for i, raw in enumerate(data.get("examples", [])):
+    for i, raw in enumerate(ordered_examples(data.get("examples", []))):
         where = f"{paths.bigbench_dir() / rel}: example {i}"
         try:
             answer = _yes_no(raw["target_scores"], where)
@@ -71,8 +82,8 @@ def load_bigbench(task: str) -> tuple[Example, ...]:
             raise DataError(f"{where}: missing field {exc.args[0]!r}") from exc
         out.append(Example(id=example_id(task, question), task=task, question=question,
                            answer=answer, explanation=explanation, source="bigbench",
-                           meta={"index": i}))
-    return tuple(out)
+                           meta={"digest": example_digest(raw)}))
+    return tuple(sorted(out, key=lambda e: (e.id, e.meta["digest"])))
 
 
 @lru_cache(maxsize=1)

@@ -18,17 +18,27 @@ app = typer.Typer(help="Datasets and feedback: fetch, import, statistics, export
 
 @app.command()
 def fetch(
-    force: Annotated[bool, typer.Option(help="Download and import again even if cached.")] = False,
+    force: Annotated[bool, typer.Option(help="Fetch and import again even if cached.")] = False,
+    from_dir: Annotated[list[Path] | None, typer.Option(
+        "--from", help="A local folder with a copy of the BIG-bench tasks, tried before "
+        "$RHF_DATA_DIR and the public raw files (BIG-bench's layout: <task>/task.json; "
+        "StrategyQA may be its own release). Repeatable.")] = None,
     feedback_source: Annotated[str | None, typer.Option(
         help="Folder or repository URL of the paper's feedback "
              "(default: $RHF_FEEDBACK_SOURCE, else the paper's repository).")] = None,
 ) -> None:
-    """Download BIG-bench (pinned sha256) and the paper's feedback into the cache, then import."""
+    """Fetch the built-in tasks' data and the paper's feedback into the cache, then import.
+
+    BIG-bench data comes from the first source with a faithful copy: the --from folders,
+    then $RHF_DATA_DIR's, then BIG-bench's and StrategyQA's public raw files; each copy is
+    checked by the content digest of its examples, and where each task came from is printed
+    and kept in the cache (SOURCE.json).
+    """
     from feedback_data.fetch import FetchError, fetch_bigbench, fetch_feedback
     from feedback_data.store import import_paper_feedback
 
     try:
-        fetch_bigbench(force=force)
+        fetch_bigbench(force=force, from_dirs=from_dir or ())
         fetch_feedback(feedback_source, force=force)
         import_paper_feedback()
     except (FetchError, DataError) as exc:

@@ -1,10 +1,10 @@
 """Download the datasets once: BIG-bench's task files and the paper's released feedback.
 
-BIG-bench comes from the ``bigbench==1.0.0`` source distribution on PyPI (the sdist file
-from the index pip uses, else ``pip download --no-deps --no-binary :all:``), checked against
-a pinned sha256; only the three task files of the built-in tasks are extracted, the checked
-sdist is kept in the cache (any other task is extracted from it by name when a task spec asks
-for it, feedback_data.tasks.loaders) and the package is never imported.
+BIG-bench tasks come from the first of feedback_data.task_sources' sources (local folders,
+then BIG-bench's and StrategyQA's public raw files) whose copy has the pinned examples; the
+cache holds each task's ``task.json`` (examples in digest order), ``vocab.json`` and
+``SOURCE.json`` (where it came from, its digest). Any other BIG-bench task is fetched the
+same way the first time a task spec names it.
 The feedback comes from ``RHF_FEEDBACK_SOURCE``: a local folder or the paper's repository
 URL (the default).
 """
@@ -15,23 +15,26 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from feedback_data import paths
 from feedback_data.jsonl import replace_folder
+from feedback_data.task_sources import (
+    BUILTIN,
+    Found,
+    SourceError,
+    default_sources,
+    example_digest,
+    find_task,
+    load_pins,
+    ordered_examples,
+    with_canonical_text,
+)
 
-BIGBENCH_SPEC = "bigbench==1.0.0"
-BIGBENCH_SDIST = "bigbench-1.0.0.tar.gz"
-BIGBENCH_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
-_BIGBENCH_PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
+SOURCE_FILE = "SOURCE.json"
 
 FEEDBACK_REPO_URL = "https://github.com/joshinh/rich-feedback-reasoning"
 FEEDBACK_COMMIT = "bc2a58cd05c9e869804f1f4aeac3aef8063186fc"
@@ -56,146 +59,82 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pip_download(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           "--quiet", "-d", str(dest), BIGBENCH_SPEC]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    sdist = dest / BIGBENCH_SDIST
-    if proc.returncode != 0 or not sdist.exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise FetchError(f"pip could not download {BIGBENCH_SPEC}: {tail[0]}")
-    return sdist
-
-
-def _index_url() -> str:
-    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
-
-
-def _index_download(dest: Path, log: Callable[[str], None]) -> Path:
-    """Download the sdist file from the package index's simple API (PEP 691 JSON).
-
-    pip >= 26 refuses ``pip download bigbench==1.0.0`` even with ``--no-deps``, because
-    preparing the sdist's metadata reveals a direct-URL dependency (bleurt); the file itself
-    is fine, so it is taken straight from the index pip uses and checked the same way.
-    """
-    url = f"{_index_url()}/bigbench/"
-    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
-    request = urllib.request.Request(url, headers=accept)
+def _cached(name: str) -> dict | None:
+    """The provenance of the cached copy of ``name`` when its files are all there."""
+    folder = paths.bigbench_dir() / name
+    marker = folder / SOURCE_FILE
+    files = [folder / "task.json"] + ([folder / "vocab.json"]
+                                      if name == "sports_understanding" else [])
+    if not marker.is_file() or not all(f.is_file() for f in files):
+        return None
     try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            files = json.load(resp).get("files", [])
-    except (OSError, ValueError) as exc:
-        raise FetchError(f"cannot read the package index at {url}: {exc}") from exc
-    entry = next((f for f in files if f.get("filename") == BIGBENCH_SDIST), None)
-    if entry is None:
-        raise FetchError(f"{BIGBENCH_SDIST} is not listed at {url}")
-    sdist = dest / BIGBENCH_SDIST
-    size = int(entry.get("size") or 0)
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def store_task(found: Found) -> Path:
+    """Write a checked copy into the cache, atomically: ``task.json`` (the examples in
+    digest order, whitespace as the digest reads it, exact repeats of a built-in task's
+    examples once, every other key as the source has it), ``vocab.json`` and its provenance."""
+    folder = paths.bigbench_dir() / found.name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    data = dict(found.data)
+    # content order, never the source's file order: any faithful copy caches the same file
+    examples = [with_canonical_text(e) for e in data["examples"]]
+    data["examples"] = (ordered_examples(examples) if found.name in BUILTIN
+                        else sorted(examples, key=example_digest))
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+        staged = Path(tmp) / "task"
+        staged.mkdir()
+        (staged / "task.json").write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n",
+                                          encoding="utf-8")
+        if found.vocab is not None:
+            (staged / "vocab.json").write_text(json.dumps(found.vocab, indent=1) + "\n",
+                                               encoding="utf-8")
+        provenance = {"task": found.name, "source": found.source, "digest": found.digest,
+                      "examples": len(data["examples"])}
+        (staged / SOURCE_FILE).write_text(json.dumps(provenance, indent=1) + "\n")
+        replace_folder(staged, folder)
+    return folder
+
+
+def fetch_task(name: str, from_dirs: Iterable[str | Path] = (), force: bool = False,
+               log: Callable[[str], None] = print) -> dict:
+    """Make sure BIG-bench task ``name`` is in the cache, from the first source that has a
+    faithful copy (feedback_data.task_sources); returns its provenance."""
+    from_dirs = list(from_dirs)
+    cached = _cached(name)
+    pin = load_pins().get(name)
+    if cached is not None and not force and not from_dirs and (
+            pin is None or cached.get("digest") == pin["digest"]):
+        return cached
     try:
-        with urllib.request.urlopen(entry["url"], timeout=120) as resp, sdist.open("wb") as fh:
-            with tqdm(total=size or None, unit="B", unit_scale=True, desc=BIGBENCH_SDIST) as bar:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    fh.write(block)
-                    bar.update(len(block))
-    except OSError as exc:
-        raise FetchError(f"cannot download {entry['url']}: {exc}") from exc
-    return sdist
+        found = find_task(name, default_sources(from_dirs), log=log)
+    except SourceError as exc:
+        raise FetchError(str(exc)) from None
+    store_task(found)
+    cached = _cached(name)
+    assert cached is not None
+    return cached
 
 
-def fetch_bigbench(
-    force: bool = False,
-    sdist: Path | None = None,
-    expected_sha256: str = BIGBENCH_SHA256,
-    log: Callable[[str], None] = print,
-) -> Path:
-    """Make sure the BIG-bench task files are in the cache and return their folder.
-
-    ``sdist`` (or ``RHF_BIGBENCH_SDIST``) uses a local copy of the tarball instead of pip.
-    A sha256 mismatch raises and leaves the cache as it was.
-    """
-    target = paths.bigbench_dir()
-    kept = paths.bigbench_sdist()
-    have_files = all((target / f).exists() for f in paths.BIGBENCH_TASK_FILES)
-    if not force and have_files and kept.is_file():
-        log(f"BIG-bench task files already in {target}")
-        return target
-    if sdist is None and os.environ.get("RHF_BIGBENCH_SDIST"):
-        sdist = Path(os.environ["RHF_BIGBENCH_SDIST"])
-    if not force and have_files:
-        # A cache filled before the sdist was kept: the built-in tasks work without it, so
-        # a failed download is a warning here, not an error.
-        try:
-            _keep_sdist(sdist, expected_sha256, log)
-        except FetchError as exc:
-            log(f"warning: {exc}; the built-in tasks do not need it, other BIG-bench tasks do")
-        log(f"BIG-bench task files already in {target}")
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
-        tmp_path = Path(tmp)
-        sdist = _checked_sdist(sdist, tmp_path, expected_sha256, log)
-        staged = tmp_path / "extracted"
-        wanted = {_BIGBENCH_PREFIX + f: f for f in paths.BIGBENCH_TASK_FILES}
-        with tarfile.open(sdist, "r:gz") as tar:
-            for member in tar:
-                rel = wanted.get(member.name)
-                if rel is None or not member.isfile():
-                    continue
-                out = staged / rel
-                out.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(member)
-                assert src is not None
-                with src, out.open("wb") as fh:
-                    shutil.copyfileobj(src, fh)
-        missing = [f for f in paths.BIGBENCH_TASK_FILES if not (staged / f).exists()]
-        if missing:
-            raise FetchError(f"{sdist.name} lacks {', '.join(missing)}; the cache was not changed")
-        _store_sdist(sdist, tmp_path)
-        replace_folder(staged, target)
-    log(f"BIG-bench task files in {target}")
-    return target
+def fetch_bigbench(force: bool = False, from_dirs: Iterable[str | Path] = (),
+                   log: Callable[[str], None] = print) -> dict[str, dict]:
+    """The built-in tasks' BIG-bench data in the cache; each task's provenance (where it
+    came from, its content digest)."""
+    out = {}
+    for name in BUILTIN:
+        info = fetch_task(name, from_dirs, force, log=lambda _m: None)
+        log(f"{name}: {info['examples']} examples from {info['source']} "
+            f"(digest {info['digest']})")
+        out[name] = info
+    return out
 
 
-def _checked_sdist(sdist: Path | None, tmp_path: Path, expected_sha256: str,
-                   log: Callable[[str], None]) -> Path:
-    """The sdist (downloaded into ``tmp_path`` when not given), its sha256 checked."""
-    if sdist is None:
-        log(f"downloading the {BIGBENCH_SPEC} source distribution (about 360 MB) ...")
-        try:
-            sdist = _index_download(tmp_path, log)
-        except FetchError as exc:
-            log(f"{exc}; trying pip download")
-            sdist = _pip_download(tmp_path)
-    elif not sdist.is_file():
-        raise FetchError(f"BIG-bench source distribution not found: {sdist}")
-    actual = sha256_file(sdist)
-    if actual != expected_sha256:
-        raise FetchError(
-            f"sha256 mismatch for {sdist.name}: expected {expected_sha256}, got {actual}; "
-            "the cache was not changed"
-        )
-    return sdist
-
-
-def _store_sdist(sdist: Path, tmp_path: Path) -> None:
-    """Put the checked sdist at paths.bigbench_sdist() (a copy when it is the user's file)."""
-    kept = paths.bigbench_sdist()
-    if sdist.resolve() == kept.resolve():
-        return
-    if sdist.parent != tmp_path:
-        staged = tmp_path / "kept.tar.gz"
-        shutil.copyfile(sdist, staged)
-        sdist = staged
-    os.replace(sdist, kept)
-
-
-def _keep_sdist(sdist: Path | None, expected_sha256: str, log: Callable[[str], None]) -> None:
-    """Download (or copy) and check the sdist into the cache, leaving the task files alone."""
-    kept = paths.bigbench_sdist()
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=kept.parent, prefix=".fetch-") as tmp:
-        _store_sdist(_checked_sdist(sdist, Path(tmp), expected_sha256, log), Path(tmp))
-    log(f"kept the BIG-bench source distribution in {kept}")
+def task_provenance(names: Iterable[str]) -> dict[str, dict]:
+    """Where each cached BIG-bench task came from, for reports ({} for one not cached)."""
+    return {n: info for n in names if (info := _cached(n)) is not None}
 
 
 def feedback_source() -> str:

@@ -5,11 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-BIGBENCH_TASK_FILES = (
-    "strategyqa/task.json",
-    "sports_understanding/task.json",
-    "sports_understanding/vocab.json",
-)
 FEEDBACK_FILES = (
     "strategyqa/train.jsonl",
     "strategyqa/eval.jsonl",
@@ -22,13 +17,8 @@ def cache_dir() -> Path:
 
 
 def bigbench_dir() -> Path:
-    return cache_dir() / "bigbench-1.0.0"
-
-
-def bigbench_sdist() -> Path:
-    """The checked ``bigbench==1.0.0`` sdist, kept so that any of its tasks can be extracted
-    by name (feedback_data.tasks.loaders) without downloading again."""
-    return cache_dir() / "bigbench-1.0.0.tar.gz"
+    """BIG-bench tasks, one folder each (``<task>/task.json``, ``SOURCE.json``)."""
+    return cache_dir() / "bigbench"
 
 
 def feedback_raw_dir() -> Path:

@@ -44,7 +44,7 @@ STAGE_KEY = "stage_key.txt"
 # The modules each stage runs (its code, in its cache key: pipeline.stage_code) and the
 # stages it reads from. The shipped base has no code: its weights' sha256 is its input.
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "data": ("feedback_data.fetch", "feedback_data.store"),
+    "data": ("feedback_data.fetch", "feedback_data.task_sources", "feedback_data.store"),
     "base": ("pipeline.base_model",),  # only when the base is rebuilt
     "chains": ("inference.chains", "inference.backends"),
     "annotation": ("pipeline.pilot",),
@@ -212,9 +212,9 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         from feedback_data.fetch import fetch_bigbench, fetch_feedback
         from feedback_data.store import import_paper_feedback
 
-        fetch_bigbench(log=log)
+        sources = fetch_bigbench(log=log)
         fetch_feedback(log=log)
-        return {"counts": import_paper_feedback(log=log)}
+        return {"counts": import_paper_feedback(log=log), "sources": sources}
 
     stages.run("data", {}, data, code=STAGE_CODE["data"])
 

@@ -11,9 +11,9 @@
 # Needs beyond torch + transformers (and their own dependencies: safetensors, tokenizers,
 # numpy, tqdm, pyyaml): accelerate (+ psutil) and pydantic (+ pydantic-core,
 # annotated-types, typing-inspection); checked first. The lent H200 box (python 3.12, torch
-# 2.11+cu130, transformers 5.17, accelerate 1.15) lacks pydantic: carry its cp312 wheels. No network: the data must be in the
-# rhf cache (RHF_CACHE) or RHF_FEEDBACK_SOURCE / ../shared must hold the paper's feedback
-# and RHF_BIGBENCH_SDIST the bigbench sdist.
+# 2.11+cu130, transformers 5.17, accelerate 1.15) lacks pydantic: carry its cp312 wheels. No
+# network: the data must be in the rhf cache (RHF_CACHE), or ../shared/data (carried as
+# shared/) holds the task data and the paper's feedback (RHF_DATA_DIR / RHF_FEEDBACK_SOURCE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu_check}
@@ -23,10 +23,12 @@ mkdir -p "$OUT"
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TOKENIZERS_PARALLELISM=false
-SHARED_FEEDBACK="$(cd .. && pwd)/shared/data/rich-feedback-reasoning"
-if [ -z "${RHF_FEEDBACK_SOURCE:-}" ] && [ -d "$SHARED_FEEDBACK" ]; then
-    export RHF_FEEDBACK_SOURCE="$SHARED_FEEDBACK"
-fi
+for shared in "$(cd .. && pwd)/shared/data" "$PWD/shared/data"; do
+    [ -d "$shared" ] || continue
+    export RHF_FEEDBACK_SOURCE="${RHF_FEEDBACK_SOURCE:-$shared/rich-feedback-reasoning}"
+    export RHF_DATA_DIR="${RHF_DATA_DIR:-$shared:$shared/bigbench-tasks}"
+    export RHF_BIGBENCH_URL="${RHF_BIGBENCH_URL:-off}" RHF_STRATEGYQA_URL="${RHF_STRATEGYQA_URL:-off}"
+done
 # Packages the GPU box lacks may come as a folder of copies (searched after its own).
 [ -d "${RHF_VENDOR:-runs/gpu_vendor}" ] && export PYTHONPATH="$PYTHONPATH:$PWD/${RHF_VENDOR:-runs/gpu_vendor}"
 say() { echo "[gpu_check $(date +%H:%M:%S)] $*"; }
@@ -50,7 +52,7 @@ if not torch.cuda.is_available():
 print("device:", torch.cuda.get_device_name(0), "| torch", torch.__version__)
 PY
 
-say "2/4 data (from the local cache / RHF_FEEDBACK_SOURCE, no network)"
+say "2/4 data (from the local cache / RHF_DATA_DIR / RHF_FEEDBACK_SOURCE, no network)"
 "$PY" -c "
 from feedback_data.fetch import fetch_bigbench, fetch_feedback
 from feedback_data.store import import_paper_feedback

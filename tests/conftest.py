@@ -1,8 +1,9 @@
 """Fixtures shared by every test package.
 
-``real_data`` fetches (once per cache) and imports the real datasets: BIG-bench from PyPI
-(pinned sha256, a 360 MB download the first time) and the paper's feedback from
-RHF_FEEDBACK_SOURCE, defaulting to the workspace's shared copy. Only the tests that need the
+``real_data`` fetches (once per cache) and imports the real datasets: the BIG-bench tasks
+from RHF_DATA_DIR, defaulting to the workspace's shared copies (``../shared/data``, checked
+by content like any source), and the paper's feedback from RHF_FEEDBACK_SOURCE, defaulting
+to the workspace's shared copy. Only the tests that need the
 real data request it (directly, through ``pytestmark``, or through a fixture such as the
 tiny models, whose tokenizer is trained on the task text); pure tests use the small files in
 ``tests/assets/`` and run offline on an empty cache. Once the cache is filled, every test
@@ -18,7 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"
-SHARED_FEEDBACK = ROOT.parent / "shared" / "data" / "rich-feedback-reasoning"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_FEEDBACK = SHARED_DATA / "rich-feedback-reasoning"
+SHARED_TASKS = SHARED_DATA / "bigbench-tasks"
+if SHARED_DATA.is_dir() and not os.environ.get("RHF_DATA_DIR"):
+    os.environ["RHF_DATA_DIR"] = os.pathsep.join([str(SHARED_DATA), str(SHARED_TASKS)])
 
 
 @pytest.fixture(scope="session")

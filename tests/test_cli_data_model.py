@@ -39,12 +39,14 @@ def test_data_stats_table_lists_flags():
     assert "correction_contradicts_gold" in result.output
 
 
-def test_missing_download_is_one_clear_line(tmp_path, monkeypatch):
+def test_data_nowhere_is_one_line_per_source(tmp_path, monkeypatch):
     monkeypatch.setenv("RHF_CACHE", str(tmp_path))
-    monkeypatch.setenv("RHF_BIGBENCH_SDIST", str(tmp_path / "absent.tar.gz"))
+    monkeypatch.setenv("RHF_DATA_DIR", str(tmp_path / "absent"))
+    monkeypatch.setenv("RHF_BIGBENCH_URL", "off")
+    monkeypatch.setenv("RHF_STRATEGYQA_URL", "off")
     result = runner.invoke(app, ["data", "fetch"])
     assert result.exit_code == 1
-    assert "BIG-bench source distribution not found" in result.output
+    assert result.output.splitlines()[1] == f"  folder {tmp_path / 'absent'}: not a folder"
     assert "Traceback" not in result.output
 
 

@@ -2,7 +2,7 @@
 
 ``spec`` (the TaskSpec and its YAML file), ``registry`` (the task registry: the built-in
 StrategyQA and Sports Understanding and any spec loaded), ``loaders`` (records of a
-BIG-bench task, a JSONL file or a datasets folder -> checked Examples), ``bigbench_sdist``
-(any BIG-bench task by name, out of the kept sdist), ``data`` (a spec's examples, splits and
+BIG-bench task, a JSONL file or a datasets folder -> checked Examples), ``bigbench_by_name``
+(any BIG-bench task by name, from the data sources), ``data`` (a spec's examples, splits and
 shots), ``builtin`` (what only the two built-in tasks do). See docs/tasks.md.
 """

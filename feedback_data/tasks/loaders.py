@@ -1,4 +1,4 @@
-"""A spec's questions as Examples: from a BIG-bench task (by name, out of the kept sdist), a
+"""A spec's questions as Examples: from a BIG-bench task (by name, from the data sources), a
 JSONL file or a datasets folder; every record checked against the spec's answer type.
 
 Each error is one line naming the file (or the BIG-bench task and example) and the field:
@@ -27,7 +27,7 @@ from feedback_data.answers import (
 from feedback_data.bigbench import example_id, normalize_question
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import Example, stable_id
-from feedback_data.tasks.bigbench_sdist import bigbench_task_file
+from feedback_data.tasks.bigbench_by_name import bigbench_task_file
 from feedback_data.tasks.spec import SpecError, TaskSpec
 
 SOURCE_OF_KIND = {"bigbench": "bigbench", "jsonl": "file", "hf": "dataset"}

@@ -3,7 +3,7 @@
     name: date_understanding             # lower case, digits, _ or -
     display_name: Date Understanding     # optional: how reports name it
     loader:                              # exactly one of bigbench / jsonl / hf
-      bigbench: date_understanding       # a task of the bigbench==1.0.0 sdist (or 'task/subtask')
+      bigbench: date_understanding       # a BIG-bench task by name (or 'task/subtask')
       # jsonl: questions.jsonl           # one object per line (paths relative to this file)
       # hf: my_dataset                   # a datasets folder (save_to_disk); split: test
     fields: {question: input}            # record field of each part (defaults per loader)

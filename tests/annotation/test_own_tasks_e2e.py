@@ -2,9 +2,9 @@
 the tiny models: chains -> the real Label Studio (its answer area) -> simulated annotation ->
 pull -> two training steps of each objective -> `rhf eval` with every method.
 
-anachronisms (yes/no), date_understanding (multiple choice, shuffled options) and
-object_counting (numeric, "three" and "3" both gold) come from the bigbench==1.0.0 sdist the
-data fetch keeps; their specs and shot files are in tests/assets/tasks/.
+navigate (yes/no, True/False in the file), disambiguation_qa (multiple choice) and
+object_counting (numeric, "three" and "3" both gold) are read by name from the workspace's
+shared BIG-bench folder (RHF_DATA_DIR); their specs and shot files are in tests/assets/tasks/.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from feedback_data.answers import options_of
 from feedback_data.jsonl import read_records
 from feedback_data.schema import Chain, FeedbackItem
-from feedback_data.tasks.bigbench_sdist import extract_bigbench_tasks
+from feedback_data.tasks.bigbench_by_name import fetch_bigbench_tasks
 from feedback_data.tasks.data import dev_set
 from feedback_data.tasks.registry import get_task
 from rhf_cli import app
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "tests" / "assets" / "tasks"
 BASE = ROOT / "models" / "tiny-base"
 runner = CliRunner()
+TASKS = ["navigate", "disambiguation_qa", "object_counting"]
 TRAIN = ["max_source_len=96", "max_target_len=48", "--max-steps", "2", "batch_size=4",
          "tensorboard=false", "progress_bar=false", "eval_fraction=0", "save_every=0",
          "data.tasks=[]"]
@@ -35,8 +36,8 @@ TRAIN = ["max_source_len=96", "max_target_len=48", "--max-steps", "2", "batch_si
 
 @pytest.fixture(scope="module", autouse=True)
 def _extracted(real_data):
-    """The three tasks out of the sdist in one pass (cached afterwards)."""
-    extract_bigbench_tasks(["anachronisms", "date_understanding", "object_counting"])
+    """The three tasks from the data sources (cached afterwards)."""
+    fetch_bigbench_tasks(TASKS)
 
 
 def rhf(*args: str) -> str:
@@ -45,7 +46,7 @@ def rhf(*args: str) -> str:
     return result.output
 
 
-@pytest.mark.parametrize("name", ["anachronisms", "date_understanding", "object_counting"])
+@pytest.mark.parametrize("name", TASKS)
 def test_task_yaml_runs_the_whole_loop(name, ls_env, project_title, tmp_path):
     spec_file = SPECS / f"{name}.yaml"
     spec = get_task(str(spec_file))
