@@ -23,6 +23,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from eval.detection_baselines import CONTENT_FREE_INPUTS
 from eval.metrics import (
     auroc,
     detection_accuracy,
@@ -30,7 +31,11 @@ from eval.metrics import (
     reliability_bins,
 )
 from eval.stats import DEFAULT_B, bootstrap_auroc_ci, bootstrap_mean_ci
-from feedback_data.critic_labels import ERROR_LABELS, no_error_probabilities
+from feedback_data.critic_labels import (
+    ERROR_LABELS,
+    no_error_probabilities,  # noqa: F401  (eval.selective reads it from here)
+    no_error_probability,
+)
 from feedback_data.instructions import error_types_prompt, parse_error_types_text
 from feedback_data.prompts import detection_prompt, detection_shots
 from feedback_data.schema import FeedbackItem
@@ -60,7 +65,8 @@ def read_label(text: str) -> bool | None:
 def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
               shots: list[FeedbackItem] | None = None, batch_size: int | None = None,
               bins: int = 10, bootstrap: int = DEFAULT_B,
-              bootstrap_seed: int = 0, task: str = "strategyqa") -> dict[str, Any]:
+              bootstrap_seed: int = 0, task: str = "strategyqa",
+              content_free: bool = False) -> dict[str, Any]:
     """Ask ``model`` whether each record's chain has an error; score and calibrate.
 
     ``icl=True`` prompts k-shot; the shots are ``shots`` or :func:`icl_shots` (training
@@ -86,30 +92,58 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
                           desc="calibration" + (" (icl)" if icl else ""))
     predicted = [read_label(o[0]) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
-    probs = no_error_probabilities(model, prompts, batch_size=batch_size)
-    hits = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
-    acc_lo, acc_hi = bootstrap_mean_ci(hits, bootstrap, bootstrap_seed)
+    rows = model.score_choices(prompts, list(LABELS), batch_size=batch_size)
+    probs = [no_error_probability(row) for row in rows]
+    entry = detection_scores(probs, gold, [i.feedback.id for i in scored], predicted=predicted,
+                             generated=[o[0] for o in outs], bins=bins, bootstrap=bootstrap,
+                             bootstrap_seed=bootstrap_seed)
+    out = {"model": model.name, "mode": "icl" if icl else "finetuned", "n": len(scored),
+           "task": task, "shots": [s.feedback.id for s in shots],
+           "shots_source": f"{task} train feedback" if icl else None, **entry}
+    if icl and content_free:
+        out["_label_logps"] = rows  # for the content-free baseline (popped by the runner)
+        cf_prompts = [detection_prompt(x, x, shots) for x in CONTENT_FREE_INPUTS]
+        out["_content_free_logps"] = model.score_choices(cf_prompts, list(LABELS),
+                                                         batch_size=batch_size)
+    return out
+
+
+def detection_scores(probs: list[float], gold: list[bool], ids: list[str], *,
+                     predicted: list[bool | None] | None = None,
+                     generated: list[str] | None = None, bins: int = 10,
+                     bootstrap: int = DEFAULT_B, bootstrap_seed: int = 0) -> dict[str, Any]:
+    """Table 2's numbers for one scorer of the detection records: its P(no error) per record
+    (``probs``) against the annotators (``gold``: no error). ``predicted``: the label it
+    wrote, read (None: unreadable), for the paper's accuracy; a scorer that writes no label
+    (a baseline) has accuracy None. Every other number comes from ``probs``."""
+    if not probs:
+        raise ValueError("no detection records scored")
+    entry: dict[str, Any] = {"accuracy": None, "accuracy_ci": None, "unreadable": None}
+    if predicted is not None:
+        hits = [p is not None and p == g for p, g in zip(predicted, gold, strict=True)]
+        acc_lo, acc_hi = bootstrap_mean_ci(hits, bootstrap, bootstrap_seed)
+        entry = {"accuracy": detection_accuracy(predicted, gold), "accuracy_ci": [acc_lo, acc_hi],
+                 "unreadable": sum(p is None for p in predicted)}
     auroc_ci = bootstrap_auroc_ci(probs, gold, bootstrap, bootstrap_seed)
+    share = sum(gold) / len(gold)
+    p_half = detection_accuracy([p >= 0.5 for p in probs], gold)
     return {
-        "model": model.name,
-        "mode": "icl" if icl else "finetuned",
-        "n": len(scored),
-        "task": task,
-        "shots": [s.feedback.id for s in shots],
-        "shots_source": f"{task} train feedback" if icl else None,
-        "accuracy": detection_accuracy(predicted, gold),
-        "accuracy_ci": [acc_lo, acc_hi],
-        "unreadable": sum(p is None for p in predicted),
-        "accuracy_p_ge_half": detection_accuracy([p >= 0.5 for p in probs], gold),
+        **entry,
+        "accuracy_p_ge_half": p_half,
+        # always answering the larger class; the accuracy at P >= 0.5 may be exactly this
+        "majority": max(share, 1 - share),
+        "mean_p_no_error": sum(probs) / len(probs),
         "auroc": auroc(probs, gold),
         "auroc_ci": [auroc_ci["lo"], auroc_ci["hi"]],
         "auroc_ci_undefined_resamples": auroc_ci["undefined"],
         "bootstrap": {"b": bootstrap, "seed": bootstrap_seed, "method": "percentile"},
         "ece": expected_calibration_error(probs, gold, bins),
         "bins": reliability_bins(probs, gold, bins),
-        "gold_no_error_share": sum(gold) / len(gold),
-        "records": [{"feedback_id": i.feedback.id, "generated": o[0], "predicted_no_error": p,
+        "gold_no_error_share": share,
+        "records": [{"feedback_id": i, **({"generated": t} if generated else {}),
+                     **({"predicted_no_error": p} if predicted is not None else {}),
                      "p_no_error": pr, "gold_no_error": g}
-                    for i, o, p, pr, g in zip(scored, outs, predicted, probs, gold,
+                    for i, t, p, pr, g in zip(ids, generated or [None] * len(ids),
+                                              predicted or [None] * len(ids), probs, gold,
                                               strict=True)],
     }

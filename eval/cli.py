@@ -47,6 +47,8 @@ def eval_command(
     temperature: mo.Temperature = mo.DEFAULTS.temperature,
     rounds: mo.Rounds = mo.DEFAULTS.rounds,
     refine_keep: mo.RefineKeep = mo.DEFAULTS.refine_keep,
+    refine_rule: mo.RefineRule = mo.DEFAULTS.refine_rule,
+    tau: mo.Tau = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
@@ -58,6 +60,12 @@ def eval_command(
     calibration_feedback: Annotated[Path | None, typer.Option(
         help="FeedbackItems JSONL (e.g. a pull of your own task's annotations) to calibrate "
              "error detection on, instead of the paper's 173 StrategyQA records.")] = None,
+    detection_baselines: Annotated[str, typer.Option(
+        help="Comma-separated baselines scored on the detection sets beside the critic in "
+             "Table 2: prior (the training 'no error' share), agreement (self-consistency "
+             "agreement of --n samples), icl_cf (the ICL baseline with content-free "
+             "calibration), sports_rules (the vocab.json rule checker, Sports only); 'all' "
+             "for every one.")] = "",
     selective_dev: Annotated[bool, typer.Option(
         help="Score multitask's own dev answers by its P(no error) for the risk-coverage "
              "curve (one label-scoring pass per task).")] = True,
@@ -104,7 +112,9 @@ def eval_command(
             methods=_csv(methods) if methods is not None else registered_methods(),
             tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
             limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
-            refine_keep=refine_keep, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
+            refine_keep=refine_keep, refine_rule=refine_rule, tau=tau,
+            detection_baselines=_baselines(detection_baselines), bootstrap=bootstrap,
+            bootstrap_seed=bootstrap_seed,
             batch_size=batch_size, max_new_tokens=max_new_tokens,
             wsc_batch_rows=wsc_batch_rows, calibration=calibration,
             calibration_limit=calibration_limit, calibration_feedback=calibration_feedback,
@@ -130,6 +140,13 @@ def eval_command(
         fail_once(dp, f"{exc}; the files written before it are kept: rerun rhf eval to finish")
     except (ValueError, DataError, ModelLoadError, OutputLocked, NotOurFolder) as exc:
         fail_once(dp, str(exc))
+
+
+def _baselines(value: str) -> tuple[str, ...]:
+    from eval.detection_baselines import DETECTION_BASELINES
+
+    names = _csv(value)
+    return DETECTION_BASELINES if names == ("all",) else names
 
 
 def _is_rhf_report(out: Path) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.detection_baselines import DETECTION_BASELINES
 from eval.stats import DEFAULT_B
 from feedback_data.schema import TASKS
 from inference.dispatch import METHOD_REGISTRY
@@ -15,6 +16,7 @@ from inference.methods import (
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
     REFINE_KEEP,
+    REFINE_RULES,
 )
 from inference.precision import DTYPES
 
@@ -46,6 +48,12 @@ class EvalConfig:
     temperature: float = DEFAULT_TEMPERATURE  # wsc sampling temperature
     rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
     refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
+    # refine: 'paper' rewrites while the refine model names an error; 'threshold' rewrites
+    # only chains whose calibrated P(no error) from --model's critic is below tau
+    refine_rule: str = "paper"
+    # refine 'threshold': tau; None chooses it on the critic's validation records (the best
+    # balanced detection accuracy, eval.metrics.choose_threshold)
+    tau: float | None = None
     batch_size: int = 64  # sequences per generate call
     max_new_tokens: int = 64  # cap on a generated chain
     wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
@@ -54,6 +62,9 @@ class EvalConfig:
     # detection sets scored (feedback_data.splits.detection_sets): StrategyQA's 173 paper
     # records, and the Sports detection set (20% of the Sports feedback, held out)
     calibration_sets: tuple[str, ...] = TASKS
+    # Table 2's baselines on the same records (eval.detection_baselines): prior, agreement,
+    # icl_cf, sports_rules; each with a paired bootstrap of the critic's AUROC minus its own
+    detection_baselines: tuple[str, ...] = ()
     selective_dev: bool = True  # risk-coverage of multitask's own dev answers by its P(no error)
     # FeedbackItems to calibrate on instead of the detection sets (e.g. your own task's pull)
     calibration_feedback: Path | None = None
@@ -96,6 +107,18 @@ class EvalConfig:
         if self.refine_keep not in REFINE_KEEP:
             raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
                              f"got {self.refine_keep!r}")
+        if self.refine_rule not in REFINE_RULES:
+            raise ValueError(f"--refine-rule must be one of {', '.join(REFINE_RULES)}, "
+                             f"got {self.refine_rule!r}")
+        if self.tau is not None and not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"--tau must be in [0, 1], got {self.tau}")
+        bad = [b for b in self.detection_baselines if b not in DETECTION_BASELINES]
+        if bad:
+            raise ValueError(f"unknown detection baseline {bad[0]!r}: expected some of "
+                             f"{', '.join(DETECTION_BASELINES)}")
+        if self.detection_baselines and not self.calibration:
+            raise ValueError("--detection-baselines score the detection sets: they need "
+                             "calibration on")
         if self.dtype not in DTYPES:
             raise ValueError(f"--dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
         if self.bootstrap < 1:

@@ -137,3 +137,51 @@ def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool],
         raise ValueError("ECE of an empty set")
     return sum(b["count"] / len(probs) * abs(b["frequency"] - b["mean_prob"])
                for b in reliability_bins(probs, labels, bins))
+
+
+def choose_threshold(scores: Sequence[float], no_error: Sequence[bool]) -> dict[str, float]:
+    """τ for "rewrite only when P(no error) < τ", chosen on validation records: the τ whose
+    decision (error when P < τ) has the highest balanced accuracy (mean of the recall on
+    error records and on error-free ones), so a critic that says 'error' everywhere scores
+    0.5 however skewed the labels. Candidates: each distinct score (keeping the chains at or
+    above it) and 1 + max (rewriting everything). Ties go to the smallest τ (fewest
+    rewrites). Needs both classes.
+
+    >>> choose_threshold([0.9, 0.6, 0.4, 0.1], [True, True, False, False])["tau"]
+    0.6
+    """
+    if len(scores) != len(no_error) or not scores:
+        raise ValueError(f"{len(scores)} scores and {len(no_error)} labels: need as many, >= 1")
+    pos = sum(bool(y) for y in no_error)
+    neg = len(no_error) - pos
+    if not pos or not neg:
+        raise ValueError("choosing τ needs validation records with and without error")
+    best: dict[str, float] | None = None
+    for tau in sorted({float(s) for s in scores} | {max(scores) + 1.0}):
+        kept_right = sum(1 for s, y in zip(scores, no_error, strict=True) if s >= tau and y)
+        caught = sum(1 for s, y in zip(scores, no_error, strict=True) if s < tau and not y)
+        balanced = (kept_right / pos + caught / neg) / 2
+        if best is None or balanced > best["balanced_accuracy"] + 1e-12:
+            best = {"tau": tau, "balanced_accuracy": balanced,
+                    "rewritten_share": sum(s < tau for s in scores) / len(scores)}
+    assert best is not None
+    return best
+
+
+def round_flips(right_by_round: Sequence[Sequence[bool]]) -> list[dict[str, int]]:
+    """Per refinement round r (1-based): how many examples ran it, and how many answers it
+    flipped right -> wrong and wrong -> right. ``right_by_round[i]`` is example i's
+    [c_0 right, c_1 right, ...], one entry per chain (the start and each round it ran).
+
+    >>> round_flips([[True, False, False], [False, True], [True]])
+    [{'round': 1, 'ran': 2, 'right_to_wrong': 1, 'wrong_to_right': 1}, \
+{'round': 2, 'ran': 1, 'right_to_wrong': 0, 'wrong_to_right': 0}]
+    """
+    depth = max((len(r) for r in right_by_round), default=1) - 1
+    out = []
+    for r in range(1, depth + 1):
+        ran = [x for x in right_by_round if len(x) > r]
+        out.append({"round": r, "ran": len(ran),
+                    "right_to_wrong": sum(1 for x in ran if x[r - 1] and not x[r]),
+                    "wrong_to_right": sum(1 for x in ran if not x[r - 1] and x[r])})
+    return out

@@ -18,9 +18,33 @@ CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
                      "finetuned": "Multitask fine-tuned",
                      "sports_icl": "ICL baseline (base model, 4-shot)",
                      "sports_finetuned": "Multitask fine-tuned"}
+# Table 2's baselines (eval.detection_baselines), by name.
+BASELINE_NAMES = {"prior": "Baseline: the prior (constant training 'no error' share)",
+                  "agreement": "Baseline: self-consistency agreement (training-free)",
+                  "icl_cf": "Baseline: ICL, content-free calibrated",
+                  "sports_rules": "Baseline: vocab.json rule checker (ceiling)"}
 # Which detection set each calibration row scores.
 DETECTION_SET_NAMES = {"strategyqa": "StrategyQA, the paper's 173 calibration records",
-                       "sports_understanding": "Sports, held-out 20% of the paper's feedback"}
+                       "sports_understanding": "Sports, 20% of the paper's feedback held out "
+                                               "by question, not by fact"}
+# Table 1's CoT row when the base was pre-trained by rhf on the chain format itself (the
+# shipped tiny base): not the paper's 4-shot in-context learning.
+PRETRAINED_COT = "CoT {k}-shot, with a base pre-trained on this very format"
+
+
+def base_pretrained_on_format(report: dict) -> bool:
+    """Whether the report's base model is an rhf-pretrained base (``rhf model pretrain-tiny``:
+    BIG-bench's explanations in the chain format), as its rhf_model.json says."""
+    record = (report.get("models", {}).get("base_model") or {}).get("rhf_model") or {}
+    return record.get("stage") == "pretrained"
+
+
+def table1_title(report: dict, method: str) -> str:
+    """Table 1's row name: cot on an rhf-pretrained base says so (and its k); the rest as
+    :func:`method_title`."""
+    if method == "cot" and base_pretrained_on_format(report):
+        return PRETRAINED_COT.format(k=report.get("config", {}).get("k", "k"))
+    return method_title(method)
 
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, TASK_NAMES, method_title
+from eval.names import BASELINE_NAMES, CALIBRATION_NAMES, TASK_NAMES, table1_title
 
 
 def _pyplot():
@@ -32,7 +32,7 @@ def plot_accuracy(report: dict[str, Any], path: Path) -> Path:
         upper = [max(0.0, 100 * (s["ci"][1] - s["mean"])) for s in stats]
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(tasks))]
         ax.bar(xs, means, width, yerr=[lower, upper], capsize=3,
-               label=method_title(method))
+               label=table1_title(report, method))
     for i, t in enumerate(tasks):
         maj = report.get("majority", {}).get(t)
         if maj and maj.get("accuracy") is not None:
@@ -100,6 +100,11 @@ def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, A
                 walk(cal, name + ": ", top or key)
 
     walk(report.get("calibration") or {}, "")
+    for key, b in (report.get("detection_baselines") or {}).items():
+        if isinstance(b.get("selective"), dict):
+            panel = ("Sports detection records (held out)" if key.startswith("sports_")
+                     else "StrategyQA calibration records")
+            curves.append((panel, BASELINE_NAMES.get(b.get("baseline"), key), b["selective"]))
     for task, sel in (report.get("selective_dev") or {}).items():
         curves.append(("dev sets: multitask's own answers", TASK_NAMES.get(task, task), sel))
     return curves

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, DETECTION_SET_NAMES, TASK_NAMES, method_title
+from eval.names import (
+    BASELINE_NAMES,
+    CALIBRATION_NAMES,
+    DETECTION_SET_NAMES,
+    TASK_NAMES,
+    base_pretrained_on_format,
+    method_title,
+    table1_title,
+)
 from feedback_data.jsonl import write_json, write_text
 
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
@@ -66,8 +74,11 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def selective_markdown(report: dict[str, Any]) -> list[str]:
-    """The selective-prediction table: one row per risk-coverage curve (see eval.selective)."""
+    """The selective-prediction table: one row per risk-coverage curve (see eval.selective),
+    with its AURC against random order and the oracle, saying plainly which are worse than
+    random."""
     from eval.plots import selective_curves
+    from eval.selective import against_random
 
     curves = selective_curves(report)
     if not curves:
@@ -83,14 +94,189 @@ def selective_markdown(report: dict[str, Any]) -> list[str]:
              "there). Chains with the same score are answered together. On the detection "
              "records the chains are the annotated ones and the critics are those of Table 2; "
              "on the dev sets the multitask model judges its own greedy answers.", "",
+             "AURC against random order: a critic that orders the chains at random has an "
+             "expected AURC equal to the risk at full coverage, so AURC − random below 0 is "
+             "a critic that puts wrong chains last, and above 0 one that orders them worse "
+             "than random. Excess: (AURC − optimal) / (random − optimal), 0 for the oracle "
+             "order, 1 for random, above 1 worse than random.", "",
              "| Chains | Critic | n | AURC | Optimal AURC | Risk at full coverage "
-             "| Coverage at 90% accuracy (t) |", "|---|---|---|---|---|---|---|"]
+             "| AURC − random | Excess | Coverage at 90% accuracy (t) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    worse = []
     for panel, label, sel in curves:
         t = sel.get("threshold_at_target")
+        vs = against_random(sel.get("aurc"), sel.get("aurc_optimal"),
+                            sel.get("risk_at_full_coverage"))
+        diff = vs["aurc_minus_random"]
+        flag = " (worse than random)" if vs["worse_than_random"] else ""
+        if vs["worse_than_random"]:
+            worse.append(f"{label} on {panel}")
         lines.append(f"| {panel} | {label} | {sel['n']} | {_num(sel['aurc'])} | "
                      f"{_num(sel['aurc_optimal'])} | {_num(sel['risk_at_full_coverage'])} | "
+                     + ("n/a" if diff is None else f"{diff:+.4f}{flag}") + " | "
+                     f"{_num(vs['excess_aurc'], 2)} | "
                      f"{pct(sel['coverage_at_target'])}%"
                      + (f" (t = {t:.3g})" if t is not None else "") + " |")
+    if worse:
+        lines += ["", "Worse than random order (AURC above the risk at full coverage): "
+                  + "; ".join(worse) + ". Ordering these chains by that critic's P(no error) "
+                  "keeps more wrong answers at every coverage than not ordering them at all."]
+    return lines + [""]
+
+
+def _p_half_cell(cal: dict[str, Any]) -> str:
+    """Accuracy at P >= 0.5, flagged when it is exactly the majority class's."""
+    share = cal.get("gold_no_error_share", 0.0)
+    majority = cal.get("majority", max(share, 1 - share))
+    same = abs(cal["accuracy_p_ge_half"] - majority) < 1e-12
+    return pct(cal["accuracy_p_ge_half"]) + (" (= majority)" if same else "")
+
+
+def _diff_cell(d: dict[str, Any] | None) -> str:
+    """'+0.057 [-0.06, 0.17], p 0.33' for the critic's AUROC minus a baseline's."""
+    if not d or d.get("diff") is None:
+        return ""
+    return (f"{d['diff']:+.3f} {ci_text([d['lo'], d['hi']], scale=1, digits=3)}, "
+            f"p {p_text(d['p_value'])}")
+
+
+def _detection_row(name: str, cal: dict[str, Any], paper: str = "") -> str:
+    task = cal.get("task", "strategyqa")
+    share = cal.get("gold_no_error_share", 0.0)
+    acc = ("no label written" if cal.get("accuracy") is None
+           else f"{pct(cal['accuracy'])} {ci_text(cal.get('accuracy_ci'))}")
+    unreadable = "" if cal.get("unreadable") is None else str(cal["unreadable"])
+    return (f"| {DETECTION_SET_NAMES.get(task, task)} | {name} | {cal['n']} | {acc} | "
+            f"{pct(max(share, 1 - share))} | {paper} | {unreadable} | {_p_half_cell(cal)} | "
+            f"{_num(cal['auroc'])} {ci_text(cal.get('auroc_ci'), scale=1, digits=3)} | "
+            f"{_num(cal['ece'])} | {_diff_cell(cal.get('critic_minus_baseline'))} |")
+
+
+def _beats(d: dict[str, Any] | None) -> str | None:
+    if not d or d.get("diff") is None:
+        return None
+    if d["lo"] is not None and d["lo"] > 0:
+        return "beats it (the CI of the difference is above 0)"
+    if d["hi"] is not None and d["hi"] < 0:
+        return "is worse than it (the CI of the difference is below 0)"
+    return "does not beat it (the CI of the difference includes 0)"
+
+
+def table2_markdown(report: dict[str, Any]) -> list[str]:
+    """Table 2: the critics, then each detection set's baselines on the same records, with
+    the paired bootstrap of the fine-tuned critic's AUROC minus each other row's."""
+    baselines = report.get("detection_baselines") or {}
+    lines = ["## Table 2: error detection on the detection sets", "",
+             "Accuracy as in the paper: right when the model says 'no error' and the "
+             "annotators found none, or names any error and they found one; an "
+             "unreadable label counts as wrong (column Unreadable). AUROC and "
+             "ECE (10 equal-width bins) use the model's P('no error'), renormalised over "
+             "the sixteen labels it was trained to write ('no error' and every "
+             "combination of the four types). Majority: the share of the larger class "
+             "(always saying 'error' or always 'no error'); Acc. P≥0.5 is marked "
+             "'(= majority)' when it is exactly that, i.e. the threshold decides nothing. "
+             "95% CIs: percentile bootstrap over the records. Every row of a set scores "
+             "the same records: the ICL baseline's 4 shots come from that task's training "
+             "feedback. The Sports set is held out from training by question, not by fact: "
+             "its players, actions and sports are in the training feedback and in the "
+             "shipped base's pre-training.", ""]
+    if baselines:
+        lines += ["Rows marked Baseline write no label (accuracy n/a) and give every record "
+                  "a P(no error) of their own (docs/evaluation.md): the prior, a constant "
+                  "equal to the training 'no error' share (AUROC 0.5 by construction); "
+                  "self-consistency agreement, the share of answers sampled from the "
+                  "answering model that agree with the chain's answer; the ICL baseline "
+                  "after content-free calibration (Zhao et al., 2021); and, on Sports, a "
+                  "rule checker over vocab.json, the ceiling for a critic that knows the "
+                  "base's facts. Critic − row: the fine-tuned critic's AUROC minus the row's, "
+                  "with a paired percentile bootstrap 95% CI over the records (the same "
+                  "resamples for both) and its two-sided p-value.", ""]
+    lines += ["| Detection set | Model | n | Accuracy (%) [95% CI] | Majority (%) "
+              "| Paper (%) | Unreadable | Acc. P≥0.5 (%) | AUROC [95% CI] | ECE "
+              "| Critic − row AUROC [95% CI], p |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    done: set[str] = set()
+    keys = list(report["calibration"])
+    for n, (key, cal) in enumerate(report["calibration"].items()):
+        flag = " (trained on these records)" if cal.get("trained_on_detection_set") else ""
+        lines.append(_detection_row(CALIBRATION_NAMES.get(key, key) + flag, cal,
+                                    PAPER_DETECTION.get(key, "")))
+        prefix = "sports_" if key.startswith("sports_") else ""
+        last = n + 1 == len(keys) or keys[n + 1].startswith("sports_") != bool(prefix)
+        if last:
+            for bkey, b in baselines.items():
+                if bkey not in done and bkey.startswith("sports_") == bool(prefix):
+                    done.add(bkey)
+                    lines.append(_detection_row(BASELINE_NAMES.get(b["baseline"], bkey), b))
+    for key in ("icl", "sports_icl"):
+        shots = report["calibration"].get(key, {}).get("shots")
+        if shots:
+            task = report["calibration"][key].get("task", "strategyqa")
+            lines += ["", f"The ICL baseline's prompt records for {TASK_NAMES.get(task, task)}"
+                      " (training feedback): " + ", ".join(shots) + "."]
+    verdicts = []
+    for key, row in list(report["calibration"].items()) + list(baselines.items()):
+        verdict = _beats(row.get("critic_minus_baseline"))
+        if verdict:
+            prefix = "sports_" if key.startswith("sports_") else ""
+            name = BASELINE_NAMES.get(row.get("baseline", ""), CALIBRATION_NAMES.get(key, key))
+            task = TASK_NAMES.get(row.get("task", "strategyqa"), row.get("task"))
+            critic = report["calibration"].get(f"{prefix}finetuned", {})
+            verdicts.append(f"- {task}, {name.removeprefix('Baseline: ')} (AUROC "
+                            f"{_num(row.get('auroc'))}): the critic (AUROC "
+                            f"{_num(critic.get('auroc'))}) {verdict}.")
+    if verdicts:
+        lines += ["", "The critic against each baseline, on the same records:", "", *verdicts]
+    return lines + [""]
+
+
+def refine_markdown(report: dict[str, Any]) -> list[str]:
+    """Refinement's rounds and per-round flips against gold, per task and seed."""
+    rows = [r for r in report.get("runs", []) if r.get("refine")
+            and not r.get("reused_earlier_seed")]
+    if not rows:
+        return []
+    threshold = report.get("refine_threshold")
+    rule = (f"rewrite only chains whose calibrated P(no error) from the critic is below "
+            f"τ = {threshold['tau']:.4g} ({threshold['chosen_on']}), then as the paper"
+            if threshold else "the paper's: rewrite while the refine model names an error")
+    lines = ["### Iterative refinement: rounds and flips", "",
+             f"Rule: {rule}. Per round: the examples that ran it, and the answers it turned "
+             "right → wrong and wrong → right against gold (chains replayed from each "
+             "prediction's start and outputs). Start / final: answers right before the first "
+             "round and at the end. Rounds used: how many examples made 0, 1, ... rewrites.",
+             "", "| Task | Seed | Start right | Final right | Round: ran, right→wrong, "
+             "wrong→right | Rounds used | Stops |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s = r["refine"]
+        flips = "; ".join(f"r{f['round']}: {f['ran']}, −{f['right_to_wrong']}, "
+                          f"+{f['wrong_to_right']}" for f in s["flips"]) or "none"
+        used = ", ".join(f"{k}: {v}" for k, v in s["rounds_used"].items())
+        stops = ", ".join(f"{k}: {v}" for k, v in s["stops"].items())
+        lines.append(f"| {task_title(report, r['task'])} | {r['seed']} | "
+                     f"{s['start_right']}/{s['n']} | {s['final_right']}/{s['n']} | {flips} | "
+                     f"{used} | {stops} |")
+    return lines + [""]
+
+
+def vote_markdown(report: dict[str, Any]) -> list[str]:
+    """What the weighted votes leaned on: the share of samples with weight 1 and the margin."""
+    rows = [r for r in report.get("runs", []) if r.get("vote")]
+    if not rows:
+        return []
+    lines = ["### Weighted votes: what the critic weighed", "",
+             "Share of samples with weight 1 (wsc: the critic's argmax label is 'no error'; "
+             "when it is near 0 every sample weighs w and the vote is a plain majority vote), "
+             "the mean weight, and the mean vote margin: (top answer's total weight − the "
+             "runner-up's) / the total, 1 when every sample agrees.", "",
+             "| Method | Task | Seed | Samples | Weight 1 (%) | Mean weight | Mean margin |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        v = r["vote"]
+        share = "n/a" if v["share_weight_one"] is None else pct(v["share_weight_one"])
+        lines.append(f"| {method_title(r['method'])} | {task_title(report, r['task'])} | "
+                     f"{r['seed']} | {v['samples']} | {share} | {_num(v['mean_weight'])} | "
+                     f"{_num(v['mean_vote_margin'])} |")
     return lines + [""]
 
 
@@ -117,18 +303,27 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
               "(other dev split, other model).", ""]
     header = "| Method | " + " | ".join(task_title(report, t) for t in tasks) + " |"
     lines += [header, "|---" * (len(tasks) + 1) + "|"]
+    pretrained = base_pretrained_on_format(report)
     for method, by_task in report["accuracy"].items():
         cells = []
         for t in tasks:
             ref = PAPER_ACCURACY.get(method, {}).get(t)
+            if ref and method == "cot" and pretrained:
+                ref = f"paper's 4-shot ICL, not like for like: {ref}"
             cells.append(accuracy_cell(by_task[t]) + (f" ({ref})" if ref else ""))
-        lines.append(f"| {method_title(method)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {table1_title(report, method)} | " + " | ".join(cells) + " |")
     if "majority" in report:
         cells = [majority_cell(report["majority"][t]) for t in tasks]
         lines.append("| Majority class (of these dev questions) | " + " | ".join(cells) + " |")
         lines += ["", "The majority-class row always answers the most frequent gold answer of "
                   "the evaluated dev questions themselves (named in quotes), with its Wilson "
                   "interval: a method must beat it to show it learned anything."]
+        if pretrained:
+            lines += ["", f"The first row is {table1_title(report, 'cot').split(', ')[0]} "
+                      "with a base model that rhf pre-trained on this very format (BIG-bench "
+                      "explanations written as 'The answer is X because ...'): it is not the "
+                      "paper's 4-shot in-context learning with a general model, and its "
+                      "number is not compared like for like with the paper's."]
         if any(report["majority"][t].get("accuracy") is None for t in tasks):
             lines += ["A task with free-form answers has no majority class (n/a): almost "
                       "every question has its own answer, so always answering one says "
@@ -143,43 +338,12 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
                   "(the method right, CoT wrong) / −lost (the reverse), and the p-value.", "",
                   header, "|---" * (len(tasks) + 1) + "|"]
         for method in paired:
-            lines.append(f"| {method_title(method)} | " + " | ".join(
+            lines.append(f"| {table1_title(report, method)} | " + " | ".join(
                 paired_cell(report["accuracy"][method][t]) for t in tasks) + " |")
         lines.append("")
     if report["calibration"]:
-        lines += ["## Table 2: error detection on the detection sets", "",
-                  "Accuracy as in the paper: right when the model says 'no error' and the "
-                  "annotators found none, or names any error and they found one; an "
-                  "unreadable label counts as wrong (column Unreadable). AUROC and "
-                  "ECE (10 equal-width bins) use the model's P('no error'), renormalised over "
-                  "the sixteen labels it was trained to write ('no error' and every "
-                  "combination of the four types). Majority: the share of the larger class "
-                  "(always saying 'error' or always 'no error'). 95% CIs: percentile "
-                  "bootstrap over the records. Both rows of a set score the same records: "
-                  "the ICL baseline's 4 shots come from that task's training feedback. The "
-                  "Sports set is held out from training by question.", "",
-                  "| Detection set | Model | n | Accuracy (%) [95% CI] | Majority (%) "
-                  "| Paper (%) | Unreadable | Acc. P≥0.5 (%) | AUROC [95% CI] | ECE |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for key, cal in report["calibration"].items():
-            task = cal.get("task", "strategyqa")
-            share = cal.get("gold_no_error_share", 0.0)
-            flag = " (trained on these records)" if cal.get("trained_on_detection_set") else ""
-            lines.append(
-                f"| {DETECTION_SET_NAMES.get(task, task)} | "
-                f"{CALIBRATION_NAMES.get(key, key)}{flag} | {cal['n']} | "
-                f"{pct(cal['accuracy'])} {ci_text(cal.get('accuracy_ci'))} | "
-                f"{pct(max(share, 1 - share))} | {PAPER_DETECTION.get(key, '')} | "
-                f"{cal['unreadable']} | {pct(cal['accuracy_p_ge_half'])} | "
-                f"{_num(cal['auroc'])} {ci_text(cal.get('auroc_ci'), scale=1, digits=3)} | "
-                f"{_num(cal['ece'])} |")
-        for key in ("icl", "sports_icl"):
-            shots = report["calibration"].get(key, {}).get("shots")
-            if shots:
-                task = report["calibration"][key].get("task", "strategyqa")
-                lines += ["", f"The ICL baseline's prompt records for {TASK_NAMES.get(task, task)}"
-                          " (training feedback): " + ", ".join(shots) + "."]
-        lines.append("")
+        lines += table2_markdown(report)
+    lines += refine_markdown(report) + vote_markdown(report)
     if report.get("step_critic"):
         lines += ["### Finding the first wrong step", "",
                   "The multitask model as a step critic: asked to describe the errors "

@@ -18,7 +18,13 @@ from eval.stats import (
     majority_class,
     mcnemar_exact,
 )
-from eval.task_runs import Models, save_predictions, task_runs
+from eval.task_runs import (
+    Models,
+    critic_calibration,
+    refine_summary,
+    save_predictions,
+    task_runs,
+)
 from feedback_data.fetch import task_provenance
 from feedback_data.jsonl import write_records
 from feedback_data.provenance import commit_info
@@ -75,13 +81,27 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
         return result
 
+    critic_cal: dict[str, Any] | None = None
+    if "wsc_soft" in config.methods or ("refine" in config.methods
+                                        and config.refine_rule == "threshold"):
+        critic_cal = critic_calibration(config, models, log)
+    refine_tau: dict[str, Any] | None = None
+    if "refine" in config.methods and config.refine_rule == "threshold":
+        refine_tau = ({"tau": config.tau, "chosen_on": "--tau"} if config.tau is not None
+                      else timed("refine tau", choose_refine_tau, config, models,
+                                 (critic_cal or {}).get("temperature", 1.0), log))
+        log(f"[eval] refine: rewrite only when P(no error) < {refine_tau['tau']:.4g} "
+            f"({refine_tau['chosen_on']})")
+
     for task in config.tasks:
         spec = get_task(task)
         task_titles[task] = spec.title
         examples = dev[task]
         gold = [ex.answer for ex in examples]
         majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
-        results = task_runs(config, models, task, examples, timed, log)
+        results = task_runs(config, models, task, examples, timed, log,
+                            tau=refine_tau["tau"] if refine_tau else None,
+                            critic_cal=critic_cal)
         if config.selective_dev and "multitask" in config.methods:
             log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
             selective_dev[task] = timed("selective (dev)", dev_selective,
@@ -109,7 +129,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                                                        for p in preds),
                              "reused_earlier_seed": reused,
                              "params": {"max_new_tokens": config.max_new_tokens} | params,
-                             "predictions": str(pred_file.relative_to(out))})
+                             "predictions": str(pred_file.relative_to(out)),
+                             **_method_summary(method, examples, preds)})
                 log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
         for method in config.methods:
             per_seed = [correct[method, s] for s in config.seeds]
@@ -123,6 +144,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             summary[method][task] = stats
 
     calibration: dict[str, Any] = {}
+    baselines: dict[str, Any] = {}  # Table 2's baselines, on the same records
     items: list = []
     if config.calibration:
         if config.calibration_feedback:  # the user's own records, e.g. a pull of a task
@@ -151,11 +173,22 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                 f"{len(records)} records")
             calibration[f"{prefix}icl"] = timed(
                 "calibration", calibrate, models.get(config.base_model), records, icl=True,
-                task=shots_from, **boot)
+                task=shots_from, content_free="icl_cf" in config.detection_baselines, **boot)
             add_selective(calibration[f"{prefix}finetuned"], records)
             add_selective(calibration[f"{prefix}icl"], records)
+            if config.detection_baselines:
+                baselines.update(timed("detection baselines", run_detection_baselines, config,
+                                       models, records, task, prefix, calibration, log))
+            calibration[f"{prefix}icl"].pop("_label_logps", None)
+            calibration[f"{prefix}icl"].pop("_content_free_logps", None)
         for key, cal in calibration.items():
             path = out / "predictions" / f"calibration_{key}.jsonl"
+            records = cal.pop("records")
+            if main:
+                write_records(path, records)
+            cal["predictions"] = str(path.relative_to(out))
+        for key, cal in baselines.items():
+            path = out / "predictions" / f"detection_baseline_{key}.jsonl"
             records = cal.pop("records")
             if main:
                 write_records(path, records)
@@ -199,7 +232,9 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         "accuracy": summary,
         "majority": majority,
         "task_titles": task_titles,
+        **({"refine_threshold": refine_tau} if refine_tau else {}),
         "calibration": calibration,
+        **({"detection_baselines": baselines} if config.detection_baselines else {}),
         "step_critic": step_critic,
         "selective_dev": selective_dev,
         "timings_s": {k: round(v, 2) for k, v in timings.items()}
@@ -232,6 +267,163 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     if trained_on:
         log("[eval] warning: the fine-tuned critic was trained on the Sports detection set "
             "(data.holdout_detection false); its Sports detection row is not held out")
+
+
+def _method_summary(method: str, examples: list, preds: list) -> dict[str, Any]:
+    """What a critic-using method did: wsc / wsc_soft's vote (share of weight-1 samples,
+    vote margin), refine's rounds and per-round flips."""
+    from inference.methods import vote_summary
+
+    if method in ("wsc", "wsc_soft"):
+        return {"vote": vote_summary(preds)}
+    if method == "refine":
+        return {"refine": refine_summary(examples, preds)}
+    return {}
+
+
+def validation_records(info: dict[str, Any]) -> list:
+    """The critic's validation records: the paper's training records of the tasks its run
+    trained on whose question falls under its ``data.eval_fraction`` (the split training
+    validated on), Sports detection records left out. Empty when its run says nothing."""
+    from feedback_data.schema import TASKS
+    from feedback_data.splits import is_held_out, is_sports_detection
+    from feedback_data.store import load_paper_feedback
+
+    data = (info.get("config") or {}).get("data") or {}
+    fraction = data.get("eval_fraction")
+    if not fraction:
+        return []
+    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS]
+    return [i for t in tasks for i in load_paper_feedback(t, "train")
+            if is_held_out(i.example.id, fraction) and not is_sports_detection(i)]
+
+
+def choose_refine_tau(config: EvalConfig, models: Models, temperature: float, log
+                      ) -> dict[str, Any]:
+    """Refine's τ, chosen on the critic's validation records (never a dev or detection
+    record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error)."""
+    from eval.metrics import choose_threshold
+    from feedback_data.critic_labels import ERROR_LABELS
+    from feedback_data.instructions import error_types_prompt
+    from inference.critic_calibration import calibrated_no_error
+
+    critic = models.get(config.model)
+    records = validation_records(critic.info)
+    if not records:
+        raise ValueError(f"--refine-rule threshold: {config.model} records no validation "
+                         "split (data.eval_fraction) to choose tau on; pass --tau")
+    order = getattr(critic, "chain_order", None)
+    rows = critic.score_choices([error_types_prompt(i.example.question, i.chain.text, order)
+                                 for i in records], list(ERROR_LABELS),
+                                batch_size=config.batch_size)
+    probs = [calibrated_no_error(row, temperature) for row in rows]
+    gold = [not i.feedback.error_types for i in records]
+    log(f"[eval] refine: choosing tau on {len(records)} validation records of {config.model}")
+    return {**choose_threshold(probs, gold), "chosen_on": f"{len(records)} validation records "
+            "of the critic's run (best balanced detection accuracy)", "n": len(records),
+            "no_error_records": sum(gold), "critic_temperature": temperature}
+
+
+def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
+    """The 'no error' share of the critic's training feedback (the prior baseline's
+    constant), pooled over the tasks its run trained on (every built-in task when its run
+    does not say), the Sports detection records left out; and a line saying so."""
+    from eval.detection_baselines import no_error_share
+    from feedback_data.schema import TASKS
+    from feedback_data.splits import is_sports_detection
+    from feedback_data.store import load_paper_feedback
+
+    data = (info.get("config") or {}).get("data") or {}
+    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS] or list(TASKS)
+    items = [i for t in tasks for i in load_paper_feedback(t, "train")
+             if not is_sports_detection(i)]
+    share = no_error_share([not i.feedback.error_types for i in items])
+    return share, (f"share of 'no error' among the {len(items)} paper training records of "
+                   f"{', '.join(tasks)} (detection records left out)")
+
+
+def run_detection_baselines(config: EvalConfig, models: Models, records: list, task: str,
+                            prefix: str, calibration: dict[str, Any], log
+                            ) -> dict[str, Any]:
+    """Table 2's baselines (:mod:`eval.detection_baselines`) on ``records``, each scored like
+    the critic, with a paired bootstrap of the critic's AUROC minus the baseline's
+    (``critic_minus_baseline``). Keys: ``prefix`` + baseline name (``sports_rules`` as it
+    is)."""
+    from eval.calibration import detection_scores
+    from eval.detection_baselines import (
+        agreement_score,
+        content_free_calibrate,
+        content_free_probabilities,
+        sports_rule_check,
+    )
+    from eval.selective import add_selective
+    from eval.stats import paired_bootstrap_auroc_diff
+    from feedback_data.answers import answers_match, parse_answer_chain
+    from feedback_data.instructions import answer_prompt
+
+    gold = [not i.feedback.error_types for i in records]
+    ids = [i.feedback.id for i in records]
+    boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed}
+    scores: dict[str, tuple[list[float], dict[str, Any]]] = {}
+    critic_model = models.get(config.model)
+    for name in config.detection_baselines:
+        if name == "prior":
+            share, how = training_no_error_share(critic_model.info)
+            scores[name] = [share] * len(records), {"model": None, "how": how,
+                                                     "constant": share}
+        elif name == "agreement":
+            log(f"[eval] detection ({task}): self-consistency agreement, {config.n} samples "
+                f"per question from {config.model}")
+            questions = list(dict.fromkeys(i.example.question for i in records))
+            by_q = {i.example.question: i.example for i in records}
+            outs = critic_model.generate(
+                [answer_prompt(q) for q in questions], do_sample=True,
+                temperature=config.temperature, num_return_sequences=config.n,
+                max_new_tokens=config.max_new_tokens, seed=config.seeds[0],
+                batch_size=config.batch_size, desc="agreement samples")
+            sampled = {q: [parse_answer_chain(t, by_q[q])[0] for t in o]
+                       for q, o in zip(questions, outs, strict=True)}
+            scores[name] = [agreement_score(
+                i.chain.answer, sampled[i.example.question],
+                same=lambda a, b, ex=i.example: answers_match(ex, a, b)) for i in records], {
+                "model": config.model, "samples": config.n, "temperature": config.temperature,
+                "seed": config.seeds[0],
+                "how": "share of n answers sampled from the answering model (answer "
+                       "instruction) that equal the chain's answer"}
+        elif name == "icl_cf":
+            icl = calibration[f"{prefix}icl"]
+            p_cf = content_free_probabilities(icl["_content_free_logps"])
+            scores[name] = [content_free_calibrate(row, p_cf) for row in icl["_label_logps"]], {
+                "model": config.base_model, "content_free_inputs": ["N/A", "", "[MASK]"],
+                "p_cf_no_error": p_cf[0],
+                "how": "the ICL baseline's label probabilities divided by those of "
+                       "content-free inputs, renormalised (Zhao et al., 2021)"}
+        elif name == "sports_rules" and task == "sports_understanding":
+            from feedback_data.bigbench import load_sports_vocab
+
+            vocab = load_sports_vocab()
+            checks = [sports_rule_check(i.example.question, i.chain.text, i.chain.answer, vocab)
+                      for i in records]
+            scores[name] = [c.score for c in checks], {
+                "model": None, "undecided_sport": sum(c.named_sport_right is None
+                                                      for c in checks),
+                "how": "vocab.json rule checker: the chain names the player's sport right, "
+                       "and says yes exactly when the action belongs to that sport; the "
+                       "ceiling for a critic that knows the base's facts"}
+    critic = [r["p_no_error"] for r in calibration[f"{prefix}finetuned"]["records"]]
+    out: dict[str, Any] = {}
+    for name, (probs, meta) in scores.items():
+        entry = {"baseline": name, "task": task, "n": len(records), **meta,
+                 **detection_scores(probs, gold, ids, **boot)}
+        entry["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+            critic, probs, gold, config.bootstrap, config.bootstrap_seed)
+        key = name if name.startswith(prefix or "\0") else prefix + name  # sports_rules
+        out[key] = add_selective(entry, records)
+    icl = calibration[f"{prefix}icl"]
+    icl["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+        critic, [r["p_no_error"] for r in icl["records"]], gold, config.bootstrap,
+        config.bootstrap_seed)
+    return out
 
 
 def dev_questions(task: str, limit: int | None) -> list:

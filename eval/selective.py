@@ -108,7 +108,9 @@ def selective_summary(scores: Sequence[float], correct: Sequence[bool],
     points = risk_coverage(scores, correct)
     best = coverage_at_accuracy(points, target)
     n = len(scores)
-    return {
+    area = aurc(points)
+    return {**against_random(area, optimal_aurc(correct),
+                             (sum(not c for c in correct) / n) if n else None),
         "n": n,
         "score": "P(no error)",
         "risk": "share of answered chains whose final answer is wrong against gold",
@@ -122,6 +124,27 @@ def selective_summary(scores: Sequence[float], correct: Sequence[bool],
         "threshold_at_target": best.threshold if best else None,
         "points": [asdict(p) for p in points],
     }
+
+
+def against_random(area: float | None, optimal: float | None,
+                   random: float | None) -> dict[str, Any]:
+    """AURC against random order (whose expected AURC is the full-coverage risk) and against
+    the oracle order: ``aurc_minus_random`` (< 0: the critic orders better than random),
+    ``worse_than_random`` (AURC above the full-coverage risk), and ``excess_aurc``, the
+    share of the gap from the oracle to random that remains: (AURC - optimal) / (random -
+    optimal), 0 for the oracle, 1 for random order, above 1 worse than random (None when
+    every chain is right or every one wrong: the two orders are the same).
+
+    >>> against_random(0.3, 0.1, 0.4)["excess_aurc"]
+    0.6666666666666666
+    """
+    if area is None or optimal is None or random is None:
+        return {"aurc_random": random, "aurc_minus_random": None, "worse_than_random": None,
+                "excess_aurc": None}
+    gap = random - optimal
+    return {"aurc_random": random, "aurc_minus_random": area - random,
+            "worse_than_random": area > random + _EPS,
+            "excess_aurc": (area - optimal) / gap if gap > _EPS else None}
 
 
 def selective_from_records(records: Sequence[dict[str, Any]], right: dict[str, bool],

@@ -45,12 +45,50 @@ def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> Non
                          for ex, p in zip(examples, preds, strict=True)])
 
 
+def critic_calibration(config: EvalConfig, models: Models, log=print) -> dict[str, Any]:
+    """The calibration stored with --model's critic (critic_calibration.json; temperature 1
+    without it), as a dict for report.json."""
+    from inference.critic_calibration import FULL_SEQUENCE, read_critic_calibration
+
+    cal = read_critic_calibration(models.get(config.model).info.get("path"))
+    if cal.scoring != FULL_SEQUENCE:
+        log(f"[eval] warning: {cal.source} was fitted on {cal.scoring!r} label scores; the "
+            "methods here score full label sequences, so its temperature may not fit them")
+    return cal.as_dict()
+
+
+def refine_summary(examples: list, preds: list[Prediction]) -> dict[str, Any]:
+    """What refinement did, from its predictions: rounds used (how many examples ran 0, 1, ...
+    rewrites), why each stopped, and per round the answers it flipped right -> wrong and
+    wrong -> right against gold (:func:`eval.metrics.round_flips`; chains replayed from each
+    prediction's start and history)."""
+    from eval.metrics import round_flips
+    from feedback_data.answers import answers_match, parse_answer_chain
+    from inference.methods import refine_chains
+
+    rights, rounds, stops = [], {}, {}
+    for ex, p in zip(examples, preds, strict=True):
+        chains = refine_chains(p.meta["start"], p.meta["history"], p.meta["keep"], ex)
+        rights.append([answers_match(ex, parse_answer_chain(c, ex)[0], ex.answer)
+                       for c in chains])
+        rounds[p.meta["rounds"]] = rounds.get(p.meta["rounds"], 0) + 1
+        stops[str(p.meta["stop"])] = stops.get(str(p.meta["stop"]), 0) + 1
+    start_right = sum(r[0] for r in rights)
+    final_right = sum(r[-1] for r in rights)
+    return {"n": len(preds), "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds),
+            "rounds_used": {str(k): rounds[k] for k in sorted(rounds)}, "stops": stops,
+            "start_right": start_right, "final_right": final_right,
+            "flips": round_flips(rights)}
+
+
 def task_runs(config: EvalConfig, models: Models, task: str, examples: list, timed,
-               log) -> dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]]:
+               log, tau: float | None = None, critic_cal: dict[str, Any] | None = None
+               ) -> dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]]:
     """Every method's predictions on ``examples`` per seed: {(method, seed): (predictions,
     params, reused)}, ``reused`` when an earlier seed's identical computation was reused
     (greedy decoding of the same prompt: multitask always, cot and refine when the shots
-    do not change with the seed, e.g. k = 0)."""
+    do not change with the seed, e.g. k = 0). ``tau``: refine's threshold (resolved by the
+    runner); ``critic_cal``: the critic's stored calibration (temperature 1 when None)."""
     from feedback_data.prompts import default_shots, prompt_id
     from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method, sample_for_vote
 
@@ -65,7 +103,10 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                               refine_keep=config.refine_keep, seed=seed,
                               batch_size=config.batch_size,
                               max_new_tokens=config.max_new_tokens,
-                              wsc_batch_rows=config.wsc_batch_rows)
+                              wsc_batch_rows=config.wsc_batch_rows,
+                              refine_rule=config.refine_rule,
+                              **({"tau": tau} if tau is not None else {}),
+                              critic_temperature=(critic_cal or {}).get("temperature", 1.0))
         if "cot" in methods or "refine" in methods:
             shots = default_shots(task, config.k, seed=seed)
             pid = prompt_id(task, shots)
@@ -81,16 +122,22 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
             if "refine" in methods:
                 if "refine" not in cached:
                     log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
+                    critic = (models.get(config.model) if config.refine_rule == "threshold"
+                              else None)
                     cached["refine"] = timed(
                         "refine", run_method, "refine", models.get(config.refine_model),
-                        examples, params, start_chains=[p.text for p in cached["cot"]])
+                        examples, params, start_chains=[p.text for p in cached["cot"]],
+                        critic=critic)
                 preds = cached["refine"]
                 for p, start in zip(preds, cached["cot"], strict=True):  # the start's shots
                     if start.meta.get("shots_dropped"):
                         p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
+                rule = ({"rule": "threshold", "tau": params.tau, "critic": config.model,
+                         "critic_calibration": critic_cal}
+                        if config.refine_rule == "threshold" else {})
                 out["refine", seed] = preds, cot_params | {
                     "rounds": config.rounds, "keep": config.refine_keep,
-                    "start_model": config.base_model,
+                    "start_model": config.base_model, **rule,
                     "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}, reused
         if "multitask" in methods:
             reused = multitask is not None
@@ -109,7 +156,9 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                 out[m, seed] = preds, {"n": config.n, "w": config.w,
                                        "temperature": config.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
-                                       else "1 if argmax label is 'no error' else w"}, False
+                                       else "1 if argmax label is 'no error' else w",
+                                       **({"critic_calibration": critic_cal}
+                                          if m == "wsc_soft" and critic_cal else {})}, False
         for m in (m for m in methods if m not in SHARED_WORK):
             entry = METHOD_REGISTRY.get(m)
             reused = m in once

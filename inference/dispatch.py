@@ -21,9 +21,11 @@ from feedback_data.schema import Example
 from inference.methods import (
     DEFAULT_N,
     DEFAULT_ROUNDS,
+    DEFAULT_TAU,
     DEFAULT_TEMPERATURE,
     DEFAULT_W,
     REFINE_KEEP,
+    REFINE_RULES,
     Prediction,
     WscSamples,
     run_cot,
@@ -48,10 +50,20 @@ class MethodParams:
     batch_size: int | None = 64  # sequences per generate call
     max_new_tokens: int = 64  # cap on generated tokens
     wsc_batch_rows: int | None = None  # wsc: decoder rows per sampling/scoring batch
+    refine_rule: str = "paper"  # refine: rewrite while the model names an error, or 'threshold'
+    tau: float = DEFAULT_TAU  # refine 'threshold': rewrite only when calibrated P(no error) < tau
+    critic_temperature: float = 1.0  # the critic's temperature (critic_calibration.json)
 
     def __post_init__(self) -> None:
         if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
             raise ValueError(f"--wsc-batch-rows must be >= 1, got {self.wsc_batch_rows}")
+        if self.refine_rule not in REFINE_RULES:
+            raise ValueError(f"--refine-rule must be one of {', '.join(REFINE_RULES)}, "
+                             f"got {self.refine_rule!r}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"--tau must be in [0, 1], got {self.tau}")
+        if self.critic_temperature <= 0:
+            raise ValueError(f"critic temperature must be > 0, got {self.critic_temperature}")
 
     def decoding(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}
@@ -105,17 +117,19 @@ def sample_for_vote(model: Any, examples: list[Example], params: MethodParams) -
 
 def run_method(method: str, model: Any, examples: list[Example], params: MethodParams, *,
                base: Any = None, start_chains: list[str] | None = None,
-               samples: WscSamples | None = None) -> list[Prediction]:
+               samples: WscSamples | None = None, critic: Any = None) -> list[Prediction]:
     """Predictions of ``method`` on ``examples``, in their order.
 
     ``model`` answers (cot: the base model; multitask, wsc, wsc_soft: the multitask-trained
     model; refine: the refine-trained model). refine starts from ``start_chains`` when given,
     else from ``base``'s k-shot CoT chains (shots drawn per task with ``params.seed``).
     wsc / wsc_soft vote over ``samples`` when given (see :func:`sample_for_vote`).
+    ``critic``: the model whose P(no error) refine's threshold rule reads.
     """
     entry = check_method(method, params.refine_keep)
+    extra = {"critic": critic} if critic is not None else {}
     return entry.run(model, examples, params, base=base, start_chains=start_chains,
-                     samples=samples)
+                     samples=samples, **extra)
 
 
 def _by_task_cot(starter: Any, examples: list[Example], params: MethodParams,
@@ -152,14 +166,19 @@ def _vote(soft: bool) -> Callable[..., list[Prediction]]:
             raise ValueError(f"w must be in [0, 1], got {params.w}")
         if samples is None:
             samples = sample_for_vote(model, examples, params)
-        return wsc_vote(examples, samples, params.w, soft=soft)
+        return wsc_vote(examples, samples, params.w, soft=soft,
+                        critic_temperature=params.critic_temperature)
 
     return run
 
 
 def _refine(model: Any, examples: list[Example], params: MethodParams, *, base: Any = None,
-            start_chains: list[str] | None = None, **_: Any) -> list[Prediction]:
+            start_chains: list[str] | None = None, critic: Any = None, **_: Any
+            ) -> list[Prediction]:
     common = params.decoding()
+    if params.refine_rule != "paper":
+        common |= {"rule": params.refine_rule, "critic": critic, "tau": params.tau,
+                   "critic_temperature": params.critic_temperature}
     if start_chains is None and base is None:
         raise ValueError("refine needs its base model (the model writing the first chains) "
                          "or the chains to start from")
@@ -187,7 +206,9 @@ for _method in (
     Method("wsc_soft", _vote(True), title="Weighted self-consistency, soft weights "
            "(extension)", help="wsc's samples, weighted w + (1 - w) P(no error)"),
     Method("refine", _refine, title="Iterative refinement", model="refine", needs_base=True,
-           help="from the base model's CoT chain, 'error types ; correction' until no error",
+           help="from the base model's CoT chain, 'error types ; correction' until no error "
+                "(--refine-rule threshold: only chains whose calibrated P(no error) from the "
+                "critic is below --tau are rewritten)",
            seed_dependent=_shots_vary),
 ):
     METHOD_REGISTRY.register(_method.name, _method)

@@ -13,6 +13,12 @@ As in the paper (Joshi et al., 2023):
   types (:mod:`feedback_data.critic_labels`).
 - refine: when the model predicts 'no error' at round i, the answer is the chain c_{i-1} it
   was given (``keep="given"``); ``keep="written"`` takes the correction it wrote instead.
+  ``rule="threshold"`` (an extension) asks the critic first: a chain whose calibrated
+  P(no error) is at least τ stays as it is, and only the others are rewritten.
+
+A critic's temperature (:mod:`inference.critic_calibration`) scales the label scores before
+the softmax wherever a P(no error) is read (wsc_soft's weights, refine's threshold rule);
+wsc's argmax label does not change with it.
 """
 
 from __future__ import annotations
@@ -36,12 +42,17 @@ from feedback_data.instructions import (
 from feedback_data.prompts import cot_prompt
 from feedback_data.schema import Example
 from inference.chains import TextGenerator
+from inference.critic_calibration import calibrated_no_error
 
 # The paper's four methods, and wsc_soft, an extension reported as its own row.
 PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
 METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "wsc_soft", "refine")
 # refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
 REFINE_KEEP: tuple[str, ...] = ("given", "written")
+# refine: when to rewrite. 'paper': while the refine model names an error; 'threshold':
+# only chains whose calibrated P(no error) from the critic is below τ, then as 'paper'.
+REFINE_RULES: tuple[str, ...] = ("paper", "threshold")
+DEFAULT_TAU = 0.5
 # Defaults (justified in docs/inference_eval.md).
 DEFAULT_N = 8
 DEFAULT_W = 0.5
@@ -157,6 +168,41 @@ def weighted_vote(answers: list[str | None], weights: list[float]) -> str | None
     return max(totals, key=lambda a: (round(totals[a], 9), counts[a], -first[a]))
 
 
+def vote_margin(answers: list[str | None], weights: list[float]) -> float | None:
+    """(top total weight - runner-up's) / total weight of the readable answers: 1 when every
+    vote goes one way, 0 for a tie; None when no answer is readable.
+
+    >>> vote_margin(["yes", "no", "no", None], [1.0, 0.5, 0.5, 1.0])
+    0.0
+    >>> vote_margin(["yes", "yes", "no"], [1.0, 0.5, 0.5])
+    0.5
+    """
+    totals: dict[str, float] = defaultdict(float)
+    for a, wt in zip(answers, weights, strict=True):
+        if a is not None:
+            totals[a] += wt
+    total = sum(totals.values())
+    if not totals or total <= 0:
+        return None
+    top = sorted(totals.values(), reverse=True) + [0.0]
+    return (top[0] - top[1]) / total
+
+
+def vote_summary(preds: list[Prediction]) -> dict[str, Any]:
+    """What a weighted vote leaned on, over wsc / wsc_soft predictions: the share of samples
+    with weight 1 (the critic said 'no error'; with every weight w the vote is a plain
+    majority vote), the mean weight, and the mean vote margin (:func:`vote_margin`)."""
+    weights = [wt for p in preds for wt in p.meta["weights"]]
+    margins = [m for p in preds
+               if (m := vote_margin(p.meta["answers"], p.meta["weights"])) is not None]
+    return {"samples": len(weights),
+            "share_weight_one": (sum(wt == 1.0 for wt in weights) / len(weights))
+            if weights else None,
+            "mean_weight": sum(weights) / len(weights) if weights else None,
+            "mean_vote_margin": sum(margins) / len(margins) if margins else None,
+            "questions_without_vote": len(preds) - len(margins)}
+
+
 @dataclass
 class WscSamples:
     """The n sampled answers per example and each one's label log-probabilities.
@@ -174,7 +220,7 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                max_new_tokens: int = 64, batch_size: int | None = None,
                batch_rows: int | None = None) -> WscSamples:
-    """Sample n answers per question, then score the five labels for every distinct answer.
+    """Sample n answers per question, then score the 16 labels for every distinct answer.
 
     One generate call per batch samples all n answers (the encoder runs once per question);
     one ``score_choices`` pass scores the :data:`ERROR_LABELS` of each distinct
@@ -203,14 +249,19 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
 
 
 def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
-             soft: bool = False) -> list[Prediction]:
-    """The weighted vote over ``samples``: paper weights, or the soft ones with ``soft``."""
+             soft: bool = False, critic_temperature: float = 1.0) -> list[Prediction]:
+    """The weighted vote over ``samples``: paper weights, or the soft ones with ``soft``.
+
+    ``critic_temperature``: the critic's temperature (:mod:`inference.critic_calibration`);
+    the soft weights read the calibrated P(no error). 1 leaves the scores as they are.
+    """
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"w must be in [0, 1], got {w}")
     preds = []
     for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
                                          samples.label_logps, strict=True):
-        p_no_error = [no_error_probability(row) for row in logps]
+        p_no_error = [no_error_probability(row) if critic_temperature == 1.0
+                      else calibrated_no_error(row, critic_temperature) for row in logps]
         labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
         weights = ([soft_weight(p, w) for p in p_no_error] if soft
                    else [label_weight(row, w) for row in logps])
@@ -281,19 +332,42 @@ def refine_update(state: RefineState, output: str, max_rounds: int,
 
 def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[str], *,
                rounds: int = DEFAULT_ROUNDS, keep: str = "given", max_new_tokens: int = 64,
-               batch_size: int | None = None) -> list[Prediction]:
+               batch_size: int | None = None, rule: str = "paper",
+               critic: Scorer | None = None, tau: float = DEFAULT_TAU,
+               critic_temperature: float = 1.0) -> list[Prediction]:
     """Iterative refinement from ``start_chains``; only unfinished examples stay in the batch.
 
-    ``keep``: what a 'no error' verdict keeps (see :func:`refine_update`).
+    ``keep``: what a 'no error' verdict keeps (see :func:`refine_update`). ``rule``:
+    'paper' rewrites while the refine model names an error; 'threshold' first asks
+    ``critic`` for each active chain's calibrated P(no error) (error-types instruction,
+    temperature ``critic_temperature``) and stops, keeping the chain, where it is at least
+    ``tau`` (stop reason 'critic_no_error'); the rest go through the paper's rule.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     if keep not in REFINE_KEEP:
         raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
+    if rule not in REFINE_RULES:
+        raise ValueError(f"rule must be one of {', '.join(REFINE_RULES)}, got {rule!r}")
+    if rule == "threshold" and critic is None:
+        raise ValueError("refine's threshold rule needs a critic to score P(no error)")
     order = getattr(gen, "chain_order", None)  # start chains read as the model writes them
     states = [RefineState(chain=c) for c in start_chains]
+    checks: list[list[float]] = [[] for _ in states]
     for r in range(rounds):
         active = [i for i, s in enumerate(states) if s.stop is None]
+        if active and rule == "threshold":
+            assert critic is not None
+            corder = getattr(critic, "chain_order", None)
+            rows = critic.score_choices(
+                [error_types_prompt(examples[i].question, states[i].chain, corder)
+                 for i in active], list(ERROR_LABELS), batch_size=batch_size)
+            for i, row in zip(active, rows, strict=True):
+                p = calibrated_no_error(row, critic_temperature)
+                checks[i].append(p)
+                if p >= tau:
+                    states[i].stop = "critic_no_error"
+            active = [i for i in active if states[i].stop is None]
         if not active:
             break
         outs = gen.generate([refine_prompt(examples[i].question, states[i].chain, order)
@@ -302,7 +376,23 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
             refine_update(states[i], o[0], rounds, keep, examples[i])
+    threshold = ({"rule": rule, "tau": tau, "critic_temperature": critic_temperature}
+                 if rule == "threshold" else {})
     return [Prediction(ex.id, parse_answer_chain(s.chain, ex)[0], s.chain, meta={
         "rounds": s.rounds, "stop": s.stop, "keep": keep, "start": start,
-        "history": s.history})
-        for ex, s, start in zip(examples, states, start_chains, strict=True)]
+        "history": s.history,
+        **(threshold | {"p_no_error": check} if threshold else {})})
+        for ex, s, start, check in zip(examples, states, start_chains, checks, strict=True)]
+
+
+def refine_chains(start: str, history: list[str], keep: str = "given",
+                  example: Example | None = None) -> list[str]:
+    """The chain before each round and after the last: [c_0, c_1, ...], replayed from a
+    refine prediction's ``start`` and ``history`` (the outputs of the rounds it ran) with
+    :func:`refine_update`; one chain per round run plus the start."""
+    state = RefineState(chain=start)
+    chains = [start]
+    for output in history:
+        refine_update(state, output, len(history) + 1, keep, example)
+        chains.append(state.chain)
+    return chains

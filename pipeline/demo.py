@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.detection_baselines import DETECTION_BASELINES
 from feedback_data import run_mark
 from feedback_data.fetch import sha256_file
 from feedback_data.jsonl import write_json, write_text
@@ -83,6 +84,11 @@ class DemoConfig:
     # all 748 dev questions, each sample critiqued, dominate the evaluation's cost.
     n: int = 4
     rounds: int = 3
+    # refine rewrites only chains whose calibrated P(no error) is below a tau chosen on the
+    # critic's validation records ('paper': the paper's rule); issue 33
+    refine_rule: str = "threshold"
+    # Table 2's baselines beside the critic (eval.detection_baselines)
+    detection_baselines: tuple[str, ...] = DETECTION_BASELINES
     max_new_tokens: int = 48
     batch_size: int = 256  # sequences per generate call (CPU: larger batches, fewer steps)
     threads: int = 2  # torch CPU threads, fixed so that numbers reproduce
@@ -259,6 +265,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     eval_cfg = EvalConfig(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
         out=out, seeds=cfg.seeds, limit=cfg.limit, k=cfg.k, n=cfg.n, rounds=cfg.rounds,
+        refine_rule=cfg.refine_rule, detection_baselines=cfg.detection_baselines,
         max_new_tokens=cfg.max_new_tokens, calibration_limit=cfg.calibration_limit,
         batch_size=cfg.batch_size, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
         extra={"demo": {**{k: str(v) if isinstance(v, Path) else v

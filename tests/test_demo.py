@@ -52,7 +52,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
             assert cell["mean"] == pytest.approx(sum(cell["per_seed"]) / cell["seeds"])
     assert {"finetuned", "icl"} <= set(report["calibration"])
     # Table 1 of report.md shows report.json's numbers, one row per method.
-    from eval.names import METHOD_NAMES
+    from eval.names import table1_title
     from eval.report import accuracy_cell
 
     table1 = (out / "report.md").read_text().split("## Table 1")[1].split("\n## ")[0]
@@ -60,7 +60,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     md_rows = {line.split(" | ")[0].strip("| "): line
                for line in table1.splitlines() if line.startswith("| ")}
     for method, by_task in report["accuracy"].items():
-        row = md_rows[METHOD_NAMES.get(method, method)]
+        row = md_rows[table1_title(report, method)]
         for cell in by_task.values():
             assert accuracy_cell(cell) in row
     for png in ("accuracy.png", "reliability.png"):

@@ -93,3 +93,60 @@ def test_eval_cli(eval_tiny_t5: Path, tmp_path: Path) -> None:
                                          str(eval_tiny_t5), "--methods", "refine"])
     assert no_refine.exit_code == 1 and "--refine-model is required for refine" in (
         no_refine.output)
+
+
+def test_run_eval_with_baselines_and_refine_threshold(eval_tiny_t5: Path, tmp_path: Path
+                                                      ) -> None:
+    """Table 2's baselines on the same records, refine's threshold rule with its flips, the
+    vote summary: in report.json and report.md."""
+    import pytest
+
+    from eval.detection_baselines import DETECTION_BASELINES
+
+    m = str(eval_tiny_t5)
+    config = EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
+                        methods=("cot", "wsc", "refine"), k=0, n=2, rounds=2,
+                        max_new_tokens=8, calibration_limit=8, bootstrap=100, plots=False,
+                        refine_rule="threshold", tau=0.5, selective_dev=False,
+                        detection_baselines=DETECTION_BASELINES)
+    run_eval(config, log=lambda _m: None)
+    stored = json.loads((tmp_path / "ev" / "report.json").read_text())
+    base = stored["detection_baselines"]
+    assert set(base) == {"prior", "agreement", "icl_cf", "sports_prior", "sports_agreement",
+                         "sports_icl_cf", "sports_rules"}
+    critic = {k: stored["calibration"][k] for k in ("finetuned", "sports_finetuned")}
+    for key, b in base.items():
+        prefix = "sports_" if key.startswith("sports_") else ""
+        assert b["n"] == critic[f"{prefix}finetuned"]["n"] == 8 and b["accuracy"] is None
+        d = b["critic_minus_baseline"]
+        if d["diff"] is not None:  # both classes among the 8 records
+            assert d["diff"] == pytest.approx(critic[f"{prefix}finetuned"]["auroc"] - b["auroc"])
+        assert (tmp_path / "ev" / b["predictions"]).exists()
+    assert len(set(r["p_no_error"] for r in json.loads(
+        "[" + ",".join((tmp_path / "ev" / base["prior"]["predictions"]).read_text()
+                       .splitlines()) + "]"))) == 1  # a constant
+    assert 0 < base["prior"]["constant"] < 1
+    assert "critic_minus_baseline" in stored["calibration"]["icl"]
+    refine = [r for r in stored["runs"] if r["method"] == "refine"]
+    assert refine and all(r["params"]["rule"] == "threshold" and r["params"]["tau"] == 0.5
+                          for r in refine)
+    summary = refine[0]["refine"]
+    assert summary["n"] == 3 and sum(summary["rounds_used"].values()) == 3
+    assert summary["start_right"] + sum(f["wrong_to_right"] - f["right_to_wrong"]
+                                        for f in summary["flips"]) == summary["final_right"]
+    assert stored["refine_threshold"] == {"tau": 0.5, "chosen_on": "--tau"}
+    vote = next(r for r in stored["runs"] if r["method"] == "wsc")["vote"]
+    assert vote["samples"] == 3 * 2 and 0 <= vote["share_weight_one"] <= 1
+    md = (tmp_path / "ev" / "report.md").read_text()
+    for text in ("Baseline: the prior", "Baseline: self-consistency agreement",
+                 "Baseline: ICL, content-free calibrated",
+                 "Baseline: vocab.json rule checker (ceiling)", "Critic − row AUROC",
+                 "held out by question, not by fact", "### Iterative refinement: rounds and "
+                 "flips", "τ = 0.5 (--tau)", "### Weighted votes", "AURC − random"):
+        assert text in md, text
+    # tau from validation needs a critic run that records its validation split
+    with pytest.raises(ValueError, match="pass --tau"):
+        run_eval(EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev2",
+                            limit=1, methods=("refine",), k=0, rounds=1, max_new_tokens=4,
+                            calibration=False, selective_dev=False, plots=False,
+                            refine_rule="threshold"), log=lambda _m: None)

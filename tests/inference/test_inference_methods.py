@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,121 @@ def test_wsc_batch_rows_sets_the_decode_batches(tiny_t5: Path, monkeypatch) -> N
     assert rows == [12]
     for a, b in zip(default, wide, strict=True):  # the same questions, n samples each
         assert len(a.meta["texts"]) == len(b.meta["texts"]) == 3
+
+
+def _critic(p_good: float = 0.9, p_bad: float = 0.1):
+    """A critic whose P(no error) is ``p_good`` for a chain saying 'good', else ``p_bad``
+    (the other 15 labels share the rest equally)."""
+    import math
+
+    from feedback_data.critic_labels import ERROR_LABELS
+
+    def score(prompt: str, choice: str) -> float:
+        p = p_good if "good" in prompt else p_bad
+        return math.log(p) if choice == ERROR_LABELS[0] else math.log((1 - p) / 15)
+
+    return ScriptedGenerator(lambda _p, _j: "", name="critic", score=score)
+
+
+def test_refine_threshold_rule_rewrites_only_below_tau() -> None:
+    from inference.methods import refine_chains
+
+    script = {
+        "Question 1?": ["factual error ; The answer is no because bad."],
+        "Question 2?": ["factual error ; The answer is no because good."],
+        "Question 3?": ["factual error ; The answer is no because bad2.",
+                        "missing facts ; The answer is yes because bad3."],
+    }
+    seen: dict[str, int] = {}
+
+    def respond(prompt: str, _j: int) -> str:
+        q = prompt.split("Question: ")[1].split("\n")[0]
+        seen[q] = seen.get(q, 0) + 1
+        return script[q][seen[q] - 1]
+
+    starts = ["The answer is yes because good.", "The answer is yes because bad.",
+              "The answer is yes because bad."]
+    gen, critic = ScriptedGenerator(respond), _critic()
+    preds = run_refine(gen, [ex(i) for i in (1, 2, 3)], starts, rounds=2, rule="threshold",
+                       critic=critic, tau=0.5)
+    # round 1: the critic keeps question 1 (P .9 >= .5); 2 and 3 are rewritten;
+    # round 2: 2's rewrite says 'good' (kept), 3's is rewritten again, then max rounds
+    assert [len(c["prompts"]) for c in gen.calls] == [2, 1]
+    assert [len(c["prompts"]) for c in critic.calls] == [3, 2]
+    assert [p.meta["stop"] for p in preds] == ["critic_no_error", "critic_no_error",
+                                               "max_rounds"]
+    assert [p.meta["rounds"] for p in preds] == [0, 1, 2]
+    assert [p.answer for p in preds] == ["yes", "no", "yes"]
+    assert preds[0].meta["p_no_error"] == pytest.approx([0.9])
+    assert preds[1].meta["p_no_error"] == pytest.approx([0.1, 0.9])
+    assert preds[1].meta["tau"] == 0.5 and preds[1].meta["rule"] == "threshold"
+    # the chains before and after each round, replayed from start and history
+    assert refine_chains(preds[2].meta["start"], preds[2].meta["history"]) == [
+        "The answer is yes because bad.", "The answer is no because bad2.",
+        "The answer is yes because bad3."]
+    assert refine_chains(preds[0].meta["start"], preds[0].meta["history"]) == [starts[0]]
+    # tau above every P: every chain is rewritten, as the paper's rule does
+    seen.clear()
+    gen = ScriptedGenerator(respond)
+    preds = run_refine(gen, [ex(i) for i in (1, 2, 3)], starts, rounds=1, rule="threshold",
+                       critic=_critic(), tau=0.95)
+    assert [len(c["prompts"]) for c in gen.calls] == [3]
+    # a higher critic temperature flattens P toward 1/16: .9 becomes below .5 at T = 4
+    from inference.critic_calibration import calibrated_no_error
+    row = [math.log(0.9)] + [math.log(0.1 / 15)] * 15
+    assert calibrated_no_error(row, 4.0) < 0.5 < calibrated_no_error(row, 1.0)
+    with pytest.raises(ValueError, match="needs a critic"):
+        run_refine(gen, [ex(1)], starts[:1], rule="threshold")
+    with pytest.raises(ValueError, match="rule must be"):
+        run_refine(gen, [ex(1)], starts[:1], rule="sometimes")
+
+
+def test_vote_margin_and_summary_hand_worked() -> None:
+    from inference.methods import Prediction, vote_margin, vote_summary
+
+    # yes 1.0 + .5 against no .5: (1.5 - .5) / 2 = .5
+    assert vote_margin(["yes", "yes", "no"], [1.0, 0.5, 0.5]) == 0.5
+    assert vote_margin(["yes", None], [0.5, 1.0]) == 1.0  # one readable answer
+    assert vote_margin([None], [1.0]) is None
+    preds = [Prediction("a", "yes", "", meta={"answers": ["yes", "yes", "no"],
+                                              "weights": [1.0, 0.5, 0.5]}),
+             Prediction("b", None, "", meta={"answers": [None, None], "weights": [0.5, 0.5]})]
+    s = vote_summary(preds)
+    # 1 of 5 samples weighs 1; mean weight 3 / 5; one question votes (margin .5)
+    assert s == {"samples": 5, "share_weight_one": 0.2, "mean_weight": 0.6,
+                 "mean_vote_margin": 0.5, "questions_without_vote": 1}
+
+
+def test_wsc_soft_reads_the_critic_temperature() -> None:
+    from inference.methods import WscSamples, wsc_vote
+
+    # P(no error) .2 raw; at T = 2 the scores halve: .2^.5 / (.2^.5 + .8^.5) = 1/3
+    logps = [math.log(0.2), math.log(0.8)]
+    samples = WscSamples(texts=[["a"]], answers=[["yes"]], label_logps=[[logps]])
+    raw = wsc_vote([ex(1)], samples, 0.5, soft=True)
+    hot = wsc_vote([ex(1)], samples, 0.5, soft=True, critic_temperature=2.0)
+    assert raw[0].meta["weights"] == pytest.approx([0.5 + 0.5 * 0.2])
+    assert hot[0].meta["weights"] == pytest.approx([0.5 + 0.5 / 3])
+
+
+def test_critic_calibration_file(tmp_path: Path) -> None:
+    import json
+
+    from inference.critic_calibration import CALIBRATION_FILE, read_critic_calibration
+
+    final = tmp_path / "run" / "final"
+    final.mkdir(parents=True)
+    assert read_critic_calibration(final).temperature == 1.0  # absent: temperature 1
+    assert read_critic_calibration("google/flan-t5-small").source is None  # a hub id
+    (tmp_path / "run" / CALIBRATION_FILE).write_text(json.dumps(
+        {"temperature": 1.7, "scoring": "length_normalized"}))
+    cal = read_critic_calibration(final)  # next to the checkpoint, in its RUN_DIR
+    assert (cal.temperature, cal.scoring) == (1.7, "length_normalized")
+    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": 0.5}))
+    assert read_critic_calibration(final).temperature == 0.5  # the folder's own comes first
+    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": 0.5, "bias": 1}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        read_critic_calibration(final)
+    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": -1}))
+    with pytest.raises(ValueError, match="positive"):
+        read_critic_calibration(final)

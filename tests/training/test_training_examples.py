@@ -168,3 +168,25 @@ def test_held_out_split_keeps_questions_apart(make_cfg):
     contra = c["contradicting_corrections"]
     assert contra["policy"] == "drop" and contra["records"] == contra["records_dropped"] > 0
     assert len(data.train) == c["records_train"] - contra["records"]
+
+
+def test_kept_correction_pairs_teach_refine_to_keep_a_correct_chain(items):
+    from feedback_data.answers import answers_match
+    from feedback_data.chain_format import reorder_chain
+    from feedback_data.instructions import refine_target
+    from training.recipe.refine import kept_correction_pairs
+
+    errs = [i for i in items if i.feedback.error_types]
+    agree = [i for i in errs if i.feedback.correction.answer is not None
+             and answers_match(i.example, i.feedback.correction.answer, i.example.answer)]
+    contra = [i for i in errs if contradicts_gold(i)]
+    clean = [i for i in items if not i.feedback.error_types]
+    assert agree and contra and clean
+    pairs = kept_correction_pairs(agree[:3] + contra[:3] + clean[:2])
+    # one pair per gold-consistent correction, none for contradicting ones or clean chains
+    assert [p.id for p in pairs] == [i.feedback.id for i in agree[:3]]
+    item, pair = agree[0], pairs[0]
+    chain = reorder_chain(item.feedback.correction.text, "answer_first")
+    assert pair.source == refine_prompt(item.example.question, chain)
+    assert pair.target == refine_target([], chain)
+    assert pair.target.startswith("no error ; ")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from feedback_data.answers import answers_match
 from feedback_data.chain_format import reorder_chain
 from feedback_data.consistency import check_policy, contradicts_gold
 from feedback_data.instructions import refine_prompt, refine_target
@@ -45,6 +46,27 @@ def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
             if not (contradicting == "drop" and contradicts_gold(item))]
 
 
+def kept_correction_pairs(items: Sequence[FeedbackItem], order: str = "answer_first"
+                          ) -> list[Pair]:
+    """"no error ; c" for every record whose human correction c agrees with the gold answer:
+    given a correct chain, the refine model learns to keep it (without these pairs it only
+    ever sees "no error" for the model-written chains the annotators passed, and learns to
+    rewrite almost everything). A record without error is left out (:func:`refine_pair`
+    already teaches "no error" on its chain), as is a correction whose answer cannot be read
+    or does not match the gold answer."""
+    out = []
+    for item in items:
+        fb, ex = item.feedback, item.example
+        c = fb.correction
+        if (not fb.error_types or not c.text.strip() or c.answer is None or ex.answer is None
+                or not answers_match(ex, c.answer, ex.answer)):
+            continue
+        chain = reorder_chain(c.text, order)
+        out.append(Pair(refine_prompt(ex.question, chain), refine_target([], chain),
+                        REFINE_TERM, fb.id))
+    return out
+
+
 def train(cfg: RecipeConfig) -> Path:
     """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
     if cfg.data.term_weights != DataConfig().term_weights:
@@ -52,7 +74,10 @@ def train(cfg: RecipeConfig) -> Path:
     d = cfg.data
 
     def pairs(items):
-        return refine_pairs(items, d.chain_order, d.contradicting_corrections)
+        out = refine_pairs(items, d.chain_order, d.contradicting_corrections)
+        if d.refine_keep_corrections:
+            out += kept_correction_pairs(items, d.chain_order)
+        return out
 
     return loop.train(cfg, loop.Objective(name=OBJECTIVE, train_pairs=pairs, eval_pairs=pairs,
                                           terms=(REFINE_TERM,)))

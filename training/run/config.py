@@ -71,6 +71,10 @@ class DataConfig:
         "drop", "A correction whose answer contradicts the gold answer: 'drop' = no answer, "
                 "refine, SFT or DPO/KTO 'chosen' target (its error types and description "
                 "are still trained); 'keep' = train on it like any other (the paper).")
+    refine_keep_corrections: bool = _f(
+        False, "Refine objective: also train 'no error ; c' on every human correction c that "
+               "agrees with the gold answer, so that refinement keeps a correct chain "
+               "(training/recipe/refine.py kept_correction_pairs).")
     chain_order: Literal["answer_first", "reasoning_first"] = _f(
         "answer_first", "How every chain is written in the pairs (targets and the model "
                         "chains the critic reads): 'answer_first' = 'The answer is X because "
