@@ -65,6 +65,55 @@ def setup(url: Url = None, project: Title = None,
                    + (f", webhook to {webhook_url}" if webhook_url else ""))
 
 
+@app.command("config")
+@_user_errors
+def config_command(
+        task: Annotated[str | None, typer.Option(
+            help="The task (a name or a task YAML file): its answer type picks the answer "
+                 "area (default: yes/no, the built-in tasks).")] = None,
+        out: Annotated[Path | None, typer.Option(
+            help="Write the labeling XML here (default: print it).")] = None) -> None:
+    """The labeling interface's XML, offline (no server): what `rhf annotate setup` sends;
+    paste it into a project's Labeling Interface to import by hand."""
+    from feedback_data.jsonl import write_text
+    from feedback_data.labeling_config import labeling_config
+    from feedback_data.tasks.registry import get_task
+
+    xml = labeling_config(get_task(task).answer_type if task is not None else "yes_no")
+    if out is None:
+        typer.echo(xml)
+    else:
+        write_text(out, xml if xml.endswith("\n") else xml + "\n")
+        typer.echo(f"wrote the labeling interface to {out}")
+
+
+@app.command("tasks")
+@_user_errors
+def tasks_command(
+        chains: Annotated[Path, typer.Argument(help="Chains JSONL (`rhf chains generate`).")],
+        out: Annotated[Path, typer.Option(help="Where to write the import-ready tasks "
+                                               "(a JSON list of {\"data\": ...}).")],
+        task: Annotated[str, typer.Option(
+            help="The chains' task (a name or a task YAML file).")],
+        examples: Annotated[Path | None, typer.Option(
+            help="JSONL of the chains' questions when they are not the task's own data (the "
+                 "file given to `rhf chains generate --examples`).")] = None,
+        pilot: Annotated[int | None, typer.Option(help="Only the first N chains.")] = None,
+) -> None:
+    """Label Studio tasks for CHAINS, offline (no server): the file a project imports (Data
+    Import, or the import API), each task with its pre-filled correction and hints."""
+    from annotation.tasks import write_import_file
+    from feedback_data.tasks.registry import get_task
+
+    spec = get_task(task)
+    chain_list, _ = _read_chains(chains, None, "train", pilot)
+    example_map = ({e.id: e for e in _read_questions(examples, chain_list)}
+                   if examples is not None else None)
+    count = write_import_file(out, chain_list, spec.name, example_map, pilot=pilot)
+    typer.echo(f"wrote {count} tasks to {out} (import into a project set up with "
+               f"`rhf annotate config --task {task}`)")
+
+
 @app.command()
 @_user_errors
 def push(ctx: typer.Context,

@@ -131,6 +131,33 @@ def build_tasks(chains: Iterable[Chain], examples: Mapping[str, Example]) -> lis
     return out
 
 
+def import_tasks(chains: Iterable[Chain], task: str,
+                 examples: Mapping[str, Example] | None = None,
+                 pilot: int | None = None) -> list[dict[str, Any]]:
+    """Import-ready tasks (``[{"data": ...}]``, as the import API takes them) for the chains of
+    ``task``, one per chain id, the examples the task's own data when not given."""
+    unique = list({c.id: c for c in chains}.values())[:pilot]
+    other = next((c for c in unique if c.task != task), None)
+    if other is not None:
+        raise DataError(f"chain {other.id}: of task {other.task!r}, not {task!r} (--task)")
+    if not unique:
+        raise DataError("no chains to write")
+    found = known_examples([task]) if examples is None else examples
+    return [{"data": t} for t in build_tasks(unique, found)]
+
+
+def write_import_file(path: str | Path, chains: Iterable[Chain], task: str,
+                      examples: Mapping[str, Example] | None = None,
+                      pilot: int | None = None) -> int:
+    """Write :func:`import_tasks` to ``path`` (atomically: a temp file, then renamed); the
+    number of tasks."""
+    from feedback_data.jsonl import write_json
+
+    tasks = import_tasks(chains, task, examples, pilot)
+    write_json(path, tasks)
+    return len(tasks)
+
+
 def read_chains(path: str | Path) -> list[Chain]:
     """Chains from a JSONL file of Chain records (missing fields are rejected by line)."""
     return read_records(path, Chain)

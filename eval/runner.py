@@ -55,6 +55,14 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     dev = {task: dev_questions(task, config.limit) for task in config.tasks}  # fail early
+    if "cot" in config.methods or "refine" in config.methods:  # too few shots: before models
+        from feedback_data.prompts import default_shots
+        from inference.shot_budget import check_shot_budget
+
+        for task in config.tasks:
+            for seed in config.seeds:  # even one shot too long: refused here too
+                check_shot_budget(config.base_model, task, dev[task],
+                                  default_shots(task, config.k, seed=seed))
     models = Models(config)
     main = models.dp.is_main  # under a data-parallel launch only the main process writes
     if main:
@@ -117,6 +125,8 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                              "model": config.model_for(method),
                              "n_examples": len(examples), "accuracy": acc,
                              "unparsed": sum(p.answer is None for p in preds),
+                             "prompts_lost_shots": sum(bool(p.meta.get("shots_dropped"))
+                                                       for p in preds),
                              "reused_earlier_seed": reused,
                              "params": {"max_new_tokens": config.max_new_tokens} | params,
                              "predictions": str(pred_file.relative_to(out)),

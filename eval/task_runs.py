@@ -129,6 +129,9 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                         examples, params, start_chains=[p.text for p in cached["cot"]],
                         critic=critic)
                 preds = cached["refine"]
+                for p, start in zip(preds, cached["cot"], strict=True):  # the start's shots
+                    if start.meta.get("shots_dropped"):
+                        p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
                 rule = ({"rule": "threshold", "tau": params.tau, "critic": config.model,
                          "critic_calibration": critic_cal}
                         if config.refine_rule == "threshold" else {})

@@ -3,7 +3,8 @@
 Three types (a task spec names one):
 
 - ``yes_no``: 'yes' or 'no' (plausible / implausible, true / false map to them). Chains are
-  read by :func:`feedback_data.chain_format.parse_chain`, the built-in tasks' parser.
+  read by :func:`feedback_data.chain_format.parse_chain`, the built-in tasks' parser, and
+  what it leaves unread ('answer is: no', 'answer is true') as the other types are.
 - ``multiple_choice``: the options are shown in the question (``... Options: (A) x (B) y``)
   and kept in ``Example.meta['options']``; an answer is the option's letter ('B'), written
   as the letter or the option's text.
@@ -267,12 +268,19 @@ def _generic_parse(text: str, example: Any, fmt: AnswerFormat
 def parse_answer_chain(text: str, example: Any = None) -> tuple[str | None, list[str], bool]:
     """(answer, steps, parsed) of a chain written for ``example``'s task.
 
-    Yes/no tasks use the built-in parser exactly; the other types read 'the answer is X'
-    (followed by 'because <steps>', or ending a reasoning-first chain) and normalize X.
+    Yes/no tasks use the built-in parser first; what it cannot read ('So the answer is: no',
+    'The answer is true', BBH's forms) and the other types read 'the answer is[:] X'
+    (followed by 'because <steps>', or ending a reasoning-first chain) and normalize X
+    (a multiple-choice X may be '(A)', 'A)', 'A' or the option's text; a trailing period or
+    quote is dropped).
     """
     fmt = format_of(example)
     if fmt.builtin_parser:
-        return parse_chain(text)
+        parsed = parse_chain(text)
+        if parsed[2]:
+            return parsed
+        found = _generic_parse(text, example, fmt)
+        return found if found[2] else parsed
     return _generic_parse(text, example, fmt)
 
 

@@ -104,6 +104,44 @@ def stats(
     else:
         typer.echo(format_task_stats(report) if (task or feedback)
                    else format_stats_table(report))
+    problems = [p for t in report.get("task_specs", {}).values() for p in t["problems"]]
+    if problems:
+        fail(f"{len(problems)} problem(s) with the task's shots; first: {problems[0]}")
+
+
+@app.command()
+def check(
+    task: Annotated[list[str], typer.Option(
+        help="A task name or task YAML file to check (repeatable).")],
+    k: Annotated[int, typer.Option(
+        help="Shots the prompts will ask for (rhf eval / infer's --k): the shot pool must "
+             "hold this many.")] = 4,
+) -> None:
+    """Check tasks before any model runs: the spec, every record, the shots (file or prompt,
+    none a dev question, each with its answer and explanation) and that --k shots exist.
+
+    Prints one line per task and exits 0, or one line per problem and exits 1."""
+    from feedback_data.tasks.data import task_problems, task_summary
+
+    problems: list[str] = []
+    for value in task:
+        try:
+            found = task_problems(value, k)
+            summary = task_summary(value) if not found else None
+        except (DataError, ValueError) as exc:
+            found, summary = [str(exc)], None
+        problems += found
+        for p in found:
+            typer.secho(f"problem: {p}", fg=typer.colors.RED, err=True)
+        if summary is not None:
+            flag = (f"; FLAG {summary['conflicting_left_out']} records with contradicting "
+                    "gold answers left out (see rhf data stats)"
+                    if summary["conflicting_left_out"] else "")
+            typer.echo(f"ok: {summary['name']}: {summary['questions']} questions (dev "
+                       f"{summary['dev_size']}, train {summary['train_size']}), "
+                       f"{summary['shot_pool']} shots for --k {k}{flag}")
+    if problems:
+        fail(f"{len(problems)} problem(s); nothing was run")
 
 
 def _record_formats() -> tuple[str, ...]:

@@ -39,13 +39,17 @@ def shot_text(shot: Example) -> str:
 
 
 def cot_prompt(task: str, question: str, shots: list[Example]) -> str:
-    """The k-shot CoT prompt: the shots, a blank line between each, then 'Q: <question>\\nA:'.
+    """The k-shot CoT prompt: the shots, a blank line between each, then 'Q: <question>\\nA:'
+    (headed by the task's instruction line when its shots come from a CoT prompt file).
 
     >>> cot_prompt("strategyqa", "Is water wet?", [])
     'Q: Is water wet?\\nA:'
     """
+    from feedback_data.tasks.data import instruction
+
     check_task(task)
-    parts = [shot_text(s) for s in shots]
+    head = instruction(task) if shots else ""
+    parts = ([head] if head else []) + [shot_text(s) for s in shots]
     parts.append(f"Q: {question.strip()}\nA:")
     return "\n\n".join(parts)
 
@@ -76,23 +80,21 @@ def default_shots(task: str, k: int, seed: int = 0) -> list[Example]:
         raise ValueError(f"k must be >= 0, got {k}")
     if k == 0:
         return []
+    from feedback_data.tasks.data import too_few_shots
+
     spec = get_task(task)
     pool = list(shot_pool(task))
+    if len(pool) < k:
+        raise ValueError(too_few_shots(spec, len(pool), k))
     if seed != 0:
         random.Random(seed).shuffle(pool)
     if spec.answer_type != "yes_no":
-        if len(pool) < k:
-            raise ValueError(f"only {len(pool)} shots available for {spec.name}, asked for "
-                             f"{k} (give the spec shots: {{file: shots.jsonl}}, or --k "
-                             f"{len(pool)})")
         return pool[:k]
     by_answer = {a: [ex for ex in pool if ex.answer == a] for a in ("yes", "no")}
     shots: list[Example] = []
     for i in range(k):
         want = "yes" if i % 2 == 0 else "no"
         bucket = by_answer[want] or by_answer["no" if want == "yes" else "yes"]
-        if not bucket:
-            raise ValueError(f"only {len(shots)} shots available for {task}, asked for {k}")
         shots.append(bucket.pop(0))
     return shots
 

@@ -71,7 +71,14 @@ def format_task_stats(report: dict[str, Any]) -> str:
                   f"{t['train_size']}; unlabelled {t['unlabelled']}; repeated questions "
                   f"left out {t['duplicates_left_out']}",
                   f"  majority class of the dev set: {majority}",
-                  f"  shot pool: {t['shot_pool']}", ""]
+                  f"  shot pool: {t['shot_pool']}"]
+        if t.get("conflicting_left_out"):
+            lines.append(f"  FLAG contradicting duplicates: {t['conflicting_left_out']} records "
+                         f"of {len(t['conflicts'])} questions whose gold answers disagree, "
+                         "left out:")
+            lines += [f"    {c}" for c in t["conflicts"]]
+        lines += [f"  PROBLEM {p}" for p in t.get("problems", [])]
+        lines.append("")
     cols = ("None", *ERROR_CODES)
     files = report.get("feedback_files", {})
     if files:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from feedback_data.answers import parse_answer_chain
 from feedback_data.disk_full import DiskFull, disk_full
@@ -71,9 +71,10 @@ def generate_chains(
            for ex in examples}
     todo = [ex for ex in examples if any(cid not in done for cid in ids[ex.id])]
     log(f"{task}: {len(examples) - len(todo)} examples already done, {len(todo)} to generate")
+    prompts = _fitted_prompts(generator, task, todo, shots, log)
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
-        texts = generator.generate([cot_prompt(task, ex.question, shots) for ex in part],
+        texts = generator.generate(prompts[start:start + chunk],
                                    do_sample=do_sample, temperature=temperature,
                                    num_return_sequences=num_samples,
                                    max_new_tokens=max_new_tokens, seed=seed,
@@ -91,6 +92,23 @@ def generate_chains(
                                 f"go on") from None
         done.update({c.id: c for c in new})
     return [done[cid] for ex in examples for cid in ids[ex.id]]
+
+
+def _fitted_prompts(generator: Any, task: str, examples: list[Example], shots: list[Example],
+                    log: Callable[[str], None]) -> list[str]:
+    """Each example's k-shot prompt; with a tokenizer and source budget, whole shots dropped
+    from the end where a prompt would not fit (said once through ``log``)."""
+    from inference.shot_budget import fit_shots, token_counter
+
+    budget = getattr(generator, "max_source_length", None)
+    tokenizer = getattr(generator, "tokenizer", None)
+    if not shots or not budget or tokenizer is None or not examples:
+        return [cot_prompt(task, ex.question, shots) for ex in examples]
+    fitted = fit_shots(task, [ex.question for ex in examples], shots,
+                       token_counter(tokenizer, not generator.is_encoder_decoder), budget)
+    if fitted.lost:
+        log(fitted.message(task))
+    return fitted.prompts
 
 
 def select_examples(task: str, split: str, limit: int | None = None) -> list[Example]:

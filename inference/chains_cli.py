@@ -60,6 +60,7 @@ def generate_command(
     from inference.run_options import check_precision, echo, fail_once
     from inference.run_record import read_runs, write_run_record
     from inference.sharding import LaunchAborted, current
+    from inference.shot_budget import check_shot_budget
 
     dp = current()
     try:
@@ -72,6 +73,7 @@ def generate_command(
         if not examples:
             raise ValueError("no questions (check --examples, --split and --limit)")
         shots = default_shots(spec.name, k, seed=seed)  # before the model loads: fail early
+        check_shot_budget(model, spec.name, examples, shots)  # even one shot too long
         backend = Backend.load(model, batch_size=batch_size, device=device, dtype=dtype,
                                data_parallel=dp)
         read_runs(out)  # a corrupt record fails before any work

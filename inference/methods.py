@@ -74,12 +74,31 @@ class Prediction:
 
 def run_cot(gen: TextGenerator, examples: list[Example], task: str, shots: list[Example], *,
             max_new_tokens: int = 64, batch_size: int | None = None) -> list[Prediction]:
-    """k-shot chain-of-thought with the base model, greedy."""
-    outs = gen.generate([cot_prompt(task, ex.question, shots) for ex in examples],
-                        max_new_tokens=max_new_tokens, batch_size=batch_size,
+    """k-shot chain-of-thought with the base model, greedy.
+
+    A prompt longer than the model's source budget keeps as many whole shots as fit
+    (inference.shot_budget), said once on stderr; each such prediction's meta records
+    ``shots_dropped``."""
+    import sys
+
+    from inference.shot_budget import fit_shots, token_counter
+
+    budget = getattr(gen, "max_source_length", None)
+    tokenizer = getattr(gen, "tokenizer", None)
+    if shots and budget and tokenizer is not None:
+        fitted = fit_shots(task, [ex.question for ex in examples], shots,
+                           token_counter(tokenizer, not gen.is_encoder_decoder), budget)
+        prompts, kept = fitted.prompts, fitted.kept
+        if fitted.lost:
+            print(fitted.message(task), file=sys.stderr)
+    else:
+        prompts = [cot_prompt(task, ex.question, shots) for ex in examples]
+        kept = [len(shots)] * len(examples)
+    outs = gen.generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                         desc=f"cot {task}")
-    return [Prediction(ex.id, parse_answer_chain(o[0], ex)[0], o[0])
-            for ex, o in zip(examples, outs, strict=True)]
+    return [Prediction(ex.id, parse_answer_chain(o[0], ex)[0], o[0],
+                       {"shots_dropped": len(shots) - n} if n < len(shots) else {})
+            for ex, o, n in zip(examples, outs, kept, strict=True)]
 
 
 def run_multitask(gen: TextGenerator, examples: list[Example], *, max_new_tokens: int = 64,

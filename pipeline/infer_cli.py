@@ -102,6 +102,12 @@ def infer_command(
                     else select_examples(spec.name, split))[:limit]
         if not examples:
             raise ValueError("no questions to answer (check --examples, --split and --limit)")
+        if method in ("cot", "refine"):  # too few or too long shots: before any model loads
+            from feedback_data.prompts import default_shots
+            from inference.shot_budget import check_shot_budget
+
+            check_shot_budget(base_model if method == "refine" else model, spec.name,
+                              examples, default_shots(spec.name, k, seed=seed))
 
         def load(spec: str) -> Backend:
             return Backend.load(spec, batch_size=batch_size, device=device, dtype=dtype,
@@ -134,6 +140,8 @@ def infer_command(
     summary: dict = {"method": method, "task": spec.name, "examples": len(examples),
                      "labelled": len(scored), "accuracy": None,
                      "unparsed": sum(p.answer is None for p in preds), "out": str(out),
+                     "prompts_lost_shots": sum(bool(p.meta.get("shots_dropped"))
+                                               for p in preds),
                      "dtype": backend.dtype, "num_processes": dp.world}
     if scored:
         # accuracy() compares strings; a gold alias (free-form) counts as the gold answer.

@@ -24,6 +24,30 @@ SHARED_FEEDBACK = SHARED_DATA / "rich-feedback-reasoning"
 SHARED_TASKS = SHARED_DATA / "bigbench-tasks"
 if SHARED_DATA.is_dir() and not os.environ.get("RHF_DATA_DIR"):
     os.environ["RHF_DATA_DIR"] = os.pathsep.join([str(SHARED_DATA), str(SHARED_TASKS)])
+BIGBENCH_TASKS_ENV = "RHF_BIGBENCH_TASKS"
+
+
+def shared_bigbench_tasks() -> Path | None:
+    """The folder of real BIG-bench tasks in BIG-bench's layout (``<task>/task.json``):
+    $RHF_BIGBENCH_TASKS, else ``shared/data/bigbench-tasks`` in a ``shared`` folder beside
+    the repository or one of its parents (a clean clone has ``<clone>/../shared/data``)."""
+    if os.environ.get(BIGBENCH_TASKS_ENV):
+        return Path(os.environ[BIGBENCH_TASKS_ENV])
+    for parent in ROOT.parents:
+        found = parent / "shared" / "data" / "bigbench-tasks"
+        if found.is_dir():
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def bigbench_tasks() -> Path:
+    """The shared BIG-bench task folders; a missing folder fails the test (no silent skip)."""
+    found = shared_bigbench_tasks()
+    if found is None or not (found / "navigate" / "task.json").is_file():
+        pytest.fail(f"no BIG-bench task folders: set ${BIGBENCH_TASKS_ENV} or put "
+                    "shared/data/bigbench-tasks beside the repository")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,14 @@ from feedback_data.bigbench import normalize_question
 from feedback_data.jsonl import DataError
 from feedback_data.schema import Example, stable_id
 from feedback_data.tasks.builtin import builtin_shot_pool, builtin_split
-from feedback_data.tasks.loaders import LoadReport, load_examples, load_shot_file
+from feedback_data.tasks.loaders import (
+    LoadReport,
+    apply_template,
+    load_examples,
+    load_prompt_shots,
+    load_shot_file,
+    prompt_instruction,
+)
 from feedback_data.tasks.registry import get_task
 from feedback_data.tasks.spec import TaskSpec
 
@@ -70,7 +77,8 @@ def _shot_pool(spec: TaskSpec) -> tuple[Example, ...]:
         return tuple(e for e in split_examples(spec, "train")
                      if e.explanation and e.answer is not None)
     assert spec.shots.file is not None
-    shots = load_shot_file(spec, spec.shots.file)
+    shots = (load_prompt_shots(spec, spec.shots.file) if spec.shots.source == "prompt"
+             else load_shot_file(spec, spec.shots.file))
     dev = {normalize_question(spec.name, e.question) for e in dev_set(spec)}
     for i, shot in enumerate(shots):
         if normalize_question(spec.name, shot.question) in dev:
@@ -82,6 +90,25 @@ def _shot_pool(spec: TaskSpec) -> tuple[Example, ...]:
 def shot_pool(task: str | TaskSpec) -> tuple[Example, ...]:
     """The examples CoT shots are drawn from (never dev questions)."""
     return _shot_pool(get_task(task))
+
+
+def too_few_shots(spec: TaskSpec, available: int, k: int) -> str:
+    """The one-line error for asking ``k`` shots of a pool of ``available``: it names the task
+    file and the fix."""
+    fix = f"give --k {available}" if available else "give --k 0"
+    where = f"{spec.where()}: " if spec.path else ""
+    return (f"{where}only {available} shots available for {spec.name}, asked for {k} "
+            f"({fix}, or more shots: shots: {{file: shots.jsonl}} or {{prompt: cot.txt}})")
+
+
+@lru_cache(maxsize=16)
+def _instruction(spec: TaskSpec) -> str:
+    return "" if spec.builtin else prompt_instruction(spec)
+
+
+def instruction(task: str | TaskSpec) -> str:
+    """The line heading the task's k-shot prompts ('' when none: see prompt_instruction)."""
+    return _instruction(get_task(task))
 
 
 def task_summary(task: str | TaskSpec) -> dict[str, Any]:
@@ -110,14 +137,34 @@ def task_summary(task: str | TaskSpec) -> dict[str, Any]:
         "train_size": len(split_examples(spec, "train")),
         "unlabelled": sum(e.answer is None for e in every),
         "duplicates_left_out": report.duplicates,
+        "conflicting_left_out": report.conflicting, "conflicts": list(report.conflicts),
         "dev_answers": dict(sorted(answers.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
-        "majority": majority, "shot_pool": shots,
+        "majority": majority, "shot_pool": shots, "problems": task_problems(spec),
     }
+
+
+def task_problems(task: str | TaskSpec, k: int | None = None) -> list[str]:
+    """Every problem of a task's shots, one line each ([] when there is none): a shots file
+    that cannot be used (a dev question, a shot without an explanation, ...), and with ``k``
+    a pool too small for k shots. A bad spec or bad data raises (SpecError, DataError)."""
+    spec = get_task(task)
+    split_examples(spec, "all")  # the data itself: raises on a bad record
+    try:
+        pool = shot_pool(spec)
+    except DataError as exc:
+        return [f"shots: {exc}"]
+    problems = []
+    if k is not None and len(pool) < k:
+        problems.append(too_few_shots(spec, len(pool), k))
+    if spec.shots.source == "prompt":
+        instruction(spec)  # read with the shots above; kept for the prompt's head
+    return problems
 
 
 def question_example(task: str | TaskSpec, question: str, options: list[str] | None = None,
                      example_id: str = "api") -> Example:
-    """An unlabelled Example of ``task`` for one question asked directly (the service).
+    """An unlabelled Example of ``task`` for one question asked directly (the service), shown
+    through the spec's question template as the task's own questions are.
 
     A multiple-choice question gets its ``options`` shown in the question and kept in meta
     (a question that already ends with 'Options: (A) ...' may leave them out).
@@ -130,7 +177,7 @@ def question_example(task: str | TaskSpec, question: str, options: list[str] | N
     )
 
     spec = get_task(task)
-    question = " ".join(question.split())
+    question = apply_template(spec, question)
     if spec.builtin:
         if options:
             raise ValueError(f"task {spec.name} is yes/no: options do not apply")

@@ -1,5 +1,7 @@
-"""A spec's questions as Examples: from a BIG-bench task (by name, from the data sources), a
-JSONL file or a datasets folder; every record checked against the spec's answer type.
+"""A spec's questions as Examples: from a BIG-bench task (by name, from the data sources, or
+a task.json by path), a BIG-Bench Hard file, a JSONL file or a datasets folder; every record
+checked against the spec's answer type. Shots from a shots JSONL or a CoT prompt file; the
+spec's question template applied to questions asked directly (:func:`apply_template`).
 
 Each error is one line naming the file (or the BIG-bench task and example) and the field:
 an answer the type does not fit, a multiple-choice gold answer not among the options, a
@@ -28,9 +30,18 @@ from feedback_data.bigbench import example_id, normalize_question
 from feedback_data.jsonl import DataError, iter_json_lines
 from feedback_data.schema import Example, stable_id
 from feedback_data.tasks.bigbench_by_name import bigbench_task_file
+from feedback_data.tasks.formats import (
+    parse_bbh_task,
+    parse_bigbench_task,
+    read_cot_prompt,
+    read_json,
+    split_options,
+)
 from feedback_data.tasks.spec import SpecError, TaskSpec
 
-SOURCE_OF_KIND = {"bigbench": "bigbench", "jsonl": "file", "hf": "dataset"}
+SOURCE_OF_KIND = {"bigbench": "bigbench", "bigbench_file": "bigbench", "bbh": "file",
+                  "jsonl": "file", "hf": "dataset"}
+BIGBENCH_KINDS = ("bigbench", "bigbench_file")
 
 
 # ---- raw records of each loader --------------------------------------------------------------
@@ -46,6 +57,26 @@ def _bigbench_records(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise DataError(f"{path}: no examples (a BIG-bench task split into subtasks? name one)")
     for i, raw in enumerate(examples):
         yield f"BIG-bench {name} example {i}", raw
+
+
+def _bigbench_file_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    task = parse_bigbench_task(read_json(Path(path)), path)
+    for i, raw in enumerate(task.examples):
+        yield f"{path} example {i}", raw
+
+
+def _bbh_records(path: str, spec: TaskSpec) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A BBH file's examples; for a multiple-choice task the options are read out of the
+    input's 'Options:' lines (field 'options'), the question is the text before them."""
+    for i, raw in enumerate(parse_bbh_task(read_json(Path(path)), path)):
+        where = f"{path} example {i}"
+        if spec.answer_type == "multiple_choice":
+            question, options = split_options(raw["input"])
+            if len(options) < 2:
+                raise SpecError(f"{spec.where()}: field 'answer.type': multiple_choice does "
+                                f"not fit the data: {where} has no 'Options:' lines")
+            raw = {**raw, "input": question, "options": options}
+        yield where, raw
 
 
 def _hf_records(folder: str, split: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -69,6 +100,10 @@ def raw_records(spec: TaskSpec) -> Iterator[tuple[str, dict[str, Any]]]:
     kind, source = spec.loader.kind, spec.loader.source
     if kind == "bigbench":
         yield from _bigbench_records(source)
+    elif kind == "bigbench_file":
+        yield from _bigbench_file_records(source)
+    elif kind == "bbh":
+        yield from _bbh_records(source, spec)
     elif kind == "jsonl":
         for lineno, obj in iter_json_lines(source):
             yield f"{source}:{lineno}", obj
@@ -85,10 +120,13 @@ class LoadReport:
     """What reading a spec's data found, beyond the examples themselves."""
 
     records: int = 0
-    duplicates: int = 0  # repeated questions (no explicit id) after the first: left out
+    duplicates: int = 0  # repeated questions (no explicit id, same answer) after the first
     unlabelled: int = 0
     first_duplicate: str | None = None
     notes: list[str] = field(default_factory=list)
+    # records of questions whose copies disagree on the gold answer: every copy left out
+    conflicting: int = 0
+    conflicts: list[str] = field(default_factory=list)  # one line per such question
 
 
 def _bigbench_gold(raw: dict[str, Any], spec: TaskSpec, where: str
@@ -178,7 +216,7 @@ def example_from_record(raw: Any, spec: TaskSpec, where: str, index: int,
     if not question:
         raise DataError(f"{where}: field 'question': missing or empty")
     aliases: list[Any] = []
-    if kind == "bigbench":
+    if kind in BIGBENCH_KINDS:
         gold, options, aliases = _bigbench_gold(raw, spec, where)
         options = [" ".join(str(o).split()) for o in options]
     else:
@@ -232,12 +270,17 @@ def example_from_record(raw: Any, spec: TaskSpec, where: str, index: int,
 
 
 def load_examples(spec: TaskSpec) -> tuple[list[Example], LoadReport]:
-    """Every question of ``spec`` in file order, one per id; checked (see the module doc)."""
+    """Every question of ``spec`` in file order, one per id; checked (see the module doc).
+
+    A question repeated (no explicit id) with the same gold answer is kept once; one whose
+    copies disagree on the gold answer is left out entirely and listed in
+    ``LoadReport.conflicts``."""
     report = LoadReport()
     out: list[Example] = []
     first_at: dict[str, str] = {}
-    seen_questions: set[str] = set()
-    explicit = spec.loader.kind != "bigbench" and spec.field_of("id") is not None
+    kept: dict[str, tuple[str, Example]] = {}  # question key -> (where, the kept example)
+    conflicting: dict[str, list[str]] = {}  # question key -> the records that disagree
+    explicit = spec.loader.kind not in BIGBENCH_KINDS and spec.field_of("id") is not None
     for index, (where, raw) in enumerate(raw_records(spec)):
         report.records += 1
         ex = example_from_record(raw, spec, where, index)
@@ -249,16 +292,27 @@ def load_examples(spec: TaskSpec) -> tuple[list[Example], LoadReport]:
                                 f"{ex.id.split('/', 1)[1]!r} (first at {first_at[ex.id]})")
         else:
             key = normalize_question(spec.name, ex.question)
-            if key in seen_questions or ex.id in first_at:
+            if key in kept or ex.id in first_at:
+                first_where, first = kept.get(key) or (first_at[ex.id], ex)
+                if first.answer != ex.answer:
+                    conflicting.setdefault(key, [f"{first_where} ({first.answer!r})"]).append(
+                        f"{where} ({ex.answer!r})")
                 report.duplicates += 1
                 report.first_duplicate = report.first_duplicate or where
                 continue
-            seen_questions.add(key)
+            kept[key] = (where, ex)
         if ex.id in first_at:
             raise DataError(f"{where}: id {ex.id!r} is also the id of {first_at[ex.id]}")
         first_at[ex.id] = where
-        report.unlabelled += ex.answer is None
         out.append(ex)
+    if conflicting:
+        gone = {kept[k][1].id for k in conflicting}
+        out = [e for e in out if e.id not in gone]
+        report.conflicting = sum(len(v) for v in conflicting.values())
+        report.duplicates -= report.conflicting - len(conflicting)
+        report.conflicts = [f"{kept[k][1].question[-60:]!r}: " + " vs ".join(v)
+                            for k, v in conflicting.items()]
+    report.unlabelled = sum(e.answer is None for e in out)
     if not out:
         raise DataError(f"{spec.where()}: the loader read no questions")
     return out, report
@@ -284,6 +338,55 @@ def load_shot_file(spec: TaskSpec, path: Path) -> list[Example]:
     if not out:
         raise DataError(f"{path}: no shots")
     return out
+
+
+def load_prompt_shots(spec: TaskSpec, path: Path) -> list[Example]:
+    """The shots of a CoT prompt file (BBH's layout, see feedback_data.tasks.formats)."""
+    out = []
+    for i, shot in enumerate(read_cot_prompt(path).shots):
+        raw: dict[str, Any] = {"question": shot.question, "answer": shot.answer,
+                               "explanation": shot.explanation}
+        if spec.answer_type == "multiple_choice":
+            raw["options"] = list(shot.options)
+        ex = example_from_record(raw, spec, f"{path}:{shot.line}", i, shot=True)
+        out.append(ex.model_copy(update={"id": f"{spec.name}/shot-{stable_id(ex.question, n=8)}",
+                                         "meta": {**ex.meta, "shot_file": str(path)}}))
+    return out
+
+
+def prompt_instruction(spec: TaskSpec) -> str:
+    """The instruction line heading the task's k-shot prompts: a CoT prompt file's ('' for
+    every other shot source)."""
+    if spec.shots.source != "prompt" or spec.shots.file is None:
+        return ""
+    return read_cot_prompt(spec.shots.file).instruction
+
+
+def template_fields(template: str) -> list[str]:
+    """The record fields a question template uses, in order: '{input} ok? {x}' -> input, x."""
+    import string
+
+    return list(dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(template)
+                              if name))
+
+
+def apply_template(spec: TaskSpec, question: str, record: dict[str, Any] | None = None,
+                   where: str = "question") -> str:
+    """A question asked directly (``--examples``, the service) as the task shows its
+    questions: through the spec's ``question`` template. A template over one field takes the
+    question as that field; over several, ``record`` must carry them."""
+    text = " ".join(question.split())
+    if spec.question is None:
+        return text
+    names = template_fields(spec.question)
+    values = dict(record or {})
+    if len(names) == 1:
+        values.setdefault(names[0], text)
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise DataError(f"{where}: field {missing[0]!r}: missing (used by the question "
+                        f"template of {spec.where()})")
+    return " ".join(spec.question.format_map(values).split())
 
 
 def read_questions(path: str | Path, spec: TaskSpec) -> list[Example]:
@@ -313,10 +416,15 @@ def read_questions(path: str | Path, spec: TaskSpec) -> list[Example]:
                 raise DataError(f"{where}: field 'task': {ex.task!r}, but the task is "
                                 f"{spec.name!r} (--task)")
         else:
-            extra = sorted(set(raw) - allowed)
+            fields = set(template_fields(spec.question)) if spec.question else set()
+            extra = sorted(set(raw) - allowed - fields)
             if extra:
                 raise DataError(f"{where}: unknown field '{extra[0]}' (known: "
                                 f"{', '.join(sorted(allowed))}, or an rhf Example record)")
+            if isinstance(raw.get("question"), str) or fields & set(raw):
+                raw = {**raw, "question": apply_template(
+                    spec, str(raw.get("question", "")),
+                    {k: v for k, v in raw.items() if k in fields}, where)}
             ex = example_from_record(raw, plain, where, i)
             if spec.builtin:  # the built-in tasks' records carry no answer format
                 ex = ex.model_copy(update={"meta": {}, "source": "file"})

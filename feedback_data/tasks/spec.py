@@ -2,8 +2,10 @@
 
     name: date_understanding             # lower case, digits, _ or -
     display_name: Date Understanding     # optional: how reports name it
-    loader:                              # exactly one of bigbench / jsonl / hf
+    loader:                              # one of bigbench, bigbench_file, bbh, jsonl, hf
       bigbench: date_understanding       # a BIG-bench task by name (or 'task/subtask')
+      # bigbench_file: navigate/task.json  # a BIG-bench task.json, or its folder
+      # bbh: bbh/navigate.json           # a BIG-Bench Hard file {"examples": [{input, target}]}
       # jsonl: questions.jsonl           # one object per line (paths relative to this file)
       # hf: my_dataset                   # a datasets folder (save_to_disk); split: test
     fields: {question: input}            # record field of each part (defaults per loader)
@@ -13,7 +15,8 @@
       shuffle_options: true              # multiple_choice: seeded by the question
       # normalizer: number               # free_form: number | text | exact
       # pattern: 'answer: (?P<answer>\\S+)'  # optional: how to read the answer from a chain
-    shots: {file: date_shots.jsonl}      # or {from: data} (train questions with an
+    shots: {file: date_shots.jsonl}      # or {prompt: cot.txt} (a CoT prompt file, BBH's
+                                         # layout), {from: data} (train questions with an
                                          # explanation) or {from: none}
     dev_fraction: 0.5                    # share of the questions held out as the dev set
 
@@ -33,18 +36,25 @@ import yaml
 from feedback_data.answers import NORMALIZERS, YES_NO, AnswerFormat
 from feedback_data.jsonl import DataError
 from feedback_data.schema import TASK_NAME_PATTERN
+from feedback_data.tasks.formats import (
+    bigbench_task_path,
+    bigbench_template,
+    parse_bigbench_task,
+    read_json,
+)
 from feedback_data.text_files import NotUtf8, read_utf8
 
-LOADER_KINDS = ("bigbench", "jsonl", "hf")
-SHOT_SOURCES = ("data", "file", "none")
+LOADER_KINDS = ("bigbench", "bigbench_file", "bbh", "jsonl", "hf")
+SHOT_SOURCES = ("data", "file", "prompt", "none")
 FIELD_NAMES = ("id", "question", "answer", "explanation", "options")
-DEFAULT_FIELDS = {"bigbench": {"question": "input"},
+DEFAULT_FIELDS = {"bigbench": {"question": "input"}, "bigbench_file": {"question": "input"},
+                  "bbh": {"question": "input", "answer": "target", "options": "options"},
                   "jsonl": {f: f for f in FIELD_NAMES}, "hf": {f: f for f in FIELD_NAMES}}
 TOP_KEYS = ("name", "display_name", "description", "loader", "fields", "question", "answer",
             "shots", "dev_fraction")
 LOADER_KEYS = (*LOADER_KINDS, "split")
 ANSWER_KEYS = ("type", "normalizer", "shuffle_options", "pattern")
-SHOTS_KEYS = ("from", "file")
+SHOTS_KEYS = ("from", "file", "prompt")
 
 
 class SpecError(DataError):
@@ -53,8 +63,9 @@ class SpecError(DataError):
 
 @dataclass(frozen=True)
 class LoaderSpec:
-    """Where the questions come from: kind 'bigbench' (task name), 'jsonl' or 'hf' (a path),
-    or 'builtin' (the two built-in tasks' own loaders)."""
+    """Where the questions come from: kind 'bigbench' (task name), 'bigbench_file' (a
+    task.json), 'bbh' (a BIG-Bench Hard file), 'jsonl' or 'hf' (a path), or 'builtin' (the two
+    built-in tasks' own loaders)."""
 
     kind: str
     source: str
@@ -64,7 +75,8 @@ class LoaderSpec:
 @dataclass(frozen=True)
 class ShotsSpec:
     """Where the CoT shots come from: 'data' (train questions with an explanation), 'file'
-    (a JSONL of {question, answer, explanation[, options]}) or 'none'."""
+    (a JSONL of {question, answer, explanation[, options]}), 'prompt' (a CoT prompt .txt,
+    BBH's layout: its instruction line heads every k-shot prompt) or 'none'."""
 
     source: str = "data"
     file: Path | None = None
@@ -157,8 +169,12 @@ def parse_spec(raw: Any, path: Path | None = None) -> TaskSpec:
     source = _string(loader_raw[kind], where, f"loader.{kind}")
     if kind != "bigbench":
         resolved = _relative(base, source)
+        if kind == "bigbench_file":
+            resolved = bigbench_task_path(resolved)
         if not resolved.exists():
             raise SpecError(f"{where}: field 'loader.{kind}': {resolved} not found")
+        if kind in ("bigbench_file", "bbh") and not resolved.is_file():
+            raise SpecError(f"{where}: field 'loader.{kind}': {resolved} is not a file")
         source = str(resolved)
     split = loader_raw.get("split")
     if split is not None and (kind != "hf" or not isinstance(split, str)):
@@ -172,6 +188,8 @@ def parse_spec(raw: Any, path: Path | None = None) -> TaskSpec:
         if not re.search(r"\{[^{}]+\}", template):
             raise SpecError(f"{where}: field 'question': a template needs a {{field}}, e.g. "
                             "'{input}'")
+    elif kind == "bigbench_file":  # the task's own prefixes, as BIG-bench shows its inputs
+        template = bigbench_template(parse_bigbench_task(read_json(Path(source)), source))
     answer_raw = _mapping(top.get("answer", {"type": "yes_no"}), where, "answer", ANSWER_KEYS)
     if "type" not in answer_raw:
         raise SpecError(f"{where}: field 'answer.type': missing (yes_no, multiple_choice or "
@@ -206,20 +224,25 @@ def parse_spec(raw: Any, path: Path | None = None) -> TaskSpec:
 
 def _shots(value: Any, where: str, base: Path | None) -> ShotsSpec:
     raw = _mapping(value, where, "shots", SHOTS_KEYS)
-    source = raw.get("from", "file" if "file" in raw else "data")
+    keys = [k for k in ("file", "prompt") if k in raw]
+    if len(keys) > 1:
+        raise SpecError(f"{where}: field 'shots': give one of 'file' (a JSONL of shots) or "
+                        "'prompt' (a CoT prompt .txt), not both")
+    source = raw.get("from", keys[0] if keys else "data")
     if source not in SHOT_SOURCES:
         raise SpecError(f"{where}: field 'shots.from': one of {', '.join(SHOT_SOURCES)}, got "
                         f"{source!r}")
-    if (source == "file") != ("file" in raw):
-        raise SpecError(f"{where}: field 'shots.file': "
-                        + ("missing (shots from a file)" if source == "file"
-                           else f"only with shots from a file, not from {source}"))
-    if source != "file":
+    for key in ("file", "prompt"):
+        if (source == key) != (key in raw):
+            raise SpecError(f"{where}: field 'shots.{key}': "
+                            + (f"missing (shots from a {key})" if source == key
+                               else f"only with shots from a {key}, not from {source}"))
+    if source not in ("file", "prompt"):
         return ShotsSpec(source)
-    path = _relative(base, _string(raw["file"], where, "shots.file"))
+    path = _relative(base, _string(raw[source], where, f"shots.{source}"))
     if not path.is_file():
-        raise SpecError(f"{where}: field 'shots.file': {path} not found")
-    return ShotsSpec("file", path)
+        raise SpecError(f"{where}: field 'shots.{source}': {path} not found")
+    return ShotsSpec(source, path)
 
 
 def load_spec_file(path: str | Path) -> TaskSpec:

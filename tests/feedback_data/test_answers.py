@@ -102,3 +102,52 @@ def test_bad_formats_are_refused():
         AnswerFormat("yes_no", normalizer="number")
     with pytest.raises(ValueError, match="answer type must be one of"):
         AnswerFormat("essay")
+
+
+# Chains in BIG-Bench Hard's published CoT style (issue 31): "Let's think step by step. ...
+# So the answer is X." with the answer written as people write it.
+BBH_YES_NO = [
+    ("Let's think step by step. (1) Take 1 step: (0, 1). (2) Take 1 step backward: (0, 0). "
+     "So the answer is: no", "no"),
+    ("Let's think step by step. not ( True ) = False. So the answer is False.", "no"),
+    ("The answer is true because the statement holds.", "yes"),
+    ("We end where we started. So the answer is 'Yes'.", "yes"),
+]
+BBH_CHOICE = [
+    ("Let's think step by step. (B) is ironic. So the answer is (B).", "B"),
+    ("The sarcastic option is the first. So the answer is A).", "A"),
+    ("So the answer is: (A) red.", "A"),
+    ("It is the second. So the answer is \"B\".", "B"),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), BBH_YES_NO)
+def test_bbh_style_yes_no_chains(text, want):
+    from feedback_data.answers import FORMAT_KEY, parse_answer_chain
+    from feedback_data.schema import Example
+
+    ex = Example(id="t/1", task="t", question="q", meta={FORMAT_KEY: {"type": "yes_no"}})
+    answer, steps, parsed = parse_answer_chain(text, ex)
+    assert (answer, parsed) == (want, True)
+    assert not any("answer is" in s for s in steps)
+
+
+@pytest.mark.parametrize(("text", "want"), BBH_CHOICE)
+def test_bbh_style_multiple_choice_chains(text, want):
+    from feedback_data.answers import FORMAT_KEY, OPTIONS_KEY, parse_answer_chain
+    from feedback_data.schema import Example
+
+    ex = Example(id="t/1", task="t", question="q Options: (A) red (B) blue",
+                 meta={FORMAT_KEY: {"type": "multiple_choice"}, OPTIONS_KEY: ["red", "blue"]})
+    assert parse_answer_chain(text, ex)[0] == want
+
+
+def test_bbh_style_free_form_trailing_period_and_quote():
+    from feedback_data.answers import FORMAT_KEY, parse_answer_chain
+    from feedback_data.schema import Example
+
+    ex = Example(id="t/1", task="t", question="q",
+                 meta={FORMAT_KEY: {"type": "free_form", "normalizer": "exact"}})
+    for text in ("Sorted: gelatine, stick. So the answer is gelatine stick.",
+                 'So the answer is "gelatine stick".', "So the answer is 'gelatine stick.'"):
+        assert parse_answer_chain(text, ex)[0] == "gelatine stick"

@@ -147,7 +147,8 @@ BAD_SPECS = {
                            [{"question": "a?", "answer": "yes"}],
                            r"t\.yaml: unknown field 'answer.kind'"),
     "missing loader": ("name: t\nanswer: {type: yes_no}\n", [],
-                       r"t\.yaml: field 'loader': missing \(give one of bigbench, jsonl, hf\)"),
+                       r"t\.yaml: field 'loader': missing \(give one of bigbench, "
+                       r"bigbench_file, bbh, jsonl, hf\)"),
     "two loaders": ("name: t\nloader: {jsonl: q.jsonl, bigbench: navigate}\n", [],
                     r"t\.yaml: field 'loader': give exactly one of"),
     "answer type the data does not fit": (
