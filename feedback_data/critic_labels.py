@@ -203,6 +203,16 @@ def reading_of(scorer: Any) -> CriticReading:
     return CriticReading()
 
 
+def label_lengths_of(scorer: Any) -> list[int]:
+    """Target tokens of each label (EOS included) in the tokenizer of ``scorer`` (or of the
+    model it wraps, ``inner``/``backend``)."""
+    for holder in (scorer, getattr(scorer, "inner", None), getattr(scorer, "backend", None)):
+        tokenizer = getattr(holder, "tokenizer", None)
+        if tokenizer is not None:
+            return [len(ids) for ids in label_token_ids(tokenizer)]
+    raise ValueError("length-normalised scoring needs the critic's tokenizer")
+
+
 def label_token_ids(tokenizer: Any) -> list[list[int]]:
     """The target token ids of each of :data:`ERROR_LABELS` (EOS included, as trained)."""
     return [list(ids) for ids in tokenizer(text_target=list(ERROR_LABELS))["input_ids"]]
@@ -237,8 +247,6 @@ def no_error_probabilities(scorer: ChoiceScorer, prompts: list[str],
         return []
     reading = reading or reading_of(scorer)
     rows = scorer.score_choices(prompts, list(ERROR_LABELS), batch_size=batch_size)
-    lengths = None
-    if reading.scoring == "mean":
-        lengths = [len(ids) for ids in label_token_ids(scorer.tokenizer)]  # type: ignore[attr-defined]
+    lengths = label_lengths_of(scorer) if reading.scoring == "mean" else None
     return [no_error_probability(r, reading.temperature)
             for r in reading_rows(rows, reading, lengths)]

@@ -97,25 +97,31 @@ def check_method(method: str, refine_keep: str = "given") -> Method:
     return entry
 
 
-def sample_for_vote(model: Any, examples: list[Example], params: MethodParams) -> WscSamples:
-    """wsc's sampling and label-scoring pass; one pass serves both wsc and wsc_soft."""
+def sample_for_vote(model: Any, examples: list[Example], params: MethodParams,
+                    critic: Any = None) -> WscSamples:
+    """wsc's sampling and label-scoring pass; one pass serves both wsc and wsc_soft.
+    ``critic`` (``--critic-model``) scores the labels instead of ``model``."""
     return wsc_sample(model, examples, n=params.n, temperature=params.temperature,
-                      seed=params.seed, batch_rows=params.wsc_batch_rows, **params.decoding())
+                      seed=params.seed, batch_rows=params.wsc_batch_rows, critic=critic,
+                      **params.decoding())
 
 
 def run_method(method: str, model: Any, examples: list[Example], params: MethodParams, *,
                base: Any = None, start_chains: list[str] | None = None,
-               samples: WscSamples | None = None) -> list[Prediction]:
+               samples: WscSamples | None = None, critic: Any = None) -> list[Prediction]:
     """Predictions of ``method`` on ``examples``, in their order.
 
     ``model`` answers (cot: the base model; multitask, wsc, wsc_soft: the multitask-trained
     model; refine: the refine-trained model). refine starts from ``start_chains`` when given,
     else from ``base``'s k-shot CoT chains (shots drawn per task with ``params.seed``).
     wsc / wsc_soft vote over ``samples`` when given (see :func:`sample_for_vote`).
+    ``critic`` (``--critic-model``, a separate critic) reads the chains where a method asks
+    for P(no error) (wsc, wsc_soft); None: ``model`` itself.
     """
     entry = check_method(method, params.refine_keep)
+    extra = {"critic": critic} if critic is not None else {}
     return entry.run(model, examples, params, base=base, start_chains=start_chains,
-                     samples=samples)
+                     samples=samples, **extra)
 
 
 def _by_task_cot(starter: Any, examples: list[Example], params: MethodParams,
@@ -147,11 +153,12 @@ def _multitask(model: Any, examples: list[Example], params: MethodParams, **_: A
 
 def _vote(soft: bool) -> Callable[..., list[Prediction]]:
     def run(model: Any, examples: list[Example], params: MethodParams, *,
-            samples: WscSamples | None = None, **_: Any) -> list[Prediction]:
+            samples: WscSamples | None = None, critic: Any = None, **_: Any
+            ) -> list[Prediction]:
         if not 0.0 <= params.w <= 1.0:
             raise ValueError(f"w must be in [0, 1], got {params.w}")
         if samples is None:
-            samples = sample_for_vote(model, examples, params)
+            samples = sample_for_vote(model, examples, params, critic)
         return wsc_vote(examples, samples, params.w, soft=soft)
 
     return run

@@ -25,7 +25,10 @@ from feedback_data.answers import parse_answer_chain
 from feedback_data.critic_labels import (
     ERROR_LABELS,
     argmax_label,
+    label_lengths_of,
     no_error_probability,
+    reading_of,
+    reading_rows,
 )
 from feedback_data.instructions import (
     answer_prompt,
@@ -148,13 +151,14 @@ class WscSamples:
 
     texts: list[list[str]]
     answers: list[list[str | None]]
-    label_logps: list[list[list[float]]]
+    label_logps: list[list[list[float]]]  # label scores as the critic's reading scores them
+    temperature: float = 1.0  # the critic's temperature (critic.json), applied in the vote
 
 
 def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                max_new_tokens: int = 64, batch_size: int | None = None,
-               batch_rows: int | None = None) -> WscSamples:
+               batch_rows: int | None = None, critic: Scorer | None = None) -> WscSamples:
     """Sample n answers per question, then score the five labels for every distinct answer.
 
     One generate call per batch samples all n answers (the encoder runs once per question);
@@ -162,7 +166,9 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     (question, answer) pair (a seq2seq model encodes each once for all sixteen labels).
     ``batch_rows`` is the decoder rows per batch of both passes (questions x n, answers x 16;
     default ``batch_size``). On a GPU a decoding step costs about the same from a few hundred
-    rows to a few thousand, so raising it makes the n samples nearly free.
+    rows to a few thousand, so raising it makes the n samples nearly free. ``critic`` (a
+    separate critic, ``--critic-model``) scores the labels instead of ``gen``; the scorer's
+    reading (its ``critic.json``: scoring, temperature) is applied.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -173,14 +179,19 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     prompts = [error_types_prompt(ex.question, s) for ex, outs in
                zip(examples, samples, strict=True) for s in outs]
     unique = list(dict.fromkeys(prompts))
-    rows = gen.score_choices(unique, list(ERROR_LABELS), batch_size=batch_rows or batch_size)
+    scorer = critic if critic is not None else gen
+    reading = reading_of(scorer)
+    rows = scorer.score_choices(unique, list(ERROR_LABELS),
+                                batch_size=batch_rows or batch_size)
+    if reading.scoring != "sum":
+        rows = reading_rows(rows, reading, label_lengths_of(scorer))
     by_prompt = dict(zip(unique, rows, strict=True))
     return WscSamples(
         texts=samples,
         answers=[[parse_answer_chain(t, ex)[0] for t in outs]
                  for ex, outs in zip(examples, samples, strict=True)],
         label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
-                     for i in range(len(examples))])
+                     for i in range(len(examples))], temperature=reading.temperature)
 
 
 def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
@@ -191,7 +202,7 @@ def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
     preds = []
     for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
                                          samples.label_logps, strict=True):
-        p_no_error = [no_error_probability(row) for row in logps]
+        p_no_error = [no_error_probability(row, samples.temperature) for row in logps]
         labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
         weights = ([soft_weight(p, w) for p in p_no_error] if soft
                    else [label_weight(row, w) for row in logps])

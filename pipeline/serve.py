@@ -16,12 +16,14 @@ def create_app(
     refine_model: str | Any = None,
     base_model: str | Any = None,
     *,
+    critic_model: str | Any = None,
     dtype: str = "auto",
     device: str = "auto",
     batching: Any = None,
 ) -> FastAPI:
     """Build the app. ``feedback_store`` enables the webhook receiver; ``model`` (multitask),
-    ``refine_model`` and ``base_model`` the endpoints each serves (inference.served_models),
+    ``refine_model``, ``base_model`` and ``critic_model`` (a separate critic: P(no error) in
+    /v1/critique and the ML backend) the endpoints each serves (inference.served_models),
     loaded on ``device`` in ``dtype`` and micro-batched as ``batching``
     (inference.batcher.BatchingConfig) says."""
     app = FastAPI(title="rhf", description="Rich-feedback reasoning: webhooks and model API.")
@@ -30,12 +32,12 @@ def create_app(
 
         app.include_router(make_webhook_router(Path(feedback_store), webhook_secret))
     served: dict[str, Any] = {}
-    if any(m is not None for m in (model, refine_model, base_model)):
+    if any(m is not None for m in (model, refine_model, base_model, critic_model)):
         from inference.api import make_model_router
         from inference.served_models import ServedModels
 
         models = ServedModels.load(model, refine_model, base_model, dtype=dtype, device=device,
-                                   batching=batching)
+                                   batching=batching, critic=critic_model)
         app.include_router(make_model_router(models))
         app.state.models = models
         served = models.describe()
