@@ -16,7 +16,7 @@ Three sources of (question, chain) -> error-types pairs (all under the ``error_t
   FE    a stated fact replaced by a wrong one: Sports, the sport named in a step swapped for
         another of vocab.json's sports; StrategyQA, the first number in a step changed
   MF    a step deleted (the correction keeps at least one)
-  IR    a step of another record's correction (another question) inserted
+  IR    a step of another record's correction (another question of the same task) inserted
   LI    the conclusion flipped: the same steps, the opposite answer
   ====  =====================================================================================
 
@@ -189,6 +189,17 @@ def augment(item: FeedbackItem, kind: str, rng: random.Random, vocab_sports: Seq
     return format_chain(answer, new_steps), AUGMENTATIONS[kind]
 
 
+def _facts_by_task(items: Sequence[FeedbackItem]) -> dict[str, list[tuple[str, str]]]:
+    """(example id, step) of the corrections of ``items``, by task: an inserted irrelevant
+    fact comes from another question of the same task, so its topic alone does not give it
+    away."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for i in items:
+        out.setdefault(i.example.task, []).extend(
+            (i.example.id, s) for s in i.feedback.correction.steps)
+    return out
+
+
 def check_augment(shares: Mapping[str, float]) -> None:
     unknown = sorted(set(shares) - set(AUGMENTATIONS))
     if unknown:
@@ -217,8 +228,7 @@ def critic_pairs(items: Sequence[FeedbackItem], *, corrections: bool = False,
     skipped: Counter[str] = Counter()
     rng = random.Random(seed * 7_919 + 33)
     good = [gold_consistent_correction(i) for i in items]
-    facts = [(i.example.id, s) for i, g in zip(items, good, strict=True) if g
-             for s in i.feedback.correction.steps]
+    facts = _facts_by_task([i for i, g in zip(items, good, strict=True) if g])
     pairs: list[Pair] = []
     for item, ok in zip(items, good, strict=True):
         q, fb = item.example.question, item.feedback
@@ -240,7 +250,7 @@ def critic_pairs(items: Sequence[FeedbackItem], *, corrections: bool = False,
         for kind in sorted(augment_shares):
             if rng.random() >= augment_shares[kind]:
                 continue
-            made = augment(item, kind, rng, vocab_sports, facts)
+            made = augment(item, kind, rng, vocab_sports, facts.get(item.example.task, []))
             if made is None:
                 skipped[kind] += 1
                 continue
@@ -294,7 +304,7 @@ def critic_val_items(items: Sequence[FeedbackItem], seed: int = 0,
     it holds out."""
     rng = random.Random(seed * 7_919 + 34)
     good = [i for i in items if gold_consistent_correction(i)]
-    facts = [(i.example.id, s) for i in good for s in i.feedback.correction.steps]
+    facts = _facts_by_task(good)
     out: list[FeedbackItem] = []
     kinds = sorted(AUGMENTATIONS)
     for item in good:
@@ -302,7 +312,7 @@ def critic_val_items(items: Sequence[FeedbackItem], seed: int = 0,
         out.append(_as_item(item, format_chain(c.answer or "", list(c.steps)), [],
                             "correction"))
         kind = kinds[rng.randrange(len(kinds))]
-        made = augment(item, kind, rng, vocab_sports, facts)
+        made = augment(item, kind, rng, vocab_sports, facts.get(item.example.task, []))
         if made is not None:
             out.append(_as_item(item, made[0], [made[1]], kind))
     return out
