@@ -162,3 +162,23 @@ def test_a_critic_run_counts_its_pairs_and_stores_its_reading(make_cfg, tmp_path
     assert stored["records"] == run["counts"]["validation"]["critic_records"]["real"] + \
         run["counts"]["validation"]["critic_records"]["synthetic"]
     assert run["critic_reading"]["final"]["scoring"] == reading.scoring
+
+
+def test_the_critic_options_are_checked(make_cfg):
+    """An unknown augmentation kind or a share outside [0, 1] is a config error; the shipped
+    critic configs load."""
+    from pathlib import Path
+
+    from training.run.config import ConfigError
+    from training.run.config_load import load_config
+
+    with pytest.raises(ConfigError, match="unknown kind"):
+        make_cfg("critic", **{"data.critic_augment": {"shuffle": 0.5}})
+    with pytest.raises(ConfigError, match=r"in \[0, 1\]"):
+        make_cfg("critic", **{"data.critic_augment": {"drop_step": 1.5}})
+    with pytest.raises(ConfigError):
+        make_cfg("critic", **{"data.critic_balance": "reweight"})
+    root = Path(__file__).resolve().parents[2] / "configs" / "critic"
+    for path in sorted(root.glob("*.yaml")):
+        cfg = load_config(path, overrides={"train.output_dir": "x"}, objective="critic")
+        assert cfg.data.critic_corrections and cfg.train.select_by == "val/auroc_all"

@@ -5,16 +5,25 @@ At each evaluation (``train.eval_every``) the model answers the validation quest
 (:func:`feedback_data.splits.validation_examples`: the held-out feedback questions and, for
 Sports, new vocab.json statements) with the instruction it is trained on, greedy, the
 source cut at ``data.max_source_len`` as in training; the answer is read with
-:func:`feedback_data.chain_format.parse_chain`. The multitask critic scores the held-out
-feedback records: P(no error) over the full label set
-(:func:`feedback_data.critic_labels.no_error_probability`), and AUROC against the
-annotators' labels. The refine model refines each held-out record's chain once.
+:func:`feedback_data.chain_format.parse_chain`. The critic (multitask or ``objective:
+critic``) scores the held-out feedback records, and with the critic's data options also
+synthetic records made from their corrections (:func:`training.data.critic_pairs.
+critic_val_items`): each label's token log-probabilities (:func:`label_token_logps`), read
+under every scoring option (:data:`feedback_data.critic_labels.SCORINGS`), P(no error) and
+AUROC against the labels. The refine model refines each held-out record's chain once.
 
 Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
-  val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed,
-  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (all held-out records
-  together), val/score (mean of val/accuracy and val/auroc), and for refine
+  val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed (not for the critic
+  objective, which answers nothing),
+  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (the real held-out
+  records), val/auroc_all (real and synthetic records) and val/auroc_all_<scoring> per
+  scoring, val/score (mean of val/accuracy and val/auroc), and for refine
   val/detection_accuracy.
+
+The critic and the answerer are chosen apart: ``train.select_by`` picks ``final/``;
+``train.select_critic_by`` (multitask) keeps the critic's best evaluation as ``critic/``.
+At the end the label scoring and a temperature are fitted on the rows of the evaluation each
+folder holds (:func:`fit_reading`) and stored there as ``critic.json``.
 
 Every process validates its share of the questions; the results are gathered, so every
 process computes the same metrics.
