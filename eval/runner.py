@@ -76,7 +76,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         if config.selective_dev and "multitask" in config.methods:
             log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
             selective_dev[task] = timed("selective (dev)", dev_selective,
-                                        models.get(config.model), examples,
+                                        models.get(config.critic), examples,
                                         results["multitask", config.seeds[0]][0],
                                         batch_size=config.batch_size)
         correct: dict[tuple[str, int], list[bool]] = {}
@@ -131,10 +131,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             if prefix == "":
                 items = records  # the step critic's records too
             shots_from = task if task in TASKS else "strategyqa"  # the ICL shots' feedback
-            log(f"[eval] detection ({task}): fine-tuned {config.model} on {len(records)} "
+            log(f"[eval] detection ({task}): fine-tuned {config.critic} on {len(records)} "
                 "records")
             calibration[f"{prefix}finetuned"] = timed(
-                "calibration", calibrate, models.get(config.model), records,
+                "calibration", calibrate, models.get(config.critic), records,
                 task=shots_from, **boot)
             log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
                 f"{len(records)} records")
@@ -212,7 +212,7 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     cal = calibration.get("sports_finetuned")
     if cal is None:
         return
-    data = (models.get(config.model).info.get("config") or {}).get("data") or {}
+    data = (models.get(config.critic).info.get("config") or {}).get("data") or {}
     trained_on = "sports_understanding" in (data.get("tasks") or []) and \
         data.get("holdout_detection") is False
     cal["trained_on_detection_set"] = trained_on

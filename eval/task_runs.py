@@ -100,7 +100,9 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
         if wanted:
             log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
             # One sampling pass and one label-scoring pass serve both votes.
-            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params)
+            critic = models.get(config.critic_model) if config.critic_model else None
+            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params,
+                            critic)
             for m in wanted:
                 preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
                 out[m, seed] = preds, {"n": config.n, "w": config.w,
