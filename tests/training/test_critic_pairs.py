@@ -162,6 +162,11 @@ def test_a_critic_run_counts_its_pairs_and_stores_its_reading(make_cfg, tmp_path
     assert stored["records"] == run["counts"]["validation"]["critic_records"]["real"] + \
         run["counts"]["validation"]["critic_records"]["synthetic"]
     assert run["critic_reading"]["final"]["scoring"] == reading.scoring
+    from training.run.checkpoint import verify_checkpoint
+
+    files = json.loads((final / "manifest.json").read_text())["files"]
+    assert {"critic.json", "critic_validation.json"} <= set(files)
+    assert verify_checkpoint(final) == len(files)
 
 
 def test_the_critic_options_are_checked(make_cfg):

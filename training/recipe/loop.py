@@ -443,6 +443,9 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
     write_text(folder / "critic_validation.json", json.dumps(
         {"first_ids": validator.first_ids, "no_error": gold, "real": len(validator.items),
          "tasks": [i.example.task for i in validator.critic_items], "rows": rows}) + "\n")
+    if (folder / ckpt.MANIFEST_FILE).is_file():  # checkable: `rhf train verify`
+        for rel in ("critic.json", "critic_validation.json"):
+            ckpt.update_manifest(folder, rel)
     return {"scoring": reading.scoring, "temperature": reading.temperature, **info}
 
 
