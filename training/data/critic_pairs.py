@@ -41,12 +41,9 @@ from feedback_data.answers import answers_match
 from feedback_data.chain_format import format_chain, reorder_chain
 from feedback_data.instructions import error_types_prompt, error_types_text
 from feedback_data.schema import FeedbackItem
-from training.data.examples import Pair
+from training.data.examples import AUGMENTATIONS, Pair, check_augment
 
 CRITIC_TERM = "error_types"
-# Each augmentation kind and the error type it gives by construction.
-AUGMENTATIONS: dict[str, str] = {"fact_swap": "FE", "drop_step": "MF",
-                                 "insert_fact": "IR", "flip_answer": "LI"}
 BALANCES: tuple[str, ...] = ("none", "resample")
 
 # How a sport is written in chains (longest first, so "american football" wins over
@@ -198,16 +195,6 @@ def _facts_by_task(items: Sequence[FeedbackItem]) -> dict[str, list[tuple[str, s
         out.setdefault(i.example.task, []).extend(
             (i.example.id, s) for s in i.feedback.correction.steps)
     return out
-
-
-def check_augment(shares: Mapping[str, float]) -> None:
-    unknown = sorted(set(shares) - set(AUGMENTATIONS))
-    if unknown:
-        raise ValueError(f"data.critic_augment: unknown kind(s) {unknown}; kinds are "
-                         f"{list(AUGMENTATIONS)}")
-    bad = {k: v for k, v in shares.items() if not 0.0 <= v <= 1.0}
-    if bad:
-        raise ValueError(f"data.critic_augment: shares are in [0, 1], got {bad}")
 
 
 def critic_pairs(items: Sequence[FeedbackItem], *, corrections: bool = False,

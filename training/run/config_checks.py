@@ -69,7 +69,7 @@ def validate(cfg: RecipeConfig) -> None:
         check_weights(d.term_weights)
     except ValueError as exc:
         raise ConfigError(f"data.term_weights: {exc}") from None
-    from training.data.critic_pairs import check_augment
+    from training.data.examples import check_augment
 
     try:
         check_augment(d.critic_augment)
