@@ -150,6 +150,11 @@ def run_variant(name: str, objective: str, overrides: dict[str, Any], out: Path,
         train(load_config(config, overrides=values, objective=objective))
     seconds = time.perf_counter() - started
     run = json.loads((run_dir / "run.json").read_text())
+    if seconds < 60:  # read back from an earlier invocation: its start to its critic.json
+        from datetime import datetime
+
+        begun = datetime.fromisoformat(run["started"]).timestamp()
+        seconds = (run_dir / "final" / "critic.json").stat().st_mtime - begun
     folder = run_dir / ("critic" if (run_dir / "critic").is_dir() else "final")
     row = {"variant": name, "objective": objective, **read_folder(folder),
            "pairs": run["counts"]["pairs_train_by_term"], "critic_counts":
@@ -171,8 +176,8 @@ def fmt(v: Any) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = ("| Variant | What it changes | AUROC all, sum | mean | first token | CI (chosen) "
-            "| AUROC real Sports | real StrategyQA | scoring, T | ECE T 1 | ECE T (cross-fit) "
-            "| best step / steps | time (s) |")
+            "| AUROC real Sports (chosen) | real StrategyQA (chosen) | scoring, T | ECE T 1 "
+            "| ECE T (cross-fit) | best step / steps | time (s) |")
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         what = CRITIC_VARIANTS[r["variant"]][1]
