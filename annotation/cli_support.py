@@ -58,8 +58,11 @@ def project_id(client, title: str | None) -> int:
 CRITIC_KEY = "rhf.critic_scores"
 Critic = Callable[..., dict[str, float]]
 Model = Annotated[str | None, typer.Option(
-    help="Critic checkpoint (hub id, folder or RUN_DIR): score each chain's P(no error) with "
-         "it (the multitask error-types instruction, as `rhf eval` calibrates).")]
+    "--critic-model", "--model",
+    help="Critic checkpoint (hub id, folder or RUN_DIR; a multitask model or a separate "
+         "critic from `rhf train --objective critic`): score each chain's P(no error) with "
+         "it (the error-types instruction, as `rhf eval` calibrates; the checkpoint's "
+         "critic.json scoring and temperature applied).")]
 ScoreBatch = Annotated[int, typer.Option(help="Chains per scoring batch, with --model.")]
 # Checked where the critic loads (inference.precision; annotation never imports it).
 ScoreDevice = Annotated[str, typer.Option(

@@ -31,6 +31,10 @@ def eval_command(
              "they run (no default: pass --model's value to use the same model).")] = None,
     refine_model: Annotated[str | None, typer.Option(
         help="Refine-trained checkpoint; required when refine runs.")] = None,
+    critic_model: Annotated[str | None, typer.Option(
+        help="A separate critic (rhf train --objective critic): wsc's labels, the fine-tuned "
+             "detection rows and selective prediction (its critic.json applied); default: "
+             "--model.")] = None,
     methods: Annotated[str | None, typer.Option(
         help="Comma-separated registered methods (default: all of them: cot, multitask, wsc, "
              "wsc_soft, refine and any added to inference.dispatch.METHOD_REGISTRY; "
@@ -109,6 +113,7 @@ def eval_command(
     try:
         config = EvalConfig(
             model=model, out=out, base_model=base_model, refine_model=refine_model,
+            critic_model=critic_model,
             methods=_csv(methods) if methods is not None else registered_methods(),
             tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
             limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,

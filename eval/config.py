@@ -38,6 +38,9 @@ class EvalConfig:
     out: Path  # report folder
     base_model: str | None = None  # cot, refine's starting chains, ICL calibration baseline
     refine_model: str | None = None  # refine-trained checkpoint
+    # A separate critic (objective critic): wsc's labels, fine-tuned calibration, selective
+    # prediction; None: ``model`` is the critic.
+    critic_model: str | None = None
     methods: tuple[str, ...] = field(default_factory=registered_methods)
     tasks: tuple[str, ...] = TASKS
     seeds: tuple[int, ...] = (0,)
@@ -142,6 +145,11 @@ class EvalConfig:
             from eval.publish import cards_to_update
 
             cards_to_update(self)
+
+    @property
+    def critic(self) -> str:
+        """The checkpoint that reads chains (P(no error)): the separate critic, else model."""
+        return self.critic_model or self.model
 
     def model_for(self, method: str) -> str | None:
         """The checkpoint that answers for ``method`` (by the model its entry names)."""

@@ -20,7 +20,7 @@ from eval.stats import (
 )
 from eval.task_runs import (
     Models,
-    critic_calibration,
+    critic_reading,
     refine_summary,
     save_predictions,
     task_runs,
@@ -84,12 +84,11 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     critic_cal: dict[str, Any] | None = None
     if "wsc_soft" in config.methods or ("refine" in config.methods
                                         and config.refine_rule == "threshold"):
-        critic_cal = critic_calibration(config, models, log)
+        critic_cal = critic_reading(config, models)
     refine_tau: dict[str, Any] | None = None
     if "refine" in config.methods and config.refine_rule == "threshold":
         refine_tau = ({"tau": config.tau, "chosen_on": "--tau"} if config.tau is not None
-                      else timed("refine tau", choose_refine_tau, config, models,
-                                 (critic_cal or {}).get("temperature", 1.0), log))
+                      else timed("refine tau", choose_refine_tau, config, models, log))
         log(f"[eval] refine: rewrite only when P(no error) < {refine_tau['tau']:.4g} "
             f"({refine_tau['chosen_on']})")
 
@@ -105,7 +104,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         if config.selective_dev and "multitask" in config.methods:
             log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
             selective_dev[task] = timed("selective (dev)", dev_selective,
-                                        models.get(config.model), examples,
+                                        models.get(config.critic), examples,
                                         results["multitask", config.seeds[0]][0],
                                         batch_size=config.batch_size)
         correct: dict[tuple[str, int], list[bool]] = {}
@@ -164,10 +163,10 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
             if prefix == "":
                 items = records  # the step critic's records too
             shots_from = task if task in TASKS else "strategyqa"  # the ICL shots' feedback
-            log(f"[eval] detection ({task}): fine-tuned {config.model} on {len(records)} "
+            log(f"[eval] detection ({task}): fine-tuned {config.critic} on {len(records)} "
                 "records")
             calibration[f"{prefix}finetuned"] = timed(
-                "calibration", calibrate, models.get(config.model), records,
+                "calibration", calibrate, models.get(config.critic), records,
                 task=shots_from, **boot)
             log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
                 f"{len(records)} records")
@@ -260,7 +259,7 @@ def _check_detection_held_out(calibration: dict[str, Any], models: Models,
     cal = calibration.get("sports_finetuned")
     if cal is None:
         return
-    data = (models.get(config.model).info.get("config") or {}).get("data") or {}
+    data = (models.get(config.critic).info.get("config") or {}).get("data") or {}
     trained_on = "sports_understanding" in (data.get("tasks") or []) and \
         data.get("holdout_detection") is False
     cal["trained_on_detection_set"] = trained_on
@@ -298,30 +297,31 @@ def validation_records(info: dict[str, Any]) -> list:
             if is_held_out(i.example.id, fraction) and not is_sports_detection(i)]
 
 
-def choose_refine_tau(config: EvalConfig, models: Models, temperature: float, log
-                      ) -> dict[str, Any]:
+def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]:
     """Refine's τ, chosen on the critic's validation records (never a dev or detection
-    record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error)."""
-    from eval.metrics import choose_threshold
-    from feedback_data.critic_labels import ERROR_LABELS
-    from feedback_data.instructions import error_types_prompt
-    from inference.critic_calibration import calibrated_no_error
+    record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error), read as
+    its ``critic.json`` says."""
+    from dataclasses import asdict
 
-    critic = models.get(config.model)
+    from eval.metrics import choose_threshold
+    from feedback_data.critic_labels import no_error_probabilities, reading_of
+    from feedback_data.instructions import error_types_prompt
+
+    spec = config.critic_model or config.model
+    critic = models.get(spec)
     records = validation_records(critic.info)
     if not records:
-        raise ValueError(f"--refine-rule threshold: {config.model} records no validation "
+        raise ValueError(f"--refine-rule threshold: {spec} records no validation "
                          "split (data.eval_fraction) to choose tau on; pass --tau")
     order = getattr(critic, "chain_order", None)
-    rows = critic.score_choices([error_types_prompt(i.example.question, i.chain.text, order)
-                                 for i in records], list(ERROR_LABELS),
-                                batch_size=config.batch_size)
-    probs = [calibrated_no_error(row, temperature) for row in rows]
+    probs = no_error_probabilities(
+        critic, [error_types_prompt(i.example.question, i.chain.text, order) for i in records],
+        batch_size=config.batch_size)
     gold = [not i.feedback.error_types for i in records]
-    log(f"[eval] refine: choosing tau on {len(records)} validation records of {config.model}")
+    log(f"[eval] refine: choosing tau on {len(records)} validation records of {spec}")
     return {**choose_threshold(probs, gold), "chosen_on": f"{len(records)} validation records "
             "of the critic's run (best balanced detection accuracy)", "n": len(records),
-            "no_error_records": sum(gold), "critic_temperature": temperature}
+            "no_error_records": sum(gold), "critic_reading": asdict(reading_of(critic))}
 
 
 def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:

@@ -45,16 +45,15 @@ def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> Non
                          for ex, p in zip(examples, preds, strict=True)])
 
 
-def critic_calibration(config: EvalConfig, models: Models, log=print) -> dict[str, Any]:
-    """The calibration stored with --model's critic (critic_calibration.json; temperature 1
-    without it), as a dict for report.json."""
-    from inference.critic_calibration import FULL_SEQUENCE, read_critic_calibration
+def critic_reading(config: EvalConfig, models: Models) -> dict[str, Any]:
+    """How the critic's P(no error) is read (its ``critic.json``: scoring and temperature;
+    'sum' at T 1 without one), with the critic it belongs to, for report.json."""
+    from dataclasses import asdict
 
-    cal = read_critic_calibration(models.get(config.model).info.get("path"))
-    if cal.scoring != FULL_SEQUENCE:
-        log(f"[eval] warning: {cal.source} was fitted on {cal.scoring!r} label scores; the "
-            "methods here score full label sequences, so its temperature may not fit them")
-    return cal.as_dict()
+    from feedback_data.critic_labels import reading_of
+
+    spec = config.critic_model or config.model
+    return {"critic": spec, **asdict(reading_of(models.get(spec)))}
 
 
 def refine_summary(examples: list, preds: list[Prediction]) -> dict[str, Any]:
@@ -105,8 +104,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                               max_new_tokens=config.max_new_tokens,
                               wsc_batch_rows=config.wsc_batch_rows,
                               refine_rule=config.refine_rule,
-                              **({"tau": tau} if tau is not None else {}),
-                              critic_temperature=(critic_cal or {}).get("temperature", 1.0))
+                              **({"tau": tau} if tau is not None else {}))
         if "cot" in methods or "refine" in methods:
             shots = default_shots(task, config.k, seed=seed)
             pid = prompt_id(task, shots)
@@ -122,8 +120,8 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
             if "refine" in methods:
                 if "refine" not in cached:
                     log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
-                    critic = (models.get(config.model) if config.refine_rule == "threshold"
-                              else None)
+                    critic = (models.get(config.critic_model or config.model)
+                              if config.refine_rule == "threshold" else None)
                     cached["refine"] = timed(
                         "refine", run_method, "refine", models.get(config.refine_model),
                         examples, params, start_chains=[p.text for p in cached["cot"]],
@@ -132,8 +130,9 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                 for p, start in zip(preds, cached["cot"], strict=True):  # the start's shots
                     if start.meta.get("shots_dropped"):
                         p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
-                rule = ({"rule": "threshold", "tau": params.tau, "critic": config.model,
-                         "critic_calibration": critic_cal}
+                rule = ({"rule": "threshold", "tau": params.tau,
+                         "critic": config.critic_model or config.model,
+                         "critic_reading": critic_cal}
                         if config.refine_rule == "threshold" else {})
                 out["refine", seed] = preds, cot_params | {
                     "rounds": config.rounds, "keep": config.refine_keep,
@@ -150,14 +149,16 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
         if wanted:
             log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
             # One sampling pass and one label-scoring pass serve both votes.
-            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params)
+            critic = models.get(config.critic_model) if config.critic_model else None
+            samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params,
+                            critic)
             for m in wanted:
                 preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
                 out[m, seed] = preds, {"n": config.n, "w": config.w,
                                        "temperature": config.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
                                        else "1 if argmax label is 'no error' else w",
-                                       **({"critic_calibration": critic_cal}
+                                       **({"critic_reading": critic_cal}
                                           if m == "wsc_soft" and critic_cal else {})}, False
         for m in (m for m in methods if m not in SHARED_WORK):
             entry = METHOD_REGISTRY.get(m)

@@ -7,18 +7,36 @@ labels a model can write are 'no error' plus every non-empty combination of the 
 1 + 15 = 16 texts. Scoring only the five single labels would leave every multi-type label
 unscored, and with it the probability mass the model puts there.
 
-P(no error) is the softmax of the sixteen complete-sequence log-probabilities, read at 'no
-error' (index 0). The argmax label decides wsc's weight. Calibration, wsc, wsc_soft, the
-annotation queue, the ML backend and validation during training all call
-:func:`no_error_probabilities` or :func:`no_error_probability` from here.
+P(no error) is the softmax of the sixteen label scores, read at 'no error' (index 0). The
+argmax label decides wsc's weight. Calibration, wsc, wsc_soft, the annotation queue, the ML
+backend and validation during training all call :func:`no_error_probabilities` or
+:func:`no_error_probability` from here.
+
+How a label's score is read from its tokens (:data:`SCORINGS`, chosen on validation and
+stored with the checkpoint in ``critic.json``, :class:`CriticReading`):
+
+- ``sum``: the complete sequence's log-probability (the sum over its tokens and EOS). A
+  longer label pays for every token: in the shipped tokenizer 'no error' is 5 tokens and
+  'missing facts' 3, so an under-trained model is pushed away from 'no error'.
+- ``mean``: that sum over the number of tokens (length-normalised), so no label is
+  punished for its length.
+- ``first_token``: only the first token's log-probability; labels that share a first token
+  (every combination starting with 'factual error') share its mass, counted once.
+
+A temperature T (fitted on validation, :func:`fit_temperature`) divides the scores before the
+softmax: softmax(score / T). The checkpoint's ``critic.json`` is applied wherever a scorer
+is read (:func:`reading_of`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args
 
 from feedback_data.instructions import NO_ERROR, error_types_text
 from feedback_data.schema import ERROR_CODES
@@ -56,9 +74,148 @@ def label_probabilities(logps: Sequence[float]) -> list[float]:
     return [e / total for e in exps]
 
 
-def no_error_probability(logps: Sequence[float]) -> float:
-    """P('no error'): the first label's share of the softmax over every label scored."""
-    return label_probabilities(logps)[0]
+def no_error_probability(logps: Sequence[float], temperature: float = 1.0) -> float:
+    """P('no error'): the first label's share of the softmax over every label scored, the
+    scores divided by ``temperature`` first.
+
+    >>> round(no_error_probability([0.0, math.log(3.0)], temperature=2.0), 4)
+    0.366
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return label_probabilities([x / temperature for x in logps])[0]
+
+
+Scoring = Literal["sum", "mean", "first_token"]
+SCORINGS: tuple[str, ...] = get_args(Scoring)
+# Written next to a critic's weights: how its P(no error) is read.
+READING_FILE = "critic.json"
+
+
+@dataclass(frozen=True)
+class CriticReading:
+    """How a critic's P(no error) is read: the label scoring and the temperature."""
+
+    scoring: Scoring = "sum"
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {list(SCORINGS)}, got {self.scoring!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+
+def label_scores(token_logps: Sequence[Sequence[float]], scoring: str) -> list[float]:
+    """Each label's score from its tokens' log-probabilities (EOS included), by ``scoring``
+    (``sum`` or ``mean``; ``first_token`` is :func:`first_token_scores`, which needs the
+    labels' first token ids).
+
+    >>> label_scores([[-1.0, -2.0, -3.0], [-4.0]], "mean")
+    [-2.0, -4.0]
+    >>> label_scores([[-1.0, -2.0, -3.0], [-4.0]], "sum")
+    [-6.0, -4.0]
+    """
+    if scoring == "sum":
+        return [float(sum(t)) for t in token_logps]
+    if scoring == "mean":
+        return [float(sum(t)) / max(1, len(t)) for t in token_logps]
+    raise ValueError(f"label_scores reads 'sum' or 'mean', got {scoring!r}")
+
+
+def first_token_scores(token_logps: Sequence[Sequence[float]], first_ids: Sequence[int]
+                       ) -> list[float]:
+    """First-token scores with each first token counted once: a label whose first token
+    (``first_ids``) an earlier label has gets -inf, so the softmax is over distinct tokens.
+
+    >>> first_token_scores([[-1.0, -5.0], [-2.0, -1.0], [-2.0, -3.0]], [7, 8, 8])
+    [-1.0, -2.0, -inf]
+    """
+    seen: set[int] = set()
+    out: list[float] = []
+    for row, tok in zip(token_logps, first_ids, strict=True):
+        out.append(float(row[0]) if tok not in seen and row else -math.inf)
+        seen.add(tok)
+    return out
+
+
+def read_scores(token_logps: Sequence[Sequence[float]], first_ids: Sequence[int],
+                scoring: str) -> list[float]:
+    """The sixteen label scores of one prompt under ``scoring``."""
+    if scoring == "first_token":
+        return first_token_scores(token_logps, first_ids)
+    return label_scores(token_logps, scoring)
+
+
+def binary_nll(probs: Sequence[float], no_error: Sequence[bool]) -> float:
+    """Mean negative log-likelihood of the gold 'no error' / 'error' under P(no error)."""
+    eps = 1e-12
+    return -sum(math.log(max(eps, p if y else 1.0 - p))
+                for p, y in zip(probs, no_error, strict=True)) / max(1, len(probs))
+
+
+def fit_temperature(rows: Sequence[Sequence[float]], no_error: Sequence[bool],
+                    grid: Sequence[float] | None = None) -> float:
+    """The temperature minimising the binary NLL of P(no error) = softmax(row / T)[0] on
+    held-out rows (label scores) with their gold; a grid of log-spaced values from 0.05 to
+    20 (deterministic, no optimiser). The smallest T among equals wins; no rows gives 1.0.
+    """
+    if not rows:
+        return 1.0
+    grid = grid or [round(math.exp(math.log(0.05) + i * (math.log(400.0) / 120)), 6)
+                    for i in range(121)]
+    best_t, best = 1.0, math.inf
+    for t in grid:
+        nll = binary_nll([no_error_probability(r, t) for r in rows], no_error)
+        if nll < best - 1e-12:
+            best_t, best = t, nll
+    return best_t
+
+
+def write_reading(folder: str | Path, reading: CriticReading, extra: dict[str, Any] | None = None
+                  ) -> Path:
+    """Store ``reading`` (and what it was fitted on) as ``critic.json`` next to the weights."""
+    path = Path(folder) / READING_FILE
+    path.write_text(json.dumps({**asdict(reading), **(extra or {})}, indent=2) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def load_reading(folder: str | Path) -> CriticReading:
+    """The ``critic.json`` of a checkpoint folder; a folder without one reads 'sum', T 1."""
+    path = Path(folder) / READING_FILE
+    if not path.is_file():
+        return CriticReading()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return CriticReading(data.get("scoring", "sum"), float(data.get("temperature", 1.0)))
+
+
+def reading_of(scorer: Any) -> CriticReading:
+    """The reading a loaded critic carries: its ``critic_reading``, else the ``critic.json``
+    of the folder it was loaded from (``info['path']``), else 'sum' at T 1."""
+    reading = getattr(scorer, "critic_reading", None)
+    if isinstance(reading, CriticReading):
+        return reading
+    for holder in (scorer, getattr(scorer, "backend", None), getattr(scorer, "inner", None)):
+        info = getattr(holder, "info", None)
+        if isinstance(info, dict) and info.get("path"):
+            return load_reading(info["path"])
+    return CriticReading()
+
+
+def label_lengths_of(scorer: Any) -> list[int]:
+    """Target tokens of each label (EOS included) in the tokenizer of ``scorer`` (or of the
+    model it wraps, ``inner``/``backend``)."""
+    for holder in (scorer, getattr(scorer, "inner", None), getattr(scorer, "backend", None)):
+        tokenizer = getattr(holder, "tokenizer", None)
+        if tokenizer is not None:
+            return [len(ids) for ids in label_token_ids(tokenizer)]
+    raise ValueError("length-normalised scoring needs the critic's tokenizer")
+
+
+def label_token_ids(tokenizer: Any) -> list[list[int]]:
+    """The target token ids of each of :data:`ERROR_LABELS` (EOS included, as trained)."""
+    return [list(ids) for ids in tokenizer(text_target=list(ERROR_LABELS))["input_ids"]]
 
 
 def argmax_label(logps: Sequence[float]) -> int:
@@ -66,10 +223,30 @@ def argmax_label(logps: Sequence[float]) -> int:
     return max(range(len(logps)), key=lambda i: (logps[i], -i))
 
 
+def reading_rows(rows: Sequence[Sequence[float]], reading: CriticReading,
+                 label_lengths: Sequence[int] | None = None) -> list[list[float]]:
+    """Complete-sequence log-probability rows -> the label scores ``reading`` asks for
+    (``mean`` divides by each label's token count; ``first_token`` needs token rows and is
+    read by :func:`read_scores` instead)."""
+    if reading.scoring == "sum":
+        return [list(r) for r in rows]
+    if reading.scoring == "mean":
+        if label_lengths is None:
+            raise ValueError("length-normalised scoring needs the labels' token counts")
+        return [[x / n for x, n in zip(r, label_lengths, strict=True)] for r in rows]
+    raise ValueError("first-token scoring needs per-token log-probabilities "
+                     "(training.recipe.validation.label_token_logps)")
+
+
 def no_error_probabilities(scorer: ChoiceScorer, prompts: list[str],
-                           batch_size: int | None = None) -> list[float]:
-    """P('no error') for each error-types prompt, over the full :data:`ERROR_LABELS`."""
+                           batch_size: int | None = None,
+                           reading: CriticReading | None = None) -> list[float]:
+    """P('no error') for each error-types prompt, over the full :data:`ERROR_LABELS`, read
+    as the critic's checkpoint says (``critic.json``: scoring and temperature)."""
     if not prompts:
         return []
+    reading = reading or reading_of(scorer)
     rows = scorer.score_choices(prompts, list(ERROR_LABELS), batch_size=batch_size)
-    return [no_error_probability(row) for row in rows]
+    lengths = label_lengths_of(scorer) if reading.scoring == "mean" else None
+    return [no_error_probability(r, reading.temperature)
+            for r in reading_rows(rows, reading, lengths)]

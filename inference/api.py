@@ -183,7 +183,7 @@ class LSPredictRequest(BaseModel):
 
 
 NEEDS = {"multitask": "the multitask model", "refine": "the refine model",
-         "base": "the base model"}
+         "base": "the base model", "critic": "the critic"}
 
 
 def make_model_router(models: ServedModels | str | Any) -> APIRouter:
@@ -209,11 +209,15 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         except ServiceBusy as exc:
             raise busy(exc) from exc
 
-    def p_no_error(served: Served, prompts: list[str]) -> list[float | None]:
-        """P(no error) over all 16 error labels per error-types prompt; None for a model that
-        cannot score (a scripted test model without a score function)."""
+    def p_no_error(served: Served, chains: list[tuple[str, str]]) -> list[float | None]:
+        """P(no error) over all 16 error labels per (question, chain), from the separate
+        critic when one is served (``--critic-model``), else ``served``; None for a model
+        that cannot score (a scripted test model without a score function)."""
+        scorer = models.get("critic") or served
+        order = getattr(scorer.model, "chain_order", None)
+        prompts = [error_types_prompt(q, c, order) for q, c in chains]
         try:
-            return list(no_error_probabilities(served.model, prompts))
+            return list(no_error_probabilities(scorer.model, prompts))
         except ServiceBusy as exc:
             raise busy(exc) from exc
         except NotImplementedError:
@@ -238,7 +242,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         types_text, description = generate(
             served, [types_prompt, description_prompt(req.question, req.chain, order)],
             req.max_new_tokens)
-        p_no = p_no_error(served, [types_prompt])[0]
+        p_no = p_no_error(served, [(req.question, req.chain)])[0]
         return {"task": req.task, "error_types": parse_error_types_text(types_text),
                 "error_types_text": types_text, "description": description,
                 "p_no_error": None if p_no is None else round(p_no, 6),
@@ -333,7 +337,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         order = getattr(served.model, "chain_order", None)  # chains as the critic reads them
         prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
         codes = [parse_error_types_text(t) for t in generate(served, prompts, CRITIQUE_TOKENS)]
-        p_no = p_no_error(served, prompts)
+        p_no = p_no_error(served, [(q, c) for q, c, _ in inputs])
         flagged = [i for i, c in enumerate(codes) if c]
         described = generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
                                       for i in flagged], CRITIQUE_TOKENS)

@@ -52,7 +52,6 @@ class MethodParams:
     wsc_batch_rows: int | None = None  # wsc: decoder rows per sampling/scoring batch
     refine_rule: str = "paper"  # refine: rewrite while the model names an error, or 'threshold'
     tau: float = DEFAULT_TAU  # refine 'threshold': rewrite only when calibrated P(no error) < tau
-    critic_temperature: float = 1.0  # the critic's temperature (critic_calibration.json)
 
     def __post_init__(self) -> None:
         if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
@@ -62,8 +61,6 @@ class MethodParams:
                              f"got {self.refine_rule!r}")
         if not 0.0 <= self.tau <= 1.0:
             raise ValueError(f"--tau must be in [0, 1], got {self.tau}")
-        if self.critic_temperature <= 0:
-            raise ValueError(f"critic temperature must be > 0, got {self.critic_temperature}")
 
     def decoding(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}
@@ -109,10 +106,13 @@ def check_method(method: str, refine_keep: str = "given") -> Method:
     return entry
 
 
-def sample_for_vote(model: Any, examples: list[Example], params: MethodParams) -> WscSamples:
-    """wsc's sampling and label-scoring pass; one pass serves both wsc and wsc_soft."""
+def sample_for_vote(model: Any, examples: list[Example], params: MethodParams,
+                    critic: Any = None) -> WscSamples:
+    """wsc's sampling and label-scoring pass; one pass serves both wsc and wsc_soft.
+    ``critic`` (``--critic-model``) scores the labels instead of ``model``."""
     return wsc_sample(model, examples, n=params.n, temperature=params.temperature,
-                      seed=params.seed, batch_rows=params.wsc_batch_rows, **params.decoding())
+                      seed=params.seed, batch_rows=params.wsc_batch_rows, critic=critic,
+                      **params.decoding())
 
 
 def run_method(method: str, model: Any, examples: list[Example], params: MethodParams, *,
@@ -124,7 +124,8 @@ def run_method(method: str, model: Any, examples: list[Example], params: MethodP
     model; refine: the refine-trained model). refine starts from ``start_chains`` when given,
     else from ``base``'s k-shot CoT chains (shots drawn per task with ``params.seed``).
     wsc / wsc_soft vote over ``samples`` when given (see :func:`sample_for_vote`).
-    ``critic``: the model whose P(no error) refine's threshold rule reads.
+    ``critic`` (``--critic-model``, a separate critic) reads the chains where a method asks
+    for P(no error) (wsc, wsc_soft, refine's threshold rule); None: ``model`` itself.
     """
     entry = check_method(method, params.refine_keep)
     extra = {"critic": critic} if critic is not None else {}
@@ -161,13 +162,13 @@ def _multitask(model: Any, examples: list[Example], params: MethodParams, **_: A
 
 def _vote(soft: bool) -> Callable[..., list[Prediction]]:
     def run(model: Any, examples: list[Example], params: MethodParams, *,
-            samples: WscSamples | None = None, **_: Any) -> list[Prediction]:
+            samples: WscSamples | None = None, critic: Any = None, **_: Any
+            ) -> list[Prediction]:
         if not 0.0 <= params.w <= 1.0:
             raise ValueError(f"w must be in [0, 1], got {params.w}")
         if samples is None:
-            samples = sample_for_vote(model, examples, params)
-        return wsc_vote(examples, samples, params.w, soft=soft,
-                        critic_temperature=params.critic_temperature)
+            samples = sample_for_vote(model, examples, params, critic)
+        return wsc_vote(examples, samples, params.w, soft=soft)
 
     return run
 
@@ -177,8 +178,7 @@ def _refine(model: Any, examples: list[Example], params: MethodParams, *, base: 
             ) -> list[Prediction]:
     common = params.decoding()
     if params.refine_rule != "paper":
-        common |= {"rule": params.refine_rule, "critic": critic, "tau": params.tau,
-                   "critic_temperature": params.critic_temperature}
+        common |= {"rule": params.refine_rule, "critic": critic, "tau": params.tau}
     if start_chains is None and base is None:
         raise ValueError("refine needs its base model (the model writing the first chains) "
                          "or the chains to start from")

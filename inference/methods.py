@@ -16,22 +16,26 @@ As in the paper (Joshi et al., 2023):
   ``rule="threshold"`` (an extension) asks the critic first: a chain whose calibrated
   P(no error) is at least τ stays as it is, and only the others are rewritten.
 
-A critic's temperature (:mod:`inference.critic_calibration`) scales the label scores before
-the softmax wherever a P(no error) is read (wsc_soft's weights, refine's threshold rule);
-wsc's argmax label does not change with it.
+A critic's reading (its checkpoint's ``critic.json``: label scoring and temperature,
+:mod:`feedback_data.critic_labels`) is applied wherever a P(no error) is read (wsc_soft's
+weights, refine's threshold rule); wsc's argmax label does not change with the temperature.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from feedback_data.answers import parse_answer_chain
 from feedback_data.critic_labels import (
     ERROR_LABELS,
     argmax_label,
+    label_lengths_of,
+    no_error_probabilities,
     no_error_probability,
+    reading_of,
+    reading_rows,
 )
 from feedback_data.instructions import (
     answer_prompt,
@@ -42,7 +46,6 @@ from feedback_data.instructions import (
 from feedback_data.prompts import cot_prompt
 from feedback_data.schema import Example
 from inference.chains import TextGenerator
-from inference.critic_calibration import calibrated_no_error
 
 # The paper's four methods, and wsc_soft, an extension reported as its own row.
 PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
@@ -213,13 +216,14 @@ class WscSamples:
 
     texts: list[list[str]]
     answers: list[list[str | None]]
-    label_logps: list[list[list[float]]]
+    label_logps: list[list[list[float]]]  # label scores as the critic's reading scores them
+    temperature: float = 1.0  # the critic's temperature (critic.json), applied in the vote
 
 
 def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                max_new_tokens: int = 64, batch_size: int | None = None,
-               batch_rows: int | None = None) -> WscSamples:
+               batch_rows: int | None = None, critic: Scorer | None = None) -> WscSamples:
     """Sample n answers per question, then score the 16 labels for every distinct answer.
 
     One generate call per batch samples all n answers (the encoder runs once per question);
@@ -227,7 +231,9 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     (question, answer) pair (a seq2seq model encodes each once for all sixteen labels).
     ``batch_rows`` is the decoder rows per batch of both passes (questions x n, answers x 16;
     default ``batch_size``). On a GPU a decoding step costs about the same from a few hundred
-    rows to a few thousand, so raising it makes the n samples nearly free.
+    rows to a few thousand, so raising it makes the n samples nearly free. ``critic`` (a
+    separate critic, ``--critic-model``) scores the labels instead of ``gen``; the scorer's
+    reading (its ``critic.json``: scoring, temperature) is applied.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -238,30 +244,34 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     prompts = [error_types_prompt(ex.question, s) for ex, outs in
                zip(examples, samples, strict=True) for s in outs]
     unique = list(dict.fromkeys(prompts))
-    rows = gen.score_choices(unique, list(ERROR_LABELS), batch_size=batch_rows or batch_size)
+    scorer = critic if critic is not None else gen
+    reading = reading_of(scorer)
+    rows = scorer.score_choices(unique, list(ERROR_LABELS),
+                                batch_size=batch_rows or batch_size)
+    if reading.scoring != "sum":
+        rows = reading_rows(rows, reading, label_lengths_of(scorer))
     by_prompt = dict(zip(unique, rows, strict=True))
     return WscSamples(
         texts=samples,
         answers=[[parse_answer_chain(t, ex)[0] for t in outs]
                  for ex, outs in zip(examples, samples, strict=True)],
         label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
-                     for i in range(len(examples))])
+                     for i in range(len(examples))], temperature=reading.temperature)
 
 
 def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
-             soft: bool = False, critic_temperature: float = 1.0) -> list[Prediction]:
+             soft: bool = False) -> list[Prediction]:
     """The weighted vote over ``samples``: paper weights, or the soft ones with ``soft``.
 
-    ``critic_temperature``: the critic's temperature (:mod:`inference.critic_calibration`);
-    the soft weights read the calibrated P(no error). 1 leaves the scores as they are.
+    The soft weights read P(no error) at the critic's temperature (``samples.temperature``,
+    from its ``critic.json``).
     """
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"w must be in [0, 1], got {w}")
     preds = []
     for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
                                          samples.label_logps, strict=True):
-        p_no_error = [no_error_probability(row) if critic_temperature == 1.0
-                      else calibrated_no_error(row, critic_temperature) for row in logps]
+        p_no_error = [no_error_probability(row, samples.temperature) for row in logps]
         labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
         weights = ([soft_weight(p, w) for p in p_no_error] if soft
                    else [label_weight(row, w) for row in logps])
@@ -333,15 +343,15 @@ def refine_update(state: RefineState, output: str, max_rounds: int,
 def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[str], *,
                rounds: int = DEFAULT_ROUNDS, keep: str = "given", max_new_tokens: int = 64,
                batch_size: int | None = None, rule: str = "paper",
-               critic: Scorer | None = None, tau: float = DEFAULT_TAU,
-               critic_temperature: float = 1.0) -> list[Prediction]:
+               critic: Scorer | None = None, tau: float = DEFAULT_TAU) -> list[Prediction]:
     """Iterative refinement from ``start_chains``; only unfinished examples stay in the batch.
 
     ``keep``: what a 'no error' verdict keeps (see :func:`refine_update`). ``rule``:
     'paper' rewrites while the refine model names an error; 'threshold' first asks
-    ``critic`` for each active chain's calibrated P(no error) (error-types instruction,
-    temperature ``critic_temperature``) and stops, keeping the chain, where it is at least
-    ``tau`` (stop reason 'critic_no_error'); the rest go through the paper's rule.
+    ``critic`` for each active chain's calibrated P(no error) (error-types instruction, read
+    as the critic's ``critic.json`` says: scoring and temperature) and stops, keeping the
+    chain, where it is at least ``tau`` (stop reason 'critic_no_error'); the rest go through
+    the paper's rule.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -359,11 +369,10 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
         if active and rule == "threshold":
             assert critic is not None
             corder = getattr(critic, "chain_order", None)
-            rows = critic.score_choices(
-                [error_types_prompt(examples[i].question, states[i].chain, corder)
-                 for i in active], list(ERROR_LABELS), batch_size=batch_size)
-            for i, row in zip(active, rows, strict=True):
-                p = calibrated_no_error(row, critic_temperature)
+            probs = no_error_probabilities(
+                critic, [error_types_prompt(examples[i].question, states[i].chain, corder)
+                         for i in active], batch_size=batch_size)
+            for i, p in zip(active, probs, strict=True):
                 checks[i].append(p)
                 if p >= tau:
                     states[i].stop = "critic_no_error"
@@ -376,7 +385,7 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
             refine_update(states[i], o[0], rounds, keep, examples[i])
-    threshold = ({"rule": rule, "tau": tau, "critic_temperature": critic_temperature}
+    threshold = ({"rule": rule, "tau": tau, "critic_reading": asdict(reading_of(critic))}
                  if rule == "threshold" else {})
     return [Prediction(ex.id, parse_answer_chain(s.chain, ex)[0], s.chain, meta={
         "rounds": s.rounds, "stop": s.stop, "keep": keep, "start": start,

@@ -4,6 +4,9 @@
   backend: the instructions the multitask recipe trains.
 - ``refine`` (``--refine-model``): /v1/refine, the "error types ; correction" instruction.
 - ``base`` (``--base-model``): /v1/refine's first chain (k-shot CoT) when a request has none.
+- ``critic`` (``--critic-model``): a separate critic (``rhf train --objective critic``) that
+  gives P(no error) in /v1/critique and the Label Studio ML backend's scores; without it the
+  multitask model does.
 
 A spec given for two roles is loaded once and shares one batcher. A role left out is None:
 its endpoints answer 409 naming the flag (:data:`ROLE_FLAGS`).
@@ -17,8 +20,9 @@ from typing import Any
 from feedback_data.provenance import model_version
 from inference.batcher import BatchedModel, BatchingConfig, LockedModel
 
-ROLES: tuple[str, ...] = ("multitask", "refine", "base")
-ROLE_FLAGS = {"multitask": "--model", "refine": "--refine-model", "base": "--base-model"}
+ROLES: tuple[str, ...] = ("multitask", "refine", "base", "critic")
+ROLE_FLAGS = {"multitask": "--model", "refine": "--refine-model", "base": "--base-model",
+              "critic": "--critic-model"}
 
 
 @dataclass
@@ -46,7 +50,8 @@ class ServedModels:
     @classmethod
     def load(cls, multitask: str | Any = None, refine: str | Any = None,
              base: str | Any = None, *, dtype: str = "auto", device: str = "auto",
-             batching: BatchingConfig | None = None) -> ServedModels:
+             batching: BatchingConfig | None = None, critic: str | Any = None
+             ) -> ServedModels:
         """Load each distinct spec once (a loaded model or stand-in is used as it is); a
         model whose weights hold NaN or inf is refused."""
         from inference.backends import Backend
@@ -54,7 +59,8 @@ class ServedModels:
         batching = batching or BatchingConfig()
         loaded: dict[int | str, Served] = {}
         roles: dict[str, Served | None] = {}
-        for role, spec in (("multitask", multitask), ("refine", refine), ("base", base)):
+        for role, spec in (("multitask", multitask), ("refine", refine), ("base", base),
+                           ("critic", critic)):
             if spec is None:
                 roles[role] = None
                 continue

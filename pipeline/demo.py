@@ -50,6 +50,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "annotation": ("pipeline.pilot",),
     "train-multitask": ("training.recipe.multitask",),
     "train-refine": ("training.recipe.refine",),
+    "train-critic": ("training.recipe.critic",),  # with DemoConfig.separate_critic
     "eval": ("eval.runner", "eval.report", "eval.plots"),
 }
 STAGE_AFTER: dict[str, tuple[str, ...]] = {
@@ -58,7 +59,8 @@ STAGE_AFTER: dict[str, tuple[str, ...]] = {
     "annotation": ("chains",),
     "train-multitask": ("data", "base"),  # + annotation when it runs
     "train-refine": ("data", "base"),
-    "eval": ("data", "base", "chains", "train-multitask", "train-refine"),
+    "train-critic": ("data", "base"),
+    "eval": ("data", "base", "chains", "train-multitask", "train-refine"),  # + train-critic
 }
 
 
@@ -76,6 +78,10 @@ class DemoConfig:
     pilot: int = 16  # chains per task for the annotation pilot
     multitask_config: Path | None = None  # None: the shipped config for the model's size
     refine_config: Path | None = None
+    # A separate critic (configs/critic/demo.yaml) reads the chains in evaluation (wsc's
+    # labels, Table 2's fine-tuned rows, selective prediction) instead of the multitask model.
+    separate_critic: bool = False
+    critic_config: Path | None = None
     train_overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
     limit: int | None = None  # dev examples per task (None: all)
@@ -126,8 +132,7 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
            overrides: dict[str, Any], key: str) -> str:
     """Train one objective into ``out``: resume an interrupted run of the same inputs
     (``key``), start afresh when the inputs changed."""
-    from training.recipe.multitask import train as train_multitask
-    from training.recipe.refine import train as train_refine
+    from training.recipe.objectives import train
     from training.run.config_load import load_config
 
     same = prepare_stage_run(out, key)
@@ -136,7 +141,7 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
         "data.extra_feedback": extra_feedback,
         "train.resume": same and (out / "checkpoints").exists(), **overrides,
     }, objective=objective)
-    return str((train_multitask if objective == "multitask" else train_refine)(cfg))
+    return str(train(cfg))
 
 
 def prepare_stage_run(out: Path, key: str) -> bool:
@@ -204,6 +209,8 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         cfg.k = 0 if cfg.model is None else 4
     cfg.multitask_config = cfg.multitask_config or shipped_config("multitask", cfg.model)
     cfg.refine_config = cfg.refine_config or shipped_config("refine", cfg.model)
+    if cfg.separate_critic:
+        cfg.critic_config = cfg.critic_config or shipped_config("critic", cfg.model)
     # This file is every stage's glue: a change to it re-runs them all.
     stages = Stages(out, cfg.fresh, log, glue=("pipeline.demo",))
     started = time.perf_counter()
@@ -250,7 +257,9 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
 
     trained = {}
     for objective, config in (("multitask", cfg.multitask_config),
-                              ("refine", cfg.refine_config)):
+                              ("refine", cfg.refine_config),
+                              *((("critic", cfg.critic_config),) if cfg.separate_critic
+                                else ())):
         inputs = {"base": base, "config": Path(config).read_text(), "extra": extra,
                   "overrides": cfg.train_overrides}
         key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
@@ -264,6 +273,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
 
     eval_cfg = EvalConfig(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
+        critic_model=trained.get("critic"),
         out=out, seeds=cfg.seeds, limit=cfg.limit, k=cfg.k, n=cfg.n, rounds=cfg.rounds,
         refine_rule=cfg.refine_rule, detection_baselines=cfg.detection_baselines,
         max_new_tokens=cfg.max_new_tokens, calibration_limit=cfg.calibration_limit,
@@ -278,7 +288,9 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     stages.run("eval", {"eval": eval_key, "models": trained},
                lambda: {"report": str(out / "report.json"),
                         "methods": sorted(run_eval(eval_cfg, log=log).get("accuracy", {}))},
-               code=STAGE_CODE["eval"], after=STAGE_AFTER["eval"])
+               code=STAGE_CODE["eval"],
+               after=(*STAGE_AFTER["eval"], *(("train-critic",) if cfg.separate_critic
+                                               else ())))
     total = time.perf_counter() - started
     timings = {"stages": stages.times, "total_seconds": total}
     write_json(out / "demo_timings.json", timings)

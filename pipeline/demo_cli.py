@@ -33,6 +33,13 @@ def demo_command(
     refine_config: Annotated[Path | None, typer.Option(
         help="Refine training YAML (default: the shipped one for the model's size).")]
     = None,
+    separate_critic: Annotated[bool, typer.Option(
+        help="Train a separate critic (configs/critic/demo.yaml) and let it read the chains "
+             "in evaluation (wsc's labels, Table 2, selective prediction) instead of the "
+             "multitask model.")] = False,
+    critic_config: Annotated[Path | None, typer.Option(
+        help="Critic training YAML with --separate-critic (default: the shipped one).")]
+    = None,
     limit: Annotated[int, typer.Option(help="Dev examples per task (0: the whole dev sets).")]
     = 0,
     seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
@@ -58,6 +65,7 @@ def demo_command(
                      threads=threads, device=device, dtype=dtype,
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
+    cfg.separate_critic, cfg.critic_config = separate_critic, critic_config
     if quick:
         apply_quick(cfg)
     from feedback_data.run_mark import NotOurFolder

@@ -36,6 +36,11 @@ def infer_command(
     base_model: Annotated[str | None, typer.Option(
         help="refine: the base model writing the first chains (required for refine; pass "
              "--model's value to use the same model).")] = None,
+    critic_model: Annotated[str | None, typer.Option(
+        help="wsc, wsc_soft (and refine's critic rule where it has one): a separate critic "
+             "checkpoint (rhf train --objective critic) that reads the chains; its "
+             "critic.json (label scoring, temperature) is applied. Default: --model.")]
+    = None,
     task: Annotated[str, typer.Option(
         help="A task name (strategyqa, sports_understanding, or one registered) or a task "
              "YAML file (docs/tasks.md).")] = "strategyqa",
@@ -117,7 +122,10 @@ def infer_command(
         base = None
         if entry.needs_base:
             base = backend if base_model == model else load(base_model)
-        preds = run_method(method, backend, examples, params, base=base)
+        critic = None
+        if critic_model is not None:
+            critic = backend if critic_model == model else load(critic_model)
+        preds = run_method(method, backend, examples, params, base=base, critic=critic)
     except LaunchAborted as exc:
         fail_once(dp, f"{exc}; nothing was written")
     except (DataError, ModelLoadError, ValueError) as exc:
@@ -132,7 +140,8 @@ def infer_command(
     except DiskFull as exc:  # one line: where, how much, and that OUT was left as it was
         fail_once(dp, str(exc))
     write_run_record(out, f"infer --method {method}", {"model": backend} | (
-        {"base_model": base} if base is not None else {}), dp.world,
+        {"base_model": base} if base is not None else {}) | (
+        {"critic_model": critic} if critic is not None else {}), dp.world,
         {"method": method, "examples": len(examples), "limit": limit, "task": task,
          "split": None if examples_file else split,
          "examples_file": str(examples_file) if examples_file else None} | asdict(params))

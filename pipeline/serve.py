@@ -18,6 +18,7 @@ def create_app(
     refine_model: str | Any = None,
     base_model: str | Any = None,
     *,
+    critic_model: str | Any = None,
     dtype: str = "auto",
     device: str = "auto",
     batching: Any = None,
@@ -25,7 +26,8 @@ def create_app(
     task_paths: Sequence[str | Path] = (),
 ) -> FastAPI:
     """Build the app. ``feedback_store`` enables the webhook receiver; ``model`` (multitask),
-    ``refine_model`` and ``base_model`` the endpoints each serves (inference.served_models),
+    ``refine_model``, ``base_model`` and ``critic_model`` (a separate critic: P(no error) in
+    /v1/critique and the ML backend) the endpoints each serves (inference.served_models),
     loaded on ``device`` in ``dtype`` and micro-batched as ``batching``
     (inference.batcher.BatchingConfig) says. Every body is capped at ``max_body_bytes``
     (default 1 MiB); the task files of ``task_paths`` are registered first, the only way a
@@ -44,12 +46,12 @@ def create_app(
         app.include_router(make_webhook_router(Path(feedback_store), webhook_secret,
                                                max_body_bytes=cap))
     served: dict[str, Any] = {}
-    if any(m is not None for m in (model, refine_model, base_model)):
+    if any(m is not None for m in (model, refine_model, base_model, critic_model)):
         from inference.api import make_model_router
         from inference.served_models import ServedModels
 
         models = ServedModels.load(model, refine_model, base_model, dtype=dtype, device=device,
-                                   batching=batching)
+                                   batching=batching, critic=critic_model)
         router = make_model_router(models)
         protected = {route.path for route in router.routes}
         app.include_router(router)

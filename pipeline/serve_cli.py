@@ -45,6 +45,10 @@ def serve(
     base_model: Annotated[str | None, typer.Option(
         help="Base model: writes /v1/refine's first chain (k-shot CoT) when a request sends "
              "none.")] = None,
+    critic_model: Annotated[str | None, typer.Option(
+        help="A separate critic checkpoint (rhf train --objective critic): P(no error) in "
+             "/v1/critique and the Label Studio ML backend's scores (its critic.json "
+             "applied); default: --model's.")] = None,
     device: Device = "auto",
     dtype: Dtype = "auto",
     batching: Annotated[bool, typer.Option(
@@ -97,11 +101,12 @@ def serve(
         fail(f"--max-batch-wait-ms, --max-batch-rows, --queue-size: {exc}")
     env_paths = [e for e in os.environ.get(TASK_PATH_ENV, "").split(os.pathsep) if e.strip()]
     try:
-        if any(m is not None for m in (model, refine_model, base_model)):
+        if any(m is not None for m in (model, refine_model, base_model, critic_model)):
             check_precision(device, dtype, SINGLE)
         app = create_app(feedback_store=feedback_store,
                          webhook_secret=os.environ.get("RHF_WEBHOOK_SECRET"), model=model,
-                         refine_model=refine_model, base_model=base_model, dtype=dtype,
+                         refine_model=refine_model, base_model=base_model,
+                         critic_model=critic_model, dtype=dtype,
                          device=device, batching=config, max_body_bytes=max_body_bytes,
                          task_paths=[*(task_path or []), *env_paths])
     except (ModelLoadError, PrecisionError, OutputLocked, SpecError) as exc:

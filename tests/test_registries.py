@@ -153,8 +153,8 @@ def test_unknown_names_are_one_clear_error_never_a_key_error(tmp_path):
     with pytest.raises(UnknownName, match=re.escape("known export formats are jsonl, hf, sft")):
         build("nope", [])
     with pytest.raises(ConfigError, match=re.escape(
-            "objective: 'pretrain' is not one of ['multitask', 'refine'] (the objective "
-            "registry)")):
+            "objective: 'pretrain' is not one of ['multitask', 'refine', 'critic'] (the "
+            "objective registry)")):
         load_config(None, {"model.name_or_path": "m"}, objective="pretrain")
     result = runner.invoke(app, ["train", "--objective", "pretrain", "--model", "m", "--out",
                                  str(tmp_path / "x")])

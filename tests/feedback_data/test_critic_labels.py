@@ -60,3 +60,83 @@ def test_one_function_scores_every_prompt_over_the_sixteen_labels():
     assert no_error_probabilities(Scorer(), ["a", "b"]) == pytest.approx([0.5, 0.5])
     assert calls == [(["a", "b"], list(ERROR_LABELS))]
     assert no_error_probabilities(Scorer(), []) == []
+
+
+# --- scoring options and temperature (issue 33, item 3) --------------------------------------
+
+from feedback_data.critic_labels import (  # noqa: E402
+    CriticReading,
+    binary_nll,
+    first_token_scores,
+    fit_temperature,
+    label_scores,
+    load_reading,
+    read_scores,
+    reading_of,
+    write_reading,
+)
+
+
+def test_length_normalised_scoring_does_not_punish_a_long_label():
+    """'no error' 5 tokens summing to -5.0 (mean -1.0) against 'missing facts', 3 tokens
+    summing to -4.5 (mean -1.5). Summed: P(no error) = 1 / (1 + e^0.5) = 0.3775; per token:
+    1 / (1 + e^-0.5) = 0.6225."""
+    tokens = [[-1.0] * 5, [-1.5] * 3]
+    assert no_error_probability(label_scores(tokens, "sum")) == pytest.approx(0.377541, abs=1e-6)
+    assert no_error_probability(label_scores(tokens, "mean")) == pytest.approx(0.622459,
+                                                                               abs=1e-6)
+
+
+def test_first_token_scoring_counts_a_shared_first_token_once():
+    """First tokens 7, 8, 8 with log-probs -1, -2, -2: the third label shares the second's
+    token, so P(no error) = e^-1 / (e^-1 + e^-2) = 1 / (1 + e^-1) = 0.7311 (not 0.5761)."""
+    tokens = [[-1.0, -5.0], [-2.0, -1.0], [-2.0, -3.0]]
+    scores = read_scores(tokens, [7, 8, 8], "first_token")
+    assert scores == first_token_scores(tokens, [7, 8, 8]) == [-1.0, -2.0, -math.inf]
+    assert no_error_probability(scores) == pytest.approx(0.731059, abs=1e-6)
+
+
+def test_temperature_divides_the_scores():
+    """[0, ln 3] at T = 2: softmax([0, ln 3 / 2]) = 1 / (1 + sqrt 3) = 0.3660."""
+    assert no_error_probability([0.0, math.log(3.0)], 2.0) == pytest.approx(0.366025, abs=1e-6)
+    with pytest.raises(ValueError):
+        no_error_probability([0.0, 1.0], 0.0)
+
+
+def test_fit_temperature_recovers_the_maximum_likelihood_temperature():
+    """Four records with scores [ln 9, 0] (P = 0.9 at T 1), three without error: the NLL is
+    least at P = 0.75, i.e. 9^(1/T) = 3, T = 2."""
+    rows = [[math.log(9.0), 0.0]] * 4
+    gold = [True, True, True, False]
+    assert fit_temperature(rows, gold, grid=[0.5, 1.0, 2.0, 4.0]) == 2.0
+    assert fit_temperature(rows, gold) == pytest.approx(2.0, rel=0.04)
+    assert binary_nll([0.75] * 4, gold) == pytest.approx(-(3 * math.log(0.75) + math.log(0.25))
+                                                         / 4)
+    assert fit_temperature([], []) == 1.0
+
+
+def test_the_reading_is_stored_next_to_the_weights_and_applied(tmp_path):
+    write_reading(tmp_path, CriticReading("mean", 2.0), {"fitted_on": "validation"})
+    assert load_reading(tmp_path) == CriticReading("mean", 2.0)
+    assert load_reading(tmp_path / "none") == CriticReading()
+
+    class Tok:
+        def __call__(self, text_target):
+            return {"input_ids": [[0] * (2 if i == 0 else 1) for i, _ in enumerate(text_target)]}
+
+    class Scorer:
+        info = {"path": str(tmp_path)}
+        tokenizer = Tok()
+
+        def score_choices(self, prompts, choices, batch_size=None):
+            # 'no error' (2 tokens) sums to -2, every other label (1 token) to -2 as well
+            return [[-2.0] * len(choices) for _ in prompts]
+
+    assert reading_of(Scorer()) == CriticReading("mean", 2.0)
+    # mean: 'no error' -1, the 15 others -2; at T 2: e^-0.5 / (e^-0.5 + 15 e^-1)
+    want = math.exp(-0.5) / (math.exp(-0.5) + 15 * math.exp(-1.0))
+    assert no_error_probabilities(Scorer(), ["p"]) == pytest.approx([want])
+    assert no_error_probabilities(Scorer(), ["p"], reading=CriticReading()) == pytest.approx(
+        [1 / 16])
+    with pytest.raises(ValueError):
+        CriticReading("tokens")  # type: ignore[arg-type]

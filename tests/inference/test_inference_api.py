@@ -272,3 +272,20 @@ def test_predict_prefills_error_types_with_model_version_in_two_batched_calls() 
     assert {r["model_version"] for r in results} == {"final@abcdef1234"}
     # All three tasks' error types in one call, then the two flagged tasks' descriptions.
     assert [len(c["prompts"]) for c in stand_in.calls] == [3, 2]
+
+
+def test_a_separate_critic_gives_p_no_error() -> None:
+    """rhf serve --critic-model: /v1/critique's P(no error) comes from the critic (every
+    label scored 0: 1/16 = 0.0625), not the multitask model (no error 0, the 15 others -3:
+    1 / (1 + 15 e^-3) = 0.572473), which still writes the critique; the same for /predict."""
+    mt = _stand_in("multitask")
+    critic = ScriptedGenerator(lambda _p, _j: "unused", name="critic", score=lambda _p, _c: 0.0)
+    critic.info = {"path": "/runs/critic/final"}
+    with_critic = TestClient(create_app(model=mt, critic_model=critic))
+    body = with_critic.post("/v1/critique", json=Q | {"chain": CHAIN}).json()
+    assert body["p_no_error"] == pytest.approx(0.0625)
+    assert "multitask" in body["description"]
+    alone = TestClient(create_app(model=_stand_in("multitask")))
+    assert alone.post("/v1/critique", json=Q | {"chain": CHAIN}).json()["p_no_error"] == \
+        pytest.approx(0.572473, abs=1e-6)
+    assert critic.calls and all("choices" in c for c in critic.calls)  # it only scored

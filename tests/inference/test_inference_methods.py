@@ -195,9 +195,9 @@ def test_refine_threshold_rule_rewrites_only_below_tau() -> None:
                        critic=_critic(), tau=0.95)
     assert [len(c["prompts"]) for c in gen.calls] == [3]
     # a higher critic temperature flattens P toward 1/16: .9 becomes below .5 at T = 4
-    from inference.critic_calibration import calibrated_no_error
+    from feedback_data.critic_labels import no_error_probability
     row = [math.log(0.9)] + [math.log(0.1 / 15)] * 15
-    assert calibrated_no_error(row, 4.0) < 0.5 < calibrated_no_error(row, 1.0)
+    assert no_error_probability(row, 4.0) < 0.5 < no_error_probability(row, 1.0)
     with pytest.raises(ValueError, match="needs a critic"):
         run_refine(gen, [ex(1)], starts[:1], rule="threshold")
     with pytest.raises(ValueError, match="rule must be"):
@@ -227,29 +227,7 @@ def test_wsc_soft_reads_the_critic_temperature() -> None:
     logps = [math.log(0.2), math.log(0.8)]
     samples = WscSamples(texts=[["a"]], answers=[["yes"]], label_logps=[[logps]])
     raw = wsc_vote([ex(1)], samples, 0.5, soft=True)
-    hot = wsc_vote([ex(1)], samples, 0.5, soft=True, critic_temperature=2.0)
+    samples.temperature = 2.0  # the critic's critic.json said T = 2
+    hot = wsc_vote([ex(1)], samples, 0.5, soft=True)
     assert raw[0].meta["weights"] == pytest.approx([0.5 + 0.5 * 0.2])
     assert hot[0].meta["weights"] == pytest.approx([0.5 + 0.5 / 3])
-
-
-def test_critic_calibration_file(tmp_path: Path) -> None:
-    import json
-
-    from inference.critic_calibration import CALIBRATION_FILE, read_critic_calibration
-
-    final = tmp_path / "run" / "final"
-    final.mkdir(parents=True)
-    assert read_critic_calibration(final).temperature == 1.0  # absent: temperature 1
-    assert read_critic_calibration("google/flan-t5-small").source is None  # a hub id
-    (tmp_path / "run" / CALIBRATION_FILE).write_text(json.dumps(
-        {"temperature": 1.7, "scoring": "length_normalized"}))
-    cal = read_critic_calibration(final)  # next to the checkpoint, in its RUN_DIR
-    assert (cal.temperature, cal.scoring) == (1.7, "length_normalized")
-    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": 0.5}))
-    assert read_critic_calibration(final).temperature == 0.5  # the folder's own comes first
-    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": 0.5, "bias": 1}))
-    with pytest.raises(ValueError, match="unknown keys"):
-        read_critic_calibration(final)
-    (final / CALIBRATION_FILE).write_text(json.dumps({"temperature": -1}))
-    with pytest.raises(ValueError, match="positive"):
-        read_critic_calibration(final)

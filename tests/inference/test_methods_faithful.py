@@ -158,3 +158,21 @@ def test_refine_loop_final_chain(keep: str, answer: str, text: str) -> None:
                        rounds=3, keep=keep)
     assert (preds[0].answer, preds[0].text) == (answer, text)
     assert preds[0].meta | {"rounds": 2, "stop": "no_error", "keep": keep} == preds[0].meta
+
+
+def test_wsc_with_a_separate_critic_applies_its_temperature() -> None:
+    """--critic-model: the answering model only samples (it cannot score here); the critic
+    scores the labels, and its critic.json temperature (T 2) is applied: P(no error) of chain
+    a is sqrt(.6) / (sqrt(.6) + 4 sqrt(.1) + 11 e^-20) = .3798, soft weight .4 + .6 P = .6279;
+    b .5544, c .6169, garbage .52."""
+    from feedback_data.critic_labels import CriticReading
+
+    answerer = ScriptedGenerator(scripted().respond)  # no score function
+    critic = scripted()
+    critic.critic_reading = CriticReading("sum", 2.0)  # type: ignore[attr-defined]
+    samples = wsc_sample(answerer, [ex(1)], n=4, critic=critic)
+    soft = wsc_vote([ex(1)], samples, w=0.4, soft=True)
+    assert samples.temperature == 2.0
+    assert soft[0].meta["weights"] == pytest.approx([0.6279, 0.5544, 0.6169, 0.52], abs=1e-4)
+    assert len(critic.calls) == 1 and "choices" in critic.calls[0]  # it only scored, once
+    assert all("choices" not in c for c in answerer.calls)  # the answerer only sampled

@@ -81,22 +81,28 @@ def _encoded(term: str, n: int, src: int = 4, tgt: int = 3) -> list[Encoded]:
 
 def test_steps_are_one_term_and_shared_by_weight():
     """30 answer pairs (long), 12 error-type pairs and 6 description pairs, batches of 3:
-    10 + 4 + 2 = 16 batches, 8 steps of 2 batches; weights 2 : 1 : 1 give 4 / 2 / 2 steps,
-    whatever each term's number of pairs."""
+    10 + 4 + 2 = 16 batches. Weights 2 : 1 : 1: the answer term's 10 batches need 5 steps of
+    2 batches at half the steps, so the epoch has 10 steps, 5 / 3 / 2 (largest remainder, ties
+    by name): every batch of every term at least once, none cut."""
     examples = (_encoded("answer", 30, 9, 20) + _encoded("error_types", 12, 9, 2)
                 + _encoded("description", 6))
     shares = term_shares({"answer", "error_types", "description"},
                          {"answer": 2.0, "error_types": 1.0, "description": 1.0}, 0.0)
     assert shares == {"answer": 0.5, "description": 0.25, "error_types": 0.25}
     batches = term_step_batches(examples, 3, seed=0, shares=shares, group=2)
-    assert len(batches) == 16 and all(len(b) == 3 for b in batches)
+    assert len(batches) == 20 and all(len(b) == 3 for b in batches)
     terms = batch_terms(examples, batches)
-    steps = [terms[i:i + 2] for i in range(0, 16, 2)]
+    steps = [terms[i:i + 2] for i in range(0, 20, 2)]
     assert all(len(set(s)) == 1 for s in steps)  # one term per step
-    assert Counter(s[0] for s in steps) == {"answer": 4, "error_types": 2, "description": 2}
-    # The 2 description batches fill 4 batches: each is used twice, none three times.
+    assert Counter(s[0] for s in steps) == {"answer": 5, "error_types": 2, "description": 3}
+    # Every pair of every term is in the epoch (nothing cut).
+    seen = {i for b in batches for i in b}
+    assert seen == set(range(len(examples)))
+    # Each answer batch once; the 2 description batches fill 6 batches: each three times.
+    answer = Counter(tuple(b) for b, t in zip(batches, terms, strict=True) if t == "answer")
+    assert sorted(answer.values()) == [1] * 10
     desc = Counter(tuple(b) for b, t in zip(batches, terms, strict=True) if t == "description")
-    assert sorted(desc.values()) == [2, 2]
+    assert sorted(desc.values()) == [3, 3]
     # Deterministic in (seed, epoch), different across epochs.
     assert batches == term_step_batches(examples, 3, seed=0, shares=shares, group=2)
     assert batches != term_step_batches(examples, 3, seed=0, shares=shares, group=2, epoch=1)

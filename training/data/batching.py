@@ -14,10 +14,12 @@ long description pairs, about the same compute and memory each.
 Term weights (:func:`term_step_batches`): every optimizer step trains one term, i.e. the
 ``group`` consecutive batches of a step (grad_accum micro-batches on each of the processes,
 which accelerate hands batch ``k * processes + rank``) are all of one term, and the steps are
-shared out among the terms by their weights (largest remainder), each term's batches cycled
-(reshuffled each pass) or cut to fill its steps. With the loop's loss (summed target tokens
-over their number, across the whole step), a term's share of the gradient over an epoch is
-then its weight's share, whatever its pairs' lengths or count.
+shared out among the terms by their weights (largest remainder). No term's data is cut: the
+epoch holds enough steps (:func:`epoch_steps`) that every term with a positive share gets at
+least the steps its own batches fill, and a term with more steps than batches cycles them
+(reshuffled each pass). So every pair is seen every epoch, and with the loop's loss (summed
+target tokens over their number, across the whole step), a term's share of the gradient over
+an epoch is its weight's share, whatever its pairs' lengths or count.
 """
 
 from __future__ import annotations
@@ -148,6 +150,33 @@ def apportion(total: int, shares: Mapping[str, float]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def epoch_steps(batches: Mapping[str, int], shares: Mapping[str, float], group: int = 1
+                ) -> dict[str, int]:
+    """Steps per term for one epoch: the fewest steps, apportioned by ``shares``, in which
+    every term with a positive share gets at least ceil(its batches / group) steps (none of
+    its batches cut), and never fewer steps in all than the batches fill.
+
+    >>> epoch_steps({"answer": 10, "error_types": 4, "description": 2},
+    ...             {"answer": 0.5, "error_types": 0.25, "description": 0.25}, group=2)
+    {'answer': 5, 'description': 3, 'error_types': 2}
+    >>> epoch_steps({"answer": 2, "error_types": 6}, {"answer": 0.5, "error_types": 0.5})
+    {'answer': 6, 'error_types': 6}
+    """
+    need = {t: math.ceil(n / group) for t, n in batches.items()}
+    total = sum(shares[t] for t in batches)
+    if total <= 0:
+        raise ValueError(f"shares must have a positive sum, got {dict(shares)}")
+    steps = math.ceil(sum(batches.values()) / group)
+    for t, n in need.items():
+        if shares[t] > 0:
+            steps = max(steps, math.ceil(n * total / shares[t] - 1e-9))
+    while True:
+        per_term = apportion(steps, {t: shares[t] for t in batches})
+        if all(per_term[t] >= need[t] for t in batches if shares[t] > 0):
+            return per_term
+        steps += 1
+
+
 def _term_batches(examples: Sequence[Encoded], idx: list[int], batch_size: int,
                   rng: random.Random, group_by_length: bool, max_tokens: int,
                   window: int) -> list[list[int]]:
@@ -174,8 +203,9 @@ def term_step_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
     """One epoch's batches in steps of ``group`` batches of one term, the steps shared out
     by ``shares`` (a term of the examples missing from ``shares`` is an error).
 
-    The epoch holds as many steps as its batches fill (rounded up to whole steps). A single
-    term with ``group`` 1 gives exactly :func:`grouped_batches` (or :func:`random_batches`).
+    The epoch holds :func:`epoch_steps`: every batch of every term with a positive share at
+    least once. A single term with ``group`` 1 gives exactly :func:`grouped_batches` (or
+    :func:`random_batches`).
     """
     rng, by_term = _shuffled_by_term(examples, seed, epoch)
     missing = sorted(set(by_term) - set(shares))
@@ -187,8 +217,7 @@ def term_step_batches(examples: Sequence[Encoded], batch_size: int, seed: int,
         return random_batches(len(examples), batch_size, seed, epoch, examples, max_tokens)
     made = {t: _term_batches(examples, by_term[t], batch_size, rng, group_by_length,
                              max_tokens, window) for t in sorted(by_term)}
-    steps = math.ceil(sum(len(b) for b in made.values()) / group)
-    per_term = apportion(steps, {t: shares[t] for t in made})
+    per_term = epoch_steps({t: len(b) for t, b in made.items()}, shares, group)
     labels = [t for t in sorted(per_term) for _ in range(per_term[t])]
     rng.shuffle(labels)
     pools: dict[str, list[list[int]]] = {t: [] for t in made}

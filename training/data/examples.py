@@ -82,6 +82,22 @@ def check_weights(weights: Mapping[str, float], known: Sequence[str] = MULTITASK
         raise ValueError(f"term weights must be >= 0 with a positive sum, got {dict(weights)}")
 
 
+# The critic's counterfactual edits (training/data/critic_pairs.py), each kind and the error
+# type it gives by construction; data.critic_augment names them (checked with the config).
+AUGMENTATIONS: dict[str, str] = {"fact_swap": "FE", "drop_step": "MF",
+                                 "insert_fact": "IR", "flip_answer": "LI"}
+
+
+def check_augment(shares: Mapping[str, float]) -> None:
+    unknown = sorted(set(shares) - set(AUGMENTATIONS))
+    if unknown:
+        raise ValueError(f"data.critic_augment: unknown kind(s) {unknown}; kinds are "
+                         f"{list(AUGMENTATIONS)}")
+    bad = {k: v for k, v in shares.items() if not 0.0 <= v <= 1.0}
+    if bad:
+        raise ValueError(f"data.critic_augment: shares are in [0, 1], got {bad}")
+
+
 def load_pairs(path: str | Path) -> list[Pair]:
     """Read a pairs file: JSON lines of {"source": str, "target": str, "term": str}."""
     pairs = []

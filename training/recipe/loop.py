@@ -50,7 +50,7 @@ from training.data.batching import (
 )
 from training.data.build import build_data
 from training.data.collate import make_collator
-from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
+from training.data.examples import MULTITASK_TERMS, REFINE_TERM, REPLAY_TERM, Pair
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -77,6 +77,9 @@ from training.run.stop_signals import RunInterrupted, StopSignals
 from training.run.world import run_world
 
 PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
+PairsFnItems = Callable[[Sequence[FeedbackItem]], list[FeedbackItem]]
+# The multitask run's critic chosen apart from its answerer (train.select_critic_by).
+CRITIC_DIR = "critic"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,10 @@ class Objective:
     train_pairs: PairsFn  # feedback records -> training pairs
     eval_pairs: PairsFn  # feedback records -> held-out pairs
     terms: tuple[str, ...]  # the collator's term order (per-term held-out losses)
+    # Filled by train_pairs with what it counted (run.json counts.critic), if anything.
+    counts: dict[str, Any] | None = None
+    # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
+    val_extra: PairsFnItems | None = None
 
 
 def _check_settings(cfg: RecipeConfig) -> None:
@@ -179,7 +186,10 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
 
     # --- data: feedback -> pairs -> tokens -> length-grouped batches ----------------------
     data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say,
-                      val_statements=t.val_statements if t.validate else 0)
+                      val_statements=t.val_statements if t.validate and name != "critic"
+                      else 0)
+    if objective.counts:
+        data.counts["critic"] = dict(objective.counts)
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     encode, collate = make_collator(load_model_config(cfg.model.name_or_path), tokenizer,
                                     objective.terms,
@@ -218,9 +228,14 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         if _sharded(accelerator):
             raise ConfigError("train.validate generates with the whole model, which FSDP and "
                               "DeepSpeed shard; set train.validate=false under them")
+        extra = objective.val_extra(data.val_items) if objective.val_extra else []
         validator = Validator(name, data.val_examples, data.val_items,
                               cfg.data.max_source_len, t.val_max_new_tokens,
-                              cfg.data.chain_order)
+                              cfg.data.chain_order, extra_items=extra,
+                              scoring="sum" if t.critic_scoring == "auto" else t.critic_scoring)
+        data.counts["validation"]["critic_records"] = {
+            "real": len(data.val_items), "synthetic": len(extra),
+            "no_error": sum(not i.feedback.error_types for i in validator.critic_items)}
     if t.select_by.startswith("val/") and validator is None:
         raise ConfigError(f"train.select_by {t.select_by!r}: there are no validation "
                           "questions (data.eval_fraction is 0 or no records are held out)")
@@ -255,6 +270,11 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
 
     step, epoch, batches_done, seen = 0, 0, 0, 0
     selection = Selection(t.select_by, t.patience) if t.select_by else None
+    critic_selection = Selection(t.select_critic_by) if t.select_critic_by and \
+        name != REFINE_TERM else None
+    # The validation rows of the evaluation final/ (and critic/) hold: the reading is fitted
+    # on them at the end.
+    critic_rows: dict[str, list[Any]] = {}
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, accelerator, model, optimizer, scheduler,
                                      name, signature)
@@ -290,10 +310,18 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         if not metrics:
             return False
         logger.log(metrics, step)
+        rows = validator.last_rows if validator is not None else []
+        if critic_selection is not None and critic_selection.update(metrics, step):
+            ckpt.save_final(run_dir, accelerator, model, tokenizer, name=CRITIC_DIR)
+            critic_rows[CRITIC_DIR] = rows
+            say(f"step {step}: best critic {t.select_critic_by} "
+                f"{critic_selection.best:.4f} so far")
         if selection is None:
+            critic_rows["final"] = rows
             return False
         if selection.update(metrics, step):
             ckpt.save_final(run_dir, accelerator, model, tokenizer, name=ckpt.BEST)
+            critic_rows["final"] = rows
             say(f"step {step}: best {t.select_by} {selection.best:.4f} so far")
         return selection.should_stop()
 
@@ -388,9 +416,41 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         final = ckpt.save_final(run_dir, accelerator, model, tokenizer)
     if accelerator.is_main_process:
         write_card(final, run_dir, to_dict(cfg), logger.summary())
+        if validator is not None and name != REFINE_TERM:
+            readings = {}
+            for folder, rows in sorted(critic_rows.items()):
+                if rows and (run_dir / folder).is_dir():
+                    readings[folder] = store_reading(run_dir / folder, validator, rows, t)
+            if readings:
+                update_run_json(run_dir, {"critic_reading": readings})
+                if critic_selection is not None:
+                    update_run_json(run_dir, {"critic_validation": critic_selection.state()})
     logger.close()
     say(f"wrote {final}")
     return final
+
+
+def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
+                  ) -> dict[str, Any]:
+    """Choose the label scoring and fit the temperature on the validation rows of the
+    evaluation ``folder`` holds; write ``critic.json`` there and the rows beside it."""
+    import json
+
+    from feedback_data.critic_labels import write_reading
+    from feedback_data.jsonl import write_text
+    from training.recipe.validation import fit_reading
+
+    gold = [not i.feedback.error_types for i in validator.critic_items]
+    reading, info = fit_reading(rows, validator.first_ids, gold, t.critic_scoring,
+                                t.fit_temperature)
+    write_reading(folder, reading, info)
+    write_text(folder / "critic_validation.json", json.dumps(
+        {"first_ids": validator.first_ids, "no_error": gold, "real": len(validator.items),
+         "tasks": [i.example.task for i in validator.critic_items], "rows": rows}) + "\n")
+    if (folder / ckpt.MANIFEST_FILE).is_file():  # checkable: `rhf train verify`
+        for rel in ("critic.json", "critic_validation.json"):
+            ckpt.update_manifest(folder, rel)
+    return {"scoring": reading.scoring, "temperature": reading.temperature, **info}
 
 
 def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from feedback_data.chain_format import reorder_chain
 from feedback_data.consistency import check_policy, contradicts_gold
@@ -25,9 +26,15 @@ from feedback_data.instructions import (
     error_types_text,
 )
 from feedback_data.schema import FeedbackItem
+from training.data.critic_pairs import (
+    CRITIC_TERM,
+    critic_pairs,
+    critic_val_items,
+    sports_of_vocab,
+)
 from training.data.examples import MULTITASK_TERMS, REFINE_TERM, Pair, check_weights
 from training.recipe import loop
-from training.run.config import RecipeConfig
+from training.run.config import DataConfig, RecipeConfig
 
 OBJECTIVE = "multitask"
 # The terms a contradicting correction is a target of.
@@ -67,17 +74,43 @@ def multitask_pairs(items: Sequence[FeedbackItem], weights: Mapping[str, float] 
     return out
 
 
+def critic_configured(d: DataConfig) -> bool:
+    """Whether the critic's data options (data.critic_*) change the error-types pairs."""
+    return bool(d.critic_corrections or any(d.critic_augment.values())
+                or d.critic_balance != "none")
+
+
 def train(cfg: RecipeConfig) -> Path:
-    """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
-    d = cfg.data
+    """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``).
+
+    With the critic's data options on (:func:`critic_configured`) the error-types term's
+    pairs are :func:`training.data.critic_pairs.critic_pairs` (corrections, counterfactual
+    edits, balance) and validation adds synthetic records from the held-out corrections."""
+    d, seed = cfg.data, cfg.train.seed
+    counts: dict[str, Any] = {}
+    critic = critic_configured(d)
+
+    def train_pairs(items: Sequence[FeedbackItem]) -> list[Pair]:
+        pairs = multitask_pairs(items, d.term_weights, d.chain_order,
+                                d.contradicting_corrections)
+        if not critic or d.term_weights.get(CRITIC_TERM, 0.0) <= 0:
+            return pairs
+        made, counted = critic_pairs(items, corrections=d.critic_corrections,
+                                     augment_shares=d.critic_augment,
+                                     balance=d.critic_balance, order=d.chain_order,
+                                     seed=seed, vocab_sports=sports_of_vocab(d.tasks))
+        counts.update(counted.as_dict())
+        return [p for p in pairs if p.term != CRITIC_TERM] + made
+
     return loop.train(cfg, loop.Objective(
         name=OBJECTIVE,
-        train_pairs=lambda items: multitask_pairs(items, d.term_weights, d.chain_order,
-                                                  d.contradicting_corrections),
+        train_pairs=train_pairs,
         # every term, so the held-out loss of each is logged
         eval_pairs=lambda items: multitask_pairs(items, None, d.chain_order,
                                                  d.contradicting_corrections),
-        terms=MULTITASK_TERMS))
+        terms=MULTITASK_TERMS, counts=counts,
+        val_extra=(lambda items: critic_val_items(items, seed, sports_of_vocab(d.tasks)))
+        if critic else None))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,10 @@ for _objective in (
               "answer / error types / description, one model (the paper's multitask)"),
     Objective("refine", "training.recipe.refine",
               "(question, chain) -> 'error types ; correction' (iterative refinement)"),
+    Objective("critic", "training.recipe.critic",
+              "(question, chain) -> error types only: a separate critic, trained on the "
+              "model chains, gold-consistent corrections as 'no error' and counterfactual "
+              "edits of them (data.critic_*)"),
 ):
     OBJECTIVE_REGISTRY.register(_objective.name, _objective)
 

@@ -5,16 +5,25 @@ At each evaluation (``train.eval_every``) the model answers the validation quest
 (:func:`feedback_data.splits.validation_examples`: the held-out feedback questions and, for
 Sports, new vocab.json statements) with the instruction it is trained on, greedy, the
 source cut at ``data.max_source_len`` as in training; the answer is read with
-:func:`feedback_data.chain_format.parse_chain`. The multitask critic scores the held-out
-feedback records: P(no error) over the full label set
-(:func:`feedback_data.critic_labels.no_error_probability`), and AUROC against the
-annotators' labels. The refine model refines each held-out record's chain once.
+:func:`feedback_data.chain_format.parse_chain`. The critic (multitask or ``objective:
+critic``) scores the held-out feedback records, and with the critic's data options also
+synthetic records made from their corrections (:func:`training.data.critic_pairs.
+critic_val_items`): each label's token log-probabilities (:func:`label_token_logps`), read
+under every scoring option (:data:`feedback_data.critic_labels.SCORINGS`), P(no error) and
+AUROC against the labels. The refine model refines each held-out record's chain once.
 
 Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
-  val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed,
-  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (all held-out records
-  together), val/score (mean of val/accuracy and val/auroc), and for refine
+  val/accuracy_<task>, val/accuracy (mean over tasks), val/unparsed (not for the critic
+  objective, which answers nothing),
+  val/auroc_<task>, val/auroc (mean over tasks), val/auroc_pooled (the real held-out
+  records), val/auroc_all (real and synthetic records) and val/auroc_all_<scoring> per
+  scoring, val/score (mean of val/accuracy and val/auroc), and for refine
   val/detection_accuracy.
+
+The critic and the answerer are chosen apart: ``train.select_by`` picks ``final/``;
+``train.select_critic_by`` (multitask) keeps the critic's best evaluation as ``critic/``.
+At the end the label scoring and a temperature are fitted on the rows of the evaluation each
+folder holds (:func:`fit_reading`) and stored there as ``critic.json``.
 
 Every process validates its share of the questions; the results are gathered, so every
 process computes the same metrics.
@@ -31,7 +40,15 @@ from typing import Any
 import torch
 
 from feedback_data.chain_format import parse_chain, reorder_chain
-from feedback_data.critic_labels import ERROR_LABELS, no_error_probability
+from feedback_data.critic_labels import (
+    ERROR_LABELS,
+    SCORINGS,
+    CriticReading,
+    binary_nll,
+    fit_temperature,
+    no_error_probability,
+    read_scores,
+)
 from feedback_data.instructions import (
     answer_prompt,
     error_types_prompt,
@@ -41,6 +58,8 @@ from feedback_data.instructions import (
 from feedback_data.schema import Example, FeedbackItem
 from training.data.collate import causal_prompt_ids
 
+# The scorings inference reads from complete-sequence log-probabilities (critic.json).
+READABLE_SCORINGS = ("sum", "mean")
 GEN_BATCH = 128  # prompts per generate call
 SCORE_BATCH = 32  # prompts per label-scoring pass (x 16 labels)
 
@@ -105,17 +124,19 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int
 
 
 @torch.no_grad()
-def label_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
-                encoder_decoder: bool, device: Any) -> list[list[float]]:
-    """log p(label | prompt) for each of :data:`ERROR_LABELS` (complete sequences)."""
+def label_token_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
+                      encoder_decoder: bool, device: Any) -> list[list[list[float]]]:
+    """log p of each target token (EOS included) of each of :data:`ERROR_LABELS`, per
+    prompt: ``out[prompt][label] = [token log-probs]``, read by every scoring option."""
     labels = list(ERROR_LABELS)
     k = len(labels)
-    out: list[list[float]] = []
+    out: list[list[list[float]]] = []
     if encoder_decoder:
         from transformers.modeling_outputs import BaseModelOutput
 
         lab = tokenizer(text_target=labels, return_tensors="pt", padding=True)
         ids, lmask = lab["input_ids"].to(device), lab["attention_mask"].to(device)
+        lengths = lmask.sum(-1).tolist()
         for start in range(0, len(prompts), SCORE_BATCH):
             enc = tokenizer(prompts[start:start + SCORE_BATCH], max_length=max_source_len,
                             truncation=True, padding=True, return_tensors="pt").to(device)
@@ -126,13 +147,12 @@ def label_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: 
                            attention_mask=enc["attention_mask"].repeat_interleave(k, dim=0),
                            labels=rep_ids.masked_fill(rep_mask == 0, -100)).logits
             logp = torch.log_softmax(logits.float(), -1).gather(-1, rep_ids[..., None])[..., 0]
-            flat = (logp * rep_mask).sum(-1).tolist()
-            out += [flat[i * k:(i + 1) * k] for i in range(b)]
+            rows = logp.tolist()
+            out += [[rows[i * k + j][:lengths[j]] for j in range(k)] for i in range(b)]
         return out
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    targets = [list(tokenizer(" " + t, add_special_tokens=False)["input_ids"]) + [eos]
-               for t in labels]
+    targets = label_target_ids(tokenizer, False)
     for prompt in prompts:
         p_ids = causal_prompt_ids(tokenizer, prompt, max_source_len)
         rows = [p_ids + t for t in targets]
@@ -144,12 +164,27 @@ def label_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: 
             mask[j, :len(r)] = 1
         ids, mask = ids.to(device), mask.to(device)
         logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-                                 .float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
-        tmask = torch.zeros_like(mask[:, 1:])
-        for j, t in enumerate(targets):
-            tmask[j, len(p_ids) - 1:len(p_ids) - 1 + len(t)] = 1
-        out.append((logp * tmask).sum(-1).tolist())
+                                 .float(), -1).gather(-1, ids[:, 1:, None])[..., 0].tolist()
+        start = len(p_ids) - 1
+        out.append([logp[j][start:start + len(t)] for j, t in enumerate(targets)])
     return out
+
+
+def label_target_ids(tokenizer: Any, encoder_decoder: bool) -> list[list[int]]:
+    """The target token ids of each label, as training writes them (EOS included)."""
+    labels = list(ERROR_LABELS)
+    if encoder_decoder:
+        return [list(x) for x in tokenizer(text_target=labels)["input_ids"]]
+    eos = tokenizer.eos_token_id
+    return [list(tokenizer(" " + t, add_special_tokens=False)["input_ids"]) + [eos]
+            for t in labels]
+
+
+def label_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
+                encoder_decoder: bool, device: Any) -> list[list[float]]:
+    """log p(label | prompt) for each of :data:`ERROR_LABELS` (complete sequences)."""
+    return [[sum(t) for t in row] for row in label_token_logps(
+        model, tokenizer, prompts, max_source_len, encoder_decoder, device)]
 
 
 def _accuracy_metrics(examples: Sequence[Example], answers: Sequence[str | None]
@@ -181,6 +216,26 @@ def _auroc_metrics(items: Sequence[FeedbackItem], p_no_error: Sequence[float]
     return metrics
 
 
+def critic_metrics(items: Sequence[FeedbackItem], n_real: int,
+                   rows: Sequence[Sequence[Sequence[float]]], first_ids: Sequence[int],
+                   scoring: str) -> dict[str, float]:
+    """Detection AUROCs from the label token log-probs of the critic records (the first
+    ``n_real`` are real held-out chains, the rest synthetic): under ``scoring`` the per-task
+    val/auroc_<task>, val/auroc, val/auroc_pooled on the real chains and val/auroc_all on
+    all; and val/auroc_all_<scoring> for every scoring option."""
+    gold = [not i.feedback.error_types for i in items]
+    probs = {s: [no_error_probability(read_scores(r, first_ids, s)) for r in rows]
+             for s in SCORINGS}
+    metrics = _auroc_metrics(items[:n_real], probs[scoring][:n_real])
+    for s in SCORINGS:
+        value = auroc(probs[s], gold)
+        if value is not None:
+            metrics[f"val/auroc_all_{s}"] = value
+    if f"val/auroc_all_{scoring}" in metrics:
+        metrics["val/auroc_all"] = metrics[f"val/auroc_all_{scoring}"]
+    return metrics
+
+
 @dataclass
 class Validator:
     """Validation questions and records, and how to prompt the model with them."""
@@ -191,6 +246,17 @@ class Validator:
     max_source_len: int
     max_new_tokens: int
     chain_order: str
+    # Synthetic critic records (held-out corrections as 'no error', their counterfactual
+    # edits): scored with the real held-out records in val/auroc_all.
+    extra_items: list[FeedbackItem] = field(default_factory=list)
+    scoring: str = "sum"  # the label scoring of the headline AUROCs
+    # The last evaluation's label token log-probs (every critic record) and first-token ids.
+    last_rows: list[list[list[float]]] = field(default_factory=list)
+    first_ids: list[int] = field(default_factory=list)
+
+    @property
+    def critic_items(self) -> list[FeedbackItem]:
+        return self.items + self.extra_items
 
     def __call__(self, model: Any, tokenizer: Any, accelerator: Any) -> dict[str, float]:
         unwrapped = accelerator.unwrap_model(model)
@@ -201,23 +267,28 @@ class Validator:
         try:
             if self.objective == "refine":
                 return self._refine(unwrapped, tokenizer, accelerator, encoder_decoder, device)
-            mine = _shard(len(self.examples), accelerator)
-            texts = generate(unwrapped, tokenizer,
-                             [answer_prompt(self.examples[i].question) for i in mine],
-                             self.max_source_len, self.max_new_tokens, encoder_decoder, device)
-            answers = _gather([(i, parse_chain(t)[0]) for i, t in zip(mine, texts,
-                                                                    strict=True)], accelerator)
-            metrics = _accuracy_metrics(self.examples, answers)
-            mine = _shard(len(self.items), accelerator)
-            prompts = [error_types_prompt(self.items[i].example.question,
-                                          reorder_chain(self.items[i].chain.text,
-                                                        self.chain_order)) for i in mine]
-            rows = label_logps(unwrapped, tokenizer, prompts, self.max_source_len,
-                               encoder_decoder, device)
-            probs = _gather([(i, no_error_probability(r)) for i, r in zip(mine, rows,
+            metrics: dict[str, float] = {}
+            if self.objective != "critic" and self.examples:
+                mine = _shard(len(self.examples), accelerator)
+                texts = generate(unwrapped, tokenizer,
+                                 [answer_prompt(self.examples[i].question) for i in mine],
+                                 self.max_source_len, self.max_new_tokens, encoder_decoder,
+                                 device)
+                answers = _gather([(i, parse_chain(t)[0]) for i, t in zip(mine, texts,
                                                                         strict=True)],
-                            accelerator)
-            metrics.update(_auroc_metrics(self.items, probs))
+                                  accelerator)
+                metrics = _accuracy_metrics(self.examples, answers)
+            items = self.critic_items
+            mine = _shard(len(items), accelerator)
+            prompts = [error_types_prompt(items[i].example.question,
+                                          reorder_chain(items[i].chain.text, self.chain_order))
+                       for i in mine]
+            rows = label_token_logps(unwrapped, tokenizer, prompts, self.max_source_len,
+                                     encoder_decoder, device)
+            self.last_rows = _gather(list(zip(mine, rows, strict=True)), accelerator)
+            self.first_ids = [t[0] for t in label_target_ids(tokenizer, encoder_decoder)]
+            metrics.update(critic_metrics(items, len(self.items), self.last_rows,
+                                          self.first_ids, self.scoring))
             if "val/accuracy" in metrics and "val/auroc" in metrics:
                 metrics["val/score"] = (metrics["val/accuracy"] + metrics["val/auroc"]) / 2
             return metrics
@@ -306,3 +377,30 @@ class Selection:
                         "stopped_early_at"):
                 setattr(sel, key, state.get(key, getattr(sel, key)))
         return sel
+
+
+def fit_reading(rows: Sequence[Sequence[Sequence[float]]], first_ids: Sequence[int],
+                no_error: Sequence[bool], scoring: str = "auto", temperature: bool = True
+                ) -> tuple[CriticReading, dict[str, Any]]:
+    """The critic's reading from validation rows (label token log-probs) and their gold:
+    ``scoring`` 'auto' takes whichever of the scorings inference reads ('sum', 'mean') has
+    the higher AUROC (a tie keeps 'sum'); with ``temperature`` the T of least NLL
+    (:func:`feedback_data.critic_labels.fit_temperature`). The info says what it saw: every
+    scoring's AUROC (first_token too, for the record), the NLL at T 1 and at T."""
+    aurocs = {s: auroc([no_error_probability(read_scores(r, first_ids, s)) for r in rows],
+                       no_error) for s in SCORINGS}
+    if scoring == "auto":
+        candidates = [s for s in READABLE_SCORINGS if aurocs[s] is not None]
+        chosen = max(candidates, key=lambda s: (aurocs[s], s == "sum")) if candidates \
+            else "sum"
+    else:
+        chosen = scoring
+    scores = [read_scores(r, first_ids, chosen) for r in rows]
+    t = fit_temperature(scores, no_error) if temperature else 1.0
+    info = {
+        "fitted_on": "validation", "records": len(rows), "no_error": int(sum(no_error)),
+        "auroc_by_scoring": {s: None if v is None else round(v, 4) for s, v in aurocs.items()},
+        "nll_t1": round(binary_nll([no_error_probability(x) for x in scores], no_error), 4),
+        "nll": round(binary_nll([no_error_probability(x, t) for x in scores], no_error), 4),
+    }
+    return CriticReading(chosen, t), info  # type: ignore[arg-type]

@@ -102,6 +102,26 @@ class DataConfig:
     max_target_len: int = _f(128, "Decoder tokens kept per example (longer ones are cut).")
     group_by_length: bool = _f(True, "Batch pairs of the same term and similar lengths "
                                      "together (less padding); off = random batches.")
+    critic_corrections: bool = _f(
+        False, "The critic also reads each training record's human correction that agrees "
+               "with the gold answer, as a 'no error' chain (with its record's model chain: "
+               "a contrastive pair, both in every epoch); contradicting or unreadable "
+               "corrections stay out (counted in run.json counts.critic).")
+    critic_augment: dict[str, float] = _f(
+        help="Counterfactual critic chains made from the gold-consistent training "
+             "corrections, a share of them per kind, each with its error type by "
+             "construction: fact_swap (FE: Sports' sport swapped via vocab.json, else a "
+             "number changed), drop_step (MF), insert_fact (IR: a step of another training "
+             "record), flip_answer (LI). Never drawn from validation, detection or dev "
+             "records; counted in run.json (counts.critic). {} = none.",
+        factory=dict)
+    critic_balance: Literal["none", "resample"] = _f(
+        "none", "Label balance of the critic's pairs: 'resample' repeats the smaller class "
+                "('no error' or error) until the two are equal; the resulting 'no error' "
+                "share is in run.json (counts.critic.no_error_share).")
+    critic_descriptions: bool = _f(
+        False, "objective critic: also train the description term (the critic writes why "
+               "a chain is wrong), weighted by term_weights.description.")
 
 
 @dataclass
@@ -134,6 +154,19 @@ class TrainConfig:
     val_max_new_tokens: int = _f(48, "Tokens generated per validation answer.")
     val_statements: int = _f(200, "New vocab.json Sports statements added to the validation "
                                   "questions when Sports feedback is trained on.")
+    critic_scoring: Literal["auto", "sum", "mean"] = _f(
+        "auto", "How the critic's P(no error) is read from its 16 label scores: 'sum' = "
+                "complete-sequence log-probabilities, 'mean' = per token (no label punished "
+                "for its length), 'auto' = whichever gives the higher validation AUROC at the "
+                "end of training. Stored with the weights (final/critic.json).")
+    fit_temperature: bool = _f(True, "At the end of training fit a temperature on the "
+                                     "validation records' P(no error) (least NLL) and store "
+                                     "it in final/critic.json, applied wherever the critic "
+                                     "is read.")
+    select_critic_by: str = _f("", "multitask: also keep the checkpoint with the best value "
+                                   "of this metric (e.g. val/auroc_all) as critic/ in the "
+                                   "run folder, so the critic and the answerer are chosen "
+                                   "separately ('' = the critic is final/).")
     select_by: str = _f("", "Keep the checkpoint with the best value of this metric as final/ "
                             "(e.g. val/accuracy, val/auroc, val/score, eval/loss; a name with "
                             "'loss' is minimised, others maximised); '' = the last step.")

@@ -69,6 +69,15 @@ def validate(cfg: RecipeConfig) -> None:
         check_weights(d.term_weights)
     except ValueError as exc:
         raise ConfigError(f"data.term_weights: {exc}") from None
+    from training.data.examples import check_augment
+
+    try:
+        check_augment(d.critic_augment)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if t.select_critic_by and not t.select_critic_by.startswith("val/"):
+        raise ConfigError(f"train.select_critic_by {t.select_critic_by!r}: expected a "
+                          "validation metric (val/auroc, val/auroc_all, ...)")
     if d.replay_share > 0 and not d.replay:
         raise ConfigError("data.replay_share > 0 needs data.replay ('base' or a pairs file)")
     if d.replay and d.replay_share == 0:
