@@ -180,18 +180,13 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
                                        models, records, task, prefix, calibration, log))
             calibration[f"{prefix}icl"].pop("_label_logps", None)
             calibration[f"{prefix}icl"].pop("_content_free_logps", None)
-        for key, cal in calibration.items():
-            path = out / "predictions" / f"calibration_{key}.jsonl"
-            records = cal.pop("records")
-            if main:
-                write_records(path, records)
-            cal["predictions"] = str(path.relative_to(out))
-        for key, cal in baselines.items():
-            path = out / "predictions" / f"detection_baseline_{key}.jsonl"
-            records = cal.pop("records")
-            if main:
-                write_records(path, records)
-            cal["predictions"] = str(path.relative_to(out))
+        for stem, group in (("calibration", calibration), ("detection_baseline", baselines)):
+            for key, cal in group.items():
+                path = out / "predictions" / f"{stem}_{key}.jsonl"
+                records = cal.pop("records")
+                if main:
+                    write_records(path, records)
+                cal["predictions"] = str(path.relative_to(out))
         _check_detection_held_out(calibration, models, config, log)
 
     step_critic: dict[str, Any] = {}
