@@ -118,7 +118,8 @@ def test_body_size_limit_and_text_stored_once(tmp_path, chains, examples):
     big = "x" * (MAX_BODY_BYTES + 1)
     res = client.post(WEBHOOK_PATH, json=_payload(chains, examples, correction=big),
                       headers=HEADERS)
-    assert res.status_code == 413 and res.json()["detail"] == f"body over {MAX_BODY_BYTES} bytes"
+    assert res.status_code == 413 and res.json()["detail"] == (
+        f"body over {MAX_BODY_BYTES} bytes (the server's --max-body-bytes)")
     assert not store.exists()
     text = "The answer is no because " + "y" * 300_000 + "."
     res = client.post(WEBHOOK_PATH, json=_payload(chains, examples, correction=text),
