@@ -29,12 +29,14 @@ from feedback_data.task_sources import (
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 SPORTS = SHARED / "bigbench-sports_understanding"
 STRATEGYQA = SHARED / "strategyqa-train"
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data")
 
 
 @pytest.fixture()
 def offline(tmp_path, monkeypatch):
-    """An empty cache, no folder configured and no public source: each test adds its own."""
+    """An empty cache, no folder configured and no public source: each test adds its own.
+    The workspace's shared copies are required (never a silent skip)."""
+    if not (SPORTS / "task.json").is_file() or not STRATEGYQA.is_dir():
+        pytest.fail(f"these tests read the shared task data: {SHARED} is missing")
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(ENV_DIRS, "")
     monkeypatch.setenv(ENV_BIGBENCH_URL, "off")
