@@ -30,7 +30,8 @@ def test_paired_cell_per_seed() -> None:
 
 
 def test_report_names_what_each_number_is() -> None:
-    """The demo's report.json, plus hand-made baseline, refine and vote entries, rendered:
+    """A demo's report.json (the one at 543f525, frozen in tests/assets so that a new demo
+    run does not move this test), plus hand-made baseline, refine and vote entries, rendered:
     Table 1's CoT row, Table 2's baselines and verdicts, '= majority', the refine flips, the
     vote summary and the critics worse than random."""
     import json
@@ -39,7 +40,7 @@ def test_report_names_what_each_number_is() -> None:
     from eval.report import render_markdown
 
     root = Path(__file__).resolve().parents[2]
-    report = json.loads((root / "docs" / "demo" / "report.json").read_text())
+    report = json.loads((root / "tests" / "assets" / "report_demo_543f525.json").read_text())
     sel = report["calibration"]["sports_finetuned"]["selective"]
     report["detection_baselines"] = {"sports_rules": {
         "baseline": "sports_rules", "task": "sports_understanding", "n": 167,
