@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 from annotation.agreement import group_by_chain
-from feedback_data.consistency import is_inconsistent
-from feedback_data.schema import ERROR_CODES, FeedbackItem
+from feedback_data.records.consistency import is_inconsistent
+from feedback_data.records.schema import ERROR_CODES, FeedbackItem
 
 MAJORITY_FLAG = "adjudicated_majority"
 REVIEWER_FLAG = "adjudicated_reviewer"

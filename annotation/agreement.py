@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from feedback_data.schema import ERROR_CODES, FeedbackItem
+from feedback_data.records.schema import ERROR_CODES, FeedbackItem
 
 HAS_ERROR = "has_error"
 LABELS: tuple[str, ...] = (*ERROR_CODES, HAS_ERROR)

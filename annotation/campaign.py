@@ -11,9 +11,9 @@ from tqdm import tqdm
 
 from annotation.client import LabelStudioClient, LabelStudioError
 from annotation.convert import Conversion, convert, is_simulator_email
+from annotation.labeling_config import labeling_config
 from annotation.tasks import CHAIN_ID, build_tasks
-from feedback_data.labeling_config import labeling_config
-from feedback_data.schema import Chain, Example, FeedbackItem
+from feedback_data.records.schema import Chain, Example, FeedbackItem
 
 DEFAULT_TITLE = "rhf rich feedback"
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")

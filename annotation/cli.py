@@ -75,8 +75,8 @@ def config_command(
             help="Write the labeling XML here (default: print it).")] = None) -> None:
     """The labeling interface's XML, offline (no server): what `rhf annotate setup` sends;
     paste it into a project's Labeling Interface to import by hand."""
-    from feedback_data.jsonl import write_text
-    from feedback_data.labeling_config import labeling_config
+    from annotation.labeling_config import labeling_config
+    from feedback_data.files.io import write_text
     from feedback_data.tasks.registry import get_task
 
     xml = labeling_config(get_task(task).answer_type if task is not None else "yes_no")
@@ -156,8 +156,8 @@ def push(ctx: typer.Context,
     from annotation.campaign import push_chains
     from annotation.queue import mix_gold, order_chains, read_scores
     from annotation.tasks import known_examples
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import FeedbackItem
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
 
     if model is not None and scores is not None:
         raise ValueError("give --model (score the chains now) or --scores FILE, not both")
@@ -192,8 +192,8 @@ def push(ctx: typer.Context,
 def _read_questions(path: Path, chains: list) -> list:
     """The questions of ``path``: Example records (of any tasks), or the plain question file
     of the chains' one task (as `rhf chains generate --examples` read it)."""
-    from feedback_data.jsonl import iter_json_lines, read_records
-    from feedback_data.schema import Example
+    from feedback_data.records.jsonl import iter_json_lines, read_records
+    from feedback_data.records.schema import Example
     from feedback_data.tasks.loaders import read_questions
     from feedback_data.tasks.registry import get_task
 
@@ -251,8 +251,9 @@ def pull(out: Annotated[Path, typer.Argument(help="Where to write FeedbackItems 
     """Export every submitted annotation as FeedbackItems (all or nothing, unless
     --keep-good); every bad annotation is named."""
     from annotation.campaign import pull_conversion, reconcile
-    from feedback_data.jsonl import write_bytes, write_records
-    from feedback_data.store import FeedbackStore
+    from feedback_data.files.io import write_bytes
+    from feedback_data.records.jsonl import write_records
+    from feedback_data.records.store import FeedbackStore
 
     if rejects is not None and not keep_good:
         raise ValueError("--rejects needs --keep-good")
@@ -306,7 +307,7 @@ def agreement(feedback: Annotated[Path | None, typer.Argument(
     """Agreement between annotators of the same chains (alpha, kappa, steps, corrections)."""
     from annotation.agreement import agreement as compute
     from annotation.agreement import format_report
-    from feedback_data.jsonl import write_json
+    from feedback_data.files.io import write_json
 
     report = compute(_load_items(feedback, url, project))
     typer.echo(format_report(report))
@@ -324,7 +325,7 @@ def adjudicate(out: Annotated[Path, typer.Argument(help="Where to write adjudica
                url: Url = None, project: Title = None) -> None:
     """One Feedback per chain whose annotators disagree (reviewer wins, else majority)."""
     from annotation.adjudicate import adjudicate as run
-    from feedback_data.jsonl import write_records
+    from feedback_data.records.jsonl import write_records
 
     items = run(_load_items(feedback, url, project), reviewer)
     write_records(out, items)
@@ -342,8 +343,9 @@ def report(feedback: Annotated[Path | None, typer.Argument(
            url: Url = None, project: Title = None) -> None:
     """Quality: accuracy on gold per annotator, agreement per field, seconds per task, tasks/h."""
     from annotation.quality import format_quality, quality_report
-    from feedback_data.jsonl import read_records, write_json
-    from feedback_data.schema import FeedbackItem
+    from feedback_data.files.io import write_json
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
 
     gold_map = ({i.chain.id: i for i in read_records(gold, FeedbackItem)}
                 if gold is not None else None)

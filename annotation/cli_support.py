@@ -23,8 +23,8 @@ def user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from annotation.client import LabelStudioError
-        from feedback_data.disk_full import DiskFull
-        from feedback_data.jsonl import DataError
+        from feedback_data.errors import DataError
+        from feedback_data.files.disk_full import DiskFull
 
         try:
             return fn(*args, **kwargs)
@@ -105,7 +105,7 @@ def convert_file(path: Path, keep_good: bool = False):
     """Convert a JSON export file; every error names the file (``keep_good``: bad
     annotations are listed in the result's ``rejected`` instead of refusing the file)."""
     from annotation.convert import convert
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -126,8 +126,8 @@ def convert_file(path: Path, keep_good: bool = False):
 
 def load_items(feedback: Path | None, url: str | None, project: str | None):
     from annotation.campaign import pull_feedback
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import FeedbackItem
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
 
     if feedback is not None:
         return read_records(feedback, FeedbackItem)

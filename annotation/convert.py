@@ -5,7 +5,7 @@ an empty TextArea is left out; multi-line text arrives as one string in ``text[0
 can be ticked together with an error type (flagged, not guessed). Cancelled annotations and
 annotations with an empty result are skipped and counted; every other annotation of a task is
 kept, each with its annotator. Problems that leave a record unusable for training are flags on
-the record (see feedback_data.consistency), never silent defaults. The result list itself is
+the record (see feedback_data.records.consistency), never silent defaults. The result list itself is
 read by annotation.result_fields. Every bad annotation is named (task, annotation, field,
 why), not only the first: by default any bad one refuses the whole export; ``keep_good``
 returns the good ones and lists the bad in ``Conversion.rejected``.
@@ -20,26 +20,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotation import labeling_config as lc
 from annotation.result_fields import prefill_of, result_fields, step_ratings
 from annotation.tasks import validate_task_data
-from feedback_data import labeling_config as lc
-from feedback_data.answers import normalize_answer, parse_answer_chain
-from feedback_data.chain_format import format_chain
-from feedback_data.jsonl import DataError
-from feedback_data.schema import (
+from feedback_data.errors import DataError
+from feedback_data.records.schema import (
     ERROR_CODES,
     SCHEMA_VERSION,
     Correction,
     Feedback,
     FeedbackItem,
 )
-from feedback_data.step_policy import STEP_RATINGS_DISAGREE
+from feedback_data.text.answers import normalize_answer, parse_answer_chain
+from feedback_data.text.chain_format import format_chain
+from feedback_data.text.step_policy import STEP_RATINGS_DISAGREE
 
 SIMULATOR_DOMAIN = "@rhf.local"
 SIMULATOR_PREFIX = "rhf-simulator"
 MAX_ID = 2**63 - 1  # Label Studio's ids are 64-bit integers
 
-# Flags set here (feedback_data.consistency decides which keep a record out of training).
+# Flags set here (feedback_data.records.consistency decides which keep a record out of training).
 NONE_WITH_TYPES = "none_with_error_types"
 NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
 ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from annotation.agreement import AgreementReport, agreement, format_report
-from feedback_data.consistency import is_inconsistent
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.consistency import is_inconsistent
+from feedback_data.records.schema import FeedbackItem
 
 
 @dataclass

@@ -15,8 +15,9 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from feedback_data.jsonl import DataError, iter_json_lines, write_records
-from feedback_data.schema import Chain
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import iter_json_lines, write_records
+from feedback_data.records.schema import Chain
 
 ORDERS = ("given", "random", "uncertainty")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from feedback_data import labeling_config as lc
-from feedback_data.jsonl import DataError
-from feedback_data.schema import Chain, Prefill
+from annotation import labeling_config as lc
+from feedback_data.errors import DataError
+from feedback_data.records.schema import Chain, Prefill
 
 # The name Prefill gives the per-step rating fields (one field per step in the result).
 STEP_RATINGS_FIELD = "step_ratings"

@@ -14,13 +14,13 @@ from typing import Any
 
 from tqdm import tqdm
 
+from annotation import labeling_config as lc
 from annotation.client import LabelStudioClient
 from annotation.convert import simulator_email
 from annotation.tasks import validate_task_data
-from feedback_data import labeling_config as lc
-from feedback_data.answers import format_of, options_of
-from feedback_data.chain_format import format_chain, split_steps
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES, Chain, Example
+from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES, Chain, Example
+from feedback_data.text.answers import format_of, options_of
+from feedback_data.text.chain_format import format_chain, split_steps
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an the is are was were of in on to and or be by for it its as at that this "
@@ -36,7 +36,7 @@ def gold_explanation(example: Example, vocab: dict | None = None) -> str:
     if example.explanation.strip():
         return example.explanation.strip()
     if example.task == "sports_understanding" and vocab:
-        from feedback_data.sports_vocab import sports_explanation
+        from feedback_data.sources.sports_vocab import sports_explanation
 
         statement = example.meta.get("input") or example.question
         return sports_explanation(statement, vocab)
@@ -130,7 +130,7 @@ def simulate_annotations(client: LabelStudioClient, project_id: int, annotators:
 
 
 def _sports_vocab() -> dict | None:
-    from feedback_data.bigbench import load_sports_vocab
+    from feedback_data.sources.bigbench import load_sports_vocab
 
     try:
         return load_sports_vocab()

@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from feedback_data import labeling_config as lc
-from feedback_data.answers import answer_text, format_of, letter, options_of
-from feedback_data.chain_format import format_chain
-from feedback_data.jsonl import DataError, describe_validation_error, read_records
-from feedback_data.schema import Chain, Example
+from annotation import labeling_config as lc
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import describe_validation_error, read_records
+from feedback_data.records.schema import Chain, Example
+from feedback_data.text.answers import answer_text, format_of, letter, options_of
+from feedback_data.text.chain_format import format_chain
 
 CHAIN_ID = "chain_id"  # top-level key: how push recognises a chain already in the project
 RHF = "rhf"  # {"example": Example, "chain": Chain}
@@ -151,7 +152,7 @@ def write_import_file(path: str | Path, chains: Iterable[Chain], task: str,
                       pilot: int | None = None) -> int:
     """Write :func:`import_tasks` to ``path`` (atomically: a temp file, then renamed); the
     number of tasks."""
-    from feedback_data.jsonl import write_json
+    from feedback_data.files.io import write_json
 
     tasks = import_tasks(chains, task, examples, pilot)
     write_json(path, tasks)
@@ -166,7 +167,7 @@ def read_chains(path: str | Path) -> list[Chain]:
 def paper_chains(task: str, split: str = "train", limit: int | None = None
                  ) -> tuple[list[Chain], dict[str, Example]]:
     """The chains and examples of the imported paper data (for pilots and demos)."""
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     items = load_paper_feedback(task, split)
     chains: dict[str, Chain] = {}
@@ -184,8 +185,8 @@ def paper_chains(task: str, split: str = "train", limit: int | None = None
 def known_examples(tasks: Iterable[str]) -> dict[str, Example]:
     """Examples by id: a built-in task's from BIG-bench and the imported paper data (paper
     entries win), any other task's from its spec's data."""
-    from feedback_data.bigbench import load_bigbench
-    from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.sources.bigbench import load_bigbench
     from feedback_data.tasks.data import split_examples
     from feedback_data.tasks.registry import get_task
 

@@ -27,8 +27,8 @@ from annotation.campaign import SECRET_HEADER, WEBHOOK_ACTIONS, simulator_ids
 from annotation.client import ENV_KEY, ENV_URL, LabelStudioClient, LabelStudioError
 from annotation.convert import EmptyAnnotation, feedback_from_annotation, positive_id
 from annotation.webhook_store import WebhookStore
-from feedback_data.disk_full import is_disk_full
-from feedback_data.jsonl import DataError
+from feedback_data.errors import DataError
+from feedback_data.files.disk_full import is_disk_full
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhook/label-studio"

@@ -5,7 +5,7 @@ On open, every line is checked once:
 - any other bad line is moved to ``<store>.quarantine`` (appended there, never deleted) and
   the store is rewritten without it (temporary file + rename);
 each with one log line. Capture then goes on. One process writes a store: opening it takes
-its lock (``.<store>.lock`` beside it, :mod:`feedback_data.write_lock`) for the life of the
+its lock (``.<store>.lock`` beside it, :mod:`feedback_data.files.write_lock`) for the life of the
 process, so a second ``rhf serve`` on the same store fails at start, naming the first. The
 (feedback id, update time) keys of the stored records are kept in memory, so the duplicate
 check of a delivery costs the same whatever the store's size; appends are fsynced before
@@ -21,9 +21,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from feedback_data.jsonl import atomic_path, describe_validation_error, to_json_line
-from feedback_data.schema import FeedbackItem
-from feedback_data.write_lock import acquire, file_lock
+from feedback_data.files.io import atomic_path
+from feedback_data.files.write_lock import acquire, file_lock
+from feedback_data.records.jsonl import describe_validation_error, to_json_line
+from feedback_data.records.schema import FeedbackItem
 
 log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"

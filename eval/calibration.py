@@ -1,6 +1,7 @@
-"""Error-detection calibration on the detection sets (:func:`feedback_data.splits.detection_sets`):
-the paper's 173 StrategyQA records, and the Sports detection set (20% of the paper's Sports
-feedback, by question, never trained on when ``data.holdout_detection`` is on).
+"""Error-detection calibration on the detection sets
+(:func:`feedback_data.sources.splits.detection_sets`): the paper's 173 StrategyQA records,
+and the Sports detection set (20% of the paper's Sports feedback, by question, never trained
+on when ``data.holdout_detection`` is on).
 
 Each record gives a question, a model's chain and the annotators' error types. The model is
 asked whether the chain has an error: the fine-tuned model with the error-types instruction it
@@ -11,7 +12,7 @@ records.
 Decision (the paper's score): the generated label, read with ``parse_error_types_text``.
 Probability: P(no error) is the softmax of the complete-sequence log-probabilities of every
 label the model was trained to write ('no error' and the 15 combinations of the four error
-types, :mod:`feedback_data.critic_labels`), i.e. the model's own probability of 'no error'
+types, :mod:`feedback_data.text.critic_labels`), i.e. the model's own probability of 'no error'
 renormalised over that closed label set.
 
 Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the records
@@ -31,14 +32,13 @@ from eval.metrics import (
     reliability_bins,
 )
 from eval.stats import DEFAULT_B, bootstrap_auroc_ci, bootstrap_mean_ci
-from feedback_data.critic_labels import (
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.tasks.prompts import detection_prompt, detection_shots
+from feedback_data.text.critic_labels import (
     ERROR_LABELS,
-    no_error_probabilities,  # noqa: F401  (eval.selective reads it from here)
     no_error_probability,
 )
-from feedback_data.instructions import error_types_prompt, parse_error_types_text
-from feedback_data.prompts import detection_prompt, detection_shots
-from feedback_data.schema import FeedbackItem
+from feedback_data.text.instructions import error_types_prompt, parse_error_types_text
 from inference.methods import CRITIQUE_TOKENS, Scorer
 
 LABELS: tuple[str, ...] = ERROR_LABELS
@@ -49,8 +49,8 @@ ICL_SHOTS = 4
 def icl_shots(k: int = ICL_SHOTS, task: str = "strategyqa") -> tuple[FeedbackItem, ...]:
     """The ICL baseline's k detection shots, from the paper's training feedback of ``task``
     (for Sports, outside the Sports detection set)."""
-    from feedback_data.splits import is_sports_detection
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.splits import is_sports_detection
 
     pool = [i for i in load_paper_feedback(task, "train") if not is_sports_detection(i)]
     return tuple(detection_shots(pool, k))

@@ -96,11 +96,11 @@ def eval_command(
         return
     from eval.config import EvalConfig, registered_methods
     from eval.runner import KIND, OUTPUTS, run_eval
-    from feedback_data.disk_full import DiskFull
-    from feedback_data.jsonl import DataError
-    from feedback_data.provenance import git_commit
-    from feedback_data.run_mark import NotOurFolder, claim
-    from feedback_data.write_lock import OutputLocked, folder_lock, hold
+    from feedback_data.errors import DataError
+    from feedback_data.files.disk_full import DiskFull
+    from feedback_data.files.provenance import git_commit
+    from feedback_data.files.run_mark import NotOurFolder, claim
+    from feedback_data.files.write_lock import OutputLocked, folder_lock, hold
     from inference.backends import ModelLoadError
     from inference.run_options import check_precision, echo, fail_once
     from inference.sharding import LaunchAborted, current

@@ -8,7 +8,7 @@ from typing import Any
 
 from eval.detection_baselines import DETECTION_BASELINES
 from eval.stats import DEFAULT_B
-from feedback_data.schema import TASKS
+from feedback_data.records.schema import TASKS
 from inference.dispatch import METHOD_REGISTRY
 from inference.methods import (
     DEFAULT_N,
@@ -62,7 +62,7 @@ class EvalConfig:
     wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N records of each detection set (all)
-    # detection sets scored (feedback_data.splits.detection_sets): StrategyQA's 173 paper
+    # detection sets scored (feedback_data.sources.splits.detection_sets): StrategyQA's 173 paper
     # records, and the Sports detection set (20% of the Sports feedback, held out)
     calibration_sets: tuple[str, ...] = TASKS
     # Table 2's baselines on the same records (eval.detection_baselines): prior, agreement,

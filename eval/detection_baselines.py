@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feedback_data.critic_labels import label_probabilities
+from feedback_data.text.critic_labels import label_probabilities
 
 # Table 2's baselines, in the order they are shown; ``sports_rules`` runs on Sports only.
 DETECTION_BASELINES: tuple[str, ...] = ("prior", "agreement", "icl_cf", "sports_rules")
@@ -141,14 +141,14 @@ def sports_rule_check(question: str, chain: str, chain_answer: str | None,
                       vocab: dict) -> SportsRuleCheck:
     """Check a Sports chain against vocab.json.
 
-    The player and the action are read from the question (:func:`feedback_data.sports_vocab.
+    The player and the action are read from the question (:func:`feedback_data.sources.sports_vocab.
     sports_facts`). ``named_sport_right``: the first sport the chain names (after the
     player's name when it names the player) can be the player's sport; None when it names no
     sport or the player is not in the vocabulary. ``answer_right``: the chain says 'yes'
     exactly when the action belongs to the player's sport; None when either is unknown or the
     chain's answer cannot be read.
     """
-    from feedback_data.sports_vocab import sports_facts
+    from feedback_data.sources.sports_vocab import sports_facts
 
     facts = sports_facts(question, vocab)
     named_right: bool | None = None

@@ -142,10 +142,10 @@ def plot_risk_coverage(report: dict[str, Any], path: Path) -> Path | None:
 
 def _save(fig: Any, path: Path, **kwargs: Any) -> None:
     """Render in memory, then write atomically as every output is: a full disk is one
-    DiskFull line (feedback_data.disk_full) and leaves no half-written PNG."""
+    DiskFull line (feedback_data.files.disk_full) and leaves no half-written PNG."""
     import io
 
-    from feedback_data.jsonl import write_bytes
+    from feedback_data.files.io import write_bytes
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", **kwargs)

@@ -14,7 +14,7 @@ from eval.names import (
     method_title,
     table1_title,
 )
-from feedback_data.jsonl import write_json, write_text
+from feedback_data.files.io import write_json, write_text
 
 # Flan-T5 dev accuracy (%) and error detection (%) reported for the paper in the AWS Machine
 # Learning blog "Improve multi-hop reasoning in LLMs by learning from rich human feedback"

@@ -25,9 +25,9 @@ from eval.task_runs import (
     save_predictions,
     task_runs,
 )
-from feedback_data.fetch import task_provenance
-from feedback_data.jsonl import write_records
-from feedback_data.provenance import commit_info
+from feedback_data.files.provenance import commit_info
+from feedback_data.records.jsonl import write_records
+from feedback_data.sources.fetch import task_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = "rhf eval"
@@ -44,11 +44,11 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
 
     from eval.calibration import calibrate
     from eval.report import write_report
-    from feedback_data.answers import answers_match
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import TASKS, FeedbackItem
-    from feedback_data.splits import detection_sets
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import TASKS, FeedbackItem
+    from feedback_data.sources.splits import detection_sets
     from feedback_data.tasks.registry import get_task
+    from feedback_data.text.answers import answers_match
 
     config.check()
     if config.threads:
@@ -56,7 +56,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     out = Path(config.out)
     dev = {task: dev_questions(task, config.limit) for task in config.tasks}  # fail early
     if "cot" in config.methods or "refine" in config.methods:  # too few shots: before models
-        from feedback_data.prompts import default_shots
+        from feedback_data.tasks.prompts import default_shots
         from inference.shot_budget import check_shot_budget
 
         for task in config.tasks:
@@ -279,9 +279,9 @@ def validation_records(info: dict[str, Any]) -> list:
     """The critic's validation records: the paper's training records of the tasks its run
     trained on whose question falls under its ``data.eval_fraction`` (the split training
     validated on), Sports detection records left out. Empty when its run says nothing."""
-    from feedback_data.schema import TASKS
-    from feedback_data.splits import is_held_out, is_sports_detection
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.schema import TASKS
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.splits import is_held_out, is_sports_detection
 
     data = (info.get("config") or {}).get("data") or {}
     fraction = data.get("eval_fraction")
@@ -299,8 +299,8 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
     from dataclasses import asdict
 
     from eval.metrics import choose_threshold
-    from feedback_data.critic_labels import no_error_probabilities, reading_of
-    from feedback_data.instructions import error_types_prompt
+    from feedback_data.text.critic_labels import no_error_probabilities, reading_of
+    from feedback_data.text.instructions import error_types_prompt
 
     spec = config.critic_model or config.model
     critic = models.get(spec)
@@ -324,9 +324,9 @@ def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
     constant), pooled over the tasks its run trained on (every built-in task when its run
     does not say), the Sports detection records left out; and a line saying so."""
     from eval.detection_baselines import no_error_share
-    from feedback_data.schema import TASKS
-    from feedback_data.splits import is_sports_detection
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.schema import TASKS
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.splits import is_sports_detection
 
     data = (info.get("config") or {}).get("data") or {}
     tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS] or list(TASKS)
@@ -353,8 +353,8 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
     )
     from eval.selective import add_selective
     from eval.stats import paired_bootstrap_auroc_diff
-    from feedback_data.answers import answers_match, parse_answer_chain
-    from feedback_data.instructions import answer_prompt
+    from feedback_data.text.answers import answers_match, parse_answer_chain
+    from feedback_data.text.instructions import answer_prompt
 
     gold = [not i.feedback.error_types for i in records]
     ids = [i.feedback.id for i in records]
@@ -394,7 +394,7 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
                 "how": "the ICL baseline's label probabilities divided by those of "
                        "content-free inputs, renormalised (Zhao et al., 2021)"}
         elif name == "sports_rules" and task == "sports_understanding":
-            from feedback_data.bigbench import load_sports_vocab
+            from feedback_data.sources.bigbench import load_sports_vocab
 
             vocab = load_sports_vocab()
             checks = [sports_rule_check(i.example.question, i.chain.text, i.chain.answer, vocab)

@@ -161,7 +161,7 @@ def selective_from_records(records: Sequence[dict[str, Any]], right: dict[str, b
 def chain_is_right(items: Sequence[Any]) -> dict[str, bool]:
     """feedback id -> the reviewed chain's final answer equals the gold answer (FeedbackItems;
     an unreadable answer is wrong)."""
-    from feedback_data.answers import answers_match
+    from feedback_data.text.answers import answers_match
 
     return {i.feedback.id: i.chain.answer is not None and i.example.answer is not None
             and answers_match(i.example, i.chain.answer, i.example.answer) for i in items}
@@ -182,7 +182,7 @@ def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any
     by the model's P(no error) under the error-types instruction (one ``score_choices`` pass,
     :func:`eval.calibration.no_error_probabilities`), right = its answer is the gold one."""
     from eval.calibration import no_error_probabilities
-    from feedback_data.instructions import error_types_prompt
+    from feedback_data.text.instructions import error_types_prompt
 
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
@@ -190,7 +190,7 @@ def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any
     prompts = [error_types_prompt(ex.question, p.text) for ex, p in zip(examples, predictions,
                                                                           strict=True)]
     probs = no_error_probabilities(model, prompts, batch_size=batch_size)
-    from feedback_data.answers import answers_match
+    from feedback_data.text.answers import answers_match
 
     right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
              for ex, p in zip(examples, predictions, strict=True)]

@@ -1,13 +1,13 @@
 """Finding the first wrong step: ProcessBench's score on records that have step labels.
 
 A label is the 0-based index of a chain's first wrong step, -1 when every step is correct
-(the export's step policy, :func:`feedback_data.step_policy.first_wrong_step`). A critic
+(the export's step policy, :func:`feedback_data.text.step_policy.first_wrong_step`). A critic
 predicts the same index. ProcessBench reports the accuracy on the erroneous chains (the
 predicted index is exactly the first wrong step), the accuracy on the correct chains (the
 critic says -1), and their harmonic mean (its "F1").
 
 Labels come from the step ratings, the marked error steps or the steps the error
-descriptions name (:mod:`feedback_data.step_mentions`; the paper's records have only the
+descriptions name (:mod:`feedback_data.text.step_mentions`; the paper's records have only the
 descriptions), and the score says how many each source gave. Records without step information
 are not scored and are counted, never given invented labels.
 
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_data.schema import FeedbackItem
-from feedback_data.step_mentions import first_wrong_from_description
-from feedback_data.step_policy import step_label
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.step_mentions import first_wrong_from_description
+from feedback_data.text.step_policy import step_label
 
 
 @dataclass
@@ -135,9 +135,9 @@ def description_step_critic(gen: Any, items: Sequence[FeedbackItem], *,
                             ) -> tuple[StepScore, list[int | None]]:
     """The multitask model as a step critic: asked the description instruction for each
     record's chain, its text gives -1 for "no error", else the first wrong step it names
-    (:func:`feedback_data.step_mentions.first_wrong_from_description`; None when it names
+    (:func:`feedback_data.text.step_mentions.first_wrong_from_description`; None when it names
     no step of the chain or is ambiguous); scored on the records with step labels."""
-    from feedback_data.instructions import description_prompt
+    from feedback_data.text.instructions import description_prompt
 
     order = getattr(gen, "chain_order", None)  # the chains as the critic was trained
     outs = gen.generate([description_prompt(i.example.question, i.chain.text, order)

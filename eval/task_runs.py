@@ -38,7 +38,7 @@ SHARED_WORK = ("cot", "multitask", "wsc", "wsc_soft", "refine")
 
 def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> None:
     """One JSON line per example, written atomically (a full disk leaves no half file)."""
-    from feedback_data.jsonl import write_records
+    from feedback_data.records.jsonl import write_records
 
     write_records(path, [{"example_id": ex.id, "gold": ex.answer, "answer": p.answer,
                           "text": p.text, "meta": p.meta}
@@ -50,7 +50,7 @@ def critic_reading(config: EvalConfig, models: Models) -> dict[str, Any]:
     'sum' at T 1 without one), with the critic it belongs to, for report.json."""
     from dataclasses import asdict
 
-    from feedback_data.critic_labels import reading_of
+    from feedback_data.text.critic_labels import reading_of
 
     spec = config.critic_model or config.model
     return {"critic": spec, **asdict(reading_of(models.get(spec)))}
@@ -62,7 +62,7 @@ def refine_summary(examples: list, preds: list[Prediction]) -> dict[str, Any]:
     wrong -> right against gold (:func:`eval.metrics.round_flips`; chains replayed from each
     prediction's start and history)."""
     from eval.metrics import round_flips
-    from feedback_data.answers import answers_match, parse_answer_chain
+    from feedback_data.text.answers import answers_match, parse_answer_chain
     from inference.methods import refine_chains
 
     rights, rounds, stops = [], {}, {}
@@ -88,7 +88,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
     (greedy decoding of the same prompt: multitask always, cot and refine when the shots
     do not change with the seed, e.g. k = 0). ``tau``: refine's threshold (resolved by the
     runner); ``critic_cal``: the critic's stored calibration (temperature 1 when None)."""
-    from feedback_data.prompts import default_shots, prompt_id
+    from feedback_data.tasks.prompts import default_shots, prompt_id
     from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method, sample_for_vote
 
     methods = config.methods

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
-from feedback_data.jsonl import DataError
+from feedback_data.errors import DataError, fail
 
 app = typer.Typer(help="Datasets and feedback: fetch, import, statistics, export.",
                   no_args_is_help=True)
@@ -34,8 +33,8 @@ def fetch(
     checked by the content digest of its examples, and where each task came from is printed
     and kept in the cache (SOURCE.json).
     """
-    from feedback_data.fetch import FetchError, fetch_bigbench, fetch_feedback
-    from feedback_data.store import import_paper_feedback
+    from feedback_data.records.store import import_paper_feedback
+    from feedback_data.sources.fetch import FetchError, fetch_bigbench, fetch_feedback
 
     try:
         fetch_bigbench(force=force, from_dirs=from_dir or ())
@@ -46,9 +45,9 @@ def fetch(
 
 
 def build_stats() -> dict:
-    from feedback_data.splits import calibration_items, dev_examples
-    from feedback_data.stats import feedback_stats
-    from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.records.stats import feedback_stats
+    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.sources.splits import calibration_items, dev_examples
 
     report: dict = {"tasks": {}}
     for task, split in PAPER_SPLITS:
@@ -63,9 +62,9 @@ def build_stats() -> dict:
 def build_task_stats(tasks: list[str], feedback: list[Path]) -> dict:
     """`rhf data stats --task T [--feedback F]`: each task's data (sizes, answers, majority
     class, shots) and the statistics of feedback files (e.g. a pull of its annotations)."""
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import FeedbackItem
-    from feedback_data.stats import feedback_stats
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
+    from feedback_data.records.stats import feedback_stats
     from feedback_data.tasks.data import task_summary
 
     report: dict = {"task_specs": {}, "feedback_files": {}}
@@ -90,7 +89,7 @@ def stats(
     """Per task: record counts, error-type shares, dev/calibration sizes, consistency flags.
 
     With --task / --feedback: those tasks' data and those feedback files instead."""
-    from feedback_data.stats import format_stats_table, format_task_stats
+    from feedback_data.records.stats import format_stats_table, format_task_stats
 
     try:
         if task or feedback:
@@ -145,7 +144,7 @@ def check(
 
 
 def _record_formats() -> tuple[str, ...]:
-    from feedback_data.export_formats import EXPORT_FORMATS
+    from feedback_data.exports.formats import EXPORT_FORMATS
 
     return tuple(f.name for f in EXPORT_FORMATS if f.kind == "records")
 
@@ -165,7 +164,7 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
     """Write ``items`` to ``out`` in the records format ``fmt``; refuses to replace what is
     there without ``force``. Each format writes beside the target first, then renames, so a
     failed export leaves the old file or folder as it was."""
-    from feedback_data.export_formats import EXPORT_FORMATS
+    from feedback_data.exports.formats import EXPORT_FORMATS
 
     records = _record_formats()
     if fmt not in records:
@@ -174,7 +173,7 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
     check_target(out, entry.writes_folder, fmt, force)
     if out.parent.exists() and not out.parent.is_dir():
         raise DataError(f"{out.parent} is a file, not a folder")
-    from feedback_data.disk_full import DiskFull
+    from feedback_data.files.disk_full import DiskFull
 
     try:
         assert entry.write is not None
@@ -191,7 +190,7 @@ def export(
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")] = "strategyqa",
     split: Annotated[str, typer.Option(help="train or eval.")] = "train",
     fmt: Annotated[str, typer.Option("--format", help=(
-        "A registered export format (feedback_data/export_formats.py): jsonl or hf "
+        "A registered export format (feedback_data/exports/formats.py): jsonl or hf "
         "(datasets save_to_disk) for rhf's records; or a training format: sft, "
         "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
         "dataset folder)."))] = "jsonl",
@@ -205,12 +204,12 @@ def export(
     ] = "drop",
 ) -> None:
     """Export feedback: rhf's records (JSONL / dataset) or a training format (TRL, ...)."""
-    from feedback_data.export_formats import EXPORT_FORMATS, export_rows
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import FeedbackItem
-    from feedback_data.store import PAPER_SPLITS, load_paper_feedback
-    from feedback_data.trl_formats import ExportError
-    from feedback_data.write_lock import OutputLocked, file_lock, hold
+    from feedback_data.exports.formats import EXPORT_FORMATS, export_rows
+    from feedback_data.exports.trl import ExportError
+    from feedback_data.files.write_lock import OutputLocked, file_lock, hold
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
+    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
 
     try:
         if fmt not in EXPORT_FORMATS:

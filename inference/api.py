@@ -28,15 +28,15 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feedback_data.answers import parse_answer_chain
-from feedback_data.critic_labels import no_error_probabilities
-from feedback_data.instructions import (
+from feedback_data.files.provenance import model_version
+from feedback_data.text.answers import parse_answer_chain
+from feedback_data.text.critic_labels import no_error_probabilities
+from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,
     error_types_prompt,
     parse_error_types_text,
 )
-from feedback_data.provenance import model_version
 from inference.batcher import ServiceBusy
 from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method
 from inference.methods import (
@@ -166,7 +166,7 @@ class MethodRequest(_Req):
 
 def question_of(req: Any) -> Any:
     """The request's question as an unlabelled Example of its task (422 when it cannot be)."""
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
     from feedback_data.tasks.data import question_example
 
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedback_data.source_tokens import source_ids
+from feedback_data.text.source_tokens import source_ids
 from inference.decoding import seq2seq_decode
 from inference.precision import resolve_device, resolve_dtype, torch_dtype
 from inference.sampling import KeyedSampler, row_keys
@@ -46,7 +46,7 @@ def resolve_model_path(spec: str | Path) -> str:
 def _text(path: Path) -> str:
     """A checkpoint's own file as text; bytes that are not UTF-8 are a ModelLoadError naming
     the file and the byte offset."""
-    from feedback_data.text_files import NotUtf8, read_utf8
+    from feedback_data.files.io import NotUtf8, read_utf8
 
     try:
         return read_utf8(path)
@@ -205,7 +205,7 @@ class Backend:
 
     def _token_rows(self, prompts: list[str]) -> list[list[int]]:
         """Each prompt's token ids as the model sees them: cut by the rule training uses
-        (feedback_data.source_tokens.source_ids)."""
+        (feedback_data.text.source_tokens.source_ids)."""
         return [list(r) for r in source_ids(self.tokenizer, prompts, self.max_source_length,
                                             causal=not self.is_encoder_decoder)]
 

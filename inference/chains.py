@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from feedback_data.answers import parse_answer_chain
-from feedback_data.disk_full import DiskFull, disk_full
-from feedback_data.jsonl import append_records, read_records
-from feedback_data.prompts import cot_prompt, default_shots, prompt_id
-from feedback_data.schema import Chain, Example, make_chain_id
+from feedback_data.files.disk_full import DiskFull, disk_full
+from feedback_data.records.jsonl import append_records, read_records
+from feedback_data.records.schema import Chain, Example, make_chain_id
+from feedback_data.tasks.prompts import cot_prompt, default_shots, prompt_id
+from feedback_data.text.answers import parse_answer_chain
 
 
 class TextGenerator(Protocol):
@@ -26,7 +26,7 @@ class TextGenerator(Protocol):
 
 def make_chain(example: Example, text: str, model: str, pid: str, sample: int = 0) -> Chain:
     """A Chain from generated text; an unparseable text is kept with ``parsed=False``. The
-    answer is read as ``example``'s task reads it (feedback_data.answers)."""
+    answer is read as ``example``'s task reads it (feedback_data.text.answers)."""
     answer, steps, parsed = parse_answer_chain(text, example)
     return Chain(id=make_chain_id(example.id, model, pid, sample), example_id=example.id,
                  task=example.task, question=example.question, model=model, prompt_id=pid,

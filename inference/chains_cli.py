@@ -50,10 +50,10 @@ def generate_command(
     Data-parallel: `accelerate launch --num_processes N -m rhf_cli chains generate ...`
     (the same chains as one process; the main process writes).
     """
-    from feedback_data.disk_full import DiskFull
-    from feedback_data.jsonl import DataError
-    from feedback_data.prompts import default_shots
+    from feedback_data.errors import DataError
+    from feedback_data.files.disk_full import DiskFull
     from feedback_data.tasks.loaders import read_questions
+    from feedback_data.tasks.prompts import default_shots
     from feedback_data.tasks.registry import get_task
     from inference.backends import Backend, ModelLoadError
     from inference.chains import generate_chains, select_examples

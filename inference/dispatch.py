@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from feedback_data.prompts import default_shots
+from feedback_data.records.schema import Example
 from feedback_data.registry import Registry
-from feedback_data.schema import Example
+from feedback_data.tasks.prompts import default_shots
 from inference.methods import (
     DEFAULT_N,
     DEFAULT_ROUNDS,

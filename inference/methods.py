@@ -10,14 +10,14 @@ As in the paper (Joshi et al., 2023):
   'no error' and ``w`` otherwise. ``wsc_soft`` (an extension, reported as its own method)
   weighs w + (1 - w) · P('no error'), P renormalised over the labels. The labels are every
   text the error-types instruction trains: 'no error' and the 15 combinations of the four
-  types (:mod:`feedback_data.critic_labels`).
+  types (:mod:`feedback_data.text.critic_labels`).
 - refine: when the model predicts 'no error' at round i, the answer is the chain c_{i-1} it
   was given (``keep="given"``); ``keep="written"`` takes the correction it wrote instead.
   ``rule="threshold"`` (an extension) asks the critic first: a chain whose calibrated
   P(no error) is at least τ stays as it is, and only the others are rewritten.
 
 A critic's reading (its checkpoint's ``critic.json``: label scoring and temperature,
-:mod:`feedback_data.critic_labels`) is applied wherever a P(no error) is read (wsc_soft's
+:mod:`feedback_data.text.critic_labels`) is applied wherever a P(no error) is read (wsc_soft's
 weights, refine's threshold rule); wsc's argmax label does not change with the temperature.
 """
 
@@ -27,8 +27,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from feedback_data.answers import parse_answer_chain
-from feedback_data.critic_labels import (
+from feedback_data.records.schema import Example
+from feedback_data.tasks.prompts import cot_prompt
+from feedback_data.text.answers import parse_answer_chain
+from feedback_data.text.critic_labels import (
     ERROR_LABELS,
     argmax_label,
     label_lengths_of,
@@ -37,14 +39,12 @@ from feedback_data.critic_labels import (
     reading_of,
     reading_rows,
 )
-from feedback_data.instructions import (
+from feedback_data.text.instructions import (
     answer_prompt,
     error_types_prompt,
     parse_refine_output,
     refine_prompt,
 )
-from feedback_data.prompts import cot_prompt
-from feedback_data.schema import Example
 from inference.chains import TextGenerator
 
 # The paper's four methods, and wsc_soft, an extension reported as its own row.

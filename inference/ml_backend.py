@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback_data import labeling_tags as tags
-from feedback_data.chain_format import parse_chain
-from feedback_data.schema import ERROR_NAMES
+from feedback_data.records import labeling_tags as tags
+from feedback_data.records.schema import ERROR_NAMES
+from feedback_data.text.chain_format import parse_chain
 
 
 class TaskError(ValueError):
@@ -44,7 +44,7 @@ def prediction(codes: list[str] | None, description: str | None, n_steps: int,
     """The prediction for one task; an unreadable critic output gives an empty result.
 
     ``p_no_error`` (the critic's P(no error) over all 16 error labels,
-    feedback_data.critic_labels) sets Label Studio's ``score``: the probability of what is
+    feedback_data.text.critic_labels) sets Label Studio's ``score``: the probability of what is
     pre-filled (P(no error) when it says None, else 1 - P(no error)), so the tasks the
     critic is least sure of sort first."""
     if codes is None:

@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from feedback_data.cli_errors import fail
+from feedback_data.errors import fail
 from inference.precision import DEVICES_HELP, DTYPES
 from inference.sharding import DataParallel
 

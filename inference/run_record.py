@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import DataError, write_json
-from feedback_data.provenance import commit_info
+from feedback_data.errors import DataError
+from feedback_data.files.io import write_json
+from feedback_data.files.provenance import commit_info
 
 
 def run_record_path(out: str | Path) -> Path:

@@ -1,5 +1,5 @@
 """k-shot prompts that fit the model's source budget: whole shots are dropped from the end
-until a prompt fits, never cut in the middle (feedback_data.source_tokens would cut it).
+until a prompt fits, never cut in the middle (feedback_data.text.source_tokens would cut it).
 
 :func:`fit_shots` builds each question's prompt with as many of the k shots as fit; a question
 whose prompt does not fit even with one shot is refused (:class:`ShotBudgetError`).
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feedback_data.prompts import cot_prompt
-from feedback_data.schema import Example
-from feedback_data.source_tokens import source_ids
+from feedback_data.records.schema import Example
+from feedback_data.tasks.prompts import cot_prompt
+from feedback_data.text.source_tokens import source_ids
 
 Counter = Callable[[list[str]], list[int]]
 

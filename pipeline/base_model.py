@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import atomic_folder, write_json
+from feedback_data.files.io import atomic_folder, write_json
 from training.recipe.pretrain import PretrainConfig, pretrain_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,8 @@ def cot_accuracy(model: str | Path, k: int = 0, batch_size: int = 128,
                  max_new_tokens: int = 48, limit: int | None = None) -> dict[str, Any]:
     """Greedy k-shot CoT accuracy (seed-0 shots) of ``model`` on the validation and dev sets
     (the first ``limit`` questions of each when given)."""
-    from feedback_data.prompts import default_shots
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
+    from feedback_data.tasks.prompts import default_shots
     from inference.backends import Backend
     from inference.methods import run_cot
     from training.data.pretrain_data import sports_validation_examples
@@ -67,7 +67,7 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
     """Pre-train, check and record the base; copy it to ``ship_to`` when given."""
     import torch
 
-    from feedback_data.provenance import git_commit
+    from feedback_data.files.provenance import git_commit
 
     cfg = cfg or PretrainConfig()
     out = Path(out)

@@ -5,9 +5,9 @@ eval; the model is loaded and run here, in the top layer, and handed to ``rhf an
 (see :func:`register_critic`).
 
 P(no error) is the quantity the calibration reports and wsc_soft weighs with, computed by the
-same function (:func:`feedback_data.critic_labels.no_error_probabilities`): the multitask
+same function (:func:`feedback_data.text.critic_labels.no_error_probabilities`): the multitask
 error-types instruction for (question, chain), the complete-sequence log-probabilities of
-the sixteen :data:`feedback_data.critic_labels.ERROR_LABELS`, softmax, the share of 'no
+the sixteen :data:`feedback_data.text.critic_labels.ERROR_LABELS`, softmax, the share of 'no
 error'. The question is the
 chain's own (``Chain.question``), the one the annotator sees on the task page.
 """
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from feedback_data.instructions import error_types_prompt
-from feedback_data.schema import Chain
+from feedback_data.records.schema import Chain
+from feedback_data.text.instructions import error_types_prompt
 
 if TYPE_CHECKING:  # eval and inference load torch: imported where used, so `rhf` starts fast
     from inference.methods import Scorer
@@ -52,7 +52,7 @@ def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
     prompts = critic_prompts(todo, getattr(scorer, "chain_order", None))
     from tqdm.auto import tqdm
 
-    from feedback_data.critic_labels import no_error_probabilities
+    from feedback_data.text.critic_labels import no_error_probabilities
 
     probs: list[float] = []
     starts = range(0, len(prompts), batch_size)

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from eval.detection_baselines import DETECTION_BASELINES
-from feedback_data import run_mark
-from feedback_data.fetch import sha256_file
-from feedback_data.jsonl import write_json, write_text
-from feedback_data.provenance import git_commit
-from feedback_data.schema import TASKS
-from feedback_data.write_lock import folder_lock, hold
+from feedback_data.files import run_mark
+from feedback_data.files.io import write_json, write_text
+from feedback_data.files.provenance import git_commit
+from feedback_data.files.write_lock import folder_lock, hold
+from feedback_data.records.schema import PAPER_TASKS
+from feedback_data.sources.fetch import sha256_file
 from pipeline.base_model import SHIPPED_BASE, build_base, read_record
 from pipeline.stages import Stages
 from training.recipe.pretrain import PretrainConfig
@@ -44,7 +44,8 @@ STAGE_KEY = "stage_key.txt"
 # The modules each stage runs (its code, in its cache key: pipeline.stage_code) and the
 # stages it reads from. The shipped base has no code: its weights' sha256 is its input.
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "data": ("feedback_data.fetch", "feedback_data.task_sources", "feedback_data.store"),
+    "data": ("feedback_data.sources.fetch", "feedback_data.sources.task_sources",
+             "feedback_data.records.store"),
     "base": ("pipeline.base_model",),  # only when the base is rebuilt
     "chains": ("inference.chains", "inference.backends"),
     "annotation": ("pipeline.pilot",),
@@ -147,7 +148,7 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
 def prepare_stage_run(out: Path, key: str) -> bool:
     """A training stage's run folder for inputs ``key``: True when it holds a run of the same
     inputs (to resume). A run of other inputs is cleared first, but only when it is a
-    training run holding nothing else (:func:`feedback_data.run_mark.clear`)."""
+    training run holding nothing else (:func:`feedback_data.files.run_mark.clear`)."""
     from training.run.run_folder import OWNS as TRAIN_OWNS
 
     marker = out / STAGE_KEY
@@ -169,7 +170,7 @@ def _chains(base: str, out: Path, cfg: DemoConfig) -> dict[str, Any]:
 
     backend = Backend.load(base, device=cfg.device, dtype=cfg.dtype)
     result: dict[str, Any] = {}
-    for task in TASKS:
+    for task in PAPER_TASKS:
         path = out / f"{task}.jsonl"
         chains = generate_chains(backend, select_examples(task, "train", limit=cfg.pilot), task,
                                  k=cfg.k, out=path, max_new_tokens=cfg.max_new_tokens)
@@ -216,8 +217,8 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     started = time.perf_counter()
 
     def data() -> dict[str, Any]:
-        from feedback_data.fetch import fetch_bigbench, fetch_feedback
-        from feedback_data.store import import_paper_feedback
+        from feedback_data.records.store import import_paper_feedback
+        from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
 
         sources = fetch_bigbench(log=log)
         fetch_feedback(log=log)
@@ -249,7 +250,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     if cfg.with_annotation:
         from pipeline.pilot import run_pilot
 
-        files = [chains[f"{t}_file"] for t in TASKS]
+        files = [chains[f"{t}_file"] for t in PAPER_TASKS]
         ann = stages.run("annotation", {"chains": files, "base": base},
                          lambda: run_pilot(files, out / "annotation", log=log),
                          code=STAGE_CODE["annotation"], after=STAGE_AFTER["annotation"])
@@ -281,7 +282,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
         extra={"demo": {**{k: str(v) if isinstance(v, Path) else v
                           for k, v in asdict(cfg).items()},
                         "base_record": read_record(base),
-                        "pilot_parse_rate": {t: chains[f"{t}_parse_rate"] for t in TASKS}}},
+                        "pilot_parse_rate": {t: chains[f"{t}_parse_rate"] for t in PAPER_TASKS}}},
     )
     eval_key = repr(eval_cfg)  # before the stages' provenance joins the report
     eval_cfg.extra["demo"]["stages"] = stages.provenance()
@@ -301,7 +302,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
                    else f"{t['seconds']:.0f} s")
         for n, t in stages.times.items()) + f"; total {total:.0f} s")
     log("pilot chains parse rate: " + ", ".join(
-        f"{t} {chains[f'{t}_parse_rate']:.0%}" for t in TASKS))
+        f"{t} {chains[f'{t}_parse_rate']:.0%}" for t in PAPER_TASKS))
     log(f"report: {out / 'report.md'} (and report.json, plots in {out})")
     log("")
     log(headline_table(report))
@@ -311,7 +312,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
 def headline_table(report: dict[str, Any]) -> str:
     """The methods-by-tasks accuracy table of a report, as plain text."""
     summary = report.get("accuracy", {})
-    tasks = [t for t in TASKS if any(t in v for v in summary.values())]
+    tasks = [t for t in PAPER_TASKS if any(t in v for v in summary.values())]
     lines = [f"{'method':<12}" + "".join(f"{t:>24}" for t in tasks)]
     for method, per_task in summary.items():
         cells = []

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
+from feedback_data.errors import fail
 from inference.run_options import Device, Dtype
 
 
@@ -56,8 +56,8 @@ def demo_command(
     dtype: Dtype = "auto",
 ) -> None:
     """Run the whole loop on the embedded default and write runs/demo/report.md."""
-    from feedback_data.fetch import FetchError
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
+    from feedback_data.sources.fetch import FetchError
     from pipeline.demo import DemoConfig, apply_quick, run_demo
 
     cfg = DemoConfig(out=out, model=model, rebuild_base=rebuild_base, fresh=fresh,
@@ -68,8 +68,8 @@ def demo_command(
     cfg.separate_critic, cfg.critic_config = separate_critic, critic_config
     if quick:
         apply_quick(cfg)
-    from feedback_data.run_mark import NotOurFolder
-    from feedback_data.write_lock import OutputLocked, command_line
+    from feedback_data.files.run_mark import NotOurFolder
+    from feedback_data.files.write_lock import OutputLocked, command_line
     from inference.backends import ModelLoadError
     from inference.precision import PrecisionError
     from inference.run_options import check_precision

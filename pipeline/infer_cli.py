@@ -75,11 +75,12 @@ def infer_command(
     if ctx.invoked_subcommand is not None:
         return
     from eval.metrics import accuracy
-    from feedback_data.answers import answers_match
-    from feedback_data.disk_full import DiskFull
-    from feedback_data.jsonl import DataError, write_records
+    from feedback_data.errors import DataError
+    from feedback_data.files.disk_full import DiskFull
+    from feedback_data.records.jsonl import write_records
     from feedback_data.tasks.loaders import read_questions
     from feedback_data.tasks.registry import get_task
+    from feedback_data.text.answers import answers_match
     from inference.backends import Backend, ModelLoadError
     from inference.chains import select_examples
     from inference.dispatch import MethodParams, check_method, run_method
@@ -108,7 +109,7 @@ def infer_command(
         if not examples:
             raise ValueError("no questions to answer (check --examples, --split and --limit)")
         if method in ("cot", "refine"):  # too few or too long shots: before any model loads
-            from feedback_data.prompts import default_shots
+            from feedback_data.tasks.prompts import default_shots
             from inference.shot_budget import check_shot_budget
 
             check_shot_budget(base_model if method == "refine" else model, spec.name,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
+from feedback_data.errors import fail
 from pipeline.base_model import build_base
 from training.recipe.pretrain import PretrainConfig
 
@@ -22,7 +22,7 @@ def init_tiny_command(
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
 ) -> None:
     """Build a tiny T5 (random weights) with a BPE tokenizer trained on the task text."""
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
     from training.model.tiny_model import count_parameters, init_tiny
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -69,7 +69,7 @@ def pretrain_tiny_command(
     on the Sports validation questions and both dev sets. The demo's shipped base
     (models/tiny-base) was built with the defaults and --ship models/tiny-base.
     """
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
     from training.run.checkpoint import CheckpointError
     from training.run.config import ConfigError
 

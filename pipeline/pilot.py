@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from feedback_data.schema import TASKS
+from feedback_data.records.schema import PAPER_TASKS
 
 
 def run_pilot(chain_files: list[str], out: Path, log=print) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def run_pilot(chain_files: list[str], out: Path, log=print) -> dict[str, Any]:
     from annotation.server import credentials, start_label_studio
     from annotation.simulate import simulate_annotations
     from annotation.tasks import known_examples, read_chains
-    from feedback_data.jsonl import write_records
+    from feedback_data.records.jsonl import write_records
 
     data_dir = out / "label-studio-data"
     token, password, _ = credentials(data_dir)  # kept in DATA_DIR/credentials (mode 600)
@@ -27,7 +27,7 @@ def run_pilot(chain_files: list[str], out: Path, log=print) -> dict[str, Any]:
         client = LabelStudioClient(server.url, server.token)
         project = setup_project(client, title="rhf demo pilot")
         chains = [c for f in chain_files for c in read_chains(f)]
-        push_chains(client, project, chains, known_examples(TASKS))
+        push_chains(client, project, chains, known_examples(PAPER_TASKS))
         simulate_annotations(client, project)
         items = pull_feedback(client, project)
     finally:

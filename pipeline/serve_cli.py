@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from feedback_data.cli_errors import fail
+from feedback_data.errors import fail
 from inference.batcher import BatchingConfig
 from inference.run_options import Device, Dtype
 from pipeline.http_guard import DEFAULT_MAX_BODY_BYTES
@@ -85,9 +85,9 @@ def serve(
                     f"that can reach {host}:{port}", fg=typer.colors.YELLOW, err=True)
     import uvicorn
 
+    from feedback_data.files.write_lock import OutputLocked
     from feedback_data.tasks.registry import TASK_PATH_ENV
     from feedback_data.tasks.spec import SpecError
-    from feedback_data.write_lock import OutputLocked
     from inference.backends import ModelLoadError
     from inference.precision import PrecisionError
     from inference.run_options import check_precision

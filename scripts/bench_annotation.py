@@ -29,7 +29,7 @@ from annotation.convert import convert_export, simulator_email
 from annotation.server import start_label_studio
 from annotation.simulate import simulated_result
 from annotation.tasks import build_tasks, paper_chains
-from feedback_data.schema import make_chain_id
+from feedback_data.records.schema import make_chain_id
 
 
 def synthetic_chains(n: int):
@@ -46,12 +46,12 @@ def bench_webhook(sizes: list[int], deliveries: int = 50) -> None:
     """Median seconds per webhook delivery against stores of each size (index vs re-read)."""
     from fastapi.testclient import TestClient
 
+    from annotation import labeling_config as lc
     from annotation.campaign import SECRET_HEADER
     from annotation.convert import feedback_from_annotation
     from annotation.webhook import WEBHOOK_PATH
-    from feedback_data import labeling_config as lc
-    from feedback_data.jsonl import write_records
-    from feedback_data.store import FeedbackStore
+    from feedback_data.records.jsonl import write_records
+    from feedback_data.records.store import FeedbackStore
     from pipeline.serve import create_app
 
     os.environ.pop("LABEL_STUDIO_URL", None)

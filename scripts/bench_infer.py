@@ -36,8 +36,8 @@ def plain_loop_wsc(backend, examples, n: int, w: float, temperature: float,
                    max_new_tokens: int, seed: int) -> list[str | None]:
     """wsc as a plain loop: one generate call per sample, one label-scoring call per sample
     (the same rule as :func:`inference.methods.run_wsc`: argmax of the five label scores)."""
-    from feedback_data.chain_format import parse_chain
-    from feedback_data.instructions import answer_prompt, error_types_prompt
+    from feedback_data.text.chain_format import parse_chain
+    from feedback_data.text.instructions import answer_prompt, error_types_prompt
     from inference.methods import ERROR_LABELS, label_weight, weighted_vote
 
     answers = []
@@ -95,8 +95,8 @@ def compare_dtype(model: str, dtype: str, questions: int, max_new_tokens: int,
                   batch_size: int) -> None:
     """Greedy CoT answers (0-shot) on the first ``questions`` dev questions of each task and
     the critic's label log-probabilities over those chains, in float32 and in ``dtype``."""
-    from feedback_data.instructions import error_types_prompt
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
+    from feedback_data.text.instructions import error_types_prompt
     from inference.backends import Backend
     from inference.methods import ERROR_LABELS, label_probabilities, run_cot
 
@@ -152,7 +152,7 @@ def main() -> None:
 
     import torch
 
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
     from inference.backends import Backend
     from inference.methods import run_cot, run_multitask, run_refine, run_wsc
 
@@ -176,8 +176,8 @@ def main() -> None:
         print(f"model {model}, {len(examples)} questions, n={args.n}, max_new_tokens="
               f"{args.max_new_tokens}, batch {args.batch_size}, torch threads "
               f"{torch.get_num_threads()}")
-        from feedback_data.instructions import answer_prompt, error_types_prompt
-        from feedback_data.splits import calibration_items
+        from feedback_data.sources.splits import calibration_items
+        from feedback_data.text.instructions import answer_prompt, error_types_prompt
 
         mixed = [ex for pair in zip(dev_examples("strategyqa"),
                                     dev_examples("sports_understanding"), strict=False)

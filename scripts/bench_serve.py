@@ -84,7 +84,7 @@ def main() -> None:
     import torch
 
     from annotation.server import free_port
-    from feedback_data.splits import calibration_items
+    from feedback_data.sources.splits import calibration_items
     from inference.backends import Backend
     from inference.batcher import BatchingConfig
     from pipeline.serve import create_app

@@ -29,9 +29,9 @@ def main() -> None:
     import torch
 
     from eval.metrics import auroc, expected_calibration_error
-    from feedback_data.critic_labels import ERROR_LABELS, no_error_probability
-    from feedback_data.instructions import error_types_prompt
-    from feedback_data.splits import detection_sets
+    from feedback_data.sources.splits import detection_sets
+    from feedback_data.text.critic_labels import ERROR_LABELS, no_error_probability
+    from feedback_data.text.instructions import error_types_prompt
     from inference.backends import Backend
 
     torch.set_num_threads(args.threads)

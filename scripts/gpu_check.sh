@@ -54,8 +54,8 @@ PY
 
 say "2/4 data (from the local cache / RHF_DATA_DIR / RHF_FEEDBACK_SOURCE, no network)"
 "$PY" -c "
-from feedback_data.fetch import fetch_bigbench, fetch_feedback
-from feedback_data.store import import_paper_feedback
+from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
+from feedback_data.records.store import import_paper_feedback
 fetch_bigbench(); fetch_feedback(); import_paper_feedback()"
 
 say "3/4 training benchmark (at most ${TRAIN_TIMEOUT}s)"

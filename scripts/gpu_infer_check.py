@@ -36,8 +36,8 @@ def main() -> None:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from feedback_data.prompts import default_shots
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
+    from feedback_data.tasks.prompts import default_shots
     from inference.backends import Backend
     from inference.methods import run_cot, run_wsc
     from training.model.tiny_model import FLAN_T5_LARGE, build_tokenizer

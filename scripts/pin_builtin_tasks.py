@@ -8,7 +8,7 @@ and numbers of `rhf eval` on the shipped base (models/tiny-base).
 
 The pins in tests/assets/builtin_pins.json were first written at commit e5ada69, before tasks
 became specs, from the ``bigbench==1.0.0`` sdist. They were re-taken once when the data
-began to come from sources checked by content (feedback_data/task_sources.py), because that
+began to come from sources checked by content (feedback_data/sources/task_sources.py), because that
 sdist is gone and examples are now ordered by id, never by file position. What moved then,
 on purpose, and nothing else:
 
@@ -84,15 +84,15 @@ def _round(obj: Any) -> Any:
 
 def data_pins() -> dict[str, Any]:
     """Everything that does not need a model."""
+    from annotation.labeling_config import labeling_config
     from annotation.simulate import simulated_result
     from annotation.tasks import paper_chains, task_data
-    from feedback_data.bigbench import load_sports_vocab
     from feedback_data.cli import build_stats
-    from feedback_data.labeling_config import labeling_config
-    from feedback_data.prompts import cot_prompt, default_shots, prompt_id
-    from feedback_data.splits import dev_examples
-    from feedback_data.store import load_paper_feedback
-    from feedback_data.trl_formats import build
+    from feedback_data.exports.trl import build
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.bigbench import load_sports_vocab
+    from feedback_data.sources.splits import dev_examples
+    from feedback_data.tasks.prompts import cot_prompt, default_shots, prompt_id
     from inference.chains import select_examples
     from training.recipe.multitask import multitask_pairs
     from training.recipe.refine import refine_pairs

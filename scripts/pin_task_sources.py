@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from feedback_data.task_sources import (
+from feedback_data.sources.task_sources import (
     BUILTIN,
     PINS_FILE,
     Source,

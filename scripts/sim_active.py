@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 
 from eval.metrics import auroc
-from feedback_data.critic_labels import no_error_probabilities
-from feedback_data.instructions import error_types_prompt, error_types_text
-from feedback_data.schema import FeedbackItem
-from feedback_data.source_tokens import source_ids
-from feedback_data.store import load_paper_feedback
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.records.store import load_paper_feedback
+from feedback_data.text.critic_labels import no_error_probabilities
+from feedback_data.text.instructions import error_types_prompt, error_types_text
+from feedback_data.text.source_tokens import source_ids
 from inference.backends import Backend
 from training.model.tiny_model import init_tiny
 
@@ -62,7 +62,7 @@ def train_critic(init_dir: Path, items: list[FeedbackItem], seed: int, steps: in
     targets = [error_types_text(list(i.feedback.error_types)) for i in items]
     for _ in range(steps):
         idx = [rng.randrange(len(items)) for _ in range(min(batch_size, len(items)))]
-        # cut as inference cuts (feedback_data.source_tokens), then padded
+        # cut as inference cuts (feedback_data.text.source_tokens), then padded
         enc = tokenizer.pad({"input_ids": source_ids(tokenizer, [sources[i] for i in idx],
                                                      max_len, causal=False)},
                             return_tensors="pt")

@@ -24,14 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from feedback_data.schema import FeedbackItem  # noqa: E402
-from feedback_data.step_mentions import steps_from_descriptions  # noqa: E402
+from feedback_data.records.schema import FeedbackItem  # noqa: E402
+from feedback_data.text.step_mentions import steps_from_descriptions  # noqa: E402
 
 FILES = (("strategyqa", "train"), ("strategyqa", "eval"), ("sports_understanding", "train"))
 
 
 def erroneous(task: str) -> list[FeedbackItem]:
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     return [i for t, split in FILES if t == task for i in load_paper_feedback(t, split)
             if i.feedback.error_types]
@@ -84,7 +84,7 @@ def check(path: Path) -> int:
 
 
 def coverage() -> None:
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     for task, split in FILES:
         items = [i for i in load_paper_feedback(task, split) if i.feedback.error_types]

@@ -99,7 +99,7 @@ def bootstrap_auroc(scores: list[float], gold: list[bool], n: int = 1000, seed: 
 def read_folder(folder: Path) -> dict[str, Any]:
     """Validation numbers of one critic folder (final/ or critic/)."""
     from eval.metrics import expected_calibration_error
-    from feedback_data.critic_labels import (
+    from feedback_data.text.critic_labels import (
         SCORINGS,
         fit_temperature,
         load_reading,

@@ -53,9 +53,9 @@ def bigbench_tasks() -> Path:
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """Fetch (once per cache) and import the real data; request it only where needed."""
-    from feedback_data import paths
-    from feedback_data.fetch import fetch_bigbench, fetch_feedback
-    from feedback_data.store import import_paper_feedback
+    from feedback_data.files import paths
+    from feedback_data.records.store import import_paper_feedback
+    from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
 
     # No explicit source when neither is there: then any filled cache is used as it is
     # (offline), and an empty one is filled from the paper's repository.
@@ -69,7 +69,7 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def raw_feedback_dir(real_data: Path) -> Path:
-    from feedback_data import paths
+    from feedback_data.files import paths
 
     return paths.feedback_raw_dir()
 

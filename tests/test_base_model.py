@@ -30,8 +30,8 @@ def test_pretrain_tiny_writes_a_record_and_ships(tmp_path):
 
 @pytest.mark.usefixtures("real_data")
 def test_synthetic_sports_never_uses_a_dev_or_validation_question():
-    from feedback_data.bigbench import normalize_question
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.bigbench import normalize_question
+    from feedback_data.sources.splits import dev_examples
     from training.data.pretrain_data import sports_validation_examples, synthetic_sports_examples
 
     task = "sports_understanding"
@@ -47,7 +47,7 @@ def test_synthetic_sports_never_uses_a_dev_or_validation_question():
 
 @pytest.mark.usefixtures("real_data")
 def test_majority_class_of_the_dev_sets():
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
     from pipeline.base_model import majority_class
 
     # 107 of the 197 Sports dev answers are "no"; 300 of the 551 StrategyQA ones.

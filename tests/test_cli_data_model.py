@@ -12,9 +12,9 @@ runner = CliRunner()
 
 @pytest.mark.usefixtures("real_data")
 def test_data_stats_json_matches_library():
-    from feedback_data.splits import dev_examples
-    from feedback_data.stats import feedback_stats
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.stats import feedback_stats
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.splits import dev_examples
 
     result = runner.invoke(app, ["data", "stats", "--json"])
     assert result.exit_code == 0, result.output

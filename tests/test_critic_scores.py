@@ -19,10 +19,10 @@ import annotation.campaign
 import annotation.cli
 import pipeline.critic_scores as cs
 from annotation.queue import order_chains, read_scores
-from feedback_data.critic_labels import ERROR_LABELS, label_probabilities
-from feedback_data.instructions import error_types_prompt
-from feedback_data.jsonl import read_records
-from feedback_data.schema import Chain
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import Chain
+from feedback_data.text.critic_labels import ERROR_LABELS, label_probabilities
+from feedback_data.text.instructions import error_types_prompt
 from inference.toy_models import ScriptedGenerator
 from rhf_cli import app
 

@@ -1,8 +1,8 @@
 import pytest
 
-from feedback_data.bigbench import load_sports_vocab, normalize_question
-from feedback_data.splits import calibration_items, dev_examples
-from feedback_data.sports_vocab import sports_explanation, sports_facts
+from feedback_data.sources.bigbench import load_sports_vocab, normalize_question
+from feedback_data.sources.splits import calibration_items, dev_examples
+from feedback_data.sources.sports_vocab import sports_explanation, sports_facts
 from training.data.pretrain_data import pretrain_examples
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)

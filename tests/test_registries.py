@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.jsonl import write_records
+from feedback_data.records.jsonl import write_records
 from feedback_data.registry import Registry, UnknownName
 from rhf_cli import app
 
@@ -50,7 +50,7 @@ def _toy_method(model, examples, params, **_inputs):
 
 
 def _toy_rows(items):
-    from feedback_data.trl_formats import ExportReport
+    from feedback_data.exports.trl import ExportReport
 
     report = ExportReport("toy", records=len(items), rows=len(items))
     return [{"question": i.example.question, "toy": True} for i in items], report
@@ -59,7 +59,7 @@ def _toy_rows(items):
 @pytest.fixture()
 def toys(tmp_path):
     """A toy method, export format and task, registered here and taken out afterwards."""
-    from feedback_data.export_formats import EXPORT_FORMATS, ExportFormat
+    from feedback_data.exports.formats import EXPORT_FORMATS, ExportFormat
     from feedback_data.tasks.registry import TASKS, register_spec
     from feedback_data.tasks.spec import parse_spec
     from inference.dispatch import METHOD_REGISTRY, Method
@@ -112,7 +112,7 @@ def test_toys_reach_the_cli_eval_and_the_service(toys, tmp_path):
     assert "| Toy method |" in markdown and "Toy task" in markdown
 
     feedback = tmp_path / "feedback.jsonl"
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     write_records(feedback, load_paper_feedback("strategyqa", "train")[:3])
     ok = runner.invoke(app, ["data", "export", str(tmp_path / "rows.jsonl"), "--format",
@@ -137,7 +137,7 @@ def test_toys_reach_the_cli_eval_and_the_service(toys, tmp_path):
 
 def test_unknown_names_are_one_clear_error_never_a_key_error(tmp_path):
     from eval.config import EvalConfig
-    from feedback_data.export_formats import build
+    from feedback_data.exports.formats import build
     from inference.dispatch import MethodParams, run_method
     from training.run.config import ConfigError
     from training.run.config_load import load_config

@@ -19,7 +19,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from feedback_data.cli_errors import fail as _fail
+from feedback_data.errors import fail as _fail
 
 RUN = "run"  # the hidden command that trains; `rhf train ARGS` is `rhf train run ARGS`
 _LINE = "rhf.train.line"
@@ -97,8 +97,8 @@ def train_command(
     if not (objective or config or extra_config or rest or model or out or resume):
         typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
         return
-    from feedback_data.disk_full import DiskFull
-    from feedback_data.write_lock import command_as
+    from feedback_data.files.disk_full import DiskFull
+    from feedback_data.files.write_lock import command_as
     from training.recipe.numerics_guard import NonFiniteError
     from training.recipe.objectives import train
     from training.run.checkpoint import CheckpointError

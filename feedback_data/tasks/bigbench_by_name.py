@@ -1,8 +1,8 @@
 """BIG-bench tasks by name (``loader: {bigbench: NAME}``), from the same sources as the data.
 
 The first time a task is asked for, ``NAME/task.json`` is read from the first source that has
-it (feedback_data.task_sources: local folders, then BIG-bench's public raw files) and stored in
-the cache with its provenance, so every later read is offline and fast.
+it (feedback_data.sources.task_sources: local folders, then BIG-bench's public raw files) and
+stored in the cache with its provenance, so every later read is offline and fast.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from feedback_data import paths
-from feedback_data.jsonl import DataError
-from feedback_data.task_sources import SourceError, check_name
+from feedback_data.errors import DataError
+from feedback_data.files import paths
+from feedback_data.sources.task_sources import SourceError, check_name
 
 
 def bigbench_task_file(name: str) -> Path:
@@ -23,7 +23,7 @@ def bigbench_task_file(name: str) -> Path:
 
 def fetch_bigbench_tasks(names: Iterable[str]) -> None:
     """Fetch each of ``names`` not cached yet; one clear error for the first that fails."""
-    from feedback_data.fetch import FetchError, fetch_task
+    from feedback_data.sources.fetch import FetchError, fetch_task
 
     for name in dict.fromkeys(names):
         try:

@@ -9,7 +9,7 @@ train feedback questions, and shots from the train questions with a gold explana
 
 from __future__ import annotations
 
-from feedback_data.schema import Example
+from feedback_data.records.schema import Example
 
 # Shots longer than this (question + explanation, characters) are skipped so that a 4-shot
 # prompt stays within a small model's source length (~300 tokens for the tiny T5).
@@ -19,9 +19,9 @@ MAX_SHOT_CHARS = 220
 def builtin_split(task: str, split: str) -> list[Example]:
     """'train' (the paper's train feedback questions, one per question), 'dev' (the dev set)
     or 'all' (every BIG-bench example, one per question)."""
-    from feedback_data.bigbench import load_bigbench, normalize_question
-    from feedback_data.splits import dev_examples
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.bigbench import load_bigbench, normalize_question
+    from feedback_data.sources.splits import dev_examples
 
     if split == "dev":
         pool = dev_examples(task)
@@ -43,9 +43,9 @@ def builtin_split(task: str, split: str) -> list[Example]:
 
 def builtin_shot_pool(task: str) -> tuple[Example, ...]:
     """Train-feedback questions with a gold explanation, in file order, one per question."""
-    from feedback_data.bigbench import load_bigbench, load_sports_vocab, normalize_question
-    from feedback_data.sports_vocab import sports_explanation
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.bigbench import load_bigbench, load_sports_vocab, normalize_question
+    from feedback_data.sources.sports_vocab import sports_explanation
 
     seen: set[str] = set()
     pool: list[Example] = []

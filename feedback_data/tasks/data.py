@@ -11,9 +11,9 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
-from feedback_data.bigbench import normalize_question
-from feedback_data.jsonl import DataError
-from feedback_data.schema import Example, stable_id
+from feedback_data.errors import DataError
+from feedback_data.records.schema import Example, stable_id
+from feedback_data.sources.bigbench import normalize_question
 from feedback_data.tasks.builtin import builtin_shot_pool, builtin_split
 from feedback_data.tasks.loaders import (
     LoadReport,
@@ -169,7 +169,7 @@ def question_example(task: str | TaskSpec, question: str, options: list[str] | N
     A multiple-choice question gets its ``options`` shown in the question and kept in meta
     (a question that already ends with 'Options: (A) ...' may leave them out).
     """
-    from feedback_data.answers import (
+    from feedback_data.text.answers import (
         FORMAT_KEY,
         OPTIONS_KEY,
         options_from_question,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import DataError
-from feedback_data.text_files import NotUtf8, read_utf8
+from feedback_data.errors import DataError
+from feedback_data.files.io import NotUtf8, read_utf8
 
 BIGBENCH_FILE = "task.json"
 

@@ -18,17 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedback_data.answers import (
-    ALIASES_KEY,
-    FORMAT_KEY,
-    OPTIONS_KEY,
-    letter,
-    normalize_answer,
-    render_options,
-)
-from feedback_data.bigbench import example_id, normalize_question
-from feedback_data.jsonl import DataError, iter_json_lines
-from feedback_data.schema import Example, stable_id
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import iter_json_lines
+from feedback_data.records.schema import Example, stable_id
+from feedback_data.sources.bigbench import example_id, normalize_question
 from feedback_data.tasks.bigbench_by_name import bigbench_task_file
 from feedback_data.tasks.formats import (
     parse_bbh_task,
@@ -38,6 +31,14 @@ from feedback_data.tasks.formats import (
     split_options,
 )
 from feedback_data.tasks.spec import SpecError, TaskSpec
+from feedback_data.text.answers import (
+    ALIASES_KEY,
+    FORMAT_KEY,
+    OPTIONS_KEY,
+    letter,
+    normalize_answer,
+    render_options,
+)
 
 SOURCE_OF_KIND = {"bigbench": "bigbench", "bigbench_file": "bigbench", "bbh": "file",
                   "jsonl": "file", "hf": "dataset"}
@@ -395,7 +396,7 @@ def read_questions(path: str | Path, spec: TaskSpec) -> list[Example]:
     would. Answers may be missing (unlabelled questions)."""
     from pydantic import ValidationError
 
-    from feedback_data.jsonl import describe_validation_error
+    from feedback_data.records.jsonl import describe_validation_error
 
     out: list[Example] = []
     seen: dict[str, str] = {}

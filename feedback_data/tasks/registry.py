@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from feedback_data.answers import YES_NO
 from feedback_data.registry import Registry, UnknownName
 from feedback_data.tasks.spec import LoaderSpec, ShotsSpec, SpecError, TaskSpec, load_spec_file
+from feedback_data.text.answers import YES_NO
 
 TASKS: Registry[TaskSpec] = Registry("task")
 TASK_PATH_ENV = "RHF_TASK_PATH"

@@ -33,16 +33,16 @@ from typing import Any
 
 import yaml
 
-from feedback_data.answers import NORMALIZERS, YES_NO, AnswerFormat
-from feedback_data.jsonl import DataError
-from feedback_data.schema import TASK_NAME_PATTERN
+from feedback_data.errors import DataError
+from feedback_data.files.io import NotUtf8, read_utf8
+from feedback_data.records.schema import TASK_NAME_PATTERN
 from feedback_data.tasks.formats import (
     bigbench_task_path,
     bigbench_template,
     parse_bigbench_task,
     read_json,
 )
-from feedback_data.text_files import NotUtf8, read_utf8
+from feedback_data.text.answers import NORMALIZERS, YES_NO, AnswerFormat
 
 LOADER_KINDS = ("bigbench", "bigbench_file", "bbh", "jsonl", "hf")
 SHOT_SOURCES = ("data", "file", "prompt", "none")

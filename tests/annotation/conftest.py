@@ -12,9 +12,9 @@ import pytest
 
 from annotation.client import LabelStudioClient
 from annotation.server import LabelStudioServer, find_label_studio_bin, start_label_studio
-from feedback_data.chain_format import parse_chain
-from feedback_data.jsonl import read_records
-from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.text.chain_format import parse_chain
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from annotation import labeling_config as lc
 from annotation.campaign import connect_ml_backend, pull_feedback, push_chains, setup_project
 from annotation.server import free_port
-from feedback_data import labeling_config as lc
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.browser]
 CHROMIUM = Path(os.environ.get("RHF_CHROMIUM", "/usr/bin/chromium"))
@@ -207,7 +207,7 @@ def test_step_ratings_that_contradict_the_ticked_steps_are_flagged_on_pull(
     choices). An annotator who rates step 1 Correct and ticks it as wrong gets a pulled record
     flagged step_ratings_disagree, counted on pull and left out of the step-level export."""
     from annotation.convert import RATINGS_DISAGREE, convert
-    from feedback_data.trl_formats import build
+    from feedback_data.exports.trl import build
 
     chain = chains[0]
     pid = setup_project(ls_client, project_title)

@@ -7,12 +7,12 @@ import random
 
 import pytest
 
+from annotation import labeling_config as lc
 from annotation.convert import NONE_WITH_TYPES, convert_export, feedback_id
-from feedback_data import labeling_config as lc
-from feedback_data.chain_format import parse_chain
-from feedback_data.consistency import is_inconsistent
-from feedback_data.jsonl import DataError
-from feedback_data.schema import ERROR_CODES
+from feedback_data.errors import DataError
+from feedback_data.records.consistency import is_inconsistent
+from feedback_data.records.schema import ERROR_CODES
+from feedback_data.text.chain_format import parse_chain
 
 
 def _users(asset: dict) -> dict[int, str]:

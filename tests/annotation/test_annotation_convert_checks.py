@@ -9,6 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from annotation import labeling_config as lc
 from annotation.cli import app
 from annotation.convert import (
     ERROR_WITHOUT_TYPE,
@@ -16,10 +17,10 @@ from annotation.convert import (
     RATINGS_INCOMPLETE,
     convert,
 )
-from feedback_data import labeling_config as lc
-from feedback_data.consistency import is_inconsistent
-from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import FeedbackItem
+from feedback_data.errors import DataError
+from feedback_data.records.consistency import is_inconsistent
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import FeedbackItem
 
 
 def _users(asset: dict) -> dict[int, str]:
@@ -184,7 +185,7 @@ def test_step_ratings_and_incomplete_ratings(export_asset):
 def test_ratings_that_contradict_the_ticked_steps_are_flagged(export_asset, ratings, ticked,
                                                               disagree):
     from annotation.convert import RATINGS_DISAGREE
-    from feedback_data.step_policy import first_wrong_step
+    from feedback_data.text.step_policy import first_wrong_step
 
     asset = copy.deepcopy(export_asset)
     _task, ann = _ann(asset, 54)

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from annotation.tasks import paper_chains
-from feedback_data.jsonl import read_records, write_records
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.jsonl import read_records, write_records
+from feedback_data.records.schema import FeedbackItem
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 

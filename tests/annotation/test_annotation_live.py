@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from annotation import labeling_config as lc
 from annotation.campaign import pull_feedback, push_chains, setup_project
 from annotation.client import LabelStudioClient, LabelStudioError
 from annotation.server import free_port
 from annotation.simulate import simulate_annotations
-from feedback_data import labeling_config as lc
-from feedback_data.chain_format import parse_chain
-from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import Correction, FeedbackItem
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import Correction, FeedbackItem
+from feedback_data.text.chain_format import parse_chain
 from rhf_cli import app
 
 pytestmark = pytest.mark.labelstudio

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from annotation import labeling_config as lc
 from annotation.convert import feedback_from_annotation
 from annotation.tasks import build_tasks
-from feedback_data import labeling_config as lc
-from feedback_data.labeling_tags import first_step_mentioned
+from feedback_data.records.labeling_tags import first_step_mentioned
 from inference.ml_backend import TaskError, prediction, task_inputs
 
 
@@ -61,7 +61,7 @@ def test_a_pre_annotation_never_contradicts_itself_and_a_changed_one_is_flagged(
     steps rated Correct), the record has no step_ratings_disagree; rating that step Correct
     while its tick stays is flagged, and the step export leaves the record out."""
     from annotation.convert import RATINGS_DISAGREE
-    from feedback_data.step_policy import first_wrong_step
+    from feedback_data.text.step_policy import first_wrong_step
 
     chain = chains[0]
     n = len(chain.steps)

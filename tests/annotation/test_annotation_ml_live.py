@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from annotation import labeling_config as lc
 from annotation.campaign import connect_ml_backend, push_chains, setup_project
 from annotation.server import free_port
-from feedback_data import labeling_config as lc
 
 pytestmark = pytest.mark.labelstudio
 

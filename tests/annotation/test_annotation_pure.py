@@ -8,13 +8,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from annotation import labeling_config as lc
 from annotation.adjudicate import MAJORITY_FLAG, REVIEWER_FLAG, adjudicate
 from annotation.convert import feedback_from_annotation
 from annotation.simulate import simulated_result
 from annotation.tasks import build_tasks, chain_display, read_chains, validate_task_data
-from feedback_data import labeling_config as lc
-from feedback_data.jsonl import DataError
-from feedback_data.schema import ERROR_NAMES
+from feedback_data.errors import DataError
+from feedback_data.records.schema import ERROR_NAMES
 
 
 @pytest.mark.parametrize("answer_type", ["multiple_choice", "free_form"])

@@ -6,7 +6,7 @@ import pytest
 
 from annotation.quality import format_quality, quality_report
 from annotation.queue import mix_gold, order_chains, read_scores
-from feedback_data.jsonl import DataError
+from feedback_data.errors import DataError
 
 
 def _chains(make_item, n, prefix="c"):

@@ -35,7 +35,7 @@ def _write_chains(tmp_path, chains, examples):
 
 def _served_order(client: LabelStudioClient, pid: int, n: int) -> list[str]:
     """The chain ids Label Studio serves, one after another, as the admin annotates each."""
-    from feedback_data import labeling_config as lc
+    from annotation import labeling_config as lc
 
     served = []
     for _ in range(n):
@@ -75,8 +75,8 @@ def test_label_studio_serves_the_order_of_the_model_scores(ls_env, project_title
     """--model: the shipped base scores the chains (through rhf_cli's critic); Label Studio
     serves them in the order of P(no error) computed straight from the model."""
     from annotation.queue import order_chains
-    from feedback_data.critic_labels import ERROR_LABELS, label_probabilities
-    from feedback_data.instructions import error_types_prompt
+    from feedback_data.text.critic_labels import ERROR_LABELS, label_probabilities
+    from feedback_data.text.instructions import error_types_prompt
     from inference.backends import Backend
 
     model = str(ROOT / "models" / "tiny-base")

@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from feedback_data.hf_dataset import from_dataset, to_dataset
-from feedback_data.schema import SCHEMA_VERSION, Feedback, Prefill
+from feedback_data.records.hf_dataset import from_dataset, to_dataset
+from feedback_data.records.schema import SCHEMA_VERSION, Feedback, Prefill
 
 
 def test_version_1_record_loads_with_unknown_ratings(make_item):

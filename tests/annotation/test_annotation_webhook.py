@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from annotation import labeling_config as lc
 from annotation.campaign import (
     SECRET_HEADER,
     pull_feedback,
@@ -23,8 +24,7 @@ from annotation.campaign import (
 from annotation.server import free_port
 from annotation.tasks import build_tasks
 from annotation.webhook import WEBHOOK_PATH, UserDirectory
-from feedback_data import labeling_config as lc
-from feedback_data.store import FeedbackStore
+from feedback_data.records.store import FeedbackStore
 from pipeline.serve import create_app
 
 SECRET = "s3cret-for-tests"

@@ -10,13 +10,13 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
+from annotation import labeling_config as lc
 from annotation import webhook_store
 from annotation.campaign import SECRET_HEADER
 from annotation.tasks import build_tasks
 from annotation.webhook import MAX_BODY_BYTES, MAX_DEPTH, WEBHOOK_PATH
 from annotation.webhook_store import WebhookStore
-from feedback_data import labeling_config as lc
-from feedback_data.store import FeedbackStore
+from feedback_data.records.store import FeedbackStore
 from pipeline.serve import create_app
 
 SECRET = "s3cret-for-tests"

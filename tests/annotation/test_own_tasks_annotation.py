@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from annotation import labeling_config as lc
 from annotation.convert import ANSWER_UNREADABLE, feedback_from_annotation
 from annotation.tasks import task_data, validate_task_data
-from feedback_data import labeling_config as lc
-from feedback_data.answers import parse_answer_chain
-from feedback_data.schema import Chain, Example, make_chain_id
+from feedback_data.records.schema import Chain, Example, make_chain_id
 from feedback_data.tasks.data import split_examples
 from feedback_data.tasks.registry import TASKS, get_task
+from feedback_data.text.answers import parse_answer_chain
 
 R = lc.result_item
 
@@ -115,8 +115,8 @@ def test_unlabelled_questions_through_the_real_server(colours, ls_env, project_t
                                                       tmp_path):
     from typer.testing import CliRunner
 
-    from feedback_data.jsonl import read_records, write_records
-    from feedback_data.schema import FeedbackItem
+    from feedback_data.records.jsonl import read_records, write_records
+    from feedback_data.records.schema import FeedbackItem
     from rhf_cli import app
 
     runner = CliRunner()
@@ -151,7 +151,7 @@ def test_the_webhook_stores_a_multiple_choice_annotation(colours, tmp_path, monk
 
     from annotation.campaign import SECRET_HEADER
     from annotation.webhook import WEBHOOK_PATH
-    from feedback_data.store import FeedbackStore
+    from feedback_data.records.store import FeedbackStore
     from pipeline.serve import create_app
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)

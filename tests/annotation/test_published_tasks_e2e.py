@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data import labeling_config as lc
-from feedback_data.answers import parse_answer_chain
-from feedback_data.jsonl import write_records
-from feedback_data.schema import Chain, make_chain_id
+from annotation import labeling_config as lc
+from feedback_data.records.jsonl import write_records
+from feedback_data.records.schema import Chain, make_chain_id
 from feedback_data.tasks.data import split_examples
 from feedback_data.tasks.registry import get_task
+from feedback_data.text.answers import parse_answer_chain
 from rhf_cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from eval.calibration import LABELS, calibrate, read_label
-from feedback_data.critic_labels import no_error_probability
-from feedback_data.splits import calibration_items
+from feedback_data.sources.splits import calibration_items
+from feedback_data.text.critic_labels import no_error_probability
 from inference.toy_models import ScriptedGenerator
 
 

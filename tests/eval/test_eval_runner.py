@@ -11,7 +11,7 @@ import pytest
 from eval.config import EvalConfig
 from eval.runner import run_eval
 from eval.stats import wilson_interval
-from feedback_data.splits import dev_examples
+from feedback_data.sources.splits import dev_examples
 from inference.toy_models import ScriptedGenerator
 
 TASK = "sports_understanding"

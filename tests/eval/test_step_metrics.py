@@ -54,7 +54,7 @@ def test_records_without_step_labels_are_counted_not_invented():
 def test_calibration_records_get_step_labels_from_their_descriptions():
     """The paper's 173 calibration records carry no step field; their error descriptions
     label most erroneous ones (129 of 146 with this parser), so the F1 is defined."""
-    from feedback_data.splits import calibration_items
+    from feedback_data.sources.splits import calibration_items
 
     items = calibration_items()
     s = score_items(items, [-1] * len(items))
@@ -74,9 +74,9 @@ def test_predictions_from_text_and_scores():
 @pytest.mark.usefixtures("real_data")
 def test_description_model_as_step_critic_on_the_calibration_records():
     from eval.step_metrics import description_step_critic
-    from feedback_data.instructions import DESCRIPTION_INSTRUCTION
-    from feedback_data.splits import calibration_items
-    from feedback_data.step_policy import step_label
+    from feedback_data.sources.splits import calibration_items
+    from feedback_data.text.instructions import DESCRIPTION_INSTRUCTION
+    from feedback_data.text.step_policy import step_label
     from inference.toy_models import ScriptedGenerator
 
     items = calibration_items()[:40]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_data.answers import (
+from feedback_data.records.schema import Example
+from feedback_data.text.answers import (
     FORMAT_KEY,
     AnswerFormat,
     answers_match,
@@ -16,8 +17,7 @@ from feedback_data.answers import (
     parse_answer_chain,
     render_options,
 )
-from feedback_data.chain_format import parse_chain
-from feedback_data.schema import Example
+from feedback_data.text.chain_format import parse_chain
 
 OPTIONS = ["05/01/2021", "02/23/2021", "A dog"]
 
@@ -123,8 +123,8 @@ BBH_CHOICE = [
 
 @pytest.mark.parametrize(("text", "want"), BBH_YES_NO)
 def test_bbh_style_yes_no_chains(text, want):
-    from feedback_data.answers import FORMAT_KEY, parse_answer_chain
-    from feedback_data.schema import Example
+    from feedback_data.records.schema import Example
+    from feedback_data.text.answers import FORMAT_KEY, parse_answer_chain
 
     ex = Example(id="t/1", task="t", question="q", meta={FORMAT_KEY: {"type": "yes_no"}})
     answer, steps, parsed = parse_answer_chain(text, ex)
@@ -134,8 +134,8 @@ def test_bbh_style_yes_no_chains(text, want):
 
 @pytest.mark.parametrize(("text", "want"), BBH_CHOICE)
 def test_bbh_style_multiple_choice_chains(text, want):
-    from feedback_data.answers import FORMAT_KEY, OPTIONS_KEY, parse_answer_chain
-    from feedback_data.schema import Example
+    from feedback_data.records.schema import Example
+    from feedback_data.text.answers import FORMAT_KEY, OPTIONS_KEY, parse_answer_chain
 
     ex = Example(id="t/1", task="t", question="q Options: (A) red (B) blue",
                  meta={FORMAT_KEY: {"type": "multiple_choice"}, OPTIONS_KEY: ["red", "blue"]})
@@ -143,8 +143,8 @@ def test_bbh_style_multiple_choice_chains(text, want):
 
 
 def test_bbh_style_free_form_trailing_period_and_quote():
-    from feedback_data.answers import FORMAT_KEY, parse_answer_chain
-    from feedback_data.schema import Example
+    from feedback_data.records.schema import Example
+    from feedback_data.text.answers import FORMAT_KEY, parse_answer_chain
 
     ex = Example(id="t/1", task="t", question="q",
                  meta={FORMAT_KEY: {"type": "free_form", "normalizer": "exact"}})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from feedback_data.jsonl import NotOurs, atomic_folder, is_saved_dataset
+from feedback_data.files.io import NotOurs, atomic_folder
+from feedback_data.records.hf_dataset import is_saved_dataset
 
 REFUSED = ("is in the way and was not written by this command: it was left as it is; choose "
            "another output or remove it yourself")
@@ -57,7 +58,7 @@ def test_an_empty_folder_or_one_it_made_is_replaced(tmp_path):
 
 
 def test_a_training_export_never_replaces_a_users_folder(tmp_path):
-    from feedback_data.trl_formats import write_rows
+    from feedback_data.exports.trl import write_rows
 
     out = _user_folder(tmp_path / "sft")
     with pytest.raises(NotOurs, match="in the way"):

@@ -1,4 +1,4 @@
-from feedback_data.chain_format import format_chain, parse_chain, split_steps
+from feedback_data.text.chain_format import format_chain, parse_chain, split_steps
 
 
 def test_parse_released_format():
@@ -59,7 +59,7 @@ def test_answer_first_chains_parse_as_before():
 
 
 def test_reorder_round_trips():
-    from feedback_data.chain_format import reorder_chain
+    from feedback_data.text.chain_format import reorder_chain
 
     first = "The answer is yes because Ants are small. Cats purr."
     second = reorder_chain(first, "reasoning_first")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from feedback_data.critic_labels import (
+from feedback_data.text.critic_labels import (
     ERROR_LABELS,
     LABEL_CODES,
     argmax_label,
@@ -14,7 +14,7 @@ from feedback_data.critic_labels import (
     no_error_probabilities,
     no_error_probability,
 )
-from feedback_data.instructions import error_types_text, parse_error_types_text
+from feedback_data.text.instructions import error_types_text, parse_error_types_text
 
 
 def test_every_label_the_instruction_trains_is_scored():
@@ -64,7 +64,7 @@ def test_one_function_scores_every_prompt_over_the_sixteen_labels():
 
 # --- scoring options and temperature (issue 33, item 3) --------------------------------------
 
-from feedback_data.critic_labels import (  # noqa: E402
+from feedback_data.text.critic_labels import (  # noqa: E402
     CriticReading,
     binary_nll,
     first_token_scores,

@@ -3,8 +3,8 @@ failure. (BIG-bench's task data: tests/feedback_data/test_task_sources.py.)"""
 
 import pytest
 
-from feedback_data import paths
-from feedback_data.fetch import FetchError, fetch_feedback
+from feedback_data.files import paths
+from feedback_data.sources.fetch import FetchError, fetch_feedback
 
 
 @pytest.fixture()

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from feedback_data.chain_format import parse_chain
-from feedback_data.jsonl import DataError, read_records, write_records
-from feedback_data.paper_import import import_file, split_subquestions
-from feedback_data.schema import FeedbackItem
-from feedback_data.store import PAPER_SPLITS, imported_path
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import read_records, write_records
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.records.store import PAPER_SPLITS, imported_path
+from feedback_data.sources.paper_import import import_file, split_subquestions
+from feedback_data.text.chain_format import parse_chain
 
 EXPECTED_COUNTS = {  # SOURCE.md of the release
     ("strategyqa", "train"): 1565, ("strategyqa", "eval"): 173,
@@ -83,7 +84,7 @@ def test_malformed_line_names_file_line_and_field(tmp_path, raw_feedback_dir):
 def test_malformed_record_file_names_field(tmp_path):
     path = tmp_path / "chains.jsonl"
     _write_lines(path, ['{"id": "x"}'])
-    from feedback_data.schema import Chain
+    from feedback_data.records.schema import Chain
 
     with pytest.raises(DataError, match=r"chains\.jsonl:1: field 'example_id'"):
         read_records(path, Chain)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_data.bigbench import normalize_question
-from feedback_data.chain_format import parse_chain
-from feedback_data.prompts import (
+from feedback_data.records.schema import Example
+from feedback_data.sources.bigbench import normalize_question
+from feedback_data.sources.splits import calibration_items, dev_examples
+from feedback_data.tasks.prompts import (
     cot_prompt,
     default_shots,
     detection_prompt,
@@ -14,8 +15,7 @@ from feedback_data.prompts import (
     prompt_id,
     shot_text,
 )
-from feedback_data.schema import Example
-from feedback_data.splits import calibration_items, dev_examples
+from feedback_data.text.chain_format import parse_chain
 
 
 def test_cot_prompt_layout() -> None:

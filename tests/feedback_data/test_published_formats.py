@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.jsonl import DataError
-from feedback_data.prompts import cot_prompt, default_shots
+from feedback_data.errors import DataError
 from feedback_data.tasks.data import question_example, shot_pool, split_examples, task_summary
 from feedback_data.tasks.formats import parse_cot_prompt
 from feedback_data.tasks.loaders import read_questions
+from feedback_data.tasks.prompts import cot_prompt, default_shots
 from feedback_data.tasks.registry import get_task
 from feedback_data.tasks.spec import SpecError, parse_spec
 from rhf_cli import app

@@ -1,8 +1,8 @@
 import pytest
 
-from feedback_data.bigbench import load_bigbench, normalize_question
-from feedback_data.splits import calibration_items, dev_examples
-from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+from feedback_data.sources.bigbench import load_bigbench, normalize_question
+from feedback_data.sources.splits import calibration_items, dev_examples
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 

@@ -1,8 +1,8 @@
 """Statistics and consistency flags against hand-counted expectations."""
 
-from feedback_data.consistency import consistency_flags, is_inconsistent
-from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
-from feedback_data.stats import feedback_stats
+from feedback_data.records.consistency import consistency_flags, is_inconsistent
+from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.records.stats import feedback_stats
 
 
 def _item(i, types, correction, reasons=None, gold="yes", flags=()):
@@ -10,7 +10,7 @@ def _item(i, types, correction, reasons=None, gold="yes", flags=()):
     chain = Chain(id=f"c{i}", example_id=ex.id, task="strategyqa", question="Q?", model="m",
                   prompt_id="p", text="The answer is yes because x.", answer="yes",
                   steps=["x."], parsed=True)
-    from feedback_data.chain_format import parse_chain
+    from feedback_data.text.chain_format import parse_chain
 
     answer, steps, _ = parse_chain(correction)
     fb = Feedback(id=f"f{i}", chain_id=chain.id, annotator="a", source="human",

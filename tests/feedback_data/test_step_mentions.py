@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_data.step_mentions import (
+from feedback_data.text.step_mentions import (
     LAST,
     content_words,
     first_wrong_from_description,
@@ -175,7 +175,7 @@ def test_a_numbering_slip_is_refused():
 
 
 def test_description_text_round_trip_and_critic_reading():
-    from feedback_data.instructions import description_text
+    from feedback_data.text.instructions import description_text
 
     reasons = {"FE": "In step 2, the fact is false.", "MF": "In step 3, fur is not mentioned."}
     text = description_text(reasons, ["FE", "MF"])
@@ -192,7 +192,7 @@ def test_description_text_round_trip_and_critic_reading():
 def test_the_hand_judged_sample_matches_the_parser():
     """docs/step_labels_sample.jsonl holds the verdicts on the parser's output; the parser may
     not change under them (a change means judging again). Needs the imported feedback."""
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     rows = [json.loads(line) for line in
             (ROOT / "docs" / "step_labels_sample.jsonl").read_text().splitlines()]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from feedback_data import paths
-from feedback_data.fetch import FetchError, fetch_bigbench, fetch_task
-from feedback_data.task_sources import (
+from feedback_data.files import paths
+from feedback_data.sources.fetch import FetchError, fetch_bigbench, fetch_task
+from feedback_data.sources.task_sources import (
     ENV_BIGBENCH_URL,
     ENV_DIRS,
     ENV_STRATEGYQA_URL,
@@ -130,7 +130,7 @@ def test_the_shared_folders_give_the_pinned_tasks_and_say_so(offline, monkeypatc
 def test_any_faithful_copy_gives_the_same_examples_in_the_same_order(offline, monkeypatch):
     """BIG-bench's layout reordered and reformatted, and StrategyQA's own release, load to
     exactly the examples (and dev sets) of the straight copy."""
-    from feedback_data.bigbench import load_bigbench
+    from feedback_data.sources.bigbench import load_bigbench
 
     def loaded(folder: Path) -> dict[str, tuple]:
         monkeypatch.setenv("RHF_CACHE", str(folder / "cache"))
@@ -226,7 +226,7 @@ def test_every_source_failing_is_one_line_each_and_exit_1(offline, monkeypatch):
 
 
 def test_bigbench_tasks_by_name_from_the_shared_folder(offline, monkeypatch):
-    from feedback_data.jsonl import DataError
+    from feedback_data.errors import DataError
     from feedback_data.tasks.bigbench_by_name import bigbench_task_file
 
     monkeypatch.setenv(ENV_DIRS, str(SHARED / "bigbench-tasks"))

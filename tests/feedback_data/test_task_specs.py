@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.jsonl import DataError
-from feedback_data.prompts import default_shots
+from feedback_data.errors import DataError
 from feedback_data.registry import UnknownName
 from feedback_data.tasks.data import dev_set, shot_pool, split_examples, task_summary
 from feedback_data.tasks.loaders import read_questions
+from feedback_data.tasks.prompts import default_shots
 from feedback_data.tasks.registry import TASKS, get_task
 from feedback_data.tasks.spec import SpecError, load_spec_file
 

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_data.chain_format import parse_chain
-from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
-from feedback_data.step_policy import first_wrong_step, step_label, step_labels
-from feedback_data.trl_formats import (
+from feedback_data.exports.trl import (
     TRL_FORMATS,
     ExportError,
     build,
@@ -22,6 +19,9 @@ from feedback_data.trl_formats import (
     read_rows,
     write_rows,
 )
+from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.text.chain_format import parse_chain
+from feedback_data.text.step_policy import first_wrong_step, step_label, step_labels
 
 Q = "Is a cat a mammal?"
 PROMPT = "Predict the correct answer for the question and explain it.\nQ: Is a cat a mammal?\nA:"
@@ -57,8 +57,8 @@ def empty_correction(fid: str) -> FeedbackItem:
 
 
 def test_prompt_is_the_multitask_instruction():
-    from feedback_data import instructions as ins
-    from feedback_data import trl_formats
+    from feedback_data.exports import trl as trl_formats
+    from feedback_data.text import instructions as ins
 
     # The export asks exactly what rhf's methods ask: it uses the instructions themselves.
     assert trl_formats.answer_prompt(Q) == ins.answer_prompt(Q) == PROMPT

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from feedback_data.chain_format import parse_chain
-from feedback_data.instructions import answer_prompt, error_types_prompt, refine_prompt
-from feedback_data.prompts import cot_prompt, default_shots
+from feedback_data.tasks.prompts import cot_prompt, default_shots
+from feedback_data.text.chain_format import parse_chain
+from feedback_data.text.instructions import answer_prompt, error_types_prompt, refine_prompt
 from inference.backends import Backend
 from inference.chains import select_examples
 from inference.methods import run_cot, run_multitask, run_refine, run_wsc

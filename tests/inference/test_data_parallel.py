@@ -148,6 +148,6 @@ def test_a_killed_process_fails_the_launch_with_one_line_and_no_output(tmp_path:
     assert errors[0].startswith("error: process 0 of 2: ")
     assert errors[0].endswith("; no report was written")
     assert not (out / "report.json").exists() and not (out / "predictions").exists()
-    # only rhf's own mark and lock of the folder (feedback_data.run_mark, write_lock)
+    # only rhf's own mark and lock of the folder (feedback_data.files.run_mark, write_lock)
     left = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
     assert set(left) <= {".rhf-run", ".lock"}, left

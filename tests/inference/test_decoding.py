@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from feedback_data.prompts import cot_prompt
+from feedback_data.tasks.prompts import cot_prompt
 from inference import decoding
 from inference.backends import Backend
 from inference.decoding import seq2seq_decode

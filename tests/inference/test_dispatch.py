@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_data.schema import Example
+from feedback_data.records.schema import Example
 from inference.dispatch import MethodParams, run_method
 from inference.toy_models import ScriptedGenerator
 

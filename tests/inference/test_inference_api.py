@@ -208,7 +208,7 @@ def _queued(app) -> int:
 
 
 def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
-    from feedback_data import labeling_config as lc
+    from annotation import labeling_config as lc
 
     task = {"id": 7, "data": {lc.DATA_QUESTION: Q["question"], lc.DATA_MODEL_OUTPUT: CHAIN}}
     r = client.post("/predict", json={"tasks": [task, task], "label_config": "<View/>"})
@@ -217,8 +217,8 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
     version = client.post("/setup", json={}).json()["model_version"]
     assert len(results) == 2 and all(p["model_version"] == version for p in results)
     # What the model itself says about this chain, read the way /predict must read it.
-    from feedback_data.instructions import error_types_prompt, parse_error_types_text
-    from feedback_data.schema import ERROR_NAMES
+    from feedback_data.records.schema import ERROR_NAMES
+    from feedback_data.text.instructions import error_types_prompt, parse_error_types_text
     from inference.backends import Backend
 
     said = Backend.load(tiny_t5).generate([error_types_prompt(Q["question"], CHAIN)],
@@ -228,8 +228,8 @@ def test_label_studio_predict(client: TestClient, tiny_t5: Path) -> None:
         lc.ERROR_TYPES, [ERROR_NAMES[c] for c in codes] or [lc.NO_ERROR])]
     assert [p["result"] for p in results] == [expected, expected]
     # Label Studio's score: the critic's confidence in what it pre-filled, from P(no error)
-    # over all 16 labels (feedback_data.critic_labels), the number calibration reads.
-    from feedback_data.critic_labels import no_error_probabilities
+    # over all 16 labels (feedback_data.text.critic_labels), the number calibration reads.
+    from feedback_data.text.critic_labels import no_error_probabilities
 
     p_no = no_error_probabilities(Backend.load(tiny_t5),
                                   [error_types_prompt(Q["question"], CHAIN)])[0]
@@ -256,7 +256,7 @@ def test_prediction_score_is_the_confidence_in_what_is_prefilled() -> None:
 def test_predict_prefills_error_types_with_model_version_in_two_batched_calls() -> None:
     from fastapi import FastAPI
 
-    from feedback_data import labeling_config as lc
+    from annotation import labeling_config as lc
     from inference.api import make_model_router
 
     stand_in = ScriptedGenerator(

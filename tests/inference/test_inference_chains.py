@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.jsonl import read_records
-from feedback_data.schema import Chain
-from feedback_data.splits import dev_examples
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import Chain
+from feedback_data.sources.splits import dev_examples
 from inference.chains import generate_chains
 from inference.toy_models import ScriptedGenerator
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from feedback_data.chain_format import parse_chain
-from feedback_data.prompts import default_shots
-from feedback_data.schema import Example
-from feedback_data.splits import dev_examples
+from feedback_data.records.schema import Example
+from feedback_data.sources.splits import dev_examples
+from feedback_data.tasks.prompts import default_shots
+from feedback_data.text.chain_format import parse_chain
 from inference.backends import Backend
 from inference.methods import (
     RefineState,
@@ -142,7 +142,7 @@ def _critic(p_good: float = 0.9, p_bad: float = 0.1):
     (the other 15 labels share the rest equally)."""
     import math
 
-    from feedback_data.critic_labels import ERROR_LABELS
+    from feedback_data.text.critic_labels import ERROR_LABELS
 
     def score(prompt: str, choice: str) -> float:
         p = p_good if "good" in prompt else p_bad
@@ -195,7 +195,7 @@ def test_refine_threshold_rule_rewrites_only_below_tau() -> None:
                        critic=_critic(), tau=0.95)
     assert [len(c["prompts"]) for c in gen.calls] == [3]
     # a higher critic temperature flattens P toward 1/16: .9 becomes below .5 at T = 4
-    from feedback_data.critic_labels import no_error_probability
+    from feedback_data.text.critic_labels import no_error_probability
     row = [math.log(0.9)] + [math.log(0.1 / 15)] * 15
     assert no_error_probability(row, 4.0) < 0.5 < no_error_probability(row, 1.0)
     with pytest.raises(ValueError, match="needs a critic"):

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from feedback_data.critic_labels import ERROR_LABELS, argmax_label, label_probabilities
-from feedback_data.schema import Example
+from feedback_data.records.schema import Example
+from feedback_data.text.critic_labels import ERROR_LABELS, argmax_label, label_probabilities
 from inference.methods import (
     RefineState,
     label_weight,
@@ -165,7 +165,7 @@ def test_wsc_with_a_separate_critic_applies_its_temperature() -> None:
     scores the labels, and its critic.json temperature (T 2) is applied: P(no error) of chain
     a is sqrt(.6) / (sqrt(.6) + 4 sqrt(.1) + 11 e^-20) = .3798, soft weight .4 + .6 P = .6279;
     b .5544, c .6169, garbage .52."""
-    from feedback_data.critic_labels import CriticReading
+    from feedback_data.text.critic_labels import CriticReading
 
     answerer = ScriptedGenerator(scripted().respond)  # no score function
     critic = scripted()

@@ -118,9 +118,9 @@ def test_bfloat16_matches_float32_on_the_tiny_base(real_data):
     """Greedy CoT answers on the first 20 dev questions of each task agree on >= 95% of them
     (measured on 200 questions: 99%); P(no error) over the critic's labels agrees within 0.01
     (measured: at most 5e-4) and each label's log-probability within 10% (measured: 8%)."""
-    from feedback_data.critic_labels import ERROR_LABELS, label_probabilities
-    from feedback_data.instructions import error_types_prompt
-    from feedback_data.splits import dev_examples
+    from feedback_data.sources.splits import dev_examples
+    from feedback_data.text.critic_labels import ERROR_LABELS, label_probabilities
+    from feedback_data.text.instructions import error_types_prompt
     from inference.backends import Backend
     from inference.methods import run_cot
 

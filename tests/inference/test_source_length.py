@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feedback_data.instructions import answer_prompt, error_types_prompt
-from feedback_data.source_tokens import cut_middle, source_ids
+from feedback_data.text.instructions import answer_prompt, error_types_prompt
+from feedback_data.text.source_tokens import cut_middle, source_ids
 from inference.backends import DEFAULT_MAX_SOURCE_LENGTH, Backend, trained_source_length
 from training.data.collate import causal_prompt_ids, encode_causal_pairs, encode_pairs
 from training.data.examples import Pair

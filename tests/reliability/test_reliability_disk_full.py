@@ -84,7 +84,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
     if not disk.real:
         import torch
 
-        from feedback_data import disk_full
+        from feedback_data.files import disk_full
         from training.run import checkpoint_room
 
         real_save, full = torch.save, []
@@ -134,8 +134,8 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
 @pytest.fixture
 def many_records(tmp_path, monkeypatch):
     """A private RHF_CACHE with 400 small records (about 300 kB as JSONL)."""
-    from feedback_data.jsonl import write_records
-    from feedback_data.store import imported_path
+    from feedback_data.records.jsonl import write_records
+    from feedback_data.records.store import imported_path
     from tests.reliability.test_reliability_export import _item
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))
@@ -158,7 +158,7 @@ def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_
     if not disk.real:
         import datasets
 
-        import feedback_data.jsonl as jsonl
+        import feedback_data.records.jsonl as jsonl
 
         def fail(*_a, **_k):
             raise _enospc()
@@ -179,9 +179,9 @@ def test_a_full_disk_during_an_export_leaves_the_old_target(many_records, small_
 
 def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk,
                                                                       monkeypatch):
-    from feedback_data.disk_full import DiskFull
-    from feedback_data.jsonl import read_records
-    from feedback_data.schema import Chain, Example
+    from feedback_data.files.disk_full import DiskFull
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import Chain, Example
     from inference.chains import generate_chains
     from inference.toy_models import ScriptedGenerator
 
@@ -193,7 +193,7 @@ def test_a_full_disk_during_chain_generation_keeps_the_chains_written(small_disk
     if disk.real:
         _fill(disk.path, 3 * PAGE)  # room for the first chunk of 4 chains (10.5 kB), not two
     else:
-        import feedback_data.jsonl as jsonl
+        import feedback_data.records.jsonl as jsonl
 
         calls = []
 
@@ -225,7 +225,7 @@ def test_a_full_disk_during_an_evaluation_is_one_line(small_disk, monkeypatch, r
     if disk.real:
         _fill(disk.path, 2 * PAGE)  # room for the lock and the mark, not for predictions
     else:
-        import feedback_data.jsonl as jsonl
+        import feedback_data.records.jsonl as jsonl
 
         calls = []
 

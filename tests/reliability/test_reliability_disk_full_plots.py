@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import feedback_data.jsonl as jsonl
-from feedback_data.disk_full import DiskFull
+import feedback_data.records.jsonl as jsonl
+from feedback_data.files.disk_full import DiskFull
 from rhf_cli import app
 
 runner = CliRunner()

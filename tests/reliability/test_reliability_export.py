@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from feedback_data.jsonl import read_records, write_records
-from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.records.jsonl import read_records, write_records
+from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
 from rhf_cli import app
 from tests.reliability.conftest import snapshot
 
@@ -32,7 +32,7 @@ def _item(i: int) -> FeedbackItem:
 
 @pytest.fixture
 def small_cache(tmp_path, monkeypatch) -> list[FeedbackItem]:
-    from feedback_data.store import imported_path
+    from feedback_data.records.store import imported_path
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))
     items = [_item(i) for i in range(3)]
@@ -79,7 +79,7 @@ def test_a_file_as_an_hf_target_is_one_line(small_cache, tmp_path):
 
 
 def test_hf_export_replaces_a_folder_only_with_force(small_cache, tmp_path):
-    from feedback_data.hf_dataset import load_items
+    from feedback_data.records.hf_dataset import load_items
 
     out = tmp_path / "ds"
     assert _export(str(out), "--format", "hf").exit_code == 0

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from annotation import labeling_config as lc
 from annotation.cli import app
 from annotation.convert import BadRecords, convert
-from feedback_data import labeling_config as lc
-from feedback_data.jsonl import read_records
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import FeedbackItem
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 runner = CliRunner()

@@ -24,7 +24,7 @@ runner = CliRunner()
 
 def _demo_folder(root: Path) -> Path:
     """A folder as a finished demo leaves it (stand-in files), marked as the demo's."""
-    from feedback_data import run_mark
+    from feedback_data.files import run_mark
     from pipeline.demo import KIND, OWNS, prepare_stage_run
     from training.run.run_folder import OWNS as TRAIN_OWNS
 
@@ -80,7 +80,7 @@ def test_demo_fresh_refuses_another_commands_folder(tmp_path, finished_run):
 
 
 def test_clearing_a_demo_folder_deletes_only_what_it_wrote(tmp_path):
-    from feedback_data import run_mark
+    from feedback_data.files import run_mark
     from pipeline.demo import KIND
 
     out = _demo_folder(tmp_path)
@@ -92,7 +92,7 @@ def test_clearing_a_demo_folder_deletes_only_what_it_wrote(tmp_path):
 
 
 def test_a_training_stage_with_new_inputs_clears_only_its_own_run(tmp_path):
-    from feedback_data.run_mark import NotOurFolder
+    from feedback_data.files.run_mark import NotOurFolder
     from pipeline.demo import prepare_stage_run
 
     out = _demo_folder(tmp_path)
@@ -113,7 +113,7 @@ def test_a_training_stage_with_new_inputs_clears_only_its_own_run(tmp_path):
 
 
 def test_a_training_stage_will_not_clear_a_folder_it_did_not_make(tmp_path):
-    from feedback_data.run_mark import NotOurFolder
+    from feedback_data.files.run_mark import NotOurFolder
     from pipeline.demo import prepare_stage_run
 
     run = tmp_path / "train" / "multitask"
@@ -126,7 +126,7 @@ def test_a_training_stage_will_not_clear_a_folder_it_did_not_make(tmp_path):
 
 
 def test_a_finished_training_run_is_marked_with_its_command_and_commit(finished_run):
-    from feedback_data import run_mark
+    from feedback_data.files import run_mark
 
     mark = json.loads((finished_run / MARK_NAME).read_text())
     assert mark["kind"] == "rhf train" and mark["command"] and "commit" in mark

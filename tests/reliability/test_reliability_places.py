@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from feedback_data.files.io import NotUtf8, read_utf8
 from feedback_data.tasks.spec import SpecError, load_spec_file, parse_spec
-from feedback_data.text_files import NotUtf8, read_utf8
 from inference.backends import ModelLoadError, checkpoint_info
 from rhf_cli import app
 

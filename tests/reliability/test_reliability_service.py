@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from feedback_data import labeling_config as lc
+from annotation import labeling_config as lc
 from inference.api import make_model_router, model_version
 from inference.toy_models import ScriptedGenerator
 from pipeline.serve_cli import is_loopback

@@ -26,7 +26,7 @@ from training.recipe.objectives import train
 runner = CliRunner()
 HOLDER = """
 import sys, time
-from feedback_data.write_lock import acquire
+from feedback_data.files.write_lock import acquire
 acquire(sys.argv[1], "x")
 print("held", flush=True)
 time.sleep(120)
@@ -48,7 +48,7 @@ def _kill_9(proc: subprocess.Popen) -> None:
 
 
 def test_a_second_process_is_refused_naming_the_holder_and_kill_9_frees_it(tmp_path):
-    from feedback_data.write_lock import OutputLocked, acquire, folder_lock, hold, holds
+    from feedback_data.files.write_lock import OutputLocked, acquire, folder_lock, hold, holds
 
     lock = folder_lock(tmp_path / "out")
     proc = _holder(lock)
@@ -66,7 +66,7 @@ def test_a_second_process_is_refused_naming_the_holder_and_kill_9_frees_it(tmp_p
 
 
 def test_the_holding_process_may_nest_and_the_last_release_unlocks(tmp_path):
-    from feedback_data.write_lock import acquire, file_lock, holds, release
+    from feedback_data.files.write_lock import acquire, file_lock, holds, release
 
     lock = file_lock(tmp_path / "store.jsonl")
     assert lock.name == ".store.jsonl.lock"
@@ -130,8 +130,8 @@ def test_eval_and_demo_refuse_a_folder_another_process_writes(tmp_path, argv):
 
 
 def test_data_export_refuses_a_target_another_process_writes(tmp_path, monkeypatch):
-    from feedback_data.jsonl import write_records
-    from feedback_data.store import imported_path
+    from feedback_data.records.jsonl import write_records
+    from feedback_data.records.store import imported_path
     from tests.reliability.test_reliability_export import _item
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))

@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from feedback_data.chain_format import parse_chain
-from feedback_data.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.text.chain_format import parse_chain
 from training.data.critic_pairs import (
     augment,
     change_number,
@@ -141,7 +141,7 @@ def test_a_critic_run_counts_its_pairs_and_stores_its_reading(make_cfg, tmp_path
     """objective critic on 24 records: run.json counts the corrections and edits, every
     critic pair is trained (error_types only), and final/critic.json holds the chosen
     scoring and a positive temperature fitted on validation."""
-    from feedback_data.critic_labels import load_reading
+    from feedback_data.text.critic_labels import load_reading
     from training.recipe.objectives import train
 
     out = tmp_path / "critic"

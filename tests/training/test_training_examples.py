@@ -7,16 +7,16 @@ from collections import Counter
 
 import pytest
 
-from feedback_data.consistency import contradicts_gold
-from feedback_data.instructions import (
+from feedback_data.errors import DataError
+from feedback_data.records.consistency import contradicts_gold
+from feedback_data.records.store import load_paper_feedback
+from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,
     error_types_prompt,
     error_types_text,
     refine_prompt,
 )
-from feedback_data.jsonl import DataError
-from feedback_data.store import load_paper_feedback
 from training.data.examples import (
     MULTITASK_TERMS,
     check_weights,
@@ -112,7 +112,7 @@ def test_contradicting_corrections_are_dropped_from_answer_and_refine_only(items
 
 
 def test_reasoning_first_rewrites_targets_and_the_chains_read(items):
-    from feedback_data.chain_format import parse_chain
+    from feedback_data.text.chain_format import parse_chain
 
     item = next(i for i in _errors(items) if not contradicts_gold(i))
     pairs = term_pairs(item, "reasoning_first")
@@ -171,9 +171,9 @@ def test_held_out_split_keeps_questions_apart(make_cfg):
 
 
 def test_kept_correction_pairs_teach_refine_to_keep_a_correct_chain(items):
-    from feedback_data.answers import answers_match
-    from feedback_data.chain_format import reorder_chain
-    from feedback_data.instructions import refine_target
+    from feedback_data.text.answers import answers_match
+    from feedback_data.text.chain_format import reorder_chain
+    from feedback_data.text.instructions import refine_target
     from training.recipe.refine import kept_correction_pairs
 
     errs = [i for i in items if i.feedback.error_types]

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from feedback_data.critic_labels import ERROR_LABELS, no_error_probability
+from feedback_data.text.critic_labels import ERROR_LABELS, no_error_probability
 from tests.training.conftest import weights
 from training.recipe.validation import (
     Selection,
@@ -26,7 +26,7 @@ def test_auroc_counts_ties_half():
 
 
 def test_accuracy_is_the_mean_over_tasks(real_data):
-    from feedback_data.schema import Example
+    from feedback_data.records.schema import Example
 
     def ex(task: str, answer: str) -> Example:
         return Example(id=f"{task}/{answer}", task=task, question="q?", answer=answer)
@@ -53,7 +53,7 @@ def test_selection_keeps_the_best_and_runs_out_of_patience():
 
 
 def test_detection_metrics_per_task(real_data):
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     items = load_paper_feedback("sports_understanding", "train")[:20]
     gold = [not i.feedback.error_types for i in items]

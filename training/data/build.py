@@ -1,5 +1,5 @@
 """The recipes' data: feedback records from the configured sources -> train / held-out pairs,
-and the validation questions and records (:mod:`feedback_data.splits` holds the rules).
+and the validation questions and records (:mod:`feedback_data.sources.splits` holds the rules).
 
 Records are split by question: the Sports detection set is never trained on (with
 ``data.holdout_detection``), the validation split (``data.eval_fraction`` of the rest) gives
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from feedback_data.consistency import contradicts_gold
-from feedback_data.jsonl import DataError, read_records
-from feedback_data.schema import TASKS, Example, FeedbackItem, FeedbackSource
-from feedback_data.splits import is_held_out, is_sports_detection, validation_examples
+from feedback_data.errors import DataError
+from feedback_data.records.consistency import contradicts_gold
+from feedback_data.records.jsonl import read_records
+from feedback_data.records.schema import PAPER_TASKS, Example, FeedbackItem, FeedbackSource
+from feedback_data.sources.splits import is_held_out, is_sports_detection, validation_examples
 from training.data.examples import Pair, filter_consistent, load_pairs
 from training.run.config import ConfigError, DataConfig
 
@@ -39,13 +40,13 @@ class TrainingData:
 
 def load_items(cfg: DataConfig) -> list[FeedbackItem]:
     """Paper feedback for ``cfg.tasks`` plus every extra FeedbackItem file, in that order."""
-    from feedback_data.store import load_paper_feedback
+    from feedback_data.records.store import load_paper_feedback
 
     items: list[FeedbackItem] = []
     for task in cfg.tasks:
-        if task not in TASKS:
+        if task not in PAPER_TASKS:
             raise ConfigError(f"data.tasks: no paper feedback for task '{task}' (known: "
-                              f"{list(TASKS)}); feedback on your own task goes in "
+                              f"{list(PAPER_TASKS)}); feedback on your own task goes in "
                               "data.extra_feedback (e.g. `rhf annotate pull` output)")
         items.extend(load_paper_feedback(task, cfg.split))
     for path in cfg.extra_feedback:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from feedback_data.source_tokens import source_ids
+from feedback_data.text.source_tokens import source_ids
 from training.data.examples import Pair
 
 IGNORE_INDEX = -100
@@ -45,7 +45,7 @@ def encode_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
                  max_target_len: int) -> list[Encoded]:
     """Tokenize every pair once, cutting targets to their first ``max_target_len`` tokens and
     sources by the rule training and inference share
-    (:func:`feedback_data.source_tokens.source_ids`: the first line and the end are kept)."""
+    (:func:`feedback_data.text.source_tokens.source_ids`: the first line and the end are kept)."""
     if not pairs:
         return []
     src = source_ids(tokenizer, [p.source for p in pairs], max_source_len, causal=False)
@@ -105,7 +105,7 @@ def causal_prompt_ids(tokenizer: Any, text: str, max_len: int | None = None) -> 
     """A prompt's ids as a causal model reads it: BOS (if the tokenizer has one distinct from
     EOS) then the text, never an EOS (the tiny T5 tokenizer would append one). A prompt longer
     than ``max_len`` keeps BOS, its first (instruction) line and its last tokens, which the
-    target continues; the middle goes (:func:`feedback_data.source_tokens.source_ids`, the
+    target continues; the middle goes (:func:`feedback_data.text.source_tokens.source_ids`, the
     rule the inference backend uses too)."""
     return source_ids(tokenizer, [text], max_len, causal=True)[0]
 

@@ -37,10 +37,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_data.answers import answers_match
-from feedback_data.chain_format import format_chain, reorder_chain
-from feedback_data.instructions import error_types_prompt, error_types_text
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.answers import answers_match
+from feedback_data.text.chain_format import format_chain, reorder_chain
+from feedback_data.text.instructions import error_types_prompt, error_types_text
 from training.data.examples import AUGMENTATIONS, Pair, check_augment
 
 CRITIC_TERM = "error_types"
@@ -309,6 +309,6 @@ def sports_of_vocab(tasks: Sequence[str]) -> list[str]:
     """vocab.json's sports when Sports is among ``tasks`` (for the fact swap), else []."""
     if "sports_understanding" not in tasks:
         return []
-    from feedback_data.bigbench import load_sports_vocab
+    from feedback_data.sources.bigbench import load_sports_vocab
 
     return list(load_sports_vocab().get("sports", []))

@@ -2,7 +2,7 @@
 filter of inconsistent records, the term-weight check, and pairs files read from disk.
 
 Each objective builds its own pairs beside its name (wording from
-:mod:`feedback_data.instructions`): :func:`training.recipe.multitask.multitask_pairs`
+:mod:`feedback_data.text.instructions`): :func:`training.recipe.multitask.multitask_pairs`
 
   answer       question                -> corrected answer and explanation
   error_types  question, model chain   -> its error types ("no error" when there is none)
@@ -14,10 +14,10 @@ and :func:`training.recipe.refine.refine_pairs`
                (a chain without error  -> "no error ; <the chain itself>")
 
 Every chain, written or read, is rendered in the run's ``chain_order``
-(:data:`feedback_data.chain_format.CHAIN_ORDERS`): the paper's answer-first form, or
+(:data:`feedback_data.text.chain_format.CHAIN_ORDERS`): the paper's answer-first form, or
 reasoning first and then the answer. A correction whose answer contradicts the gold answer
-is, under the ``drop`` policy (:mod:`feedback_data.consistency`), no answer or refine target;
-its record still teaches its error types and description. How often each term is trained is
+is, under the ``drop`` policy (:mod:`feedback_data.records.consistency`), no answer or refine
+target; its record still teaches its error types and description. How often each term is trained is
 not set by the pairs but by the sampler (:mod:`training.data.batching`, ``data.term_weights``).
 """
 
@@ -28,12 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedback_data.consistency import (
-    consistency_flags,
-    is_inconsistent,
-)
-from feedback_data.jsonl import DataError, iter_json_lines
-from feedback_data.schema import FeedbackItem
+from feedback_data.errors import DataError
+from feedback_data.records.consistency import consistency_flags, is_inconsistent
+from feedback_data.records.jsonl import iter_json_lines
+from feedback_data.records.schema import FeedbackItem
 
 MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
 REFINE_TERM = "refine"

@@ -11,12 +11,12 @@ calibration questions are never used, so the base model's scores stay honest.
 
 from __future__ import annotations
 
-from feedback_data.bigbench import load_bigbench, load_sports_vocab, normalize_question
-from feedback_data.schema import Example
-from feedback_data.splits import calibration_items, dev_examples
-from feedback_data.sports_statements import synthetic_sports_examples as generate_statements
-from feedback_data.sports_vocab import sports_explanation
-from feedback_data.store import load_paper_feedback
+from feedback_data.records.schema import Example
+from feedback_data.records.store import load_paper_feedback
+from feedback_data.sources.bigbench import load_bigbench, load_sports_vocab, normalize_question
+from feedback_data.sources.splits import calibration_items, dev_examples
+from feedback_data.sources.sports_statements import synthetic_sports_examples as generate_statements
+from feedback_data.sources.sports_vocab import sports_explanation
 
 SPORTS = "sports_understanding"
 
@@ -58,7 +58,7 @@ def sports_validation_examples() -> list[Example]:
 
 def synthetic_sports_examples(n: int, seed: int = 0, game_share: float = 0.2) -> list[Example]:
     """``n`` new Sports statements built from vocab.json
-    (:func:`feedback_data.sports_statements.synthetic_sports_examples`), none a dev or
+    (:func:`feedback_data.sources.sports_statements.synthetic_sports_examples`), none a dev or
     validation question."""
     held_out = {normalize_question(SPORTS, e.question)
                 for e in [*dev_examples(SPORTS), *sports_validation_examples()]}

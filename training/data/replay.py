@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from feedback_data.chain_format import format_chain
-from feedback_data.instructions import answer_prompt
-from feedback_data.jsonl import DataError
+from feedback_data.errors import DataError
+from feedback_data.text.chain_format import format_chain
+from feedback_data.text.instructions import answer_prompt
 from training.data.examples import REPLAY_TERM, Pair, load_pairs
 from training.run.config import ConfigError, DataConfig
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from feedback_data.jsonl import atomic_folder, check_replaceable
+from feedback_data.files.io import atomic_folder, check_replaceable
 from training.run.config import ConfigError, ModelConfig, TrainConfig
 
 

@@ -40,12 +40,12 @@ SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
 
 def task_corpus() -> Iterator[str]:
     """All question, explanation and feedback text the toolkit ships prompts for."""
-    from feedback_data import paths
-    from feedback_data.bigbench import load_bigbench, load_sports_vocab
-    from feedback_data.jsonl import iter_json_lines
-    from feedback_data.schema import TASKS
+    from feedback_data.files import paths
+    from feedback_data.records.jsonl import iter_json_lines
+    from feedback_data.records.schema import PAPER_TASKS
+    from feedback_data.sources.bigbench import load_bigbench, load_sports_vocab
 
-    for task in TASKS:
+    for task in PAPER_TASKS:
         for ex in load_bigbench(task):
             yield ex.question
             if ex.explanation:
@@ -63,7 +63,7 @@ def task_corpus() -> Iterator[str]:
                 if isinstance(raw.get(key), str):
                     yield raw[key]
     # Instruction and label words the recipes use, so they tokenize compactly.
-    from feedback_data.instructions import vocabulary_text
+    from feedback_data.text.instructions import vocabulary_text
 
     yield from vocabulary_text()
 
@@ -96,7 +96,7 @@ def _save_random(model_class, config, tokenizer, out: Path, seed: int, record: d
     (written whole or not at all)."""
     import torch
 
-    from feedback_data.jsonl import atomic_folder
+    from feedback_data.files.io import atomic_folder
 
     torch.manual_seed(seed)
     model = model_class(config)

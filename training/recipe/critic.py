@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.schema import FeedbackItem
 from training.data.critic_pairs import (
     CRITIC_TERM,
     critic_pairs,

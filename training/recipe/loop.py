@@ -39,9 +39,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from feedback_data.disk_full import DiskFull
-from feedback_data.provenance import git_commit
-from feedback_data.schema import FeedbackItem
+from feedback_data.files.disk_full import DiskFull
+from feedback_data.files.provenance import git_commit
+from feedback_data.records.schema import FeedbackItem
 from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
@@ -436,8 +436,8 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
     evaluation ``folder`` holds; write ``critic.json`` there and the rows beside it."""
     import json
 
-    from feedback_data.critic_labels import write_reading
-    from feedback_data.jsonl import write_text
+    from feedback_data.files.io import write_text
+    from feedback_data.text.critic_labels import write_reading
     from training.recipe.validation import fit_reading
 
     gold = [not i.feedback.error_types for i in validator.critic_items]
@@ -457,7 +457,7 @@ def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:
     """Add ``fields`` to the run's run.json (atomically)."""
     import json
 
-    from feedback_data.jsonl import write_text
+    from feedback_data.files.io import write_text
 
     path = run_dir / "run.json"
     info = json.loads(path.read_text(encoding="utf-8"))

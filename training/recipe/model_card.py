@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from feedback_data.jsonl import write_text
+from feedback_data.files.io import write_text
 from training.run.checkpoint import update_manifest
 
 CARD_FILE = "README.md"

@@ -16,16 +16,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from feedback_data.chain_format import reorder_chain
-from feedback_data.consistency import check_policy, contradicts_gold
-from feedback_data.instructions import (
+from feedback_data.records.consistency import check_policy, contradicts_gold
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.chain_format import reorder_chain
+from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,
     description_text,
     error_types_prompt,
     error_types_text,
 )
-from feedback_data.schema import FeedbackItem
 from training.data.critic_pairs import (
     CRITIC_TERM,
     critic_pairs,

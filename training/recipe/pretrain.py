@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedback_data.chain_format import format_chain
-from feedback_data.jsonl import write_records
-from feedback_data.schema import TASKS
+from feedback_data.records.jsonl import write_records
+from feedback_data.records.schema import PAPER_TASKS
+from feedback_data.text.chain_format import format_chain
 from training.data.pretrain_data import pretrain_examples, synthetic_sports_examples
 
 PRETRAIN_TERM = "chain"
@@ -40,7 +40,7 @@ class PretrainConfig:
     max_pairs: int | None = None  # cap (tests)
 
 
-def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS,
+def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = PAPER_TASKS,
                    synthetic_sports: int = 0, strategyqa_repeats: int = 1) -> list[dict]:
     """One {source, target, term, id} pair per pre-training example, shots drawn per example.
 
@@ -48,7 +48,7 @@ def pretrain_pairs(k: int, seed: int = 0, tasks: tuple[str, ...] = TASKS,
     questions of the paper's training file are the base's validation set, not trained on);
     StrategyQA pairs are its gold chains, each ``strategyqa_repeats`` times.
     """
-    from feedback_data.prompts import cot_prompt, shot_pool
+    from feedback_data.tasks.prompts import cot_prompt, shot_pool
 
     rng = random.Random(seed)
     pairs = []

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from feedback_data.answers import answers_match
-from feedback_data.chain_format import reorder_chain
-from feedback_data.consistency import check_policy, contradicts_gold
-from feedback_data.instructions import refine_prompt, refine_target
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.consistency import check_policy, contradicts_gold
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.answers import answers_match
+from feedback_data.text.chain_format import reorder_chain
+from feedback_data.text.instructions import refine_prompt, refine_target
 from training.data.examples import REFINE_TERM, Pair
 from training.recipe import loop
 from training.run.config import ConfigError, DataConfig, RecipeConfig

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import write_text
+from feedback_data.files.io import write_text
 from training.run.config import DEFAULT_REPORT_TO, REPORT_TO, ConfigError
 
 __all__ = ["DEFAULT_REPORT_TO", "REPORT_TO", "TrackerError", "accelerate_trackers",

@@ -2,14 +2,14 @@
 the best checkpoint by a chosen metric.
 
 At each evaluation (``train.eval_every``) the model answers the validation questions
-(:func:`feedback_data.splits.validation_examples`: the held-out feedback questions and, for
+(:func:`feedback_data.sources.splits.validation_examples`: the held-out feedback questions and, for
 Sports, new vocab.json statements) with the instruction it is trained on, greedy, the
 source cut at ``data.max_source_len`` as in training; the answer is read with
-:func:`feedback_data.chain_format.parse_chain`. The critic (multitask or ``objective:
+:func:`feedback_data.text.chain_format.parse_chain`. The critic (multitask or ``objective:
 critic``) scores the held-out feedback records, and with the critic's data options also
 synthetic records made from their corrections (:func:`training.data.critic_pairs.
 critic_val_items`): each label's token log-probabilities (:func:`label_token_logps`), read
-under every scoring option (:data:`feedback_data.critic_labels.SCORINGS`), P(no error) and
+under every scoring option (:data:`feedback_data.text.critic_labels.SCORINGS`), P(no error) and
 AUROC against the labels. The refine model refines each held-out record's chain once.
 
 Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
@@ -39,8 +39,9 @@ from typing import Any
 
 import torch
 
-from feedback_data.chain_format import parse_chain, reorder_chain
-from feedback_data.critic_labels import (
+from feedback_data.records.schema import Example, FeedbackItem
+from feedback_data.text.chain_format import parse_chain, reorder_chain
+from feedback_data.text.critic_labels import (
     ERROR_LABELS,
     SCORINGS,
     CriticReading,
@@ -49,13 +50,12 @@ from feedback_data.critic_labels import (
     no_error_probability,
     read_scores,
 )
-from feedback_data.instructions import (
+from feedback_data.text.instructions import (
     answer_prompt,
     error_types_prompt,
     parse_refine_output,
     refine_prompt,
 )
-from feedback_data.schema import Example, FeedbackItem
 from training.data.collate import causal_prompt_ids
 
 # The scorings inference reads from complete-sequence log-probabilities (critic.json).
@@ -385,7 +385,7 @@ def fit_reading(rows: Sequence[Sequence[Sequence[float]]], first_ids: Sequence[i
     """The critic's reading from validation rows (label token log-probs) and their gold:
     ``scoring`` 'auto' takes whichever of the scorings inference reads ('sum', 'mean') has
     the higher AUROC (a tie keeps 'sum'); with ``temperature`` the T of least NLL
-    (:func:`feedback_data.critic_labels.fit_temperature`). The info says what it saw: every
+    (:func:`feedback_data.text.critic_labels.fit_temperature`). The info says what it saw: every
     scoring's AUROC (first_token too, for the record), the NLL at T 1 and at T."""
     aurocs = {s: auroc([no_error_probability(read_scores(r, first_ids, s)) for r in rows],
                        no_error) for s in SCORINGS}

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from feedback_data.fetch import sha256_file
-from feedback_data.jsonl import replace_folder, write_text
-from feedback_data.text_files import read_utf8
+from feedback_data.files.io import read_utf8, replace_folder, write_text
+from feedback_data.sources.fetch import sha256_file
 from training.run.checkpoint_room import room_checked
 
 # The run folder's own files, copied into every checkpoint and final folder.

@@ -4,7 +4,7 @@ when one did not.
 Before each checkpoint (and ``final/``) the free space is compared with the size of the
 last checkpoint, and a warning printed when it is less. When the disk fills during the save
 the half-written temporary folder is removed, the previous checkpoint stays whole (saves go
-to a temporary folder renamed at the end), and :class:`~feedback_data.disk_full.DiskFull`
+to a temporary folder renamed at the end), and :class:`~feedback_data.files.disk_full.DiskFull`
 says where, how much room was needed and what was kept.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from feedback_data.disk_full import disk_full, free_bytes, human, is_disk_full, tree_size
+from feedback_data.files.disk_full import disk_full, free_bytes, human, is_disk_full, tree_size
 from training.run.stop_signals import resume_command
 
 F = TypeVar("F", bound=Callable[..., Any])

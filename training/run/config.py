@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from feedback_data.schema import TASKS
+from feedback_data.records.schema import PAPER_TASKS
 
 # Where training metrics go (training/recipe/trackers.py): "jsonl" is the run folder's
 # metrics.jsonl, the others accelerate's trackers, each an extra of pyproject.toml but TensorBoard.
@@ -52,7 +52,7 @@ class DataConfig:
     tasks: list[str] = _f(help="Tasks whose imported paper feedback is used (strategyqa, "
                                "sports_understanding); [] for none (your own task's feedback "
                                "goes in extra_feedback).",
-                          factory=lambda: list(TASKS))
+                          factory=lambda: list(PAPER_TASKS))
     split: str = _f("train", "Split of the paper feedback to train on.")
     extra_feedback: list[str] = _f(help="Extra FeedbackItem JSONL files (e.g. simulated or "
                                         "Label Studio annotations).", factory=list)

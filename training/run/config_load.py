@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from feedback_data.text_files import NotUtf8, read_utf8
+from feedback_data.files.io import NotUtf8, read_utf8
 from training.run.config import DEFAULT_REPORT_TO, GROUPS, ConfigError, RecipeConfig
 from training.run.config_checks import validate
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import write_text
+from feedback_data.files.io import write_text
 
 METRICS_FILE = "metrics.jsonl"
 

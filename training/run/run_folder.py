@@ -6,7 +6,7 @@ matches its manifest, a resume does not silently change a run-defining key (the 
 readable, the folder is writable, no file of the user's is overwritten. Each refusal is one
 line (:class:`RunDirError`, :class:`ConfigChangeError` or :class:`CheckpointError`). Once the
 checks pass the folder is marked as a training run's (``.rhf-run``,
-:mod:`feedback_data.run_mark`) and config.yaml and run.json are written.
+:mod:`feedback_data.files.run_mark`) and config.yaml and run.json are written.
 
 Held (:func:`guard_run`, wrapping the whole run): one writer (the lock), the stop signals,
 and the one-line endings (a second writer, a full disk, a second Ctrl-C). Rank 0 takes
@@ -29,11 +29,10 @@ from typing import Any
 
 import yaml
 
-from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
-from feedback_data.jsonl import write_bytes, write_text
-from feedback_data.run_mark import NotOurFolder, check_claim, claim
-from feedback_data.text_files import NotUtf8, read_utf8
-from feedback_data.write_lock import OutputLocked, acquire, folder_lock, release
+from feedback_data.files.disk_full import DiskFull, disk_full, is_disk_full
+from feedback_data.files.io import NotUtf8, read_utf8, write_bytes, write_text
+from feedback_data.files.run_mark import NotOurFolder, check_claim, claim
+from feedback_data.files.write_lock import OutputLocked, acquire, folder_lock, release
 from training.run.checkpoint import (
     CheckpointError,
     ConfigChangeError,

@@ -31,7 +31,7 @@ at least one step, all within the chain's steps; the wrong steps are the union o
 named by Factual Error, Missing Facts and Logical Inconsistency, and the first wrong step is
 the smallest of them (0-based). Irrelevant Facts names a step that is true but does not bear
 on the question, the "neutral" rating of the step ratings, so it follows the same
-``neutral_is_correct`` switch as :mod:`feedback_data.step_policy`: by default its steps are
+``neutral_is_correct`` switch as :mod:`feedback_data.text.step_policy`: by default its steps are
 not wrong (and its description need not locate a step). Descriptions never give -1: a record
 whose descriptions name only neutral steps gets no label ("only_neutral_steps"), since the
 annotators did find an error. A mention of one step followed by words about another step
@@ -44,7 +44,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES
+from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES
 
 NEUTRAL_TYPES = frozenset({"IR"})
 LAST = -1  # "the last step", resolved once the chain's step count is known
@@ -299,7 +299,7 @@ _NAME_TO_CODE = {name.lower(): code for code, name in ERROR_NAMES.items()}
 
 
 def split_description_text(text: str) -> dict[str, str]:
-    """The inverse of :func:`feedback_data.instructions.description_text`: 'Factual Error: a
+    """The inverse of :func:`feedback_data.text.instructions.description_text`: 'Factual Error: a
     Missing Facts: b' -> {'FE': 'a', 'MF': 'b'}; {} when no 'Type:' prefix is found.
 
     >>> split_description_text("Factual Error: In step 1, x. Missing Facts: In step 2, y.")
@@ -327,7 +327,7 @@ def first_wrong_from_description(text: str, steps: Sequence[str],
     >>> first_wrong_from_description("no error", ["A.", "B."])
     -1
     """
-    from feedback_data.instructions import NO_ERROR
+    from feedback_data.text.instructions import NO_ERROR
 
     text = " ".join(text.split())
     if not text:

@@ -12,7 +12,14 @@ from typing import Any
 
 from datasets import Dataset, Features, List, Value, load_from_disk
 
-from feedback_data.schema import ERROR_CODES, FeedbackItem
+from feedback_data.records.schema import ERROR_CODES, FeedbackItem
+
+# What a folder holds when `datasets` wrote it (save_to_disk of a Dataset or a DatasetDict).
+SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def is_saved_dataset(folder: Path) -> bool:
+    return any((Path(folder) / name).is_file() for name in SAVED_DATASET_FILES)
 
 _S = Value("string")
 FEATURES = Features({

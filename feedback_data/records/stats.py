@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from feedback_data.consistency import consistency_flags
-from feedback_data.schema import ERROR_CODES, FeedbackItem
+from feedback_data.records.consistency import consistency_flags
+from feedback_data.records.schema import ERROR_CODES, FeedbackItem
 
 
 def feedback_stats(items: list[FeedbackItem]) -> dict[str, Any]:

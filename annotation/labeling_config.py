@@ -1,4 +1,4 @@
-"""The labeling interface: the XML built from the tag names in feedback_data.labeling_tags.
+"""The labeling interface: the XML built from the tag names in feedback_data.records.labeling_tags.
 
 The converter, the simulator, the browser test and the task builder look names up here (this
 module re-exports the tag names), so a rename happens in one place.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from feedback_data.labeling_tags import *  # noqa: F403  (the names are part of this module)
-from feedback_data.labeling_tags import (
+from feedback_data.records.labeling_tags import *  # noqa: F403  (the names are part of this module)
+from feedback_data.records.labeling_tags import (
     ANSWER_CHOICE,
     ANSWER_TEXT,
     CHAIN,
@@ -33,7 +33,7 @@ from feedback_data.labeling_tags import (
     STEP_TEXT_PREFIX,
     SUBQUESTIONS,
 )
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES
+from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES
 
 IDX = "{{idx}}"
 REQUIRED_TYPES_MESSAGE = "Tick the error types in the explanation, or None"

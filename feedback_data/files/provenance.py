@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from feedback_data.schema import stable_id
+from feedback_data.records.schema import stable_id
 
 
 def git_commit() -> str | None:
@@ -48,7 +48,7 @@ def weights_digest(backend: Any) -> str | None:
     import json
     from pathlib import Path
 
-    from feedback_data.fetch import sha256_file
+    from feedback_data.sources.fetch import sha256_file
 
     digest = hashlib.sha256()
     folder = Path(str(backend.info.get("path", ""))) if getattr(backend, "info", None) else None

@@ -3,7 +3,7 @@
 Sports Understanding is a closed world: vocab.json ties every player, action and game to one
 sport, so new statements with known answers and gold explanations can be made at will. The
 tiny base is pre-trained on them (:mod:`training.data.pretrain_data`) and validation uses a
-disjoint set of them (:func:`feedback_data.splits.sports_validation_statements`).
+disjoint set of them (:func:`feedback_data.sources.splits.sports_validation_statements`).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
-from feedback_data.bigbench import (
+from feedback_data.records.schema import Example
+from feedback_data.sources.bigbench import (
     example_id,
     load_sports_vocab,
     normalize_question,
     sports_question,
 )
-from feedback_data.schema import Example
-from feedback_data.sports_vocab import sports_explanation
+from feedback_data.sources.sports_vocab import sports_explanation
 
 SPORTS = "sports_understanding"
 

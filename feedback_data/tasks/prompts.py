@@ -5,7 +5,7 @@ set. For the built-in tasks that is the paper's TRAIN feedback questions: Strate
 carry BIG-bench's gold explanation of the same question, Sports shots the explanation built
 from BIG-bench's vocabulary; a spec's shots come from its data or a file. Every chain is
 written in the one format
-:func:`feedback_data.chain_format.format_chain` emits and ``parse_chain`` reads.
+:func:`feedback_data.text.chain_format.format_chain` emits and ``parse_chain`` reads.
 
     Q: <question>
     A: The answer is yes because <explanation>
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import random
 
-from feedback_data.chain_format import format_chain
-from feedback_data.instructions import error_types_text
-from feedback_data.schema import Example, FeedbackItem, stable_id
+from feedback_data.records.schema import Example, FeedbackItem, stable_id
 from feedback_data.tasks.builtin import MAX_SHOT_CHARS  # noqa: F401  (where it lived)
+from feedback_data.text.chain_format import format_chain
+from feedback_data.text.instructions import error_types_text
 
 DETECTION_HEADER = "Which errors does the answer to the question contain?"
 

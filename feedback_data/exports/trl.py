@@ -21,7 +21,7 @@ the records it left out and why. Records the data layer flags as unusable (empty
 answer is, under the default ``drop`` policy (``--contradicting-corrections``), no SFT answer
 row, no KTO "True" row and no DPO "chosen"; its critique rows and its original chain stay.
 
-Step policy (prm, processbench): :mod:`feedback_data.step_policy` (step ratings, marked error
+Step policy (prm, processbench): :mod:`feedback_data.text.step_policy` (step ratings, marked error
 steps, then the steps the error descriptions name); the summary counts each source.
 
 The prompts are rhf's own instructions (the text ``rhf eval --method multitask`` asks), so a
@@ -36,22 +36,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feedback_data.answers import answers_match
-from feedback_data.consistency import (
+from feedback_data.records.consistency import (
     EXCLUDING_FLAGS,
     check_policy,
     consistency_flags,
     contradicts_gold,
 )
-from feedback_data.instructions import (
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.answers import answers_match
+from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,
     description_text,
     error_types_prompt,
     error_types_text,
 )
-from feedback_data.schema import FeedbackItem
-from feedback_data.step_policy import step_label, step_labels
+from feedback_data.text.step_policy import step_label, step_labels
 
 
 class ExportError(ValueError):
@@ -264,7 +264,7 @@ BUILDERS: dict[str, Callable[..., tuple[list[dict[str, Any]], ExportReport]]] = 
 # The formats whose targets include the correction (the contradicting-corrections policy).
 CORRECTION_FORMATS = frozenset({"sft", "sft-critique", "kto", "dpo"})
 # The TRL formats' names; every export format, these and rhf's own, is registered in
-# feedback_data.export_formats (the one registry `rhf data export` reads).
+# feedback_data.exports.formats (the one registry `rhf data export` reads).
 TRL_FORMATS: tuple[str, ...] = tuple(BUILDERS)
 
 
@@ -282,7 +282,7 @@ def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
     Both are written beside ``out`` first and renamed into place, so a failed export leaves
     nothing half-written. Returns "jsonl" or "hf".
     """
-    from feedback_data.jsonl import write_records
+    from feedback_data.records.jsonl import write_records
 
     out = Path(out)
     if out.suffix == ".jsonl":
@@ -290,7 +290,8 @@ def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
         return "jsonl"
     from datasets import Dataset
 
-    from feedback_data.jsonl import atomic_folder, is_saved_dataset
+    from feedback_data.files.io import atomic_folder
+    from feedback_data.records.hf_dataset import is_saved_dataset
 
     if not rows:
         raise ExportError(f"{out}: no rows to write (a dataset folder needs at least one)")
@@ -303,7 +304,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a JSONL file or a dataset folder written by :func:`write_rows`."""
     path = Path(path)
     if path.suffix == ".jsonl":
-        from feedback_data.jsonl import iter_json_lines
+        from feedback_data.records.jsonl import iter_json_lines
 
         return [obj for _, obj in iter_json_lines(path)]
     from datasets import load_from_disk

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from feedback_data.bigbench import load_bigbench, normalize_question
-from feedback_data.schema import Example, FeedbackItem, stable_id
-from feedback_data.store import PAPER_SPLITS, load_paper_feedback
+from feedback_data.records.schema import Example, FeedbackItem, stable_id
+from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+from feedback_data.sources.bigbench import load_bigbench, normalize_question
 
 SPORTS = "sports_understanding"
 # Share of the paper's Sports feedback held out, by question, as the Sports detection set.
@@ -92,7 +92,7 @@ def detection_sets() -> dict[str, list[FeedbackItem]]:
 def sports_validation_statements(n: int = VALIDATION_STATEMENTS) -> tuple[Example, ...]:
     """``n`` new Sports statements for validation: in no dev set, no feedback file, and not
     among the shipped base's pre-training statements."""
-    from feedback_data.sports_statements import synthetic_sports_examples
+    from feedback_data.sources.sports_statements import synthetic_sports_examples
 
     exclude = feedback_question_keys(SPORTS) | {
         normalize_question(SPORTS, e.question) for e in dev_examples(SPORTS)}

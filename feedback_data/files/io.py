@@ -1,9 +1,12 @@
-"""JSON-lines I/O with errors that name file, line and field, and atomic writes.
+"""Writing files so that nothing is half-written, and reading text so that bad bytes are one
+clear error.
 
-Every write here goes to a temporary file that is fsynced and renamed (appends are fsynced
-and, when they fail, cut back to where they began), and a full disk is one line
-(:class:`~feedback_data.disk_full.DiskFull`): where, how many bytes were needed, and that
-the target was left as it was.
+Every write here goes to a temporary file beside the target that is fsynced and renamed
+(folders are staged beside theirs and swapped in), and a full disk is one line
+(:class:`~feedback_data.files.disk_full.DiskFull`): where, how many bytes were needed, and
+that the target was left as it was. Reading a text file that is not UTF-8 is one error naming
+the file and the byte offset (Python's own error names neither the file nor, readably, the
+place).
 """
 
 from __future__ import annotations
@@ -13,73 +16,17 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from feedback_data.disk_full import DiskFull, disk_full, is_disk_full
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class DataError(ValueError):
-    """Bad input data; the message names where (file, line, record, field)."""
+from feedback_data.errors import DataError
+from feedback_data.files.disk_full import DiskFull, disk_full, is_disk_full
 
 
 class NotOurs(DataError):
     """A folder in the way of a write that the writer did not make: it is never replaced."""
 
-
-# What a folder holds when `datasets` wrote it (save_to_disk of a Dataset or a DatasetDict).
-SAVED_DATASET_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")
-
-
-def is_saved_dataset(folder: Path) -> bool:
-    return any((Path(folder) / name).is_file() for name in SAVED_DATASET_FILES)
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "<record>"
-
-
-def describe_validation_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"field '{_field_path(first['loc'])}': {first['msg']}{more}"
-
-
-def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line raises DataError."""
-    path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                kind = type(obj).__name__
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
-            yield lineno, obj
-
-
-def read_records(path: str | Path, model: type[M]) -> list[M]:
-    """Read and validate every line of ``path`` as ``model``; the first bad line raises."""
-    out: list[M] = []
-    for lineno, obj in iter_json_lines(path):
-        try:
-            out.append(model.model_validate(obj))
-        except ValidationError as exc:
-            raise DataError(f"{path}:{lineno}: {describe_validation_error(exc)}") from exc
-    return out
 
 
 def _temp_beside(path: Path) -> str:
@@ -135,7 +82,7 @@ def atomic_folder(path: str | Path, ours: Any = None) -> Iterator[Path]:
         except Exception as exc:
             if not is_disk_full(exc, path.parent):
                 raise
-            from feedback_data.disk_full import tree_size
+            from feedback_data.files.disk_full import tree_size
 
             raise disk_full(path.parent, tree_size(staged),
                             f"{path} was left as it was (the half-written copy was removed)",
@@ -181,14 +128,8 @@ def replace_folder(staged: str | Path, path: str | Path, aside: str | Path | Non
         os.close(fd)
 
 
-def to_json_line(record: BaseModel | dict[str, Any]) -> str:
-    if isinstance(record, BaseModel):
-        return record.model_dump_json() + "\n"
-    return json.dumps(record, ensure_ascii=False) + "\n"
-
-
 @contextlib.contextmanager
-def _said_when_full(path: Path, needed: int, kept: str) -> Iterator[None]:
+def said_when_full(path: Path, needed: int, kept: str) -> Iterator[None]:
     """A full disk while writing ``path`` becomes DiskFull (bytes ``needed``, ``kept``)."""
     try:
         yield
@@ -200,15 +141,10 @@ def _said_when_full(path: Path, needed: int, kept: str) -> Iterator[None]:
         raise disk_full(path.parent, needed, kept) from None
 
 
-def _encode(records: Iterable[BaseModel | dict[str, Any]]) -> tuple[bytes, int]:
-    lines = [to_json_line(r) for r in records]
-    return "".join(lines).encode("utf-8"), len(lines)
-
-
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
-    with _said_when_full(path, len(data), f"{path} was left as it was"):
+    with said_when_full(path, len(data), f"{path} was left as it was"):
         with atomic_path(path) as tmp, tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()
@@ -220,32 +156,20 @@ def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def write_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
-    """Write all records to ``path`` atomically (temporary file, fsync, rename)."""
-    data, n = _encode(records)
-    write_bytes(path, data)
-    return n
-
-
-def append_records(path: str | Path, records: Iterable[BaseModel | dict[str, Any]]) -> int:
-    """Append records and fsync before returning, so a crash after return loses nothing; a
-    failed append (a full disk) is cut back, leaving no torn line."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data, n = _encode(records)
-    with path.open("ab") as fh:
-        start = fh.tell()
-        kept = f"{path} kept its {start} bytes from before (nothing half-written)"
-        with _said_when_full(path, len(data), kept):
-            try:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            except OSError:
-                fh.truncate(start)
-                raise
-    return n
-
-
 def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+class NotUtf8(ValueError):
+    """A file that is not UTF-8 text; ``str()`` names the file, the byte and its offset."""
+
+
+def read_utf8(path: str | Path) -> str:
+    """The text of ``path``; NotUtf8 ('PATH: not UTF-8 text (byte 0x89 at offset 0)') for
+    bytes that do not decode. OSError passes through for the caller to word."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                      f"{exc.start})") from None

@@ -1,7 +1,7 @@
 """The export-format registry: every format `rhf data export --format` writes, by name.
 
 Two kinds: ``records`` formats write rhf's own FeedbackItems (``jsonl``, ``hf``); ``rows``
-formats build training rows from them (the TRL formats of feedback_data.trl_formats, and
+formats build training rows from them (the TRL formats of feedback_data.exports.trl, and
 ProcessBench's) and write them as JSONL (OUT ends in .jsonl) or a dataset folder. A new
 format is one ``register`` call:
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from feedback_data.exports.trl import BUILDERS, CORRECTION_FORMATS, ExportReport, write_rows
+from feedback_data.records.schema import FeedbackItem
 from feedback_data.registry import Registry
-from feedback_data.schema import FeedbackItem
-from feedback_data.trl_formats import BUILDERS, CORRECTION_FORMATS, ExportReport, write_rows
 
 Builder = Callable[[list[FeedbackItem]], tuple[list[dict[str, Any]], ExportReport]]
 FORMAT_HELP = {
@@ -59,14 +59,14 @@ class ExportFormat:
 
 
 def _write_jsonl(items: list[FeedbackItem], out: Path) -> None:
-    from feedback_data.jsonl import write_records
+    from feedback_data.records.jsonl import write_records
 
     write_records(out, items)
 
 
 def _write_hf(items: list[FeedbackItem], out: Path) -> None:
-    from feedback_data.hf_dataset import save_items
-    from feedback_data.jsonl import atomic_folder, is_saved_dataset
+    from feedback_data.files.io import atomic_folder
+    from feedback_data.records.hf_dataset import is_saved_dataset, save_items
 
     with atomic_folder(out, ours=is_saved_dataset) as staged:  # beside out, then renamed
         save_items(items, staged)

@@ -1,6 +1,6 @@
 """Download the datasets once: BIG-bench's task files and the paper's released feedback.
 
-BIG-bench tasks come from the first of feedback_data.task_sources' sources (local folders,
+BIG-bench tasks come from the first of feedback_data.sources.task_sources' sources (local folders,
 then BIG-bench's and StrategyQA's public raw files) whose copy has the pinned examples; the
 cache holds each task's ``task.json`` (examples in digest order), ``vocab.json`` and
 ``SOURCE.json`` (where it came from, its digest). Any other BIG-bench task is fetched the
@@ -20,9 +20,9 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from feedback_data import paths
-from feedback_data.jsonl import replace_folder
-from feedback_data.task_sources import (
+from feedback_data.files import paths
+from feedback_data.files.io import replace_folder
+from feedback_data.sources.task_sources import (
     BUILTIN,
     Found,
     SourceError,
@@ -102,7 +102,7 @@ def store_task(found: Found) -> Path:
 def fetch_task(name: str, from_dirs: Iterable[str | Path] = (), force: bool = False,
                log: Callable[[str], None] = print) -> dict:
     """Make sure BIG-bench task ``name`` is in the cache, from the first source that has a
-    faithful copy (feedback_data.task_sources); returns its provenance."""
+    faithful copy (feedback_data.sources.task_sources); returns its provenance."""
     from_dirs = list(from_dirs)
     cached = _cached(name)
     pin = load_pins().get(name)

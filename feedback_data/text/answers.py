@@ -3,7 +3,7 @@
 Three types (a task spec names one):
 
 - ``yes_no``: 'yes' or 'no' (plausible / implausible, true / false map to them). Chains are
-  read by :func:`feedback_data.chain_format.parse_chain`, the built-in tasks' parser, and
+  read by :func:`feedback_data.text.chain_format.parse_chain`, the built-in tasks' parser, and
   what it leaves unread ('answer is: no', 'answer is true') as the other types are.
 - ``multiple_choice``: the options are shown in the question (``... Options: (A) x (B) y``)
   and kept in ``Example.meta['options']``; an answer is the option's letter ('B'), written
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from feedback_data.chain_format import parse_chain, split_steps
+from feedback_data.text.chain_format import parse_chain, split_steps
 
 ANSWER_TYPES: tuple[str, ...] = ("yes_no", "multiple_choice", "free_form")
 FORMAT_KEY = "answer_format"

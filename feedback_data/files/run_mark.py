@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feedback_data.jsonl import write_json
-from feedback_data.write_lock import LOCK_NAME, command_line
+from feedback_data.files.io import write_json
+from feedback_data.files.write_lock import LOCK_NAME, command_line
 
 MARK_NAME = ".rhf-run"
 # Never owned, never foreign: the mark itself, the lock, and atomic writes' temporary files.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES
+from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES
 
 # Ends like the CoT prompt ("Q: ...\nA:") so a base model's chain writing carries over.
 ANSWER_INSTRUCTION = (
@@ -38,7 +38,7 @@ def _in_order(chain: str, order: str | None) -> str:
     """The chain as the model reads chains: rewritten in its training ``order`` if given."""
     if order is None:
         return chain
-    from feedback_data.chain_format import reorder_chain
+    from feedback_data.text.chain_format import reorder_chain
 
     return reorder_chain(chain, order)
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # A task is named by its spec (feedback_data.tasks); the built-in ones are the paper's two.
 TASK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 Task = Annotated[str, Field(pattern=TASK_NAME_PATTERN)]
-TASKS: tuple[str, ...] = ("strategyqa", "sports_understanding")
-# An answer as its task normalizes it (feedback_data.answers): 'yes' / 'no', an option's
+PAPER_TASKS: tuple[str, ...] = ("strategyqa", "sports_understanding")
+# An answer as its task normalizes it (feedback_data.text.answers): 'yes' / 'no', an option's
 # letter, a number or a short text.
 Answer = Annotated[str, Field(min_length=1)]
 ErrorCode = Literal["FE", "MF", "IR", "LI"]
@@ -39,7 +39,7 @@ class _Record(BaseModel):
 class Example(_Record):
     """A question with its gold answer (None: not known, an unlabelled question) and, where
     known, a gold explanation. ``meta`` holds the answer format and options of a task that
-    is not yes/no (feedback_data.answers)."""
+    is not yes/no (feedback_data.text.answers)."""
 
     id: str
     task: Task

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from feedback_data import paths
-from feedback_data.jsonl import DataError, append_records, read_records, write_records
-from feedback_data.paper_import import import_file
-from feedback_data.schema import FeedbackItem
+from feedback_data.errors import DataError
+from feedback_data.files import paths
+from feedback_data.records.jsonl import append_records, read_records, write_records
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.sources.paper_import import import_file
 
 # (task, split) of each released file.
 PAPER_SPLITS = (("strategyqa", "train"), ("strategyqa", "eval"), ("sports_understanding", "train"))

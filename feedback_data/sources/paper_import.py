@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from feedback_data.bigbench import example_id, sports_question
-from feedback_data.chain_format import parse_chain
-from feedback_data.jsonl import DataError, iter_json_lines
-from feedback_data.schema import (
+from feedback_data.errors import DataError
+from feedback_data.records.jsonl import iter_json_lines
+from feedback_data.records.schema import (
     ERROR_CODES,
     SCHEMA_VERSION,
     Chain,
@@ -24,6 +23,8 @@ from feedback_data.schema import (
     FeedbackItem,
     make_chain_id,
 )
+from feedback_data.sources.bigbench import example_id, sports_question
+from feedback_data.text.chain_format import parse_chain
 
 # Which model wrote the released chains (SOURCE.md of the release).
 PAPER_CHAIN_MODEL = {"strategyqa": "EleutherAI/gpt-j-6b", "sports_understanding": "google/flan-t5"}

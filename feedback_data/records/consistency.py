@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from feedback_data.answers import answers_match
-from feedback_data.schema import FeedbackItem
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.answers import answers_match
 
 # Flags that make a record unusable as a training target; the others are warnings.
 # "no_error_type_ticked": the annotator ticked nothing (not even None), so "no error" would be

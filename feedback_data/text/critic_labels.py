@@ -38,8 +38,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
-from feedback_data.instructions import NO_ERROR, error_types_text
-from feedback_data.schema import ERROR_CODES
+from feedback_data.records.schema import ERROR_CODES
+from feedback_data.text.instructions import NO_ERROR, error_types_text
 
 
 def _label_set() -> tuple[str, ...]:

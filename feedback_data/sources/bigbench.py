@@ -2,7 +2,7 @@
 
 Examples come in example-id order, never file order, so that every faithful copy of the data
 (BIG-bench's file, StrategyQA's release, a local folder) gives the same dev set, shot draws,
-prompts and numbers (feedback_data.task_sources)."""
+prompts and numbers (feedback_data.sources.task_sources)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from feedback_data import paths
-from feedback_data.jsonl import DataError
-from feedback_data.schema import Example, stable_id
-from feedback_data.task_sources import example_digest, ordered_examples
+from feedback_data.errors import DataError
+from feedback_data.files import paths
+from feedback_data.records.schema import Example, stable_id
+from feedback_data.sources.task_sources import example_digest, ordered_examples
 
 SPORTS_SUFFIX = "Is this sentence plausible?"
 
@@ -37,7 +37,7 @@ def sports_question(statement: str) -> str:
 
 
 def _load_task_json(rel: str) -> dict:
-    from feedback_data.fetch import FetchError, fetch_task
+    from feedback_data.sources.fetch import FetchError, fetch_task
 
     path = paths.bigbench_dir() / rel
     if not path.exists():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from feedback_data.schema import ERROR_CODES, ERROR_NAMES, STEP_RATINGS
+from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES, STEP_RATINGS
 
 # Tag names (``from_name`` in results).
 QUESTION = "question"

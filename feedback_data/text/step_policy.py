@@ -10,7 +10,7 @@ Sources, in order of preference:
      (``feedback.first_wrong_step`` is derived from these ratings, so it is not read apart.)
   2. ``feedback.error_steps`` (the 1-based steps annotators marked): the smallest one.
   3. The error descriptions (``feedback.reasons``) of a record with error types, read by the
-     conservative parser :func:`feedback_data.step_mentions.steps_from_descriptions` ("In step
+     conservative parser :func:`feedback_data.text.step_mentions.steps_from_descriptions` ("In step
      2, ...", "In steps 1 and 3, ..."): the smallest wrong step any selected type names
      (Irrelevant Facts names neutral steps, under the same ``neutral_is_correct`` switch).
   4. No error type and no error step: the annotator saw no error, so every step is correct.
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feedback_data.schema import FeedbackItem
-from feedback_data.step_mentions import steps_from_descriptions
+from feedback_data.records.schema import FeedbackItem
+from feedback_data.text.step_mentions import steps_from_descriptions
 
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
 STEP_RATINGS_DISAGREE = "step_ratings_disagree"
