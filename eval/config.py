@@ -8,7 +8,7 @@ from typing import Any
 
 from eval.detection_baselines import DETECTION_BASELINES
 from eval.stats import DEFAULT_B
-from feedback_data.records.schema import TASKS
+from feedback_data.records.schema import PAPER_TASKS
 from inference.dispatch import METHOD_REGISTRY
 from inference.methods import (
     DEFAULT_N,
@@ -42,7 +42,7 @@ class EvalConfig:
     # prediction; None: ``model`` is the critic.
     critic_model: str | None = None
     methods: tuple[str, ...] = field(default_factory=registered_methods)
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = PAPER_TASKS
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N dev examples per task
     k: int = 4  # shots in the CoT prompt
@@ -64,7 +64,7 @@ class EvalConfig:
     calibration_limit: int | None = None  # first N records of each detection set (all)
     # detection sets scored (feedback_data.sources.splits.detection_sets): StrategyQA's 173 paper
     # records, and the Sports detection set (20% of the Sports feedback, held out)
-    calibration_sets: tuple[str, ...] = TASKS
+    calibration_sets: tuple[str, ...] = PAPER_TASKS
     # Table 2's baselines on the same records (eval.detection_baselines): prior, agreement,
     # icl_cf, sports_rules; each with a paired bootstrap of the critic's AUROC minus its own
     detection_baselines: tuple[str, ...] = ()
@@ -91,10 +91,10 @@ class EvalConfig:
         if self.calibration_feedback is not None and not Path(self.calibration_feedback
                                                               ).is_file():
             raise ValueError(f"--calibration-feedback: {self.calibration_feedback} not found")
-        bad = [t for t in self.calibration_sets if t not in TASKS]
+        bad = [t for t in self.calibration_sets if t not in PAPER_TASKS]
         if bad:
             raise ValueError(f"unknown detection set {bad[0]!r}: expected some of "
-                             f"{', '.join(TASKS)}")
+                             f"{', '.join(PAPER_TASKS)}")
         if not self.methods or not self.tasks or not self.seeds:
             raise ValueError("need at least one method, task and seed")
         if len(set(self.seeds)) != len(self.seeds):

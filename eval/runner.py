@@ -45,7 +45,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     from eval.calibration import calibrate
     from eval.report import write_report
     from feedback_data.records.jsonl import read_records
-    from feedback_data.records.schema import TASKS, FeedbackItem
+    from feedback_data.records.schema import PAPER_TASKS, FeedbackItem
     from feedback_data.sources.splits import detection_sets
     from feedback_data.tasks.registry import get_task
     from feedback_data.text.answers import answers_match
@@ -162,7 +162,7 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         for prefix, records, task in groups:
             if prefix == "":
                 items = records  # the step critic's records too
-            shots_from = task if task in TASKS else "strategyqa"  # the ICL shots' feedback
+            shots_from = task if task in PAPER_TASKS else "strategyqa"  # the ICL shots' feedback
             log(f"[eval] detection ({task}): fine-tuned {config.critic} on {len(records)} "
                 "records")
             calibration[f"{prefix}finetuned"] = timed(
@@ -279,7 +279,7 @@ def validation_records(info: dict[str, Any]) -> list:
     """The critic's validation records: the paper's training records of the tasks its run
     trained on whose question falls under its ``data.eval_fraction`` (the split training
     validated on), Sports detection records left out. Empty when its run says nothing."""
-    from feedback_data.records.schema import TASKS
+    from feedback_data.records.schema import PAPER_TASKS
     from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.splits import is_held_out, is_sports_detection
 
@@ -287,7 +287,7 @@ def validation_records(info: dict[str, Any]) -> list:
     fraction = data.get("eval_fraction")
     if not fraction:
         return []
-    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS]
+    tasks = [t for t in (data.get("tasks") or PAPER_TASKS) if t in PAPER_TASKS]
     return [i for t in tasks for i in load_paper_feedback(t, "train")
             if is_held_out(i.example.id, fraction) and not is_sports_detection(i)]
 
@@ -324,12 +324,12 @@ def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
     constant), pooled over the tasks its run trained on (every built-in task when its run
     does not say), the Sports detection records left out; and a line saying so."""
     from eval.detection_baselines import no_error_share
-    from feedback_data.records.schema import TASKS
+    from feedback_data.records.schema import PAPER_TASKS
     from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.splits import is_sports_detection
 
     data = (info.get("config") or {}).get("data") or {}
-    tasks = [t for t in (data.get("tasks") or TASKS) if t in TASKS] or list(TASKS)
+    tasks = [t for t in (data.get("tasks") or PAPER_TASKS) if t in PAPER_TASKS] or list(PAPER_TASKS)
     items = [i for t in tasks for i in load_paper_feedback(t, "train")
              if not is_sports_detection(i)]
     share = no_error_share([not i.feedback.error_types for i in items])
