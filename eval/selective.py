@@ -180,8 +180,9 @@ def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any
                   ) -> dict[str, Any]:
     """The multitask model judging its own greedy dev answers: each prediction's chain scored
     by the model's P(no error) under the error-types instruction (one ``score_choices`` pass,
-    :func:`eval.calibration.no_error_probabilities`), right = its answer is the gold one."""
-    from eval.calibration import no_error_probabilities
+    :func:`feedback_data.text.critic_labels.no_error_probabilities`), right = its answer is
+    the gold one."""
+    from feedback_data.text.critic_labels import no_error_probabilities
     from feedback_data.text.instructions import error_types_prompt
 
     if len(examples) != len(predictions):
