@@ -6,6 +6,11 @@ in functions).
 Imports point down only; the three layer-2 packages never import each other; no module
 import cycle anywhere, not even inside a package.
 
+Inside feedback_data/, the rooms of docs/architecture.md ("Inside feedback_data"): files
+(plumbing) imports only the errors; records the files and, for its consistency flags, the
+answer matcher; text only the schema's vocabulary; sources, tasks and exports the rooms
+below them. Every module of feedback_data/ is in a room but ``rhf data`` (feedback_data/cli.py).
+
 Inside training/, the rooms of docs/architecture.md: the recipe may import every room; the
 data and the model rooms import, of the others, only the config dataclasses; the run's state
 imports no recipe module but the objective registry, and of the data only the term names
@@ -36,8 +41,24 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "training.run": ("training.data.examples", "training.recipe.objectives"),
     "training.data": ("training.run.config",),
     "training.model": ("training.run.config",),
+    # feedback_data: plumbing at the bottom, then the records, the text formats over them,
+    # and the sources, tasks and exports that use all three.
+    "feedback_data.files": ("feedback_data.errors",),
+    "feedback_data.records": ("feedback_data.errors", "feedback_data.files",
+                              "feedback_data.text.answers"),
+    "feedback_data.text": ("feedback_data.records.schema",),
+    "feedback_data.sources": ("feedback_data.errors", "feedback_data.files",
+                              "feedback_data.records", "feedback_data.text"),
+    "feedback_data.tasks": ("feedback_data.errors", "feedback_data.registry",
+                            "feedback_data.files", "feedback_data.records",
+                            "feedback_data.text", "feedback_data.sources"),
+    "feedback_data.exports": ("feedback_data.errors", "feedback_data.registry",
+                              "feedback_data.files", "feedback_data.records",
+                              "feedback_data.text"),
+    "feedback_data.errors": (),
+    "feedback_data.registry": (),
 }
-OUTSIDE_ROOMS = {"training", "training.cli"}
+OUTSIDE_ROOMS = {"training", "training.cli", "feedback_data", "feedback_data.cli"}
 
 
 def room(module: str) -> str | None:
@@ -130,8 +151,8 @@ def room_violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
             continue
         for target, line in targets:
             dst = room(target)
-            if dst is None or dst == src:
-                continue
+            if dst is None or dst == src or top(dst) != top(src):
+                continue  # across packages the layers rule, not the rooms
             if not any(target == a or target.startswith(a + ".") for a in ROOMS[src]):
                 bad.append(f"{source} imports {target} (line {line}): room {src} may import "
                            f"only {', '.join(ROOMS[src])} of the other rooms")
@@ -227,12 +248,32 @@ def test_room_checker_refuses_an_import_against_the_rooms():
         "import only training.run.config of the other rooms"]
 
 
-def test_training_imports_follow_the_rooms():
+def test_room_checker_keeps_feedback_data_plumbing_at_the_bottom():
+    graph = {"feedback_data.files.io": [("feedback_data.records.schema", 7),
+                                         ("feedback_data.errors", 8)],
+             "feedback_data.records.consistency": [("feedback_data.text.answers", 2)],
+             "feedback_data.records.store": [("feedback_data.sources.paper_import", 9)],
+             "feedback_data.cli": [("feedback_data.exports.formats", 4)]}
+    assert room_violations(graph) == [
+        "feedback_data.files.io imports feedback_data.records.schema (line 7): room "
+        "feedback_data.files may import only feedback_data.errors of the other rooms",
+        "feedback_data.records.store imports feedback_data.sources.paper_import (line 9): room "
+        "feedback_data.records may import only feedback_data.errors, feedback_data.files, "
+        "feedback_data.text.answers of the other rooms"]
+
+
+def test_imports_follow_the_rooms():
     bad = room_violations(import_graph())
-    assert not bad, "imports against training's rooms:\n" + "\n".join(bad)
+    assert not bad, "imports against the rooms of training and feedback_data:\n" + "\n".join(bad)
 
 
 def test_every_training_module_is_in_a_room():
     outside = sorted(m for m in project_modules()
                      if m.startswith("training") and room(m) is None and m not in OUTSIDE_ROOMS)
     assert not outside, f"training modules in no room (docs/architecture.md): {outside}"
+
+
+def test_every_feedback_data_module_is_in_a_room():
+    outside = sorted(m for m in project_modules() if m.startswith("feedback_data")
+                     and room(m) is None and m not in OUTSIDE_ROOMS)
+    assert not outside, f"feedback_data modules in no room (docs/architecture.md): {outside}"
