@@ -31,7 +31,7 @@ COMMANDS = (
 
 # The root callback: puts on the context what only the top layer may build (the critic of
 # `rhf annotate push --model`; annotation never imports inference or eval).
-ROOT_CALLBACK = ("pipeline.cli_context", "root_callback")
+ROOT_CALLBACK = ("pipeline.critic_scores", "root_callback")
 
 for _name, _module in GROUPS:
     app.add_typer(importlib.import_module(_module).app, name=_name)

@@ -24,6 +24,14 @@ from annotation import labeling_config as lc
 from annotation.result_fields import prefill_of, result_fields, step_ratings
 from annotation.tasks import validate_task_data
 from feedback_data.errors import DataError
+from feedback_data.records.consistency import (  # the flags set here
+    ANSWER_UNREADABLE,
+    ERROR_WITHOUT_TYPE,
+    NO_TYPE_TICKED,
+    NONE_WITH_TYPES,
+    RATINGS_DISAGREE,
+    RATINGS_INCOMPLETE,
+)
 from feedback_data.records.schema import (
     ERROR_CODES,
     SCHEMA_VERSION,
@@ -33,22 +41,11 @@ from feedback_data.records.schema import (
 )
 from feedback_data.text.answers import normalize_answer, parse_answer_chain
 from feedback_data.text.chain_format import format_chain
-from feedback_data.text.step_policy import STEP_RATINGS_DISAGREE
 
 SIMULATOR_DOMAIN = "@rhf.local"
 SIMULATOR_PREFIX = "rhf-simulator"
 MAX_ID = 2**63 - 1  # Label Studio's ids are 64-bit integers
 
-# Flags set here (feedback_data.records.consistency decides which keep a record out of training).
-NONE_WITH_TYPES = "none_with_error_types"
-NO_TYPE_TICKED = "no_error_type_ticked"  # neither "None" nor a type: unknown, not "no error"
-ERROR_WITHOUT_TYPE = "error_without_type"  # descriptions, steps or a wrong step, but no type
-RATINGS_INCOMPLETE = "step_ratings_incomplete"
-# The "Step or steps with an error" choices say other steps than those rated Wrong (a step
-# rated Correct but ticked, or rated Wrong but not ticked among ticked ones): the page
-# contradicts itself, so the record is left out of step-level training (step_policy).
-RATINGS_DISAGREE = STEP_RATINGS_DISAGREE
-ANSWER_UNREADABLE = "answer_unreadable"  # the answer area holds no answer of the task's type
 # An unlabelled question's example takes its answer from the correction; meta says so.
 ANSWER_FROM = "answer_from"
 

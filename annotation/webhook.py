@@ -2,7 +2,7 @@
 
 Each delivery is appended idempotently (keyed on annotation id and update time, checked against
 an in-memory index) and fsynced before the answer, so a crash after Label Studio hears 200
-loses nothing. A store damaged by a crash is repaired on start (annotation.webhook_store).
+loses nothing. A store damaged by a crash is repaired on start (feedback_data.records.store).
 Bad deliveries get a 4xx, never a 500: a body over the size limit 413; not JSON, or nested
 too deeply, 400; wrong types (an annotation id that is not a positive integer, a list for
 ``completed_by``, text that is not valid Unicode) 422. Only requests that
@@ -26,9 +26,9 @@ from fastapi import APIRouter, HTTPException, Request
 from annotation.campaign import SECRET_HEADER, WEBHOOK_ACTIONS, simulator_ids
 from annotation.client import ENV_KEY, ENV_URL, LabelStudioClient, LabelStudioError
 from annotation.convert import EmptyAnnotation, feedback_from_annotation, positive_id
-from annotation.webhook_store import WebhookStore
 from feedback_data.errors import DataError
 from feedback_data.files.disk_full import is_disk_full
+from feedback_data.records.store import FeedbackStore
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhook/label-studio"
@@ -116,7 +116,8 @@ def make_webhook_router(store_path: Path, secret: str | None,
                         users: UserDirectory | None = None,
                         max_body_bytes: int = MAX_BODY_BYTES) -> APIRouter:
     """``POST /webhook/label-studio`` appending ANNOTATION_CREATED/UPDATED to ``store_path``."""
-    store = WebhookStore(store_path)
+    store = FeedbackStore.open_for_writing(
+        store_path, "stop that rhf serve, or give this one another --feedback-store")
     directory = users or UserDirectory.from_env()
     router = APIRouter()
     if not secret:

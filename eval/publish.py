@@ -82,6 +82,7 @@ def log_to_trackers(report: dict[str, Any], report_to: tuple[str, ...], model: s
     if not names:
         return
     run_dir = find_run_dir(model)
+    step = _final_step(run_dir)  # before any tracker run opens: a bad run.json stops here
     home = run_dir or Path(out)
     known = read_identities(run_dir) if run_dir else read_identities(out)
     accelerator = Accelerator(**accelerator_kwargs(names, home))
@@ -90,7 +91,6 @@ def log_to_trackers(report: dict[str, Any], report_to: tuple[str, ...], model: s
         {"eval": report["config"]})
     identities = open_runs(accelerator, "rhf", home.name if run_dir else Path(out).name,
                            home, config, known)
-    step = _final_step(run_dir)
     metrics = report_metrics(report)
     for tracker in accelerator.trackers:  # W&B places them after the run's last step
         tracker.log(metrics, step=None if tracker.name == "wandb" else step)
@@ -104,14 +104,32 @@ def log_to_trackers(report: dict[str, Any], report_to: tuple[str, ...], model: s
 
 
 def _final_step(run_dir: Path | None) -> int:
+    """The training's last step, from RUN_DIR/run.json (0 for a model without a run folder);
+    a run.json that cannot be read, does not parse or holds no step count is a DataError
+    naming it, never step 0."""
     import json
+
+    from feedback_data.errors import DataError
+    from feedback_data.files.io import NotUtf8, read_utf8
 
     if run_dir is None:
         return 0
+    path = run_dir / "run.json"
     try:
-        return int(json.loads((run_dir / "run.json").read_text()).get("total_steps", 0))
-    except (OSError, ValueError, TypeError):
-        return 0
+        record = json.loads(read_utf8(path))
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    except NotUtf8:
+        why = "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        why = f"invalid JSON: {exc.msg}, line {exc.lineno}"
+    else:
+        steps = record.get("total_steps") if isinstance(record, dict) else None
+        if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0:
+            return steps
+        why = "no 'total_steps' count"
+    raise DataError(f"{path}: cannot read the training run's step count ({why}): fix it "
+                    "before logging the evaluation to its trackers")
 
 
 def card_section(report: dict[str, Any], methods: tuple[str, ...], calibration: str | None,

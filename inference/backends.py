@@ -54,28 +54,59 @@ def _text(path: Path) -> str:
         raise ModelLoadError(str(exc)) from None
 
 
+# The files a checkpoint (or its run folder) describes itself with: name -> (key in
+# checkpoint_info, what the file holds).
+CHECKPOINT_FILES = {"run.json": ("run", "run record"),
+                    "rhf_model.json": ("rhf_model", "model record"),
+                    "config.yaml": ("config", "training config")}
+
+
+def _unreadable(path: Path, why: str) -> ModelLoadError:
+    return ModelLoadError(f"{path}: cannot read the checkpoint's "
+                          f"{CHECKPOINT_FILES[path.name][1]} ({why}): fix or remove it")
+
+
+def _read_checkpoint_file(path: Path) -> dict[str, Any]:
+    """One of CHECKPOINT_FILES as a mapping. A file that cannot be read, does not parse or
+    is not a mapping is a ModelLoadError naming it: never a default in its place (the chain
+    order and source length the model was trained with come from these files)."""
+    import yaml
+
+    try:
+        text = _text(path)
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or type(exc).__name__) from None
+    try:
+        if path.suffix == ".json":
+            value = json.loads(text)
+        else:
+            value = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise _unreadable(path, f"invalid JSON: {exc.msg}, line {exc.lineno}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise _unreadable(path, f"invalid YAML: {getattr(exc, 'problem', None) or exc}"
+                                f"{where}") from None
+    if not isinstance(value, dict):
+        raise _unreadable(path, f"a {type(value).__name__}, not a mapping")
+    return value
+
+
 def checkpoint_info(resolved: str) -> dict[str, Any]:
-    """What the checkpoint says about itself (run.json, config.yaml, rhf_model.json), if any."""
+    """What the checkpoint says about itself (run.json, config.yaml, rhf_model.json), if any:
+    each read from the checkpoint's folder, else its parent (the run folder). A file that is
+    absent is left out (a Hub model has none); one that is present but unreadable is a
+    ModelLoadError naming it."""
     path = Path(resolved)
     info: dict[str, Any] = {"path": resolved}
     if not path.is_dir():
         return info
     for folder in (path, path.parent):
-        for name in ("run.json", "rhf_model.json"):
+        for name, (key, _what) in CHECKPOINT_FILES.items():
             f = folder / name
-            if f.is_file() and name.removesuffix(".json") not in info:
-                try:
-                    info[name.removesuffix(".json")] = json.loads(_text(f))
-                except json.JSONDecodeError:
-                    info[name.removesuffix(".json")] = {"error": f"{f}: invalid JSON"}
-        cfg = folder / "config.yaml"
-        if cfg.is_file() and "config" not in info:
-            import yaml
-
-            try:
-                info["config"] = yaml.safe_load(_text(cfg))
-            except yaml.YAMLError:
-                info["config"] = {"error": f"{cfg}: invalid YAML"}
+            if f.is_file() and key not in info:
+                info[key] = _read_checkpoint_file(f)
     info["peft"] = (path / "adapter_config.json").is_file()
     return info
 

@@ -2,7 +2,8 @@
 
 The annotation queue is ordered in ``annotation.queue``, which must not import inference or
 eval; the model is loaded and run here, in the top layer, and handed to ``rhf annotate``
-(see :func:`register_critic`).
+through the click context object: rhf_cli installs :func:`root_callback` as the root
+command's callback (by module name, as it installs every command).
 
 P(no error) is the quantity the calibration reports and wsc_soft weighs with, computed by the
 same function (:func:`feedback_data.text.critic_labels.no_error_probabilities`): the multitask
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import typer
 
 from feedback_data.records.schema import Chain
 from feedback_data.text.instructions import error_types_prompt
@@ -81,3 +84,8 @@ def register_critic(obj: dict) -> dict:
 
     obj[CRITIC_KEY] = critic_scores
     return obj
+
+
+def root_callback(ctx: typer.Context) -> None:
+    """rhf: learn better multi-hop reasoning from rich human feedback (Joshi et al., 2023)."""
+    ctx.obj = register_critic(ctx.obj if isinstance(ctx.obj, dict) else {})

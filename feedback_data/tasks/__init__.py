@@ -3,8 +3,8 @@
 ``spec`` (the TaskSpec and its YAML file), ``registry`` (the task registry: the built-in
 StrategyQA and Sports Understanding and any spec loaded), ``formats`` (the published files:
 a BIG-bench task.json, a BIG-Bench Hard file, a CoT prompt .txt), ``loaders`` (records of
-a BIG-bench task, a BBH file, a JSONL file or a datasets folder -> checked Examples),
-``bigbench_by_name`` (any BIG-bench task by name, from the data sources), ``data`` (a spec's
+a BIG-bench task, a BBH file, a JSONL file or a datasets folder -> checked Examples; any
+BIG-bench task by name, fetched once from the data sources), ``data`` (a spec's
 examples, splits and shots), ``builtin`` (what only the two built-in tasks do). See
 docs/tasks.md.
 """

@@ -7,22 +7,28 @@ Each error is one line naming the file (or the BIG-bench task and example) and t
 an answer the type does not fit, a multiple-choice gold answer not among the options, a
 duplicate id, a missing question. Records without an answer are unlabelled questions
 (``Example.answer`` None); BIG-bench records always have one.
+
+A BIG-bench task asked for by name (``loader: {bigbench: NAME}``) is read, the first time,
+from the first data source that has ``NAME/task.json`` (feedback_data.sources.task_sources:
+local folders, then BIG-bench's public raw files) and stored in the cache with its
+provenance, so every later read is offline and fast.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from feedback_data.errors import DataError
+from feedback_data.files import paths
 from feedback_data.records.jsonl import iter_json_lines
 from feedback_data.records.schema import Example, stable_id
 from feedback_data.sources.bigbench import example_id, normalize_question
-from feedback_data.tasks.bigbench_by_name import bigbench_task_file
+from feedback_data.sources.task_sources import SourceError, check_name
 from feedback_data.tasks.formats import (
     parse_bbh_task,
     parse_bigbench_task,
@@ -43,6 +49,31 @@ from feedback_data.text.answers import (
 SOURCE_OF_KIND = {"bigbench": "bigbench", "bigbench_file": "bigbench", "bbh": "file",
                   "jsonl": "file", "hf": "dataset"}
 BIGBENCH_KINDS = ("bigbench", "bigbench_file")
+
+
+# ---- BIG-bench tasks by name, fetched once into the cache ------------------------------------
+
+def bigbench_task_file(name: str) -> Path:
+    """The cached ``<name>/task.json`` of a BIG-bench task, fetched the first time."""
+    fetch_bigbench_tasks([name])
+    return paths.bigbench_dir() / name / "task.json"
+
+
+def fetch_bigbench_tasks(names: Iterable[str]) -> None:
+    """Fetch each of ``names`` not cached yet; one clear error for the first that fails."""
+    from feedback_data.sources.fetch import FetchError, fetch_task
+
+    for name in dict.fromkeys(names):
+        try:
+            check_name(name)
+        except SourceError as exc:
+            raise DataError(str(exc)) from None
+        if (paths.bigbench_dir() / name / "task.json").is_file():
+            continue
+        try:
+            fetch_task(name, log=lambda _m: None)
+        except FetchError as exc:
+            raise DataError(str(exc)) from None
 
 
 # ---- raw records of each loader --------------------------------------------------------------

@@ -11,11 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from annotation import labeling_config as lc
-from annotation import webhook_store
 from annotation.campaign import SECRET_HEADER
 from annotation.tasks import build_tasks
 from annotation.webhook import MAX_BODY_BYTES, MAX_DEPTH, WEBHOOK_PATH
-from annotation.webhook_store import WebhookStore
+from feedback_data.records import store as store_module
 from feedback_data.records.store import FeedbackStore
 from pipeline.serve import create_app
 
@@ -55,7 +54,7 @@ def test_torn_last_line_is_truncated_logged_and_capture_goes_on(tmp_path, chains
     whole = store.read_bytes()
     torn = whole.splitlines(keepends=True)[-1][:57]
     store.write_bytes(whole + torn)
-    with caplog.at_level(logging.WARNING, logger=webhook_store.__name__):
+    with caplog.at_level(logging.WARNING, logger=store_module.__name__):
         client = _client(store)
     assert [r.getMessage() for r in caplog.records] == [
         f"feedback store {store}: torn last line (57 bytes, line 4) truncated"]
@@ -71,7 +70,7 @@ def test_a_bad_line_inside_is_quarantined_and_capture_goes_on(tmp_path, chains, 
     lines = store.read_bytes().splitlines(keepends=True)
     junk = b'{"not": "a record"}\n'
     store.write_bytes(lines[0] + b"garbage{\n" + lines[1] + junk + lines[2])
-    with caplog.at_level(logging.ERROR, logger=webhook_store.__name__):
+    with caplog.at_level(logging.ERROR, logger=store_module.__name__):
         client = _client(store)
     quarantine = tmp_path / "store.jsonl.quarantine"
     assert [r.getMessage() for r in caplog.records] == [
@@ -93,7 +92,7 @@ def test_a_whole_last_record_without_newline_is_kept(tmp_path, chains, examples)
     _fill(store, chains, examples, 2)
     whole = store.read_bytes()
     store.write_bytes(whole[:-1])
-    assert len(WebhookStore(store)) == 2 and store.read_bytes() == whole
+    assert len(FeedbackStore.open_for_writing(store)) == 2 and store.read_bytes() == whole
 
 
 def test_duplicate_check_never_rereads_the_store(tmp_path, chains, examples, monkeypatch):
@@ -104,7 +103,7 @@ def test_duplicate_check_never_rereads_the_store(tmp_path, chains, examples, mon
     def reread(*_a, **_k):
         raise AssertionError("the store was re-read")
 
-    monkeypatch.setattr(webhook_store, "_problem", reread)
+    monkeypatch.setattr(store_module, "_problem", reread)
     monkeypatch.setattr(FeedbackStore, "read", reread)
     again = client.post(WEBHOOK_PATH, json=_payload(chains, examples, ann_id=3), headers=HEADERS)
     assert again.json()["duplicate"] is True

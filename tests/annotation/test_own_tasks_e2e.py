@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from feedback_data.records.jsonl import read_records
 from feedback_data.records.schema import Chain, FeedbackItem
-from feedback_data.tasks.bigbench_by_name import fetch_bigbench_tasks
 from feedback_data.tasks.data import dev_set
+from feedback_data.tasks.loaders import fetch_bigbench_tasks
 from feedback_data.tasks.registry import get_task
 from feedback_data.text.answers import options_of
 from rhf_cli import app

@@ -227,7 +227,7 @@ def test_every_source_failing_is_one_line_each_and_exit_1(offline, monkeypatch):
 
 def test_bigbench_tasks_by_name_from_the_shared_folder(offline, monkeypatch):
     from feedback_data.errors import DataError
-    from feedback_data.tasks.bigbench_by_name import bigbench_task_file
+    from feedback_data.tasks.loaders import bigbench_task_file
 
     monkeypatch.setenv(ENV_DIRS, str(SHARED / "bigbench-tasks"))
     path = bigbench_task_file("navigate")

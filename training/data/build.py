@@ -38,11 +38,15 @@ class TrainingData:
     val_items: list[FeedbackItem] = field(default_factory=list)
 
 
-def load_items(cfg: DataConfig) -> list[FeedbackItem]:
-    """Paper feedback for ``cfg.tasks`` plus every extra FeedbackItem file, in that order."""
-    from feedback_data.records.store import load_paper_feedback
+def load_items(cfg: DataConfig) -> tuple[list[FeedbackItem], int]:
+    """Paper feedback for ``cfg.tasks`` plus the records of the extra FeedbackItem files, in
+    that order, and how many older versions were left out: an extra file may be a feedback
+    store holding every version of an edited annotation, and only the latest version of each
+    (over all the extra files, :func:`feedback_data.records.store.latest_versions`) is used."""
+    from feedback_data.records.store import latest_versions, load_paper_feedback
 
     items: list[FeedbackItem] = []
+    extra: list[FeedbackItem] = []
     for task in cfg.tasks:
         if task not in PAPER_TASKS:
             raise ConfigError(f"data.tasks: no paper feedback for task '{task}' (known: "
@@ -52,10 +56,12 @@ def load_items(cfg: DataConfig) -> list[FeedbackItem]:
     for path in cfg.extra_feedback:
         if not Path(path).is_file():
             raise ConfigError(f"data.extra_feedback: {path} not found")
-        items.extend(read_records(path, FeedbackItem))
+        extra.extend(read_records(path, FeedbackItem))
+    latest = latest_versions(extra)
+    items.extend(latest)
     if cfg.max_records > 0:
         items = items[: cfg.max_records]
-    return items
+    return items, len(extra) - len(latest)
 
 
 def _contradicting_counts(cfg: DataConfig, items: Sequence[FeedbackItem]) -> dict[str, Any]:
@@ -75,10 +81,13 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
     from training.data.replay import replay_pairs
 
     try:
-        items = load_items(cfg)
+        items, superseded = load_items(cfg)
         extra_pairs = load_pairs(cfg.pairs_file) if cfg.pairs_file else []
     except DataError as exc:
         raise ConfigError(str(exc)) from None
+    if superseded:
+        log(f"left out {superseded} older versions of edited annotations in "
+            "data.extra_feedback (each annotation's latest version is used)")
     detection = [i for i in items if cfg.holdout_detection and is_sports_detection(i)]
     if detection:
         log(f"left out {len(detection)} records of the Sports detection set "
@@ -111,6 +120,7 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
     by_source = Counter(i.feedback.source for i in filtered.kept)
     counts = {
         "records_total": len(items) + len(detection), "records_left_out": filtered.left_out,
+        "records_superseded": superseded,
         "left_out_flags": filtered.left_out_flags, "records_train": len(train_items),
         "records_eval": len(eval_items), "records_detection_held_out": len(detection),
         "pairs_file_pairs": len(extra_pairs), "replay_pairs": len(replay),

@@ -55,7 +55,9 @@ class DataConfig:
                           factory=lambda: list(PAPER_TASKS))
     split: str = _f("train", "Split of the paper feedback to train on.")
     extra_feedback: list[str] = _f(help="Extra FeedbackItem JSONL files (e.g. simulated or "
-                                        "Label Studio annotations).", factory=list)
+                                        "Label Studio annotations, or a feedback store); of "
+                                        "an edited annotation only its latest version is "
+                                        "used.", factory=list)
     pairs_file: str | None = _f(None, "JSONL of {source, target, term} pairs used as they are "
                                       "(e.g. to pre-train on gold chains).")
     max_records: int = _f(0, "Use only the first N feedback records (0 = all); for smoke runs.")
