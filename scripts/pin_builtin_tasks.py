@@ -88,7 +88,7 @@ def data_pins() -> dict[str, Any]:
     from annotation.simulate import simulated_result
     from annotation.tasks import paper_chains, task_data
     from feedback_data.cli import build_stats
-    from feedback_data.exports.trl import build
+    from feedback_data.exports.formats import build
     from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.bigbench import load_sports_vocab
     from feedback_data.sources.splits import dev_examples
