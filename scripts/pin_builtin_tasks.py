@@ -94,8 +94,8 @@ def data_pins() -> dict[str, Any]:
     from feedback_data.sources.splits import dev_examples
     from feedback_data.tasks.prompts import cot_prompt, default_shots, prompt_id
     from inference.chains import select_examples
-    from training.recipe.multitask import multitask_pairs
-    from training.recipe.refine import refine_pairs
+    from training.data.multitask_pairs import multitask_pairs
+    from training.data.refine_pairs import refine_pairs
 
     out: dict[str, Any] = {"labeling_config": digest(labeling_config()),
                            "stats": digest(build_stats())}
