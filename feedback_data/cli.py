@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from feedback_data.errors import DataError, fail
 
@@ -143,6 +145,28 @@ def check(
         fail(f"{len(problems)} problem(s); nothing was run")
 
 
+FORMAT_OPTION_HELP = ("A registered export format (feedback_data/exports/formats.py): "
+                      "rhf's records or training rows (JSONL when OUT ends in .jsonl, else a "
+                      "dataset folder).")
+
+
+class ExportCommand(TyperCommand):
+    """`rhf data export`: ``--format``'s help lists the export-format registry, each format
+    with its own help, read when the help is shown (so a format registered after import, a
+    plugin's or a test's, is listed)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from feedback_data.exports.formats import EXPORT_FORMATS
+
+        listed = "; ".join(f"{f.name} ({f.help or f.kind}"
+                           + (", takes --contradicting-corrections)" if f.uses_correction else ")")
+                           for f in EXPORT_FORMATS)
+        for param in self.params:
+            if param.name == "fmt":
+                param.help = f"{FORMAT_OPTION_HELP} One of {listed}."  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
+
+
 def _record_formats() -> tuple[str, ...]:
     from feedback_data.exports.formats import EXPORT_FORMATS
 
@@ -184,23 +208,20 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
         raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
-@app.command()
+@app.command(cls=ExportCommand)
 def export(
     out: Annotated[Path, typer.Argument(help="Output file (jsonl) or folder (hf).")],
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")] = "strategyqa",
     split: Annotated[str, typer.Option(help="train or eval.")] = "train",
-    fmt: Annotated[str, typer.Option("--format", help=(
-        "A registered export format (feedback_data/exports/formats.py): jsonl or hf "
-        "(datasets save_to_disk) for rhf's records; or a training format: sft, "
-        "sft-critique, kto, dpo, prm, processbench (JSONL when OUT ends in .jsonl, else a "
-        "dataset folder)."))] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_OPTION_HELP)] = "jsonl",
     feedback: Annotated[Path | None, typer.Option(
         help="Export these FeedbackItems (JSONL, e.g. `rhf annotate pull` output on your own "
              "task) instead of the paper's --task/--split.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing OUT.")] = False,
     contradicting_corrections: Annotated[str, typer.Option(help=(
-        "TRL formats: a correction whose answer contradicts the gold answer is no SFT / KTO "
-        "True / DPO chosen target ('drop', the default) or one like any other ('keep')."))
+        "The formats whose targets hold the correction (--format says which; e.g. SFT, KTO, "
+        "DPO): a correction whose answer contradicts the gold answer is no SFT / KTO True / "
+        "DPO chosen target ('drop', the default) or one like any other ('keep')."))
     ] = "drop",
 ) -> None:
     """Export feedback: rhf's records (JSONL / dataset) or a training format (TRL, ...)."""

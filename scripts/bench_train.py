@@ -26,9 +26,9 @@ import torch
 from training.data.batching import grouped_batches, padding_efficiency, random_batches
 from training.data.build import build_data
 from training.data.collate import encode_pairs
+from training.data.multitask_pairs import multitask_pairs
 from training.model.modeling import make_optimizer
 from training.model.tiny_model import FLAN_T5_LARGE
-from training.recipe.multitask import multitask_pairs
 from training.run.config import TrainConfig
 from training.run.config_load import load_config
 

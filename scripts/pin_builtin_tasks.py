@@ -88,14 +88,14 @@ def data_pins() -> dict[str, Any]:
     from annotation.simulate import simulated_result
     from annotation.tasks import paper_chains, task_data
     from feedback_data.cli import build_stats
-    from feedback_data.exports.trl import build
+    from feedback_data.exports.formats import build
     from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.bigbench import load_sports_vocab
     from feedback_data.sources.splits import dev_examples
     from feedback_data.tasks.prompts import cot_prompt, default_shots, prompt_id
     from inference.chains import select_examples
-    from training.recipe.multitask import multitask_pairs
-    from training.recipe.refine import refine_pairs
+    from training.data.multitask_pairs import multitask_pairs
+    from training.data.refine_pairs import refine_pairs
 
     out: dict[str, Any] = {"labeling_config": digest(labeling_config()),
                            "stats": digest(build_stats())}

@@ -22,7 +22,8 @@ except ImportError:
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from feedback_data.exports.trl import build, read_rows, write_rows  # noqa: E402
+from feedback_data.exports.formats import build  # noqa: E402
+from feedback_data.exports.trl import read_rows, write_rows  # noqa: E402
 from feedback_data.records.store import load_paper_feedback  # noqa: E402
 
 

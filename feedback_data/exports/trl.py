@@ -16,8 +16,10 @@ Field names follow TRL's "Dataset formats and types" guide (standard, not conver
                 label
 
 Every builder is a pure function returning the rows and an :class:`ExportReport` that counts
-the records it left out and why. Records the data layer flags as unusable (empty correction,
-"none" with error types) are left out of every format. A correction that contradicts the gold
+the records it left out and why; each is registered, with its name, help and whether it takes
+the contradicting-corrections policy, in :mod:`feedback_data.exports.formats`. Records the
+data layer flags as unusable (empty correction, "none" with error types) are left out of
+every format. A correction that contradicts the gold
 answer is, under the default ``drop`` policy (``--contradicting-corrections``), no SFT answer
 row, no KTO "True" row and no DPO "chosen"; its critique rows and its original chain stay.
 
@@ -158,6 +160,12 @@ def build_sft(items: Iterable[FeedbackItem], critiques: bool = False,
     return rows, report
 
 
+def build_sft_critique(items: Iterable[FeedbackItem], contradicting: str = "drop"
+                       ) -> tuple[list[dict[str, Any]], ExportReport]:
+    """The sft rows plus the critique rows (chain -> error types, chain -> description)."""
+    return build_sft(items, critiques=True, contradicting=contradicting)
+
+
 def _same_chain(item: FeedbackItem) -> bool:
     """The correction has the chain's answer and steps (up to whitespace)."""
     norm = lambda steps: [" ".join(s.split()) for s in steps]  # noqa: E731
@@ -253,29 +261,6 @@ def build_processbench(items: Iterable[FeedbackItem], neutral_is_correct: bool =
     return rows, report
 
 
-BUILDERS: dict[str, Callable[..., tuple[list[dict[str, Any]], ExportReport]]] = {
-    "sft": build_sft,
-    "sft-critique": lambda items, **kw: build_sft(items, critiques=True, **kw),
-    "kto": build_kto,
-    "dpo": build_dpo,
-    "prm": build_prm,
-    "processbench": build_processbench,
-}
-# The formats whose targets include the correction (the contradicting-corrections policy).
-CORRECTION_FORMATS = frozenset({"sft", "sft-critique", "kto", "dpo"})
-# The TRL formats' names; every export format, these and rhf's own, is registered in
-# feedback_data.exports.formats (the one registry `rhf data export` reads).
-TRL_FORMATS: tuple[str, ...] = tuple(BUILDERS)
-
-
-def build(fmt: str, items: Iterable[FeedbackItem], contradicting: str = "drop"
-          ) -> tuple[list[dict[str, Any]], ExportReport]:
-    if fmt not in BUILDERS:
-        raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(TRL_FORMATS)}")
-    kwargs = {"contradicting": contradicting} if fmt in CORRECTION_FORMATS else {}
-    return BUILDERS[fmt](list(items), **kwargs)
-
-
 def write_rows(rows: list[dict[str, Any]], out: str | Path) -> str:
     """JSONL when ``out`` ends in .jsonl, else a Hugging Face dataset folder (save_to_disk).
 
@@ -310,23 +295,3 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     from datasets import load_from_disk
 
     return [dict(r) for r in load_from_disk(str(path))]
-
-
-def export(fmt: str, items: Iterable[FeedbackItem], out: str | Path,
-           contradicting: str = "drop") -> ExportReport:
-    """Build ``fmt`` from ``items`` and write it to ``out``; returns what was left out."""
-    rows, report = build(fmt, items, contradicting)
-    write_rows(rows, out)
-    return report
-
-
-def export_cli(fmt: str, items: list[FeedbackItem], out: Path, echo: Callable[[str], Any],
-               fail: Callable[[str], Any], contradicting: str = "drop") -> None:
-    """`rhf data export --format F` for a TRL format: write, then say what was left out."""
-    try:
-        report = export(fmt, items, out, contradicting)
-    except (ExportError, OSError, ValueError) as exc:
-        fail(str(exc))
-        return
-    echo(f"wrote {report.rows} rows to {out}")
-    echo(report.summary())

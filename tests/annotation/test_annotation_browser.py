@@ -207,7 +207,7 @@ def test_step_ratings_that_contradict_the_ticked_steps_are_flagged_on_pull(
     choices). An annotator who rates step 1 Correct and ticks it as wrong gets a pulled record
     flagged step_ratings_disagree, counted on pull and left out of the step-level export."""
     from annotation.convert import RATINGS_DISAGREE, convert
-    from feedback_data.exports.trl import build
+    from feedback_data.exports.formats import build
 
     chain = chains[0]
     pid = setup_project(ls_client, project_title)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from feedback_data.exports.formats import EXPORT_FORMATS, build
 from feedback_data.exports.trl import (
-    TRL_FORMATS,
     ExportError,
-    build,
     build_dpo,
     build_kto,
     build_prm,
@@ -20,6 +19,7 @@ from feedback_data.exports.trl import (
     write_rows,
 )
 from feedback_data.records.schema import Chain, Correction, Example, Feedback, FeedbackItem
+from feedback_data.registry import UnknownName
 from feedback_data.text.chain_format import parse_chain
 from feedback_data.text.step_policy import first_wrong_step, step_label, step_labels
 
@@ -196,7 +196,7 @@ def test_prm_and_processbench_count_the_description_labels():
     assert not rep.notes  # a row has a wrong step
 
 
-@pytest.mark.parametrize("fmt", TRL_FORMATS)
+@pytest.mark.parametrize("fmt", [f.name for f in EXPORT_FORMATS if f.kind == "rows"])
 @pytest.mark.parametrize("suffix", [".jsonl", ""])
 def test_round_trip_every_field(fmt: str, suffix: str, tmp_path: Path):
     records = [item("a", error_steps=[2]), no_error("b"),
@@ -214,7 +214,7 @@ def test_round_trip_every_field(fmt: str, suffix: str, tmp_path: Path):
 
 
 def test_unknown_format_and_empty_dataset(tmp_path: Path):
-    with pytest.raises(ExportError, match="unknown export format 'orpo'"):
+    with pytest.raises(UnknownName, match="unknown export format 'orpo'"):
         build("orpo", [])
     with pytest.raises(ExportError, match="no rows"):
         write_rows([], tmp_path / "ds")

@@ -18,8 +18,8 @@ from training.data.batching import (
 )
 from training.data.collate import IGNORE_INDEX, Encoded, PairCollator, encode_pairs
 from training.data.examples import MULTITASK_TERMS, REFINE_TERM
-from training.recipe.multitask import multitask_pairs
-from training.recipe.refine import refine_pairs
+from training.data.multitask_pairs import multitask_pairs
+from training.data.refine_pairs import refine_pairs
 
 
 def test_collator_docstring_examples():

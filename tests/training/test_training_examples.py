@@ -23,8 +23,8 @@ from training.data.examples import (
     filter_consistent,
     load_pairs,
 )
-from training.recipe.multitask import multitask_pairs, term_pairs
-from training.recipe.refine import refine_pairs
+from training.data.multitask_pairs import multitask_pairs, term_pairs
+from training.data.refine_pairs import refine_pairs
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_kept_correction_pairs_teach_refine_to_keep_a_correct_chain(items):
     from feedback_data.text.answers import answers_match
     from feedback_data.text.chain_format import reorder_chain
     from feedback_data.text.instructions import refine_target
-    from training.recipe.refine import kept_correction_pairs
+    from training.data.refine_pairs import kept_correction_pairs
 
     errs = [i for i in items if i.feedback.error_types]
     agree = [i for i in errs if i.feedback.correction.answer is not None

@@ -122,3 +122,59 @@ def test_validation_selects_the_best_and_stops_early(make_cfg, tmp_path):
         v["best_step"]
     assert run["counts"]["validation"]["statements"] == 8
     assert not math.isnan(v["best"])
+
+
+class _OneProcess:
+    """What the validators use of an accelerate Accelerator, on one CPU process."""
+
+    process_index, num_processes, device = 0, 1, torch.device("cpu")
+
+    def unwrap_model(self, model):
+        return model
+
+
+def _validator(objective: str, items, examples):
+    from training.recipe.objectives import OBJECTIVE_REGISTRY
+    from training.recipe.validation import Validator
+
+    return Validator(objective, examples, items, 128, 8, "answer_first",
+                     run=OBJECTIVE_REGISTRY.get(objective).validate)
+
+
+def test_each_objective_validates_through_its_registry_entry(tiny_model, monkeypatch):
+    """The critic objective's validator scores the held-out records (detection AUROCs, the
+    val/auroc_all its configs select by) and generates nothing, although validation
+    questions are there; the multitask one answers them too and adds val/score. Before the
+    registry named each objective's validator, any objective but refine ran multitask's."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from feedback_data.records.store import load_paper_feedback
+    from training.recipe import validation
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model).train()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    items = load_paper_feedback("strategyqa", "train")[:12]
+    examples = [i.example for i in items[:3]]
+    asked: list[list[str]] = []
+
+    def fake_generate(model, tokenizer, prompts, *args, **kwargs):
+        asked.append(prompts)
+        return ["The answer is yes because so." for _ in prompts]
+
+    monkeypatch.setattr(validation, "generate", fake_generate)
+    critic = _validator("critic", items, examples)
+    metrics = critic(model, tok, _OneProcess())
+    assert not asked and model.training  # nothing generated; the model back in training mode
+    assert {"val/auroc", "val/auroc_pooled", "val/auroc_all", "val/auroc_strategyqa"} <= \
+        set(metrics)
+    assert not {"val/accuracy", "val/unparsed", "val/score"} & set(metrics)
+    assert len(critic.last_rows) == len(items) and len(critic.first_ids) == 16
+    assert Selection("val/auroc_all").update(metrics, 1)  # configs/critic's select_by
+
+    multitask = _validator("multitask", items, examples)(model, tok, _OneProcess())
+    assert len(asked) == 1 and len(asked[0]) == len(examples)
+    assert multitask["val/accuracy"] == pytest.approx(
+        sum(e.answer == "yes" for e in examples) / len(examples))
+    assert multitask["val/score"] == pytest.approx(
+        (multitask["val/accuracy"] + multitask["val/auroc"]) / 2)
+    assert {k: v for k, v in multitask.items() if k.startswith("val/auroc")} == metrics

@@ -2,13 +2,13 @@
 filter of inconsistent records, the term-weight check, and pairs files read from disk.
 
 Each objective builds its own pairs beside its name (wording from
-:mod:`feedback_data.text.instructions`): :func:`training.recipe.multitask.multitask_pairs`
+:mod:`feedback_data.text.instructions`): :func:`training.data.multitask_pairs.multitask_pairs`
 
   answer       question                -> corrected answer and explanation
   error_types  question, model chain   -> its error types ("no error" when there is none)
   description  question, model chain   -> the error description
 
-and :func:`training.recipe.refine.refine_pairs`
+and :func:`training.data.refine_pairs.refine_pairs`
 
   refine       question, model chain   -> "error types ; corrected answer and explanation"
                (a chain without error  -> "no error ; <the chain itself>")

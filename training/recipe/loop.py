@@ -67,7 +67,7 @@ from training.recipe.model_card import write_card
 from training.recipe.numerics_guard import NonFiniteError, NumericsGuard
 from training.recipe.step_window import Window
 from training.recipe.trackers import accelerator_kwargs, start_training_run
-from training.recipe.validation import Selection, Validator
+from training.recipe.validation import Selection, ValidateFn, Validator
 from training.run import checkpoint as ckpt
 from training.run.config import ConfigError, RecipeConfig, to_dict, to_yaml
 from training.run.config_checks import require_run_fields
@@ -90,6 +90,7 @@ class Objective:
     train_pairs: PairsFn  # feedback records -> training pairs
     eval_pairs: PairsFn  # feedback records -> held-out pairs
     terms: tuple[str, ...]  # the collator's term order (per-term held-out losses)
+    validate: ValidateFn  # the objective's validator (its registry entry's)
     # Filled by train_pairs with what it counted (run.json counts.critic), if anything.
     counts: dict[str, Any] | None = None
     # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
@@ -232,7 +233,8 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
         validator = Validator(name, data.val_examples, data.val_items,
                               cfg.data.max_source_len, t.val_max_new_tokens,
                               cfg.data.chain_order, extra_items=extra,
-                              scoring="sum" if t.critic_scoring == "auto" else t.critic_scoring)
+                              scoring="sum" if t.critic_scoring == "auto" else t.critic_scoring,
+                              run=objective.validate)
         data.counts["validation"]["critic_records"] = {
             "real": len(data.val_items), "synthetic": len(extra),
             "no_error": sum(not i.feedback.error_types for i in validator.critic_items)}

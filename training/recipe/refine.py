@@ -1,8 +1,16 @@
 """Iterative-refinement recipe: (question, chain) -> "error types ; corrected answer".
 
-Each feedback record gives one pair (:func:`refine_pairs`, below); a chain without error
-teaches "no error ; <the chain itself>", which is what stops the refinement loop at
-inference. The loop itself is training/recipe/loop.py, shared with the multitask recipe.
+Each feedback record gives one pair (:func:`training.data.refine_pairs.refine_pairs`); a
+chain without error teaches "no error ; <the chain itself>", which is what stops the
+refinement loop at inference; with ``data.refine_keep_corrections`` each gold-consistent
+human correction c also teaches "no error ; c"
+(:func:`training.data.refine_pairs.kept_correction_pairs`).
+
+Everything the objective is (pairs builder, collator term, validator
+:func:`training.recipe.validation.validate_refine`: one refine round on each held-out chain,
+answer accuracy and val/detection_accuracy; ``data.term_weights`` must stay the default) is
+its entry in training/recipe/objectives.py; the loop is training/recipe/loop.py, shared with
+the other objectives (:mod:`training.recipe.run_objective`).
 
     accelerate launch -m training.recipe.refine --config configs/refine/tiny.yaml \
         --model /tmp/tiny --out runs/refine
@@ -11,81 +19,22 @@ inference. The loop itself is training/recipe/loop.py, shared with the multitask
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from feedback_data.records.consistency import check_policy, contradicts_gold
-from feedback_data.records.schema import FeedbackItem
-from feedback_data.text.answers import answers_match
-from feedback_data.text.chain_format import reorder_chain
-from feedback_data.text.instructions import refine_prompt, refine_target
-from training.data.examples import REFINE_TERM, Pair
-from training.recipe import loop
-from training.run.config import ConfigError, DataConfig, RecipeConfig
+from training.recipe import run_objective
+from training.run.config import RecipeConfig
 
 OBJECTIVE = "refine"
 
 
-def refine_pair(item: FeedbackItem, order: str = "answer_first") -> Pair:
-    q, fb = item.example.question, item.feedback
-    chain = reorder_chain(item.chain.text, order)
-    if fb.error_types:
-        target = refine_target(list(fb.error_types), reorder_chain(fb.correction.text, order))
-    else:
-        target = refine_target([], chain)  # "no error ; <the chain itself>"
-    return Pair(refine_prompt(q, chain), target, REFINE_TERM, fb.id)
-
-
-def refine_pairs(items: Sequence[FeedbackItem], order: str = "answer_first",
-                 contradicting: str = "drop") -> list[Pair]:
-    """One iterative-refinement pair per record, in the records' order; under
-    ``contradicting="drop"`` none for a record whose correction contradicts the gold answer
-    (its target would teach the wrong answer)."""
-    check_policy(contradicting)
-    return [refine_pair(item, order) for item in items
-            if not (contradicting == "drop" and contradicts_gold(item))]
-
-
-def kept_correction_pairs(items: Sequence[FeedbackItem], order: str = "answer_first"
-                          ) -> list[Pair]:
-    """"no error ; c" for every record whose human correction c agrees with the gold answer:
-    given a correct chain, the refine model learns to keep it (without these pairs it only
-    ever sees "no error" for the model-written chains the annotators passed, and learns to
-    rewrite almost everything). A record without error is left out (:func:`refine_pair`
-    already teaches "no error" on its chain), as is a correction whose answer cannot be read
-    or does not match the gold answer."""
-    out = []
-    for item in items:
-        fb, ex = item.feedback, item.example
-        c = fb.correction
-        if (not fb.error_types or not c.text.strip() or c.answer is None or ex.answer is None
-                or not answers_match(ex, c.answer, ex.answer)):
-            continue
-        chain = reorder_chain(c.text, order)
-        out.append(Pair(refine_prompt(ex.question, chain), refine_target([], chain),
-                        REFINE_TERM, fb.id))
-    return out
-
-
 def train(cfg: RecipeConfig) -> Path:
     """Run the recipe; returns the ``final/`` folder (loadable with ``from_pretrained``)."""
-    if cfg.data.term_weights != DataConfig().term_weights:
-        raise ConfigError("data.term_weights applies to the multitask objective only")
-    d = cfg.data
-
-    def pairs(items):
-        out = refine_pairs(items, d.chain_order, d.contradicting_corrections)
-        if d.refine_keep_corrections:
-            out += kept_correction_pairs(items, d.chain_order)
-        return out
-
-    return loop.train(cfg, loop.Objective(name=OBJECTIVE, train_pairs=pairs, eval_pairs=pairs,
-                                          terms=(REFINE_TERM,)))
+    return run_objective.train(cfg, OBJECTIVE)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m training.recipe.refine --config YAML [overrides]`` (also under accelerate)."""
-    loop.main(OBJECTIVE, train, argv)
+    run_objective.main(OBJECTIVE, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ Metrics (all logged to metrics.jsonl, TensorBoard and run.json):
   scoring, val/score (mean of val/accuracy and val/auroc), and for refine
   val/detection_accuracy.
 
+Each objective's registry entry (training/recipe/objectives.py) names its validator:
+:func:`validate_multitask` (answers and critic), :func:`validate_refine`, :func:`validate_critic`
+(detection only, nothing generated); :class:`Validator` runs the one it is given.
+
 The critic and the answerer are chosen apart: ``train.select_by`` picks ``final/``;
 ``train.select_critic_by`` (multitask) keeps the critic's best evaluation as ``critic/``.
 At the end the label scoring and a temperature are fitted on the rows of the evaluation each
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,8 +241,24 @@ def critic_metrics(items: Sequence[FeedbackItem], n_real: int,
 
 
 @dataclass
+class ValidationModel:
+    """The model under validation: unwrapped, in eval mode, with what scoring it needs."""
+
+    model: Any
+    tokenizer: Any
+    accelerator: Any
+    encoder_decoder: bool
+    device: Any
+
+
+# An objective's validator (its registry entry names it): the metrics of one evaluation.
+ValidateFn = Callable[["Validator", ValidationModel], dict[str, float]]
+
+
+@dataclass
 class Validator:
-    """Validation questions and records, and how to prompt the model with them."""
+    """Validation questions and records, how to prompt the model with them, and the
+    objective's validator (``run``, from its registry entry) that computes the metrics."""
 
     objective: str
     examples: list[Example]
@@ -253,6 +273,8 @@ class Validator:
     # The last evaluation's label token log-probs (every critic record) and first-token ids.
     last_rows: list[list[list[float]]] = field(default_factory=list)
     first_ids: list[int] = field(default_factory=list)
+    # The objective's validator: validate_multitask, validate_refine, validate_critic, ...
+    run: ValidateFn = field(kw_only=True)
 
     @property
     def critic_items(self) -> list[FeedbackItem]:
@@ -262,66 +284,82 @@ class Validator:
         unwrapped = accelerator.unwrap_model(model)
         was_training = unwrapped.training
         unwrapped.eval()
-        encoder_decoder = bool(unwrapped.config.is_encoder_decoder)
-        device = accelerator.device
         try:
-            if self.objective == "refine":
-                return self._refine(unwrapped, tokenizer, accelerator, encoder_decoder, device)
-            metrics: dict[str, float] = {}
-            if self.objective != "critic" and self.examples:
-                mine = _shard(len(self.examples), accelerator)
-                texts = generate(unwrapped, tokenizer,
-                                 [answer_prompt(self.examples[i].question) for i in mine],
-                                 self.max_source_len, self.max_new_tokens, encoder_decoder,
-                                 device)
-                answers = _gather([(i, parse_chain(t)[0]) for i, t in zip(mine, texts,
-                                                                        strict=True)],
-                                  accelerator)
-                metrics = _accuracy_metrics(self.examples, answers)
-            items = self.critic_items
-            mine = _shard(len(items), accelerator)
-            prompts = [error_types_prompt(items[i].example.question,
-                                          reorder_chain(items[i].chain.text, self.chain_order))
-                       for i in mine]
-            rows = label_token_logps(unwrapped, tokenizer, prompts, self.max_source_len,
-                                     encoder_decoder, device)
-            self.last_rows = _gather(list(zip(mine, rows, strict=True)), accelerator)
-            self.first_ids = [t[0] for t in label_target_ids(tokenizer, encoder_decoder)]
-            metrics.update(critic_metrics(items, len(self.items), self.last_rows,
-                                          self.first_ids, self.scoring))
-            if "val/accuracy" in metrics and "val/auroc" in metrics:
-                metrics["val/score"] = (metrics["val/accuracy"] + metrics["val/auroc"]) / 2
-            return metrics
+            return self.run(self, ValidationModel(
+                unwrapped, tokenizer, accelerator, bool(unwrapped.config.is_encoder_decoder),
+                accelerator.device))
         finally:
             if was_training:
                 unwrapped.train()
 
-    def _refine(self, model: Any, tokenizer: Any, accelerator: Any, encoder_decoder: bool,
-                device: Any) -> dict[str, float]:
-        """One refine round on each held-out record's chain: the answer it leaves (the given
-        chain on 'no error' or an unreadable correction), and whether it saw an error."""
-        mine = _shard(len(self.items), accelerator)
-        chains = [reorder_chain(self.items[i].chain.text, self.chain_order) for i in mine]
-        texts = generate(model, tokenizer,
-                         [refine_prompt(self.items[i].example.question, c)
-                          for i, c in zip(mine, chains, strict=True)],
-                         self.max_source_len, self.max_new_tokens + 16, encoder_decoder,
-                         device)
-        local = []
-        for i, chain, text in zip(mine, chains, texts, strict=True):
-            codes, correction = parse_refine_output(text)
-            answer = parse_chain(chain)[0]
-            if codes and correction and parse_chain(correction)[2]:
-                answer = parse_chain(correction)[0]
-            local.append((i, (answer, None if codes is None else codes == [])))
-        results = _gather(local, accelerator)
-        examples = [i.example for i in self.items]
-        metrics = _accuracy_metrics(examples, [a for a, _ in results])
-        gold = [not i.feedback.error_types for i in self.items]
-        metrics["val/detection_accuracy"] = sum(
-            p is not None and p == g for (_, p), g in zip(results, gold, strict=True)
-        ) / max(1, len(gold))
-        return metrics
+
+def answer_accuracy(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """val/accuracy(_<task>) and val/unparsed: the model answers the validation questions
+    (greedy, with the answer instruction)."""
+    if not v.examples:
+        return {}
+    mine = _shard(len(v.examples), m.accelerator)
+    texts = generate(m.model, m.tokenizer, [answer_prompt(v.examples[i].question) for i in mine],
+                     v.max_source_len, v.max_new_tokens, m.encoder_decoder, m.device)
+    answers = _gather([(i, parse_chain(t)[0]) for i, t in zip(mine, texts, strict=True)],
+                      m.accelerator)
+    return _accuracy_metrics(v.examples, answers)
+
+
+def detection_aurocs(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """The critic's detection AUROCs (:func:`critic_metrics`) on the held-out and synthetic
+    records, from each label's token log-probs; keeps those rows for the critic's reading."""
+    items = v.critic_items
+    mine = _shard(len(items), m.accelerator)
+    prompts = [error_types_prompt(items[i].example.question,
+                                  reorder_chain(items[i].chain.text, v.chain_order))
+               for i in mine]
+    rows = label_token_logps(m.model, m.tokenizer, prompts, v.max_source_len,
+                             m.encoder_decoder, m.device)
+    v.last_rows = _gather(list(zip(mine, rows, strict=True)), m.accelerator)
+    v.first_ids = [t[0] for t in label_target_ids(m.tokenizer, m.encoder_decoder)]
+    return critic_metrics(items, len(v.items), v.last_rows, v.first_ids, v.scoring)
+
+
+def validate_multitask(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """The multitask objective: answer accuracy, detection AUROCs, and val/score (their
+    mean)."""
+    metrics = answer_accuracy(v, m)
+    metrics.update(detection_aurocs(v, m))
+    if "val/accuracy" in metrics and "val/auroc" in metrics:
+        metrics["val/score"] = (metrics["val/accuracy"] + metrics["val/auroc"]) / 2
+    return metrics
+
+
+def validate_critic(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """The critic objective answers nothing: detection AUROCs only (val/auroc_all and the
+    rest), no generation."""
+    return detection_aurocs(v, m)
+
+
+def validate_refine(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """One refine round on each held-out record's chain: the answer it leaves (the given
+    chain on 'no error' or an unreadable correction), and whether it saw an error."""
+    mine = _shard(len(v.items), m.accelerator)
+    chains = [reorder_chain(v.items[i].chain.text, v.chain_order) for i in mine]
+    texts = generate(m.model, m.tokenizer,
+                     [refine_prompt(v.items[i].example.question, c)
+                      for i, c in zip(mine, chains, strict=True)],
+                     v.max_source_len, v.max_new_tokens + 16, m.encoder_decoder, m.device)
+    local = []
+    for i, chain, text in zip(mine, chains, texts, strict=True):
+        codes, correction = parse_refine_output(text)
+        answer = parse_chain(chain)[0]
+        if codes and correction and parse_chain(correction)[2]:
+            answer = parse_chain(correction)[0]
+        local.append((i, (answer, None if codes is None else codes == [])))
+    results = _gather(local, m.accelerator)
+    metrics = _accuracy_metrics([i.example for i in v.items], [a for a, _ in results])
+    gold = [not i.feedback.error_types for i in v.items]
+    metrics["val/detection_accuracy"] = sum(
+        p is not None and p == g for (_, p), g in zip(results, gold, strict=True)
+    ) / max(1, len(gold))
+    return metrics
 
 
 def is_better(metric: str, value: float, best: float | None) -> bool:

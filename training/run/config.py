@@ -76,7 +76,7 @@ class DataConfig:
     refine_keep_corrections: bool = _f(
         False, "Refine objective: also train 'no error ; c' on every human correction c that "
                "agrees with the gold answer, so that refinement keeps a correct chain "
-               "(training/recipe/refine.py kept_correction_pairs).")
+               "(training/data/refine_pairs.py kept_correction_pairs).")
     chain_order: Literal["answer_first", "reasoning_first"] = _f(
         "answer_first", "How every chain is written in the pairs (targets and the model "
                         "chains the critic reads): 'answer_first' = 'The answer is X because "
@@ -214,7 +214,8 @@ class TrainConfig:
 @dataclass
 class RecipeConfig:
     objective: str = _f("multitask", "Training objective: a name of the objective registry "
-                                     "(training/recipe/objectives.py): multitask or refine.")
+                                     "(training/recipe/objectives.py), e.g. multitask, "
+                                     "refine or critic.")
     model: ModelConfig = _f(help="The model and how it is adapted.", factory=ModelConfig)
     data: DataConfig = _f(help="Where the pairs come from and how they are batched.",
                           factory=DataConfig)
