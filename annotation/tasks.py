@@ -167,7 +167,7 @@ def read_chains(path: str | Path) -> list[Chain]:
 def paper_chains(task: str, split: str = "train", limit: int | None = None
                  ) -> tuple[list[Chain], dict[str, Example]]:
     """The chains and examples of the imported paper data (for pilots and demos)."""
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     items = load_paper_feedback(task, split)
     chains: dict[str, Chain] = {}
@@ -185,8 +185,8 @@ def paper_chains(task: str, split: str = "train", limit: int | None = None
 def known_examples(tasks: Iterable[str]) -> dict[str, Example]:
     """Examples by id: a built-in task's from BIG-bench and the imported paper data (paper
     entries win), any other task's from its spec's data."""
-    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
     from feedback_data.sources.bigbench import load_bigbench
+    from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
     from feedback_data.tasks.data import split_examples
     from feedback_data.tasks.registry import get_task
 

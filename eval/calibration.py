@@ -49,7 +49,7 @@ ICL_SHOTS = 4
 def icl_shots(k: int = ICL_SHOTS, task: str = "strategyqa") -> tuple[FeedbackItem, ...]:
     """The ICL baseline's k detection shots, from the paper's training feedback of ``task``
     (for Sports, outside the Sports detection set)."""
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import is_sports_detection
 
     pool = [i for i in load_paper_feedback(task, "train") if not is_sports_detection(i)]

@@ -98,9 +98,9 @@ def eval_command(
     from eval.runner import KIND, OUTPUTS, run_eval
     from feedback_data.errors import DataError
     from feedback_data.files.disk_full import DiskFull
-    from feedback_data.files.provenance import git_commit
     from feedback_data.files.run_mark import NotOurFolder, claim
     from feedback_data.files.write_lock import OutputLocked, folder_lock, hold
+    from feedback_data.records.provenance import git_commit
     from inference.backends import ModelLoadError
     from inference.run_options import check_precision, echo, fail_once
     from inference.sharding import LaunchAborted, current

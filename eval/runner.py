@@ -25,8 +25,8 @@ from eval.task_runs import (
     save_predictions,
     task_runs,
 )
-from feedback_data.files.provenance import commit_info
 from feedback_data.records.jsonl import write_records
+from feedback_data.records.provenance import commit_info
 from feedback_data.sources.fetch import task_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,7 +280,7 @@ def validation_records(info: dict[str, Any]) -> list:
     trained on whose question falls under its ``data.eval_fraction`` (the split training
     validated on), Sports detection records left out. Empty when its run says nothing."""
     from feedback_data.records.schema import PAPER_TASKS
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import is_held_out, is_sports_detection
 
     data = (info.get("config") or {}).get("data") or {}
@@ -325,7 +325,7 @@ def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
     does not say), the Sports detection records left out; and a line saying so."""
     from eval.detection_baselines import no_error_share
     from feedback_data.records.schema import PAPER_TASKS
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import is_sports_detection
 
     data = (info.get("config") or {}).get("data") or {}

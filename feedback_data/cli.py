@@ -35,8 +35,8 @@ def fetch(
     checked by the content digest of its examples, and where each task came from is printed
     and kept in the cache (SOURCE.json).
     """
-    from feedback_data.records.store import import_paper_feedback
     from feedback_data.sources.fetch import FetchError, fetch_bigbench, fetch_feedback
+    from feedback_data.sources.paper_import import import_paper_feedback
 
     try:
         fetch_bigbench(force=force, from_dirs=from_dir or ())
@@ -48,7 +48,7 @@ def fetch(
 
 def build_stats() -> dict:
     from feedback_data.records.stats import feedback_stats
-    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
     from feedback_data.sources.splits import calibration_items, dev_examples
 
     report: dict = {"tasks": {}}
@@ -230,7 +230,7 @@ def export(
     from feedback_data.files.write_lock import OutputLocked, file_lock, hold
     from feedback_data.records.jsonl import read_records
     from feedback_data.records.schema import FeedbackItem
-    from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+    from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
 
     try:
         if fmt not in EXPORT_FORMATS:

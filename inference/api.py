@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feedback_data.files.provenance import model_version
+from feedback_data.records.provenance import model_version
 from feedback_data.text.answers import parse_answer_chain
 from feedback_data.text.critic_labels import no_error_probabilities
 from feedback_data.text.instructions import (

@@ -12,7 +12,7 @@ from typing import Any
 
 from feedback_data.errors import DataError
 from feedback_data.files.io import write_json
-from feedback_data.files.provenance import commit_info
+from feedback_data.records.provenance import commit_info
 
 
 def run_record_path(out: str | Path) -> Path:

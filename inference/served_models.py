@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from feedback_data.files.provenance import model_version
+from feedback_data.records.provenance import model_version
 from inference.batcher import BatchedModel, BatchingConfig, LockedModel
 
 ROLES: tuple[str, ...] = ("multitask", "refine", "base", "critic")

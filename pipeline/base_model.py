@@ -67,7 +67,7 @@ def build_base(out: str | Path, cfg: PretrainConfig | None = None,
     """Pre-train, check and record the base; copy it to ``ship_to`` when given."""
     import torch
 
-    from feedback_data.files.provenance import git_commit
+    from feedback_data.records.provenance import git_commit
 
     cfg = cfg or PretrainConfig()
     out = Path(out)

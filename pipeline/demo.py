@@ -25,11 +25,10 @@ from typing import Any
 
 from eval.detection_baselines import DETECTION_BASELINES
 from feedback_data.files import run_mark
-from feedback_data.files.io import write_json, write_text
-from feedback_data.files.provenance import git_commit
+from feedback_data.files.io import sha256_file, write_json, write_text
 from feedback_data.files.write_lock import folder_lock, hold
+from feedback_data.records.provenance import git_commit
 from feedback_data.records.schema import PAPER_TASKS
-from feedback_data.sources.fetch import sha256_file
 from pipeline.base_model import SHIPPED_BASE, build_base, read_record
 from pipeline.stages import Stages
 from training.recipe.pretrain import PretrainConfig
@@ -217,8 +216,8 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     started = time.perf_counter()
 
     def data() -> dict[str, Any]:
-        from feedback_data.records.store import import_paper_feedback
         from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
+        from feedback_data.sources.paper_import import import_paper_feedback
 
         sources = fetch_bigbench(log=log)
         fetch_feedback(log=log)

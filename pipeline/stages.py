@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.files.io import write_json
-from feedback_data.files.provenance import git_commit
+from feedback_data.records.provenance import git_commit
 from pipeline.stage_code import ROOT, changed_files, fingerprint
 
 

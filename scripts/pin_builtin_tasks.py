@@ -89,8 +89,8 @@ def data_pins() -> dict[str, Any]:
     from annotation.tasks import paper_chains, task_data
     from feedback_data.cli import build_stats
     from feedback_data.exports.formats import build
-    from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.bigbench import load_sports_vocab
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import dev_examples
     from feedback_data.tasks.prompts import cot_prompt, default_shots, prompt_id
     from inference.chains import select_examples

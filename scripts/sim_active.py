@@ -31,7 +31,7 @@ import torch
 
 from eval.metrics import auroc
 from feedback_data.records.schema import FeedbackItem
-from feedback_data.records.store import load_paper_feedback
+from feedback_data.sources.paper_import import load_paper_feedback
 from feedback_data.text.critic_labels import no_error_probabilities
 from feedback_data.text.instructions import error_types_prompt, error_types_text
 from feedback_data.text.source_tokens import source_ids

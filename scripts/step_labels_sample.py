@@ -31,7 +31,7 @@ FILES = (("strategyqa", "train"), ("strategyqa", "eval"), ("sports_understanding
 
 
 def erroneous(task: str) -> list[FeedbackItem]:
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     return [i for t, split in FILES if t == task for i in load_paper_feedback(t, split)
             if i.feedback.error_types]
@@ -84,7 +84,7 @@ def check(path: Path) -> int:
 
 
 def coverage() -> None:
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     for task, split in FILES:
         items = [i for i in load_paper_feedback(task, split) if i.feedback.error_types]

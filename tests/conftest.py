@@ -54,8 +54,8 @@ def bigbench_tasks() -> Path:
 def real_data() -> Path:
     """Fetch (once per cache) and import the real data; request it only where needed."""
     from feedback_data.files import paths
-    from feedback_data.records.store import import_paper_feedback
     from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
+    from feedback_data.sources.paper_import import import_paper_feedback
 
     # No explicit source when neither is there: then any filled cache is used as it is
     # (offline), and an empty one is filled from the paper's repository.

@@ -13,7 +13,7 @@ runner = CliRunner()
 @pytest.mark.usefixtures("real_data")
 def test_data_stats_json_matches_library():
     from feedback_data.records.stats import feedback_stats
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import dev_examples
 
     result = runner.invoke(app, ["data", "stats", "--json"])

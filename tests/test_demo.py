@@ -31,7 +31,7 @@ def _numbers(out: Path) -> dict:
 
 @pytest.mark.usefixtures("real_data")
 def test_quick_demo_end_to_end_then_cached(tmp_path):
-    from feedback_data.files.provenance import git_commit
+    from feedback_data.records.provenance import git_commit
 
     commit = git_commit()
     out = tmp_path / "demo"

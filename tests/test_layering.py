@@ -8,8 +8,9 @@ import cycle anywhere, not even inside a package.
 
 Inside feedback_data/, the rooms of docs/architecture.md ("Inside feedback_data"): files
 (plumbing) imports only the errors; records the files and, for its consistency flags, the
-answer matcher; text only the schema's vocabulary; sources, tasks and exports the rooms
-below them. Every module of feedback_data/ is in a room but ``rhf data`` (feedback_data/cli.py).
+answer matcher; text only the records' vocabulary (schema, flag names); sources, tasks and
+exports the rooms below them. Every module of feedback_data/ is in a room but ``rhf data``
+(feedback_data/cli.py).
 
 Inside training/, the rooms of docs/architecture.md: the recipe may import every room; the
 data and the model rooms import, of the others, only the config dataclasses; the run's state
@@ -46,7 +47,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "feedback_data.files": ("feedback_data.errors",),
     "feedback_data.records": ("feedback_data.errors", "feedback_data.files",
                               "feedback_data.text.answers"),
-    "feedback_data.text": ("feedback_data.records.schema",),
+    "feedback_data.text": ("feedback_data.records.schema", "feedback_data.records.consistency"),
     "feedback_data.sources": ("feedback_data.errors", "feedback_data.files",
                               "feedback_data.records", "feedback_data.text"),
     "feedback_data.tasks": ("feedback_data.errors", "feedback_data.registry",

@@ -112,7 +112,7 @@ def test_toys_reach_the_cli_eval_and_the_service(toys, tmp_path):
     assert "| Toy method |" in markdown and "Toy task" in markdown
 
     feedback = tmp_path / "feedback.jsonl"
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     write_records(feedback, load_paper_feedback("strategyqa", "train")[:3])
     ok = runner.invoke(app, ["data", "export", str(tmp_path / "rows.jsonl"), "--format",

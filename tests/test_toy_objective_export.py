@@ -71,7 +71,7 @@ def test_the_loop_gets_the_toy_pairs_terms_and_validator(toy_objective, monkeypa
     config; the validator built from them runs the toy's validation, not multitask's."""
     import torch
 
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from training.recipe import loop, validation
     from training.recipe.objectives import train
     from training.run.config_load import load_config
@@ -132,7 +132,7 @@ def toy_format(request):
 
 
 def test_the_toy_format_is_listed_and_exported_by_its_own_policy_flag(toy_format, tmp_path):
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     shown = runner.invoke(app, ["data", "export", "--help"], env={"COLUMNS": "400"})
     assert shown.exit_code == 0

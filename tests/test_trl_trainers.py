@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from feedback_data.exports.formats import build  # noqa: E402
 from feedback_data.exports.trl import read_rows, write_rows  # noqa: E402
-from feedback_data.records.store import load_paper_feedback  # noqa: E402
+from feedback_data.sources.paper_import import load_paper_feedback  # noqa: E402
 
 
 @pytest.fixture(scope="module")

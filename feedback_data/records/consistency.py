@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from feedback_data.records.schema import FeedbackItem
 from feedback_data.text.answers import answers_match
-from feedback_data.text.step_policy import STEP_RATINGS_DISAGREE
 
 # The flag names: defined here only. annotation.convert sets the first group when it makes a
 # record (``feedback.flags``); consistency_flags adds the second when a record is checked.
@@ -15,7 +14,7 @@ RATINGS_INCOMPLETE = "step_ratings_incomplete"
 # The "Step or steps with an error" choices say other steps than those rated Wrong (a step
 # rated Correct but ticked, or rated Wrong but not ticked among ticked ones): the page
 # contradicts itself, so the record is left out of step-level training (step_policy).
-RATINGS_DISAGREE = STEP_RATINGS_DISAGREE
+RATINGS_DISAGREE = "step_ratings_disagree"
 ANSWER_UNREADABLE = "answer_unreadable"  # the answer area holds no answer of the task's type
 CONVERSION_FLAGS = frozenset({NONE_WITH_TYPES, NO_TYPE_TICKED, ERROR_WITHOUT_TYPE,
                               RATINGS_INCOMPLETE, RATINGS_DISAGREE, ANSWER_UNREADABLE})

@@ -1,5 +1,5 @@
-"""The feedback store: validated JSONL files of FeedbackItems, appended idempotently, and the
-paper's released feedback imported into such files.
+"""The feedback store: validated JSONL files of FeedbackItems, appended idempotently (the
+paper's released feedback is imported into such files by :mod:`feedback_data.sources.paper_import`).
 
 A store is append-only and keyed on (feedback id, update time): an annotation edited in Label
 Studio is stored once per version, so the file keeps every version a human gave and nothing is
@@ -31,51 +31,17 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from feedback_data.errors import DataError
-from feedback_data.files import paths
 from feedback_data.files.io import atomic_path
 from feedback_data.files.write_lock import acquire, file_lock
 from feedback_data.records.jsonl import (
     describe_validation_error,
     read_records,
     to_json_line,
-    write_records,
 )
 from feedback_data.records.schema import FeedbackItem
-from feedback_data.sources.paper_import import import_file
 
 log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
-
-# (task, split) of each released file.
-PAPER_SPLITS = (("strategyqa", "train"), ("strategyqa", "eval"), ("sports_understanding", "train"))
-
-
-def imported_path(task: str, split: str) -> Path:
-    return paths.imported_dir() / task / f"{split}.jsonl"
-
-
-def import_paper_feedback(log=print) -> dict[str, int]:
-    """Convert the fetched release into ``imported/<task>/<split>.jsonl`` (atomic writes)."""
-    counts = {}
-    for task, split in PAPER_SPLITS:
-        src = paths.feedback_raw_dir() / task / f"{split}.jsonl"
-        if not src.exists():
-            raise DataError(f"{src} not found: run `rhf data fetch` first")
-        items = import_file(src, task, split)
-        counts[f"{task}/{split}"] = write_records(imported_path(task, split), items)
-    log("imported " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    return counts
-
-
-def load_paper_feedback(task: str, split: str = "train") -> list[FeedbackItem]:
-    path = imported_path(task, split)
-    if not path.exists():
-        src = paths.feedback_raw_dir() / task / f"{split}.jsonl"
-        if not src.exists():
-            raise DataError(f"{path} not found: run `rhf data fetch` first")
-        import_paper_feedback(log=lambda _msg: None)
-    return read_records(path, FeedbackItem)
-
 
 def _key(item: FeedbackItem) -> tuple[str, str]:
     return item.feedback.id, item.feedback.time or ""

@@ -11,7 +11,6 @@ URL (the default).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from feedback_data.files import paths
-from feedback_data.files.io import replace_folder
+from feedback_data.files.io import replace_folder, sha256_file
 from feedback_data.sources.task_sources import (
     BUILTIN,
     Found,
@@ -49,14 +48,6 @@ FEEDBACK_SHA256 = {
 
 class FetchError(RuntimeError):
     """A download or source that cannot be used; the message says what was looked for."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cached(name: str) -> dict | None:

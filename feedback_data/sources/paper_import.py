@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.errors import DataError
-from feedback_data.records.jsonl import iter_json_lines
+from feedback_data.files import paths
+from feedback_data.records.jsonl import iter_json_lines, read_records, write_records
 from feedback_data.records.schema import (
     ERROR_CODES,
     SCHEMA_VERSION,
@@ -130,3 +131,34 @@ def import_file(path: str | Path, task: str, split: str) -> list[FeedbackItem]:
     for lineno, raw in iter_json_lines(path):
         items.append(convert_record(raw, task, split, f"{path}:{lineno}", lineno))
     return items
+
+
+# (task, split) of each released file.
+PAPER_SPLITS = (("strategyqa", "train"), ("strategyqa", "eval"), ("sports_understanding", "train"))
+
+
+def imported_path(task: str, split: str) -> Path:
+    return paths.imported_dir() / task / f"{split}.jsonl"
+
+
+def import_paper_feedback(log=print) -> dict[str, int]:
+    """Convert the fetched release into ``imported/<task>/<split>.jsonl`` (atomic writes)."""
+    counts = {}
+    for task, split in PAPER_SPLITS:
+        src = paths.feedback_raw_dir() / task / f"{split}.jsonl"
+        if not src.exists():
+            raise DataError(f"{src} not found: run `rhf data fetch` first")
+        items = import_file(src, task, split)
+        counts[f"{task}/{split}"] = write_records(imported_path(task, split), items)
+    log("imported " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return counts
+
+
+def load_paper_feedback(task: str, split: str = "train") -> list[FeedbackItem]:
+    path = imported_path(task, split)
+    if not path.exists():
+        src = paths.feedback_raw_dir() / task / f"{split}.jsonl"
+        if not src.exists():
+            raise DataError(f"{path} not found: run `rhf data fetch` first")
+        import_paper_feedback(log=lambda _msg: None)
+    return read_records(path, FeedbackItem)

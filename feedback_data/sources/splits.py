@@ -18,8 +18,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from feedback_data.records.schema import Example, FeedbackItem, stable_id
-from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
 from feedback_data.sources.bigbench import load_bigbench, normalize_question
+from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
 
 SPORTS = "sports_understanding"
 # Share of the paper's Sports feedback held out, by question, as the Sports detection set.

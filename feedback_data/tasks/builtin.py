@@ -19,8 +19,8 @@ MAX_SHOT_CHARS = 220
 def builtin_split(task: str, split: str) -> list[Example]:
     """'train' (the paper's train feedback questions, one per question), 'dev' (the dev set)
     or 'all' (every BIG-bench example, one per question)."""
-    from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.bigbench import load_bigbench, normalize_question
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.splits import dev_examples
 
     if split == "dev":
@@ -43,8 +43,8 @@ def builtin_split(task: str, split: str) -> list[Example]:
 
 def builtin_shot_pool(task: str) -> tuple[Example, ...]:
     """Train-feedback questions with a gold explanation, in file order, one per question."""
-    from feedback_data.records.store import load_paper_feedback
     from feedback_data.sources.bigbench import load_bigbench, load_sports_vocab, normalize_question
+    from feedback_data.sources.paper_import import load_paper_feedback
     from feedback_data.sources.sports_vocab import sports_explanation
 
     seen: set[str] = set()

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feedback_data.records.consistency import RATINGS_DISAGREE as STEP_RATINGS_DISAGREE
 from feedback_data.records.schema import FeedbackItem
 from feedback_data.text.step_mentions import steps_from_descriptions
 
 STEP_RATINGS: tuple[str, ...] = ("correct", "neutral", "wrong", "unsure")
-STEP_RATINGS_DISAGREE = "step_ratings_disagree"
 
 
 STEP_SOURCES: tuple[str, ...] = ("step_ratings", "error_steps", "descriptions", "no_error")

@@ -2,7 +2,7 @@ import pytest
 from datasets import load_from_disk
 
 from feedback_data.records.hf_dataset import FEATURES, from_dataset, load_items, save_items
-from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
+from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)
 

@@ -7,8 +7,12 @@ import pytest
 from feedback_data.errors import DataError
 from feedback_data.records.jsonl import read_records, write_records
 from feedback_data.records.schema import FeedbackItem
-from feedback_data.records.store import PAPER_SPLITS, imported_path
-from feedback_data.sources.paper_import import import_file, split_subquestions
+from feedback_data.sources.paper_import import (
+    PAPER_SPLITS,
+    import_file,
+    imported_path,
+    split_subquestions,
+)
 from feedback_data.text.chain_format import parse_chain
 
 EXPECTED_COUNTS = {  # SOURCE.md of the release

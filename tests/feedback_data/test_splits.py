@@ -1,7 +1,7 @@
 import pytest
 
-from feedback_data.records.store import PAPER_SPLITS, load_paper_feedback
 from feedback_data.sources.bigbench import load_bigbench, normalize_question
+from feedback_data.sources.paper_import import PAPER_SPLITS, load_paper_feedback
 from feedback_data.sources.splits import calibration_items, dev_examples
 
 pytestmark = pytest.mark.usefixtures("real_data")  # the real datasets (tests/conftest.py)

@@ -192,7 +192,7 @@ def test_description_text_round_trip_and_critic_reading():
 def test_the_hand_judged_sample_matches_the_parser():
     """docs/step_labels_sample.jsonl holds the verdicts on the parser's output; the parser may
     not change under them (a change means judging again). Needs the imported feedback."""
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     rows = [json.loads(line) for line in
             (ROOT / "docs" / "step_labels_sample.jsonl").read_text().splitlines()]

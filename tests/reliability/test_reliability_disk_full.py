@@ -135,7 +135,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(rel_tiny_model, 
 def many_records(tmp_path, monkeypatch):
     """A private RHF_CACHE with 400 small records (about 300 kB as JSONL)."""
     from feedback_data.records.jsonl import write_records
-    from feedback_data.records.store import imported_path
+    from feedback_data.sources.paper_import import imported_path
     from tests.reliability.test_reliability_export import _item
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))

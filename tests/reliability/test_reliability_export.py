@@ -32,7 +32,7 @@ def _item(i: int) -> FeedbackItem:
 
 @pytest.fixture
 def small_cache(tmp_path, monkeypatch) -> list[FeedbackItem]:
-    from feedback_data.records.store import imported_path
+    from feedback_data.sources.paper_import import imported_path
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))
     items = [_item(i) for i in range(3)]

@@ -167,7 +167,7 @@ def test_a_checkpoint_without_manifest_is_refused(cfg_for, crashed_run):
 
 
 def test_the_manifest_lists_every_file_of_the_checkpoint(finished_run):
-    from feedback_data.sources.fetch import sha256_file
+    from feedback_data.files.io import sha256_file
 
     step4 = finished_run / "checkpoints" / "step-4"
     files = json.loads((step4 / "manifest.json").read_text())["files"]

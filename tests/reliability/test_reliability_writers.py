@@ -131,7 +131,7 @@ def test_eval_and_demo_refuse_a_folder_another_process_writes(tmp_path, argv):
 
 def test_data_export_refuses_a_target_another_process_writes(tmp_path, monkeypatch):
     from feedback_data.records.jsonl import write_records
-    from feedback_data.records.store import imported_path
+    from feedback_data.sources.paper_import import imported_path
     from tests.reliability.test_reliability_export import _item
 
     monkeypatch.setenv("RHF_CACHE", str(tmp_path / "cache"))

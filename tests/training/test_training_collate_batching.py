@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 import training.data.collate
-from feedback_data.records.store import load_paper_feedback
+from feedback_data.sources.paper_import import load_paper_feedback
 from training.data.batching import (
     EpochBatchSampler,
     grouped_batches,

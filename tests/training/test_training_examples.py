@@ -9,7 +9,7 @@ import pytest
 
 from feedback_data.errors import DataError
 from feedback_data.records.consistency import contradicts_gold
-from feedback_data.records.store import load_paper_feedback
+from feedback_data.sources.paper_import import load_paper_feedback
 from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,

@@ -8,9 +8,10 @@ import pytest
 
 from feedback_data.errors import DataError
 from feedback_data.records.jsonl import write_records
-from feedback_data.records.store import FeedbackStore, latest_versions, load_paper_feedback
+from feedback_data.records.store import FeedbackStore, latest_versions
+from feedback_data.sources.paper_import import load_paper_feedback
 from training.data.build import build_data
-from training.recipe.multitask import multitask_pairs
+from training.data.multitask_pairs import multitask_pairs
 from training.run.config import DataConfig
 
 

@@ -53,7 +53,7 @@ def test_selection_keeps_the_best_and_runs_out_of_patience():
 
 
 def test_detection_metrics_per_task(real_data):
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     items = load_paper_feedback("sports_understanding", "train")[:20]
     gold = [not i.feedback.error_types for i in items]
@@ -148,7 +148,7 @@ def test_each_objective_validates_through_its_registry_entry(tiny_model, monkeyp
     registry named each objective's validator, any objective but refine ran multitask's."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from feedback_data.records.store import load_paper_feedback
+    from feedback_data.sources.paper_import import load_paper_feedback
     from training.recipe import validation
 
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model).train()

@@ -43,7 +43,8 @@ def load_items(cfg: DataConfig) -> tuple[list[FeedbackItem], int]:
     that order, and how many older versions were left out: an extra file may be a feedback
     store holding every version of an edited annotation, and only the latest version of each
     (over all the extra files, :func:`feedback_data.records.store.latest_versions`) is used."""
-    from feedback_data.records.store import latest_versions, load_paper_feedback
+    from feedback_data.records.store import latest_versions
+    from feedback_data.sources.paper_import import load_paper_feedback
 
     items: list[FeedbackItem] = []
     extra: list[FeedbackItem] = []

@@ -12,8 +12,8 @@ calibration questions are never used, so the base model's scores stay honest.
 from __future__ import annotations
 
 from feedback_data.records.schema import Example
-from feedback_data.records.store import load_paper_feedback
 from feedback_data.sources.bigbench import load_bigbench, load_sports_vocab, normalize_question
+from feedback_data.sources.paper_import import load_paper_feedback
 from feedback_data.sources.splits import calibration_items, dev_examples
 from feedback_data.sources.sports_statements import synthetic_sports_examples as generate_statements
 from feedback_data.sources.sports_vocab import sports_explanation

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from feedback_data.files.disk_full import DiskFull
-from feedback_data.files.provenance import git_commit
+from feedback_data.records.provenance import git_commit
 from feedback_data.records.schema import FeedbackItem
 from training.data.batching import (
     EpochBatchSampler,

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from feedback_data.files.io import read_utf8, replace_folder, write_text
-from feedback_data.sources.fetch import sha256_file
+from feedback_data.files.io import read_utf8, replace_folder, sha256_file, write_text
 from training.run.checkpoint_room import room_checked
 
 # The run folder's own files, copied into every checkpoint and final folder.

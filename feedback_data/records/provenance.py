@@ -48,7 +48,7 @@ def weights_digest(backend: Any) -> str | None:
     import json
     from pathlib import Path
 
-    from feedback_data.sources.fetch import sha256_file
+    from feedback_data.files.io import sha256_file
 
     digest = hashlib.sha256()
     folder = Path(str(backend.info.get("path", ""))) if getattr(backend, "info", None) else None
