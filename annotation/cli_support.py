@@ -125,11 +125,12 @@ def convert_file(path: Path, keep_good: bool = False):
 
 
 def load_items(feedback: Path | None, url: str | None, project: str | None):
+    """The FeedbackItems of a file (a pull or the webhook's store: the latest version of each
+    annotation, as every reader of a store sees it), else pulled from the server."""
     from annotation.campaign import pull_feedback
-    from feedback_data.records.jsonl import read_records
-    from feedback_data.records.schema import FeedbackItem
+    from feedback_data.records.store import FeedbackStore
 
     if feedback is not None:
-        return read_records(feedback, FeedbackItem)
+        return FeedbackStore(feedback).latest()
     with client(url) as ls:
         return pull_feedback(ls, project_id(ls, project))

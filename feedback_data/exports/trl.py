@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.records.consistency import (
+    CONTRADICTS_GOLD,
     EXCLUDING_FLAGS,
     check_policy,
     consistency_flags,
@@ -115,13 +116,12 @@ def _usable(items: Iterable[FeedbackItem], report: ExportReport) -> list[Feedbac
     return kept
 
 
-CONTRADICTING = "correction_contradicts_gold"
 
 
 def _drops(item: FeedbackItem, contradicting: str, report: ExportReport, row: str) -> bool:
     """True (and counted) when ``item``'s correction may not be a target under the policy."""
     if contradicting == "drop" and contradicts_gold(item):
-        report.left_out[f"{CONTRADICTING} ({row})"] += 1
+        report.left_out[f"{CONTRADICTS_GOLD} ({row})"] += 1
         return True
     return False
 

@@ -86,3 +86,15 @@ def test_a_time_that_is_not_iso_is_one_clear_error(records):
         latest_versions([first[0], bad])
     assert str(err.value) == ("feedback ls/2/1: time 'yesterday' is not an ISO 8601 time, so "
                               "its latest version cannot be told")
+
+
+def test_the_annotate_reports_read_the_latest_version_of_a_store(records, tmp_path):
+    """`rhf annotate agreement | adjudicate | quality FILE` read a store as training does."""
+    from annotation.cli_support import load_items
+
+    first, edit = records
+    store_path = tmp_path / "store.jsonl"
+    write_records(store_path, [*first, edit])
+    items = load_items(store_path, None, None)
+    assert [i.feedback.id for i in items] == [f"ls/2/{k}" for k in range(1, 6)]
+    assert items[0].feedback.error_types == [] and items[0] == edit
