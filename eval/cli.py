@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from inference import method_options as mo
+from inference.method_options import method_option, with_method_options
 from inference.run_options import Device, Dtype
 
 app = typer.Typer(help="Evaluate checkpoints: dev accuracy per method, error-detection "
@@ -20,6 +20,7 @@ def _csv(value: str) -> tuple[str, ...]:
 
 
 @app.callback(invoke_without_command=True)
+@with_method_options(exclude=("seed",))  # --seeds: every seed is a run
 def eval_command(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option(
@@ -35,29 +36,19 @@ def eval_command(
         help="A separate critic (rhf train --objective critic): wsc's labels, the fine-tuned "
              "detection rows and selective prediction (its critic.json applied); default: "
              "--model.")] = None,
-    methods: Annotated[str | None, typer.Option(
-        help="Comma-separated registered methods (default: all of them: cot, multitask, wsc, "
-             "wsc_soft, refine and any added to inference.dispatch.METHOD_REGISTRY; "
-             "wsc_soft, an extension, reuses wsc's samples).", show_default=False)] = None,
+    methods: Annotated[str | None, method_option(
+        "Comma-separated methods of the method registry (inference.dispatch.METHOD_REGISTRY; "
+        "default: all of them):", " wsc_soft, an extension, reuses wsc's samples.",
+        show_default=False)] = None,
     tasks: Annotated[str, typer.Option(
         help="Comma-separated tasks: registered names or task YAML files (docs/tasks.md).")]
     = "strategyqa,sports_understanding",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (mean ± std over them).")]
     = "0",
     limit: Annotated[int | None, typer.Option(help="First N dev examples per task.")] = None,
-    k: mo.K = mo.DEFAULTS.k,
-    n: mo.N = mo.DEFAULTS.n,
-    w: mo.W = mo.DEFAULTS.w,
-    temperature: mo.Temperature = mo.DEFAULTS.temperature,
-    rounds: mo.Rounds = mo.DEFAULTS.rounds,
-    refine_keep: mo.RefineKeep = mo.DEFAULTS.refine_keep,
-    refine_rule: mo.RefineRule = mo.DEFAULTS.refine_rule,
-    tau: mo.Tau = None,
+    knobs: dict[str, Any] | None = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-    batch_size: mo.BatchSize = mo.DEFAULTS.batch_size,
-    max_new_tokens: mo.MaxNewTokens = mo.DEFAULTS.max_new_tokens,
-    wsc_batch_rows: mo.WscBatchRows = mo.DEFAULTS.wsc_batch_rows,
     calibration: Annotated[bool, typer.Option(help="Run error-detection calibration.")] = True,
     calibration_limit: Annotated[int | None, typer.Option(
         help="First N calibration records (default: all 173).")] = None,
@@ -111,17 +102,13 @@ def eval_command(
             typer.secho("error: --model is required", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     try:
-        config = EvalConfig(
+        config = EvalConfig.of(
             model=model, out=out, base_model=base_model, refine_model=refine_model,
             critic_model=critic_model,
             methods=_csv(methods) if methods is not None else registered_methods(),
-            tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)),
-            limit=limit, k=k, n=n, w=w, temperature=temperature, rounds=rounds,
-            refine_keep=refine_keep, refine_rule=refine_rule, tau=tau,
+            tasks=_csv(tasks), seeds=tuple(int(s) for s in _csv(seeds)), limit=limit,
             detection_baselines=_baselines(detection_baselines), bootstrap=bootstrap,
-            bootstrap_seed=bootstrap_seed,
-            batch_size=batch_size, max_new_tokens=max_new_tokens,
-            wsc_batch_rows=wsc_batch_rows, calibration=calibration,
+            bootstrap_seed=bootstrap_seed, **(knobs or {}), calibration=calibration,
             calibration_limit=calibration_limit, calibration_feedback=calibration_feedback,
             selective_dev=selective_dev,
             threads=threads, report_to=tuple(r for r in _csv(report_to) if r != "jsonl"),

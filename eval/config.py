@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from eval.detection_baselines import DETECTION_BASELINES
 from eval.stats import DEFAULT_B
 from feedback_data.records.schema import PAPER_TASKS
-from inference.dispatch import METHOD_REGISTRY
-from inference.methods import (
-    DEFAULT_N,
-    DEFAULT_ROUNDS,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_W,
-    REFINE_KEEP,
-    REFINE_RULES,
-)
+from inference.dispatch import KNOBS, METHOD_REGISTRY, MethodParams, method_params_from
+from inference.methods import REFINE_KEEP
 from inference.precision import DTYPES
 
 
@@ -31,7 +24,8 @@ class EvalConfig:
     """What `rhf eval` runs. Models take a hub id, a model folder or a training RUN_DIR.
 
     No model stands in for another: ``base_model`` is required when cot, refine or the ICL
-    calibration baseline runs, ``refine_model`` when refine runs.
+    calibration baseline runs, ``refine_model`` when refine runs. :meth:`of` builds one from
+    flat settings (these fields and the method knobs side by side).
     """
 
     model: str  # multitask-trained checkpoint: multitask, wsc, wsc_soft, fine-tuned calibration
@@ -45,21 +39,10 @@ class EvalConfig:
     tasks: tuple[str, ...] = PAPER_TASKS
     seeds: tuple[int, ...] = (0,)
     limit: int | None = None  # first N dev examples per task
-    k: int = 4  # shots in the CoT prompt
-    n: int = DEFAULT_N  # wsc samples per question
-    w: float = DEFAULT_W  # wsc weight of a sample labelled as erroneous
-    temperature: float = DEFAULT_TEMPERATURE  # wsc sampling temperature
-    rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
-    refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
-    # refine: 'paper' rewrites while the refine model names an error; 'threshold' rewrites
-    # only chains whose calibrated P(no error) from --model's critic is below tau
-    refine_rule: str = "paper"
-    # refine 'threshold': tau; None chooses it on the critic's validation records (the best
-    # balanced detection accuracy, eval.metrics.choose_threshold)
-    tau: float | None = None
-    batch_size: int = 64  # sequences per generate call
-    max_new_tokens: int = 64  # cap on a generated chain
-    wsc_batch_rows: int | None = None  # wsc: decoder rows per batch (default batch_size)
+    # The method knobs (inference.dispatch.MethodParams; its seed is set per run from
+    # ``seeds``). ``params.tau`` None: refine's threshold is chosen on the critic's validation
+    # records (the best balanced detection accuracy, eval.metrics.choose_threshold).
+    params: MethodParams = field(default_factory=MethodParams)
     calibration: bool = True  # run error-detection calibration
     calibration_limit: int | None = None  # first N records of each detection set (all)
     # detection sets scored (feedback_data.sources.splits.detection_sets): StrategyQA's 173 paper
@@ -81,6 +64,31 @@ class EvalConfig:
     dtype: str = "auto"  # weights' precision: auto, float32, bfloat16, float16
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, copied into the report
 
+    @classmethod
+    def of(cls, **settings: Any) -> EvalConfig:
+        """From flat settings: this class's fields and the :class:`MethodParams` knobs side
+        by side (``k=2, n=4, ...``; not ``seed``: ``seeds``). An unknown key is a ValueError
+        naming the known ones."""
+        own = {f.name for f in fields(cls)} - {"params"}
+        knobs = set(KNOBS) - {"seed"}
+        unknown = sorted(set(settings) - own - knobs)
+        if unknown:
+            raise ValueError(f"unknown eval setting {unknown[0]!r}: known settings are "
+                             f"{', '.join(sorted(own | knobs))}")
+        params = method_params_from({k: v for k, v in settings.items() if k in knobs})
+        return cls(**{k: v for k, v in settings.items() if k in own}, params=params)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as report.json's ``config`` (flat: the knobs beside the rest; paths
+        as text)."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "params":
+                out |= {k: v for k, v in value.items() if k != "seed"}
+            else:
+                out[key] = str(value) if isinstance(value, Path) else value
+        return out
+
     def check(self) -> None:
         from feedback_data.tasks.registry import task_names
 
@@ -101,20 +109,7 @@ class EvalConfig:
             raise ValueError(f"--seeds repeats a seed: {self.seeds}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
-        if self.n < 1 or self.rounds < 1 or self.k < 0 or not 0 <= self.w <= 1:
-            raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
-        if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
-            raise ValueError(f"--wsc-batch-rows must be >= 1, got {self.wsc_batch_rows}")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
-        if self.refine_keep not in REFINE_KEEP:
-            raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
-                             f"got {self.refine_keep!r}")
-        if self.refine_rule not in REFINE_RULES:
-            raise ValueError(f"--refine-rule must be one of {', '.join(REFINE_RULES)}, "
-                             f"got {self.refine_rule!r}")
-        if self.tau is not None and not 0.0 <= self.tau <= 1.0:
-            raise ValueError(f"--tau must be in [0, 1], got {self.tau}")
+        self._check_knobs()
         bad = [b for b in self.detection_baselines if b not in DETECTION_BASELINES]
         if bad:
             raise ValueError(f"unknown detection baseline {bad[0]!r}: expected some of "
@@ -145,6 +140,18 @@ class EvalConfig:
             from eval.publish import cards_to_update
 
             cards_to_update(self)
+
+    def _check_knobs(self) -> None:
+        """What MethodParams itself leaves to its callers (wsc_batch_rows, refine_rule and
+        tau it checks when made)."""
+        p = self.params
+        if p.n < 1 or p.rounds < 1 or p.k < 0 or not 0 <= p.w <= 1:
+            raise ValueError("need n >= 1, rounds >= 1, k >= 0 and 0 <= w <= 1")
+        if p.temperature <= 0:
+            raise ValueError(f"--temperature must be > 0, got {p.temperature}")
+        if p.refine_keep not in REFINE_KEEP:
+            raise ValueError(f"--refine-keep must be one of {', '.join(REFINE_KEEP)}, "
+                             f"got {p.refine_keep!r}")
 
     @property
     def critic(self) -> str:

@@ -1,18 +1,14 @@
 """Display names of methods, tasks and calibrated models, shared by the report and the plots.
 
-The built-in ones are pinned here (the report's wording); any other method is named by its
-registry entry's title, any other task by its spec's display name.
+A method is named by its registry entry's title (inference.dispatch.METHOD_REGISTRY); the
+built-in tasks and the calibrated models are pinned here (the report's wording), any other
+task is named by its spec's display name.
 """
 
 from __future__ import annotations
 
-METHOD_NAMES = {
-    "cot": "CoT k-shot ICL (base model)",
-    "multitask": "Multitask fine-tuned",
-    "wsc": "Weighted self-consistency",
-    "wsc_soft": "Weighted self-consistency, soft weights (extension)",
-    "refine": "Iterative refinement",
-}
+from inference.dispatch import METHOD_REGISTRY
+
 TASK_NAMES = {"strategyqa": "StrategyQA", "sports_understanding": "Sports Understanding"}
 CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
                      "finetuned": "Multitask fine-tuned",
@@ -47,11 +43,7 @@ def table1_title(report: dict, method: str) -> str:
     return method_title(method)
 
 
-
 def method_title(method: str) -> str:
-    """The method's display name: the built-in wording, else its registry entry's title."""
-    if method in METHOD_NAMES:
-        return METHOD_NAMES[method]
-    from inference.dispatch import METHOD_REGISTRY
-
-    return METHOD_REGISTRY.get(method).title if method in METHOD_REGISTRY else method
+    """The method's display name: its registry entry's title (its name when it has none, or
+    when no entry has that name, e.g. in an old report)."""
+    return METHOD_REGISTRY.get(method).display_title if method in METHOD_REGISTRY else method

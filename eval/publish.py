@@ -14,12 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eval.names import CALIBRATION_NAMES, METHOD_NAMES, TASK_NAMES
+from eval.names import CALIBRATION_NAMES, TASK_NAMES, method_title
 from eval.report import accuracy_cell, ci_text, pct
+from inference.dispatch import METHOD_REGISTRY
 
-# Which methods' numbers belong on which model's card (the role that ran them).
-ROLE_METHODS = {"model": ("multitask", "wsc", "wsc_soft"), "refine_model": ("refine",),
-                "base_model": ("cot",)}
+# The model that runs a method (its registry entry's ``model``) -> the evaluation's setting
+# naming that checkpoint, whose card gets the method's numbers.
+CARD_ROLES = {"model": "model", "refine": "refine_model", "base": "base_model"}
 ROLE_CALIBRATION = {"model": "finetuned", "base_model": "icl"}
 ACCURACY_COLUMNS = ["method", "task", "accuracy", "std", "ci_low", "ci_high", "n", "seeds"]
 DETECTION_COLUMNS = ["model", "n", "accuracy", "ci_low", "ci_high", "unreadable", "auroc",
@@ -147,7 +148,7 @@ def card_section(report: dict[str, Any], methods: tuple[str, ...], calibration: 
     results = []
     for method in methods:
         for task, s in (report["accuracy"].get(method) or {}).items():
-            lines.append(f"| {METHOD_NAMES.get(method, method)} | {TASK_NAMES.get(task, task)} "
+            lines.append(f"| {method_title(method)} | {TASK_NAMES.get(task, task)} "
                          f"| {_n(report, task)} | {accuracy_cell(s)} |")
             results.append(Result(task, f"{TASK_NAMES.get(task, task)} dev", "accuracy",
                                   float(s["mean"]), method))
@@ -164,13 +165,19 @@ def card_section(report: dict[str, Any], methods: tuple[str, ...], calibration: 
     return "\n".join(lines), results
 
 
+def role_methods(role: str) -> tuple[str, ...]:
+    """The registered methods whose numbers go on the card of the model in ``role`` (model,
+    base_model or refine_model): those that model runs, by their registry entries."""
+    return tuple(m.name for m in METHOD_REGISTRY if CARD_ROLES[m.model] == role)
+
+
 def cards_to_update(config: Any) -> dict[Path, list[str]]:
     """Card folders of the evaluated models -> the roles each served; ``--model``'s must
     have a card (a ValueError otherwise, before anything runs)."""
     from training.recipe.model_card import card_folder
 
     folders: dict[Path, list[str]] = {}
-    for role in ROLE_METHODS:
+    for role in CARD_ROLES.values():
         spec = getattr(config, role)
         folder = card_folder(spec) if spec else None
         if folder is None and role == "model":
@@ -188,7 +195,7 @@ def update_cards(report: dict[str, Any], config: Any, log: Callable[[str], None]
 
     written = []
     for folder, roles in cards_to_update(config).items():
-        methods = tuple(m for r in roles for m in ROLE_METHODS[r] if m in config.methods)
+        methods = tuple(m for r in roles for m in role_methods(r) if m in config.methods)
         calibration = next((ROLE_CALIBRATION[r] for r in roles if r in ROLE_CALIBRATION
                             and config.calibration), None)
         section, results = card_section(report, methods, calibration, Path(config.out))

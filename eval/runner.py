@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,25 +35,72 @@ KIND = "rhf eval"
 OUTPUTS = ("report.json", "report.md", "accuracy.png", "reliability.png", "predictions")
 
 
+class Timings:
+    """Seconds spent per part of the evaluation; calling it runs ``fn`` and adds its time."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        return result
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.seconds.items()} | {
+            "total": round(time.perf_counter() - self.started, 2)}
+
+
+@dataclass
+class MethodResults:
+    """Table 1's material, task by task: every run, accuracy per method and task, the
+    majority class, multitask's selective prediction and the tasks' titles."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    majority: dict[str, Any] = field(default_factory=dict)
+    selective_dev: dict[str, Any] = field(default_factory=dict)
+    task_titles: dict[str, str] = field(default_factory=dict)
+
+
 def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
     """Run the evaluation and write report.json, report.md and plots into ``config.out``.
 
     Returns the report (the content of report.json).
     """
-    import torch
-
-    from eval.calibration import calibrate
     from eval.report import write_report
-    from feedback_data.records.jsonl import read_records
-    from feedback_data.records.schema import PAPER_TASKS, FeedbackItem
-    from feedback_data.sources.splits import detection_sets
-    from feedback_data.tasks.registry import get_task
-    from feedback_data.text.answers import answers_match
+
+    dev, models = prepare(config)
+    out = Path(config.out)
+    timed = Timings()
+    critic_cal, refine_tau = refine_setup(config, models, timed, log)
+    results = MethodResults(summary={m: {} for m in config.methods})
+    for task in config.tasks:
+        evaluate_task(config, models, task, dev[task], results, timed, log,
+                      tau=refine_tau["tau"] if refine_tau else None, critic_cal=critic_cal)
+    calibration, baselines, items = (run_calibration(config, models, timed, log)
+                                     if config.calibration else ({}, {}, []))
+    step_critic = run_step_critic(config, models, items, timed, log) if items else {}
+    report = build_report(config, models, results, timed, refine_tau=refine_tau,
+                          calibration=calibration, baselines=baselines,
+                          step_critic=step_critic)
+    if models.dp.is_main:  # under a data-parallel launch only the main process writes
+        write_report(report, out, plots=config.plots)
+        log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
+        publish(report, config, out, log)
+    return report
+
+
+def prepare(config: EvalConfig) -> tuple[dict[str, list], Models]:
+    """The checked config's dev questions per task (shots checked before any model loads),
+    the models (loaded on first use) and the report folder (made by the main process)."""
+    import torch
 
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
-    out = Path(config.out)
     dev = {task: dev_questions(task, config.limit) for task in config.tasks}  # fail early
     if "cot" in config.methods or "refine" in config.methods:  # too few shots: before models
         from feedback_data.tasks.prompts import default_shots
@@ -62,189 +109,230 @@ def run_eval(config: EvalConfig, log=print) -> dict[str, Any]:
         for task in config.tasks:
             for seed in config.seeds:  # even one shot too long: refused here too
                 check_shot_budget(config.base_model, task, dev[task],
-                                  default_shots(task, config.k, seed=seed))
+                                  default_shots(task, config.params.k, seed=seed))
     models = Models(config)
-    main = models.dp.is_main  # under a data-parallel launch only the main process writes
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    runs: list[dict[str, Any]] = []
-    summary: dict[str, dict[str, Any]] = {m: {} for m in config.methods}
-    majority: dict[str, Any] = {}
-    selective_dev: dict[str, Any] = {}
-    task_titles: dict[str, str] = {}
+    if models.dp.is_main:
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+    return dev, models
 
-    def timed(name: str, fn, *args, **kwargs):
-        t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
-        return result
 
+def refine_setup(config: EvalConfig, models: Models, timed: Timings, log
+                 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The critic's reading (when wsc_soft or refine's threshold rule reads P(no error)) and
+    refine's τ under the threshold rule (given, or chosen on validation records)."""
+    threshold = "refine" in config.methods and config.params.refine_rule == "threshold"
     critic_cal: dict[str, Any] | None = None
-    if "wsc_soft" in config.methods or ("refine" in config.methods
-                                        and config.refine_rule == "threshold"):
+    if "wsc_soft" in config.methods or threshold:
         critic_cal = critic_reading(config, models)
     refine_tau: dict[str, Any] | None = None
-    if "refine" in config.methods and config.refine_rule == "threshold":
-        refine_tau = ({"tau": config.tau, "chosen_on": "--tau"} if config.tau is not None
+    if threshold:
+        refine_tau = ({"tau": config.params.tau, "chosen_on": "--tau"}
+                      if config.params.tau is not None
                       else timed("refine tau", choose_refine_tau, config, models, log))
         log(f"[eval] refine: rewrite only when P(no error) < {refine_tau['tau']:.4g} "
             f"({refine_tau['chosen_on']})")
+    return critic_cal, refine_tau
 
-    for task in config.tasks:
-        spec = get_task(task)
-        task_titles[task] = spec.title
-        examples = dev[task]
-        gold = [ex.answer for ex in examples]
-        majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
-        results = task_runs(config, models, task, examples, timed, log,
-                            tau=refine_tau["tau"] if refine_tau else None,
-                            critic_cal=critic_cal)
-        if config.selective_dev and "multitask" in config.methods:
-            log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
-            selective_dev[task] = timed("selective (dev)", dev_selective,
-                                        models.get(config.critic), examples,
-                                        results["multitask", config.seeds[0]][0],
-                                        batch_size=config.batch_size)
-        correct: dict[tuple[str, int], list[bool]] = {}
-        for method in config.methods:
-            for seed in config.seeds:
-                preds, params, reused = results[method, seed]
-                right = [answers_match(ex, p.answer, ex.answer)
-                         for p, ex in zip(preds, examples, strict=True)]
-                correct[method, seed] = right
-                # a prediction matching a gold alias counts as the gold answer
-                acc = accuracy([g if r else p.answer for p, g, r in zip(preds, gold, right,
-                                                                         strict=True)], gold)
-                pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
-                if main:
-                    save_predictions(pred_file, examples, preds)
-                runs.append({"method": method, "task": task, "seed": seed,
-                             "model": config.model_for(method),
-                             "n_examples": len(examples), "accuracy": acc,
-                             "unparsed": sum(p.answer is None for p in preds),
-                             "prompts_lost_shots": sum(bool(p.meta.get("shots_dropped"))
-                                                       for p in preds),
-                             "reused_earlier_seed": reused,
-                             "params": {"max_new_tokens": config.max_new_tokens} | params,
-                             "predictions": str(pred_file.relative_to(out)),
-                             **_method_summary(method, examples, preds)})
-                log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
-        for method in config.methods:
-            per_seed = [correct[method, s] for s in config.seeds]
-            dependent = not all(results[method, s][2] for s in config.seeds[1:])
-            stats = accuracy_summary(per_seed, dependent, config.bootstrap,
-                                     config.bootstrap_seed)
-            if "cot" in config.methods and method != "cot":
-                stats["vs_cot"] = [{"seed": s, **mcnemar_exact(correct["cot", s],
-                                                                correct[method, s])}
-                                   for s in config.seeds]
-            summary[method][task] = stats
 
+def evaluate_task(config: EvalConfig, models: Models, task: str, examples: list,
+                  results: MethodResults, timed: Timings, log, tau: float | None,
+                  critic_cal: dict[str, Any] | None) -> None:
+    """Every method on one task's dev examples, per seed: predictions written, runs scored,
+    then each method's accuracy statistics (with McNemar against cot) into ``results``."""
+    from feedback_data.tasks.registry import get_task
+
+    spec = get_task(task)
+    results.task_titles[task] = spec.title
+    gold = [ex.answer for ex in examples]
+    results.majority[task] = majority_class(gold, applicable=spec.answer_type != "free_form")
+    runs = task_runs(config, models, task, examples, timed, log, tau=tau,
+                     critic_cal=critic_cal)
+    if config.selective_dev and "multitask" in config.methods:
+        log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
+        results.selective_dev[task] = timed("selective (dev)", dev_selective,
+                                            models.get(config.critic), examples,
+                                            runs["multitask", config.seeds[0]][0],
+                                            batch_size=config.params.batch_size)
+    correct = score_runs(config, task, examples, runs, results, models.dp.is_main, log)
+    for method in config.methods:
+        per_seed = [correct[method, s] for s in config.seeds]
+        dependent = not all(runs[method, s][2] for s in config.seeds[1:])
+        stats = accuracy_summary(per_seed, dependent, config.bootstrap, config.bootstrap_seed)
+        if "cot" in config.methods and method != "cot":
+            stats["vs_cot"] = [{"seed": s, **mcnemar_exact(correct["cot", s],
+                                                            correct[method, s])}
+                               for s in config.seeds]
+        results.summary[method][task] = stats
+
+
+def score_runs(config: EvalConfig, task: str, examples: list, runs: dict, results:
+               MethodResults, main: bool, log) -> dict[tuple[str, int], list[bool]]:
+    """Each (method, seed) run's accuracy, recorded in ``results.runs`` with its predictions
+    file (written by the main process); which answers were right, per run."""
+    from feedback_data.text.answers import answers_match
+
+    out = Path(config.out)
+    gold = [ex.answer for ex in examples]
+    correct: dict[tuple[str, int], list[bool]] = {}
+    for method in config.methods:
+        for seed in config.seeds:
+            preds, params, reused = runs[method, seed]
+            right = [answers_match(ex, p.answer, ex.answer)
+                     for p, ex in zip(preds, examples, strict=True)]
+            correct[method, seed] = right
+            # a prediction matching a gold alias counts as the gold answer
+            acc = accuracy([g if r else p.answer for p, g, r in zip(preds, gold, right,
+                                                                     strict=True)], gold)
+            pred_file = out / "predictions" / f"{method}_{task}_seed{seed}.jsonl"
+            if main:
+                save_predictions(pred_file, examples, preds)
+            results.runs.append({
+                "method": method, "task": task, "seed": seed,
+                "model": config.model_for(method), "n_examples": len(examples),
+                "accuracy": acc, "unparsed": sum(p.answer is None for p in preds),
+                "prompts_lost_shots": sum(bool(p.meta.get("shots_dropped")) for p in preds),
+                "reused_earlier_seed": reused,
+                "params": {"max_new_tokens": config.params.max_new_tokens} | params,
+                "predictions": str(pred_file.relative_to(out)),
+                **_method_summary(method, examples, preds)})
+            log(f"[eval] {task} seed {seed}: {method} accuracy {acc:.4f}")
+    return correct
+
+
+def run_calibration(config: EvalConfig, models: Models, timed: Timings, log
+                    ) -> tuple[dict[str, Any], dict[str, Any], list]:
+    """Table 2: error detection of the fine-tuned critic and the ICL baseline (and the
+    asked-for baselines) on each detection set, or on the user's own records; their
+    predictions written. Returns (calibration, baselines, the StrategyQA records the step
+    critic reads)."""
+    from eval.calibration import calibrate
+    from feedback_data.records.schema import PAPER_TASKS
+
+    out = Path(config.out)
     calibration: dict[str, Any] = {}
     baselines: dict[str, Any] = {}  # Table 2's baselines, on the same records
     items: list = []
-    if config.calibration:
-        if config.calibration_feedback:  # the user's own records, e.g. a pull of a task
-            own = read_records(config.calibration_feedback, FeedbackItem
-                               )[:config.calibration_limit or None]
-            if not own:
-                raise ValueError(f"no calibration records in {config.calibration_feedback}")
-            groups = [("", own, own[0].example.task)]
-        else:
-            sets = detection_sets()
-            groups = [("" if task == "strategyqa" else "sports_",
-                       sets[task][:config.calibration_limit or None], task)
-                      for task in config.calibration_sets]
-        boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
-                "batch_size": config.batch_size}
-        for prefix, records, task in groups:
-            if prefix == "":
-                items = records  # the step critic's records too
-            shots_from = task if task in PAPER_TASKS else "strategyqa"  # the ICL shots' feedback
-            log(f"[eval] detection ({task}): fine-tuned {config.critic} on {len(records)} "
-                "records")
-            calibration[f"{prefix}finetuned"] = timed(
-                "calibration", calibrate, models.get(config.critic), records,
-                task=shots_from, **boot)
-            log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
-                f"{len(records)} records")
-            calibration[f"{prefix}icl"] = timed(
-                "calibration", calibrate, models.get(config.base_model), records, icl=True,
-                task=shots_from, content_free="icl_cf" in config.detection_baselines, **boot)
-            add_selective(calibration[f"{prefix}finetuned"], records)
-            add_selective(calibration[f"{prefix}icl"], records)
-            if config.detection_baselines:
-                baselines.update(timed("detection baselines", run_detection_baselines, config,
-                                       models, records, task, prefix, calibration, log))
-            calibration[f"{prefix}icl"].pop("_label_logps", None)
-            calibration[f"{prefix}icl"].pop("_content_free_logps", None)
-        for stem, group in (("calibration", calibration), ("detection_baseline", baselines)):
-            for key, cal in group.items():
-                path = out / "predictions" / f"{stem}_{key}.jsonl"
-                records = cal.pop("records")
-                if main:
-                    write_records(path, records)
-                cal["predictions"] = str(path.relative_to(out))
-        _check_detection_held_out(calibration, models, config, log)
+    boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed,
+            "batch_size": config.params.batch_size}
+    for prefix, records, task in detection_groups(config):
+        if prefix == "":
+            items = records  # the step critic's records too
+        shots_from = task if task in PAPER_TASKS else "strategyqa"  # the ICL shots' feedback
+        log(f"[eval] detection ({task}): fine-tuned {config.critic} on {len(records)} "
+            "records")
+        calibration[f"{prefix}finetuned"] = timed(
+            "calibration", calibrate, models.get(config.critic), records,
+            task=shots_from, **boot)
+        log(f"[eval] detection ({task}): ICL baseline {config.base_model} on "
+            f"{len(records)} records")
+        calibration[f"{prefix}icl"] = timed(
+            "calibration", calibrate, models.get(config.base_model), records, icl=True,
+            task=shots_from, content_free="icl_cf" in config.detection_baselines, **boot)
+        add_selective(calibration[f"{prefix}finetuned"], records)
+        add_selective(calibration[f"{prefix}icl"], records)
+        if config.detection_baselines:
+            baselines.update(timed("detection baselines", run_detection_baselines, config,
+                                   models, records, task, prefix, calibration, log))
+        calibration[f"{prefix}icl"].pop("_label_logps", None)
+        calibration[f"{prefix}icl"].pop("_content_free_logps", None)
+    for stem, group in (("calibration", calibration), ("detection_baseline", baselines)):
+        for key, cal in group.items():
+            path = out / "predictions" / f"{stem}_{key}.jsonl"
+            records = cal.pop("records")
+            if models.dp.is_main:
+                write_records(path, records)
+            cal["predictions"] = str(path.relative_to(out))
+    _check_detection_held_out(calibration, models, config, log)
+    return calibration, baselines, items
 
-    step_critic: dict[str, Any] = {}
-    if items:
-        from eval.step_metrics import description_step_critic
 
-        log(f"[eval] first wrong step: {config.model} asked for error descriptions")
-        score, _ = timed("step critic", description_step_critic, models.get(config.model),
-                         items, max_new_tokens=config.max_new_tokens,
-                         batch_size=config.batch_size)
-        step_critic = {**asdict(score), "unscored": dict(score.unscored),
-                       "label_sources": dict(score.label_sources),
-                       "model": config.model, "prompt": "description",
-                       "markdown": score.markdown()}
+def detection_groups(config: EvalConfig) -> list[tuple[str, list, str]]:
+    """(key prefix, records, task) of each detection set scored: the user's own records
+    (``--calibration-feedback``), else the paper's detection sets asked for."""
+    from feedback_data.records.jsonl import read_records
+    from feedback_data.records.schema import FeedbackItem
+    from feedback_data.sources.splits import detection_sets
 
-    report = {
+    if config.calibration_feedback:  # the user's own records, e.g. a pull of a task
+        own = read_records(config.calibration_feedback, FeedbackItem
+                           )[:config.calibration_limit or None]
+        if not own:
+            raise ValueError(f"no calibration records in {config.calibration_feedback}")
+        return [("", own, own[0].example.task)]
+    sets = detection_sets()
+    return [("" if task == "strategyqa" else "sports_",
+             sets[task][:config.calibration_limit or None], task)
+            for task in config.calibration_sets]
+
+
+def run_step_critic(config: EvalConfig, models: Models, items: list, timed: Timings, log
+                    ) -> dict[str, Any]:
+    """The first wrong step, located from the error descriptions ``config.model`` writes."""
+    from eval.step_metrics import description_step_critic
+
+    log(f"[eval] first wrong step: {config.model} asked for error descriptions")
+    score, _ = timed("step critic", description_step_critic, models.get(config.model),
+                     items, max_new_tokens=config.params.max_new_tokens,
+                     batch_size=config.params.batch_size)
+    return {**asdict(score), "unscored": dict(score.unscored),
+            "label_sources": dict(score.label_sources), "model": config.model,
+            "prompt": "description", "markdown": score.markdown()}
+
+
+def build_report(config: EvalConfig, models: Models, results: MethodResults,
+                 timed: Timings, *, refine_tau: dict[str, Any] | None,
+                 calibration: dict[str, Any], baselines: dict[str, Any],
+                 step_critic: dict[str, Any]) -> dict[str, Any]:
+    """report.json's content: the config, models, code, data sources and environment, the
+    runs and Table 1's statistics, Table 2, the step critic, selective prediction, timings."""
+    return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "config": config.record(),
         "models": {role: {"spec": spec, **models.get(spec).info} for role, spec in
                    (("model", config.model), ("base_model", config.base_model),
                     ("refine_model", config.refine_model)) if spec in models.cache},
         "code": commit_info(),
         # where each task's data came from (a report from another faithful copy says so)
         "data_sources": task_provenance(config.tasks),
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "transformers": _version("transformers"),
-                        "device": str(next(iter(models.cache.values())).device)
-                        if models.cache else None,
-                        "threads": torch.get_num_threads(),
-                        "dtype": getattr(next(iter(models.cache.values())), "dtype", None)
-                        if models.cache else None,
-                        "num_processes": models.dp.world},
+        "environment": environment(models),
         "statistics": STATISTICS | {"bootstrap": {"b": config.bootstrap,
                                                   "seed": config.bootstrap_seed,
                                                   "method": "percentile", "level": 0.95}},
-        "runs": runs,
-        "accuracy": summary,
-        "majority": majority,
-        "task_titles": task_titles,
+        "runs": results.runs,
+        "accuracy": results.summary,
+        "majority": results.majority,
+        "task_titles": results.task_titles,
         **({"refine_threshold": refine_tau} if refine_tau else {}),
         "calibration": calibration,
         **({"detection_baselines": baselines} if config.detection_baselines else {}),
         "step_critic": step_critic,
-        "selective_dev": selective_dev,
-        "timings_s": {k: round(v, 2) for k, v in timings.items()}
-        | {"total": round(time.perf_counter() - started, 2)},
+        "selective_dev": results.selective_dev,
+        "timings_s": timed.rounded(),
     }
-    if main:
-        write_report(report, out, plots=config.plots)
-        log(f"[eval] wrote {out / 'report.md'} in {report['timings_s']['total']:.1f}s")
-        if config.report_to or config.update_card:
-            from eval.publish import log_to_trackers, update_cards
 
-            if config.report_to:
-                log_to_trackers(report, config.report_to, config.model, out, log)
-            if config.update_card:
-                update_cards(report, config, log)
-    return report
+
+def environment(models: Models) -> dict[str, Any]:
+    """Python, torch and transformers versions, where the models ran, threads, processes."""
+    import torch
+
+    first = next(iter(models.cache.values())) if models.cache else None
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": _version("transformers"),
+            "device": str(first.device) if first is not None else None,
+            "threads": torch.get_num_threads(),
+            "dtype": getattr(first, "dtype", None) if first is not None else None,
+            "num_processes": models.dp.world}
+
+
+def publish(report: dict[str, Any], config: EvalConfig, out: Path, log) -> None:
+    """The tables to the trackers asked for, the headline numbers to the model cards."""
+    if config.report_to or config.update_card:
+        from eval.publish import log_to_trackers, update_cards
+
+        if config.report_to:
+            log_to_trackers(report, config.report_to, config.model, out, log)
+        if config.update_card:
+            update_cards(report, config, log)
 
 
 def _check_detection_held_out(calibration: dict[str, Any], models: Models,
@@ -311,7 +399,7 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
     order = getattr(critic, "chain_order", None)
     probs = no_error_probabilities(
         critic, [error_types_prompt(i.example.question, i.chain.text, order) for i in records],
-        batch_size=config.batch_size)
+        batch_size=config.params.batch_size)
     gold = [not i.feedback.error_types for i in records]
     log(f"[eval] refine: choosing tau on {len(records)} validation records of {spec}")
     return {**choose_threshold(probs, gold), "chosen_on": f"{len(records)} validation records "
@@ -367,21 +455,22 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
             scores[name] = [share] * len(records), {"model": None, "how": how,
                                                      "constant": share}
         elif name == "agreement":
-            log(f"[eval] detection ({task}): self-consistency agreement, {config.n} samples "
+            log(f"[eval] detection ({task}): self-consistency agreement, {config.params.n} samples "
                 f"per question from {config.model}")
             questions = list(dict.fromkeys(i.example.question for i in records))
             by_q = {i.example.question: i.example for i in records}
             outs = critic_model.generate(
                 [answer_prompt(q) for q in questions], do_sample=True,
-                temperature=config.temperature, num_return_sequences=config.n,
-                max_new_tokens=config.max_new_tokens, seed=config.seeds[0],
-                batch_size=config.batch_size, desc="agreement samples")
+                temperature=config.params.temperature, num_return_sequences=config.params.n,
+                max_new_tokens=config.params.max_new_tokens, seed=config.seeds[0],
+                batch_size=config.params.batch_size, desc="agreement samples")
             sampled = {q: [parse_answer_chain(t, by_q[q])[0] for t in o]
                        for q, o in zip(questions, outs, strict=True)}
             scores[name] = [agreement_score(
                 i.chain.answer, sampled[i.example.question],
                 same=lambda a, b, ex=i.example: answers_match(ex, a, b)) for i in records], {
-                "model": config.model, "samples": config.n, "temperature": config.temperature,
+                "model": config.model, "samples": config.params.n,
+                "temperature": config.params.temperature,
                 "seed": config.seeds[0],
                 "how": "share of n answers sampled from the answering model (answer "
                        "instruction) that equal the chain's answer"}

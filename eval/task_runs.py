@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ class Models:
         from inference.backends import Backend
 
         if spec not in self.cache:
-            self.cache[spec] = Backend.load(spec, batch_size=self.config.batch_size,
+            self.cache[spec] = Backend.load(spec, batch_size=self.config.params.batch_size,
                                             device=self.config.device, dtype=self.config.dtype,
                                             data_parallel=self.dp)
         return self.cache[spec]
@@ -89,7 +90,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
     do not change with the seed, e.g. k = 0). ``tau``: refine's threshold (resolved by the
     runner); ``critic_cal``: the critic's stored calibration (temperature 1 when None)."""
     from feedback_data.tasks.prompts import default_shots, prompt_id
-    from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method, sample_for_vote
+    from inference.dispatch import METHOD_REGISTRY, run_method, sample_for_vote
 
     methods = config.methods
     out: dict[tuple[str, int], tuple[list[Prediction], dict[str, Any], bool]] = {}
@@ -97,18 +98,11 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
     multitask: list[Prediction] | None = None
     once: dict[str, list[Prediction]] = {}  # other methods whose output ignores the seed
     for seed in config.seeds:
-        params = MethodParams(k=config.k, n=config.n, w=config.w,
-                              temperature=config.temperature, rounds=config.rounds,
-                              refine_keep=config.refine_keep, seed=seed,
-                              batch_size=config.batch_size,
-                              max_new_tokens=config.max_new_tokens,
-                              wsc_batch_rows=config.wsc_batch_rows,
-                              refine_rule=config.refine_rule,
-                              **({"tau": tau} if tau is not None else {}))
+        params = replace(config.params, seed=seed, **({"tau": tau} if tau is not None else {}))
         if "cot" in methods or "refine" in methods:
-            shots = default_shots(task, config.k, seed=seed)
+            shots = default_shots(task, config.params.k, seed=seed)
             pid = prompt_id(task, shots)
-            cot_params = {"k": config.k, "prompt_id": pid, "shots": [s.id for s in shots]}
+            cot_params = {"k": config.params.k, "prompt_id": pid, "shots": [s.id for s in shots]}
             reused = pid in by_prompt
             cached = by_prompt.setdefault(pid, {})
             if "cot" not in cached:
@@ -121,7 +115,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                 if "refine" not in cached:
                     log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
                     critic = (models.get(config.critic_model or config.model)
-                              if config.refine_rule == "threshold" else None)
+                              if config.params.refine_rule == "threshold" else None)
                     cached["refine"] = timed(
                         "refine", run_method, "refine", models.get(config.refine_model),
                         examples, params, start_chains=[p.text for p in cached["cot"]],
@@ -130,12 +124,12 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                 for p, start in zip(preds, cached["cot"], strict=True):  # the start's shots
                     if start.meta.get("shots_dropped"):
                         p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
-                rule = ({"rule": "threshold", "tau": params.tau,
+                rule = ({"rule": "threshold", "tau": params.threshold,
                          "critic": config.critic_model or config.model,
                          "critic_reading": critic_cal}
-                        if config.refine_rule == "threshold" else {})
+                        if config.params.refine_rule == "threshold" else {})
                 out["refine", seed] = preds, cot_params | {
-                    "rounds": config.rounds, "keep": config.refine_keep,
+                    "rounds": config.params.rounds, "keep": config.params.refine_keep,
                     "start_model": config.base_model, **rule,
                     "mean_rounds": sum(p.meta["rounds"] for p in preds) / len(preds)}, reused
         if "multitask" in methods:
@@ -154,8 +148,8 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                             critic)
             for m in wanted:
                 preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
-                out[m, seed] = preds, {"n": config.n, "w": config.w,
-                                       "temperature": config.temperature,
+                out[m, seed] = preds, {"n": config.params.n, "w": config.params.w,
+                                       "temperature": config.params.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
                                        else "1 if argmax label is 'no error' else w",
                                        **({"critic_reading": critic_cal}

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from dataclasses import fields
+from typing import Any, get_args, get_type_hints
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from feedback_data.records.provenance import model_version
 from feedback_data.text.answers import parse_answer_chain
@@ -38,14 +39,8 @@ from feedback_data.text.instructions import (
     parse_error_types_text,
 )
 from inference.batcher import ServiceBusy
-from inference.dispatch import METHOD_REGISTRY, MethodParams, run_method
-from inference.methods import (
-    CRITIQUE_TOKENS,
-    DEFAULT_N,
-    DEFAULT_ROUNDS,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_W,
-)
+from inference.dispatch import METHOD_REGISTRY, MethodParams, method_params_from, run_method
+from inference.methods import CRITIQUE_TOKENS
 from inference.served_models import ROLE_FLAGS, Served, ServedModels, check_finite
 
 __all__ = ["make_model_router", "model_version", "check_finite", "known_task", "token_ok"]
@@ -114,6 +109,36 @@ Options = Field(None, max_length=MAX_OPTIONS,
                 description="A multiple-choice task's options (shown in the question).")
 
 
+# The service's limits on the method knobs a request may set (inference.dispatch.MethodParams;
+# a knob without limits here is bounded by its type only).
+KNOB_LIMITS: dict[str, dict[str, Any]] = {
+    "k": {"ge": 0, "le": MAX_SHOTS}, "n": {"ge": 1, "le": MAX_N},
+    "w": {"ge": 0.0, "le": 1.0}, "temperature": {"gt": 0.0, "le": 2.0},
+    "rounds": {"ge": 1, "le": MAX_ROUNDS}, "seed": {"ge": 0, "lt": 2**32},
+    "max_new_tokens": {"ge": 1, "le": MAX_NEW_TOKENS}, "tau": {"ge": 0.0, "le": 1.0}}
+
+
+def request_knobs() -> tuple[str, ...]:
+    """The MethodParams fields a request may set (the others are the server's own)."""
+    return tuple(f.name for f in fields(MethodParams) if f.metadata.get("request", True))
+
+
+def knob_fields(names: tuple[str, ...], **defaults: Any) -> dict[str, Any]:
+    """Pydantic fields for the knobs ``names``: each with its MethodParams type, default
+    (or ``defaults``') and help as its description, within :data:`KNOB_LIMITS`."""
+    hints = get_type_hints(MethodParams)
+    by_name = {f.name: f for f in fields(MethodParams)}
+    out: dict[str, Any] = {}
+    for name in names:
+        f = by_name[name]
+        extra = {"allow_inf_nan": False} if float in (hints[name], *get_args(hints[name])) \
+            else {}
+        out[name] = (hints[name], Field(defaults.get(name, f.default),
+                                        description=f.metadata["help"],
+                                        **KNOB_LIMITS.get(name, {}), **extra))
+    return out
+
+
 class AnswerRequest(_Req):
     question: str = Question
     options: list[str] | None = Options
@@ -126,28 +151,28 @@ class CritiqueRequest(_Req):
     max_new_tokens: int = NewTokens
 
 
-class RefineRequest(_Req):
+class _RefineRequest(_Req):
     question: str = Question
     options: list[str] | None = Options
     chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS, description=(
         "The chain to refine; without it the base model (--base-model) writes the first "
         "one with a k-shot CoT prompt."))
-    k: int = Field(4, ge=0, le=MAX_SHOTS, description="Shots of the first chain's prompt.")
-    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
-    max_new_tokens: int = NewTokens
 
 
-class VoteRequest(_Req):
+RefineRequest = create_model("RefineRequest", __base__=_RefineRequest,
+                             **knob_fields(("k", "rounds", "max_new_tokens")))
+
+
+class _VoteRequest(_Req):
     question: str = Question
     options: list[str] | None = Options
-    n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
-    w: float = Field(DEFAULT_W, ge=0.0, le=1.0, allow_inf_nan=False)
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0, allow_inf_nan=False)
-    seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
-    max_new_tokens: int = NewTokens
 
 
-class MethodRequest(_Req):
+VoteRequest = create_model("VoteRequest", __base__=_VoteRequest, **knob_fields(
+    ("n", "w", "temperature", "seed", "max_new_tokens")))
+
+
+class _MethodRequest(_Req):
     """One question for any registered method; each method reads the knobs it uses."""
 
     question: str = Question
@@ -155,13 +180,12 @@ class MethodRequest(_Req):
     chain: str | None = Field(None, min_length=1, max_length=MAX_CHAIN_CHARS,
                               description="refine: the chain to start from (else the "
                                           "served model writes it, k-shot CoT).")
-    k: int = Field(0, ge=0, le=8, description="Shots in a CoT prompt (at most 8).")
-    n: int = Field(DEFAULT_N, ge=1, le=MAX_N, description=f"Samples (at most {MAX_N}).")
-    w: float = Field(DEFAULT_W, ge=0.0, le=1.0, allow_inf_nan=False)
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0.0, le=2.0, allow_inf_nan=False)
-    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=MAX_ROUNDS)
-    seed: int = Field(0, ge=0, lt=2**32, description="Sampling seed, in [0, 2**32).")
-    max_new_tokens: int = NewTokens
+
+
+# Every knob a request may set; a CoT prompt here has no shots unless asked.
+MethodRequest = create_model("MethodRequest", __base__=_MethodRequest,
+                             __doc__=_MethodRequest.__doc__,
+                             **knob_fields(request_knobs(), k=0))
 
 
 def question_of(req: Any) -> Any:
@@ -254,8 +278,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         served = need("refine", "/v1/refine")
         base = None if req.chain is not None else need(
             "base", "/v1/refine", " to write the first chain (or send 'chain')")
-        params = MethodParams(k=req.k, rounds=req.rounds, max_new_tokens=req.max_new_tokens,
-                              batch_size=None)
+        params = method_params_from(req.model_dump(), batch_size=None)
         query = question_of(req)
         try:
             pred = run_method("refine", served.model, [query], params,
@@ -271,8 +294,7 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
                                      "(multitask model)")
     def vote(req: VoteRequest) -> dict[str, Any]:
         served = need("multitask", "/v1/vote")
-        params = MethodParams(n=req.n, w=req.w, temperature=req.temperature, seed=req.seed,
-                              max_new_tokens=req.max_new_tokens, batch_size=None)
+        params = method_params_from(req.model_dump(), batch_size=None)
         query = question_of(req)
         try:
             pred = run_method("wsc", served.model, [query], params)[0]
@@ -288,20 +310,21 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
 
     def method_route(name: str):
         entry = METHOD_REGISTRY.get(name)
-        path = f"/v1/methods/{name}"
+        path = entry.route
 
         def run(req: MethodRequest) -> dict[str, Any]:
             served = need(roles[entry.model], path)
             base = need("base", path, " to write the first chain (or send 'chain')") \
                 if entry.needs_base and not req.chain else None
             ex = question_of(req)
-            params = MethodParams(k=req.k, n=req.n, w=req.w, temperature=req.temperature,
-                                  rounds=req.rounds, seed=req.seed,
-                                  max_new_tokens=req.max_new_tokens, batch_size=None)
             try:
+                params = method_params_from(req.model_dump(), batch_size=None)
+                critic = models.get("critic") or models.get("multitask") \
+                    if params.refine_rule == "threshold" else None
                 pred = run_method(name, served.model, [ex], params,
                                   base=base.model if base else None,
-                                  start_chains=[req.chain] if req.chain else None)[0]
+                                  start_chains=[req.chain] if req.chain else None,
+                                  critic=critic.model if critic else None)[0]
             except ServiceBusy as exc:
                 raise busy(exc) from exc
             except ValueError as exc:
@@ -313,9 +336,8 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
 
     # One route per registered method, read from the registry when the app is built.
     for entry in METHOD_REGISTRY:
-        router.post(f"/v1/methods/{entry.name}", summary=entry.title or entry.name,
-                    description=entry.help or None, name=f"method_{entry.name}"
-                    )(method_route(entry.name))
+        router.post(entry.route, summary=entry.display_title, description=entry.describe(),
+                    name=f"method_{entry.name}")(method_route(entry.name))
 
     @router.post("/setup", summary="Label Studio ML backend: connection check")
     def setup() -> dict[str, str]:

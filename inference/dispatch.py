@@ -7,12 +7,15 @@ and docs/extending.md read the names from it, so a new method is one ``register`
     METHOD_REGISTRY.register("mine", Method("mine", run_mine, title="My method"))
 
 where ``run_mine(model, examples, params, **inputs)`` returns one Prediction per example.
+The entry is the one description of the method: its title (reports, model cards), its role
+(which model answers, and so which model card lists it), the :class:`MethodParams` knobs it
+reads, and its service route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from feedback_data.records.schema import Example
@@ -36,22 +39,44 @@ from inference.methods import (
 )
 
 
+def knob(default: Any, help: str, *, request: bool = True) -> Any:
+    """A :class:`MethodParams` field: its default and its help, the one text `rhf infer`,
+    `rhf eval` and the service's request schema show. ``request``: whether a service request
+    may set it (False: the server's own resources, e.g. batch sizes)."""
+    return field(default=default, metadata={"help": help, "request": request})
+
+
 @dataclass(frozen=True)
 class MethodParams:
-    """The knobs of every method; each method reads the ones it uses."""
+    """The knobs of every method; each method reads the ones it uses (its entry's ``params``).
 
-    k: int = 4  # cot / refine start: shots in the prompt
-    n: int = DEFAULT_N  # wsc: samples per question
-    w: float = DEFAULT_W  # wsc: weight of a sample critiqued as erroneous
-    temperature: float = DEFAULT_TEMPERATURE  # wsc: sampling temperature
-    rounds: int = DEFAULT_ROUNDS  # refine: maximum rounds
-    refine_keep: str = "given"  # refine, on 'no error': the chain given (paper) or written
-    seed: int = 0  # sampling and shot choice
-    batch_size: int | None = 64  # sequences per generate call
-    max_new_tokens: int = 64  # cap on generated tokens
-    wsc_batch_rows: int | None = None  # wsc: decoder rows per sampling/scoring batch
-    refine_rule: str = "paper"  # refine: rewrite while the model names an error, or 'threshold'
-    tau: float = DEFAULT_TAU  # refine 'threshold': rewrite only when calibrated P(no error) < tau
+    A new knob is one field here (with its help) and the method that reads it: the options
+    of `rhf infer` and `rhf eval` (inference.method_options), :class:`eval.config.EvalConfig`
+    and the service's request fields (inference.api) are made from these fields.
+    """
+
+    k: int = knob(4, "cot / refine start: shots in the CoT prompt.")
+    n: int = knob(DEFAULT_N, "wsc: samples per question.")
+    w: float = knob(DEFAULT_W, "wsc: weight of a sample critiqued as erroneous.")
+    temperature: float = knob(DEFAULT_TEMPERATURE, "wsc: sampling temperature.")
+    rounds: int = knob(DEFAULT_ROUNDS, "refine: maximum rounds.")
+    refine_keep: str = knob(
+        "given", "refine, when the model predicts 'no error': keep the chain it was 'given' "
+                 "(the paper) or the correction it wrote ('written').")
+    seed: int = knob(0, "Seed for sampling and shot choice.")
+    batch_size: int | None = knob(64, "Sequences per generate call.", request=False)
+    max_new_tokens: int = knob(64, "Cap on generated tokens.")
+    wsc_batch_rows: int | None = knob(
+        None, "wsc: decoder rows per sampling and label-scoring batch (questions x n, answers "
+              "x 16); default --batch-size. On a GPU raise it (e.g. to --batch-size x n): a "
+              "decoding step costs about the same up to thousands of rows.", request=False)
+    refine_rule: str = knob(
+        "paper", "refine: 'paper' rewrites while the refine model names an error; 'threshold' "
+                 "rewrites only chains whose calibrated P(no error) from the critic is "
+                 "below --tau (the critic: --critic-model; in rhf eval by default --model).")
+    tau: float | None = knob(
+        None, f"refine --refine-rule threshold: rewrite only when P(no error) < tau (default "
+              f"{DEFAULT_TAU}; rhf eval: chosen on the critic's validation records).")
 
     def __post_init__(self) -> None:
         if self.wsc_batch_rows is not None and self.wsc_batch_rows < 1:
@@ -59,11 +84,32 @@ class MethodParams:
         if self.refine_rule not in REFINE_RULES:
             raise ValueError(f"--refine-rule must be one of {', '.join(REFINE_RULES)}, "
                              f"got {self.refine_rule!r}")
-        if not 0.0 <= self.tau <= 1.0:
+        if self.tau is not None and not 0.0 <= self.tau <= 1.0:
             raise ValueError(f"--tau must be in [0, 1], got {self.tau}")
 
     def decoding(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}
+
+    @property
+    def threshold(self) -> float:
+        """refine's τ: the one given, else the default."""
+        return DEFAULT_TAU if self.tau is None else self.tau
+
+
+KNOBS: tuple[str, ...] = tuple(f.name for f in fields(MethodParams))
+# What every method reads besides its own knobs.
+DECODING_KNOBS: tuple[str, ...] = ("seed", "batch_size", "max_new_tokens")
+
+
+def knob_help(name: str) -> str:
+    """The help text of the :class:`MethodParams` field ``name``."""
+    return next(f.metadata["help"] for f in fields(MethodParams) if f.name == name)
+
+
+def method_params_from(values: Mapping[str, Any], **fixed: Any) -> MethodParams:
+    """The :class:`MethodParams` of ``values``' knob keys (other keys, e.g. a request's
+    question, are not knobs and are left out), then ``fixed`` on top."""
+    return MethodParams(**{k: v for k, v in values.items() if k in KNOBS} | fixed)
 
 
 MODEL_ROLES = ("model", "base", "refine")
@@ -71,13 +117,17 @@ MODEL_ROLES = ("model", "base", "refine")
 
 @dataclass(frozen=True)
 class Method:
-    """One answering method.
+    """One answering method: the one place that describes it.
 
     ``run(model, examples, params, *, base, start_chains, samples)`` answers the examples.
-    ``model``: which checkpoint answers in `rhf eval` ('model': --model, the multitask-trained
-    one; 'base': --base-model; 'refine': --refine-model); ``needs_base``: it also needs
-    --base-model (refine's first chains). ``seed_dependent(params)``: whether its output
-    changes with the seed (else `rhf eval` computes it once and reuses it for every seed).
+    ``title``: its name in reports, model cards and the service's docs; ``help``: a line on
+    what it does. ``model``, its role: which checkpoint answers ('model': --model, the
+    multitask-trained one; 'base': --base-model; 'refine': --refine-model), and so whose
+    model card lists its numbers; ``needs_base``: it also needs --base-model (refine's first
+    chains). ``params``: the :class:`MethodParams` fields it reads besides
+    :data:`DECODING_KNOBS`. ``seed_dependent(params)``: whether its output changes with the
+    seed (else `rhf eval` computes it once and reuses it for every seed). Its service route
+    is :attr:`route`.
     """
 
     name: str
@@ -86,12 +136,32 @@ class Method:
     help: str = ""
     model: str = "model"
     needs_base: bool = False
+    params: tuple[str, ...] = ()
     seed_dependent: Callable[[MethodParams], bool] = lambda _params: True
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_ROLES:
             raise ValueError(f"method {self.name}: model must be one of "
                              f"{', '.join(MODEL_ROLES)}, got {self.model!r}")
+        unknown = [p for p in self.params if p not in KNOBS]
+        if unknown:
+            raise ValueError(f"method {self.name}: {unknown[0]!r} is no MethodParams field "
+                             f"(known: {', '.join(KNOBS)})")
+
+    @property
+    def route(self) -> str:
+        """Its service route (inference.api)."""
+        return f"/v1/methods/{self.name}"
+
+    @property
+    def display_title(self) -> str:
+        """Its title, else its name."""
+        return self.title or self.name
+
+    def describe(self) -> str:
+        """Its help and the knobs it reads, for help texts and the service's docs."""
+        knobs = ", ".join(self.params + DECODING_KNOBS)
+        return f"{self.help}{'; ' if self.help else ''}reads {knobs}"
 
 
 METHOD_REGISTRY: Registry[Method] = Registry("method")
@@ -178,7 +248,7 @@ def _refine(model: Any, examples: list[Example], params: MethodParams, *, base: 
             ) -> list[Prediction]:
     common = params.decoding()
     if params.refine_rule != "paper":
-        common |= {"rule": params.refine_rule, "critic": critic, "tau": params.tau}
+        common |= {"rule": params.refine_rule, "critic": critic, "tau": params.threshold}
     if start_chains is None and base is None:
         raise ValueError("refine needs its base model (the model writing the first chains) "
                          "or the chains to start from")
@@ -196,19 +266,22 @@ def _shots_vary(params: MethodParams) -> bool:
 
 for _method in (
     Method("cot", _cot, title="CoT k-shot ICL (base model)", model="base",
-           help="k-shot chain-of-thought with the base model, greedy",
+           help="k-shot chain-of-thought with the base model, greedy", params=("k",),
            seed_dependent=_shots_vary),
     Method("multitask", _multitask, title="Multitask fine-tuned",
            help="the answer instruction the multitask recipe trains on, greedy",
            seed_dependent=lambda _p: False),
     Method("wsc", _vote(False), title="Weighted self-consistency",
-           help="n sampled answers, each weighted by the critic's label, a weighted vote"),
+           help="n sampled answers, each weighted by the critic's label, a weighted vote",
+           params=("n", "w", "temperature", "wsc_batch_rows")),
     Method("wsc_soft", _vote(True), title="Weighted self-consistency, soft weights "
-           "(extension)", help="wsc's samples, weighted w + (1 - w) P(no error)"),
+           "(extension)", help="wsc's samples, weighted w + (1 - w) P(no error)",
+           params=("n", "w", "temperature", "wsc_batch_rows")),
     Method("refine", _refine, title="Iterative refinement", model="refine", needs_base=True,
            help="from the base model's CoT chain, 'error types ; correction' until no error "
                 "(--refine-rule threshold: only chains whose calibrated P(no error) from the "
                 "critic is below --tau are rewritten)",
+           params=("rounds", "refine_keep", "refine_rule", "tau", "k"),
            seed_dependent=_shots_vary),
 ):
     METHOD_REGISTRY.register(_method.name, _method)

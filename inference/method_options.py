@@ -1,36 +1,104 @@
-"""The method knobs as command-line options, defined once for `rhf infer` and `rhf eval`.
+"""The method knobs as command-line options, made from :class:`inference.dispatch.MethodParams`.
 
-Defaults come from :class:`inference.dispatch.MethodParams`.
+A command declares ``knobs: dict[str, Any]`` and is decorated with :func:`with_method_options`:
+each MethodParams field becomes one option (its type, default and help from the field), and
+the command gets their values as ``knobs``. A new field is then an option of `rhf infer` and
+`rhf eval` with no edit here. ``--method`` / ``--methods`` (:func:`method_option`) list the
+method registry's entries when help is shown, so a method registered later is listed too.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable, Collection
+from dataclasses import MISSING, fields
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
+from typer.models import OptionInfo
 
-from inference.dispatch import MethodParams
+from inference.dispatch import METHOD_REGISTRY, MethodParams
 
-DEFAULTS = MethodParams()
+F = TypeVar("F", bound=Callable[..., Any])
+KNOBS_PARAMETER = "knobs"
 
-K = Annotated[int, typer.Option(help="cot / refine start: shots in the CoT prompt.")]
-N = Annotated[int, typer.Option(help="wsc: samples per question.")]
-W = Annotated[float, typer.Option(help="wsc: weight of a sample critiqued as erroneous.")]
-Temperature = Annotated[float, typer.Option(help="wsc: sampling temperature.")]
-Rounds = Annotated[int, typer.Option(help="refine: maximum rounds.")]
-RefineKeep = Annotated[str, typer.Option(
-    help="refine, when the model predicts 'no error': keep the chain it was 'given' "
-         "(the paper) or the correction it wrote ('written').")]
-RefineRule = Annotated[str, typer.Option(
-    help="refine: 'paper' rewrites while the refine model names an error; 'threshold' "
-         "rewrites only chains whose calibrated P(no error) from the critic (--model) is "
-         "below --tau.")]
-Tau = Annotated[float | None, typer.Option(
-    help="refine --refine-rule threshold: rewrite only when P(no error) < tau (rhf eval "
-         "default: chosen on the critic's validation records).", show_default=False)]
-BatchSize = Annotated[int, typer.Option(help="Sequences per generate call.")]
-MaxNewTokens = Annotated[int, typer.Option(help="Cap on generated tokens.")]
-WscBatchRows = Annotated[int | None, typer.Option(
-    help="wsc: decoder rows per sampling and label-scoring batch (questions x n, answers x "
-         "16); default --batch-size. On a GPU raise it (e.g. to --batch-size x n): a decoding "
-         "step costs about the same up to thousands of rows.", show_default=False)]
+
+def knob_parameters(exclude: Collection[str] = ()) -> list[inspect.Parameter]:
+    """One keyword-only typer option per MethodParams field (but ``exclude``)."""
+    hints = get_type_hints(MethodParams)
+    out = []
+    for f in fields(MethodParams):
+        if f.name in exclude:
+            continue
+        default = f.default if f.default is not MISSING else None
+        option = typer.Option(help=f.metadata["help"], show_default=default is not None)
+        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                     annotation=Annotated[hints[f.name], option]))
+    return out
+
+
+def with_method_options(exclude: Collection[str] = ()) -> Callable[[F], F]:
+    """Replace the command's ``knobs`` parameter by one option per MethodParams field (but
+    ``exclude``); the command is called with their values as ``knobs``, a dict."""
+
+    def wrap(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)
+        if KNOBS_PARAMETER not in signature.parameters:
+            raise TypeError(f"{command.__name__} has no '{KNOBS_PARAMETER}' parameter")
+        generated = knob_parameters(exclude)
+        names = [p.name for p in generated]
+        params: list[inspect.Parameter] = []
+        for p in signature.parameters.values():
+            if p.name == KNOBS_PARAMETER:
+                params += generated
+            else:
+                params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            knobs = {name: kwargs.pop(name) for name in names}
+            return command(**kwargs, **{KNOBS_PARAMETER: knobs})
+
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+class LazyHelpOption(OptionInfo):
+    """A typer option whose help is written when the command is built (each run and each
+    ``--help``), so it names what is registered by then."""
+
+    help_of: Callable[[], str]
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        return self.help_of()
+
+    @help.setter
+    def help(self, _value: str | None) -> None:  # typer's own copy; help_of writes it
+        pass
+
+
+def lazy_help_option(help_of: Callable[[], str], **kwargs: Any) -> OptionInfo:
+    """``typer.Option(**kwargs)`` whose help is ``help_of()``, called as the command is built."""
+    option = typer.Option(**kwargs)
+    lazy = LazyHelpOption.__new__(LazyHelpOption)
+    lazy.__dict__.update(option.__dict__)
+    lazy.help_of = help_of
+    return lazy
+
+
+def registered_methods_help() -> str:
+    """Each registered method with its title and the knobs it reads."""
+    return "; ".join(f"{m.name} ({m.display_title}"
+                     + (f"; knobs {', '.join(m.params)}" if m.params else "") + ")"
+                     for m in METHOD_REGISTRY)
+
+
+def method_option(intro: str, outro: str = "", show_default: bool = True) -> OptionInfo:
+    """An option naming one or more registered methods; its help: ``intro``, the methods of
+    the registry when help is shown, ``outro``."""
+    return lazy_help_option(lambda: f"{intro} {registered_methods_help()}.{outro}",
+                            show_default=show_default)

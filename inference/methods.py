@@ -47,9 +47,6 @@ from feedback_data.text.instructions import (
 )
 from inference.chains import TextGenerator
 
-# The paper's four methods, and wsc_soft, an extension reported as its own row.
-PAPER_METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "refine")
-METHODS: tuple[str, ...] = ("cot", "multitask", "wsc", "wsc_soft", "refine")
 # refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
 REFINE_KEEP: tuple[str, ...] = ("given", "written")
 # refine: when to rewrite. 'paper': while the refine model names an error; 'threshold':

@@ -271,7 +271,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
             after=(*STAGE_AFTER[f"train-{objective}"],
                    *(("annotation",) if cfg.with_annotation else ())))["model"]
 
-    eval_cfg = EvalConfig(
+    eval_cfg = EvalConfig.of(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
         critic_model=trained.get("critic"),
         out=out, seeds=cfg.seeds, limit=cfg.limit, k=cfg.k, n=cfg.n, rounds=cfg.rounds,

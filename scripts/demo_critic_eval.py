@@ -48,7 +48,7 @@ def main() -> int:
             objective="multitask")
         train(cfg)
         print(f"trained in {time.perf_counter() - started:.0f} s", flush=True)
-    report = run_eval(EvalConfig(
+    report = run_eval(EvalConfig.of(
         model=str(run), base_model=str(ROOT / "models" / "tiny-base"), out=args.out / "eval",
         methods=("multitask",), seeds=(0,), k=0, max_new_tokens=48, batch_size=256,
         threads=args.threads, limit=args.limit, calibration_limit=args.calibration_limit))

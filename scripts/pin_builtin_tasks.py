@@ -145,7 +145,7 @@ def model_pins() -> dict[str, Any]:
                                  max_new_tokens=40)
         out[f"chains_{task}"] = [c.model_dump() for c in chains]
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_eval(EvalConfig(
+        report = run_eval(EvalConfig.of(
             model=str(BASE), base_model=str(BASE), refine_model=str(BASE), out=Path(tmp),
             limit=4, seeds=(0, 1), k=2, n=2, rounds=2, max_new_tokens=40,
             calibration_limit=6, bootstrap=100, plots=False), log=lambda _m: None)

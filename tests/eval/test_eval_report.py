@@ -13,7 +13,7 @@ from eval.runner import run_eval
 
 def test_run_eval_writes_every_method_and_task(eval_tiny_t5: Path, tmp_path: Path) -> None:
     m = str(eval_tiny_t5)
-    config = EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
+    config = EvalConfig.of(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
                         seeds=(0, 1), k=2, n=2, rounds=2, max_new_tokens=8,
                         calibration_limit=10, bootstrap=200)
     report = run_eval(config, log=lambda _m: None)
@@ -104,7 +104,7 @@ def test_run_eval_with_baselines_and_refine_threshold(eval_tiny_t5: Path, tmp_pa
     from eval.detection_baselines import DETECTION_BASELINES
 
     m = str(eval_tiny_t5)
-    config = EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
+    config = EvalConfig.of(model=m, base_model=m, refine_model=m, out=tmp_path / "ev", limit=3,
                         methods=("cot", "wsc", "refine"), k=0, n=2, rounds=2,
                         max_new_tokens=8, calibration_limit=8, bootstrap=100, plots=False,
                         refine_rule="threshold", tau=0.5, selective_dev=False,
@@ -146,7 +146,7 @@ def test_run_eval_with_baselines_and_refine_threshold(eval_tiny_t5: Path, tmp_pa
         assert text in md, text
     # tau from validation needs a critic run that records its validation split
     with pytest.raises(ValueError, match="pass --tau"):
-        run_eval(EvalConfig(model=m, base_model=m, refine_model=m, out=tmp_path / "ev2",
+        run_eval(EvalConfig.of(model=m, base_model=m, refine_model=m, out=tmp_path / "ev2",
                             limit=1, methods=("refine",), k=0, rounds=1, max_new_tokens=4,
                             calibration=False, selective_dev=False, plots=False,
                             refine_rule="threshold"), log=lambda _m: None)

@@ -67,7 +67,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
 
 
 def config(tmp_path: Path, **kw) -> EvalConfig:
-    return EvalConfig(model="mt", base_model="base", refine_model="refine", out=tmp_path,
+    return EvalConfig.of(model="mt", base_model="base", refine_model="refine", out=tmp_path,
                       tasks=(TASK,), limit=6, k=0, n=4, rounds=2, calibration=False,
                       plots=False, bootstrap=200, **{"seeds": (0, 1), "selective_dev": False}
                       | kw)
@@ -132,10 +132,10 @@ def test_models_are_required_not_substituted(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--refine-model is required for refine"):
         EvalConfig(model="mt", base_model="b", out=tmp_path, methods=("refine",)).check()
     with pytest.raises(ValueError, match="--refine-keep must be one of given, written"):
-        EvalConfig(model="mt", base_model="b", refine_model="r", out=tmp_path,
+        EvalConfig.of(model="mt", base_model="b", refine_model="r", out=tmp_path,
                    refine_keep="last").check()
     with pytest.raises(ValueError, match="--wsc-batch-rows must be >= 1, got 0"):
-        EvalConfig(model="mt", out=tmp_path, methods=("wsc",), calibration=False,
+        EvalConfig.of(model="mt", out=tmp_path, methods=("wsc",), calibration=False,
                    wsc_batch_rows=0).check()
     # Methods that use --model only need nothing else.
     EvalConfig(model="mt", out=tmp_path, methods=("multitask", "wsc"),

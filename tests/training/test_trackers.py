@@ -65,7 +65,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> dict[st
         AcceleratorState._reset_state(reset_partial_state=True)
         lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
         card_before = (run_dir / "final" / "README.md").read_text()
-        report = run_eval(EvalConfig(
+        report = run_eval(EvalConfig.of(
             model=str(run_dir), out=root / "eval", methods=("multitask",),
             tasks=("strategyqa",), limit=2, calibration=False, plots=False, bootstrap=10,
             batch_size=4, max_new_tokens=16, report_to=tuple(TRACKERS[1:]),
