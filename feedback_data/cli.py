@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from typer.core import TyperCommand
 
 from feedback_data.errors import DataError, fail
+from feedback_data.registry import lazy_help_option
 
 app = typer.Typer(help="Datasets and feedback: fetch, import, statistics, export.",
                   no_args_is_help=True)
@@ -150,21 +149,15 @@ FORMAT_OPTION_HELP = ("A registered export format (feedback_data/exports/formats
                       "dataset folder).")
 
 
-class ExportCommand(TyperCommand):
-    """`rhf data export`: ``--format``'s help lists the export-format registry, each format
-    with its own help, read when the help is shown (so a format registered after import, a
-    plugin's or a test's, is listed)."""
+def _formats_help() -> str:
+    """``--format``'s help: the export-format registry when help is shown (so a format
+    registered after import, a plugin's or a test's, is listed)."""
+    from feedback_data.exports.formats import EXPORT_FORMATS
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from feedback_data.exports.formats import EXPORT_FORMATS
-
-        listed = "; ".join(f"{f.name} ({f.help or f.kind}"
-                           + (", takes --contradicting-corrections)" if f.uses_correction else ")")
-                           for f in EXPORT_FORMATS)
-        for param in self.params:
-            if param.name == "fmt":
-                param.help = f"{FORMAT_OPTION_HELP} One of {listed}."  # type: ignore[attr-defined]
-        super().format_help(ctx, formatter)
+    listed = "; ".join(f"{f.name} ({f.help or f.kind}"
+                       + (", takes --contradicting-corrections)" if f.uses_correction else ")")
+                       for f in EXPORT_FORMATS)
+    return f"{FORMAT_OPTION_HELP} One of {listed}."
 
 
 def _record_formats() -> tuple[str, ...]:
@@ -208,12 +201,12 @@ def export_items(items: list, out: Path, fmt: str, force: bool = False) -> None:
         raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
-@app.command(cls=ExportCommand)
+@app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="Output file (jsonl) or folder (hf).")],
     task: Annotated[str, typer.Option(help="strategyqa or sports_understanding.")] = "strategyqa",
     split: Annotated[str, typer.Option(help="train or eval.")] = "train",
-    fmt: Annotated[str, typer.Option("--format", help=FORMAT_OPTION_HELP)] = "jsonl",
+    fmt: Annotated[str, lazy_help_option(_formats_help, "--format")] = "jsonl",
     feedback: Annotated[Path | None, typer.Option(
         help="Export these FeedbackItems (JSONL, e.g. `rhf annotate pull` output on your own "
              "task) instead of the paper's --task/--split.")] = None,

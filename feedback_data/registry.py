@@ -17,8 +17,11 @@ unknown name is one :class:`UnknownName` error that lists the known ones (never 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+import typer
+from typer.models import OptionInfo
 
 T = TypeVar("T")
 
@@ -71,3 +74,35 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def listing(registry: Registry[Any]) -> str:
+    """``name (help); name (help)`` for every entry, in registration order: what a command's
+    option lists when its help is shown."""
+    return "; ".join(f"{e.name} ({e.help})" if getattr(e, "help", "") else e.name
+                     for e in registry)
+
+
+class LazyHelpOption(OptionInfo):
+    """A typer option whose help is written when the command is built (each run and each
+    ``--help``), so it names what is registered by then."""
+
+    help_of: Callable[[], str]
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        return self.help_of()
+
+    @help.setter
+    def help(self, _value: str | None) -> None:  # typer's own copy; help_of writes it
+        pass
+
+
+def lazy_help_option(help_of: Callable[[], str], *names: str, **kwargs: Any) -> OptionInfo:
+    """``typer.Option(*names, **kwargs)`` whose help is ``help_of()``, called as the command
+    is built."""
+    option = typer.Option(*names, **kwargs)
+    lazy = LazyHelpOption.__new__(LazyHelpOption)
+    lazy.__dict__.update(option.__dict__)
+    lazy.help_of = help_of
+    return lazy

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 import typer
 from typer.models import OptionInfo
 
+from feedback_data.registry import lazy_help_option
 from inference.dispatch import METHOD_REGISTRY, MethodParams
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,30 +65,6 @@ def with_method_options(exclude: Collection[str] = ()) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
-
-
-class LazyHelpOption(OptionInfo):
-    """A typer option whose help is written when the command is built (each run and each
-    ``--help``), so it names what is registered by then."""
-
-    help_of: Callable[[], str]
-
-    @property  # type: ignore[override]
-    def help(self) -> str:
-        return self.help_of()
-
-    @help.setter
-    def help(self, _value: str | None) -> None:  # typer's own copy; help_of writes it
-        pass
-
-
-def lazy_help_option(help_of: Callable[[], str], **kwargs: Any) -> OptionInfo:
-    """``typer.Option(**kwargs)`` whose help is ``help_of()``, called as the command is built."""
-    option = typer.Option(**kwargs)
-    lazy = LazyHelpOption.__new__(LazyHelpOption)
-    lazy.__dict__.update(option.__dict__)
-    lazy.help_of = help_of
-    return lazy
 
 
 def registered_methods_help() -> str:

@@ -64,6 +64,9 @@ def test_the_toy_objective_is_a_config_objective_and_a_train_choice(toy_objectiv
     bad = runner.invoke(app, ["train", "--objective", "toy2", "--model", "m", "--out",
                               str(tmp_path / "run")])
     assert bad.exit_code == 1 and "refine or critic or toy" in bad.output
+    shown = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"})
+    listed = " ".join(shown.output.replace("│", " ").split())  # the help box's lines joined
+    assert shown.exit_code == 0 and "; toy (toys)." in listed
 
 
 def test_the_loop_gets_the_toy_pairs_terms_and_validator(toy_objective, monkeypatch):

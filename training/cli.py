@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from feedback_data.errors import fail as _fail
+from feedback_data.registry import lazy_help_option, listing
 
 RUN = "run"  # the hidden command that trains; `rhf train ARGS` is `rhf train run ARGS`
 _LINE = "rhf.train.line"
@@ -49,14 +50,22 @@ class _TrainGroup(TyperGroup):
 
 app = typer.Typer(cls=_TrainGroup, invoke_without_command=True,
                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-                  help="Fine-tune a seq2seq model on rich feedback (multitask or refine).")
+                  help="Fine-tune a model on rich feedback, by a registered objective "
+                       "(--objective).")
 
 
 @app.callback()
 def train_group(ctx: typer.Context) -> None:
-    """Fine-tune a seq2seq model on rich feedback (multitask or refine)."""
+    """Fine-tune a model on rich feedback, by a registered objective (--objective)."""
     if ctx.invoked_subcommand is None:  # `rhf train` alone
         typer.echo(ctx.get_help())
+
+
+def _objectives_help() -> str:
+    """``--objective``'s help: the objective registry when help is shown."""
+    from training.recipe.objectives import OBJECTIVE_REGISTRY
+
+    return f"A registered objective: {listing(OBJECTIVE_REGISTRY)}."
 
 
 @app.command(RUN, hidden=True, options_metavar="[OPTIONS] [KEY=VALUE | --KEY VALUE]...",
@@ -66,9 +75,7 @@ def train_group(ctx: typer.Context) -> None:
              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def train_command(
     ctx: typer.Context,
-    objective: Annotated[str | None, typer.Option(
-        help="A registered objective (training/recipe/objectives.py): multitask (answer / error "
-             "types / description) or refine.")] = None,
+    objective: Annotated[str | None, lazy_help_option(_objectives_help)] = None,
     model: Annotated[str | None, typer.Option(help="Model folder or hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config (configs/...).")] = None,
