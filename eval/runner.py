@@ -425,6 +425,63 @@ def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:
                    f"{', '.join(tasks)} (detection records left out)")
 
 
+def _agreement_baseline(config: EvalConfig, critic_model: Any, records: list, task: str,
+                        log) -> tuple[list[float], dict[str, Any]]:
+    """Self-consistency agreement: the share of n answers sampled from the answering model
+    (answer instruction) that equal the chain's answer."""
+    from eval.detection_baselines import agreement_score
+    from feedback_data.text.answers import answers_match, parse_answer_chain
+    from feedback_data.text.instructions import answer_prompt
+
+    log(f"[eval] detection ({task}): self-consistency agreement, {config.params.n} samples "
+        f"per question from {config.model}")
+    questions = list(dict.fromkeys(i.example.question for i in records))
+    by_q = {i.example.question: i.example for i in records}
+    outs = critic_model.generate(
+        [answer_prompt(q) for q in questions], do_sample=True,
+        temperature=config.params.temperature, num_return_sequences=config.params.n,
+        max_new_tokens=config.params.max_new_tokens, seed=config.seeds[0],
+        batch_size=config.params.batch_size, desc="agreement samples")
+    sampled = {q: [parse_answer_chain(t, by_q[q])[0] for t in o]
+               for q, o in zip(questions, outs, strict=True)}
+    probs = [agreement_score(i.chain.answer, sampled[i.example.question],
+                             same=lambda a, b, ex=i.example: answers_match(ex, a, b))
+             for i in records]
+    return probs, {"model": config.model, "samples": config.params.n,
+                   "temperature": config.params.temperature, "seed": config.seeds[0],
+                   "how": "share of n answers sampled from the answering model (answer "
+                          "instruction) that equal the chain's answer"}
+
+
+def _icl_cf_baseline(config: EvalConfig, icl: dict[str, Any]
+                     ) -> tuple[list[float], dict[str, Any]]:
+    """The ICL baseline's label probabilities, content-free calibrated."""
+    from eval.detection_baselines import content_free_calibrate, content_free_probabilities
+
+    p_cf = content_free_probabilities(icl["_content_free_logps"])
+    return [content_free_calibrate(row, p_cf) for row in icl["_label_logps"]], {
+        "model": config.base_model, "content_free_inputs": ["N/A", "", "[MASK]"],
+        "p_cf_no_error": p_cf[0],
+        "how": "the ICL baseline's label probabilities divided by those of "
+               "content-free inputs, renormalised (Zhao et al., 2021)"}
+
+
+def _sports_rules_baseline(records: list) -> tuple[list[float], dict[str, Any]]:
+    """The vocab.json rule checker (Sports only): the ceiling for a critic that knows the
+    base's facts."""
+    from eval.detection_baselines import sports_rule_check
+    from feedback_data.sources.bigbench import load_sports_vocab
+
+    vocab = load_sports_vocab()
+    checks = [sports_rule_check(i.example.question, i.chain.text, i.chain.answer, vocab)
+              for i in records]
+    return [c.score for c in checks], {
+        "model": None, "undecided_sport": sum(c.named_sport_right is None for c in checks),
+        "how": "vocab.json rule checker: the chain names the player's sport right, "
+               "and says yes exactly when the action belongs to that sport; the "
+               "ceiling for a critic that knows the base's facts"}
+
+
 def run_detection_baselines(config: EvalConfig, models: Models, records: list, task: str,
                             prefix: str, calibration: dict[str, Any], log
                             ) -> dict[str, Any]:
@@ -433,16 +490,8 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
     (``critic_minus_baseline``). Keys: ``prefix`` + baseline name (``sports_rules`` as it
     is)."""
     from eval.calibration import detection_scores
-    from eval.detection_baselines import (
-        agreement_score,
-        content_free_calibrate,
-        content_free_probabilities,
-        sports_rule_check,
-    )
     from eval.selective import add_selective
     from eval.stats import paired_bootstrap_auroc_diff
-    from feedback_data.text.answers import answers_match, parse_answer_chain
-    from feedback_data.text.instructions import answer_prompt
 
     gold = [not i.feedback.error_types for i in records]
     ids = [i.feedback.id for i in records]
@@ -455,45 +504,11 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
             scores[name] = [share] * len(records), {"model": None, "how": how,
                                                      "constant": share}
         elif name == "agreement":
-            log(f"[eval] detection ({task}): self-consistency agreement, {config.params.n} samples "
-                f"per question from {config.model}")
-            questions = list(dict.fromkeys(i.example.question for i in records))
-            by_q = {i.example.question: i.example for i in records}
-            outs = critic_model.generate(
-                [answer_prompt(q) for q in questions], do_sample=True,
-                temperature=config.params.temperature, num_return_sequences=config.params.n,
-                max_new_tokens=config.params.max_new_tokens, seed=config.seeds[0],
-                batch_size=config.params.batch_size, desc="agreement samples")
-            sampled = {q: [parse_answer_chain(t, by_q[q])[0] for t in o]
-                       for q, o in zip(questions, outs, strict=True)}
-            scores[name] = [agreement_score(
-                i.chain.answer, sampled[i.example.question],
-                same=lambda a, b, ex=i.example: answers_match(ex, a, b)) for i in records], {
-                "model": config.model, "samples": config.params.n,
-                "temperature": config.params.temperature,
-                "seed": config.seeds[0],
-                "how": "share of n answers sampled from the answering model (answer "
-                       "instruction) that equal the chain's answer"}
+            scores[name] = _agreement_baseline(config, critic_model, records, task, log)
         elif name == "icl_cf":
-            icl = calibration[f"{prefix}icl"]
-            p_cf = content_free_probabilities(icl["_content_free_logps"])
-            scores[name] = [content_free_calibrate(row, p_cf) for row in icl["_label_logps"]], {
-                "model": config.base_model, "content_free_inputs": ["N/A", "", "[MASK]"],
-                "p_cf_no_error": p_cf[0],
-                "how": "the ICL baseline's label probabilities divided by those of "
-                       "content-free inputs, renormalised (Zhao et al., 2021)"}
+            scores[name] = _icl_cf_baseline(config, calibration[f"{prefix}icl"])
         elif name == "sports_rules" and task == "sports_understanding":
-            from feedback_data.sources.bigbench import load_sports_vocab
-
-            vocab = load_sports_vocab()
-            checks = [sports_rule_check(i.example.question, i.chain.text, i.chain.answer, vocab)
-                      for i in records]
-            scores[name] = [c.score for c in checks], {
-                "model": None, "undecided_sport": sum(c.named_sport_right is None
-                                                      for c in checks),
-                "how": "vocab.json rule checker: the chain names the player's sport right, "
-                       "and says yes exactly when the action belongs to that sport; the "
-                       "ceiling for a critic that knows the base's facts"}
+            scores[name] = _sports_rules_baseline(records)
     critic = [r["p_no_error"] for r in calibration[f"{prefix}finetuned"]["records"]]
     out: dict[str, Any] = {}
     for name, (probs, meta) in scores.items():
