@@ -1,11 +1,12 @@
-"""The training loop every objective shares, read top to bottom in :func:`train`: set up
-(:mod:`training.recipe.setup`: data, model, optimizer, validator, scheduler), resume, the
-steps (:class:`RecipeRun`: train step, evaluate, save), the end (:mod:`training.recipe.final`).
+"""The training loop every objective shares, read top to bottom in :func:`_train`: set up
+(:mod:`training.recipe.setup`: data, model, optimizer, validator, scheduler), start (the run
+folder, resume, logs), the steps (:class:`RecipeRun`: train step, evaluate, save), the end
+(:mod:`training.recipe.final`).
 
-A recipe (training/recipe/multitask.py, training/recipe/refine.py) is an :class:`Objective`:
-its name, how feedback records become pairs, and the terms its collator indexes. Everything
-else (batches by token budget, precision, the numerics guard, checkpoints, resume, logging)
-lives here once.
+A recipe (training/recipe/multitask.py, training/recipe/refine.py) is an :class:`Objective`
+(:mod:`training.recipe.setup`): its name, how feedback records become pairs, and the terms its
+collator indexes. Everything else (batches by token budget, precision, the numerics guard,
+checkpoints, resume, logging) lives here once.
 
 The step stays on the device: loss sums and token counts are tensors read only at log time.
 
@@ -29,7 +30,7 @@ Numerics guard: see :mod:`training.recipe.numerics_guard`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from feedback_data.files.disk_full import DiskFull
-from feedback_data.records.schema import FeedbackItem
-from training.data.examples import REFINE_TERM, Pair
+from training.data.examples import REFINE_TERM
 from training.model.modeling import make_scheduler
 from training.recipe.evaluate import evaluate
 from training.recipe.final import save_final, write_readings
@@ -48,6 +48,7 @@ from training.recipe.loss import step_tokens, token_loss_sum
 from training.recipe.numerics_guard import NonFiniteError, NumericsGuard
 from training.recipe.setup import (
     DataSetup,
+    Objective,
     check_settings,
     describe_run,
     setup_accelerator,
@@ -58,7 +59,7 @@ from training.recipe.setup import (
 )
 from training.recipe.step_window import Window
 from training.recipe.trackers import start_training_run
-from training.recipe.validation import Selection, ValidateFn, Validator
+from training.recipe.validation import Selection, Validator
 from training.run import checkpoint as ckpt
 from training.run.config import ConfigError, RecipeConfig, to_dict, to_yaml
 from training.run.config_checks import require_run_fields
@@ -67,25 +68,8 @@ from training.run.run_folder import guard_run, prepare_run_dir
 from training.run.stop_signals import RunInterrupted, StopSignals
 from training.run.world import run_world
 
-PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
-PairsFnItems = Callable[[Sequence[FeedbackItem]], list[FeedbackItem]]
 # The multitask run's critic chosen apart from its answerer (train.select_critic_by).
 CRITIC_DIR = "critic"
-
-
-@dataclass(frozen=True)
-class Objective:
-    """What a recipe brings to the loop."""
-
-    name: str
-    train_pairs: PairsFn  # feedback records -> training pairs
-    eval_pairs: PairsFn  # feedback records -> held-out pairs
-    terms: tuple[str, ...]  # the collator's term order (per-term held-out losses)
-    validate: ValidateFn  # the objective's validator (its registry entry's)
-    # Filled by train_pairs with what it counted (run.json counts.critic), if anything.
-    counts: dict[str, Any] | None = None
-    # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
-    val_extra: PairsFnItems | None = None
 
 
 def train(cfg: RecipeConfig, objective: Objective) -> Path:

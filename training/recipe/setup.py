@@ -1,6 +1,6 @@
-"""The training loop's setup, in the order it runs: the accelerator, the data (feedback ->
-pairs -> tokens -> batches), the model, the optimizer, the validator, the scheduler, and the
-run's description (run.json).
+"""The training loop's setup from what a recipe brings (:class:`Objective`), in the order it
+runs: the accelerator, the data (feedback -> pairs -> tokens -> batches), the model, the
+optimizer, the validator, the scheduler, and the run's description (run.json).
 
 The order is the run's: the data is built before the seed is set, the model after it, and
 the scheduler after the validator, so every RNG is drawn from as it always was (the pinned
@@ -10,16 +10,17 @@ first losses, tests/training/test_training_pinned_loss.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from feedback_data.records.provenance import git_commit
+from feedback_data.records.schema import FeedbackItem
 from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
@@ -28,7 +29,7 @@ from training.data.batching import (
 )
 from training.data.build import TrainingData, build_data
 from training.data.collate import make_collator
-from training.data.examples import MULTITASK_TERMS, REPLAY_TERM
+from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -39,11 +40,26 @@ from training.model.modeling import (
     trainable_parameters,
 )
 from training.recipe.trackers import accelerator_kwargs
-from training.recipe.validation import Validator
+from training.recipe.validation import ValidateFn, Validator
 from training.run.config import ConfigError, RecipeConfig
 
-if TYPE_CHECKING:
-    from training.recipe.loop import Objective
+PairsFn = Callable[[Sequence[FeedbackItem]], list[Pair]]
+PairsFnItems = Callable[[Sequence[FeedbackItem]], list[FeedbackItem]]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a recipe brings to the loop."""
+
+    name: str
+    train_pairs: PairsFn  # feedback records -> training pairs
+    eval_pairs: PairsFn  # feedback records -> held-out pairs
+    terms: tuple[str, ...]  # the collator's term order (per-term held-out losses)
+    validate: ValidateFn  # the objective's validator (its registry entry's)
+    # Filled by train_pairs with what it counted (run.json counts.critic), if anything.
+    counts: dict[str, Any] | None = None
+    # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
+    val_extra: PairsFnItems | None = None
 
 
 def check_settings(cfg: RecipeConfig) -> None:
