@@ -69,12 +69,16 @@ def stage(tmp_path_factory: pytest.TempPathFactory, real_data: Path) -> dict[str
 
 def test_a_demo_training_stage_trains_through_the_objective_registry(stage):
     assert stage["final"] == stage["out"] / "final" and stage["final"].is_dir()
-    [(cfg,)] = stage["calls"]["train"]  # objectives.train(cfg), as `rhf train` calls it
+    calls = stage["calls"]["train"]
+    assert len(calls) == 1  # objectives.train(cfg), as `rhf train` calls it
+    [(cfg,)] = calls
     assert cfg.objective == "refine" and Path(cfg.train.output_dir) == stage["out"]
 
 
 def test_a_demo_training_run_requires_its_fields_once(stage):
-    [(cfg,)] = stage["calls"]["require"]
+    calls = stage["calls"]["require"]
+    assert len(calls) == 1
+    [(cfg,)] = calls
     assert Path(cfg.train.output_dir) == stage["out"]
 
 
