@@ -35,7 +35,6 @@ from training.recipe.pretrain import PretrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND = "rhf demo"
-TRAIN_KIND = "rhf train"
 # Every top-level entry the demo (and the evaluation it runs) writes in its folder.
 OWNS = ("stages", "base", "chains", "annotation", "train", "predictions", "report.json",
         "report.md", "accuracy.png", "reliability.png", "demo_timings.json")
@@ -130,9 +129,10 @@ def make_deterministic(threads: int, seed: int = 0) -> None:
 
 def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: list[str],
            overrides: dict[str, Any], key: str) -> str:
-    """Train one objective into ``out``: resume an interrupted run of the same inputs
-    (``key``), start afresh when the inputs changed."""
-    from training.recipe.objectives import train
+    """Train one objective into ``out`` through the objective registry, as `rhf train` does:
+    resume an interrupted run of the same inputs (``key``), start afresh when the inputs
+    changed."""
+    from training.recipe import objectives
     from training.run.config_load import load_config
 
     same = prepare_stage_run(out, key)
@@ -141,24 +141,24 @@ def _train(objective: str, config: Path, base: str, out: Path, extra_feedback: l
         "data.extra_feedback": extra_feedback,
         "train.resume": same and (out / "checkpoints").exists(), **overrides,
     }, objective=objective)
-    return str(train(cfg))
+    return str(objectives.train(cfg))
 
 
 def prepare_stage_run(out: Path, key: str) -> bool:
-    """A training stage's run folder for inputs ``key``: True when it holds a run of the same
-    inputs (to resume). A run of other inputs is cleared first, but only when it is a
-    training run holding nothing else (:func:`feedback_data.files.run_mark.clear`)."""
-    from training.run.run_folder import OWNS as TRAIN_OWNS
+    """A training stage's run folder for inputs ``key``, claimed once for the run the stage
+    starts there (:func:`training.run.run_folder.claim_run_dir`, owning the stage key too):
+    True when it holds a run of the same inputs (to resume). A run of other inputs is
+    cleared first, but only when it is a training run holding nothing else
+    (:func:`training.run.run_folder.clear_run_dir`)."""
+    from training.run.run_folder import claim_run_dir, clear_run_dir
 
     marker = out / STAGE_KEY
     same = marker.exists() and marker.read_text().strip() == key
     # A stage run from before marks existed: its stage key and run.json say it is ours.
     legacy = marker.is_file() and (out / "run.json").is_file()
-    owns = [*TRAIN_OWNS, STAGE_KEY]
     if out.exists() and not same:
-        run_mark.clear(out, TRAIN_KIND, assume={"kind": TRAIN_KIND, "owns": owns}
-                       if legacy else None)
-    run_mark.claim(out, TRAIN_KIND, [STAGE_KEY], commit=git_commit(), adopt=legacy)
+        clear_run_dir(out, also=[STAGE_KEY], legacy=legacy)
+    claim_run_dir(out, also=[STAGE_KEY], commit=git_commit(), adopt=legacy)
     write_text(marker, key + "\n")
     return same
 
@@ -201,20 +201,40 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
 
 
 def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    from eval.config import EvalConfig
-    from eval.runner import run_eval
-
+    """The stages in order, each reused when its inputs and code did not change."""
     make_deterministic(cfg.threads)
+    _settle(cfg)
+    # This file is every stage's glue: a change to it re-runs them all.
+    stages = Stages(out, cfg.fresh, log, glue=("pipeline.demo",))
+    started = time.perf_counter()
+    _data_stage(stages, log)
+    base = _base_stage(stages, cfg, out, log)
+    chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot,
+                                   "device": cfg.device, "dtype": cfg.dtype},
+                        lambda: _chains(base, out / "chains", cfg),
+                        code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
+    extra = _annotation_stage(stages, cfg, base, chains, out, log)
+    trained = _training_stages(stages, cfg, base, extra, out)
+    _eval_stage(stages, cfg, base, chains, trained, out, log)
+    total = time.perf_counter() - started
+    write_json(out / "demo_timings.json", {"stages": stages.times, "total_seconds": total})
+    report = json.loads((out / "report.json").read_text())
+    _say_summary(stages, chains, out, total, report, log)
+    return report
+
+
+def _settle(cfg: DemoConfig) -> None:
+    """Fill in what ``cfg`` leaves to the model: the shots, the shipped configs."""
     if cfg.k is None:
         cfg.k = 0 if cfg.model is None else 4
     cfg.multitask_config = cfg.multitask_config or shipped_config("multitask", cfg.model)
     cfg.refine_config = cfg.refine_config or shipped_config("refine", cfg.model)
     if cfg.separate_critic:
         cfg.critic_config = cfg.critic_config or shipped_config("critic", cfg.model)
-    # This file is every stage's glue: a change to it re-runs them all.
-    stages = Stages(out, cfg.fresh, log, glue=("pipeline.demo",))
-    started = time.perf_counter()
 
+
+def _data_stage(stages: Stages, log: Callable[[str], None]) -> None:
+    """The task data and the paper's feedback, fetched and imported."""
     def data() -> dict[str, Any]:
         from feedback_data.sources.fetch import fetch_bigbench, fetch_feedback
         from feedback_data.sources.paper_import import import_paper_feedback
@@ -225,36 +245,45 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
 
     stages.run("data", {}, data, code=STAGE_CODE["data"])
 
+
+def _base_stage(stages: Stages, cfg: DemoConfig, out: Path, log: Callable[[str], None]
+                ) -> str:
+    """The base model: ``--model``, the base rebuilt from scratch, or the shipped one."""
     if cfg.model is not None:
-        base = cfg.model
-    elif cfg.rebuild_base:
-        base = stages.run("base", {"pretrain": asdict(cfg.pretrain)}, lambda: {
+        return cfg.model
+    if cfg.rebuild_base:
+        return stages.run("base", {"pretrain": asdict(cfg.pretrain)}, lambda: {
             "model": str(Path(build_base(out / "base", cfg.pretrain, log=log)["train_run"])
                          / "final")}, code=STAGE_CODE["base"], after=STAGE_AFTER["base"])["model"]
-    else:
-        if not (SHIPPED_BASE / "model.safetensors").exists():
-            raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
-                                    "it from git, or run with --rebuild-base")
-        digest = sha256_file(SHIPPED_BASE / "model.safetensors")
-        # The shipped weights are the whole input: no code computes them here.
-        base = stages.run("base", {"shipped": digest}, lambda: {
-            "model": str(SHIPPED_BASE), "sha256": digest,
-            "record": (read_record(SHIPPED_BASE) or {}).get("metrics")}, after=())["model"]
+    if not (SHIPPED_BASE / "model.safetensors").exists():
+        raise FileNotFoundError(f"{SHIPPED_BASE}/model.safetensors is missing: restore "
+                                "it from git, or run with --rebuild-base")
+    digest = sha256_file(SHIPPED_BASE / "model.safetensors")
+    # The shipped weights are the whole input: no code computes them here.
+    return stages.run("base", {"shipped": digest}, lambda: {
+        "model": str(SHIPPED_BASE), "sha256": digest,
+        "record": (read_record(SHIPPED_BASE) or {}).get("metrics")}, after=())["model"]
 
-    chains = stages.run("chains", {"base": base, "k": cfg.k, "pilot": cfg.pilot,
-                                   "device": cfg.device, "dtype": cfg.dtype},
-                        lambda: _chains(base, out / "chains", cfg),
-                        code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
-    extra: list[str] = []
-    if cfg.with_annotation:
-        from pipeline.pilot import run_pilot
 
-        files = [chains[f"{t}_file"] for t in PAPER_TASKS]
-        ann = stages.run("annotation", {"chains": files, "base": base},
-                         lambda: run_pilot(files, out / "annotation", log=log),
-                         code=STAGE_CODE["annotation"], after=STAGE_AFTER["annotation"])
-        extra = [ann["feedback_file"]]
+def _annotation_stage(stages: Stages, cfg: DemoConfig, base: str, chains: dict[str, Any],
+                      out: Path, log: Callable[[str], None]) -> list[str]:
+    """With ``--with-annotation``, the pilot chains annotated: the extra feedback files the
+    training stages read (none without it)."""
+    if not cfg.with_annotation:
+        return []
+    from pipeline.pilot import run_pilot
 
+    files = [chains[f"{t}_file"] for t in PAPER_TASKS]
+    ann = stages.run("annotation", {"chains": files, "base": base},
+                     lambda: run_pilot(files, out / "annotation", log=log),
+                     code=STAGE_CODE["annotation"], after=STAGE_AFTER["annotation"])
+    return [ann["feedback_file"]]
+
+
+def _training_stages(stages: Stages, cfg: DemoConfig, base: str, extra: list[str], out: Path
+                     ) -> dict[str, str]:
+    """Each objective trained on the base (multitask, refine, and the separate critic when
+    asked): its ``final/`` folder by objective."""
     trained = {}
     for objective, config in (("multitask", cfg.multitask_config),
                               ("refine", cfg.refine_config),
@@ -270,6 +299,14 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
             code=STAGE_CODE[f"train-{objective}"],
             after=(*STAGE_AFTER[f"train-{objective}"],
                    *(("annotation",) if cfg.with_annotation else ())))["model"]
+    return trained
+
+
+def _eval_stage(stages: Stages, cfg: DemoConfig, base: str, chains: dict[str, Any],
+                trained: dict[str, str], out: Path, log: Callable[[str], None]) -> None:
+    """Every method evaluated on both dev sets, with calibration; writes the report."""
+    from eval.config import EvalConfig
+    from eval.runner import run_eval
 
     eval_cfg = EvalConfig.of(
         model=trained["multitask"], refine_model=trained["refine"], base_model=base,
@@ -291,10 +328,11 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
                code=STAGE_CODE["eval"],
                after=(*STAGE_AFTER["eval"], *(("train-critic",) if cfg.separate_critic
                                                else ())))
-    total = time.perf_counter() - started
-    timings = {"stages": stages.times, "total_seconds": total}
-    write_json(out / "demo_timings.json", timings)
-    report = json.loads((out / "report.json").read_text())
+
+
+def _say_summary(stages: Stages, chains: dict[str, Any], out: Path, total: float,
+                 report: dict[str, Any], log: Callable[[str], None]) -> None:
+    """The stage times, the pilot's parse rates, where the report is, and its table."""
     log("")
     log("stage times: " + ", ".join(
         f"{n} " + (f"reused from {t['commit'] or 'an unknown commit'}" if t["cached"]
@@ -305,7 +343,6 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
     log(f"report: {out / 'report.md'} (and report.json, plots in {out})")
     log("")
     log(headline_table(report))
-    return report
 
 
 def headline_table(report: dict[str, Any]) -> str:

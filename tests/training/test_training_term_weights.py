@@ -12,8 +12,8 @@ import torch
 
 from training.data.batching import apportion, batch_terms, term_step_batches
 from training.data.collate import Encoded
-from training.recipe.loop import term_shares
 from training.recipe.loss import step_tokens, target_tokens, token_loss_sum
+from training.recipe.setup import term_shares
 
 
 class OneProcess:

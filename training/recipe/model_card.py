@@ -128,13 +128,25 @@ def render_card(run: dict[str, Any], config: dict[str, Any], summary: dict[str, 
         tags=["rhf", "rich-human-feedback", "reasoning", str(objective)] + (
             ["lora"] if lora else []),
         rhf=facts)
-    counts = run.get("counts") or {}
-    t = config.get("train") or {}
     lines = [f"# {objective} model trained with rhf on rich human feedback", "",
              f"Fine-tuned from `{base}` by `rhf train --objective {objective}` at commit "
              f"`{facts['git_commit']}`, seed {facts['seed']}. Objective: "
              f"{_OBJECTIVES.get(str(objective), objective)}.", ""]
-    lines += ["## Training data", ""]
+    lines += _data_section(facts, run.get("counts") or {})
+    lines += _training_section(facts, run, config)
+    lines += _validation_section(facts)
+    lines += ["## Intended use and limits", "",
+              f"Intended use: {_USES.get(str(objective), 'see rhf')}.", "", LIMITS, ""]
+    lines += ["## Provenance", "",
+              f"Code: the rhf toolkit at commit `{facts['git_commit']}`. This folder's "
+              "`run.json` and `config.yaml` are the run's record; `manifest.json` holds the "
+              "sha256 of every file (`rhf train verify` checks them).", ""]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+
+
+def _data_section(facts: dict[str, Any], counts: dict[str, Any]) -> list[str]:
+    """The card's training data: feedback by source, records, the contradiction policy."""
+    lines = ["## Training data", ""]
     if isinstance(facts["feedback_sources"], dict):
         lines += ["Feedback records used (after the consistency filter), by source:", ""]
         lines += _table([(s, facts["feedback_sources"][s]) for s in SOURCES],
@@ -157,7 +169,14 @@ def render_card(run: dict[str, Any], config: dict[str, Any], summary: dict[str, 
     else:
         lines += [f"Corrections whose answer contradicts the gold answer: policy "
                   f"{NOT_RECORDED}.", ""]
-    lines += ["## Training", ""]
+    return lines
+
+
+def _training_section(facts: dict[str, Any], run: dict[str, Any], config: dict[str, Any]
+                      ) -> list[str]:
+    """The card's training: steps, tokens, time, world, schedule, and the whole config."""
+    t = config.get("train") or {}
+    lines = ["## Training", ""]
     hours = (facts["train_seconds"] or 0) / 3600
     lines += _table([
         ("optimizer steps", facts["steps"]),
@@ -175,9 +194,13 @@ def render_card(run: dict[str, Any], config: dict[str, Any], summary: dict[str, 
          f"{t.get('batch_size')} x {t.get('grad_accum')} ({t.get('max_tokens')})"),
         ("started", run.get("started", NOT_RECORDED)),
     ], ("", ""))
-    lines += ["", "The full training config (`config.yaml`):", "", "```yaml",
-              yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
-    lines += ["## Validation", ""]
+    return lines + ["", "The full training config (`config.yaml`):", "", "```yaml",
+                    yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+
+
+def _validation_section(facts: dict[str, Any]) -> list[str]:
+    """The card's validation metrics and held-out loss."""
+    lines = ["## Validation", ""]
     if isinstance(facts["validation"], dict):
         lines += _table([(k, v) for k, v in facts["validation"].items()], ("metric", "value"))
     else:
@@ -188,13 +211,7 @@ def render_card(run: dict[str, Any], config: dict[str, Any], summary: dict[str, 
         lines += _table([(k, round(v, 4)) for k, v in facts["held_out_loss"].items()],
                         ("metric", "value"))
         lines.append("")
-    lines += ["## Intended use and limits", "",
-              f"Intended use: {_USES.get(str(objective), 'see rhf')}.", "", LIMITS, ""]
-    lines += ["## Provenance", "",
-              f"Code: the rhf toolkit at commit `{facts['git_commit']}`. This folder's "
-              "`run.json` and `config.yaml` are the run's record; `manifest.json` holds the "
-              "sha256 of every file (`rhf train verify` checks them).", ""]
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    return lines
 
 
 def _save(card: Any, folder: Path) -> Path:

@@ -15,6 +15,10 @@ rank-0 refusal ends the launch, whose agent stops the other ranks). A second wri
 refused at once naming the holder's pid and command; the kernel frees the lock of a killed
 holder. The mark names what a training run owns, so a demo that clears a run folder deletes
 only those entries.
+
+Claimed by a launcher (:func:`claim_run_dir`, :func:`clear_run_dir`): a caller that starts a
+run in a folder it keeps its own files in (a demo's training stage, its stage key) clears and
+claims the folder through these, once; the run it then starts there does not claim it again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ import yaml
 
 from feedback_data.files.disk_full import DiskFull, disk_full, is_disk_full
 from feedback_data.files.io import NotUtf8, read_utf8, write_bytes, write_text
-from feedback_data.files.run_mark import NotOurFolder, check_claim, claim
+from feedback_data.files.run_mark import NotOurFolder, check_claim, claim, clear
 from feedback_data.files.write_lock import OutputLocked, acquire, folder_lock, release
 from training.run.checkpoint import (
     CheckpointError,
@@ -55,6 +59,27 @@ KIND = "rhf train"
 OWNS = ("config.yaml", "run.json", "metrics.jsonl", "checkpoints", "final", "tensorboard",
         ".tmp-final", ".old-final", "best", ".tmp-best", ".old-best", "trackers.json",
         "wandb")
+# Folders claimed by claim_run_dir for the run this process starts there next.
+_CLAIMED_AHEAD: set[Path] = set()
+
+
+def clear_run_dir(run_dir: Path, also: Sequence[str] = (), legacy: bool = False) -> list[str]:
+    """Delete what a training run wrote in ``run_dir`` (and ``also``: what its launcher
+    keeps there), refusing a folder holding anything else (nothing deleted,
+    :func:`feedback_data.files.run_mark.clear`); returns the names deleted. ``legacy``: the
+    caller knows the folder for a training run's from before marks existed."""
+    return clear(run_dir, KIND, assume={"kind": KIND, "owns": [*OWNS, *also]}
+                 if legacy else None)
+
+
+def claim_run_dir(run_dir: Path, also: Sequence[str] = (), commit: str | None = None,
+                  adopt: bool = False) -> None:
+    """Mark ``run_dir`` as a training run's, owning what the run writes and ``also`` (its
+    launcher's files there), before the launcher starts the run: that run's
+    :func:`prepare_run_dir` does not claim it again. ``adopt``: as in
+    :func:`~feedback_data.files.run_mark.claim`."""
+    claim(run_dir, KIND, [*OWNS, *also], commit=commit, adopt=adopt)
+    _CLAIMED_AHEAD.add(Path(run_dir).resolve())
 
 
 def is_main_rank() -> bool:
@@ -185,14 +210,13 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
     another world (process count, global batch, precision, device: training.run.world),
     unless ``train.allow_world_change`` (recorded in run.json likewise); an unreadable
     run.json; a bad line inside metrics.jsonl; a folder that cannot be written. A torn last
-    line of metrics.jsonl (a write cut by a kill) is dropped, and said so.
+    line of metrics.jsonl (a write cut by a kill) is dropped, and said so. The folder is
+    marked as a training run's here, unless its launcher claimed it (:func:`claim_run_dir`).
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"output folder {run_dir} is a file")
     new_config = yaml.safe_load(config_yaml)
-    allow_change = bool((new_config.get("train") or {}).get("allow_config_change"))
-    allow_world = bool((new_config.get("train") or {}).get("allow_world_change"))
     latest = list_checkpoints(run_dir)
     finished = (run_dir / "final").is_dir()
     if not resume and (latest or finished):
@@ -205,30 +229,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
                           f"resume from; choose another --out (nothing was written)")
     previous, entry = None, None
     if ckpt is not None:
-        verify_checkpoint(ckpt)
-        state = read_state(ckpt)
-        check_objective(ckpt, state, new_config.get("objective"))
-        changes = config_changes(_read_checkpoint_config(ckpt), new_config)
-        blocking = run_defining(changes)
-        if blocking and not allow_change:
-            listed = "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in blocking.items())
-            raise ConfigChangeError(
-                f"resuming {run_dir} would change its run-defining config: {listed}; resume "
-                f"with the checkpoint's values, or pass --allow-config-change to apply the "
-                f"change (recorded in run.json)")
-        if any(k.startswith("model.") for k in blocking):
-            _check_model_change(ckpt, state, new_config)
-        previous = _read_run_json(run_dir, ckpt)
-        moved = world_changes(recorded_world(state, previous), run_info.get("world") or {})
-        if moved and not allow_world:
-            raise ConfigChangeError(world_change_message(run_dir, moved))
-        entry = {"time": run_info["started"], "from_step": state["step"],
-                 "git_commit": run_info["git_commit"]}
-        if changes:
-            entry["config_changes"] = {k: [a, b] for k, (a, b) in changes.items()}
-        if moved:
-            entry["world_changes"] = {k: [a, b] for k, (a, b) in moved.items()}
-        _check_metrics(run_dir, repair=False, log=log)
+        previous, entry = _check_resume(run_dir, ckpt, new_config, run_info, log)
     adopt = _is_rhf_run(run_dir)
     try:
         check_claim(run_dir, KIND, OWNS, adopt=adopt)
@@ -246,11 +247,48 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
                         previous[key] = run_info[key]
                 run_info = previous
         try:
-            claim(run_dir, KIND, OWNS, commit=run_info.get("git_commit"), adopt=adopt)
+            if Path(run_dir).resolve() in _CLAIMED_AHEAD:
+                _CLAIMED_AHEAD.discard(Path(run_dir).resolve())  # its launcher claimed it
+            else:
+                claim(run_dir, KIND, OWNS, commit=run_info.get("git_commit"), adopt=adopt)
             write_run_files(run_dir, config_yaml, run_info)
         except OSError as exc:
             raise RunDirError(f"cannot write to {run_dir}: {exc.strerror or exc}") from None
     return ckpt
+
+
+def _check_resume(run_dir: Path, ckpt: Path, new_config: dict[str, Any],
+                  run_info: dict[str, Any], log: Any
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The checks of a resume from ``ckpt`` (manifest, objective, config and world changes,
+    metrics.jsonl); returns the run's run.json and this launch's entry for its resumes."""
+    allow_change = bool((new_config.get("train") or {}).get("allow_config_change"))
+    allow_world = bool((new_config.get("train") or {}).get("allow_world_change"))
+    verify_checkpoint(ckpt)
+    state = read_state(ckpt)
+    check_objective(ckpt, state, new_config.get("objective"))
+    changes = config_changes(_read_checkpoint_config(ckpt), new_config)
+    blocking = run_defining(changes)
+    if blocking and not allow_change:
+        listed = "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in blocking.items())
+        raise ConfigChangeError(
+            f"resuming {run_dir} would change its run-defining config: {listed}; resume "
+            f"with the checkpoint's values, or pass --allow-config-change to apply the "
+            f"change (recorded in run.json)")
+    if any(k.startswith("model.") for k in blocking):
+        _check_model_change(ckpt, state, new_config)
+    previous = _read_run_json(run_dir, ckpt)
+    moved = world_changes(recorded_world(state, previous), run_info.get("world") or {})
+    if moved and not allow_world:
+        raise ConfigChangeError(world_change_message(run_dir, moved))
+    entry = {"time": run_info["started"], "from_step": state["step"],
+             "git_commit": run_info["git_commit"]}
+    if changes:
+        entry["config_changes"] = {k: [a, b] for k, (a, b) in changes.items()}
+    if moved:
+        entry["world_changes"] = {k: [a, b] for k, (a, b) in moved.items()}
+    _check_metrics(run_dir, repair=False, log=log)
+    return previous, entry
 
 
 def _is_rhf_run(run_dir: Path) -> bool:
