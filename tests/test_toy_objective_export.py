@@ -36,7 +36,8 @@ def toy_objective():
     from training.recipe.objectives import OBJECTIVE_REGISTRY, Objective
 
     OBJECTIVE_REGISTRY.register("toy", Objective("toy", _toy_pairs, terms=("toy",),
-                                                 validate=_toy_validate, help="toys"))
+                                                 validate=_toy_validate, help="toys",
+                                                 validates_answers=False, reads_critic=False))
     try:
         yield OBJECTIVE_REGISTRY.get("toy")
     finally:
@@ -92,6 +93,14 @@ def test_the_loop_gets_the_toy_pairs_terms_and_validator(toy_objective, monkeypa
     assert objective.eval_pairs(items[:2]) == pairs[:2]  # no eval_pairs: the same builder
     assert (objective.name, objective.terms, objective.validate) == ("toy", ("toy",),
                                                                     _toy_validate)
+    # What the loop decides by the entry's flags, never by the objective's name: no new
+    # vocab.json statements held out for a validation that answers nothing, no critic reading.
+    assert (objective.validates_answers, objective.reads_critic) == (False, False)
+    from training.recipe.objectives import OBJECTIVE_REGISTRY
+
+    assert {e.name: (e.validates_answers, e.reads_critic) for e in OBJECTIVE_REGISTRY} == {
+        "multitask": (True, True), "refine": (True, False), "critic": (False, True),
+        "toy": (False, False)}
 
     def no_generation(*_args, **_kwargs):
         raise AssertionError("the toy objective's validation generated answers")

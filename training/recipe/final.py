@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.files.io import write_text
-from training.data.examples import REFINE_TERM
 from training.recipe.model_card import write_card
 from training.recipe.validation import Selection, Validator
 from training.run import checkpoint as ckpt
@@ -34,14 +33,14 @@ def save_final(cfg: RecipeConfig, run_dir: Path, accelerator: Any, model: Any,
     return final
 
 
-def write_readings(cfg: RecipeConfig, name: str, run_dir: Path, final: Path,
+def write_readings(cfg: RecipeConfig, reads_critic: bool, run_dir: Path, final: Path,
                    summary: dict[str, Any], validator: Validator | None,
                    critic_rows: dict[str, list[Any]],
                    critic_selection: Selection | None) -> None:
     """The model card of ``final``, and the critic's reading in each folder whose
     evaluation's validation rows are in ``critic_rows`` (main process only)."""
     write_card(final, run_dir, to_dict(cfg), summary)
-    if validator is None or name == REFINE_TERM:
+    if validator is None or not reads_critic:
         return
     readings = {}
     for folder, rows in sorted(critic_rows.items()):

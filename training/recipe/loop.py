@@ -40,7 +40,6 @@ import torch
 from tqdm.auto import tqdm
 
 from feedback_data.files.disk_full import DiskFull
-from training.data.examples import REFINE_TERM
 from training.model.modeling import make_scheduler
 from training.recipe.evaluate import evaluate
 from training.recipe.final import save_final, write_readings
@@ -96,7 +95,7 @@ def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
     validator = setup_validator(cfg, objective, setup.data, accelerator)
     scheduler = make_scheduler(optimizer, cfg.train, steps)
     run = RecipeRun.start(cfg, objective.name, accelerator, setup, model, optimizer,
-                          scheduler, validator, steps)
+                          scheduler, validator, steps, reads_critic=objective.reads_critic)
     run.train(stop)
     return run.finish()
 
@@ -124,6 +123,7 @@ class RecipeRun:
     seen: int = 0
     selection: Selection | None = None
     critic_selection: Selection | None = None
+    reads_critic: bool = True  # the objective's model reads error types (a critic reading)
     # The validation rows of the evaluation final/ (and critic/) hold: the reading is fitted
     # on them at the end.
     critic_rows: dict[str, list[Any]] = field(default_factory=dict)
@@ -140,7 +140,7 @@ class RecipeRun:
     @classmethod
     def start(cls, cfg: RecipeConfig, name: str, accelerator: Any, setup: DataSetup,
               model: Any, optimizer: Any, scheduler: Any, validator: Validator | None,
-              steps: int) -> RecipeRun:
+              steps: int, reads_critic: bool = True) -> RecipeRun:
         """Check and write the run folder (run.json), put the parts on the device, resume
         from the folder's checkpoint if asked, and start the logs and trackers."""
         t, run_dir = cfg.train, Path(cfg.train.output_dir)
@@ -166,7 +166,7 @@ class RecipeRun:
                   eval_loader, validator, steps, signature, world,
                   selection=Selection(t.select_by, t.patience) if t.select_by else None,
                   critic_selection=Selection(t.select_critic_by)
-                  if t.select_critic_by and name != REFINE_TERM else None)
+                  if t.select_critic_by and reads_critic else None, reads_critic=reads_critic)
         if resume_from is not None:
             run.resume(resume_from)
         run.logger = MetricsLogger(run_dir, accelerator,
@@ -338,7 +338,8 @@ class RecipeRun:
         final = save_final(self.cfg, self.run_dir, self.accelerator, self.model,
                            self.setup.tokenizer, self.step, self.selection)
         if self.accelerator.is_main_process:
-            write_readings(self.cfg, self.name, self.run_dir, final, self.logger.summary(),
+            write_readings(self.cfg, self.reads_critic, self.run_dir, final,
+                           self.logger.summary(),
                            self.validator, self.critic_rows, self.critic_selection)
         self.logger.close()
         self.say(f"wrote {final}")

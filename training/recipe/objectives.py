@@ -65,6 +65,11 @@ class Objective:
     val_extra: ValExtra | None = None
     check: Callable[[RecipeConfig], None] | None = None  # a config check of its own
     help: str = ""
+    # Its validation generates answers (so the new vocab.json statements are held out for it).
+    validates_answers: bool = True
+    # Its model is asked the error-types instruction: the critic's own selection (critic/)
+    # and its reading (scoring, temperature) are kept.
+    reads_critic: bool = True
     # The module whose train(cfg) -> Path runs it (and `python -m` launches it).
     module: str = "training.recipe.run_objective"
 
@@ -81,11 +86,11 @@ for _objective in (
               module="training.recipe.multitask",
               help="answer / error types / description, one model (the paper's multitask)"),
     Objective("refine", refine_train_pairs, (REFINE_TERM,), validate_refine,
-              check=check_refine_config, module="training.recipe.refine",
+              check=check_refine_config, module="training.recipe.refine", reads_critic=False,
               help="(question, chain) -> 'error types ; correction' (iterative refinement)"),
     Objective("critic", critic_train_pairs, CRITIC_TERMS, validate_critic,
               eval_pairs=critic_eval_pairs, val_extra=critic_val_extra,
-              module="training.recipe.critic",
+              module="training.recipe.critic", validates_answers=False,
               help="(question, chain) -> error types only: a separate critic, trained on the "
                    "model chains, gold-consistent corrections as 'no error' and "
                    "counterfactual edits of them (data.critic_*)"),

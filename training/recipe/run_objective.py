@@ -34,7 +34,8 @@ def loop_objective(entry: Objective, cfg: RecipeConfig) -> loop.Objective:
     val_extra = entry.val_extra
     return loop.Objective(
         name=entry.name, train_pairs=train_pairs, eval_pairs=eval_pairs, terms=entry.terms,
-        validate=entry.validate, counts=counts,
+        validate=entry.validate, counts=counts, validates_answers=entry.validates_answers,
+        reads_critic=entry.reads_critic,
         val_extra=(lambda items: val_extra(cfg, items)) if val_extra else None)
 
 

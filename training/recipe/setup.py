@@ -60,6 +60,8 @@ class Objective:
     counts: dict[str, Any] | None = None
     # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
     val_extra: PairsFnItems | None = None
+    validates_answers: bool = True  # the registry entry's flags (training.recipe.objectives)
+    reads_critic: bool = True
 
 
 def check_settings(cfg: RecipeConfig) -> None:
@@ -150,10 +152,10 @@ class DataSetup:
 def setup_data(cfg: RecipeConfig, objective: Objective, accelerator: Any,
                say: Callable[[str], None]) -> DataSetup:
     """Feedback -> pairs -> tokens -> length-grouped batches (and the held-out batches)."""
-    t, name = cfg.train, objective.name
+    t = cfg.train
     data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say,
-                      val_statements=t.val_statements if t.validate and name != "critic"
-                      else 0)
+                      val_statements=t.val_statements
+                      if t.validate and objective.validates_answers else 0)
     if objective.counts:
         data.counts["critic"] = dict(objective.counts)
     tokenizer = load_tokenizer(cfg.model.name_or_path)
