@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, get_args, get_type_hints
 
@@ -210,73 +211,69 @@ NEEDS = {"multitask": "the multitask model", "refine": "the refine model",
          "base": "the base model", "critic": "the critic"}
 
 
-def make_model_router(models: ServedModels | str | Any) -> APIRouter:
-    """The model routes over ``models`` (a :class:`ServedModels`; a spec or a loaded model
-    is served as the multitask model alone)."""
-    if not isinstance(models, ServedModels):
-        models = ServedModels.load(multitask=models)
-    router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])
+class ModelRoutes:
+    """The model routes' handlers over the served models, one method each; the helpers they
+    share (which model serves a role, generation and P(no error) under the service's busy
+    rule) beside them. :func:`make_model_router` puts each on its path."""
 
-    def need(role: str, path: str, why: str = "") -> Served:
-        served = models.get(role)
+    def __init__(self, models: ServedModels) -> None:
+        self.models = models
+
+    def need(self, role: str, path: str, why: str = "") -> Served:
+        served = self.models.get(role)
         if served is None:
             raise HTTPException(409, f"{path} needs {NEEDS[role]}{why}: start rhf serve with "
                                      f"{ROLE_FLAGS[role]}")
         return served
 
+    @staticmethod
     def busy(exc: ServiceBusy) -> HTTPException:
         return HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
-    def generate(served: Served, prompts: list[str], max_new_tokens: int) -> list[str]:
+    def generate(self, served: Served, prompts: list[str], max_new_tokens: int) -> list[str]:
         try:
             return [o[0] for o in served.model.generate(prompts, max_new_tokens=max_new_tokens)]
         except ServiceBusy as exc:
-            raise busy(exc) from exc
+            raise self.busy(exc) from exc
 
-    def p_no_error(served: Served, chains: list[tuple[str, str]]) -> list[float | None]:
+    def p_no_error(self, served: Served, chains: list[tuple[str, str]]) -> list[float | None]:
         """P(no error) over all 16 error labels per (question, chain), from the separate
         critic when one is served (``--critic-model``), else ``served``; None for a model
         that cannot score (a scripted test model without a score function)."""
-        scorer = models.get("critic") or served
+        scorer = self.models.get("critic") or served
         order = getattr(scorer.model, "chain_order", None)
         prompts = [error_types_prompt(q, c, order) for q, c in chains]
         try:
             return list(no_error_probabilities(scorer.model, prompts))
         except ServiceBusy as exc:
-            raise busy(exc) from exc
+            raise self.busy(exc) from exc
         except NotImplementedError:
             return [None] * len(prompts)
 
-    @router.post("/v1/answer", summary="Answer a question with an explained chain "
-                                       "(multitask model)")
-    def answer(req: AnswerRequest) -> dict[str, Any]:
-        served = need("multitask", "/v1/answer")
+    def answer(self, req: AnswerRequest) -> dict[str, Any]:
+        served = self.need("multitask", "/v1/answer")
         ex = question_of(req)
-        text = generate(served, [answer_prompt(ex.question)], req.max_new_tokens)[0]
+        text = self.generate(served, [answer_prompt(ex.question)], req.max_new_tokens)[0]
         ans, steps, parsed = parse_answer_chain(text, ex)
         return {"task": req.task, "answer": ans, "steps": steps, "parsed": parsed, "text": text,
                 "model_version": served.version}
 
-    @router.post("/v1/critique", summary="Error types and description of a chain "
-                                         "(multitask model)")
-    def critique(req: CritiqueRequest) -> dict[str, Any]:
-        served = need("multitask", "/v1/critique")
+    def critique(self, req: CritiqueRequest) -> dict[str, Any]:
+        served = self.need("multitask", "/v1/critique")
         order = getattr(served.model, "chain_order", None)  # the chain as the critic reads it
         types_prompt = error_types_prompt(req.question, req.chain, order)
-        types_text, description = generate(
+        types_text, description = self.generate(
             served, [types_prompt, description_prompt(req.question, req.chain, order)],
             req.max_new_tokens)
-        p_no = p_no_error(served, [(req.question, req.chain)])[0]
+        p_no = self.p_no_error(served, [(req.question, req.chain)])[0]
         return {"task": req.task, "error_types": parse_error_types_text(types_text),
                 "error_types_text": types_text, "description": description,
                 "p_no_error": None if p_no is None else round(p_no, 6),
                 "model_version": served.version}
 
-    @router.post("/v1/refine", summary="Refine a chain until no error is predicted "
-                                       "(refine model; first chain: base model)")
-    def refine(req: RefineRequest) -> dict[str, Any]:
-        served = need("refine", "/v1/refine")
-        base = None if req.chain is not None else need(
+    def refine(self, req: RefineRequest) -> dict[str, Any]:
+        served = self.need("refine", "/v1/refine")
+        base = None if req.chain is not None else self.need(
             "base", "/v1/refine", " to write the first chain (or send 'chain')")
         params = method_params_from(req.model_dump(), batch_size=None)
         query = question_of(req)
@@ -285,48 +282,47 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
                               base=base.model if base else None,
                               start_chains=[req.chain] if req.chain is not None else None)[0]
         except ServiceBusy as exc:
-            raise busy(exc) from exc
+            raise self.busy(exc) from exc
         return {"task": req.task, "answer": pred.answer, "text": pred.text, **pred.meta,
                 "start_model_version": base.version if base else None,
                 "model_version": served.version}
 
-    @router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers "
-                                     "(multitask model)")
-    def vote(req: VoteRequest) -> dict[str, Any]:
-        served = need("multitask", "/v1/vote")
+    def vote(self, req: VoteRequest) -> dict[str, Any]:
+        served = self.need("multitask", "/v1/vote")
         params = method_params_from(req.model_dump(), batch_size=None)
         query = question_of(req)
         try:
             pred = run_method("wsc", served.model, [query], params)[0]
         except ServiceBusy as exc:
-            raise busy(exc) from exc
+            raise self.busy(exc) from exc
         samples = [{"text": t, "answer": a, "critique": c, "weight": wt} for t, a, c, wt in zip(
             pred.meta["texts"], pred.meta["answers"], pred.meta["critiques"],
             pred.meta["weights"], strict=True)]
         return {"task": req.task, "answer": pred.answer, "samples": samples,
                 "model_version": served.version}
 
-    roles = {"model": "multitask", "base": "base", "refine": "refine"}
+    ROLES = {"model": "multitask", "base": "base", "refine": "refine"}
 
-    def method_route(name: str):
+    def method(self, name: str) -> Callable[[MethodRequest], dict[str, Any]]:
+        """The handler of ``POST /v1/methods/<name>``: the registered method on one question."""
         entry = METHOD_REGISTRY.get(name)
         path = entry.route
 
         def run(req: MethodRequest) -> dict[str, Any]:
-            served = need(roles[entry.model], path)
-            base = need("base", path, " to write the first chain (or send 'chain')") \
+            served = self.need(self.ROLES[entry.model], path)
+            base = self.need("base", path, " to write the first chain (or send 'chain')") \
                 if entry.needs_base and not req.chain else None
             ex = question_of(req)
             try:
                 params = method_params_from(req.model_dump(), batch_size=None)
-                critic = models.get("critic") or models.get("multitask") \
+                critic = self.models.get("critic") or self.models.get("multitask") \
                     if params.refine_rule == "threshold" else None
                 pred = run_method(name, served.model, [ex], params,
                                   base=base.model if base else None,
                                   start_chains=[req.chain] if req.chain else None,
                                   critic=critic.model if critic else None)[0]
             except ServiceBusy as exc:
-                raise busy(exc) from exc
+                raise self.busy(exc) from exc
             except ValueError as exc:
                 raise HTTPException(422, str(exc).splitlines()[0]) from exc
             return {"method": name, "task": ex.task, "answer": pred.answer, "text": pred.text,
@@ -334,21 +330,13 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
 
         return run
 
-    # One route per registered method, read from the registry when the app is built.
-    for entry in METHOD_REGISTRY:
-        router.post(entry.route, summary=entry.display_title, description=entry.describe(),
-                    name=f"method_{entry.name}")(method_route(entry.name))
+    def setup(self) -> dict[str, str]:
+        return {"model_version": self.need("multitask", "/setup").version}
 
-    @router.post("/setup", summary="Label Studio ML backend: connection check")
-    def setup() -> dict[str, str]:
-        return {"model_version": need("multitask", "/setup").version}
-
-    @router.post("/predict", summary="Label Studio ML backend: pre-filled error types and "
-                                     "first wrong step (multitask model)")
-    def predict(req: LSPredictRequest) -> dict[str, Any]:
+    def predict(self, req: LSPredictRequest) -> dict[str, Any]:
         from inference.ml_backend import TaskError, prediction, task_inputs
 
-        served = need("multitask", "/predict")
+        served = self.need("multitask", "/predict")
         try:
             inputs = [task_inputs(t, i, MAX_QUESTION_CHARS, MAX_CHAIN_CHARS)
                       for i, t in enumerate(req.tasks)]
@@ -358,14 +346,38 @@ def make_model_router(models: ServedModels | str | Any) -> APIRouter:
         # error was named (they locate the first wrong step).
         order = getattr(served.model, "chain_order", None)  # chains as the critic reads them
         prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
-        codes = [parse_error_types_text(t) for t in generate(served, prompts, CRITIQUE_TOKENS)]
-        p_no = p_no_error(served, [(q, c) for q, c, _ in inputs])
+        codes = [parse_error_types_text(t)
+                 for t in self.generate(served, prompts, CRITIQUE_TOKENS)]
+        p_no = self.p_no_error(served, [(q, c) for q, c, _ in inputs])
         flagged = [i for i, c in enumerate(codes) if c]
-        described = generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
-                                      for i in flagged], CRITIQUE_TOKENS)
+        described = self.generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
+                                           for i in flagged], CRITIQUE_TOKENS)
         descriptions: dict[int, str] = dict(zip(flagged, described, strict=True))
         results = [prediction(c, descriptions.get(i), inputs[i][2], served.version, p_no[i])
                    for i, c in enumerate(codes)]
         return {"results": results, "model_version": served.version}
 
+
+def make_model_router(models: ServedModels | str | Any) -> APIRouter:
+    """The model routes over ``models`` (a :class:`ServedModels`; a spec or a loaded model
+    is served as the multitask model alone): the fixed routes, one route per registered
+    method (read from the registry when the app is built), and Label Studio's ML backend."""
+    if not isinstance(models, ServedModels):
+        models = ServedModels.load(multitask=models)
+    routes = ModelRoutes(models)
+    router = APIRouter(dependencies=[Depends(require_token)], tags=["model"])
+    router.post("/v1/answer", summary="Answer a question with an explained chain "
+                                      "(multitask model)")(routes.answer)
+    router.post("/v1/critique", summary="Error types and description of a chain "
+                                        "(multitask model)")(routes.critique)
+    router.post("/v1/refine", summary="Refine a chain until no error is predicted "
+                                      "(refine model; first chain: base model)")(routes.refine)
+    router.post("/v1/vote", summary="Weighted self-consistency over n sampled answers "
+                                    "(multitask model)")(routes.vote)
+    for entry in METHOD_REGISTRY:
+        router.post(entry.route, summary=entry.display_title, description=entry.describe(),
+                    name=f"method_{entry.name}")(routes.method(entry.name))
+    router.post("/setup", summary="Label Studio ML backend: connection check")(routes.setup)
+    router.post("/predict", summary="Label Studio ML backend: pre-filled error types and "
+                                    "first wrong step (multitask model)")(routes.predict)
     return router
