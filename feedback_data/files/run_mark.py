@@ -65,9 +65,11 @@ def check_claim(folder: str | Path, kind: str, owns: Iterable[str], adopt: bool 
 
 
 def claim(folder: str | Path, kind: str, owns: Iterable[str], commit: str | None = None,
-          adopt: bool = False) -> dict[str, Any]:
+          adopt: bool = False, ahead: bool = False) -> dict[str, Any]:
     """Mark ``folder`` as written by ``kind`` owning ``owns`` (merged into an existing mark,
-    whose kind stays), after :func:`check_claim`; returns the mark."""
+    whose kind stays), after :func:`check_claim`; returns the mark. ``ahead``: a launcher
+    claims the folder for the command it starts there next, which takes the claim over
+    with :func:`take_over` instead of claiming again (one history entry, not two)."""
     folder = Path(folder)
     check_claim(folder, kind, owns, adopt)
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -77,9 +79,24 @@ def claim(folder: str | Path, kind: str, owns: Iterable[str], commit: str | None
                                           "commit": commit, "time": now}]
     mark["history"] = history[-20:]
     mark["owns"] = list(dict.fromkeys([*mark["owns"], *owns]))
+    if ahead:
+        mark["claimed_ahead"] = kind
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / MARK_NAME, mark)
     return mark
+
+
+def take_over(folder: str | Path, kind: str) -> bool:
+    """True, and the mark's ``claimed_ahead`` cleared, when a launcher claimed ``folder``
+    ahead for a ``kind`` command (:func:`claim` with ``ahead``): the command starting there
+    now is that one, and claims nothing again. False when no such claim is pending."""
+    folder = Path(folder)
+    mark = read_mark(folder)
+    if not mark or mark.get("claimed_ahead") != kind:
+        return False
+    del mark["claimed_ahead"]
+    write_json(folder / MARK_NAME, mark)
+    return True
 
 
 def foreign_entries(folder: str | Path, mark: dict[str, Any] | None = None) -> list[str]:

@@ -165,3 +165,20 @@ def test_eval_and_demo_will_not_overwrite_the_users_report(tmp_path, argv):
                         r"will not overwrite it; choose another output folder \(nothing was "
                         r"written\)", result.output.strip()), result.output
     assert snapshot(out) == before
+
+
+def test_a_claim_ahead_is_taken_over_once_by_the_command_it_was_made_for(tmp_path):
+    """A launcher (the demo) claims a folder for the training run it starts next; the run
+    takes the claim over instead of claiming again: one history entry, and a later run in
+    the same folder claims as usual."""
+    from feedback_data.files import run_mark
+
+    run_mark.claim(tmp_path, "rhf train", ["final", "stage_key.txt"], commit="c1", ahead=True)
+    assert run_mark.read_mark(tmp_path)["claimed_ahead"] == "rhf train"
+    assert not run_mark.take_over(tmp_path, "rhf eval")  # made for another kind: no
+    assert run_mark.take_over(tmp_path, "rhf train")
+    mark = run_mark.read_mark(tmp_path)
+    assert "claimed_ahead" not in mark and len(mark["history"]) == 1
+    assert mark["owns"] == ["final", "stage_key.txt"]
+    assert not run_mark.take_over(tmp_path, "rhf train")  # once only
+    assert not run_mark.take_over(tmp_path / "elsewhere", "rhf train")  # no mark at all

@@ -35,7 +35,7 @@ import yaml
 
 from feedback_data.files.disk_full import DiskFull, disk_full, is_disk_full
 from feedback_data.files.io import NotUtf8, read_utf8, write_bytes, write_text
-from feedback_data.files.run_mark import NotOurFolder, check_claim, claim, clear
+from feedback_data.files.run_mark import NotOurFolder, check_claim, claim, clear, take_over
 from feedback_data.files.write_lock import OutputLocked, acquire, folder_lock, release
 from training.run.checkpoint import (
     CheckpointError,
@@ -59,8 +59,6 @@ KIND = "rhf train"
 OWNS = ("config.yaml", "run.json", "metrics.jsonl", "checkpoints", "final", "tensorboard",
         ".tmp-final", ".old-final", "best", ".tmp-best", ".old-best", "trackers.json",
         "wandb")
-# Folders claimed by claim_run_dir for the run this process starts there next.
-_CLAIMED_AHEAD: set[Path] = set()
 
 
 def clear_run_dir(run_dir: Path, also: Sequence[str] = (), legacy: bool = False) -> list[str]:
@@ -78,8 +76,7 @@ def claim_run_dir(run_dir: Path, also: Sequence[str] = (), commit: str | None = 
     launcher's files there), before the launcher starts the run: that run's
     :func:`prepare_run_dir` does not claim it again. ``adopt``: as in
     :func:`~feedback_data.files.run_mark.claim`."""
-    claim(run_dir, KIND, [*OWNS, *also], commit=commit, adopt=adopt)
-    _CLAIMED_AHEAD.add(Path(run_dir).resolve())
+    claim(run_dir, KIND, [*OWNS, *also], commit=commit, adopt=adopt, ahead=True)
 
 
 def is_main_rank() -> bool:
@@ -247,9 +244,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, config_yaml: str, run_info: dic
                         previous[key] = run_info[key]
                 run_info = previous
         try:
-            if Path(run_dir).resolve() in _CLAIMED_AHEAD:
-                _CLAIMED_AHEAD.discard(Path(run_dir).resolve())  # its launcher claimed it
-            else:
+            if not take_over(run_dir, KIND):  # else its launcher claimed it (claim_run_dir)
                 claim(run_dir, KIND, OWNS, commit=run_info.get("git_commit"), adopt=adopt)
             write_run_files(run_dir, config_yaml, run_info)
         except OSError as exc:
