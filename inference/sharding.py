@@ -14,6 +14,7 @@ gather, or on the launcher's SIGTERM, with :class:`LaunchAborted`, one line the 
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -74,6 +75,13 @@ def launched_world() -> int:
         return 1
 
 
+def _leave_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def current() -> DataParallel:
     """This process's :class:`DataParallel`; under a launch of several processes, joins the
     process group (gloo: only Python objects are gathered) once and makes the launcher's
@@ -89,6 +97,10 @@ def current() -> DataParallel:
 
     if not dist.is_initialized():
         dist.init_process_group("gloo")
+        # Leave the group before the interpreter exits: a gloo group still up at exit can
+        # abort the process ("terminate called without an active exception", SIGABRT)
+        # after its work is done, and the launcher then reports the whole launch failed.
+        atexit.register(_leave_group)
     dp = DataParallel(rank=dist.get_rank(), world=dist.get_world_size(),
                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
