@@ -3,10 +3,11 @@
 folder, resume, logs), the steps (:class:`RecipeRun`: train step, evaluate, save), the end
 (:mod:`training.recipe.final`).
 
-A recipe (training/recipe/multitask.py, training/recipe/refine.py) is an :class:`Objective`
-(:mod:`training.recipe.setup`): its name, how feedback records become pairs, and the terms its
-collator indexes. Everything else (batches by token budget, precision, the numerics guard,
-checkpoints, resume, logging) lives here once.
+An objective's registry entry bound to one config (:class:`BoundObjective`,
+:mod:`training.recipe.setup`, made by :mod:`training.recipe.run_objective`) brings its name,
+how feedback records become pairs, and the terms its collator indexes. Everything else
+(batches by token budget, precision, the numerics guard, checkpoints, resume, logging) lives
+here once.
 
 The step stays on the device: loss sums and token counts are tensors read only at log time.
 
@@ -46,8 +47,8 @@ from training.recipe.final import save_final, write_readings
 from training.recipe.loss import step_tokens, token_loss_sum
 from training.recipe.numerics_guard import NonFiniteError, NumericsGuard
 from training.recipe.setup import (
+    BoundObjective,
     DataSetup,
-    Objective,
     check_settings,
     describe_run,
     setup_accelerator,
@@ -71,7 +72,7 @@ from training.run.world import run_world
 CRITIC_DIR = "critic"
 
 
-def train(cfg: RecipeConfig, objective: Objective) -> Path:
+def train(cfg: RecipeConfig, objective: BoundObjective) -> Path:
     """Run ``objective`` as configured; returns the ``final/`` folder.
 
     The run holds its folder throughout (:func:`training.run.run_folder.guard_run`: one writer,
@@ -82,7 +83,7 @@ def train(cfg: RecipeConfig, objective: Objective) -> Path:
         return _train(cfg, objective, stop)
 
 
-def _train(cfg: RecipeConfig, objective: Objective, stop: StopSignals) -> Path:
+def _train(cfg: RecipeConfig, objective: BoundObjective, stop: StopSignals) -> Path:
     """The recipe: set up, prepare the run folder, resume, run the steps, save."""
     check_settings(cfg)
     if cfg.objective != objective.name:

@@ -20,7 +20,7 @@ from training.recipe.objectives import OBJECTIVE_REGISTRY, Objective
 from training.run.config import RecipeConfig
 
 
-def loop_objective(entry: Objective, cfg: RecipeConfig) -> loop.Objective:
+def loop_objective(entry: Objective, cfg: RecipeConfig) -> loop.BoundObjective:
     """What the loop needs of ``entry``, bound to ``cfg`` (the pairs builders fill one
     ``counts`` dict, which run.json keeps)."""
     counts: dict[str, Any] = {}
@@ -32,7 +32,7 @@ def loop_objective(entry: Objective, cfg: RecipeConfig) -> loop.Objective:
         return entry.held_out_pairs(cfg, items)
 
     val_extra = entry.val_extra
-    return loop.Objective(
+    return loop.BoundObjective(
         name=entry.name, train_pairs=train_pairs, eval_pairs=eval_pairs, terms=entry.terms,
         validate=entry.validate, counts=counts, validates_answers=entry.validates_answers,
         reads_critic=entry.reads_critic,

@@ -1,5 +1,5 @@
-"""The training loop's setup from what a recipe brings (:class:`Objective`), in the order it
-runs: the accelerator, the data (feedback -> pairs -> tokens -> batches), the model, the
+"""The training loop's setup from what an objective brings (:class:`BoundObjective`), in the
+order it runs: the accelerator, the data (feedback -> pairs -> tokens -> batches), the model, the
 optimizer, the validator, the scheduler, and the run's description (run.json).
 
 The order is the run's: the data is built before the seed is set, the model after it, and
@@ -48,8 +48,9 @@ PairsFnItems = Callable[[Sequence[FeedbackItem]], list[FeedbackItem]]
 
 
 @dataclass(frozen=True)
-class Objective:
-    """What a recipe brings to the loop."""
+class BoundObjective:
+    """An objective's registry entry (training.recipe.objectives) bound to one config: what
+    the loop runs."""
 
     name: str
     train_pairs: PairsFn  # feedback records -> training pairs
@@ -149,7 +150,7 @@ class DataSetup:
     eval_loader: DataLoader | None
 
 
-def setup_data(cfg: RecipeConfig, objective: Objective, accelerator: Any,
+def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
                say: Callable[[str], None]) -> DataSetup:
     """Feedback -> pairs -> tokens -> length-grouped batches (and the held-out batches)."""
     t = cfg.train
@@ -207,7 +208,7 @@ def setup_optimizer(cfg: RecipeConfig, model: torch.nn.Module, accelerator: Any,
     return optimizer, total_steps(cfg.train, sampler.epoch_length(0), accelerator.num_processes)
 
 
-def setup_validator(cfg: RecipeConfig, objective: Objective, data: TrainingData,
+def setup_validator(cfg: RecipeConfig, objective: BoundObjective, data: TrainingData,
                     accelerator: Any) -> Validator | None:
     """The validation questions and held-out records' scorer (None without any); their
     counts join ``data.counts``."""
