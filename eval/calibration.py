@@ -85,15 +85,13 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     if icl:
         prompts = [detection_prompt(i.example.question, i.chain.text, shots) for i in scored]
     else:
-        order = getattr(model, "chain_order", None)  # the chains as the critic was trained
-        prompts = [error_types_prompt(i.example.question, i.chain.text, order)
-                   for i in scored]
+        prompts = critic_prompts(model, scored)
     outs = model.generate(prompts, max_new_tokens=CRITIQUE_TOKENS, batch_size=batch_size,
                           desc="calibration" + (" (icl)" if icl else ""))
     predicted = [read_label(o[0]) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
     rows = model.score_choices(prompts, list(LABELS), batch_size=batch_size)
-    probs = [no_error_probability(row) for row in rows]
+    probs = [no_error_probability(row) for row in rows]  # as critic_probabilities reads them
     entry = detection_scores(probs, gold, [i.feedback.id for i in scored], predicted=predicted,
                              generated=[o[0] for o in outs], bins=bins, bootstrap=bootstrap,
                              bootstrap_seed=bootstrap_seed)
@@ -106,6 +104,22 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
         out["_content_free_logps"] = model.score_choices(cf_prompts, list(LABELS),
                                                          batch_size=batch_size)
     return out
+
+
+def critic_prompts(model: Scorer, items: list[FeedbackItem]) -> list[str]:
+    """The error-types prompt of each record, its chain in the order the critic was trained
+    on."""
+    order = getattr(model, "chain_order", None)
+    return [error_types_prompt(i.example.question, i.chain.text, order) for i in items]
+
+
+def critic_probabilities(model: Scorer, items: list[FeedbackItem],
+                         batch_size: int | None = None) -> list[float]:
+    """The fine-tuned critic's P(no error) for each record, exactly as :func:`calibrate`
+    reads it (no label generated)."""
+    rows = model.score_choices(critic_prompts(model, items), list(LABELS),
+                               batch_size=batch_size)
+    return [no_error_probability(row) for row in rows]
 
 
 def detection_scores(probs: list[float], gold: list[bool], ids: list[str], *,

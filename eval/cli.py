@@ -150,3 +150,38 @@ def _is_rhf_report(out: Path) -> bool:
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(report, dict) and {"runs", "accuracy", "statistics"} <= set(report)
+
+
+@app.command("fit-critic")
+def fit_critic_command(
+    checkpoint: Annotated[Path, typer.Argument(
+        help="A trained critic's folder (RUN/final or RUN/critic): its critic_validation.json "
+             "holds the validation records; the combiner is stored in its critic.json.")],
+    verifier: Annotated[str, typer.Option(
+        help="The answering model that verifies: it writes its own 0-shot CoT chains for each "
+             "validation question (e.g. the base the critic was trained from).")],
+    samples: Annotated[int, typer.Option(
+        help="Sampled verifier chains per question, beside the greedy one (0: greedy "
+             "alone, the choice on validation).")] = 0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
+    device: Device = "auto",
+) -> None:
+    """Fit the critic's combiner on its validation records: the learned P(no error), the
+    verification of the chain's claims against the verifier's own chains, and the verifier's
+    answer agreement, in one logistic regression per task (eval/critic_combiner.py). `rhf eval`
+    then scores Table 2 with it, beside each signal alone."""
+    from eval.critic_combiner import VerifierSettings, fit_combiner
+    from inference.backends import Backend, ModelLoadError
+
+    try:
+        critic = Backend.load(checkpoint, batch_size=batch_size, device=device)
+        answerer = Backend.load(verifier, batch_size=batch_size, device=device)
+        settings = VerifierSettings(verifier, samples, temperature, seed)
+        fit_combiner(checkpoint, critic, answerer, settings, batch_size,
+                     log=lambda m: typer.echo(m, err=True))
+    except (FileNotFoundError, ValueError, ModelLoadError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"combiner stored in {checkpoint / 'critic.json'}")

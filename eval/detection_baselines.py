@@ -23,10 +23,10 @@ Everything here is a pure function of plain values (the runner loads models and 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from feedback_data.text.claims import sports_named
 from feedback_data.text.critic_labels import label_probabilities
 
 # Table 2's baselines, in the order they are shown; ``sports_rules`` runs on Sports only.
@@ -84,39 +84,6 @@ def content_free_calibrate(logps: Sequence[float], p_cf: Sequence[float],
         raise ValueError(f"{len(logps)} label scores but {len(p_cf)} content-free probabilities")
     shifted = [lp - math.log(max(c, 1e-300)) for lp, c in zip(logps, p_cf, strict=True)]
     return label_probabilities(shifted)[index]
-
-
-# How chains name a sport; "football" alone is read as either American football or soccer
-# (the paper's chains call soccer players "footballers" and say "football" for both).
-_SPORT_WORDS: dict[str, tuple[str, ...]] = {
-    "soccer": ("soccer", "footballer", "premier league", "la liga", "mls"),
-    "football": ("american football", "nfl", "quarterback"),
-    "basketball": ("basketball", "nba"),
-    "baseball": ("baseball", "mlb"),
-    "hockey": ("hockey", "nhl"),
-}
-_AMBIGUOUS = {"football": ("football", "soccer")}
-
-
-def sports_named(text: str) -> list[tuple[int, tuple[str, ...]]]:
-    """Every sport named in ``text``: (position, the vocab sports it may mean), in order.
-
-    >>> sports_named("He is a footballer. Dunks are basketball.")
-    [(8, ('soccer',)), (30, ('basketball',))]
-    """
-    lowered = text.lower()
-    found: list[tuple[int, int, tuple[str, ...]]] = []
-    taken: list[tuple[int, int]] = []
-    words = [(w, (sport,)) for sport, ws in _SPORT_WORDS.items() for w in ws]
-    words += [(w, sports) for w, sports in _AMBIGUOUS.items()]
-    for word, sports in sorted(words, key=lambda x: -len(x[0])):  # longest names first
-        for m in re.finditer(r"\b" + re.escape(word), lowered):
-            span = (m.start(), m.end())
-            if any(s < span[1] and span[0] < e for s, e in taken):
-                continue
-            taken.append(span)
-            found.append((m.start(), m.end(), sports))
-    return [(start, sports) for start, _, sports in sorted(found)]
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,19 @@ TASK_NAMES = {"strategyqa": "StrategyQA", "sports_understanding": "Sports Unders
 CALIBRATION_NAMES = {"icl": "ICL baseline (base model, 4-shot)",
                      "finetuned": "Multitask fine-tuned",
                      "sports_icl": "ICL baseline (base model, 4-shot)",
-                     "sports_finetuned": "Multitask fine-tuned"}
+                     "sports_finetuned": "Multitask fine-tuned",
+                     "combined": "The critic: fine-tuned + verification + agreement, combined",
+                     "sports_combined": "The critic: fine-tuned + verification + agreement, "
+                                        "combined"}
 # Table 2's baselines (eval.detection_baselines), by name.
 BASELINE_NAMES = {"prior": "Baseline: the prior (constant training 'no error' share)",
                   "agreement": "Baseline: self-consistency agreement (training-free)",
                   "icl_cf": "Baseline: ICL, content-free calibrated",
-                  "sports_rules": "Baseline: vocab.json rule checker (ceiling)"}
+                  "sports_rules": "Baseline: vocab.json rule checker (ceiling)",
+                  "verification": "Signal alone: verification against the verifier's chains "
+                                  "(training-free)",
+                  "verifier_agreement": "Signal alone: the verifier's answer agreement "
+                                        "(training-free)"}
 # Which detection set each calibration row scores.
 DETECTION_SET_NAMES = {"strategyqa": "StrategyQA, the paper's 173 calibration records",
                        "sports_understanding": "Sports, 20% of the paper's feedback held out "

@@ -188,7 +188,10 @@ def table2_markdown(report: dict[str, Any]) -> list[str]:
                   "answering model that agree with the chain's answer; the ICL baseline "
                   "after content-free calibration (Zhao et al., 2021); and, on Sports, a "
                   "rule checker over vocab.json, the ceiling for a critic that knows the "
-                  "base's facts. Critic − row: the fine-tuned critic's AUROC minus the row's, "
+                  "base's facts. Rows marked Signal alone are the combined critic's "
+                  "training-free inputs (eval/critic_combiner.py). Critic − row: the critic's "
+                  "AUROC (the combined critic where there is one, else the fine-tuned) minus "
+                  "the row's, "
                   "with a paired percentile bootstrap 95% CI over the records (the same "
                   "resamples for both) and its two-sided p-value.", ""]
     lines += ["| Detection set | Model | n | Accuracy (%) [95% CI] | Majority (%) "
@@ -221,7 +224,8 @@ def table2_markdown(report: dict[str, Any]) -> list[str]:
             prefix = "sports_" if key.startswith("sports_") else ""
             name = BASELINE_NAMES.get(row.get("baseline", ""), CALIBRATION_NAMES.get(key, key))
             task = TASK_NAMES.get(row.get("task", "strategyqa"), row.get("task"))
-            critic = report["calibration"].get(f"{prefix}finetuned", {})
+            critic = report["calibration"].get(f"{prefix}combined") or \
+                report["calibration"].get(f"{prefix}finetuned", {})
             verdicts.append(f"- {task}, {name.removeprefix('Baseline: ')} (AUROC "
                             f"{_num(row.get('auroc'))}): the critic (AUROC "
                             f"{_num(critic.get('auroc'))}) {verdict}.")

@@ -230,9 +230,12 @@ def run_calibration(config: EvalConfig, models: Models, timed: Timings, log
             task=shots_from, content_free="icl_cf" in config.detection_baselines, **boot)
         add_selective(calibration[f"{prefix}finetuned"], records)
         add_selective(calibration[f"{prefix}icl"], records)
+        signals = timed("critic combiner", run_combiner, config, models, records, task,
+                        prefix, calibration, log)
         if config.detection_baselines:
             baselines.update(timed("detection baselines", run_detection_baselines, config,
                                    models, records, task, prefix, calibration, log))
+        baselines.update(signals)
         calibration[f"{prefix}icl"].pop("_label_logps", None)
         calibration[f"{prefix}icl"].pop("_content_free_logps", None)
     for stem, group in (("calibration", calibration), ("detection_baseline", baselines)):
@@ -482,6 +485,66 @@ def _sports_rules_baseline(records: list) -> tuple[list[float], dict[str, Any]]:
                "ceiling for a critic that knows the base's facts"}
 
 
+def critic_scores(calibration: dict[str, Any], prefix: str) -> list[float]:
+    """The critic's P(no error) on a detection set: the combined critic when its checkpoint
+    holds a combiner (``{prefix}combined``), else the fine-tuned critic's."""
+    key = f"{prefix}combined" if f"{prefix}combined" in calibration else f"{prefix}finetuned"
+    return [r["p_no_error"] for r in calibration[key]["records"]]
+
+
+def run_combiner(config: EvalConfig, models: Models, records: list, task: str, prefix: str,
+                 calibration: dict[str, Any], log) -> dict[str, Any]:
+    """With a combiner in the critic's ``critic.json`` (``rhf eval fit-critic``): the
+    combined critic as ``{prefix}combined`` in ``calibration``, the learned critic's row
+    compared with it, and each training-free signal alone (verification, the verifier's
+    answer agreement) returned as Table 2 rows. Nothing without a combiner for ``task``."""
+    from eval.calibration import detection_scores
+    from eval.critic_combiner import (
+        VerifierSettings,
+        combined_probabilities,
+        feature_row,
+        load_combiner,
+        signals,
+        verifier_chains,
+    )
+    from eval.selective import add_selective
+    from eval.stats import paired_bootstrap_auroc_diff
+
+    critic_model = models.get(config.critic)
+    combiner = load_combiner(critic_model.info.get("path") or config.critic)
+    if not combiner or task not in combiner.get("tasks", {}):
+        return {}
+    settings = VerifierSettings(**combiner["verifier"])
+    log(f"[eval] detection ({task}): the combined critic, verifier {settings.model}")
+    learned_entry = calibration[f"{prefix}finetuned"]
+    learned = [r["p_no_error"] for r in learned_entry["records"]]
+    chains = verifier_chains(models.get(settings.model), records, settings,
+                             config.params.batch_size)
+    sig = signals(records, chains)
+    probs = combined_probabilities(combiner, task, [feature_row(p, v, a) for p, (v, a)
+                                                    in zip(learned, sig, strict=True)])
+    gold = [not i.feedback.error_types for i in records]
+    ids = [i.feedback.id for i in records]
+    boot = {"bootstrap": config.bootstrap, "bootstrap_seed": config.bootstrap_seed}
+    model = combiner["tasks"][task]
+    entry = {"model": f"{config.critic} + verifier {settings.model}", "mode": "combined",
+             "n": len(records), "task": task, "features": combiner["features"],
+             "weights": model["weights"], "validation_auroc": model["validation_auroc"],
+             **detection_scores(probs, gold, ids, **boot)}
+    calibration[f"{prefix}combined"] = add_selective(entry, records)
+    learned_entry["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+        probs, learned, gold, config.bootstrap, config.bootstrap_seed)
+    out: dict[str, Any] = {}
+    for k, name in enumerate(("verification", "verifier_agreement")):
+        alone = [s[k] for s in sig]
+        row = {"baseline": name, "task": task, "n": len(records), "model": settings.model,
+               **detection_scores(alone, gold, ids, **boot)}
+        row["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
+            probs, alone, gold, config.bootstrap, config.bootstrap_seed)
+        out[prefix + name] = add_selective(row, records)
+    return out
+
+
 def run_detection_baselines(config: EvalConfig, models: Models, records: list, task: str,
                             prefix: str, calibration: dict[str, Any], log
                             ) -> dict[str, Any]:
@@ -509,7 +572,7 @@ def run_detection_baselines(config: EvalConfig, models: Models, records: list, t
             scores[name] = _icl_cf_baseline(config, calibration[f"{prefix}icl"])
         elif name == "sports_rules" and task == "sports_understanding":
             scores[name] = _sports_rules_baseline(records)
-    critic = [r["p_no_error"] for r in calibration[f"{prefix}finetuned"]["records"]]
+    critic = critic_scores(calibration, prefix)
     out: dict[str, Any] = {}
     for name, (probs, meta) in scores.items():
         entry = {"baseline": name, "task": task, "n": len(records), **meta,

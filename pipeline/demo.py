@@ -50,6 +50,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "train-multitask": ("training.recipe.multitask",),
     "train-refine": ("training.recipe.refine",),
     "train-critic": ("training.recipe.critic",),  # with DemoConfig.separate_critic
+    "fit-critic": ("eval.critic_combiner", "feedback_data.text.claims"),
     "eval": ("eval.runner", "eval.report", "eval.plots"),
 }
 STAGE_AFTER: dict[str, tuple[str, ...]] = {
@@ -59,7 +60,8 @@ STAGE_AFTER: dict[str, tuple[str, ...]] = {
     "train-multitask": ("data", "base"),  # + annotation when it runs
     "train-refine": ("data", "base"),
     "train-critic": ("data", "base"),
-    "eval": ("data", "base", "chains", "train-multitask", "train-refine"),  # + train-critic
+    "fit-critic": ("train-multitask",),  # + train-critic
+    "eval": ("data", "base", "chains", "train-multitask", "train-refine", "fit-critic"),
 }
 
 
@@ -81,6 +83,11 @@ class DemoConfig:
     # labels, Table 2's fine-tuned rows, selective prediction) instead of the multitask model.
     separate_critic: bool = False
     critic_config: Path | None = None
+    # The critic every Table 2 row is compared with: its learned P(no error), verification
+    # against the base's own chains and the base's answer agreement, combined by a logistic
+    # regression fitted on the critic's validation records (eval/critic_combiner.py).
+    combine_critic: bool = True
+    verifier_samples: int = 0
     train_overrides: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
     limit: int | None = None  # dev examples per task (None: all)
@@ -215,6 +222,7 @@ def _run_stages(cfg: DemoConfig, out: Path, log: Callable[[str], None]) -> dict[
                         code=STAGE_CODE["chains"], after=STAGE_AFTER["chains"])
     extra = _annotation_stage(stages, cfg, base, chains, out, log)
     trained = _training_stages(stages, cfg, base, extra, out)
+    _fit_critic_stage(stages, cfg, base, trained, log)
     _eval_stage(stages, cfg, base, chains, trained, out, log)
     total = time.perf_counter() - started
     write_json(out / "demo_timings.json", {"stages": stages.times, "total_seconds": total})
@@ -302,6 +310,34 @@ def _training_stages(stages: Stages, cfg: DemoConfig, base: str, extra: list[str
     return trained
 
 
+def _fit_critic_stage(stages: Stages, cfg: DemoConfig, base: str, trained: dict[str, str],
+                      log: Callable[[str], None]) -> None:
+    """The critic's combiner (``rhf eval fit-critic``), fitted on its validation records with
+    the base as the verifier and stored in its ``critic.json``."""
+    if not cfg.combine_critic:
+        return
+    from eval.critic_combiner import VALIDATION_FILE, VerifierSettings, fit_combiner
+    from inference.backends import Backend
+
+    critic = trained.get("critic") or trained["multitask"]
+    if not (Path(critic) / VALIDATION_FILE).is_file():
+        log(f"[critic] {critic} has no validation records ({VALIDATION_FILE}; its run did "
+            "not validate): no combiner, Table 2 shows the learned critic alone")
+        return
+    settings = VerifierSettings(base, samples=cfg.verifier_samples)
+
+    def fit() -> dict[str, Any]:
+        load = {"batch_size": cfg.batch_size, "device": cfg.device, "dtype": cfg.dtype}
+        combiner = fit_combiner(critic, Backend.load(critic, **load),
+                                Backend.load(base, **load), settings, cfg.batch_size, log)
+        return {"critic": critic, "tasks": sorted(combiner["tasks"])}
+
+    stages.run("fit-critic", {"critic": critic, "verifier": asdict(settings)}, fit,
+               code=STAGE_CODE["fit-critic"],
+               after=(*STAGE_AFTER["fit-critic"], *(("train-critic",) if cfg.separate_critic
+                                                     else ())))
+
+
 def _eval_stage(stages: Stages, cfg: DemoConfig, base: str, chains: dict[str, Any],
                 trained: dict[str, str], out: Path, log: Callable[[str], None]) -> None:
     """Every method evaluated on both dev sets, with calibration; writes the report."""
@@ -370,6 +406,7 @@ def apply_quick(cfg: DemoConfig) -> DemoConfig:
     cfg.n = 2
     cfg.rounds = 2
     cfg.max_new_tokens = 16
+    cfg.combine_critic = False  # the quick trainings do not validate: nothing to fit on
     cfg.train_overrides = {"train.max_steps": 2, "data.max_records": 64,
                            "train.save_every": 0, "train.eval_every": 0,
                            "train.validate": False, "train.select_by": "", "train.patience": 0,

@@ -157,9 +157,10 @@ def test_a_changed_stage_reruns_every_later_stage(tmp_path):
 
 def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_path):
     """Stage keys include the code each stage runs (the demo's own declarations, on a copy
-    of the source tree): editing inference/methods.py re-runs the evaluation only; editing
-    the training loop re-runs both trainings and the evaluation after them. A reused stage
-    says from which commit its result comes; a re-run says which files changed."""
+    of the source tree): editing inference/methods.py re-runs the critic's fit and the
+    evaluation only; editing the training loop re-runs both trainings and what follows them.
+    A reused stage says from which commit its result comes; a re-run says which files
+    changed."""
     import shutil
 
     from pipeline.demo import STAGE_AFTER, STAGE_CODE
@@ -177,14 +178,16 @@ def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_
         ran.clear()
         stages = Stages(tmp_path / "out", fresh=False, log=logs.append, root=src,
                         glue=("pipeline.demo",))
-        for name in ("data", "base", "chains", "train-multitask", "train-refine", "eval"):
+        for name in ("data", "base", "chains", "train-multitask", "train-refine", "fit-critic",
+                     "eval"):
             shipped_base = name == "base"  # as the demo runs it: no code, no stage before
             stages.run(name, {"name": name}, lambda n=name: ran.append(n) or {"name": n},
                        code=() if shipped_base else STAGE_CODE[name],
                        after=() if shipped_base else STAGE_AFTER.get(name))
         return list(ran)
 
-    everything = ["data", "base", "chains", "train-multitask", "train-refine", "eval"]
+    everything = ["data", "base", "chains", "train-multitask", "train-refine", "fit-critic",
+                  "eval"]
     assert run_all() == everything
     logs.clear()
     assert run_all() == []
@@ -193,12 +196,14 @@ def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_
     methods = src / "inference" / "methods.py"
     methods.write_text(methods.read_text() + "\n# a change to a method\n")
     logs.clear()
-    assert run_all() == ["eval"]
+    # the critic's fit reads chains through eval.calibration, which imports the methods
+    assert run_all() == ["fit-critic", "eval"]
     assert any(re.fullmatch(r"== eval \.\.\. \(its code changed since commit \S+: "
                             r"inference/methods\.py\)", line) for line in logs), logs
     loop = src / "training" / "recipe" / "loop.py"
     loop.write_text(loop.read_text() + "\n# a change to the training loop\n")
-    assert run_all() == ["train-multitask", "train-refine", "eval"]
+    assert run_all() == ["train-multitask", "train-refine", "fit-critic", "eval"]
     demo = src / "pipeline" / "demo.py"
     demo.write_text(demo.read_text() + "\n# the demo's glue\n")
-    assert run_all() == ["data", "chains", "train-multitask", "train-refine", "eval"]
+    assert run_all() == ["data", "chains", "train-multitask", "train-refine", "fit-critic",
+                         "eval"]

@@ -30,7 +30,7 @@ BUILTIN_TASKS: tuple[TaskSpec, ...] = (
              answer_format=YES_NO, shots=ShotsSpec("data"),
              display_name="Sports Understanding",
              description="BIG-bench Sports Understanding (plausible: yes/no), with the "
-                         "paper's feedback", builtin=True),
+                         "paper's feedback", builtin=True, claims="sport_slots"),
 )
 for _spec in BUILTIN_TASKS:
     TASKS.register(_spec.name, _spec)

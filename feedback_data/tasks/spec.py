@@ -19,6 +19,8 @@
                                          # layout), {from: data} (train questions with an
                                          # explanation) or {from: none}
     dev_fraction: 0.5                    # share of the questions held out as the dev set
+    claims: content_words                # how the critic's verification compares two
+                                         # chains' claims (feedback_data/text/claims.py)
 
 An unknown key, a missing loader or a bad value is one :class:`SpecError` naming the file and
 the field; that the data fits the answer type is checked when it is read (loaders).
@@ -43,6 +45,7 @@ from feedback_data.tasks.formats import (
     read_json,
 )
 from feedback_data.text.answers import NORMALIZERS, YES_NO, AnswerFormat
+from feedback_data.text.claims import CLAIM_READERS, DEFAULT_CLAIM_READER
 
 LOADER_KINDS = ("bigbench", "bigbench_file", "bbh", "jsonl", "hf")
 SHOT_SOURCES = ("data", "file", "prompt", "none")
@@ -51,7 +54,7 @@ DEFAULT_FIELDS = {"bigbench": {"question": "input"}, "bigbench_file": {"question
                   "bbh": {"question": "input", "answer": "target", "options": "options"},
                   "jsonl": {f: f for f in FIELD_NAMES}, "hf": {f: f for f in FIELD_NAMES}}
 TOP_KEYS = ("name", "display_name", "description", "loader", "fields", "question", "answer",
-            "shots", "dev_fraction")
+            "shots", "dev_fraction", "claims")
 LOADER_KEYS = (*LOADER_KINDS, "split")
 ANSWER_KEYS = ("type", "normalizer", "shuffle_options", "pattern")
 SHOTS_KEYS = ("from", "file", "prompt")
@@ -98,6 +101,8 @@ class TaskSpec:
     description: str = ""
     path: Path | None = None
     builtin: bool = False
+    # How the critic's verification reads a chain's claims (feedback_data/text/claims.py).
+    claims: str = DEFAULT_CLAIM_READER
 
     @property
     def title(self) -> str:
@@ -214,12 +219,16 @@ def parse_spec(raw: Any, path: Path | None = None) -> TaskSpec:
     for key in ("display_name", "description"):
         if key in top and not isinstance(top[key], str):
             raise SpecError(f"{where}: field '{key}': expected a string")
+    claims = top.get("claims", DEFAULT_CLAIM_READER)
+    if claims not in CLAIM_READERS:
+        raise SpecError(f"{where}: field 'claims': {claims!r} is not a claim reader (known: "
+                        f"{', '.join(CLAIM_READERS)})")
     return TaskSpec(name=name, loader=LoaderSpec(kind, source, split), answer_format=fmt,
                     shuffle_options=shuffle, question=template,
                     fields=tuple(sorted(fields.items())), shots=shots,
                     dev_fraction=float(dev_fraction),
                     display_name=top.get("display_name", ""),
-                    description=top.get("description", ""), path=path)
+                    description=top.get("description", ""), path=path, claims=claims)
 
 
 def _shots(value: Any, where: str, base: Path | None) -> ShotsSpec:

@@ -65,7 +65,9 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
     write_reading(folder, reading, info)
     write_text(folder / "critic_validation.json", json.dumps(
         {"first_ids": validator.first_ids, "no_error": gold, "real": len(validator.items),
-         "tasks": [i.example.task for i in validator.critic_items], "rows": rows}) + "\n")
+         "tasks": [i.example.task for i in validator.critic_items], "rows": rows,
+         # the real held-out records, whole: what a combiner is fitted on (rhf eval fit-critic)
+         "items": [i.model_dump(mode="json") for i in validator.items]}) + "\n")
     if (folder / ckpt.MANIFEST_FILE).is_file():  # checkable: `rhf train verify`
         for rel in ("critic.json", "critic_validation.json"):
             ckpt.update_manifest(folder, rel)

@@ -1,0 +1,245 @@
+"""The combined critic: the logistic regression worked by hand, the fit stored with the
+checkpoint, and Table 2's rows computed from the same signals."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from eval.critic_combiner import (
+    COMBINER_KEY,
+    FEATURES,
+    VerifierSettings,
+    combined_probabilities,
+    cross_fitted,
+    feature_row,
+    fit_combiner,
+    fit_logistic,
+    load_combiner,
+    predict_logistic,
+    validation_items,
+)
+from feedback_data.text.claims import sport_slot_score
+from inference.toy_models import ScriptedGenerator
+
+TASK = "sports_understanding"
+
+
+def test_fit_logistic_unpenalised_recovers_the_empirical_rates() -> None:
+    # Two distinct x values: the unpenalised fit is saturated, so P(y | x) is the share of
+    # positives at each x: 1/2 at x = 0, 2/3 at x = 1.
+    m = fit_logistic([[0.0], [0.0], [1.0], [1.0], [1.0]], [False, True, False, True, True],
+                     l2=0.0)
+    assert predict_logistic(m, [0.0]) == pytest.approx(0.5, abs=1e-6)
+    assert predict_logistic(m, [1.0]) == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_fit_logistic_constant_feature_gets_no_weight_and_the_base_rate() -> None:
+    m = fit_logistic([[1.0, 3.0], [1.0, 3.0], [1.0, 3.0], [1.0, 3.0]],
+                     [True, False, False, False])
+    assert m["weights"] == [0.0, 0.0]
+    assert predict_logistic(m, [7.0, -2.0]) == pytest.approx(0.25, abs=1e-6)
+
+
+def test_fit_logistic_penalty_shrinks_towards_the_base_rate() -> None:
+    rows, labels = [[0.0], [0.0], [1.0], [1.0], [1.0]], [False, True, False, True, True]
+    weak = fit_logistic(rows, labels, l2=0.0)["weights"][0]
+    strong = fit_logistic(rows, labels, l2=100.0)["weights"][0]
+    assert 0 < strong < weak
+
+
+def test_predict_logistic_by_hand() -> None:
+    model = {"mean": [1.0], "std": [2.0], "weights": [0.5], "bias": -1.0}
+    assert predict_logistic(model, [5.0]) == pytest.approx(0.5)  # -1 + 0.5 * (5 - 1) / 2 = 0
+    assert predict_logistic(model, [9.0]) == pytest.approx(1 / (1 + math.exp(-1)))
+    with pytest.raises(ValueError):
+        fit_logistic([[0.0]], [True, False])
+
+
+def test_feature_row_clips_the_learned_probability() -> None:
+    assert feature_row(0.5, 0.25, 1.0) == [0.0, 0.25, 1.0]
+    assert math.isfinite(feature_row(0.0, 0.0, 0.0)[0])
+    assert feature_row(1.0, 0, 0)[0] == pytest.approx(math.log((1 - 1e-6) / 1e-6))
+
+
+def test_cross_fitted_never_scores_a_row_with_its_own_fit() -> None:
+    rows = [[float(i)] for i in range(8)]
+    labels = [False, True] * 4
+    crossed = cross_fitted(rows, labels)
+    # stratified folds: rows 0, 1, 4, 5 in fold 0 (the 1st and 3rd of each class), so row 0
+    # is scored by the model fitted on rows 2, 3, 6, 7 alone
+    other = fit_logistic([rows[i] for i in (2, 3, 6, 7)], [labels[i] for i in (2, 3, 6, 7)])
+    assert crossed[0] == pytest.approx(predict_logistic(other, rows[0]))
+    assert crossed[0] != pytest.approx(predict_logistic(fit_logistic(rows, labels), rows[0]))
+    with pytest.raises(ValueError, match="at least 2 records of each class"):
+        cross_fitted(rows, [False, False, True, False, False, False, False, False])
+
+
+# --- the fit stored with the checkpoint, and Table 2 ------------------------------------
+
+PLAYER_SPORT = "hockey"
+OTHER_SPORT = "baseball"
+
+
+def _items(n: int) -> list:
+    """``n`` real Sports training records rewritten: even ones name the verifier's sport and
+    carry no error; odd ones name another sport and carry a Factual Error."""
+    from feedback_data.sources.paper_import import load_paper_feedback
+    from feedback_data.sources.splits import is_sports_detection
+
+    out = []
+    for k, item in enumerate([i for i in load_paper_feedback(TASK, "train")
+                              if not is_sports_detection(i)][:n]):
+        sport = PLAYER_SPORT if k % 2 == 0 else OTHER_SPORT
+        text = f"The answer is yes because the player is a {sport} player."
+        chain = item.chain.model_copy(update={"text": text, "answer": "yes",
+                                              "steps": [f"the player is a {sport} player."]})
+        feedback = item.feedback.model_copy(
+            update={"error_types": [] if k % 2 == 0 else ["FE"]})
+        out.append(item.model_copy(update={"chain": chain, "feedback": feedback}))
+    return out
+
+
+def _critic() -> ScriptedGenerator:
+    # uninformative: the same P for every chain
+    return ScriptedGenerator(lambda p, j: "no error", "critic",
+                             score=lambda p, c: math.log(0.3 if c == "no error" else 0.7 / 15))
+
+
+def _verifier() -> ScriptedGenerator:
+    # greedy and every sample: the player's sport is hockey; answers 'yes' then 'no' in turn
+    return ScriptedGenerator(
+        lambda p, j: f"The answer is {'yes' if j % 2 == 0 else 'no'} because the player is a "
+                     f"{PLAYER_SPORT} player.", "verifier")
+
+
+def _checkpoint(tmp_path: Path, items: list) -> Path:
+    folder = tmp_path / "final"
+    folder.mkdir()
+    (folder / "critic.json").write_text(json.dumps({"scoring": "mean", "temperature": 0.5}))
+    (folder / "critic_validation.json").write_text(json.dumps(
+        {"items": [i.model_dump(mode="json") for i in items]}))
+    return folder
+
+
+def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Path) -> None:
+    items = _items(16)
+    folder = _checkpoint(tmp_path, items)
+    assert [i.feedback.id for i in validation_items(folder)] == [i.feedback.id for i in items]
+    settings = VerifierSettings("verifier", samples=3)
+    combiner = fit_combiner(folder, _critic(), _verifier(), settings, log=lambda _m: None)
+    stored = json.loads((folder / "critic.json").read_text())
+    assert stored["scoring"] == "mean" and stored["temperature"] == 0.5  # kept
+    assert stored[COMBINER_KEY] == combiner == load_combiner(folder)
+    assert combiner["features"] == list(FEATURES)
+    assert combiner["verifier"] == {"model": "verifier", "samples": 3, "temperature": 0.7,
+                                    "seed": 0, "max_new_tokens": 96}
+    fit = combiner["tasks"][TASK]
+    assert (fit["n"], fit["no_error"]) == (16, 8)
+    auroc = fit["validation_auroc"]
+    # verification separates the two kinds of chain; the critic and agreement do not
+    assert auroc["verification"] == 1.0
+    assert auroc["learned"] == 0.5 and auroc["agreement"] == 0.5
+    assert auroc["combined_cross_fitted"] == 1.0
+    assert fit["weights"][1] > 0 and fit["weights"][0] == fit["weights"][2] == 0.0
+    probs = combined_probabilities(combiner, TASK, [feature_row(0.3, 1.0, 0.5),
+                                                     feature_row(0.3, 0.0, 0.5)])
+    assert probs[0] > 0.5 > probs[1]
+    assert combined_probabilities(combiner, "strategyqa", [[0.0, 0.0, 0.0]]) is None
+
+
+def test_fit_combiner_refuses_a_checkpoint_without_validation_items(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    folder.mkdir()
+    with pytest.raises(FileNotFoundError, match="critic_validation.json"):
+        validation_items(folder)
+    (folder / "critic_validation.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="no 'items'"):
+        validation_items(folder)
+
+
+class _Models:
+    def __init__(self, models: dict) -> None:
+        self.models = models
+
+    def get(self, spec: str):
+        return self.models[spec]
+
+
+def test_run_combiner_gives_table2_the_combined_critic_and_each_signal(
+        real_data, tmp_path: Path) -> None:
+    from eval.calibration import calibrate
+    from eval.config import EvalConfig
+    from eval.runner import critic_scores, run_combiner
+
+    items = _items(16)
+    folder = _checkpoint(tmp_path, items)
+    critic = _critic()
+    critic.info = {"path": str(folder)}
+    verifier = _verifier()
+    fit_combiner(folder, critic, verifier, VerifierSettings("verifier", samples=3),
+                 log=lambda _m: None)
+    config = EvalConfig.of(model="critic", base_model="verifier", out=tmp_path / "eval",
+                           bootstrap=50)
+    records = _items(10)
+    calibration = {"sports_finetuned": calibrate(critic, records, task=TASK, bootstrap=50)}
+    models = _Models({"critic": critic, "verifier": verifier})
+    rows = run_combiner(config, models, records, TASK, "sports_", calibration, lambda _m: None)
+    combined = calibration["sports_combined"]
+    assert combined["auroc"] == 1.0 and combined["n"] == 10
+    assert critic_scores(calibration, "sports_") == [r["p_no_error"]
+                                                     for r in combined["records"]]
+    assert "selective" in combined
+    # the learned critic's row is compared with the combined critic on the same records
+    assert calibration["sports_finetuned"]["critic_minus_baseline"]["diff"] == \
+        pytest.approx(0.5)
+    assert set(rows) == {"sports_verification", "sports_verifier_agreement"}
+    verifier_texts = [f"The answer is {'yes' if j % 2 == 0 else 'no'} because the player "
+                      f"is a {PLAYER_SPORT} player." for j in (0, 0, 1, 2)]
+    by_hand = [sport_slot_score(r.example.question, r.chain.text, verifier_texts)
+               for r in records]
+    assert [r["p_no_error"] for r in rows["sports_verification"]["records"]] == by_hand
+    # the verifier answers yes greedily and in samples 0 and 2 of 3: agreement 3/4
+    assert {r["p_no_error"] for r in rows["sports_verifier_agreement"]["records"]} == {0.75}
+    # a critic without a combiner: nothing added
+    plain = {"sports_finetuned": calibrate(verifier_critic := _critic(), records, task=TASK,
+                                           bootstrap=50)}
+    verifier_critic.info = {"path": str(tmp_path / "nowhere")}
+    assert run_combiner(config, _Models({"critic": verifier_critic}), records, TASK,
+                        "sports_", plain, lambda _m: None) == {}
+    assert set(plain) == {"sports_finetuned"}
+
+
+def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,
+                                                 tmp_path: Path) -> None:
+    """`rhf eval fit-critic` loads the checkpoint and the verifier, fits on the stored
+    validation records and writes the combiner; a folder without them is one clear error."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from rhf_cli import app
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(eval_tiny_t5, folder)
+    items = _items(16)
+    (folder / "critic_validation.json").write_text(json.dumps(
+        {"items": [i.model_dump(mode="json") for i in items]}))
+    result = CliRunner().invoke(app, ["eval", "fit-critic", str(folder), "--verifier",
+                                      str(eval_tiny_t5), "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    combiner = load_combiner(folder)
+    fit = combiner["tasks"][TASK]
+    assert (fit["n"], fit["no_error"]) == (16, 8)
+    assert combiner["verifier"]["model"] == str(eval_tiny_t5)
+    assert combiner["verifier"]["samples"] == 0 and combiner["l2"] == 10.0
+    bare = tmp_path / "bare"
+    shutil.copytree(eval_tiny_t5, bare)
+    result = CliRunner().invoke(app, ["eval", "fit-critic", str(bare), "--verifier",
+                                      str(eval_tiny_t5)])
+    assert result.exit_code == 1
+    assert "critic_validation.json: no critic validation records" in result.output
+    assert load_combiner(bare) is None
