@@ -85,7 +85,7 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     if icl:
         prompts = [detection_prompt(i.example.question, i.chain.text, shots) for i in scored]
     else:
-        prompts = critic_prompts(model, scored)
+        prompts = critic_prompts(model, [(i.example.question, i.chain.text) for i in scored])
     outs = model.generate(prompts, max_new_tokens=CRITIQUE_TOKENS, batch_size=batch_size,
                           desc="calibration" + (" (icl)" if icl else ""))
     predicted = [read_label(o[0]) for o in outs]
@@ -106,18 +106,18 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     return out
 
 
-def critic_prompts(model: Scorer, items: list[FeedbackItem]) -> list[str]:
-    """The error-types prompt of each record, its chain in the order the critic was trained
-    on."""
+def critic_prompts(model: Scorer, pairs: list[tuple[str, str]]) -> list[str]:
+    """The error-types prompt of each (question, chain), the chain in the order the critic
+    was trained on."""
     order = getattr(model, "chain_order", None)
-    return [error_types_prompt(i.example.question, i.chain.text, order) for i in items]
+    return [error_types_prompt(question, chain, order) for question, chain in pairs]
 
 
-def critic_probabilities(model: Scorer, items: list[FeedbackItem],
+def critic_probabilities(model: Scorer, pairs: list[tuple[str, str]],
                          batch_size: int | None = None) -> list[float]:
-    """The fine-tuned critic's P(no error) for each record, exactly as :func:`calibrate`
-    reads it (no label generated)."""
-    rows = model.score_choices(critic_prompts(model, items), list(LABELS),
+    """The fine-tuned critic's P(no error) for each (question, chain), exactly as
+    :func:`calibrate` reads it (no label generated)."""
+    rows = model.score_choices(critic_prompts(model, pairs), list(LABELS),
                                batch_size=batch_size)
     return [no_error_probability(row) for row in rows]
 

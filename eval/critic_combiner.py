@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from feedback_data.files.io import write_text
-from feedback_data.records.schema import FeedbackItem
+from feedback_data.records.schema import Example, FeedbackItem
 
 COMBINER_KEY = "combiner"
 FEATURES: tuple[str, ...] = ("learned", "verification", "agreement")
@@ -151,13 +151,13 @@ def cross_fitted(rows: Sequence[Sequence[float]], labels: Sequence[bool], folds:
 
 # --- the signals (model calls) ---------------------------------------------------------------
 
-def verifier_chains(verifier: Any, items: Sequence[FeedbackItem], settings: VerifierSettings,
+def verifier_chains(verifier: Any, examples: Sequence[Example], settings: VerifierSettings,
                     batch_size: int | None = None) -> dict[str, list[str]]:
-    """The verifier's own chains for each record's question: greedy, then ``samples``
-    sampled (seeded), from the 0-shot CoT prompt. Keyed by question."""
+    """The verifier's own chains for each question: greedy, then ``samples`` sampled
+    (seeded), from the 0-shot CoT prompt. Keyed by question."""
     from feedback_data.tasks.prompts import cot_prompt
 
-    questions = list(dict.fromkeys((i.example.task, i.example.question) for i in items))
+    questions = list(dict.fromkeys((ex.task, ex.question) for ex in examples))
     prompts = [cot_prompt(t, q, []) for t, q in questions]
     greedy = verifier.generate(prompts, max_new_tokens=settings.max_new_tokens,
                                batch_size=batch_size, desc="verifier chains (greedy)")
@@ -170,33 +170,44 @@ def verifier_chains(verifier: Any, items: Sequence[FeedbackItem], settings: Veri
     return {q: [g[0], *s] for (_, q), g, s in zip(questions, greedy, sampled, strict=True)}
 
 
-def signals(items: Sequence[FeedbackItem], chains: dict[str, list[str]]
+# A chain to judge: the example it answers, its text and its answer (None: unreadable).
+Judged = tuple[Example, str, "str | None"]
+
+
+def as_judged(items: Sequence[FeedbackItem]) -> list[Judged]:
+    return [(i.example, i.chain.text, i.chain.answer) for i in items]
+
+
+def signals(judged: Sequence[Judged], chains: dict[str, list[str]]
             ) -> list[tuple[float, float]]:
-    """(verification, agreement) of each record against the verifier chains of its question."""
+    """(verification, agreement) of each chain against the verifier chains of its
+    question."""
     from eval.detection_baselines import agreement_score
     from feedback_data.tasks.registry import get_task
     from feedback_data.text.answers import answers_match, parse_answer_chain
     from feedback_data.text.claims import verification_score
 
     out = []
-    for i in items:
-        ex, theirs = i.example, chains[i.example.question]
+    for ex, text, answer in judged:
+        theirs = chains[ex.question]
         reader = get_task(ex.task).claims
         answers = [parse_answer_chain(t, ex)[0] for t in theirs]
-        out.append((verification_score(reader, ex.question, i.chain.text, theirs),
-                    agreement_score(i.chain.answer, answers,
+        out.append((verification_score(reader, ex.question, text, theirs),
+                    agreement_score(answer, answers,
                                     same=lambda a, b, e=ex: answers_match(e, a, b))))
     return out
 
 
-def feature_rows(critic: Any, verifier: Any, items: Sequence[FeedbackItem],
+def feature_rows(critic: Any, verifier: Any, judged: Sequence[Judged],
                  settings: VerifierSettings, batch_size: int | None = None
                  ) -> tuple[list[list[float]], list[tuple[float, float]], list[float]]:
-    """(feature rows, the (verification, agreement) signals, the learned P) of ``items``."""
+    """(feature rows, the (verification, agreement) signals, the learned P) of the chains."""
     from eval.calibration import critic_probabilities
 
-    learned = critic_probabilities(critic, list(items), batch_size)
-    sig = signals(items, verifier_chains(verifier, items, settings, batch_size))
+    learned = critic_probabilities(critic, [(ex.question, text) for ex, text, _ in judged],
+                                   batch_size)
+    sig = signals(judged, verifier_chains(verifier, [j[0] for j in judged], settings,
+                                          batch_size))
     return ([feature_row(p, v, a) for p, (v, a) in zip(learned, sig, strict=True)], sig,
             learned)
 
@@ -236,7 +247,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     items = validation_items(folder)
     log(f"[critic] fitting the combiner on {len(items)} validation records of {folder}; "
         f"verifier {settings.model}")
-    rows, _, _ = feature_rows(critic, verifier, items, settings, batch_size)
+    rows, _, _ = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
     tasks: dict[str, Any] = {}
     for task in sorted({i.example.task for i in items}):
         idx = [n for n, i in enumerate(items) if i.example.task == task]

@@ -107,6 +107,9 @@ def selective_curves(report: dict[str, Any]) -> list[tuple[str, str, dict[str, A
             curves.append((panel, BASELINE_NAMES.get(b.get("baseline"), key), b["selective"]))
     for task, sel in (report.get("selective_dev") or {}).items():
         curves.append(("dev sets: multitask's own answers", TASK_NAMES.get(task, task), sel))
+    for task, sel in (report.get("selective_dev_combined") or {}).items():
+        curves.append(("dev sets: multitask's own answers",
+                       f"{TASK_NAMES.get(task, task)}, combined critic", sel))
     return curves
 
 

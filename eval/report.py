@@ -93,7 +93,8 @@ def selective_markdown(report: dict[str, Any]) -> list[str]:
              "answer with at most 10% of the answered chains wrong (0 when no threshold gets "
              "there). Chains with the same score are answered together. On the detection "
              "records the chains are the annotated ones and the critics are those of Table 2; "
-             "on the dev sets the multitask model judges its own greedy answers.", "",
+             "on the dev sets the multitask model judges its own greedy answers, and, where "
+             "the critic holds a combiner, the combined critic orders the same answers.", "",
              "AURC against random order: a critic that orders the chains at random has an "
              "expected AURC equal to the risk at full coverage, so AURC − random below 0 is "
              "a critic that puts wrong chains last, and above 0 one that orders them worse "

@@ -62,6 +62,8 @@ class MethodResults:
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
     majority: dict[str, Any] = field(default_factory=dict)
     selective_dev: dict[str, Any] = field(default_factory=dict)
+    # the same answers ordered by the combined critic (when the critic holds a combiner)
+    selective_dev_combined: dict[str, Any] = field(default_factory=dict)
     task_titles: dict[str, str] = field(default_factory=dict)
 
 
@@ -153,6 +155,10 @@ def evaluate_task(config: EvalConfig, models: Models, task: str, examples: list,
                                             models.get(config.critic), examples,
                                             runs["multitask", config.seeds[0]][0],
                                             batch_size=config.params.batch_size)
+        combined = timed("selective (dev, combined)", combined_dev_selective, config, models,
+                         task, examples, runs["multitask", config.seeds[0]][0], log)
+        if combined is not None:
+            results.selective_dev_combined[task] = combined
     correct = score_runs(config, task, examples, runs, results, models.dp.is_main, log)
     for method in config.methods:
         per_seed = [correct[method, s] for s in config.seeds]
@@ -310,6 +316,8 @@ def build_report(config: EvalConfig, models: Models, results: MethodResults,
         **({"detection_baselines": baselines} if config.detection_baselines else {}),
         "step_critic": step_critic,
         "selective_dev": results.selective_dev,
+        **({"selective_dev_combined": results.selective_dev_combined}
+           if results.selective_dev_combined else {}),
         "timings_s": timed.rounded(),
     }
 
@@ -501,6 +509,7 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     from eval.calibration import detection_scores
     from eval.critic_combiner import (
         VerifierSettings,
+        as_judged,
         combined_probabilities,
         feature_row,
         load_combiner,
@@ -518,9 +527,9 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     log(f"[eval] detection ({task}): the combined critic, verifier {settings.model}")
     learned_entry = calibration[f"{prefix}finetuned"]
     learned = [r["p_no_error"] for r in learned_entry["records"]]
-    chains = verifier_chains(models.get(settings.model), records, settings,
-                             config.params.batch_size)
-    sig = signals(records, chains)
+    chains = verifier_chains(models.get(settings.model), [i.example for i in records],
+                             settings, config.params.batch_size)
+    sig = signals(as_judged(records), chains)
     probs = combined_probabilities(combiner, task, [feature_row(p, v, a) for p, (v, a)
                                                     in zip(learned, sig, strict=True)])
     gold = [not i.feedback.error_types for i in records]
@@ -543,6 +552,37 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
             probs, alone, gold, config.bootstrap, config.bootstrap_seed)
         out[prefix + name] = add_selective(row, records)
     return out
+
+
+def combined_dev_selective(config: EvalConfig, models: Models, task: str, examples: list,
+                           predictions: list, log) -> dict[str, Any] | None:
+    """Selective prediction of multitask's own greedy dev answers ordered by the combined
+    critic (its learned P, verification against the verifier's chains, the verifier's answer
+    agreement); None without a combiner for ``task``."""
+    from eval.critic_combiner import (
+        VerifierSettings,
+        combined_probabilities,
+        feature_rows,
+        load_combiner,
+    )
+    from eval.selective import selective_summary
+    from feedback_data.text.answers import answers_match
+
+    critic_model = models.get(config.critic)
+    combiner = load_combiner(critic_model.info.get("path") or config.critic)
+    if not combiner or task not in combiner.get("tasks", {}):
+        return None
+    settings = VerifierSettings(**combiner["verifier"])
+    log(f"[eval] {task}: multitask's own answers ordered by the combined critic "
+        f"(verifier {settings.model})")
+    judged = [(ex, p.text, p.answer) for ex, p in zip(examples, predictions, strict=True)]
+    rows, _, _ = feature_rows(critic_model, models.get(settings.model), judged, settings,
+                              config.params.batch_size)
+    probs = combined_probabilities(combiner, task, rows)
+    right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
+             for ex, p in zip(examples, predictions, strict=True)]
+    return {"model": f"{config.critic} + verifier {settings.model}",
+            "method": "multitask (greedy)", **selective_summary(probs, right)}
 
 
 def run_detection_baselines(config: EvalConfig, models: Models, records: list, task: str,

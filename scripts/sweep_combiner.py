@@ -39,6 +39,7 @@ def main() -> None:
     from eval.calibration import critic_probabilities
     from eval.critic_combiner import (
         VerifierSettings,
+        as_judged,
         cross_fitted,
         feature_row,
         select,
@@ -61,13 +62,14 @@ def main() -> None:
     items = validation_items(args.checkpoint)
     critic = Backend.load(args.checkpoint, batch_size=args.batch_size)
     verifier = Backend.load(args.verifier, batch_size=args.batch_size)
-    learned = critic_probabilities(critic, items, args.batch_size)
-    chains = verifier_chains(verifier, items, VerifierSettings(args.verifier,
-                                                               samples=max(SAMPLES)))
+    learned = critic_probabilities(critic, [(i.example.question, i.chain.text) for i in items],
+                                   args.batch_size)
+    chains = verifier_chains(verifier, [i.example for i in items],
+                             VerifierSettings(args.verifier, samples=max(SAMPLES)))
     gold = [not i.feedback.error_types for i in items]
     rows_by_samples = {}
     for k in SAMPLES:
-        sig = signals(items, {q: c[:k + 1] for q, c in chains.items()})
+        sig = signals(as_judged(items), {q: c[:k + 1] for q, c in chains.items()})
         rows_by_samples[k] = [feature_row(p, v, a) for p, (v, a) in zip(learned, sig,
                                                                         strict=True)]
     results = []

@@ -243,3 +243,35 @@ def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,
     assert result.exit_code == 1
     assert "critic_validation.json: no critic validation records" in result.output
     assert load_combiner(bare) is None
+
+
+def test_combined_dev_selective_orders_answers_by_the_combined_critic(
+        real_data, tmp_path: Path) -> None:
+    """Multitask's own dev answers ordered by the combined critic: chains that name the
+    verifier's sport are right, the others wrong, so the order is the oracle's."""
+    from types import SimpleNamespace
+
+    from eval.config import EvalConfig
+    from eval.runner import combined_dev_selective
+
+    items = _items(16)
+    folder = _checkpoint(tmp_path, items)
+    critic, verifier = _critic(), _verifier()
+    critic.info = {"path": str(folder)}
+    fit_combiner(folder, critic, verifier, VerifierSettings("verifier"), log=lambda _m: None)
+    config = EvalConfig.of(model="critic", base_model="verifier", out=tmp_path / "eval")
+    models = _Models({"critic": critic, "verifier": verifier})
+    examples = [i.example for i in items[:10]]
+    flip = {"yes": "no", "no": "yes"}
+    predictions = [SimpleNamespace(text=i.chain.text, answer=ex.answer if k % 2 == 0
+                                   else flip[ex.answer])
+                   for k, (i, ex) in enumerate(zip(items[:10], examples, strict=True))]
+    sel = combined_dev_selective(config, models, TASK, examples, predictions, lambda _m: None)
+    assert sel["n"] == 10 and sel["risk_at_full_coverage"] == pytest.approx(0.5)
+    # two tied blocks: the 5 right answers first (coverage 0.5, risk 0), then the 5 wrong
+    # (coverage 1, risk 0.5): AURC = 0.5 * 0 + 0.5 * 0.5 = 0.25, against 0.5 for random order
+    assert sel["aurc"] == pytest.approx(0.25)
+    assert sel["aurc_minus_random"] == pytest.approx(-0.25)
+    assert sel["coverage_at_target"] == pytest.approx(0.5)
+    assert combined_dev_selective(config, models, "strategyqa", examples, predictions,
+                                  lambda _m: None) is None
