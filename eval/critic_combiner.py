@@ -243,6 +243,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     temperature). Returns it, with each signal's validation AUROC alone and the
     combination's, cross-fitted."""
     from feedback_data.text.critic_labels import READING_FILE
+    from training.run.checkpoint import MANIFEST_FILE, update_manifest
 
     items = validation_items(folder)
     log(f"[critic] fitting the combiner on {len(items)} validation records of {folder}; "
@@ -270,17 +271,35 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     path = Path(folder) / READING_FILE
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     write_text(path, json.dumps({**stored, COMBINER_KEY: combiner}, indent=2) + "\n")
+    if (Path(folder) / MANIFEST_FILE).is_file():  # `rhf train verify` still passes
+        update_manifest(Path(folder), READING_FILE)
     return combiner
 
 
 def load_combiner(folder: str | Path) -> dict[str, Any] | None:
-    """The combiner stored in a checkpoint's ``critic.json``, or None."""
+    """The combiner stored in a checkpoint's ``critic.json``, or None; one that cannot be
+    read is a ValueError naming the file."""
+    from dataclasses import fields
+
     from feedback_data.text.critic_labels import READING_FILE
 
     path = Path(folder) / READING_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8")).get(COMBINER_KEY)
+    try:
+        combiner = json.loads(path.read_text(encoding="utf-8")).get(COMBINER_KEY)
+    except (UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+    if combiner is None:
+        return None
+    known = {f.name for f in fields(VerifierSettings)}
+    if not isinstance(combiner, dict) or not {"features", "verifier", "tasks"} <= set(combiner) \
+            or not isinstance(combiner["verifier"], dict) \
+            or not set(combiner["verifier"]) <= known or "model" not in combiner["verifier"] \
+            or any(f not in FEATURES for f in combiner["features"]):
+        raise ValueError(f"{path}: '{COMBINER_KEY}' is not a combiner written by "
+                         "`rhf eval fit-critic` (features, verifier, tasks); fit it again")
+    return combiner
 
 
 def combined_probabilities(combiner: dict[str, Any], task: str,

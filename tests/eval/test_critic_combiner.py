@@ -126,11 +126,15 @@ def _checkpoint(tmp_path: Path, items: list) -> Path:
 
 
 def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Path) -> None:
+    from training.run.checkpoint import verify_checkpoint, write_manifest
+
     items = _items(16)
     folder = _checkpoint(tmp_path, items)
+    write_manifest(folder)
     assert [i.feedback.id for i in validation_items(folder)] == [i.feedback.id for i in items]
     settings = VerifierSettings("verifier", samples=3)
     combiner = fit_combiner(folder, _critic(), _verifier(), settings, log=lambda _m: None)
+    assert verify_checkpoint(folder) == 2  # critic.json's new sha256 is in the manifest
     stored = json.loads((folder / "critic.json").read_text())
     assert stored["scoring"] == "mean" and stored["temperature"] == 0.5  # kept
     assert stored[COMBINER_KEY] == combiner == load_combiner(folder)
@@ -149,6 +153,19 @@ def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Pat
                                                      feature_row(0.3, 0.0, 0.5)])
     assert probs[0] > 0.5 > probs[1]
     assert combined_probabilities(combiner, "strategyqa", [[0.0, 0.0, 0.0]]) is None
+
+
+def test_a_broken_combiner_is_one_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "critic.json").write_text(json.dumps(
+        {"scoring": "sum", COMBINER_KEY: {"features": ["learned"], "tasks": {},
+                                          "verifier": {"model": "m", "beams": 3}}}))
+    with pytest.raises(ValueError, match=r"critic.json: 'combiner' is not a combiner"):
+        load_combiner(tmp_path)
+    (tmp_path / "critic.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"critic.json: unreadable"):
+        load_combiner(tmp_path)
+    (tmp_path / "critic.json").write_text(json.dumps({"scoring": "sum"}))
+    assert load_combiner(tmp_path) is None
 
 
 def test_fit_combiner_refuses_a_checkpoint_without_validation_items(tmp_path: Path) -> None:
