@@ -500,6 +500,19 @@ def critic_scores(calibration: dict[str, Any], prefix: str) -> list[float]:
     return [r["p_no_error"] for r in calibration[key]["records"]]
 
 
+def task_combiner(config: EvalConfig, models: Models, task: str
+                  ) -> tuple[Any, dict[str, Any], Any] | None:
+    """(the critic, its combiner, the verifier's settings) when the critic's ``critic.json``
+    holds a combiner fitted for ``task``, else None."""
+    from eval.critic_combiner import VerifierSettings, load_combiner
+
+    critic_model = models.get(config.critic)
+    combiner = load_combiner(critic_model.info.get("path") or config.critic)
+    if not combiner or task not in combiner.get("tasks", {}):
+        return None
+    return critic_model, combiner, VerifierSettings(**combiner["verifier"])
+
+
 def run_combiner(config: EvalConfig, models: Models, records: list, task: str, prefix: str,
                  calibration: dict[str, Any], log) -> dict[str, Any]:
     """With a combiner in the critic's ``critic.json`` (``rhf eval fit-critic``): the
@@ -508,22 +521,19 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     answer agreement) returned as Table 2 rows. Nothing without a combiner for ``task``."""
     from eval.calibration import detection_scores
     from eval.critic_combiner import (
-        VerifierSettings,
         as_judged,
         combined_probabilities,
         feature_row,
-        load_combiner,
         signals,
         verifier_chains,
     )
     from eval.selective import add_selective
     from eval.stats import paired_bootstrap_auroc_diff
 
-    critic_model = models.get(config.critic)
-    combiner = load_combiner(critic_model.info.get("path") or config.critic)
-    if not combiner or task not in combiner.get("tasks", {}):
+    found = task_combiner(config, models, task)
+    if found is None:
         return {}
-    settings = VerifierSettings(**combiner["verifier"])
+    _, combiner, settings = found
     log(f"[eval] detection ({task}): the combined critic, verifier {settings.model}")
     learned_entry = calibration[f"{prefix}finetuned"]
     learned = [r["p_no_error"] for r in learned_entry["records"]]
@@ -559,20 +569,14 @@ def combined_dev_selective(config: EvalConfig, models: Models, task: str, exampl
     """Selective prediction of multitask's own greedy dev answers ordered by the combined
     critic (its learned P, verification against the verifier's chains, the verifier's answer
     agreement); None without a combiner for ``task``."""
-    from eval.critic_combiner import (
-        VerifierSettings,
-        combined_probabilities,
-        feature_rows,
-        load_combiner,
-    )
+    from eval.critic_combiner import combined_probabilities, feature_rows
     from eval.selective import selective_summary
     from feedback_data.text.answers import answers_match
 
-    critic_model = models.get(config.critic)
-    combiner = load_combiner(critic_model.info.get("path") or config.critic)
-    if not combiner or task not in combiner.get("tasks", {}):
+    found = task_combiner(config, models, task)
+    if found is None:
         return None
-    settings = VerifierSettings(**combiner["verifier"])
+    critic_model, combiner, settings = found
     log(f"[eval] {task}: multitask's own answers ordered by the combined critic "
         f"(verifier {settings.model})")
     judged = [(ex, p.text, p.answer) for ex, p in zip(examples, predictions, strict=True)]
