@@ -40,6 +40,11 @@ def demo_command(
     critic_config: Annotated[Path | None, typer.Option(
         help="Critic training YAML with --separate-critic (default: the shipped one).")]
     = None,
+    combine_critic: Annotated[bool, typer.Option(
+        help="Fit the combined critic (the learned P(no error), verification against the "
+             "base's own chain, the base's answer agreement) on the critic's validation "
+             "records; Table 2 then compares every row with it (rhf eval fit-critic).")]
+    = True,
     limit: Annotated[int, typer.Option(help="Dev examples per task (0: the whole dev sets).")]
     = 0,
     seeds: Annotated[str, typer.Option(help="Comma-separated evaluation seeds.")] = "0,1,2",
@@ -66,6 +71,7 @@ def demo_command(
                      seeds=tuple(int(s) for s in seeds.split(",") if s.strip()))
     cfg.multitask_config, cfg.refine_config = multitask_config, refine_config
     cfg.separate_critic, cfg.critic_config = separate_critic, critic_config
+    cfg.combine_critic = combine_critic
     if quick:
         apply_quick(cfg)
     from feedback_data.files.run_mark import NotOurFolder
