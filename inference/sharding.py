@@ -76,10 +76,22 @@ def launched_world() -> int:
 
 
 def _leave_group() -> None:
+    """Leave the process group at exit, while the interpreter is whole: first a barrier, so
+    that no process tears its group down while another still has work in flight on it, then
+    the group, then the objects gloo's work held (freed now rather than during the
+    interpreter's finalisation, when freeing them can abort the process)."""
+    import gc
+
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    except Exception:  # noqa: BLE001 - a peer already gone: leave anyway
+        pass
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def current() -> DataParallel:
