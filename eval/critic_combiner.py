@@ -200,16 +200,15 @@ def signals(judged: Sequence[Judged], chains: dict[str, list[str]]
 
 def feature_rows(critic: Any, verifier: Any, judged: Sequence[Judged],
                  settings: VerifierSettings, batch_size: int | None = None
-                 ) -> tuple[list[list[float]], list[tuple[float, float]], list[float]]:
-    """(feature rows, the (verification, agreement) signals, the learned P) of the chains."""
+                 ) -> list[list[float]]:
+    """The combiner's feature row (:func:`feature_row`) of each chain."""
     from eval.calibration import critic_probabilities
 
     learned = critic_probabilities(critic, [(ex.question, text) for ex, text, _ in judged],
                                    batch_size)
     sig = signals(judged, verifier_chains(verifier, [j[0] for j in judged], settings,
                                           batch_size))
-    return ([feature_row(p, v, a) for p, (v, a) in zip(learned, sig, strict=True)], sig,
-            learned)
+    return [feature_row(p, v, a) for p, (v, a) in zip(learned, sig, strict=True)]
 
 
 # --- fitting and applying --------------------------------------------------------------------
@@ -248,7 +247,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     items = validation_items(folder)
     log(f"[critic] fitting the combiner on {len(items)} validation records of {folder}; "
         f"verifier {settings.model}")
-    rows, _, _ = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
+    rows = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
     tasks: dict[str, Any] = {}
     for task in sorted({i.example.task for i in items}):
         idx = [n for n, i in enumerate(items) if i.example.task == task]

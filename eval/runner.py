@@ -580,8 +580,8 @@ def combined_dev_selective(config: EvalConfig, models: Models, task: str, exampl
     log(f"[eval] {task}: multitask's own answers ordered by the combined critic "
         f"(verifier {settings.model})")
     judged = [(ex, p.text, p.answer) for ex, p in zip(examples, predictions, strict=True)]
-    rows, _, _ = feature_rows(critic_model, models.get(settings.model), judged, settings,
-                              config.params.batch_size)
+    rows = feature_rows(critic_model, models.get(settings.model), judged, settings,
+                        config.params.batch_size)
     probs = combined_probabilities(combiner, task, rows)
     right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
              for ex, p in zip(examples, predictions, strict=True)]
