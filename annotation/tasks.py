@@ -21,7 +21,7 @@ from feedback_data.text.answers import answer_text, format_of, letter, options_o
 from feedback_data.text.chain_format import format_chain
 
 CHAIN_ID = "chain_id"  # top-level key: how push recognises a chain already in the project
-RHF = "rhf"  # {"example": Example, "chain": Chain}
+RHF = lc.DATA_RHF  # {"example": Example, "chain": Chain}
 INTERFACE_KEYS = (lc.DATA_QUESTION, lc.DATA_CHAIN_DISPLAY, lc.DATA_MODEL_OUTPUT,
                   lc.DATA_STEP_CHOICES)
 REQUIRED_KEYS = (CHAIN_ID, RHF, *INTERFACE_KEYS)

@@ -10,10 +10,12 @@ same task's TRAINING feedback (never a detection record), so that both models sc
 records.
 
 Decision (the paper's score): the generated label, read with ``parse_error_types_text``.
-Probability: P(no error) is the softmax of the complete-sequence log-probabilities of every
-label the model was trained to write ('no error' and the 15 combinations of the four error
-types, :mod:`feedback_data.text.critic_labels`), i.e. the model's own probability of 'no error'
-renormalised over that closed label set.
+Probability: P(no error) is the softmax of the log-probabilities of every label the model was
+trained to write ('no error' and the 15 combinations of the four error types,
+:mod:`feedback_data.text.critic_labels`), i.e. the model's own probability of 'no error'
+renormalised over that closed label set. The fine-tuned critic's scores are read as its
+checkpoint's ``critic.json`` says (label scoring and temperature, fitted on validation); the
+ICL baseline's at T 1 over the summed scores.
 
 Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the records
 (:mod:`eval.stats`); an unreadable generated label counts as wrong and is counted.
@@ -21,6 +23,7 @@ Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the rec
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
@@ -36,7 +39,10 @@ from feedback_data.records.schema import FeedbackItem
 from feedback_data.tasks.prompts import detection_prompt, detection_shots
 from feedback_data.text.critic_labels import (
     ERROR_LABELS,
-    no_error_probability,
+    CriticReading,
+    no_error_probabilities,
+    read_no_error,
+    reading_of,
 )
 from feedback_data.text.instructions import error_types_prompt, parse_error_types_text
 from inference.methods import CRITIQUE_TOKENS, Scorer
@@ -91,13 +97,17 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     predicted = [read_label(o[0]) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
     rows = model.score_choices(prompts, list(LABELS), batch_size=batch_size)
-    probs = [no_error_probability(row) for row in rows]  # as critic_probabilities reads them
+    # the fine-tuned critic read as its critic.json says (as critic_probabilities reads it);
+    # the ICL baseline's k-shot prompt at T 1 over the summed scores
+    reading = CriticReading() if icl else reading_of(model)
+    probs = read_no_error(model, rows, reading)
     entry = detection_scores(probs, gold, [i.feedback.id for i in scored], predicted=predicted,
                              generated=[o[0] for o in outs], bins=bins, bootstrap=bootstrap,
                              bootstrap_seed=bootstrap_seed)
     out = {"model": model.name, "mode": "icl" if icl else "finetuned", "n": len(scored),
            "task": task, "shots": [s.feedback.id for s in shots],
-           "shots_source": f"{task} train feedback" if icl else None, **entry}
+           "shots_source": f"{task} train feedback" if icl else None,
+           "reading": asdict(reading), **entry}
     if icl and content_free:
         out["_label_logps"] = rows  # for the content-free baseline (popped by the runner)
         cf_prompts = [detection_prompt(x, x, shots) for x in CONTENT_FREE_INPUTS]
@@ -117,9 +127,7 @@ def critic_probabilities(model: Scorer, pairs: list[tuple[str, str]],
                          batch_size: int | None = None) -> list[float]:
     """The fine-tuned critic's P(no error) for each (question, chain), exactly as
     :func:`calibrate` reads it (no label generated)."""
-    rows = model.score_choices(critic_prompts(model, pairs), list(LABELS),
-                               batch_size=batch_size)
-    return [no_error_probability(row) for row in rows]
+    return no_error_probabilities(model, critic_prompts(model, pairs), batch_size)
 
 
 def detection_scores(probs: list[float], gold: list[bool], ids: list[str], *,

@@ -1,21 +1,13 @@
-"""The critic as three signals combined: what it learned from the annotators' labels, whether
-the chain's claims agree with what the answering model knows, and whether its answer does.
+"""Fitting the combined critic: one logistic regression per task over the learned critic's
+P(no error), verification against the answering model's own chains and its answer agreement
+(the signals and the apply side: :mod:`inference.combined_critic`).
 
-- ``learned``: the fine-tuned critic's P(no error) (:func:`eval.calibration.critic_probabilities`),
-  as its logit.
-- ``verification`` (after Chain-of-Verification, Dhuliawala et al., 2023): the verifier (the
-  answering model) writes its own chains for the record's question, 0-shot CoT, greedy plus
-  ``samples`` sampled ones, never seeing the chain under review; the task's claim reader
-  (:mod:`feedback_data.text.claims`, named in the task spec) scores how far the chain's
-  claims agree with them.
-- ``agreement``: the share of those verifier chains whose answer is the chain's answer.
-
-A logistic regression over the three (standardised, L2-penalised, one per task) is fitted on
-the critic's validation records (``critic_validation.json``: the real held-out chains, never a
-dev or detection record) and stored in the checkpoint's ``critic.json`` under ``combiner``;
-``rhf eval`` then scores Table 2 with it (:func:`combined_probabilities`), beside each signal
-alone. ``rhf eval fit-critic CHECKPOINT --verifier MODEL`` fits it; ``rhf demo`` does so after
-training.
+It is fitted on the critic's validation records (``critic_validation.json``: the real
+held-out chains, never a dev or detection record) and stored in the checkpoint's
+``critic.json`` under ``combiner``, together with refine's τ for the combined critic, chosen
+on the same records' cross-fitted P. ``rhf eval fit-critic CHECKPOINT --verifier MODEL`` fits
+it; ``rhf demo`` does so after training. Then every reader of the critic reads it: Table 2,
+selective prediction, wsc_soft's weights and refine's threshold rule.
 
 The fit and the apply compute the features by the same functions; the logistic regression is
 a pure function tested by hand (tests/eval/test_critic_combiner.py).
@@ -24,43 +16,33 @@ a pure function tested by hand (tests/eval/test_critic_combiner.py).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from feedback_data.files.io import write_text
-from feedback_data.records.schema import Example, FeedbackItem
+from feedback_data.records.schema import FeedbackItem
+from inference.combined_critic import (
+    COMBINER_KEY,
+    FEATURES,
+    VerifierSettings,
+    as_judged,
+    feature_rows,
+    predict_logistic,
+    select,
+)
 
-COMBINER_KEY = "combiner"
-FEATURES: tuple[str, ...] = ("learned", "verification", "agreement")
 # The features the shipped combiner uses, with L2 and the verifier's samples below: chosen on
 # validation by scripts/sweep_combiner.py (docs/learning.md, "The combined critic").
 DEFAULT_FEATURES: tuple[str, ...] = FEATURES
 VALIDATION_FILE = "critic_validation.json"
 # The combiner's L2 penalty (on the standardised weights, not the bias; 10 was chosen on
-# validation over 0.1 and 1) and the clip of the learned P before its logit.
+# validation over 0.1 and 1).
 L2 = 10.0
-P_CLIP = 1e-6
-
-
-@dataclass(frozen=True)
-class VerifierSettings:
-    """How the verifier writes its chains (stored with the combiner, reused to apply it)."""
-
-    model: str
-    samples: int = 0  # sampled chains beside the greedy one (0: the greedy chain alone)
-    temperature: float = 0.7
-    seed: int = 0
-    max_new_tokens: int = 96
 
 
 # --- the logistic regression (pure) ---------------------------------------------------------
-
-def _sigmoid(z: float) -> float:
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
-
 
 def fit_logistic(rows: Sequence[Sequence[float]], labels: Sequence[bool], l2: float = L2,
                  iterations: int = 100) -> dict[str, Any]:
@@ -98,36 +80,6 @@ def fit_logistic(rows: Sequence[Sequence[float]], labels: Sequence[bool], l2: fl
             "weights": weights.tolist(), "bias": float(theta[0])}
 
 
-def predict_logistic(model: dict[str, Any], row: Sequence[float]) -> float:
-    """P(label) of one row under a :func:`fit_logistic` model."""
-    z = model["bias"] + sum(w * (v - m) / s for w, v, m, s in
-                            zip(model["weights"], row, model["mean"], model["std"], strict=True))
-    return _sigmoid(z)
-
-
-def feature_row(learned: float, verification: float, agreement: float) -> list[float]:
-    """The combiner's features: the learned P as its logit (clipped), then the two scores.
-
-    >>> feature_row(0.5, 0.25, 1.0)
-    [0.0, 0.25, 1.0]
-    """
-    p = min(max(learned, P_CLIP), 1 - P_CLIP)
-    return [math.log(p / (1 - p)), verification, agreement]
-
-
-def select(row: Sequence[float], features: Sequence[str]) -> list[float]:
-    """The named features of a :func:`feature_row` (in :data:`FEATURES` order).
-
-    >>> select([0.0, 0.25, 1.0], ["verification", "agreement"])
-    [0.25, 1.0]
-    """
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown or not features:
-        raise ValueError(f"combiner features must be some of {', '.join(FEATURES)}, got "
-                         f"{list(features)}")
-    return [row[FEATURES.index(f)] for f in features]
-
-
 def cross_fitted(rows: Sequence[Sequence[float]], labels: Sequence[bool], folds: int = 2,
                  l2: float = L2) -> list[float]:
     """Each row's P from a model fitted on the other folds: a validation score not measured
@@ -147,68 +99,6 @@ def cross_fitted(rows: Sequence[Sequence[float]], labels: Sequence[bool], folds:
             if fold[i] == k:
                 out[i] = predict_logistic(model, rows[i])
     return out
-
-
-# --- the signals (model calls) ---------------------------------------------------------------
-
-def verifier_chains(verifier: Any, examples: Sequence[Example], settings: VerifierSettings,
-                    batch_size: int | None = None) -> dict[str, list[str]]:
-    """The verifier's own chains for each question: greedy, then ``samples`` sampled
-    (seeded), from the 0-shot CoT prompt. Keyed by question."""
-    from feedback_data.tasks.prompts import cot_prompt
-
-    questions = list(dict.fromkeys((ex.task, ex.question) for ex in examples))
-    prompts = [cot_prompt(t, q, []) for t, q in questions]
-    greedy = verifier.generate(prompts, max_new_tokens=settings.max_new_tokens,
-                               batch_size=batch_size, desc="verifier chains (greedy)")
-    sampled: list[list[str]] = [[] for _ in prompts]
-    if settings.samples:
-        sampled = verifier.generate(
-            prompts, do_sample=True, temperature=settings.temperature,
-            num_return_sequences=settings.samples, max_new_tokens=settings.max_new_tokens,
-            seed=settings.seed, batch_size=batch_size, desc="verifier chains (sampled)")
-    return {q: [g[0], *s] for (_, q), g, s in zip(questions, greedy, sampled, strict=True)}
-
-
-# A chain to judge: the example it answers, its text and its answer (None: unreadable).
-Judged = tuple[Example, str, "str | None"]
-
-
-def as_judged(items: Sequence[FeedbackItem]) -> list[Judged]:
-    return [(i.example, i.chain.text, i.chain.answer) for i in items]
-
-
-def signals(judged: Sequence[Judged], chains: dict[str, list[str]]
-            ) -> list[tuple[float, float]]:
-    """(verification, agreement) of each chain against the verifier chains of its
-    question."""
-    from eval.detection_baselines import agreement_score
-    from feedback_data.tasks.registry import get_task
-    from feedback_data.text.answers import answers_match, parse_answer_chain
-    from feedback_data.text.claims import verification_score
-
-    out = []
-    for ex, text, answer in judged:
-        theirs = chains[ex.question]
-        reader = get_task(ex.task).claims
-        answers = [parse_answer_chain(t, ex)[0] for t in theirs]
-        out.append((verification_score(reader, ex.question, text, theirs),
-                    agreement_score(answer, answers,
-                                    same=lambda a, b, e=ex: answers_match(e, a, b))))
-    return out
-
-
-def feature_rows(critic: Any, verifier: Any, judged: Sequence[Judged],
-                 settings: VerifierSettings, batch_size: int | None = None
-                 ) -> list[list[float]]:
-    """The combiner's feature row (:func:`feature_row`) of each chain."""
-    from eval.calibration import critic_probabilities
-
-    learned = critic_probabilities(critic, [(ex.question, text) for ex, text, _ in judged],
-                                   batch_size)
-    sig = signals(judged, verifier_chains(verifier, [j[0] for j in judged], settings,
-                                          batch_size))
-    return [feature_row(p, v, a) for p, (v, a) in zip(learned, sig, strict=True)]
 
 
 # --- fitting and applying --------------------------------------------------------------------
@@ -233,6 +123,30 @@ def _auroc(scores: Sequence[float], gold: Sequence[bool]) -> float | None:
     return auroc(list(scores), list(gold))
 
 
+def _sigmoid_of_logit(z: float) -> float:
+    """The learned P back from its feature (its logit)."""
+    import math
+
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def refine_tau(held_out: Sequence[float], no_error: Sequence[bool]) -> dict[str, Any] | None:
+    """Refine's τ for the combined critic: :func:`eval.metrics.choose_threshold` over the
+    validation records' held-out P (cross-fitted); None without both classes.
+
+    >>> refine_tau([0.9, 0.6, 0.4, 0.1], [True, True, False, False])["tau"]
+    0.6
+    """
+    from eval.metrics import choose_threshold
+
+    if not held_out or all(no_error) or not any(no_error):
+        return None
+    return {**choose_threshold(list(held_out), list(no_error)), "n": len(held_out),
+            "no_error_records": sum(bool(y) for y in no_error),
+            "chosen_on": f"{len(held_out)} validation records of the critic's run, the "
+                         "combined critic's cross-fitted P (best balanced detection accuracy)"}
+
+
 def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: VerifierSettings,
                  batch_size: int | None = None, log: Callable[[str], None] = print,
                  features: Sequence[str] = DEFAULT_FEATURES, l2: float = L2
@@ -240,7 +154,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     """Fit one combiner per task over ``features`` on ``folder``'s validation records and
     store it in the folder's ``critic.json`` (atomically, beside the scoring and
     temperature). Returns it, with each signal's validation AUROC alone and the
-    combination's, cross-fitted."""
+    combination's, cross-fitted, and refine's τ (:func:`refine_tau`)."""
     from feedback_data.text.critic_labels import READING_FILE
     from training.run.checkpoint import MANIFEST_FILE, update_manifest
 
@@ -248,6 +162,9 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     log(f"[critic] fitting the combiner on {len(items)} validation records of {folder}; "
         f"verifier {settings.model}")
     rows = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
+    # each record's P as the combined critic reads it, not measured on its own fit: the
+    # cross-fitted combination where its task gets a fit, the learned P elsewhere
+    held_out = [_sigmoid_of_logit(r[0]) for r in rows]
     tasks: dict[str, Any] = {}
     for task in sorted({i.example.task for i in items}):
         idx = [n for n, i in enumerate(items) if i.example.task == task]
@@ -259,53 +176,24 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
             continue
         alone = {f: _auroc([r[k] for r in x], y) for k, f in enumerate(FEATURES)}
         x = [select(r, features) for r in x]
-        crossed = _auroc(cross_fitted(x, y, l2=l2), y)
+        crossed_p = cross_fitted(x, y, l2=l2)
+        for n, p in zip(idx, crossed_p, strict=True):
+            held_out[n] = p
+        crossed = _auroc(crossed_p, y)
         tasks[task] = {**fit_logistic(x, y, l2), "n": len(y), "no_error": sum(y),
                        "validation_auroc": {**alone, "combined_cross_fitted": crossed}}
         log(f"[critic] {task}: validation AUROC " + ", ".join(
             f"{k} {v:.3f}" for k, v in tasks[task]["validation_auroc"].items()
             if v is not None))
     combiner = {"features": list(features), "l2": l2, "verifier": asdict(settings),
-                "tasks": tasks}
+                "tasks": tasks,
+                "refine_tau": refine_tau(held_out, [not i.feedback.error_types for i in items])}
+    if combiner["refine_tau"]:
+        log(f"[critic] refine's τ for the combined critic: {combiner['refine_tau']['tau']:.4g} "
+            "(cross-fitted validation P, best balanced accuracy)")
     path = Path(folder) / READING_FILE
     stored = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     write_text(path, json.dumps({**stored, COMBINER_KEY: combiner}, indent=2) + "\n")
     if (Path(folder) / MANIFEST_FILE).is_file():  # `rhf train verify` still passes
         update_manifest(Path(folder), READING_FILE)
     return combiner
-
-
-def load_combiner(folder: str | Path) -> dict[str, Any] | None:
-    """The combiner stored in a checkpoint's ``critic.json``, or None; one that cannot be
-    read is a ValueError naming the file."""
-    from dataclasses import fields
-
-    from feedback_data.text.critic_labels import READING_FILE
-
-    path = Path(folder) / READING_FILE
-    if not path.is_file():
-        return None
-    try:
-        combiner = json.loads(path.read_text(encoding="utf-8")).get(COMBINER_KEY)
-    except (UnicodeDecodeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
-    if combiner is None:
-        return None
-    known = {f.name for f in fields(VerifierSettings)}
-    if not isinstance(combiner, dict) or not {"features", "verifier", "tasks"} <= set(combiner) \
-            or not isinstance(combiner["verifier"], dict) \
-            or not set(combiner["verifier"]) <= known or "model" not in combiner["verifier"] \
-            or any(f not in FEATURES for f in combiner["features"]):
-        raise ValueError(f"{path}: '{COMBINER_KEY}' is not a combiner written by "
-                         "`rhf eval fit-critic` (features, verifier, tasks); fit it again")
-    return combiner
-
-
-def combined_probabilities(combiner: dict[str, Any], task: str,
-                           rows: Sequence[Sequence[float]]) -> list[float] | None:
-    """P(no error) of each feature row under the task's combiner; None when the combiner
-    has none for ``task``."""
-    model = combiner.get("tasks", {}).get(task)
-    if model is None:
-        return None
-    return [predict_logistic(model, select(r, combiner["features"])) for r in rows]

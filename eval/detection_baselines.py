@@ -8,7 +8,7 @@ baseline's (:func:`eval.stats.paired_bootstrap_auroc_diff`).
   ranks nothing (AUROC 0.5); its ECE is what a critic that only learned the label prior gets.
 - ``agreement``: self-consistency agreement (training-free, of LM-Polygraph's family): n
   answers sampled from the answering model for the record's question; P(no error) = the share
-  that agree with the chain's answer (:func:`agreement_score`).
+  that agree with the chain's answer (:func:`inference.combined_critic.agreement_score`).
 - ``icl_cf``: the ICL baseline with content-free calibration (Zhao et al., 2021): the base
   model's label probabilities for the record divided by those for content-free inputs
   ("N/A", "", "[MASK]" as question and chain), renormalised (:func:`content_free_calibrate`).
@@ -44,24 +44,6 @@ def no_error_share(gold_no_error: Sequence[bool]) -> float:
     if not gold_no_error:
         raise ValueError("no training records to read the 'no error' share from")
     return sum(bool(g) for g in gold_no_error) / len(gold_no_error)
-
-
-def agreement_score(chain_answer: str | None, sampled: Sequence[str | None],
-                    same=lambda a, b: a == b) -> float:
-    """The share of sampled answers equal to the chain's answer (``same`` decides equality).
-
-    An unreadable sampled answer disagrees; a chain without a readable answer scores 0.
-
-    >>> agreement_score("yes", ["yes", "no", None, "yes"])
-    0.5
-    >>> agreement_score(None, ["yes"])
-    0.0
-    """
-    if not sampled:
-        raise ValueError("agreement of no sampled answers")
-    if chain_answer is None:
-        return 0.0
-    return sum(a is not None and same(chain_answer, a) for a in sampled) / len(sampled)
 
 
 def content_free_probabilities(content_free_rows: Sequence[Sequence[float]]) -> list[float]:

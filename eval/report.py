@@ -242,7 +242,9 @@ def refine_markdown(report: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     threshold = report.get("refine_threshold")
-    rule = (f"rewrite only chains whose calibrated P(no error) from the critic is below "
+    critic = "the combined critic" if threshold and threshold.get("combined_critic") \
+        else "the critic"
+    rule = (f"rewrite only chains whose calibrated P(no error) from {critic} is below "
             f"τ = {threshold['tau']:.4g} ({threshold['chosen_on']}), then as the paper"
             if threshold else "the paper's: rewrite while the refine model names an error")
     lines = ["### Iterative refinement: rounds and flips", "",
@@ -269,11 +271,15 @@ def vote_markdown(report: dict[str, Any]) -> list[str]:
     rows = [r for r in report.get("runs", []) if r.get("vote")]
     if not rows:
         return []
+    combined = any((r.get("params") or {}).get("combined_critic") for r in rows
+                   if r["method"] == "wsc_soft")
+    soft = (" wsc_soft weighs w + (1 − w)·P(no error), P from the combined critic (the "
+            "learned P, verification and answer agreement)." if combined else "")
     lines = ["### Weighted votes: what the critic weighed", "",
              "Share of samples with weight 1 (wsc: the critic's argmax label is 'no error'; "
              "when it is near 0 every sample weighs w and the vote is a plain majority vote), "
              "the mean weight, and the mean vote margin: (top answer's total weight − the "
-             "runner-up's) / the total, 1 when every sample agrees.", "",
+             f"runner-up's) / the total, 1 when every sample agrees.{soft}", "",
              "| Method | Task | Seed | Samples | Weight 1 (%) | Mean weight | Mean margin |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -394,14 +394,21 @@ def validation_records(info: dict[str, Any]) -> list:
 def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]:
     """Refine's τ, chosen on the critic's validation records (never a dev or detection
     record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error), read as
-    its ``critic.json`` says."""
+    its ``critic.json`` says. For the combined critic, the τ ``rhf eval fit-critic`` chose
+    the same way on the combined critic's cross-fitted validation P."""
     from dataclasses import asdict
 
     from eval.metrics import choose_threshold
     from feedback_data.text.critic_labels import no_error_probabilities, reading_of
     from feedback_data.text.instructions import error_types_prompt
+    from inference.combined_critic import CombinedCritic
 
     spec = config.critic_model or config.model
+    combined = models.critic()
+    if isinstance(combined, CombinedCritic) and combined.combiner.get("refine_tau"):
+        log("[eval] refine: tau of the combined critic, stored by rhf eval fit-critic")
+        return {**combined.combiner["refine_tau"], "combined_critic": combined.describe(),
+                "critic_reading": asdict(reading_of(combined))}
     critic = models.get(spec)
     records = validation_records(critic.info)
     if not records:
@@ -440,9 +447,9 @@ def _agreement_baseline(config: EvalConfig, critic_model: Any, records: list, ta
                         log) -> tuple[list[float], dict[str, Any]]:
     """Self-consistency agreement: the share of n answers sampled from the answering model
     (answer instruction) that equal the chain's answer."""
-    from eval.detection_baselines import agreement_score
     from feedback_data.text.answers import answers_match, parse_answer_chain
     from feedback_data.text.instructions import answer_prompt
+    from inference.combined_critic import agreement_score
 
     log(f"[eval] detection ({task}): self-consistency agreement, {config.params.n} samples "
         f"per question from {config.model}")
@@ -500,19 +507,6 @@ def critic_scores(calibration: dict[str, Any], prefix: str) -> list[float]:
     return [r["p_no_error"] for r in calibration[key]["records"]]
 
 
-def task_combiner(config: EvalConfig, models: Models, task: str
-                  ) -> tuple[Any, dict[str, Any], Any] | None:
-    """(the critic, its combiner, the verifier's settings) when the critic's ``critic.json``
-    holds a combiner fitted for ``task``, else None."""
-    from eval.critic_combiner import VerifierSettings, load_combiner
-
-    critic_model = models.get(config.critic)
-    combiner = load_combiner(critic_model.info.get("path") or config.critic)
-    if not combiner or task not in combiner.get("tasks", {}):
-        return None
-    return critic_model, combiner, VerifierSettings(**combiner["verifier"])
-
-
 def run_combiner(config: EvalConfig, models: Models, records: list, task: str, prefix: str,
                  calibration: dict[str, Any], log) -> dict[str, Any]:
     """With a combiner in the critic's ``critic.json`` (``rhf eval fit-critic``): the
@@ -520,26 +514,24 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     compared with it, and each training-free signal alone (verification, the verifier's
     answer agreement) returned as Table 2 rows. Nothing without a combiner for ``task``."""
     from eval.calibration import detection_scores
-    from eval.critic_combiner import (
+    from eval.selective import add_selective
+    from eval.stats import paired_bootstrap_auroc_diff
+    from inference.combined_critic import (
+        CombinedCritic,
         as_judged,
         combined_probabilities,
         feature_row,
         signals,
-        verifier_chains,
     )
-    from eval.selective import add_selective
-    from eval.stats import paired_bootstrap_auroc_diff
 
-    found = task_combiner(config, models, task)
-    if found is None:
+    critic = models.critic()
+    if not isinstance(critic, CombinedCritic) or task not in critic.tasks():
         return {}
-    _, combiner, settings = found
+    combiner, settings = critic.combiner, critic.settings
     log(f"[eval] detection ({task}): the combined critic, verifier {settings.model}")
     learned_entry = calibration[f"{prefix}finetuned"]
     learned = [r["p_no_error"] for r in learned_entry["records"]]
-    chains = verifier_chains(models.get(settings.model), [i.example for i in records],
-                             settings, config.params.batch_size)
-    sig = signals(as_judged(records), chains)
+    sig = signals(as_judged(records), critic.chains_for([i.example for i in records]))
     probs = combined_probabilities(combiner, task, [feature_row(p, v, a) for p, (v, a)
                                                     in zip(learned, sig, strict=True)])
     gold = [not i.feedback.error_types for i in records]
@@ -569,23 +561,20 @@ def combined_dev_selective(config: EvalConfig, models: Models, task: str, exampl
     """Selective prediction of multitask's own greedy dev answers ordered by the combined
     critic (its learned P, verification against the verifier's chains, the verifier's answer
     agreement); None without a combiner for ``task``."""
-    from eval.critic_combiner import combined_probabilities, feature_rows
     from eval.selective import selective_summary
     from feedback_data.text.answers import answers_match
+    from inference.combined_critic import CombinedCritic
 
-    found = task_combiner(config, models, task)
-    if found is None:
+    critic = models.critic()
+    if not isinstance(critic, CombinedCritic) or task not in critic.tasks():
         return None
-    critic_model, combiner, settings = found
     log(f"[eval] {task}: multitask's own answers ordered by the combined critic "
-        f"(verifier {settings.model})")
-    judged = [(ex, p.text, p.answer) for ex, p in zip(examples, predictions, strict=True)]
-    rows = feature_rows(critic_model, models.get(settings.model), judged, settings,
-                        config.params.batch_size)
-    probs = combined_probabilities(combiner, task, rows)
+        f"(verifier {critic.settings.model})")
+    probs = critic.probabilities([(ex, p.text, p.answer)
+                                  for ex, p in zip(examples, predictions, strict=True)])
     right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
              for ex, p in zip(examples, predictions, strict=True)]
-    return {"model": f"{config.critic} + verifier {settings.model}",
+    return {"model": f"{config.critic} + verifier {critic.settings.model}",
             "method": "multitask (greedy)", **selective_summary(probs, right)}
 
 

@@ -21,6 +21,7 @@ class Models:
         self.config = config
         self.cache: dict[str, Any] = {}
         self.dp = current()
+        self._critic: Any = None
 
     def get(self, spec: str) -> Any:
         from inference.backends import Backend
@@ -30,6 +31,18 @@ class Models:
                                             device=self.config.device, dtype=self.config.dtype,
                                             data_parallel=self.dp)
         return self.cache[spec]
+
+    def critic(self) -> Any:
+        """The critic the methods read (``config.critic``): a
+        :class:`~inference.combined_critic.CombinedCritic` over it and its verifier when its
+        ``critic.json`` holds a combiner (``rhf eval fit-critic``), else the learned critic.
+        One instance, so the verifier's chains are written once per question."""
+        from inference.combined_critic import with_combiner
+
+        if self._critic is None:
+            self._critic = with_combiner(self.get(self.config.critic), self.get,
+                                         self.config.params.batch_size)
+        return self._critic
 
 
 # The built-in methods, whose runs below share work (cot's chains start refine, one wsc
@@ -55,6 +68,15 @@ def critic_reading(config: EvalConfig, models: Models) -> dict[str, Any]:
 
     spec = config.critic_model or config.model
     return {"critic": spec, **asdict(reading_of(models.get(spec)))}
+
+
+def combined_critic(models: Models) -> dict[str, Any]:
+    """``{"combined_critic": ...}`` (its features, verifier and tasks) when the critic the
+    methods read is the combined critic, else nothing."""
+    from inference.combined_critic import CombinedCritic
+
+    critic = models.critic()
+    return {"combined_critic": critic.describe()} if isinstance(critic, CombinedCritic) else {}
 
 
 def refine_summary(examples: list, preds: list[Prediction]) -> dict[str, Any]:
@@ -114,7 +136,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
             if "refine" in methods:
                 if "refine" not in cached:
                     log(f"[eval] {task} seed {seed}: refine on {len(examples)} examples")
-                    critic = (models.get(config.critic_model or config.model)
+                    critic = (models.critic()
                               if config.params.refine_rule == "threshold" else None)
                     cached["refine"] = timed(
                         "refine", run_method, "refine", models.get(config.refine_model),
@@ -126,7 +148,7 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
                         p.meta.setdefault("shots_dropped", start.meta["shots_dropped"])
                 rule = ({"rule": "threshold", "tau": params.threshold,
                          "critic": config.critic_model or config.model,
-                         "critic_reading": critic_cal}
+                         "critic_reading": critic_cal, **combined_critic(models)}
                         if config.params.refine_rule == "threshold" else {})
                 out["refine", seed] = preds, cot_params | {
                     "rounds": config.params.rounds, "keep": config.params.refine_keep,
@@ -143,16 +165,16 @@ def task_runs(config: EvalConfig, models: Models, task: str, examples: list, tim
         if wanted:
             log(f"[eval] {task} seed {seed}: {' and '.join(wanted)} on {len(examples)} examples")
             # One sampling pass and one label-scoring pass serve both votes.
-            critic = models.get(config.critic_model) if config.critic_model else None
             samples = timed("wsc", sample_for_vote, models.get(config.model), examples, params,
-                            critic)
+                            models.critic())
             for m in wanted:
                 preds = timed("wsc", run_method, m, None, examples, params, samples=samples)
                 out[m, seed] = preds, {"n": config.params.n, "w": config.params.w,
                                        "temperature": config.params.temperature,
                                        "weight": "w + (1 - w) P(no error)" if m == "wsc_soft"
                                        else "1 if argmax label is 'no error' else w",
-                                       **({"critic_reading": critic_cal}
+                                       **({"critic_reading": critic_cal,
+                                           **combined_critic(models)}
                                           if m == "wsc_soft" and critic_cal else {})}, False
         for m in (m for m in methods if m not in SHARED_WORK):
             entry = METHOD_REGISTRY.get(m)

@@ -236,19 +236,43 @@ class ModelRoutes:
         except ServiceBusy as exc:
             raise self.busy(exc) from exc
 
-    def p_no_error(self, served: Served, chains: list[tuple[str, str]]) -> list[float | None]:
+    def p_no_error(self, served: Served, chains: list[tuple[str, str]],
+                   tasks: list[str | None] | None = None) -> list[float | None]:
         """P(no error) over all 16 error labels per (question, chain), from the separate
         critic when one is served (``--critic-model``), else ``served``; None for a model
-        that cannot score (a scripted test model without a score function)."""
+        that cannot score (a scripted test model without a score function). Where a chain's
+        task is known (``tasks``) and the combined critic reads it (:attr:`ServedModels.judge`
+        over that scorer), the combined critic's P."""
         scorer = self.models.get("critic") or served
         order = getattr(scorer.model, "chain_order", None)
         prompts = [error_types_prompt(q, c, order) for q, c in chains]
         try:
-            return list(no_error_probabilities(scorer.model, prompts))
+            probs = list(no_error_probabilities(scorer.model, prompts))
+            judge = self.models.judge
+            if judge is None or judge.inner is not scorer.model or not tasks:
+                return probs
+            from feedback_data.tasks.data import question_example
+
+            fitted = set(judge.tasks())
+            known = [n for n, t in enumerate(tasks) if t in fitted]
+            judged = []
+            for n in known:
+                ex = question_example(tasks[n], chains[n][0])
+                judged.append((ex, chains[n][1], parse_answer_chain(chains[n][1], ex)[0]))
+            for n, p in zip(known, judge.combine(judged, [probs[n] for n in known]),
+                            strict=True):
+                probs[n] = p
+            return probs
         except ServiceBusy as exc:
             raise self.busy(exc) from exc
         except NotImplementedError:
             return [None] * len(prompts)
+
+    def critic_for_methods(self) -> Any:
+        """What wsc_soft and refine's threshold rule read: the combined critic when there is
+        one, else the separate critic, else the multitask model (None: neither served)."""
+        reader = self.models.get("critic") or self.models.get("multitask")
+        return self.models.judge or (reader.model if reader is not None else None)
 
     def answer(self, req: AnswerRequest) -> dict[str, Any]:
         served = self.need("multitask", "/v1/answer")
@@ -265,11 +289,17 @@ class ModelRoutes:
         types_text, description = self.generate(
             served, [types_prompt, description_prompt(req.question, req.chain, order)],
             req.max_new_tokens)
-        p_no = self.p_no_error(served, [(req.question, req.chain)])[0]
+        p_no = self.p_no_error(served, [(req.question, req.chain)], [req.task])[0]
         return {"task": req.task, "error_types": parse_error_types_text(types_text),
                 "error_types_text": types_text, "description": description,
                 "p_no_error": None if p_no is None else round(p_no, 6),
+                "p_no_error_from": self.reader_name(req.task),
                 "model_version": served.version}
+
+    def reader_name(self, task: str | None) -> str:
+        """'combined' when the combined critic reads chains of ``task``, else 'learned'."""
+        judge = self.models.judge
+        return "combined" if judge is not None and task in judge.tasks() else "learned"
 
     def refine(self, req: RefineRequest) -> dict[str, Any]:
         served = self.need("refine", "/v1/refine")
@@ -315,12 +345,11 @@ class ModelRoutes:
             ex = question_of(req)
             try:
                 params = method_params_from(req.model_dump(), batch_size=None)
-                critic = self.models.get("critic") or self.models.get("multitask") \
-                    if params.refine_rule == "threshold" else None
+                reads = name == "wsc_soft" or params.refine_rule == "threshold"
                 pred = run_method(name, served.model, [ex], params,
                                   base=base.model if base else None,
                                   start_chains=[req.chain] if req.chain else None,
-                                  critic=critic.model if critic else None)[0]
+                                  critic=self.critic_for_methods() if reads else None)[0]
             except ServiceBusy as exc:
                 raise self.busy(exc) from exc
             except ValueError as exc:
@@ -334,7 +363,7 @@ class ModelRoutes:
         return {"model_version": self.need("multitask", "/setup").version}
 
     def predict(self, req: LSPredictRequest) -> dict[str, Any]:
-        from inference.ml_backend import TaskError, prediction, task_inputs
+        from inference.ml_backend import TaskError, prediction, task_inputs, task_name
 
         served = self.need("multitask", "/predict")
         try:
@@ -348,7 +377,8 @@ class ModelRoutes:
         prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
         codes = [parse_error_types_text(t)
                  for t in self.generate(served, prompts, CRITIQUE_TOKENS)]
-        p_no = self.p_no_error(served, [(q, c) for q, c, _ in inputs])
+        p_no = self.p_no_error(served, [(q, c) for q, c, _ in inputs],
+                               [task_name(t) for t in req.tasks])
         flagged = [i for i, c in enumerate(codes) if c]
         described = self.generate(served, [description_prompt(inputs[i][0], inputs[i][1], order)
                                            for i in flagged], CRITIQUE_TOKENS)

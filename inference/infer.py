@@ -133,6 +133,18 @@ def _load(models: InferModels, entry: Method, params: MethodParams, device: str,
     if models.critic_model is not None:
         loaded["critic_model"] = backend if models.critic_model == models.model else load(
             models.critic_model)
+    if entry.name == "wsc_soft" or (entry.name == "refine" and "critic_model" in loaded):
+        # the P(no error) these read is the combined critic's when the critic's checkpoint
+        # holds a combiner (`rhf eval fit-critic`); its verifier is a model already loaded
+        # when it names one
+        from inference.combined_critic import with_combiner
+
+        by_spec = {str(models.model): backend, str(models.base_model): loaded.get("base_model")}
+        reader = loaded.get("critic_model", backend)
+        critic = with_combiner(reader, lambda spec: by_spec.get(str(spec)) or load(str(spec)),
+                               params.batch_size)
+        if critic is not reader:
+            loaded["critic_model"] = critic
     return loaded
 
 

@@ -19,6 +19,10 @@ As in the paper (Joshi et al., 2023):
 A critic's reading (its checkpoint's ``critic.json``: label scoring and temperature,
 :mod:`feedback_data.text.critic_labels`) is applied wherever a P(no error) is read (wsc_soft's
 weights, refine's threshold rule); wsc's argmax label does not change with the temperature.
+When the critic is a :class:`~inference.combined_critic.CombinedCritic` (its checkpoint holds
+a combiner), that P is the combined critic's: the learned P, verification against the
+verifier's own chains and its answer agreement, combined. wsc's paper weights stay the
+learned critic's argmax label.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from feedback_data.text.instructions import (
     refine_prompt,
 )
 from inference.chains import TextGenerator
+from inference.combined_critic import CombinedCritic, combine_or_keep
 
 # refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
 REFINE_KEEP: tuple[str, ...] = ("given", "written")
@@ -215,6 +220,9 @@ class WscSamples:
     answers: list[list[str | None]]
     label_logps: list[list[list[float]]]  # label scores as the critic's reading scores them
     temperature: float = 1.0  # the critic's temperature (critic.json), applied in the vote
+    # each sample's P(no error) from the combined critic (None: read from label_logps)
+    combined: list[list[float]] | None = None
+    critic: dict[str, Any] = field(default_factory=dict)  # what the combined critic was
 
 
 def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
@@ -248,12 +256,25 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     if reading.scoring != "sum":
         rows = reading_rows(rows, reading, label_lengths_of(scorer))
     by_prompt = dict(zip(unique, rows, strict=True))
+    answers = [[parse_answer_chain(t, ex)[0] for t in outs]
+               for ex, outs in zip(examples, samples, strict=True)]
+    combined: list[list[float]] | None = None
+    if isinstance(scorer, CombinedCritic):  # wsc_soft reads the combined critic's P
+        first = {}
+        for i, ex in enumerate(examples):
+            for j in range(n):
+                first.setdefault(prompts[i * n + j], (ex, samples[i][j], answers[i][j]))
+        judged = [first[p] for p in unique]
+        probs = scorer.combine(judged, [no_error_probability(r, reading.temperature)
+                                        for r in rows])
+        by_p = dict(zip(unique, probs, strict=True))
+        combined = [[by_p[prompts[i * n + j]] for j in range(n)] for i in range(len(examples))]
     return WscSamples(
-        texts=samples,
-        answers=[[parse_answer_chain(t, ex)[0] for t in outs]
-                 for ex, outs in zip(examples, samples, strict=True)],
+        texts=samples, answers=answers,
         label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
-                     for i in range(len(examples))], temperature=reading.temperature)
+                     for i in range(len(examples))], temperature=reading.temperature,
+        combined=combined,
+        critic=scorer.describe() if isinstance(scorer, CombinedCritic) else {})
 
 
 def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
@@ -266,15 +287,17 @@ def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"w must be in [0, 1], got {w}")
     preds = []
-    for ex, texts, answers, logps in zip(examples, samples.texts, samples.answers,
-                                         samples.label_logps, strict=True):
-        p_no_error = [no_error_probability(row, samples.temperature) for row in logps]
+    for i, (ex, texts, answers, logps) in enumerate(zip(
+            examples, samples.texts, samples.answers, samples.label_logps, strict=True)):
+        learned = [no_error_probability(row, samples.temperature) for row in logps]
+        p_no_error = samples.combined[i] if samples.combined is not None else learned
         labels = [ERROR_LABELS[argmax_label(row)] for row in logps]
         weights = ([soft_weight(p, w) for p in p_no_error] if soft
                    else [label_weight(row, w) for row in logps])
         preds.append(Prediction(ex.id, weighted_vote(answers, weights), texts[0], meta={
             "texts": texts, "answers": answers, "weights": weights, "critiques": labels,
-            "p_no_error": p_no_error}))
+            "p_no_error": p_no_error,
+            **({"p_learned": learned} if samples.combined is not None else {})}))
     return preds
 
 
@@ -369,6 +392,10 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
             probs = no_error_probabilities(
                 critic, [error_types_prompt(examples[i].question, states[i].chain, corder)
                          for i in active], batch_size=batch_size)
+            probs = combine_or_keep(critic, [
+                (examples[i], states[i].chain, parse_answer_chain(states[i].chain,
+                                                                  examples[i])[0])
+                for i in active], probs)
             for i, p in zip(active, probs, strict=True):
                 checks[i].append(p)
                 if p >= tau:
@@ -382,7 +409,9 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
             refine_update(states[i], o[0], rounds, keep, examples[i])
-    threshold = ({"rule": rule, "tau": tau, "critic_reading": asdict(reading_of(critic))}
+    threshold = ({"rule": rule, "tau": tau, "critic_reading": asdict(reading_of(critic)),
+                  **({"combined_critic": critic.describe()}
+                     if isinstance(critic, CombinedCritic) else {})}
                  if rule == "threshold" else {})
     return [Prediction(ex.id, parse_answer_chain(s.chain, ex)[0], s.chain, meta={
         "rounds": s.rounds, "stop": s.stop, "keep": keep, "start": start,

@@ -39,6 +39,20 @@ def task_inputs(task: Any, index: int, max_question: int, max_chain: int
     return question, chain, n_steps
 
 
+def task_name(task: Any) -> str | None:
+    """The rhf task a Label Studio task's question belongs to, when rhf pushed it (its data
+    carries the example under ``rhf``), else None.
+
+    >>> task_name({"data": {"rhf": {"example": {"task": "strategyqa"}}}}), task_name({})
+    ('strategyqa', None)
+    """
+    data = task.get("data") if isinstance(task, dict) else None
+    pushed = data.get(tags.DATA_RHF) if isinstance(data, dict) else None
+    example = pushed.get("example") if isinstance(pushed, dict) else None
+    name = example.get("task") if isinstance(example, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def prediction(codes: list[str] | None, description: str | None, n_steps: int,
                version: str, p_no_error: float | None = None) -> dict[str, Any]:
     """The prediction for one task; an unreadable critic output gives an empty result.

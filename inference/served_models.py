@@ -10,6 +10,13 @@
 
 A spec given for two roles is loaded once and shares one batcher. A role left out is None:
 its endpoints answer 409 naming the flag (:data:`ROLE_FLAGS`).
+
+When the chain reader's checkpoint (the critic's, else the multitask model's) holds a
+combiner (``rhf eval fit-critic``), P(no error) is the combined critic's
+(:class:`inference.combined_critic.CombinedCritic`) wherever a request names its task:
+/v1/critique, the Label Studio ML backend (a task rhf pushed names it), wsc_soft and refine's
+threshold rule. Its verifier is served as the role ``verifier`` (the served model of that
+spec, e.g. ``--base-model``, when there is one).
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ class ServedModels:
 
     roles: dict[str, Served | None] = field(default_factory=dict)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    # the combined critic over the chain reader (critic, else multitask) and its verifier,
+    # when the reader's checkpoint holds a combiner (`rhf eval fit-critic`)
+    judge: Any = None
 
     @classmethod
     def load(cls, multitask: str | Any = None, refine: str | Any = None,
@@ -76,7 +86,35 @@ class ServedModels:
                                      dtype=info.get("dtype") or getattr(backend, "dtype", None),
                                      device=info.get("device"))
             roles[role] = loaded[key]
-        return cls(roles=roles, batching=batching)
+        served = cls(roles=roles, batching=batching)
+        served.judge = served.combined_critic(
+            lambda spec: Backend.load(spec, dtype=dtype, device=device), loaded)
+        return served
+
+    def combined_critic(self, load: Any, loaded: dict[int | str, Served]) -> Any:
+        """The combined critic over the chain reader, when its checkpoint holds a combiner:
+        its verifier is the served model of that spec (e.g. ``--base-model``), else loaded
+        and served as the role ``verifier`` (shown by /health)."""
+        from inference.combined_critic import CombinedCritic, checkpoint_folder, load_combiner
+
+        reader = self.get("critic") or self.get("multitask")
+        folder = checkpoint_folder(reader.model) if reader is not None else None
+        combiner = load_combiner(folder) if folder else None
+        if reader is None or not combiner or not combiner.get("tasks"):
+            return None
+        spec = str(combiner["verifier"]["model"])
+        verifier = loaded.get(spec) or next(
+            (s for s in self.roles.values() if s is not None and s.spec == spec), None)
+        if verifier is None:
+            backend = load(spec)
+            check_finite(backend)
+            wrap = BatchedModel if self.batching.enabled else LockedModel
+            verifier = Served(model=wrap(backend, self.batching), spec=str(backend.name),
+                              version=model_version(backend),
+                              dtype=getattr(backend, "dtype", None),
+                              device=(getattr(backend, "info", None) or {}).get("device"))
+        self.roles["verifier"] = verifier
+        return CombinedCritic(reader.model, verifier.model, combiner)
 
     def get(self, role: str) -> Served | None:
         return self.roles.get(role)

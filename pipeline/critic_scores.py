@@ -6,11 +6,14 @@ through the click context object: rhf_cli installs :func:`root_callback` as the 
 command's callback (by module name, as it installs every command).
 
 P(no error) is the quantity the calibration reports and wsc_soft weighs with, computed by the
-same function (:func:`feedback_data.text.critic_labels.no_error_probabilities`): the multitask
-error-types instruction for (question, chain), the complete-sequence log-probabilities of
-the sixteen :data:`feedback_data.text.critic_labels.ERROR_LABELS`, softmax, the share of 'no
-error'. The question is the
-chain's own (``Chain.question``), the one the annotator sees on the task page.
+same functions: the multitask error-types instruction for (question, chain), the
+log-probabilities of the sixteen :data:`feedback_data.text.critic_labels.ERROR_LABELS`
+read as the critic's ``critic.json`` says, softmax, the share of 'no error'
+(:func:`feedback_data.text.critic_labels.no_error_probabilities`); when the critic's
+checkpoint holds a combiner (``rhf eval fit-critic``), that P combined with verification
+against the verifier's own chains and its answer agreement
+(:class:`inference.combined_critic.CombinedCritic`). The question is the chain's own
+(``Chain.question``), the one the annotator sees on the task page.
 """
 
 from __future__ import annotations
@@ -55,14 +58,20 @@ def score_chains(scorer: Scorer, chains: Sequence[Chain], *,
     prompts = critic_prompts(todo, getattr(scorer, "chain_order", None))
     from tqdm.auto import tqdm
 
+    from feedback_data.records.schema import Example
     from feedback_data.text.critic_labels import no_error_probabilities
+    from inference.combined_critic import combine_or_keep
 
     probs: list[float] = []
     starts = range(0, len(prompts), batch_size)
     for start in tqdm(starts, desc="critic P(no error)", unit="batch",
                       disable=not progress or len(starts) < 2, leave=False):
-        probs += no_error_probabilities(scorer, prompts[start:start + batch_size],
-                                        batch_size=batch_size)
+        batch = todo[start:start + batch_size]
+        learned = no_error_probabilities(scorer, prompts[start:start + batch_size],
+                                         batch_size=batch_size)
+        probs += combine_or_keep(scorer, [
+            (Example(id=c.example_id, task=c.task, question=c.question, source="file"),
+             c.text, c.answer) for c in batch], learned)
     return {c.id: p for c, p in zip(todo, probs, strict=True)}
 
 
@@ -72,9 +81,13 @@ def critic_scores(model: str | Path, chains: Sequence[Chain], *,
     """Load ``model`` (hub id, folder or RUN_DIR; seq2seq or causal) on ``device`` in
     ``dtype`` (see :mod:`inference.precision`) and score ``chains``."""
     from inference.backends import Backend
+    from inference.combined_critic import with_combiner
 
-    backend = Backend.load(model, batch_size=batch_size, device=device, dtype=dtype)
-    return score_chains(backend, chains, batch_size=batch_size, progress=progress)
+    def load(spec: str | Path):
+        return Backend.load(spec, batch_size=batch_size, device=device, dtype=dtype)
+
+    critic = with_combiner(load(model), load, batch_size)  # its combiner, when it holds one
+    return score_chains(critic, chains, batch_size=batch_size, progress=progress)
 
 
 def register_critic(obj: dict) -> dict:

@@ -37,20 +37,19 @@ FOLDS = 5
 
 def main() -> None:
     from eval.calibration import critic_probabilities
-    from eval.critic_combiner import (
-        VerifierSettings,
-        as_judged,
-        cross_fitted,
-        feature_row,
-        select,
-        signals,
-        validation_items,
-        verifier_chains,
-    )
+    from eval.critic_combiner import cross_fitted, validation_items
     from eval.metrics import auroc, expected_calibration_error
     from eval.stats import bootstrap_auroc_ci
     from feedback_data.records.provenance import git_commit
     from inference.backends import Backend
+    from inference.combined_critic import (
+        VerifierSettings,
+        as_judged,
+        feature_row,
+        select,
+        signals,
+        verifier_chains,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, type=Path)

@@ -208,3 +208,20 @@ def test_critic_scores_of_a_real_model_equal_score_choices(kind, chains, request
     assert all(0.0 <= p <= 1.0 for p in got.values())
     assert len(set(got.values())) == len(chains)  # the text matters: no two chains alike
     assert list(got.values()) == pytest.approx(expected, rel=1e-4, abs=1e-12)
+
+
+def test_score_chains_reads_the_combined_critic_where_its_combiner_has_a_fit(chains):
+    """A combiner fitted for StrategyQA only, with no weight and bias log 3: every StrategyQA
+    chain gets 3/4; the Sports chain keeps the learned P; the verifier writes one chain per
+    StrategyQA question."""
+    from inference.combined_critic import CombinedCritic
+
+    verifier = ScriptedGenerator(lambda p, j: "The answer is yes because it is so.", "verifier")
+    combiner = {"features": ["learned", "verification", "agreement"],
+                "verifier": {"model": "verifier"},
+                "tasks": {"strategyqa": {"mean": [0.0] * 3, "std": [1.0] * 3,
+                                         "weights": [0.0] * 3, "bias": math.log(3.0)}}}
+    got = cs.score_chains(CombinedCritic(_scripted(chains), verifier, combiner), chains,
+                          batch_size=2, progress=False)
+    assert list(got.values()) == pytest.approx([0.75] * 4 + [BY_HAND[4]], abs=1e-12)
+    assert sum(len(call["prompts"]) for call in verifier.calls) == 4

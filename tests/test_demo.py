@@ -157,10 +157,10 @@ def test_a_changed_stage_reruns_every_later_stage(tmp_path):
 
 def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_path):
     """Stage keys include the code each stage runs (the demo's own declarations, on a copy
-    of the source tree): editing inference/methods.py re-runs the critic's fit and the
-    evaluation only; editing the training loop re-runs both trainings and what follows them.
-    A reused stage says from which commit its result comes; a re-run says which files
-    changed."""
+    of the source tree): editing inference/methods.py re-runs the evaluation only, editing
+    the combined critic its fit and the evaluation; editing the training loop re-runs both
+    trainings and what follows them. A reused stage says from which commit its result comes;
+    a re-run says which files changed."""
     import shutil
 
     from pipeline.demo import STAGE_AFTER, STAGE_CODE
@@ -196,10 +196,13 @@ def test_a_change_to_a_methods_source_reruns_exactly_the_stages_that_use_it(tmp_
     methods = src / "inference" / "methods.py"
     methods.write_text(methods.read_text() + "\n# a change to a method\n")
     logs.clear()
-    # the critic's fit reads chains through eval.calibration, which imports the methods
-    assert run_all() == ["fit-critic", "eval"]
+    # the critic's fit reads chains through inference.combined_critic, never the methods
+    assert run_all() == ["eval"]
     assert any(re.fullmatch(r"== eval \.\.\. \(its code changed since commit \S+: "
                             r"inference/methods\.py\)", line) for line in logs), logs
+    combined = src / "inference" / "combined_critic.py"
+    combined.write_text(combined.read_text() + "\n# a change to the combined critic\n")
+    assert run_all() == ["fit-critic", "eval"]
     loop = src / "training" / "recipe" / "loop.py"
     loop.write_text(loop.read_text() + "\n# a change to the training loop\n")
     assert run_all() == ["train-multitask", "train-refine", "fit-critic", "eval"]

@@ -55,6 +55,7 @@ DATA_MODEL_OUTPUT = "model_output"
 DATA_STEP_CHOICES = "step_choices"
 DATA_STEPS = "steps"  # [{"text": "Step 1: ..."}] for the Repeater
 DATA_ANSWER_OPTIONS = "answer_options"  # [{"value": "(A) ..."}]: a multiple-choice task
+DATA_RHF = "rhf"  # {"example": Example, "chain": Chain}: what rhf pushed, whole
 DATA_MODEL_ANSWER = "model_answer"  # the model's short answer: pre-fills a free-form answer
 
 TEXT_TAGS = frozenset({SUBQUESTIONS, CORRECTION, ORIGIN, ANSWER_TEXT, *REASONS.values()})

@@ -1,5 +1,5 @@
 """What a chain claims, read so that two chains for one question can be compared: the
-verification signal of the critic (``eval/critic_combiner.py``) checks the chain under review
+verification signal of the critic (``inference/combined_critic.py``) checks the chain under review
 against chains the answering model writes for the same question on its own, after
 Chain-of-Verification (Dhuliawala et al., 2023), without ever seeing the reviewed chain.
 

@@ -245,8 +245,16 @@ def no_error_probabilities(scorer: ChoiceScorer, prompts: list[str],
     as the critic's checkpoint says (``critic.json``: scoring and temperature)."""
     if not prompts:
         return []
-    reading = reading or reading_of(scorer)
     rows = scorer.score_choices(prompts, list(ERROR_LABELS), batch_size=batch_size)
+    return read_no_error(scorer, rows, reading)
+
+
+def read_no_error(scorer: Any, rows: Sequence[Sequence[float]],
+                  reading: CriticReading | None = None) -> list[float]:
+    """P('no error') of each row of complete-sequence label log-probabilities (over
+    :data:`ERROR_LABELS`, as ``scorer.score_choices`` returns them), read as ``scorer``'s
+    ``critic.json`` says (or as ``reading`` says)."""
+    reading = reading or reading_of(scorer)
     lengths = label_lengths_of(scorer) if reading.scoring == "mean" else None
     return [no_error_probability(r, reading.temperature)
             for r in reading_rows(rows, reading, lengths)]

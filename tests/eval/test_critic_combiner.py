@@ -10,19 +10,21 @@ from pathlib import Path
 import pytest
 
 from eval.critic_combiner import (
+    cross_fitted,
+    fit_combiner,
+    fit_logistic,
+    validation_items,
+)
+from feedback_data.text.claims import sport_slot_score
+from inference.combined_critic import (
     COMBINER_KEY,
     FEATURES,
     VerifierSettings,
     combined_probabilities,
-    cross_fitted,
     feature_row,
-    fit_combiner,
-    fit_logistic,
     load_combiner,
     predict_logistic,
-    validation_items,
 )
-from feedback_data.text.claims import sport_slot_score
 from inference.toy_models import ScriptedGenerator
 
 TASK = "sports_understanding"
@@ -119,7 +121,7 @@ def _verifier() -> ScriptedGenerator:
 def _checkpoint(tmp_path: Path, items: list) -> Path:
     folder = tmp_path / "final"
     folder.mkdir()
-    (folder / "critic.json").write_text(json.dumps({"scoring": "mean", "temperature": 0.5}))
+    (folder / "critic.json").write_text(json.dumps({"scoring": "sum", "temperature": 0.5}))
     (folder / "critic_validation.json").write_text(json.dumps(
         {"items": [i.model_dump(mode="json") for i in items]}))
     return folder
@@ -136,7 +138,7 @@ def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Pat
     combiner = fit_combiner(folder, _critic(), _verifier(), settings, log=lambda _m: None)
     assert verify_checkpoint(folder) == 2  # critic.json's new sha256 is in the manifest
     stored = json.loads((folder / "critic.json").read_text())
-    assert stored["scoring"] == "mean" and stored["temperature"] == 0.5  # kept
+    assert stored["scoring"] == "sum" and stored["temperature"] == 0.5  # kept
     assert stored[COMBINER_KEY] == combiner == load_combiner(folder)
     assert combiner["features"] == list(FEATURES)
     assert combiner["verifier"] == {"model": "verifier", "samples": 3, "temperature": 0.7,
@@ -153,6 +155,11 @@ def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Pat
                                                      feature_row(0.3, 0.0, 0.5)])
     assert probs[0] > 0.5 > probs[1]
     assert combined_probabilities(combiner, "strategyqa", [[0.0, 0.0, 0.0]]) is None
+    # refine's τ for the combined critic, on the cross-fitted validation P: verification
+    # separates the classes, so some τ keeps every error-free chain and rewrites the rest
+    tau = combiner["refine_tau"]
+    assert (tau["n"], tau["no_error_records"], tau["balanced_accuracy"]) == (16, 8, 1.0)
+    assert tau["rewritten_share"] == 0.5
 
 
 def test_a_broken_combiner_is_one_error_naming_the_file(tmp_path: Path) -> None:
@@ -181,9 +188,17 @@ def test_fit_combiner_refuses_a_checkpoint_without_validation_items(tmp_path: Pa
 class _Models:
     def __init__(self, models: dict) -> None:
         self.models = models
+        self._critic = None
 
     def get(self, spec: str):
         return self.models[spec]
+
+    def critic(self):
+        from inference.combined_critic import with_combiner
+
+        if self._critic is None:
+            self._critic = with_combiner(self.models["critic"], self.get)
+        return self._critic
 
 
 def test_run_combiner_gives_table2_the_combined_critic_and_each_signal(
@@ -203,6 +218,11 @@ def test_run_combiner_gives_table2_the_combined_critic_and_each_signal(
                            bootstrap=50)
     records = _items(10)
     calibration = {"sports_finetuned": calibrate(critic, records, task=TASK, bootstrap=50)}
+    # the learned P read as critic.json says: summed scores at T 0.5, so
+    # P = 0.3^2 / (0.3^2 + 15 (0.7/15)^2)
+    assert calibration["sports_finetuned"]["reading"] == {"scoring": "sum", "temperature": 0.5}
+    assert calibration["sports_finetuned"]["records"][0]["p_no_error"] == \
+        pytest.approx(0.09 / (0.09 + 0.49 / 15))
     models = _Models({"critic": critic, "verifier": verifier})
     rows = run_combiner(config, models, records, TASK, "sports_", calibration, lambda _m: None)
     combined = calibration["sports_combined"]
@@ -228,6 +248,13 @@ def test_run_combiner_gives_table2_the_combined_critic_and_each_signal(
     assert run_combiner(config, _Models({"critic": verifier_critic}), records, TASK,
                         "sports_", plain, lambda _m: None) == {}
     assert set(plain) == {"sports_finetuned"}
+    assert plain["sports_finetuned"]["records"][0]["p_no_error"] == pytest.approx(0.3)  # T 1
+    # refine's τ: the combined critic's, as fit-critic chose it
+    from eval.runner import choose_refine_tau
+
+    tau = choose_refine_tau(config, models, lambda _m: None)
+    assert tau["tau"] == load_combiner(folder)["refine_tau"]["tau"]
+    assert tau["combined_critic"]["verifier"] == "verifier"
 
 
 def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,

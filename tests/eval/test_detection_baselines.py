@@ -8,7 +8,6 @@ import math
 import pytest
 
 from eval.detection_baselines import (
-    agreement_score,
     content_free_calibrate,
     content_free_probabilities,
     no_error_share,
@@ -18,6 +17,7 @@ from eval.detection_baselines import (
 from eval.metrics import choose_threshold, round_flips
 from eval.selective import against_random, selective_summary
 from eval.stats import paired_bootstrap_auroc_diff
+from inference.combined_critic import agreement_score
 
 VOCAB = {"players": {"soccer": ["Lionel Messi"], "basketball": ["LeBron James"],
                      "football": ["Tom Brady"]},

@@ -289,3 +289,33 @@ def test_a_separate_critic_gives_p_no_error() -> None:
     assert alone.post("/v1/critique", json=Q | {"chain": CHAIN}).json()["p_no_error"] == \
         pytest.approx(0.572473, abs=1e-6)
     assert critic.calls and all("choices" in c for c in critic.calls)  # it only scored
+
+
+def test_a_checkpoint_with_a_combiner_is_read_as_the_combined_critic(tmp_path: Path) -> None:
+    """The multitask checkpoint holds a combiner for StrategyQA (no weight, bias log 3:
+    P 3/4) whose verifier is the served base model: /v1/critique and wsc_soft read 3/4,
+    /health shows the verifier; a task without a fit keeps the learned P."""
+    import json
+    import math
+
+    mt, base = _stand_in("multitask"), _stand_in("base")
+    mt.info = {"path": str(tmp_path)}
+    (tmp_path / "critic.json").write_text(json.dumps({"combiner": {
+        "features": ["learned", "verification", "agreement"], "verifier": {"model": "base"},
+        "tasks": {"strategyqa": {"mean": [0.0] * 3, "std": [1.0] * 3, "weights": [0.0] * 3,
+                                 "bias": math.log(3.0)}}}}))
+    c = TestClient(create_app(model=mt, base_model=base))
+    body = c.post("/v1/critique", json=Q | {"chain": CHAIN}).json()
+    assert body["p_no_error"] == 0.75 and body["p_no_error_from"] == "combined"
+    # the base model wrote its own chain for the question: the verification
+    assert any(Q["question"] in p for call in base.calls for p in call["prompts"])
+    sports = {"task": "sports_understanding", "chain": CHAIN, "max_new_tokens": 8,
+              "question": 'Is the following sentence plausible? "Joao Moutinho caught the '
+                          'screen pass."'}
+    body = c.post("/v1/critique", json=sports).json()
+    learned = 1 / (1 + 15 * math.exp(-3.0))  # the stand-in's label scores, softmax
+    assert body["p_no_error"] == pytest.approx(learned, abs=1e-6)
+    assert body["p_no_error_from"] == "learned"
+    assert c.get("/health").json()["models"]["verifier"]["spec"] == "base"
+    meta = c.post("/v1/methods/wsc_soft", json=Q | {"n": 2}).json()["meta"]
+    assert meta["weights"] == pytest.approx([0.5 + 0.5 * 0.75] * 2)
