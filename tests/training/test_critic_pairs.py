@@ -20,6 +20,7 @@ from training.data.critic_pairs import (
     flip_answer,
     insert_fact,
     resample,
+    reweight,
     swap_sport,
 )
 from training.data.examples import Pair
@@ -128,6 +129,24 @@ def test_resample_balances_the_two_classes():
     assert counts.resampled == 1 and counts.no_error_share == 0.5
 
 
+def test_reweight_gives_each_class_half_the_weight_and_keeps_every_pair_once():
+    pairs = [Pair("a", "no error", "error_types")] + [
+        Pair(s, "factual error", "error_types") for s in "bcdefg"]
+    out, weights = reweight(pairs)
+    # 7 pairs: 'no error' weighs 7 / (2 * 1) = 3.5, an error 7 / (2 * 6) = 0.5833
+    assert weights == {"no_error": 3.5, "error": 0.5833}
+    assert [p.weight for p in out] == [3.5] + [0.5833] * 6
+    assert [p.source for p in out] == [p.source for p in pairs]
+    assert reweight(pairs[1:]) == (pairs[1:], {})  # one class: left as it is
+    balanced, counts = critic_pairs([NOLA, MCCOLLUM, SEA], balance="reweight")
+    plain, _ = critic_pairs([NOLA, MCCOLLUM, SEA])
+    assert [p.source for p in balanced] == [p.source for p in plain]  # nothing repeated
+    no_error = sum(p.weight for p in balanced if p.target == "no error")
+    error = sum(p.weight for p in balanced if p.target != "no error")
+    assert no_error == pytest.approx(error, rel=1e-3) and counts.weights
+    assert counts.resampled == 0
+
+
 def test_validation_records_from_held_out_corrections():
     extra = critic_val_items([NOLA, MCCOLLUM, SEA], seed=0, vocab_sports=SPORTS)
     corrections = [i for i in extra if i.chain.id.endswith(":correction")]
@@ -169,6 +188,25 @@ def test_a_critic_run_counts_its_pairs_and_stores_its_reading(make_cfg, tmp_path
     assert verify_checkpoint(final) == len(files)
 
 
+def test_a_reweighted_critic_run_trains_every_pair_once_and_records_the_weights(make_cfg,
+                                                                              tmp_path):
+    from training.recipe.objectives import train
+
+    out = tmp_path / "critic"
+    train(make_cfg("critic", out=out, **{"data.critic_corrections": True,
+                                         "data.critic_balance": "reweight",
+                                         "train.max_steps": 2}))
+    run = json.loads((out / "run.json").read_text())
+    critic = run["counts"]["critic"]
+    assert critic["balance"] == "reweight" and critic["resampled"] == 0
+    share = critic["no_error_share"]
+    # each class holds half the weight: n_ok * w_ok = n_bad * w_bad
+    assert critic["weights"]["no_error"] * share == pytest.approx(
+        critic["weights"]["error"] * (1 - share), rel=1e-2)
+    assert run["counts"]["pairs_train_by_term"] == {
+        "error_types": critic["chains"] + critic["corrections"]}
+
+
 def test_the_critic_options_are_checked(make_cfg):
     """An unknown augmentation kind or a share outside [0, 1] is a config error; the shipped
     critic configs load."""
@@ -182,7 +220,7 @@ def test_the_critic_options_are_checked(make_cfg):
     with pytest.raises(ConfigError, match=r"in \[0, 1\]"):
         make_cfg("critic", **{"data.critic_augment": {"drop_step": 1.5}})
     with pytest.raises(ConfigError):
-        make_cfg("critic", **{"data.critic_balance": "reweight"})
+        make_cfg("critic", **{"data.critic_balance": "oversample"})
     root = Path(__file__).resolve().parents[2] / "configs" / "critic"
     for path in sorted(root.glob("*.yaml")):
         cfg = load_config(path, overrides={"train.output_dir": "x"}, objective="critic")

@@ -129,3 +129,37 @@ def test_token_budget_sampler_resumes_at_the_same_batch(encoded):
     resumed = EpochBatchSampler(enc, 16, seed=5, max_tokens=1500)
     resumed.set_position(1, skip=5)
     assert list(resumed) == full[5:] and len(resumed) == len(full) - 5
+
+
+def test_a_pair_weight_reaches_the_batch_and_weighs_the_loss_by_hand():
+    """data.critic_balance: reweight. Two rows: row 0 one target token, logits [2, 0] on its
+    label 0 (CE log(1 + e^-2)); row 1 two tokens, uniform logits (CE log 2 each). Weights 3
+    and 0.5: loss = 3 log(1 + e^-2) + 0.5 * 2 log 2, tokens = 3 * 1 + 0.5 * 2 = 4."""
+    import math
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from training.data.examples import Pair
+    from training.recipe.loss import target_tokens, token_loss_sum
+
+    tok = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[2] / "models" /
+                                        "tiny-base")
+    feats = encode_pairs([Pair("a", "b", "error_types", weight=3.0)], tok, 8, 8)
+    assert feats[0].weight == 3.0
+    batch = PairCollator(0, MULTITASK_TERMS)(feats + [Encoded([5, 1], [7, 1], "error_types")])
+    assert batch["weight"].tolist() == [3.0, 1.0]
+    assert "weight" not in PairCollator(0, MULTITASK_TERMS)(
+        [Encoded([5, 1], [7, 1], "error_types")])
+    logits = torch.zeros(2, 2, 2)
+    logits[0, 0] = torch.tensor([2.0, 0.0])
+    labels = torch.tensor([[0, IGNORE_INDEX], [1, 1]])
+    weights = torch.tensor([3.0, 0.5])
+    by_hand = 3 * math.log(1 + math.exp(-2)) + 0.5 * 2 * math.log(2)
+    assert token_loss_sum(logits, labels, True, weights).item() == pytest.approx(by_hand)
+    assert target_tokens(labels, True, weights).item() == pytest.approx(4.0)
+    # unweighted: every token counts once
+    plain = math.log(1 + math.exp(-2)) + 2 * math.log(2)
+    assert token_loss_sum(logits, labels, True).item() == pytest.approx(plain)
+    assert target_tokens(labels, True).item() == 3

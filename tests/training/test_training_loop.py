@@ -77,9 +77,9 @@ def test_allowed_skips_are_logged_and_leave_the_weights_alone(make_cfg, tmp_path
     from training.recipe import loop
     from training.recipe.loss import token_loss_sum
 
-    def poisoned(logits, labels, encoder_decoder):
+    def poisoned(logits, labels, encoder_decoder, weights=None):
         calls["n"] += 1
-        loss = token_loss_sum(logits, labels, encoder_decoder)
+        loss = token_loss_sum(logits, labels, encoder_decoder, weights)
         return loss * float("nan") if calls["n"] == 2 else loss
 
     monkeypatch.setattr(loop, "token_loss_sum", poisoned)

@@ -30,6 +30,7 @@ class Encoded:
     labels: list[int]
     term: str
     decoder_only: bool = False
+    weight: float = 1.0  # the pair's weight in the loss (Pair.weight)
 
     @property
     def source_len(self) -> int:
@@ -51,7 +52,7 @@ def encode_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: int,
     src = source_ids(tokenizer, [p.source for p in pairs], max_source_len, causal=False)
     tgt = tokenizer(text_target=[p.target for p in pairs], max_length=max_target_len,
                     truncation=True)
-    return [Encoded(s, list(t), p.term)
+    return [Encoded(s, list(t), p.term, weight=p.weight)
             for s, t, p in zip(src, tgt["input_ids"], pairs, strict=True)]
 
 
@@ -68,6 +69,21 @@ def pad_batch(features: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tenso
         attention[i, : len(f.input_ids)] = 1
         labels[i, : len(f.labels)] = torch.tensor(f.labels)
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+def with_weights(batch: dict[str, torch.Tensor], features: Sequence[Encoded]
+                 ) -> dict[str, torch.Tensor]:
+    """``batch`` with each row's loss weight (``weight``) when a row weighs other than 1;
+    a batch of unweighted rows is left as it was.
+
+    >>> with_weights({}, [Encoded([5, 1], [7, 1], "answer", weight=2.0)])["weight"].tolist()
+    [2.0]
+    >>> with_weights({}, [Encoded([5, 1], [7, 1], "answer")])
+    {}
+    """
+    if any(f.weight != 1.0 for f in features):
+        batch["weight"] = torch.tensor([f.weight for f in features], dtype=torch.float32)
+    return batch
 
 
 class PairCollator:
@@ -91,7 +107,7 @@ class PairCollator:
     def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.pad_id)
         batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
-        return batch
+        return with_weights(batch, features)
 
 
 # --- decoder-only (causal) models ------------------------------------------------------------
@@ -133,7 +149,7 @@ def encode_causal_pairs(pairs: Sequence[Pair], tokenizer: Any, max_source_len: i
     for p, prompt in zip(pairs, prompts, strict=True):
         target = causal_target_ids(tokenizer, p.target)[:max(0, max_target_len - 1)] + [eos]
         out.append(Encoded(prompt + target, [IGNORE_INDEX] * len(prompt) + target, p.term,
-                           decoder_only=True))
+                           decoder_only=True, weight=p.weight))
     return out
 
 
@@ -169,7 +185,7 @@ class CausalCollator(PairCollator):
     def __call__(self, features: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         batch = pad_causal_batch(features, self.pad_id)
         batch["term"] = torch.tensor([self.terms.index(f.term) for f in features])
-        return batch
+        return with_weights(batch, features)
 
 
 def is_encoder_decoder(model_config: Any) -> bool:

@@ -25,7 +25,9 @@ validation, detection or dev records). The edits are pure functions of their inp
 records get which edit is drawn from a generator seeded by ``train.seed``.
 
 Label balance (``data.critic_balance``): ``resample`` repeats "no error" or error pairs
-(whichever are fewer) until each is half of the critic's pairs; ``none`` leaves them.
+(whichever are fewer) until each is half of the critic's pairs; ``reweight`` keeps every pair
+once and weighs each class's pairs in the loss so that each class holds half the weight
+(:func:`reweight`); ``none`` leaves them.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from feedback_data.text.instructions import error_types_prompt, error_types_text
 from training.data.examples import AUGMENTATIONS, Pair, check_augment
 
 CRITIC_TERM = "error_types"
-BALANCES: tuple[str, ...] = ("none", "resample")
+BALANCES: tuple[str, ...] = ("none", "resample", "reweight")
 
 # How a sport is written in chains (longest first, so "american football" wins over
 # "football"), and the vocab.json sport it names.
@@ -151,6 +153,8 @@ class CriticCounts:
     augment_skipped: dict[str, int] = field(default_factory=dict)
     balance: str = "none"
     resampled: int = 0
+    # reweight: the loss weight of a 'no error' pair and of an error pair
+    weights: dict[str, float] = field(default_factory=dict)
     no_error_share: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -250,10 +254,35 @@ def critic_pairs(items: Sequence[FeedbackItem], *, corrections: bool = False,
     counts.augment_skipped = dict(sorted(skipped.items()))
     if balance == "resample":
         pairs, counts.resampled = resample(pairs, rng)
+    elif balance == "reweight":
+        pairs, counts.weights = reweight(pairs)
     no_error = error_types_text([])
     counts.no_error_share = round(sum(p.target == no_error for p in pairs) / max(1, len(pairs)),
                                   4)
     return pairs, counts
+
+
+def reweight(pairs: list[Pair]) -> tuple[list[Pair], dict[str, float]]:
+    """Weigh each class ('no error' or error) so that it holds half the pairs' total weight,
+    the mean weight staying 1: a pair of a class of n out of N weighs N / (2 n). A single
+    class is left at weight 1.
+
+    >>> p = [Pair("a", "no error", "error_types")] + [Pair(s, "factual error", "error_types")
+    ...                                             for s in "bcd"]
+    >>> out, w = reweight(p); [x.weight for x in out], w
+    ([2.0, 0.6667, 0.6667, 0.6667], {'no_error': 2.0, 'error': 0.6667})
+    """
+    from dataclasses import replace
+
+    no_error = error_types_text([])
+    n_ok = sum(p.target == no_error for p in pairs)
+    n_bad = len(pairs) - n_ok
+    if not n_ok or not n_bad:
+        return pairs, {}
+    w_ok = round(len(pairs) / (2 * n_ok), 4)
+    w_bad = round(len(pairs) / (2 * n_bad), 4)
+    return ([replace(p, weight=w_ok if p.target == no_error else w_bad) for p in pairs],
+            {"no_error": w_ok, "error": w_bad})
 
 
 def resample(pairs: list[Pair], rng: random.Random) -> tuple[list[Pair], int]:

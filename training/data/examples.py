@@ -46,6 +46,8 @@ class Pair:
     target: str
     term: str
     id: str = ""
+    # the pair's weight in the loss (data.critic_balance: reweight); 1 for every other pair
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def evaluate(model: Any, loader: Any, accelerator: Any, terms: Sequence[str]) ->
     encoder_decoder = bool(accelerator.unwrap_model(model).config.is_encoder_decoder)
     for batch in loader:
         term = batch.pop("term")
+        batch.pop("weight", None)  # held-out losses are per token, unweighted
         logits, labels = loss_aligned(model(**batch).logits.float(), batch["labels"],
                                       encoder_decoder)
         ce = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX,

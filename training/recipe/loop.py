@@ -235,15 +235,15 @@ class RecipeRun:
         tokens = step_tokens(group, encoder_decoder, accelerator)
         scale = accelerator.num_processes / tokens  # DDP averages over the processes
         step_loss = torch.zeros((), device=accelerator.device)
-        for i, micro in enumerate(group):
-            micro = {k: v for k, v in micro.items() if k != "term"}
+        for i, batch in enumerate(group):
+            micro = {k: v for k, v in batch.items() if k not in ("term", "weight")}
             sync = i == len(group) - 1
             with accelerator.no_sync(model) if not sync else nullcontext():
                 loss_sum = token_loss_sum(model(**micro).logits, micro["labels"],
-                                          encoder_decoder)
+                                          encoder_decoder, batch.get("weight"))
                 accelerator.backward(loss_sum * scale)
             step_loss += loss_sum.detach().double() * scale
-            window.add(loss_sum, micro, encoder_decoder)
+            window.add(loss_sum, batch, encoder_decoder)
         # With clipping off, max_norm=inf still returns the norm the guard needs.
         max_norm = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)

@@ -29,7 +29,7 @@ class Window:
         from training.recipe.loss import target_tokens
 
         self.sums[0] += loss_sum.detach().double()
-        self.sums[1] += target_tokens(micro["labels"], encoder_decoder)
+        self.sums[1] += target_tokens(micro["labels"], encoder_decoder, micro.get("weight"))
         # real source + target tokens processed, and pairs (throughput)
         self.sums[2] += micro["attention_mask"].sum()
         if not self.decoder_only:

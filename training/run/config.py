@@ -117,10 +117,12 @@ class DataConfig:
              "record), flip_answer (LI). Never drawn from validation, detection or dev "
              "records; counted in run.json (counts.critic). {} = none.",
         factory=dict)
-    critic_balance: Literal["none", "resample"] = _f(
+    critic_balance: Literal["none", "resample", "reweight"] = _f(
         "none", "Label balance of the critic's pairs: 'resample' repeats the smaller class "
-                "('no error' or error) until the two are equal; the resulting 'no error' "
-                "share is in run.json (counts.critic.no_error_share).")
+                "('no error' or error) until the two are equal; 'reweight' keeps each pair "
+                "once and weighs each class in the loss so that it holds half the weight "
+                "(run.json: counts.critic.weights); the resulting 'no error' share is in "
+                "run.json (counts.critic.no_error_share).")
     critic_descriptions: bool = _f(
         False, "objective critic: also train the description term (the critic writes why "
                "a chain is wrong), weighted by term_weights.description.")
