@@ -46,14 +46,12 @@ from feedback_data.text.critic_labels import (
 from feedback_data.text.instructions import (
     answer_prompt,
     error_types_prompt,
-    parse_refine_output,
     refine_prompt,
 )
+from feedback_data.text.refine_rule import REFINE_KEEP, RefineState, refine_update
 from inference.chains import TextGenerator
 from inference.combined_critic import CombinedCritic, combine_or_keep
 
-# refine: which chain a 'no error' verdict keeps (the paper: the one the model was given).
-REFINE_KEEP: tuple[str, ...] = ("given", "written")
 # refine: when to rewrite. 'paper': while the refine model names an error; 'threshold':
 # only chains whose calibrated P(no error) from the critic is below τ, then as 'paper'.
 REFINE_RULES: tuple[str, ...] = ("paper", "threshold")
@@ -315,49 +313,6 @@ def run_wsc(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                          max_new_tokens=max_new_tokens, batch_size=batch_size,
                          batch_rows=batch_rows)
     return wsc_vote(examples, samples, w, soft=soft)
-
-
-@dataclass
-class RefineState:
-    """One example's refinement: the current chain and why it stopped (None while running)."""
-
-    chain: str
-    rounds: int = 0
-    stop: str | None = None
-    history: list[str] = field(default_factory=list)
-
-
-def refine_update(state: RefineState, output: str, max_rounds: int,
-                  keep: str = "given", example: Example | None = None) -> RefineState:
-    """Apply one 'error types ; correction' output to ``state`` (the stopping rule).
-
-    - 'no error': stop. ``keep="given"`` (the paper): the chain stays the one the model was
-      given, c_{i-1}; ``keep="written"``: a readable correction it wrote becomes the chain.
-    - errors named and a readable correction: the correction becomes the chain; go on.
-    - errors named but no readable correction, or no error types readable: stop, keep chain.
-    - after ``max_rounds`` rounds: stop.
-
-    A correction is readable when ``example``'s task can read its answer (yes/no without it).
-    """
-    if keep not in REFINE_KEEP:
-        raise ValueError(f"keep must be one of {', '.join(REFINE_KEEP)}, got {keep!r}")
-    codes, correction = parse_refine_output(output)
-    state.rounds += 1
-    state.history.append(output)
-    readable = bool(correction) and parse_answer_chain(correction, example)[2]
-    if codes == []:
-        if readable and keep == "written":
-            state.chain = correction
-        state.stop = "no_error"
-    elif codes is None:
-        state.stop = "unparsed"
-    elif not readable:
-        state.stop = "unparsed_correction"
-    else:
-        state.chain = correction
-        if state.rounds >= max_rounds:
-            state.stop = "max_rounds"
-    return state
 
 
 def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[str], *,

@@ -178,3 +178,81 @@ def test_each_objective_validates_through_its_registry_entry(tiny_model, monkeyp
     assert multitask["val/score"] == pytest.approx(
         (multitask["val/accuracy"] + multitask["val/auroc"]) / 2)
     assert {k: v for k, v in multitask.items() if k.startswith("val/auroc")} == metrics
+
+
+def test_refine_is_validated_by_the_evaluation_protocol(tiny_model, monkeypatch):
+    """train.refine_val_rounds 2: the start chains are written once, before training, from
+    the 0-shot CoT prompt; then each validation refines them for up to 2 rounds under the
+    paper's rule. Worked by hand (gold yes, no, yes, no; every start chain says yes):
+    S0 kept (right), S1 -> B1 (right) then kept, S2 -> C2 (wrong) -> D2 (right, max rounds),
+    S3 kept (wrong): accuracy 3/4 from 2/4, one wrong -> right, mean rounds 6/4."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from feedback_data.sources.paper_import import load_paper_feedback
+    from feedback_data.tasks.prompts import cot_prompt
+    from training.recipe import validation
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_model).train()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    items = load_paper_feedback("strategyqa", "train")[:4]
+    examples = [i.example.model_copy(update={"answer": a})
+                for i, a in zip(items, ["yes", "no", "yes", "no"], strict=True)]
+    script = {"S0": "no error ; The answer is yes because S0.",
+              "S1": "factual error ; The answer is no because B1.",
+              "S2": "factual error ; The answer is no because C2.",
+              "S3": "no error ; The answer is yes because S3.",
+              "B1": "no error ; The answer is no because B1.",
+              "C2": "factual error ; The answer is yes because D2."}
+    asked: list[list[str]] = []
+
+    def fake_generate(model, tokenizer, prompts, *args, **kwargs):
+        asked.append(prompts)
+        out = []
+        for p in prompts:
+            marks = [k for k in script if f"because {k}." in p]
+            which = [n for n, ex in enumerate(examples) if ex.question in p]
+            out.append(script[marks[0]] if marks else f"The answer is yes because S{which[0]}.")
+        return out
+
+    monkeypatch.setattr(validation, "generate", fake_generate)
+    v = _validator("refine", items, examples)
+    v.protocol_rounds = 2
+    v.before_training(model, tok, _OneProcess())
+    assert asked == [[cot_prompt("strategyqa", ex.question, []) for ex in examples]]
+    assert v.start_chains == [f"The answer is yes because S{n}." for n in range(4)]
+    metrics = v(model, tok, _OneProcess())
+    assert metrics["val/protocol_start_accuracy"] == 0.5
+    assert metrics["val/protocol_accuracy"] == metrics["val/protocol_accuracy_strategyqa"] \
+        == 0.75
+    assert metrics["val/protocol_wrong_to_right"] == 0.25
+    assert metrics["val/protocol_right_to_wrong"] == 0.0
+    assert metrics["val/protocol_mean_rounds"] == 1.5
+    # the one-round check on the paper's chains ran first; then round 1 (4 chains), round 2
+    assert [len(a) for a in asked[1:]] == [4, 4, 2] and model.training
+    off = _validator("refine", items, examples)
+    off.before_training(model, tok, _OneProcess())
+    assert not off.start_chains and "val/protocol_accuracy" not in off(model, tok,
+                                                                       _OneProcess())
+
+
+def test_a_refine_run_logs_the_protocol_metrics_and_other_objectives_refuse_them(
+        make_cfg, tmp_path):
+    from training.recipe.objectives import train
+    from training.run.config import ConfigError
+
+    out = tmp_path / "refine"
+    train(make_cfg("refine", out=out, **{
+        "data.eval_fraction": 0.3, "data.eval_max": 6, "train.validate": True,
+        "train.val_max_new_tokens": 8, "train.max_steps": 2, "train.eval_every": 2,
+        "train.refine_val_rounds": 2}))
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [x for x in lines if "val/protocol_accuracy" in x]
+    assert evals and all(0.0 <= x["val/protocol_mean_rounds"] <= 2.0 for x in evals)
+    for x in evals:  # one task: accuracy moves by the flips exactly
+        if len([k for k in x if k.startswith("val/protocol_accuracy_")]) == 1:
+            assert x["val/protocol_accuracy"] - x["val/protocol_start_accuracy"] == \
+                pytest.approx(x["val/protocol_wrong_to_right"] - x["val/protocol_right_to_wrong"])
+    with pytest.raises(ConfigError, match="validates the refine objective"):
+        train(make_cfg("multitask", out=tmp_path / "mt", **{"train.refine_val_rounds": 1}))
+    with pytest.raises(ConfigError, match="refine_val_rounds must be >= 0"):
+        train(make_cfg("refine", out=tmp_path / "neg", **{"train.refine_val_rounds": -1}))

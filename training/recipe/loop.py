@@ -168,6 +168,8 @@ class RecipeRun:
                   selection=Selection(t.select_by, t.patience) if t.select_by else None,
                   critic_selection=Selection(t.select_critic_by)
                   if t.select_critic_by and reads_critic else None, reads_critic=reads_critic)
+        if validator is not None:  # before a resume restores trained weights: the base's
+            validator.before_training(model, setup.tokenizer, accelerator)
         if resume_from is not None:
             run.resume(resume_from)
         run.logger = MetricsLogger(run_dir, accelerator,

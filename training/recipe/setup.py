@@ -72,6 +72,11 @@ def check_settings(cfg: RecipeConfig) -> None:
         raise ConfigError("train.max_tokens must be >= 0 (0 = batches of train.batch_size)")
     if t.max_nonfinite_skips < 0:
         raise ConfigError("train.max_nonfinite_skips must be >= 0")
+    if t.refine_val_rounds < 0:
+        raise ConfigError("train.refine_val_rounds must be >= 0 (0 = off)")
+    if t.refine_val_rounds and cfg.objective != "refine":
+        raise ConfigError(f"train.refine_val_rounds validates the refine objective; this run "
+                          f"trains '{cfg.objective}'")
     if t.weights_dtype == "bfloat16" and t.mixed_precision == "fp16":
         raise ConfigError("train.weights_dtype=bfloat16 does not combine with fp16 autocast")
     if t.select_by and not t.eval_every and t.patience:
@@ -223,7 +228,8 @@ def setup_validator(cfg: RecipeConfig, objective: BoundObjective, data: Training
                               cfg.data.max_source_len, t.val_max_new_tokens,
                               cfg.data.chain_order, extra_items=extra,
                               scoring="sum" if t.critic_scoring == "auto" else t.critic_scoring,
-                              run=objective.validate)
+                              run=objective.validate,
+                              protocol_rounds=t.refine_val_rounds if name == "refine" else 0)
         data.counts["validation"]["critic_records"] = {
             "real": len(data.val_items), "synthetic": len(extra),
             "no_error": sum(not i.feedback.error_types for i in validator.critic_items)}

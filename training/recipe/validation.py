@@ -275,10 +275,36 @@ class Validator:
     first_ids: list[int] = field(default_factory=list)
     # The objective's validator: validate_multitask, validate_refine, validate_critic, ...
     run: ValidateFn = field(kw_only=True)
+    # refine: rounds of the evaluation protocol (0: off), and the chains it starts from:
+    # the model's own 0-shot CoT chains for ``examples`` as training starts (the base's)
+    protocol_rounds: int = 0
+    start_chains: list[str] = field(default_factory=list)
 
     @property
     def critic_items(self) -> list[FeedbackItem]:
         return self.items + self.extra_items
+
+    def before_training(self, model: Any, tokenizer: Any, accelerator: Any) -> None:
+        """With ``protocol_rounds``: the start chains, written by the model as it is before
+        the first optimizer step (the base the refine model is trained from), greedy, from
+        the 0-shot CoT prompt ``rhf eval`` gives the base (k = 0)."""
+        if not self.protocol_rounds or not self.examples:
+            return
+        from feedback_data.tasks.prompts import cot_prompt
+
+        unwrapped = accelerator.unwrap_model(model)
+        was_training = unwrapped.training
+        unwrapped.eval()
+        try:
+            mine = _shard(len(self.examples), accelerator)
+            texts = generate(unwrapped, tokenizer,
+                             [cot_prompt(self.examples[i].task, self.examples[i].question, [])
+                              for i in mine], self.max_source_len, self.max_new_tokens,
+                             bool(unwrapped.config.is_encoder_decoder), accelerator.device)
+            self.start_chains = _gather(list(zip(mine, texts, strict=True)), accelerator)
+        finally:
+            if was_training:
+                unwrapped.train()
 
     def __call__(self, model: Any, tokenizer: Any, accelerator: Any) -> dict[str, float]:
         unwrapped = accelerator.unwrap_model(model)
@@ -359,6 +385,54 @@ def validate_refine(v: Validator, m: ValidationModel) -> dict[str, float]:
     metrics["val/detection_accuracy"] = sum(
         p is not None and p == g for (_, p), g in zip(results, gold, strict=True)
     ) / max(1, len(gold))
+    if v.protocol_rounds and v.start_chains:
+        metrics.update(refine_protocol(v, m))
+    return metrics
+
+
+def refine_protocol(v: Validator, m: ValidationModel) -> dict[str, float]:
+    """Refine validated as ``rhf eval`` runs it: from the base's own chains for the
+    validation questions (:meth:`Validator.before_training`), ``protocol_rounds`` rounds
+    under the paper's rule (feedback_data.text.refine_rule; a chain stays on 'no error').
+    val/protocol_accuracy(_<task>), val/protocol_start_accuracy (the base's chains),
+    val/protocol_right_to_wrong and val/protocol_wrong_to_right (answers changed against
+    gold, start to end, as shares of the questions) and val/protocol_mean_rounds."""
+    from feedback_data.text.answers import answers_match, parse_answer_chain
+    from feedback_data.text.refine_rule import RefineState, refine_update
+
+    mine = _shard(len(v.examples), m.accelerator)
+    states = {i: RefineState(chain=v.start_chains[i]) for i in mine}
+    for _ in range(v.protocol_rounds):
+        active = [i for i in mine if states[i].stop is None]
+        if not active:
+            break
+        texts = generate(m.model, m.tokenizer,
+                         [refine_prompt(v.examples[i].question,
+                                        reorder_chain(states[i].chain, v.chain_order))
+                          for i in active],
+                         v.max_source_len, v.max_new_tokens + 16, m.encoder_decoder, m.device)
+        for i, text in zip(active, texts, strict=True):
+            refine_update(states[i], text, v.protocol_rounds, "given", v.examples[i])
+
+    def right(i: int, chain: str) -> bool:
+        ex = v.examples[i]
+        return answers_match(ex, parse_answer_chain(chain, ex)[0], ex.answer)
+
+    local = [(i, (right(i, v.start_chains[i]), right(i, states[i].chain), states[i].rounds))
+             for i in mine]
+    rows = _gather(local, m.accelerator)
+    n = max(1, len(rows))
+    by_task: dict[str, list[bool]] = defaultdict(list)
+    for ex, (_, end, _) in zip(v.examples, rows, strict=True):
+        by_task[ex.task].append(end)
+    metrics = {f"val/protocol_accuracy_{t}": sum(r) / len(r) for t, r in sorted(by_task.items())}
+    if metrics:
+        metrics["val/protocol_accuracy"] = sum(metrics.values()) / len(metrics)
+    metrics |= {
+        "val/protocol_start_accuracy": sum(s for s, _, _ in rows) / n,
+        "val/protocol_right_to_wrong": sum(s and not e for s, e, _ in rows) / n,
+        "val/protocol_wrong_to_right": sum(e and not s for s, e, _ in rows) / n,
+        "val/protocol_mean_rounds": sum(r for _, _, r in rows) / n}
     return metrics
 
 

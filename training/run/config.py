@@ -156,6 +156,12 @@ class TrainConfig:
                               "multitask, detection AUROC (the critic's P(no error) on the "
                               "held-out feedback records).")
     val_max_new_tokens: int = _f(48, "Tokens generated per validation answer.")
+    refine_val_rounds: int = _f(
+        0, "objective refine: also validate by the evaluation protocol: the base's own 0-shot "
+           "CoT chains for the validation questions (written before the first step), refined "
+           "for this many rounds under the paper's rule: val/protocol_accuracy(_<task>), "
+           "val/protocol_start_accuracy, the answers flipped (val/protocol_right_to_wrong, "
+           "val/protocol_wrong_to_right) and val/protocol_mean_rounds. 0 = off.")
     val_statements: int = _f(200, "New vocab.json Sports statements added to the validation "
                                   "questions when Sports feedback is trained on.")
     critic_scoring: Literal["auto", "sum", "mean"] = _f(
