@@ -129,3 +129,38 @@ def test_refine_threshold_rule_asks_the_combined_critic() -> None:
     alone = run_refine(refiner, examples, [HOCKEY, SOCCER], rule="threshold",
                        critic=_learned(), tau=0.6)
     assert [p.meta["rounds"] for p in alone] == [1, 1]
+
+
+def test_rhf_infer_loads_the_combined_critic_for_the_methods_that_read_it(
+        tmp_path: Path, monkeypatch) -> None:
+    """`rhf infer`'s loader: wsc_soft and refine (with --critic-model) read the combined
+    critic when the critic's checkpoint holds a combiner, its verifier the base model already
+    loaded; cot does not load it."""
+    from inference import infer
+    from inference.backends import Backend
+    from inference.dispatch import METHOD_REGISTRY, MethodParams
+
+    (tmp_path / "critic.json").write_text(json.dumps({COMBINER_KEY: COMBINER}))
+    loaded: list[str] = []
+
+    def fake_load(spec, **_kw):
+        loaded.append(str(spec))
+        model = _learned() if spec != "verifier" else _verifier()
+        model.info = {"path": str(tmp_path) if spec == "mt" else f"/nowhere/{spec}"}
+        return model
+
+    monkeypatch.setattr(Backend, "load", staticmethod(fake_load))
+    params = MethodParams()
+    got = infer._load(infer.InferModels("mt"), METHOD_REGISTRY.get("wsc_soft"), params,
+                      "cpu", "float32", None)
+    assert isinstance(got["critic_model"], CombinedCritic) and loaded == ["mt", "verifier"]
+    loaded.clear()
+    got = infer._load(infer.InferModels("refine", "verifier", "mt"),
+                      METHOD_REGISTRY.get("refine"), params, "cpu", "float32", None)
+    assert isinstance(got["critic_model"], CombinedCritic)
+    assert got["critic_model"].verifier is got["base_model"]  # loaded once
+    assert loaded == ["refine", "verifier", "mt"]
+    loaded.clear()
+    got = infer._load(infer.InferModels("mt"), METHOD_REGISTRY.get("cot"), params, "cpu",
+                      "float32", None)
+    assert "critic_model" not in got and loaded == ["mt"]
