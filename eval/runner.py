@@ -11,7 +11,7 @@ from typing import Any
 
 from eval.config import EvalConfig
 from eval.metrics import accuracy
-from eval.selective import add_selective, dev_selective
+from eval.selective import add_selective, dev_selective, own_answer_probabilities
 from eval.stats import (
     STATISTICS,
     accuracy_summary,
@@ -151,12 +151,13 @@ def evaluate_task(config: EvalConfig, models: Models, task: str, examples: list,
                      critic_cal=critic_cal)
     if config.selective_dev and "multitask" in config.methods:
         log(f"[eval] {task}: P(no error) of multitask's own answers (selective prediction)")
-        results.selective_dev[task] = timed("selective (dev)", dev_selective,
-                                            models.get(config.critic), examples,
-                                            runs["multitask", config.seeds[0]][0],
-                                            batch_size=config.params.batch_size)
+        own = runs["multitask", config.seeds[0]][0]
+        learned = timed("selective (dev)", own_answer_probabilities, models.get(config.critic),
+                        examples, own, config.params.batch_size)
+        results.selective_dev[task] = dev_selective(models.get(config.critic), examples, own,
+                                                    probs=learned)
         combined = timed("selective (dev, combined)", combined_dev_selective, config, models,
-                         task, examples, runs["multitask", config.seeds[0]][0], log)
+                         task, examples, own, log, learned)
         if combined is not None:
             results.selective_dev_combined[task] = combined
     correct = score_runs(config, task, examples, runs, results, models.dp.is_main, log)
@@ -557,10 +558,12 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
 
 
 def combined_dev_selective(config: EvalConfig, models: Models, task: str, examples: list,
-                           predictions: list, log) -> dict[str, Any] | None:
+                           predictions: list, log, learned: list[float] | None = None
+                           ) -> dict[str, Any] | None:
     """Selective prediction of multitask's own greedy dev answers ordered by the combined
-    critic (its learned P, verification against the verifier's chains, the verifier's answer
-    agreement); None without a combiner for ``task``."""
+    critic (its learned P, ``learned`` when the caller scored it, verification against the
+    verifier's chains, the verifier's answer agreement); None without a combiner for
+    ``task``."""
     from eval.selective import selective_summary
     from feedback_data.text.answers import answers_match
     from inference.combined_critic import CombinedCritic
@@ -570,8 +573,9 @@ def combined_dev_selective(config: EvalConfig, models: Models, task: str, exampl
         return None
     log(f"[eval] {task}: multitask's own answers ordered by the combined critic "
         f"(verifier {critic.settings.model})")
-    probs = critic.probabilities([(ex, p.text, p.answer)
-                                  for ex, p in zip(examples, predictions, strict=True)])
+    judged = [(ex, p.text, p.answer) for ex, p in zip(examples, predictions, strict=True)]
+    probs = critic.combine(judged, learned) if learned is not None else \
+        critic.probabilities(judged)
     right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
              for ex, p in zip(examples, predictions, strict=True)]
     return {"model": f"{config.critic} + verifier {critic.settings.model}",

@@ -175,13 +175,12 @@ def add_selective(cal: dict[str, Any], items: Sequence[Any],
     return cal
 
 
-def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any], *,
-                  batch_size: int | None = None, target: float = TARGET_ACCURACY
-                  ) -> dict[str, Any]:
-    """The multitask model judging its own greedy dev answers: each prediction's chain scored
-    by the model's P(no error) under the error-types instruction (one ``score_choices`` pass,
-    :func:`feedback_data.text.critic_labels.no_error_probabilities`), right = its answer is
-    the gold one."""
+def own_answer_probabilities(model: Any, examples: Sequence[Any],
+                             predictions: Sequence[Any], batch_size: int | None = None
+                             ) -> list[float]:
+    """The model's P(no error) of each of its own greedy dev chains under the error-types
+    instruction (one ``score_choices`` pass,
+    :func:`feedback_data.text.critic_labels.no_error_probabilities`)."""
     from feedback_data.text.critic_labels import no_error_probabilities
     from feedback_data.text.instructions import error_types_prompt
 
@@ -190,7 +189,17 @@ def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any
     # the model's own chains, already in the order it writes them
     prompts = [error_types_prompt(ex.question, p.text) for ex, p in zip(examples, predictions,
                                                                           strict=True)]
-    probs = no_error_probabilities(model, prompts, batch_size=batch_size)
+    return no_error_probabilities(model, prompts, batch_size=batch_size)
+
+
+def dev_selective(model: Any, examples: Sequence[Any], predictions: Sequence[Any], *,
+                  batch_size: int | None = None, target: float = TARGET_ACCURACY,
+                  probs: Sequence[float] | None = None) -> dict[str, Any]:
+    """The multitask model judging its own greedy dev answers: each prediction's chain scored
+    by the model's P(no error) (:func:`own_answer_probabilities`, or ``probs`` when given),
+    right = its answer is the gold one."""
+    if probs is None:
+        probs = own_answer_probabilities(model, examples, predictions, batch_size)
     from feedback_data.text.answers import answers_match
 
     right = [p.answer is not None and answers_match(ex, p.answer, ex.answer)
