@@ -406,7 +406,11 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
 
     spec = config.critic_model or config.model
     combined = models.critic()
-    if isinstance(combined, CombinedCritic) and combined.combiner.get("refine_tau"):
+    if isinstance(combined, CombinedCritic):
+        if not combined.combiner.get("refine_tau"):
+            raise ValueError(f"--refine-rule threshold: the combined critic of {spec} holds no "
+                             "refine τ (fitted by an older rhf, or validation records of one "
+                             "class): fit it again with `rhf eval fit-critic`, or pass --tau")
         log("[eval] refine: tau of the combined critic, stored by rhf eval fit-critic")
         return {**combined.combiner["refine_tau"], "combined_critic": combined.describe(),
                 "critic_reading": asdict(reading_of(combined))}

@@ -220,7 +220,6 @@ class WscSamples:
     temperature: float = 1.0  # the critic's temperature (critic.json), applied in the vote
     # each sample's P(no error) from the combined critic (None: read from label_logps)
     combined: list[list[float]] | None = None
-    critic: dict[str, Any] = field(default_factory=dict)  # what the combined critic was
 
 
 def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
@@ -236,7 +235,9 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     default ``batch_size``). On a GPU a decoding step costs about the same from a few hundred
     rows to a few thousand, so raising it makes the n samples nearly free. ``critic`` (a
     separate critic, ``--critic-model``) scores the labels instead of ``gen``; the scorer's
-    reading (its ``critic.json``: scoring, temperature) is applied.
+    reading (its ``critic.json``: scoring, temperature) is applied. A
+    :class:`~inference.combined_critic.CombinedCritic` as ``critic`` also gives each sample
+    its combined P(no error) (``combined``), which wsc_soft weighs with.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -258,7 +259,7 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
                for ex, outs in zip(examples, samples, strict=True)]
     combined: list[list[float]] | None = None
     if isinstance(scorer, CombinedCritic):  # wsc_soft reads the combined critic's P
-        first = {}
+        first: dict[str, tuple[Example, str, str | None]] = {}
         for i, ex in enumerate(examples):
             for j in range(n):
                 first.setdefault(prompts[i * n + j], (ex, samples[i][j], answers[i][j]))
@@ -271,8 +272,7 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
         texts=samples, answers=answers,
         label_logps=[[by_prompt[prompts[i * n + j]] for j in range(n)]
                      for i in range(len(examples))], temperature=reading.temperature,
-        combined=combined,
-        critic=scorer.describe() if isinstance(scorer, CombinedCritic) else {})
+        combined=combined)
 
 
 def wsc_vote(examples: list[Example], samples: WscSamples, w: float = DEFAULT_W,

@@ -255,6 +255,9 @@ def test_run_combiner_gives_table2_the_combined_critic_and_each_signal(
     tau = choose_refine_tau(config, models, lambda _m: None)
     assert tau["tau"] == load_combiner(folder)["refine_tau"]["tau"]
     assert tau["combined_critic"]["verifier"] == "verifier"
+    models.critic().combiner.pop("refine_tau")  # a combiner fitted by an older rhf
+    with pytest.raises(ValueError, match="holds no refine τ"):
+        choose_refine_tau(config, models, lambda _m: None)
 
 
 def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,
