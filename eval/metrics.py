@@ -139,6 +139,27 @@ def expected_calibration_error(probs: Sequence[float], labels: Sequence[bool],
                for b in reliability_bins(probs, labels, bins))
 
 
+def ece_if_calibrated(probs: Sequence[float], bins: int = 10, draws: int = 2000,
+                      seed: int = 0) -> dict[str, float]:
+    """The ECE a perfectly calibrated scorer with these probabilities gets on this many
+    records, from sampling alone: labels drawn as y ~ Bernoulli(p) ``draws`` times (seeded),
+    the ECE of each draw; its mean and 95th percentile. A measured ECE near the mean is what
+    calibration can reach on a set of that size; one above the 95th percentile is
+    miscalibration.
+
+    >>> ece_if_calibrated([0.0, 1.0, 1.0])  # certain and right: no sampling error
+    {'mean': 0.0, 'q95': 0.0}
+    """
+    import random
+
+    if not probs:
+        raise ValueError("ECE of an empty set")
+    rng = random.Random(seed)
+    values = sorted(expected_calibration_error(list(probs), [rng.random() < p for p in probs],
+                                               bins) for _ in range(draws))
+    return {"mean": sum(values) / draws, "q95": values[min(draws - 1, int(0.95 * draws))]}
+
+
 def choose_threshold(scores: Sequence[float], no_error: Sequence[bool]) -> dict[str, float]:
     """τ for "rewrite only when P(no error) < τ", chosen on validation records: the τ whose
     decision (error when P < τ) has the highest balanced accuracy (mean of the recall on

@@ -59,3 +59,16 @@ def test_ece_and_bins_hand_computed() -> None:
     assert expected_calibration_error(probs, labels, bins=2) == pytest.approx(0.2)
     # perfectly calibrated: ECE 0
     assert expected_calibration_error([0.0, 1.0], [False, True], bins=10) == 0.0
+
+
+def test_ece_if_calibrated_is_the_sampling_floor_worked_by_hand():
+    """Two records at P 0.5 share one bin; a draw of labels scores |mean(y) - 0.5|: 0.5 when
+    both labels agree (probability 1/2), 0 when they differ, so the floor's mean is 0.25 and
+    its 95th percentile 0.5; a certain, right scorer has no floor."""
+    from eval.metrics import ece_if_calibrated
+
+    floor = ece_if_calibrated([0.5, 0.5], draws=4000, seed=1)
+    assert abs(floor["mean"] - 0.25) < 0.02 and floor["q95"] == 0.5
+    assert ece_if_calibrated([0.0, 1.0], draws=50) == {"mean": 0.0, "q95": 0.0}
+    assert ece_if_calibrated([0.5, 0.5], draws=200, seed=3) == \
+        ece_if_calibrated([0.5, 0.5], draws=200, seed=3)  # seeded
