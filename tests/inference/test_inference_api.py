@@ -319,3 +319,18 @@ def test_a_checkpoint_with_a_combiner_is_read_as_the_combined_critic(tmp_path: P
     assert c.get("/health").json()["models"]["verifier"]["spec"] == "base"
     meta = c.post("/v1/methods/wsc_soft", json=Q | {"n": 2}).json()["meta"]
     assert meta["weights"] == pytest.approx([0.5 + 0.5 * 0.75] * 2)
+    # the Label Studio ML backend: a task rhf pushed names its task, so its score is the
+    # combined critic's P (the stand-in's label is unreadable there, so the score is checked
+    # through a critic that says 'no error')
+    from annotation import labeling_config as lc
+
+    says_ok = ScriptedGenerator(lambda p, j: "no error", "multitask",
+                                score=lambda _p, c: 0.0 if c == "no error" else -3.0)
+    says_ok.info = {"path": str(tmp_path)}
+    pushed = {lc.DATA_QUESTION: Q["question"], lc.DATA_MODEL_OUTPUT: CHAIN,
+              lc.DATA_RHF: {"example": {"task": "strategyqa"}}}
+    tasks = [{"id": 0, "data": pushed},
+             {"id": 1, "data": {k: v for k, v in pushed.items() if k != lc.DATA_RHF}}]
+    results = TestClient(create_app(model=says_ok, base_model=_stand_in("base"))).post(
+        "/predict", json={"tasks": tasks}).json()["results"]
+    assert [r["score"] for r in results] == [0.75, pytest.approx(learned, abs=1e-6)]
