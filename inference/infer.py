@@ -133,7 +133,8 @@ def _load(models: InferModels, entry: Method, params: MethodParams, device: str,
     if models.critic_model is not None:
         loaded["critic_model"] = backend if models.critic_model == models.model else load(
             models.critic_model)
-    if entry.name == "wsc_soft" or (entry.name == "refine" and "critic_model" in loaded):
+    if entry.name == "wsc_soft" or (entry.name == "refine" and "critic_model" in loaded
+                                    and params.refine_rule == "threshold"):
         # the P(no error) these read is the combined critic's when the critic's checkpoint
         # holds a combiner (`rhf eval fit-critic`); its verifier is a model already loaded
         # when it names one

@@ -150,7 +150,7 @@ def test_rhf_infer_loads_the_combined_critic_for_the_methods_that_read_it(
         return model
 
     monkeypatch.setattr(Backend, "load", staticmethod(fake_load))
-    params = MethodParams()
+    params = MethodParams(refine_rule="threshold")
     got = infer._load(infer.InferModels("mt"), METHOD_REGISTRY.get("wsc_soft"), params,
                       "cpu", "float32", None)
     assert isinstance(got["critic_model"], CombinedCritic) and loaded == ["mt", "verifier"]
@@ -164,3 +164,7 @@ def test_rhf_infer_loads_the_combined_critic_for_the_methods_that_read_it(
     got = infer._load(infer.InferModels("mt"), METHOD_REGISTRY.get("cot"), params, "cpu",
                       "float32", None)
     assert "critic_model" not in got and loaded == ["mt"]
+    loaded.clear()  # refine under the paper's rule reads no critic: no verifier loaded
+    got = infer._load(infer.InferModels("refine", "verifier", "mt"),
+                      METHOD_REGISTRY.get("refine"), MethodParams(), "cpu", "float32", None)
+    assert not isinstance(got["critic_model"], CombinedCritic)
