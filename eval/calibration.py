@@ -40,7 +40,6 @@ from feedback_data.tasks.prompts import detection_prompt, detection_shots
 from feedback_data.text.critic_labels import (
     ERROR_LABELS,
     CriticReading,
-    no_error_probabilities,
     read_no_error,
     reading_of,
 )
@@ -97,7 +96,7 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     predicted = [read_label(o[0]) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
     rows = model.score_choices(prompts, list(LABELS), batch_size=batch_size)
-    # the fine-tuned critic read as its critic.json says (as critic_probabilities reads it);
+    # the fine-tuned critic read as its critic.json says (as the combined critic reads it);
     # the ICL baseline's k-shot prompt at T 1 over the summed scores
     reading = CriticReading() if icl else reading_of(model)
     probs = read_no_error(model, rows, reading)
@@ -121,13 +120,6 @@ def critic_prompts(model: Scorer, pairs: list[tuple[str, str]]) -> list[str]:
     was trained on."""
     order = getattr(model, "chain_order", None)
     return [error_types_prompt(question, chain, order) for question, chain in pairs]
-
-
-def critic_probabilities(model: Scorer, pairs: list[tuple[str, str]],
-                         batch_size: int | None = None) -> list[float]:
-    """The fine-tuned critic's P(no error) for each (question, chain), exactly as
-    :func:`calibrate` reads it (no label generated)."""
-    return no_error_probabilities(model, critic_prompts(model, pairs), batch_size)
 
 
 def detection_scores(probs: list[float], gold: list[bool], ids: list[str], *,

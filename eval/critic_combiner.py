@@ -31,6 +31,7 @@ from inference.combined_critic import (
     feature_rows,
     predict_logistic,
     select,
+    sigmoid,
 )
 
 # The features the shipped combiner uses, with L2 and the verifier's samples below: chosen on
@@ -123,13 +124,6 @@ def _auroc(scores: Sequence[float], gold: Sequence[bool]) -> float | None:
     return auroc(list(scores), list(gold))
 
 
-def _sigmoid_of_logit(z: float) -> float:
-    """The learned P back from its feature (its logit)."""
-    import math
-
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
-
-
 def refine_tau(held_out: Sequence[float], no_error: Sequence[bool]) -> dict[str, Any] | None:
     """Refine's τ for the combined critic: :func:`eval.metrics.choose_threshold` over the
     validation records' held-out P (cross-fitted); None without both classes.
@@ -164,7 +158,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     rows = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
     # each record's P as the combined critic reads it, not measured on its own fit: the
     # cross-fitted combination where its task gets a fit, the learned P elsewhere
-    held_out = [_sigmoid_of_logit(r[0]) for r in rows]
+    held_out = [sigmoid(r[0]) for r in rows]  # the learned P back from its logit
     tasks: dict[str, Any] = {}
     for task in sorted({i.example.task for i in items}):
         idx = [n for n, i in enumerate(items) if i.example.task == task]

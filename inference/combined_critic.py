@@ -51,7 +51,8 @@ class VerifierSettings:
 
 # --- pure pieces -----------------------------------------------------------------------------
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """1 / (1 + e^-z), without overflow for a large |z|."""
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
@@ -64,7 +65,7 @@ def predict_logistic(model: dict[str, Any], row: Sequence[float]) -> float:
     """
     z = model["bias"] + sum(w * (v - m) / s for w, v, m, s in
                             zip(model["weights"], row, model["mean"], model["std"], strict=True))
-    return _sigmoid(z)
+    return sigmoid(z)
 
 
 def feature_row(learned: float, verification: float, agreement: float) -> list[float]:

@@ -76,15 +76,8 @@ class ServedModels:
                 continue
             key = spec if isinstance(spec, str) else id(spec)
             if key not in loaded:
-                backend = Backend.load(spec, dtype=dtype, device=device) if isinstance(
-                    spec, str) else spec
-                check_finite(backend)
-                info = getattr(backend, "info", None) or {}
-                wrap = BatchedModel if batching.enabled else LockedModel
-                loaded[key] = Served(model=wrap(backend, batching), spec=str(backend.name),
-                                     version=model_version(backend),
-                                     dtype=info.get("dtype") or getattr(backend, "dtype", None),
-                                     device=info.get("device"))
+                loaded[key] = serve(Backend.load(spec, dtype=dtype, device=device)
+                                    if isinstance(spec, str) else spec, batching)
             roles[role] = loaded[key]
         served = cls(roles=roles, batching=batching)
         served.judge = served.combined_critic(
@@ -95,26 +88,20 @@ class ServedModels:
         """The combined critic over the chain reader, when its checkpoint holds a combiner:
         its verifier is the served model of that spec (e.g. ``--base-model``), else loaded
         and served as the role ``verifier`` (shown by /health)."""
-        from inference.combined_critic import CombinedCritic, checkpoint_folder, load_combiner
+        from inference.combined_critic import CombinedCritic, with_combiner
 
         reader = self.get("critic") or self.get("multitask")
-        folder = checkpoint_folder(reader.model) if reader is not None else None
-        combiner = load_combiner(folder) if folder else None
-        if reader is None or not combiner or not combiner.get("tasks"):
+        if reader is None:
             return None
-        spec = str(combiner["verifier"]["model"])
-        verifier = loaded.get(spec) or next(
-            (s for s in self.roles.values() if s is not None and s.spec == spec), None)
-        if verifier is None:
-            backend = load(spec)
-            check_finite(backend)
-            wrap = BatchedModel if self.batching.enabled else LockedModel
-            verifier = Served(model=wrap(backend, self.batching), spec=str(backend.name),
-                              version=model_version(backend),
-                              dtype=getattr(backend, "dtype", None),
-                              device=(getattr(backend, "info", None) or {}).get("device"))
-        self.roles["verifier"] = verifier
-        return CombinedCritic(reader.model, verifier.model, combiner)
+
+        def verifier(spec: str) -> Any:
+            served = loaded.get(spec) or next(
+                (s for s in self.roles.values() if s is not None and s.spec == spec), None)
+            self.roles["verifier"] = served or serve(load(spec), self.batching)
+            return self.roles["verifier"].model
+
+        judge = with_combiner(reader.model, verifier)
+        return judge if isinstance(judge, CombinedCritic) else None
 
     def get(self, role: str) -> Served | None:
         return self.roles.get(role)
@@ -122,6 +109,18 @@ class ServedModels:
     def describe(self) -> dict[str, Any]:
         """For /health: each served role's spec, version, dtype and device."""
         return {role: s.describe() for role, s in self.roles.items() if s is not None}
+
+
+def serve(backend: Any, batching: BatchingConfig) -> Served:
+    """``backend`` (refused when its weights hold NaN or inf) behind its batcher, with its
+    version, dtype and device."""
+    check_finite(backend)
+    info = getattr(backend, "info", None) or {}
+    wrap = BatchedModel if batching.enabled else LockedModel
+    return Served(model=wrap(backend, batching), spec=str(backend.name),
+                  version=model_version(backend),
+                  dtype=info.get("dtype") or getattr(backend, "dtype", None),
+                  device=info.get("device"))
 
 
 def check_finite(backend: Any) -> None:

@@ -36,7 +36,6 @@ FOLDS = 5
 
 
 def main() -> None:
-    from eval.calibration import critic_probabilities
     from eval.critic_combiner import cross_fitted, validation_items
     from eval.metrics import auroc, expected_calibration_error
     from eval.stats import bootstrap_auroc_ci
@@ -46,6 +45,7 @@ def main() -> None:
         VerifierSettings,
         as_judged,
         feature_row,
+        learned_probabilities,
         select,
         signals,
         verifier_chains,
@@ -61,8 +61,7 @@ def main() -> None:
     items = validation_items(args.checkpoint)
     critic = Backend.load(args.checkpoint, batch_size=args.batch_size)
     verifier = Backend.load(args.verifier, batch_size=args.batch_size)
-    learned = critic_probabilities(critic, [(i.example.question, i.chain.text) for i in items],
-                                   args.batch_size)
+    learned = learned_probabilities(critic, as_judged(items), args.batch_size)
     chains = verifier_chains(verifier, [i.example for i in items],
                              VerifierSettings(args.verifier, samples=max(SAMPLES)))
     gold = [not i.feedback.error_types for i in items]
