@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from eval.critic_combiner import DEFAULT_FEATURES
 from inference.method_options import method_option, with_method_options
 from inference.run_options import Device, Dtype
 
@@ -165,22 +166,45 @@ def fit_critic_command(
              "alone, the choice on validation).")] = 0,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    features: Annotated[str, typer.Option(
+        help="The combiner's inputs, comma-separated, from: learned, verification, "
+             "agreement, subquestions (the verifier's answers to subquestions a planner "
+             "writes; needs --planner). The default is the choice on validation.")
+    ] = ",".join(DEFAULT_FEATURES),
+    planner: Annotated[str | None, typer.Option(
+        help="The model that writes the verification questions, trained with the multitask "
+             "subquestions term (data.term_weights.subquestions > 0): a model path or hub "
+             "id, or 'self' for CHECKPOINT itself. Read only with the subquestions "
+             "feature.")] = None,
+    max_subquestions: Annotated[int, typer.Option(
+        help="Verification questions per question, at most.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Sequences per generate call.")] = 64,
     device: Device = "auto",
 ) -> None:
     """Fit the critic's combiner on its validation records: the learned P(no error), the
     verification of the chain's claims against the verifier's own chains, and the verifier's
-    answer agreement, in one logistic regression per task (eval/critic_combiner.py). `rhf eval`
+    answer agreement, in one logistic regression per task (eval/critic_combiner.py); with
+    --features ...,subquestions --planner MODEL, also the chain checked against the
+    verifier's answers to the planner's subquestions (Chain-of-Verification). `rhf eval`
     then scores Table 2 with it, beside each signal alone."""
     from eval.critic_combiner import VerifierSettings, fit_combiner
     from inference.backends import Backend, ModelLoadError
+    from inference.combined_critic import SELF
 
     try:
+        chosen = [f.strip() for f in features.split(",") if f.strip()]
+        if planner is not None and "subquestions" not in chosen:
+            raise ValueError("--planner is read only with the subquestions feature "
+                             "(--features ...,subquestions)")
         critic = Backend.load(checkpoint, batch_size=batch_size, device=device)
         answerer = Backend.load(verifier, batch_size=batch_size, device=device)
-        settings = VerifierSettings(verifier, samples, temperature, seed)
+        planner_model = None if planner is None else critic if planner == SELF else \
+            Backend.load(planner, batch_size=batch_size, device=device)
+        settings = VerifierSettings(verifier, samples, temperature, seed, planner=planner,
+                                    max_subquestions=max_subquestions)
         fit_combiner(checkpoint, critic, answerer, settings, batch_size,
-                     log=lambda m: typer.echo(m, err=True))
+                     log=lambda m: typer.echo(m, err=True), features=chosen,
+                     planner=planner_model)
     except (FileNotFoundError, ValueError, ModelLoadError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

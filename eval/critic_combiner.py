@@ -16,8 +16,9 @@ a pure function tested by hand (tests/eval/test_critic_combiner.py).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from inference.combined_critic import (
 )
 
 # The features the shipped combiner uses, with L2 and the verifier's samples below: chosen on
-# validation by scripts/sweep_combiner.py (docs/learning.md, "The combined critic").
-DEFAULT_FEATURES: tuple[str, ...] = FEATURES
+# validation by scripts/sweep_combiner.py (docs/learning.md, "The combined critic"); the
+# planned subquestions (FEATURES' fourth) are not among them.
+DEFAULT_FEATURES: tuple[str, ...] = ("learned", "verification", "agreement")
 VALIDATION_FILE = "critic_validation.json"
 # The combiner's L2 penalty (on the standardised weights, not the bias; 10 was chosen on
 # validation over 0.1 and 1).
@@ -143,19 +145,25 @@ def refine_tau(held_out: Sequence[float], no_error: Sequence[bool]) -> dict[str,
 
 def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: VerifierSettings,
                  batch_size: int | None = None, log: Callable[[str], None] = print,
-                 features: Sequence[str] = DEFAULT_FEATURES, l2: float = L2
-                 ) -> dict[str, Any]:
+                 features: Sequence[str] = DEFAULT_FEATURES, l2: float = L2,
+                 planner: Any = None) -> dict[str, Any]:
     """Fit one combiner per task over ``features`` on ``folder``'s validation records and
     store it in the folder's ``critic.json`` (atomically, beside the scoring and
     temperature). Returns it, with each signal's validation AUROC alone and the
-    combination's, cross-fitted, and refine's τ (:func:`refine_tau`)."""
+    combination's, cross-fitted, and refine's τ (:func:`refine_tau`). The ``subquestions``
+    feature needs ``planner`` (the loaded model ``settings.planner`` names)."""
+    if "subquestions" in features and (planner is None or settings.planner is None):
+        raise ValueError("the 'subquestions' feature needs a planner: a model trained with "
+                         "the multitask subquestions term (--planner MODEL, or self)")
+    if planner is not None and "subquestions" not in features:
+        planner = None  # nothing reads its questions
     from feedback_data.text.critic_labels import READING_FILE
     from training.run.checkpoint import MANIFEST_FILE, update_manifest
 
     items = validation_items(folder)
     log(f"[critic] fitting the combiner on {len(items)} validation records of {folder}; "
         f"verifier {settings.model}")
-    rows = feature_rows(critic, verifier, as_judged(items), settings, batch_size)
+    rows = feature_rows(critic, verifier, as_judged(items), settings, batch_size, planner)
     # each record's P as the combined critic reads it, not measured on its own fit: the
     # cross-fitted combination where its task gets a fit, the learned P elsewhere
     held_out = [sigmoid(r[0]) for r in rows]  # the learned P back from its logit
@@ -168,7 +176,8 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
             log(f"[critic] {task}: {sum(y)} of {len(y)} without error: too few of a class "
                 "to fit; the learned critic is used alone")
             continue
-        alone = {f: _auroc([r[k] for r in x], y) for k, f in enumerate(FEATURES)}
+        alone = {f: _auroc([r[k] for r in x], y) for k, f in enumerate(FEATURES)
+                 if not any(math.isnan(r[k]) for r in x)}
         x = [select(r, features) for r in x]
         crossed_p = cross_fitted(x, y, l2=l2)
         for n, p in zip(idx, crossed_p, strict=True):
@@ -179,7 +188,8 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
         log(f"[critic] {task}: validation AUROC " + ", ".join(
             f"{k} {v:.3f}" for k, v in tasks[task]["validation_auroc"].items()
             if v is not None))
-    combiner = {"features": list(features), "l2": l2, "verifier": asdict(settings),
+    stored_settings = settings if planner is not None else replace(settings, planner=None)
+    combiner = {"features": list(features), "l2": l2, "verifier": asdict(stored_settings),
                 "tasks": tasks,
                 "refine_tau": refine_tau(held_out, [not i.feedback.error_types for i in items])}
     if combiner["refine_tau"]:

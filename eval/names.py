@@ -25,7 +25,9 @@ BASELINE_NAMES = {"prior": "Baseline: the prior (constant training 'no error' sh
                   "verification": "Signal alone: verification against the verifier's chains "
                                   "(training-free)",
                   "verifier_agreement": "Signal alone: the verifier's answer agreement "
-                                        "(training-free)"}
+                                        "(training-free)",
+                  "subquestion_verification": "Signal alone: verification against the "
+                                              "verifier's answers to planned subquestions"}
 # Which detection set each calibration row scores.
 DETECTION_SET_NAMES = {"strategyqa": "StrategyQA, the paper's 173 calibration records",
                        "sports_understanding": "Sports, 20% of the paper's feedback held out "

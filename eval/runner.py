@@ -526,7 +526,6 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
         as_judged,
         combined_probabilities,
         feature_row,
-        signals,
     )
 
     critic = models.critic()
@@ -536,8 +535,8 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     log(f"[eval] detection ({task}): the combined critic, verifier {settings.model}")
     learned_entry = calibration[f"{prefix}finetuned"]
     learned = [r["p_no_error"] for r in learned_entry["records"]]
-    sig = signals(as_judged(records), critic.chains_for([i.example for i in records]))
-    probs = combined_probabilities(combiner, task, [feature_row(p, v, a) for p, (v, a)
+    sig = critic.signals_of(as_judged(records))
+    probs = combined_probabilities(combiner, task, [feature_row(p, *s) for p, s
                                                     in zip(learned, sig, strict=True)])
     gold = [not i.feedback.error_types for i in records]
     ids = [i.feedback.id for i in records]
@@ -551,7 +550,9 @@ def run_combiner(config: EvalConfig, models: Models, records: list, task: str, p
     learned_entry["critic_minus_baseline"] = paired_bootstrap_auroc_diff(
         probs, learned, gold, config.bootstrap, config.bootstrap_seed)
     out: dict[str, Any] = {}
-    for k, name in enumerate(("verification", "verifier_agreement")):
+    names = ["verification", "verifier_agreement"] + (
+        ["subquestion_verification"] if critic.uses_subquestions else [])
+    for k, name in enumerate(names):
         alone = [s[k] for s in sig]
         row = {"baseline": name, "task": task, "n": len(records), "model": settings.model,
                **detection_scores(alone, gold, ids, **boot)}

@@ -11,6 +11,12 @@ Three signals per chain:
   (:mod:`feedback_data.text.claims`, named in the task spec) scores how far the chain's
   claims agree with them.
 - ``agreement``: the share of those verifier chains whose answer is the chain's answer.
+- ``subquestions`` (optional, Chain-of-Verification's planned questions): a planner (a model
+  trained with the multitask ``subquestions`` term, p(subquestions | q), on the annotators'
+  decompositions) writes the verification questions; the verifier answers each on its own,
+  0-shot; the claim reader scores the chain against those answers read as one chain
+  (:func:`feedback_data.text.claims.answers_chain`). Computed only when the combiner's
+  features name it and its verifier settings name a planner.
 
 A logistic regression over them, one per task, is fitted on the critic's validation records by
 ``rhf eval fit-critic`` (eval/critic_combiner.py) and stored in the checkpoint's
@@ -33,7 +39,11 @@ from typing import Any
 from feedback_data.records.schema import Example, FeedbackItem
 
 COMBINER_KEY = "combiner"
-FEATURES: tuple[str, ...] = ("learned", "verification", "agreement")
+FEATURES: tuple[str, ...] = ("learned", "verification", "agreement", "subquestions")
+# A feature row's value for a signal that was not computed (no planner).
+NOT_COMPUTED = math.nan
+# The planner named as "the critic's own checkpoint".
+SELF = "self"
 # The clip of the learned P before its logit.
 P_CLIP = 1e-6
 
@@ -47,6 +57,11 @@ class VerifierSettings:
     temperature: float = 0.7
     seed: int = 0
     max_new_tokens: int = 96
+    # The model that writes the verification questions (trained with the multitask
+    # subquestions term): a model spec, "self" (the critic's own checkpoint) or None (no
+    # ``subquestions`` feature).
+    planner: str | None = None
+    max_subquestions: int = 3  # verification questions per question, at most
 
 
 # --- pure pieces -----------------------------------------------------------------------------
@@ -68,27 +83,35 @@ def predict_logistic(model: dict[str, Any], row: Sequence[float]) -> float:
     return sigmoid(z)
 
 
-def feature_row(learned: float, verification: float, agreement: float) -> list[float]:
-    """The combiner's features: the learned P as its logit (clipped), then the two scores.
+def feature_row(learned: float, verification: float, agreement: float,
+                subquestions: float = NOT_COMPUTED) -> list[float]:
+    """The combiner's features (:data:`FEATURES`): the learned P as its logit (clipped),
+    then the scores (``subquestions`` NaN when no planner wrote questions).
 
-    >>> feature_row(0.5, 0.25, 1.0)
-    [0.0, 0.25, 1.0]
+    >>> feature_row(0.5, 0.25, 1.0, 0.5)
+    [0.0, 0.25, 1.0, 0.5]
     """
     p = min(max(learned, P_CLIP), 1 - P_CLIP)
-    return [math.log(p / (1 - p)), verification, agreement]
+    return [math.log(p / (1 - p)), verification, agreement, subquestions]
 
 
 def select(row: Sequence[float], features: Sequence[str]) -> list[float]:
-    """The named features of a :func:`feature_row` (in :data:`FEATURES` order).
+    """The named features of a :func:`feature_row` (in :data:`FEATURES` order); a named
+    feature that was not computed is a ValueError.
 
-    >>> select([0.0, 0.25, 1.0], ["verification", "agreement"])
+    >>> select([0.0, 0.25, 1.0, math.nan], ["verification", "agreement"])
     [0.25, 1.0]
     """
     unknown = [f for f in features if f not in FEATURES]
     if unknown or not features:
         raise ValueError(f"combiner features must be some of {', '.join(FEATURES)}, got "
                          f"{list(features)}")
-    return [row[FEATURES.index(f)] for f in features]
+    out = [row[FEATURES.index(f)] for f in features]
+    missing = [f for f, v in zip(features, out, strict=True) if math.isnan(v)]
+    if missing:
+        raise ValueError(f"feature(s) {missing} not computed: the 'subquestions' feature "
+                         "needs a planner (VerifierSettings.planner, `--planner`)")
+    return out
 
 
 def agreement_score(chain_answer: str | None, sampled: Sequence[str | None],
@@ -127,22 +150,31 @@ def as_judged(items: Sequence[FeedbackItem]) -> list[Judged]:
     return [(i.example, i.chain.text, i.chain.answer) for i in items]
 
 
-def signals(judged: Sequence[Judged], chains: dict[str, list[str]]
-            ) -> list[tuple[float, float]]:
-    """(verification, agreement) of each chain against the verifier chains of its
-    question."""
+def signals(judged: Sequence[Judged], chains: dict[str, list[str]],
+            answers: dict[str, list[str]] | None = None
+            ) -> list[tuple[float, float, float]]:
+    """(verification, agreement, subquestions) of each chain: against the verifier chains
+    of its question, and against the verifier's answers to its planned subquestions
+    (``answers``; NaN without them, :data:`claims.UNDECIDED` when the planner wrote no
+    question or the verifier no step)."""
     from feedback_data.tasks.registry import get_task
     from feedback_data.text.answers import answers_match, parse_answer_chain
-    from feedback_data.text.claims import verification_score
+    from feedback_data.text.claims import UNDECIDED, answers_chain, verification_score
 
     out = []
     for ex, text, answer in judged:
         theirs = chains[ex.question]
         reader = get_task(ex.task).claims
-        answers = [parse_answer_chain(t, ex)[0] for t in theirs]
+        parsed = [parse_answer_chain(t, ex)[0] for t in theirs]
+        planned = NOT_COMPUTED
+        if answers is not None:
+            joined = answers_chain(answers[ex.question])
+            planned = verification_score(reader, ex.question, text, [joined]) \
+                if joined else UNDECIDED
         out.append((verification_score(reader, ex.question, text, theirs),
-                    agreement_score(answer, answers,
-                                    same=lambda a, b, e=ex: answers_match(e, a, b))))
+                    agreement_score(answer, parsed,
+                                    same=lambda a, b, e=ex: answers_match(e, a, b)),
+                    planned))
     return out
 
 
@@ -169,6 +201,38 @@ def verifier_chains(verifier: Any, examples: Sequence[Example], settings: Verifi
     return {q: [g[0], *s] for (_, q), g, s in zip(questions, greedy, sampled, strict=True)}
 
 
+def subquestion_answers(planner: Any, verifier: Any, examples: Sequence[Example],
+                        settings: VerifierSettings, batch_size: int | None = None
+                        ) -> dict[str, list[str]]:
+    """Chain-of-Verification's planned questions, answered: the planner writes each
+    question's subquestions (greedy, at most ``settings.max_subquestions``), the verifier
+    answers each one on its own (greedy, 0-shot, never seeing the question's chains). Keyed
+    by question; the answers in the subquestions' order ([] when none was written)."""
+    from feedback_data.text.instructions import (
+        parse_subquestions,
+        subquestions_prompt,
+        verification_question_prompt,
+    )
+
+    questions = list(dict.fromkeys(ex.question for ex in examples))
+    if not questions:
+        return {}
+    planned = planner.generate([subquestions_prompt(q) for q in questions],
+                               max_new_tokens=settings.max_new_tokens, batch_size=batch_size,
+                               desc="verification questions")
+    asked = [parse_subquestions(p[0], settings.max_subquestions) for p in planned]
+    flat = [s for subs in asked for s in subs]
+    said = verifier.generate([verification_question_prompt(s) for s in flat],
+                             max_new_tokens=settings.max_new_tokens, batch_size=batch_size,
+                             desc="verification answers") if flat else []
+    out: dict[str, list[str]] = {}
+    at = 0
+    for q, subs in zip(questions, asked, strict=True):
+        out[q] = [a[0] for a in said[at:at + len(subs)]]
+        at += len(subs)
+    return out
+
+
 def learned_probabilities(critic: Any, judged: Sequence[Judged],
                           batch_size: int | None = None) -> list[float]:
     """The learned critic's P(no error) of each chain (error-types instruction, the chain in
@@ -183,13 +247,16 @@ def learned_probabilities(critic: Any, judged: Sequence[Judged],
 
 
 def feature_rows(critic: Any, verifier: Any, judged: Sequence[Judged],
-                 settings: VerifierSettings, batch_size: int | None = None
-                 ) -> list[list[float]]:
-    """The combiner's feature row (:func:`feature_row`) of each chain."""
+                 settings: VerifierSettings, batch_size: int | None = None,
+                 planner: Any = None) -> list[list[float]]:
+    """The combiner's feature row (:func:`feature_row`) of each chain; the
+    ``subquestions`` feature only with a ``planner``."""
     learned = learned_probabilities(critic, judged, batch_size)
-    sig = signals(judged, verifier_chains(verifier, [j[0] for j in judged], settings,
-                                          batch_size))
-    return [feature_row(p, v, a) for p, (v, a) in zip(learned, sig, strict=True)]
+    examples = [j[0] for j in judged]
+    answers = None if planner is None else subquestion_answers(planner, verifier, examples,
+                                                               settings, batch_size)
+    sig = signals(judged, verifier_chains(verifier, examples, settings, batch_size), answers)
+    return [feature_row(p, *s) for p, s in zip(learned, sig, strict=True)]
 
 
 # --- the stored combiner and the critic that applies it --------------------------------------
@@ -238,13 +305,19 @@ class CombinedCritic:
     """
 
     def __init__(self, learned: Any, verifier: Any, combiner: dict[str, Any],
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, planner: Any = None) -> None:
         self.inner = learned
         self.verifier = verifier
         self.combiner = combiner
         self.settings = VerifierSettings(**combiner["verifier"])
         self.batch_size = batch_size
+        self.uses_subquestions = "subquestions" in combiner["features"]
+        if self.uses_subquestions and planner is None:
+            raise ValueError("the combiner reads the 'subquestions' feature but no planner "
+                             "was given (its verifier settings name none)")
+        self.planner = planner
         self._chains: dict[str, list[str]] = {}
+        self._answers: dict[str, list[str]] = {}
 
     def __getattr__(self, name: str) -> Any:  # score_choices, generate, info, chain_order...
         if name == "inner":
@@ -258,7 +331,8 @@ class CombinedCritic:
     def describe(self) -> dict[str, Any]:
         """What report.json and a prediction's meta record about this critic."""
         return {"combined": True, "features": list(self.combiner["features"]),
-                "verifier": self.settings.model, "tasks": self.tasks()}
+                "verifier": self.settings.model, "planner": self.settings.planner,
+                "tasks": self.tasks()}
 
     def chains_for(self, examples: Sequence[Example]) -> dict[str, list[str]]:
         """The verifier chains of each question of ``examples`` (written on first use)."""
@@ -268,6 +342,23 @@ class CombinedCritic:
             self._chains.update(verifier_chains(self.verifier, todo, self.settings,
                                                 self.batch_size))
         return {ex.question: self._chains[ex.question] for ex in examples}
+
+    def answers_for(self, examples: Sequence[Example]) -> dict[str, list[str]]:
+        """The verifier's answers to the planned subquestions of each question of
+        ``examples`` (written on first use)."""
+        todo = list({ex.question: ex for ex in examples
+                     if ex.question not in self._answers}.values())
+        if todo:
+            self._answers.update(subquestion_answers(self.planner, self.verifier, todo,
+                                                     self.settings, self.batch_size))
+        return {ex.question: self._answers[ex.question] for ex in examples}
+
+    def signals_of(self, judged: Sequence[Judged]) -> list[tuple[float, float, float]]:
+        """:func:`signals` of each chain, the subquestions' only when the combiner reads
+        them."""
+        examples = [j[0] for j in judged]
+        answers = self.answers_for(examples) if self.uses_subquestions else None
+        return signals(judged, self.chains_for(examples), answers)
 
     def combine(self, judged: Sequence[Judged], learned: Sequence[float]) -> list[float]:
         """The combined P(no error) of each chain, from its learned P (read as the critic's
@@ -281,11 +372,10 @@ class CombinedCritic:
             if ex.task in fitted:
                 by_task.setdefault(ex.task, []).append(n)
         for task, idx in by_task.items():
-            rows_of = [judged[n] for n in idx]
-            sig = signals(rows_of, self.chains_for([j[0] for j in rows_of]))
+            sig = self.signals_of([judged[n] for n in idx])
             probs = combined_probabilities(
-                self.combiner, task, [feature_row(learned[n], v, a)
-                                      for n, (v, a) in zip(idx, sig, strict=True)])
+                self.combiner, task, [feature_row(learned[n], *s)
+                                      for n, s in zip(idx, sig, strict=True)])
             assert probs is not None
             for n, p in zip(idx, probs, strict=True):
                 out[n] = p
@@ -306,8 +396,13 @@ def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None
     combiner = load_combiner(folder) if folder else None
     if not combiner or not combiner.get("tasks"):
         return critic
+    planner = combiner["verifier"].get("planner")
+    if planner is not None and "subquestions" in combiner["features"]:
+        planner = critic if planner == SELF else load_verifier(planner)
+    else:
+        planner = None
     return CombinedCritic(critic, load_verifier(combiner["verifier"]["model"]), combiner,
-                          batch_size)
+                          batch_size, planner)
 
 
 def combine_or_keep(critic: Any, judged: Sequence[Judged], learned: Sequence[float]

@@ -8,6 +8,10 @@ did not see it), with a 95% bootstrap CI of the AUROC.
     python scripts/sweep_combiner.py --checkpoint runs/demo/train/multitask/final \\
         --verifier models/tiny-base --out runs/sweep_combiner
 
+With ``--planner MODEL`` (a model trained with the multitask subquestions term, or ``self``)
+the planned subquestions' verification (the ``subquestions`` feature) is scored too, alone
+and added to the others.
+
 Writes ``<out>/sweep_combiner.json`` and ``.md``.
 """
 
@@ -32,6 +36,12 @@ VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
     "all, l2 0.1": (("learned", "verification", "agreement"), 0.1),
     "all, l2 10": (("learned", "verification", "agreement"), 10.0),
 }
+# With --planner: the planned subquestions' verification, alone and added.
+PLANNED_VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
+    "subquestions": (("subquestions",), 1.0),
+    "verification+subquestions": (("verification", "subquestions"), 1.0),
+    "all+subquestions": (("learned", "verification", "agreement", "subquestions"), 10.0),
+}
 FOLDS = 5
 
 
@@ -42,12 +52,14 @@ def main() -> None:
     from feedback_data.records.provenance import git_commit
     from inference.backends import Backend
     from inference.combined_critic import (
+        SELF,
         VerifierSettings,
         as_judged,
         feature_row,
         learned_probabilities,
         select,
         signals,
+        subquestion_answers,
         verifier_chains,
     )
 
@@ -55,6 +67,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", required=True, type=Path)
     ap.add_argument("--verifier", required=True)
     ap.add_argument("--out", type=Path, default=Path("runs/sweep_combiner"))
+    ap.add_argument("--planner", help="a model trained with the subquestions term, or "
+                    "'self' (the checkpoint): also score the planned subquestions")
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     started = time.perf_counter()
@@ -62,18 +76,25 @@ def main() -> None:
     critic = Backend.load(args.checkpoint, batch_size=args.batch_size)
     verifier = Backend.load(args.verifier, batch_size=args.batch_size)
     learned = learned_probabilities(critic, as_judged(items), args.batch_size)
-    chains = verifier_chains(verifier, [i.example for i in items],
-                             VerifierSettings(args.verifier, samples=max(SAMPLES)))
+    settings = VerifierSettings(args.verifier, samples=max(SAMPLES), planner=args.planner)
+    examples = [i.example for i in items]
+    chains = verifier_chains(verifier, examples, settings)
+    answers = None
+    variants = dict(VARIANTS)
+    if args.planner:
+        planner = critic if args.planner == SELF else Backend.load(args.planner,
+                                                                   batch_size=args.batch_size)
+        answers = subquestion_answers(planner, verifier, examples, settings, args.batch_size)
+        variants.update(PLANNED_VARIANTS)
     gold = [not i.feedback.error_types for i in items]
     rows_by_samples = {}
     for k in SAMPLES:
-        sig = signals(as_judged(items), {q: c[:k + 1] for q, c in chains.items()})
-        rows_by_samples[k] = [feature_row(p, v, a) for p, (v, a) in zip(learned, sig,
-                                                                        strict=True)]
+        sig = signals(as_judged(items), {q: c[:k + 1] for q, c in chains.items()}, answers)
+        rows_by_samples[k] = [feature_row(p, *s) for p, s in zip(learned, sig, strict=True)]
     results = []
     for k in SAMPLES:
-        for name, (features, l2) in VARIANTS.items():
-            if features == ("learned",) and k:
+        for name, (features, l2) in variants.items():
+            if k and not {"verification", "agreement"} & set(features):
                 continue  # no verifier chain in it
             entry = {"variant": name, "features": list(features), "l2": l2, "samples": k}
             for task in sorted({i.example.task for i in items}):
@@ -87,6 +108,11 @@ def main() -> None:
                                "ece": expected_calibration_error(probs, y)}
             results.append(entry)
     out = {"checkpoint": str(args.checkpoint), "verifier": args.verifier,
+           "planner": args.planner,
+           "planned_questions": None if answers is None else {
+               "questions": len(answers),
+               "answered": sum(bool(a) for a in answers.values()),
+               "subquestions": sum(len(a) for a in answers.values())},
            "commit": git_commit(), "records": len(items), "folds": FOLDS,
            "seconds": round(time.perf_counter() - started, 1), "results": results}
     args.out.mkdir(parents=True, exist_ok=True)

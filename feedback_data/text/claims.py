@@ -145,6 +145,17 @@ def content_word_score(question: str, chain: str, verifier_chains: Sequence[str]
     return sum(scores) / len(scores) if scores else UNDECIDED
 
 
+def answers_chain(answers: Sequence[str]) -> str:
+    """The verifier's answers to the subquestions, read as one chain for a claim reader:
+    each answer's steps (its "The answer is ... because" head left out), in the order of
+    the subquestions, so the first answer fills a Sports chain's player slot.
+
+    >>> answers_chain(["The answer is yes because X is a hockey player.", "Dunks are NBA."])
+    'X is a hockey player. Dunks are NBA.'
+    """
+    return " ".join(" ".join(parse_chain(a)[1]) for a in answers).strip()
+
+
 ClaimReader = Callable[[str, str, Sequence[str]], float]
 # A task spec's ``claims`` names one of these (default ``content_words``).
 CLAIM_READERS: dict[str, ClaimReader] = {

@@ -26,6 +26,13 @@ REFINE_INSTRUCTION = (
     "Find the errors in the answer to the question, then write a corrected answer.\n"
     "Question: {question}\nAnswer: {chain}"
 )
+# Not one of the paper's terms: the annotators' decomposition, p(subquestions | q), written
+# by the model that plans the combined critic's verification questions.
+SUBQUESTIONS_INSTRUCTION = (
+    "Which questions must be answered first to answer the question?\nQ: {question}"
+)
+# How the verifier is asked one subquestion: the 0-shot CoT prompt's form.
+VERIFICATION_QUESTION = "Q: {question}\nA:"
 NO_ERROR = "no error"
 REFINE_SEPARATOR = " ; "
 
@@ -55,6 +62,43 @@ def description_prompt(question: str, chain: str, order: str | None = None) -> s
 
 def refine_prompt(question: str, chain: str, order: str | None = None) -> str:
     return REFINE_INSTRUCTION.format(question=question, chain=_in_order(chain, order))
+
+
+def subquestions_prompt(question: str) -> str:
+    return SUBQUESTIONS_INSTRUCTION.format(question=question)
+
+
+def verification_question_prompt(subquestion: str) -> str:
+    return VERIFICATION_QUESTION.format(question=subquestion.strip())
+
+
+def subquestions_text(subquestions: list[str]) -> str:
+    """The annotators' subquestions as one target: each ends with '?', joined by a space.
+
+    >>> subquestions_text(["Who is X?", " What is a dunk "])
+    'Who is X? What is a dunk?'
+    """
+    out = []
+    for s in subquestions:
+        s = " ".join(s.split()).rstrip("?").strip()
+        if s:
+            out.append(s + "?")
+    return " ".join(out)
+
+
+def parse_subquestions(text: str, limit: int | None = None) -> list[str]:
+    """Inverse of :func:`subquestions_text`: the questions in ``text`` (each up to its '?'),
+    duplicates dropped, at most ``limit``; text after the last '?' is left out.
+
+    >>> parse_subquestions("Who is X? Who is X? What is a dunk? and")
+    ['Who is X?', 'What is a dunk?']
+    """
+    out: list[str] = []
+    for part in re.findall(r"[^?]*\?", text):
+        q = " ".join(part.split())
+        if len(q) > 1 and q not in out:
+            out.append(q)
+    return out[:limit] if limit is not None else out
 
 
 def error_types_text(codes: list[str]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eval.critic_combiner import (
+    DEFAULT_FEATURES,
     cross_fitted,
     fit_combiner,
     fit_logistic,
@@ -62,7 +63,8 @@ def test_predict_logistic_by_hand() -> None:
 
 
 def test_feature_row_clips_the_learned_probability() -> None:
-    assert feature_row(0.5, 0.25, 1.0) == [0.0, 0.25, 1.0]
+    row = feature_row(0.5, 0.25, 1.0)
+    assert row[:3] == [0.0, 0.25, 1.0] and math.isnan(row[3])  # no planner: not computed
     assert math.isfinite(feature_row(0.0, 0.0, 0.0)[0])
     assert feature_row(1.0, 0, 0)[0] == pytest.approx(math.log((1 - 1e-6) / 1e-6))
 
@@ -140,15 +142,17 @@ def test_fit_combiner_stores_the_fit_beside_the_reading(real_data, tmp_path: Pat
     stored = json.loads((folder / "critic.json").read_text())
     assert stored["scoring"] == "sum" and stored["temperature"] == 0.5  # kept
     assert stored[COMBINER_KEY] == combiner == load_combiner(folder)
-    assert combiner["features"] == list(FEATURES)
+    assert combiner["features"] == list(DEFAULT_FEATURES) == list(FEATURES[:3])
     assert combiner["verifier"] == {"model": "verifier", "samples": 3, "temperature": 0.7,
-                                    "seed": 0, "max_new_tokens": 96}
+                                    "seed": 0, "max_new_tokens": 96, "planner": None,
+                                    "max_subquestions": 3}
     fit = combiner["tasks"][TASK]
     assert (fit["n"], fit["no_error"]) == (16, 8)
     auroc = fit["validation_auroc"]
     # verification separates the two kinds of chain; the critic and agreement do not
     assert auroc["verification"] == 1.0
     assert auroc["learned"] == 0.5 and auroc["agreement"] == 0.5
+    assert "subquestions" not in auroc  # no planner: not computed
     assert auroc["combined_cross_fitted"] == 1.0
     assert fit["weights"][1] > 0 and fit["weights"][0] == fit["weights"][2] == 0.0
     probs = combined_probabilities(combiner, TASK, [feature_row(0.3, 1.0, 0.5),
@@ -322,3 +326,34 @@ def test_combined_dev_selective_orders_answers_by_the_combined_critic(
     assert sel["coverage_at_target"] == pytest.approx(0.5)
     assert combined_dev_selective(config, models, "strategyqa", examples, predictions,
                                   lambda _m: None) is None
+
+
+def test_fit_combiner_with_planned_subquestions(real_data, tmp_path: Path) -> None:
+    """The verifier's own chains name no sport; only its answer to the planner's question
+    does: the subquestions feature separates the chains alone, and the fit leans on it."""
+    from feedback_data.text.instructions import verification_question_prompt
+
+    items = _items(16)
+    folder = _checkpoint(tmp_path, items)
+    planner = ScriptedGenerator(lambda p, j: "Who is the player?", "planner")
+    asked = verification_question_prompt("Who is the player?")
+    verifier = ScriptedGenerator(
+        lambda p, j: f"The player is a {PLAYER_SPORT} player." if p == asked
+        else "The answer is yes because it is plausible.", "verifier")
+    settings = VerifierSettings("verifier", planner="planner")
+    with pytest.raises(ValueError, match="needs a planner"):
+        fit_combiner(folder, _critic(), verifier, settings, log=lambda _m: None,
+                     features=FEATURES)
+    combiner = fit_combiner(folder, _critic(), verifier, settings, log=lambda _m: None,
+                            features=FEATURES, planner=planner)
+    assert combiner["verifier"]["planner"] == "planner"
+    auroc = combiner["tasks"][TASK]["validation_auroc"]
+    assert auroc["subquestions"] == 1.0 and auroc["verification"] == 0.5
+    assert auroc["combined_cross_fitted"] == 1.0
+    weights = combiner["tasks"][TASK]["weights"]
+    assert weights[3] > 0 and weights[0] == weights[1] == weights[2] == 0.0
+    assert len(planner.calls) == 1  # one call, every question in it
+    # without the feature the planner is not asked, and not stored
+    again = fit_combiner(folder, _critic(), verifier, settings, log=lambda _m: None,
+                         planner=planner)
+    assert again["verifier"]["planner"] is None and len(planner.calls) == 1

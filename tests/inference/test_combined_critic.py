@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from feedback_data.records.schema import Example
+from feedback_data.text.claims import UNDECIDED
+from feedback_data.text.instructions import subquestions_prompt, verification_question_prompt
 from inference.combined_critic import (
     COMBINER_KEY,
     CombinedCritic,
     feature_row,
     predict_logistic,
+    select,
     with_combiner,
 )
 from inference.methods import run_refine, wsc_sample, wsc_vote
@@ -58,7 +61,8 @@ def _combined(learned=None, verifier=None) -> CombinedCritic:
 
 
 def _by_hand(verification: float, learned: float = 0.2, agreement: float = 1.0) -> float:
-    return predict_logistic(MODEL, feature_row(learned, verification, agreement))
+    return predict_logistic(MODEL, select(feature_row(learned, verification, agreement),
+                                          COMBINER["features"]))
 
 
 def test_combine_applies_the_task_fit_and_keeps_the_learned_p_elsewhere() -> None:
@@ -91,7 +95,7 @@ def test_with_combiner_wraps_only_a_checkpoint_holding_one(tmp_path: Path) -> No
     assert isinstance(wrapped, CombinedCritic) and loaded == ["verifier"]
     assert wrapped.info == learned.info  # reads through to the learned critic
     assert wrapped.describe() == {"combined": True, "features": COMBINER["features"],
-                                  "verifier": "verifier", "tasks": [SPORTS]}
+                                  "verifier": "verifier", "planner": None, "tasks": [SPORTS]}
 
 
 def test_wsc_soft_weighs_by_the_combined_p_and_wsc_keeps_the_paper_weights() -> None:
@@ -168,3 +172,79 @@ def test_rhf_infer_loads_the_combined_critic_for_the_methods_that_read_it(
     got = infer._load(infer.InferModels("refine", "verifier", "mt"),
                       METHOD_REGISTRY.get("refine"), MethodParams(), "cpu", "float32", None)
     assert not isinstance(got["critic_model"], CombinedCritic)
+
+
+# --- the planned subquestions (Chain-of-Verification's verification questions) -------------
+
+# the planned subquestions' score alone decides
+PLANNED_MODEL = {"mean": [0.0, 0.5, 0.5, 0.5], "std": [1.0, 0.5, 0.5, 0.5],
+                 "weights": [0.0, 0.0, 0.0, 4.0], "bias": 0.0}
+PLANNED = {**COMBINER, "features": ["learned", "verification", "agreement", "subquestions"],
+           "verifier": {**COMBINER["verifier"], "planner": "planner", "max_subquestions": 2},
+           "tasks": {SPORTS: PLANNED_MODEL}}
+ANSWERS = {"Who is Kyle Palmieri?": "The answer is yes because Kyle Palmieri is a hockey "
+                                    "player.",
+           "What is a goal?": "A goal is scored in hockey."}
+
+
+def _planner(text: str = "Who is Kyle Palmieri? What is a goal? Who scored?") -> \
+        ScriptedGenerator:
+    return ScriptedGenerator(lambda p, j: text, "planner")
+
+
+def _answering_verifier() -> ScriptedGenerator:
+    """Answers a subquestion from ANSWERS; any other prompt (its own CoT chain) with a chain
+    that names no sport, so only the planned questions can verify."""
+    def reply(prompt: str, j: int) -> str:
+        for q, a in ANSWERS.items():
+            if prompt == verification_question_prompt(q):
+                return a
+        return "The answer is yes because it is plausible."
+    return ScriptedGenerator(reply, "verifier")
+
+
+def test_planned_subquestions_are_asked_one_by_one_and_scored_by_hand() -> None:
+    """The planner writes three questions, two are kept (max_subquestions); the verifier
+    answers each alone; HOCKEY names both slots as the answers do (1.0), SOCCER the
+    player's wrongly (0.5). Questions and answers are written once per question."""
+    planner, verifier = _planner(), _answering_verifier()
+    critic = CombinedCritic(_learned(), verifier, PLANNED, planner=planner)
+    judged = [(_example(0), HOCKEY, "yes"), (_example(0), SOCCER, "yes")]
+    sig = critic.signals_of(judged)
+    assert [s[2] for s in sig] == [1.0, 0.5]
+    assert [s[0] for s in sig] == [UNDECIDED, UNDECIDED]  # its own chain names no sport
+    probs = critic.combine(judged, [0.2, 0.2])
+    assert probs == pytest.approx([predict_logistic(PLANNED_MODEL, feature_row(0.2, *s))
+                                   for s in sig])
+    assert probs[0] == pytest.approx(1 / (1 + math.exp(-4.0)))
+    assert [c["prompts"] for c in planner.calls] == [[subquestions_prompt(
+        _example(0).question)]]
+    asked = [p for c in verifier.calls for p in c["prompts"]]
+    assert sorted(p for p in asked if p.startswith("Q: Who") or p.startswith("Q: What")) \
+        == sorted(verification_question_prompt(q) for q in ANSWERS)
+    assert len(asked) == 3  # two subquestions and its own chain, once
+
+
+def test_a_planner_without_a_question_leaves_the_score_undecided() -> None:
+    critic = CombinedCritic(_learned(), _answering_verifier(), PLANNED,
+                            planner=_planner("I cannot say."))
+    (sig,) = critic.signals_of([(_example(0), HOCKEY, "yes")])
+    assert sig[2] == UNDECIDED
+
+
+def test_the_subquestions_feature_needs_a_planner(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no planner"):
+        CombinedCritic(_learned(), _verifier(), PLANNED)
+    with pytest.raises(ValueError, match="needs a planner"):
+        select(feature_row(0.2, 1.0, 1.0), PLANNED["features"])
+    # a stored planner: "self" is the learned critic, any other spec is loaded
+    learned = _learned()
+    learned.info = {"path": str(tmp_path)}
+    (tmp_path / "critic.json").write_text(json.dumps({COMBINER_KEY: {
+        **PLANNED, "verifier": {**PLANNED["verifier"], "planner": "self"}}}))
+    loaded: list[str] = []
+    wrapped = with_combiner(learned, lambda spec: loaded.append(spec) or _verifier())
+    assert wrapped.planner is learned and loaded == ["verifier"]
+    (tmp_path / "critic.json").write_text(json.dumps({COMBINER_KEY: PLANNED}))
+    wrapped = with_combiner(learned, lambda spec: loaded.append(spec) or _planner())
+    assert loaded[1:] == ["planner", "verifier"] and wrapped.describe()["planner"] == "planner"

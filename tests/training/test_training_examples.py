@@ -15,15 +15,18 @@ from feedback_data.text.instructions import (
     description_prompt,
     error_types_prompt,
     error_types_text,
+    parse_subquestions,
     refine_prompt,
+    subquestions_prompt,
 )
 from training.data.examples import (
     MULTITASK_TERMS,
+    PAPER_TERMS,
     check_weights,
     filter_consistent,
     load_pairs,
 )
-from training.data.multitask_pairs import multitask_pairs, term_pairs
+from training.data.multitask_pairs import multitask_pairs, subquestion_counts, term_pairs
 from training.data.refine_pairs import refine_pairs
 
 
@@ -81,8 +84,29 @@ def test_every_weighted_term_has_one_pair_per_record(items, weights):
     positive weight has every record once (bar dropped contradicting answers)."""
     pairs = multitask_pairs(items, weights, contradicting="keep")
     counts = Counter(p.term for p in pairs)
-    for term in MULTITASK_TERMS:
+    for term in PAPER_TERMS:
         assert counts[term] == (len(items) if weights.get(term, 0.0) > 0 else 0)
+    assert counts["subquestions"] == 0  # not one of the paper's terms: off unless named
+
+
+def test_the_subquestions_term_holds_what_the_annotators_wrote(items):
+    """q -> the annotators' subquestions, one target, read back whole; a record without
+    subquestions gives no pair, and is counted."""
+    item = next(i for i in items if len(i.feedback.subquestions) >= 2)
+    pair = term_pairs(item)["subquestions"]
+    assert pair.source == subquestions_prompt(item.example.question)
+    assert "Question:" not in pair.source and "Answer:" not in pair.source  # no chain in it
+    assert parse_subquestions(pair.target) == [
+        " ".join(s.split()).rstrip("?").strip() + "?" for s in item.feedback.subquestions]
+    bare = item.model_copy(update={"feedback": item.feedback.model_copy(
+        update={"subquestions": []})})
+    assert "subquestions" not in term_pairs(bare)
+    weights = {"answer": 1.0, "subquestions": 1.0}
+    pairs = multitask_pairs([item, bare], weights, contradicting="keep")
+    assert Counter(p.term for p in pairs) == {"answer": 2, "subquestions": 1}
+    assert subquestion_counts([item, bare]) == {"records_with_subquestions": 1,
+                                                "records_without": 1}
+    assert "subquestions" in MULTITASK_TERMS and "subquestions" not in PAPER_TERMS
 
 
 def test_bad_weights_are_refused():

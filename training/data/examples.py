@@ -33,7 +33,12 @@ from feedback_data.records.consistency import consistency_flags, is_inconsistent
 from feedback_data.records.jsonl import iter_json_lines
 from feedback_data.records.schema import FeedbackItem
 
-MULTITASK_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
+# The paper's three multitask terms, trained by default.
+PAPER_TERMS: tuple[str, ...] = ("answer", "error_types", "description")
+# ...and the annotators' decomposition, p(subquestions | q): weight 0 unless
+# data.term_weights names it (it plans the combined critic's verification questions).
+SUBQUESTIONS_TERM = "subquestions"
+MULTITASK_TERMS: tuple[str, ...] = (*PAPER_TERMS, SUBQUESTIONS_TERM)
 REFINE_TERM = "refine"
 REPLAY_TERM = "replay"
 

@@ -1,6 +1,7 @@
 """The multitask objective's pairs: each feedback record gives three (:func:`term_pairs`),
-one per term: question -> corrected answer, (question, chain) -> error types, (question,
-chain) -> description.
+one per term of the paper: question -> corrected answer, (question, chain) -> error types,
+(question, chain) -> description; and, when ``data.term_weights`` names it, a fourth:
+question -> the annotators' subquestions (a record without subquestions gives none).
 
 :func:`multitask_train_pairs` is the pairs builder the objective registry names
 (training/recipe/objectives.py): with the critic's data options on (:func:`critic_configured`)
@@ -23,6 +24,8 @@ from feedback_data.text.instructions import (
     description_text,
     error_types_prompt,
     error_types_text,
+    subquestions_prompt,
+    subquestions_text,
 )
 from training.data.critic_pairs import (
     CRITIC_TERM,
@@ -30,7 +33,14 @@ from training.data.critic_pairs import (
     critic_val_items,
     sports_of_vocab,
 )
-from training.data.examples import MULTITASK_TERMS, REFINE_TERM, Pair, check_weights
+from training.data.examples import (
+    MULTITASK_TERMS,
+    PAPER_TERMS,
+    REFINE_TERM,
+    SUBQUESTIONS_TERM,
+    Pair,
+    check_weights,
+)
 from training.run.config import DataConfig, RecipeConfig
 
 # The terms a contradicting correction is a target of.
@@ -38,10 +48,14 @@ CORRECTION_TERMS = frozenset({"answer", REFINE_TERM})
 
 
 def term_pairs(item: FeedbackItem, order: str = "answer_first") -> dict[str, Pair]:
-    """The three multitask pairs of one feedback record, keyed by term, chains in ``order``."""
+    """The multitask pairs of one feedback record, keyed by term, chains in ``order``: the
+    paper's three, and the subquestions pair when the annotator wrote any."""
     q, fb = item.example.question, item.feedback
     chain = reorder_chain(item.chain.text, order)
-    return {
+    subquestions = subquestions_text(fb.subquestions)
+    extra = {SUBQUESTIONS_TERM: Pair(subquestions_prompt(q), subquestions, SUBQUESTIONS_TERM,
+                                     fb.id)} if subquestions else {}
+    return {**extra,
         "answer": Pair(answer_prompt(q), reorder_chain(fb.correction.text, order), "answer",
                        fb.id),
         "error_types": Pair(error_types_prompt(q, chain), error_types_text(fb.error_types),
@@ -53,21 +67,33 @@ def term_pairs(item: FeedbackItem, order: str = "answer_first") -> dict[str, Pai
 
 def multitask_pairs(items: Sequence[FeedbackItem], weights: Mapping[str, float] | None = None,
                     order: str = "answer_first", contradicting: str = "drop") -> list[Pair]:
-    """Every record's pair for each term with a positive weight (all three by default), in
-    record order; under ``contradicting="drop"`` no answer pair for a correction that
-    contradicts the gold answer. Each term's share of the training steps is the sampler's
-    (``data.term_weights``), not the number of pairs here.
+    """Every record's pair for each term with a positive weight (the paper's three by
+    default), in record order; under ``contradicting="drop"`` no answer pair for a
+    correction that contradicts the gold answer. Each term's share of the training steps is
+    the sampler's (``data.term_weights``), not the number of pairs here.
     """
     check_policy(contradicting)
-    weights = dict.fromkeys(MULTITASK_TERMS, 1.0) if weights is None else weights
+    weights = dict.fromkeys(PAPER_TERMS, 1.0) if weights is None else weights
     check_weights(weights)
     terms = [t for t in MULTITASK_TERMS if weights.get(t, 0.0) > 0]
     out: list[Pair] = []
     for item in items:
         drop = contradicting == "drop" and contradicts_gold(item)
         pairs = term_pairs(item, order)
-        out += [pairs[t] for t in terms if not (drop and t in CORRECTION_TERMS)]
+        out += [pairs[t] for t in terms
+                if t in pairs and not (drop and t in CORRECTION_TERMS)]
     return out
+
+
+def subquestion_counts(items: Sequence[FeedbackItem]) -> dict[str, int]:
+    """How many records give the subquestions term a pair, and how many cannot (no
+    subquestions written).
+
+    >>> subquestion_counts([])
+    {'records_with_subquestions': 0, 'records_without': 0}
+    """
+    with_any = sum(bool(subquestions_text(i.feedback.subquestions)) for i in items)
+    return {"records_with_subquestions": with_any, "records_without": len(items) - with_any}
 
 
 def critic_configured(d: DataConfig) -> bool:
@@ -83,6 +109,8 @@ def multitask_train_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem],
     what those counted)."""
     d = cfg.data
     pairs = multitask_pairs(items, d.term_weights, d.chain_order, d.contradicting_corrections)
+    if d.term_weights.get(SUBQUESTIONS_TERM, 0.0) > 0:
+        counts[SUBQUESTIONS_TERM] = subquestion_counts(items)
     if not critic_configured(d) or d.term_weights.get(CRITIC_TERM, 0.0) <= 0:
         return pairs
     made, counted = critic_pairs(items, corrections=d.critic_corrections,
@@ -94,9 +122,12 @@ def multitask_train_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem],
 
 
 def multitask_eval_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem]) -> list[Pair]:
-    """Every term's held-out pairs, so the held-out loss of each is logged."""
+    """Every trained term's held-out pairs (the paper's three always), so the held-out loss
+    of each is logged."""
     d = cfg.data
-    return multitask_pairs(items, None, d.chain_order, d.contradicting_corrections)
+    weights = {**dict.fromkeys(PAPER_TERMS, 1.0),
+               **{t: w for t, w in d.term_weights.items() if t not in PAPER_TERMS}}
+    return multitask_pairs(items, weights, d.chain_order, d.contradicting_corrections)
 
 
 def multitask_val_extra(cfg: RecipeConfig, items: Sequence[FeedbackItem]

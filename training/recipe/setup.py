@@ -29,7 +29,7 @@ from training.data.batching import (
 )
 from training.data.build import TrainingData, build_data
 from training.data.collate import make_collator
-from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
+from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, SUBQUESTIONS_TERM, Pair
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -162,8 +162,11 @@ def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
     data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say,
                       val_statements=t.val_statements
                       if t.validate and objective.validates_answers else 0)
-    if objective.counts:
-        data.counts["critic"] = dict(objective.counts)
+    counted = dict(objective.counts or {})
+    if SUBQUESTIONS_TERM in counted:  # the subquestions term's records (run.json)
+        data.counts[SUBQUESTIONS_TERM] = counted.pop(SUBQUESTIONS_TERM)
+    if counted:
+        data.counts["critic"] = counted
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     encode, collate = make_collator(load_model_config(cfg.model.name_or_path), tokenizer,
                                     objective.terms,

@@ -62,7 +62,9 @@ class DataConfig:
                                       "(e.g. to pre-train on gold chains).")
     max_records: int = _f(0, "Use only the first N feedback records (0 = all); for smoke runs.")
     term_weights: dict[str, float] = _f(
-        help="Multitask weights per term (answer, error_types, description): each optimizer "
+        help="Multitask weights per term (answer, error_types, description, and "
+             "subquestions: q -> the annotators' subquestions, not one of the paper's terms, "
+             "weight 0 unless named): each optimizer "
              "step trains one term (all its micro-batches and processes), drawn so that a "
              "term gets weight / sum of weights of the steps, i.e. that share of the "
              "gradient over an epoch. Within a step every target token counts the same (the "
