@@ -287,6 +287,20 @@ def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,
     assert (fit["n"], fit["no_error"]) == (16, 8)
     assert combiner["verifier"]["model"] == str(eval_tiny_t5)
     assert combiner["verifier"]["samples"] == 0 and combiner["l2"] == 10.0
+    # the planned subquestions: the checkpoint itself plans, the verifier answers
+    result = CliRunner().invoke(app, ["eval", "fit-critic", str(folder), "--verifier",
+                                      str(eval_tiny_t5), "--batch-size", "8", "--features",
+                                      "learned,verification,agreement,subquestions",
+                                      "--planner", "self", "--max-subquestions", "2"])
+    assert result.exit_code == 0, result.output
+    combiner = load_combiner(folder)
+    assert combiner["features"][-1] == "subquestions"
+    assert (combiner["verifier"]["planner"], combiner["verifier"]["max_subquestions"]) == \
+        ("self", 2)
+    assert "subquestions" in combiner["tasks"][TASK]["validation_auroc"]
+    result = CliRunner().invoke(app, ["eval", "fit-critic", str(folder), "--verifier",
+                                      str(eval_tiny_t5), "--planner", "self"])
+    assert result.exit_code == 1 and "--planner is read only with" in result.output
     bare = tmp_path / "bare"
     shutil.copytree(eval_tiny_t5, bare)
     result = CliRunner().invoke(app, ["eval", "fit-critic", str(bare), "--verifier",

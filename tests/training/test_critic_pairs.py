@@ -225,3 +225,24 @@ def test_the_critic_options_are_checked(make_cfg):
     for path in sorted(root.glob("*.yaml")):
         cfg = load_config(path, overrides={"train.output_dir": "x"}, objective="critic")
         assert cfg.data.critic_corrections and cfg.train.select_by == "val/auroc_all"
+
+
+def test_a_multitask_run_with_the_subquestions_term(make_cfg, tmp_path):
+    """data.term_weights.subquestions > 0: the term gets one pair per record that has
+    subquestions, its share of the steps, and its own held-out loss; run.json counts the
+    records without any (left out of the term) apart from the critic's counts."""
+    from training.recipe.objectives import train
+
+    out = tmp_path / "mt"
+    train(make_cfg("multitask", out=out, **{
+        "data.term_weights": {"answer": 1.0, "error_types": 1.0, "description": 1.0,
+                              "subquestions": 1.0},
+        "data.eval_fraction": 0.3, "train.max_steps": 4, "train.eval_every": 4}))
+    run = json.loads((out / "run.json").read_text())
+    counted = run["counts"]["subquestions"]
+    by_term = run["counts"]["pairs_train_by_term"]
+    assert by_term["subquestions"] == counted["records_with_subquestions"] > 0
+    assert by_term["subquestions"] <= by_term["error_types"]
+    assert "critic" not in run["counts"]  # the critic's options are off
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/loss_subquestions" in m for m in metrics)
