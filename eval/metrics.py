@@ -160,6 +160,21 @@ def ece_if_calibrated(probs: Sequence[float], bins: int = 10, draws: int = 2000,
     return {"mean": sum(values) / draws, "q95": values[min(draws - 1, int(0.95 * draws))]}
 
 
+def base_rate_gap(probs: Sequence[float], labels: Sequence[bool]) -> float:
+    """|mean P − share of positive labels|: a lower bound on the binned ECE, whatever the bins
+    (the ECE is a weighted sum of per-bin |mean P − share|, and the absolute value of a sum
+    is at most the sum of the absolute values). A scorer whose mean P is another set's base
+    rate cannot calibrate below it.
+
+    >>> base_rate_gap([0.2, 0.2, 0.2, 0.2], [True, True, False, False])
+    0.3
+    """
+    if len(probs) != len(labels) or not probs:
+        raise ValueError(f"{len(probs)} probabilities and {len(labels)} labels: need as many, "
+                         ">= 1")
+    return round(abs(sum(probs) / len(probs) - sum(map(bool, labels)) / len(labels)), 12)
+
+
 def choose_threshold(scores: Sequence[float], no_error: Sequence[bool]) -> dict[str, float]:
     """τ for "rewrite only when P(no error) < τ", chosen on validation records: the τ whose
     decision (error when P < τ) has the highest balanced accuracy (mean of the recall on

@@ -72,3 +72,17 @@ def test_ece_if_calibrated_is_the_sampling_floor_worked_by_hand():
     assert ece_if_calibrated([0.0, 1.0], draws=50) == {"mean": 0.0, "q95": 0.0}
     assert ece_if_calibrated([0.5, 0.5], draws=200, seed=3) == \
         ece_if_calibrated([0.5, 0.5], draws=200, seed=3)  # seeded
+
+
+def test_the_base_rate_gap_bounds_the_ece_from_below():
+    """Mean P 0.2 against a share of 1/2: gap 0.3. P 0.1 on the two positives and 0.3 on the
+    two negatives: the bins give |0.1 − 1| and |0.3 − 0|, ECE 0.6, above the gap 0.3."""
+    from eval.metrics import base_rate_gap, expected_calibration_error
+
+    assert base_rate_gap([0.2] * 4, [True, True, False, False]) == 0.3
+    probs, labels = [0.1, 0.1, 0.3, 0.3], [True, True, False, False]
+    # bin of 0.1: share 1 -> 0.9; bin of 0.3: share 0 -> 0.3; ECE = (0.9 + 0.3) / 2 = 0.6
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.6)
+    assert base_rate_gap(probs, labels) == 0.3 <= 0.6
+    with pytest.raises(ValueError, match="need as many"):
+        base_rate_gap([0.5], [])
