@@ -221,7 +221,8 @@ def test_refine_is_validated_by_the_evaluation_protocol(tiny_model, monkeypatch)
     assert asked == [[cot_prompt("strategyqa", ex.question, []) for ex in examples]]
     assert v.start_chains == [f"The answer is yes because S{n}." for n in range(4)]
     metrics = v(model, tok, _OneProcess())
-    assert metrics["val/protocol_start_accuracy"] == 0.5
+    assert metrics["val/protocol_start_accuracy"] == \
+        metrics["val/protocol_start_accuracy_strategyqa"] == 0.5
     assert metrics["val/protocol_accuracy"] == metrics["val/protocol_accuracy_strategyqa"] \
         == 0.75
     assert metrics["val/protocol_wrong_to_right"] == 0.25

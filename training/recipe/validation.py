@@ -394,7 +394,8 @@ def refine_protocol(v: Validator, m: ValidationModel) -> dict[str, float]:
     """Refine validated as ``rhf eval`` runs it: from the base's own chains for the
     validation questions (:meth:`Validator.before_training`), ``protocol_rounds`` rounds
     under the paper's rule (feedback_data.text.refine_rule; a chain stays on 'no error').
-    val/protocol_accuracy(_<task>), val/protocol_start_accuracy (the base's chains),
+    val/protocol_accuracy(_<task>) and val/protocol_start_accuracy(_<task>) (the base's
+    chains), each overall value the mean of the tasks' so the two compare;
     val/protocol_right_to_wrong and val/protocol_wrong_to_right (answers changed against
     gold, start to end, as shares of the questions) and val/protocol_mean_rounds."""
     from feedback_data.text.answers import answers_match, parse_answer_chain
@@ -422,14 +423,16 @@ def refine_protocol(v: Validator, m: ValidationModel) -> dict[str, float]:
              for i in mine]
     rows = _gather(local, m.accelerator)
     n = max(1, len(rows))
-    by_task: dict[str, list[bool]] = defaultdict(list)
-    for ex, (_, end, _) in zip(v.examples, rows, strict=True):
-        by_task[ex.task].append(end)
-    metrics = {f"val/protocol_accuracy_{t}": sum(r) / len(r) for t, r in sorted(by_task.items())}
-    if metrics:
-        metrics["val/protocol_accuracy"] = sum(metrics.values()) / len(metrics)
+    metrics: dict[str, float] = {}
+    for name, at in (("protocol_accuracy", 1), ("protocol_start_accuracy", 0)):
+        by_task: dict[str, list[bool]] = defaultdict(list)
+        for ex, row in zip(v.examples, rows, strict=True):
+            by_task[ex.task].append(row[at])
+        per_task = {f"val/{name}_{t}": sum(r) / len(r) for t, r in sorted(by_task.items())}
+        metrics |= per_task
+        if per_task:
+            metrics[f"val/{name}"] = sum(per_task.values()) / len(per_task)
     metrics |= {
-        "val/protocol_start_accuracy": sum(s for s, _, _ in rows) / n,
         "val/protocol_right_to_wrong": sum(s and not e for s, e, _ in rows) / n,
         "val/protocol_wrong_to_right": sum(e and not s for s, e, _ in rows) / n,
         "val/protocol_mean_rounds": sum(r for _, _, r in rows) / n}
