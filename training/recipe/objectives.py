@@ -36,7 +36,11 @@ from training.data.multitask_pairs import (
     multitask_train_pairs,
     multitask_val_extra,
 )
-from training.data.refine_pairs import check_refine_config, refine_train_pairs
+from training.data.refine_pairs import (
+    check_refine_config,
+    refine_eval_pairs,
+    refine_train_pairs,
+)
 from training.recipe.validation import (
     ValidateFn,
     validate_critic,
@@ -86,7 +90,8 @@ for _objective in (
               module="training.recipe.multitask",
               help="answer / error types / description, one model (the paper's multitask)"),
     Objective("refine", refine_train_pairs, (REFINE_TERM,), validate_refine,
-              check=check_refine_config, module="training.recipe.refine", reads_critic=False,
+              eval_pairs=refine_eval_pairs, check=check_refine_config,
+              module="training.recipe.refine", reads_critic=False,
               help="(question, chain) -> 'error types ; correction' (iterative refinement)"),
     Objective("critic", critic_train_pairs, CRITIC_TERMS, validate_critic,
               eval_pairs=critic_eval_pairs, val_extra=critic_val_extra,

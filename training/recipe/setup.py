@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from feedback_data.records.provenance import git_commit
 from feedback_data.records.schema import FeedbackItem
+from training.data.base_chains import BASE_CHAINS
 from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
@@ -163,8 +164,9 @@ def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
                       val_statements=t.val_statements
                       if t.validate and objective.validates_answers else 0)
     counted = dict(objective.counts or {})
-    if SUBQUESTIONS_TERM in counted:  # the subquestions term's records (run.json)
-        data.counts[SUBQUESTIONS_TERM] = counted.pop(SUBQUESTIONS_TERM)
+    for own in (SUBQUESTIONS_TERM, BASE_CHAINS):  # counted apart from the critic's pairs
+        if own in counted:
+            data.counts[own] = counted.pop(own)
     if counted:
         data.counts["critic"] = counted
     tokenizer = load_tokenizer(cfg.model.name_or_path)

@@ -79,6 +79,16 @@ class DataConfig:
         False, "Refine objective: also train 'no error ; c' on every human correction c that "
                "agrees with the gold answer, so that refinement keeps a correct chain "
                "(training/data/refine_pairs.py kept_correction_pairs).")
+    refine_base_chains: bool = _f(
+        False, "Refine objective: also train on the base's own 0-shot chain for each "
+               "training question (what refinement is given at evaluation), labelled by "
+               "construction where facts can be checked: Sports against vocab.json (wrong "
+               "sport -> factual error, sport left out -> missing facts, right facts and the "
+               "wrong answer -> logical inconsistency, else no error); other tasks' chains are "
+               "counted and left out. Targets: 'no error ; <chain>' or '<types> ; c', c a "
+               "gold-consistent human correction of the question. Counted in run.json "
+               "(counts.refine_base_chains); generating the chains loads the base once "
+               "(training/data/base_chains.py).")
     chain_order: Literal["answer_first", "reasoning_first"] = _f(
         "answer_first", "How every chain is written in the pairs (targets and the model "
                         "chains the critic reads): 'answer_first' = 'The answer is X because "

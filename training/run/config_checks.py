@@ -90,6 +90,9 @@ def validate(cfg: RecipeConfig) -> None:
                           "(val/accuracy, val/auroc, val/score, eval/loss, ...)")
     if t.select_by.startswith("val/") and not t.validate:
         raise ConfigError(f"train.select_by {t.select_by!r} needs train.validate=true")
+    if d.refine_base_chains and cfg.objective != "refine":
+        raise ConfigError("data.refine_base_chains applies to the refine objective only, "
+                          f"not {cfg.objective!r}")
 
 
 
