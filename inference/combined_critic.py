@@ -386,10 +386,12 @@ class CombinedCritic:
         return self.combine(judged, learned_probabilities(self.inner, judged, self.batch_size))
 
 
-def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None) -> Any:
+def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None,
+                  load_planner: Any = None) -> Any:
     """``critic`` wrapped as a :class:`CombinedCritic` when the checkpoint it was loaded from
-    holds a combiner (``load_verifier(spec)`` loads the verifier it names), else ``critic``
-    as it is."""
+    holds a combiner (``load_verifier(spec)`` loads the verifier it names; the planner, when
+    its features read one and it is not the critic itself ("self"), is loaded by
+    ``load_planner``, by default ``load_verifier``), else ``critic`` as it is."""
     if critic is None or isinstance(critic, CombinedCritic):
         return critic
     folder = checkpoint_folder(critic)
@@ -398,7 +400,7 @@ def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None
         return critic
     planner = combiner["verifier"].get("planner")
     if planner is not None and "subquestions" in combiner["features"]:
-        planner = critic if planner == SELF else load_verifier(planner)
+        planner = critic if planner == SELF else (load_planner or load_verifier)(planner)
     else:
         planner = None
     return CombinedCritic(critic, load_verifier(combiner["verifier"]["model"]), combiner,

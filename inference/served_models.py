@@ -87,20 +87,24 @@ class ServedModels:
     def combined_critic(self, load: Any, loaded: dict[int | str, Served]) -> Any:
         """The combined critic over the chain reader, when its checkpoint holds a combiner:
         its verifier is the served model of that spec (e.g. ``--base-model``), else loaded
-        and served as the role ``verifier`` (shown by /health)."""
+        and served as the role ``verifier`` (shown by /health); a planner it reads (the
+        ``subquestions`` feature) likewise, as the role ``planner``."""
         from inference.combined_critic import CombinedCritic, with_combiner
 
         reader = self.get("critic") or self.get("multitask")
         if reader is None:
             return None
 
-        def verifier(spec: str) -> Any:
-            served = loaded.get(spec) or next(
-                (s for s in self.roles.values() if s is not None and s.spec == spec), None)
-            self.roles["verifier"] = served or serve(load(spec), self.batching)
-            return self.roles["verifier"].model
+        def as_role(role: str) -> Any:
+            def get(spec: str) -> Any:
+                served = loaded.get(spec) or next(
+                    (s for s in self.roles.values() if s is not None and s.spec == spec), None)
+                self.roles[role] = served or serve(load(spec), self.batching)
+                return self.roles[role].model
+            return get
 
-        judge = with_combiner(reader.model, verifier)
+        judge = with_combiner(reader.model, as_role("verifier"),
+                              load_planner=as_role("planner"))
         return judge if isinstance(judge, CombinedCritic) else None
 
     def get(self, role: str) -> Served | None:

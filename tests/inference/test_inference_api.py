@@ -334,3 +334,28 @@ def test_a_checkpoint_with_a_combiner_is_read_as_the_combined_critic(tmp_path: P
     results = TestClient(create_app(model=says_ok, base_model=_stand_in("base"))).post(
         "/predict", json={"tasks": tasks}).json()["results"]
     assert [r["score"] for r in results] == [0.75, pytest.approx(learned, abs=1e-6)]
+
+
+def test_a_combiner_with_planned_subquestions_serves_its_planner(tmp_path: Path) -> None:
+    """A combiner that reads the planned subquestions names its planner (here the served
+    base model): /v1/critique asks it for the question's subquestions, and /health lists it
+    as the role 'planner' beside the verifier."""
+    import json
+    import math
+
+    from feedback_data.text.instructions import subquestions_prompt
+
+    mt, base = _stand_in("multitask"), _stand_in("base")
+    mt.info = {"path": str(tmp_path)}
+    (tmp_path / "critic.json").write_text(json.dumps({"combiner": {
+        "features": ["learned", "verification", "agreement", "subquestions"],
+        "verifier": {"model": "base", "planner": "base"},
+        "tasks": {"strategyqa": {"mean": [0.0] * 4, "std": [1.0] * 4, "weights": [0.0] * 4,
+                                 "bias": math.log(3.0)}}}}))
+    c = TestClient(create_app(model=mt, base_model=base))
+    body = c.post("/v1/critique", json=Q | {"chain": CHAIN}).json()
+    assert body["p_no_error"] == 0.75 and body["p_no_error_from"] == "combined"
+    asked = [p for call in base.calls for p in call["prompts"]]
+    assert subquestions_prompt(Q["question"]) in asked
+    models = c.get("/health").json()["models"]
+    assert models["planner"]["spec"] == models["verifier"]["spec"] == "base"
