@@ -16,7 +16,8 @@ facts can be checked by construction, labelled without inventing an annotation:
 The target is "no error ; <the base's chain>" for a chain without error, else "<types> ;
 c", c the human correction of a training record of the same question that agrees with the
 gold answer (a question without one is left out, counted). Only training records' questions
-are used: the held-out and detection records never reach the pairs builder.
+are used: the held-out and detection records never reach the pairs builder. The chains are
+written by the recipe (:mod:`training.recipe.base_chains`); this module is pure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from feedback_data.records.schema import Example, FeedbackItem
+from feedback_data.records.schema import FeedbackItem
 
 SPORTS = "sports_understanding"
 # run.json's key for what they counted (counts.refine_base_chains)
@@ -72,22 +73,6 @@ def label_by_vocab(question: str, chain: str, vocab: dict) -> list[str] | None:
     if not codes and (answer == "yes") != facts.consistent:
         codes.append("LI")
     return codes
-
-
-def base_chains(model: str, examples: Sequence[Example], max_new_tokens: int,
-                batch_size: int = 32) -> dict[str, str]:
-    """The base's own greedy 0-shot CoT chain for each question of ``examples`` (keyed by
-    question), as ``rhf eval`` writes the chains refinement is given."""
-    from feedback_data.tasks.prompts import cot_prompt
-    from inference.backends import Backend
-
-    questions = list(dict.fromkeys((ex.task, ex.question) for ex in examples))
-    if not questions:
-        return {}
-    backend = Backend.load(model, batch_size=batch_size)  # this process's GPU, else the CPU
-    outs = backend.generate([cot_prompt(t, q, []) for t, q in questions],
-                            max_new_tokens=max_new_tokens, desc="base chains for refine")
-    return {q: o[0] for (_, q), o in zip(questions, outs, strict=True)}
 
 
 def base_chain_pairs(items: Sequence[FeedbackItem], chains: dict[str, str], vocab: dict,

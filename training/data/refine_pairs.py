@@ -2,14 +2,14 @@
 
 Each feedback record gives one pair (:func:`refine_pairs`); a chain without error teaches
 "no error ; <the chain itself>", which is what stops the refinement loop at inference.
-:func:`refine_train_pairs` is the pairs builder the objective registry names
-(training/recipe/objectives.py).
+:func:`refine_feedback_pairs` gives the objective's pairs of the feedback records (its held-out
+pairs as they are; training adds the base's own chains with ``data.refine_base_chains``,
+training/recipe/base_chains.py, the pairs builder the objective registry names).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from feedback_data.records.consistency import check_policy, contradicts_gold
 from feedback_data.records.schema import FeedbackItem
@@ -67,34 +67,11 @@ def check_refine_config(cfg: RecipeConfig) -> None:
         raise ConfigError("data.term_weights applies to the multitask objective only")
 
 
-def refine_eval_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem]) -> list[Pair]:
+def refine_feedback_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem]) -> list[Pair]:
     """The refine pairs of ``items`` (training and held out), with ``data.
     refine_keep_corrections`` also "no error ; c" on each gold-consistent correction c."""
     d = cfg.data
     out = refine_pairs(items, d.chain_order, d.contradicting_corrections)
     if d.refine_keep_corrections:
         out += kept_correction_pairs(items, d.chain_order)
-    return out
-
-
-def refine_train_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem],
-                       counts: dict[str, Any] | None = None) -> list[Pair]:
-    """The training pairs: :func:`refine_eval_pairs`, and with ``data.refine_base_chains``
-    the base's own chains for the training questions, labelled by construction
-    (:mod:`training.data.base_chains`; ``counts`` receives what they counted)."""
-    out = refine_eval_pairs(cfg, items)
-    if cfg.data.refine_base_chains:
-        from training.data.base_chains import BASE_CHAINS, base_chain_pairs, base_chains
-
-        vocab: dict = {}
-        if "sports_understanding" in cfg.data.tasks:
-            from feedback_data.sources.bigbench import load_sports_vocab
-
-            vocab = load_sports_vocab()
-        chains = base_chains(cfg.model.name_or_path, [i.example for i in items],
-                             cfg.data.max_target_len)
-        made, counted = base_chain_pairs(items, chains, vocab, cfg.data.chain_order)
-        if counts is not None:
-            counts[BASE_CHAINS] = counted
-        out += made
     return out

@@ -36,11 +36,8 @@ from training.data.multitask_pairs import (
     multitask_train_pairs,
     multitask_val_extra,
 )
-from training.data.refine_pairs import (
-    check_refine_config,
-    refine_eval_pairs,
-    refine_train_pairs,
-)
+from training.data.refine_pairs import check_refine_config, refine_feedback_pairs
+from training.recipe.base_chains import refine_pairs_with_base_chains
 from training.recipe.validation import (
     ValidateFn,
     validate_critic,
@@ -89,8 +86,8 @@ for _objective in (
               eval_pairs=multitask_eval_pairs, val_extra=multitask_val_extra,
               module="training.recipe.multitask",
               help="answer / error types / description, one model (the paper's multitask)"),
-    Objective("refine", refine_train_pairs, (REFINE_TERM,), validate_refine,
-              eval_pairs=refine_eval_pairs, check=check_refine_config,
+    Objective("refine", refine_pairs_with_base_chains, (REFINE_TERM,), validate_refine,
+              eval_pairs=refine_feedback_pairs, check=check_refine_config,
               module="training.recipe.refine", reads_critic=False,
               help="(question, chain) -> 'error types ; correction' (iterative refinement)"),
     Objective("critic", critic_train_pairs, CRITIC_TERMS, validate_critic,

@@ -87,8 +87,8 @@ class DataConfig:
                "wrong answer -> logical inconsistency, else no error); other tasks' chains are "
                "counted and left out. Targets: 'no error ; <chain>' or '<types> ; c', c a "
                "gold-consistent human correction of the question. Counted in run.json "
-               "(counts.refine_base_chains); generating the chains loads the base once "
-               "(training/data/base_chains.py).")
+               "(counts.refine_base_chains); the base is loaded once to write the chains "
+               "(training/recipe/base_chains.py; labels: training/data/base_chains.py).")
     chain_order: Literal["answer_first", "reasoning_first"] = _f(
         "answer_first", "How every chain is written in the pairs (targets and the model "
                         "chains the critic reads): 'answer_first' = 'The answer is X because "
