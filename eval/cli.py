@@ -189,7 +189,7 @@ def fit_critic_command(
     then scores Table 2 with it, beside each signal alone."""
     from eval.critic_combiner import VerifierSettings, fit_combiner
     from inference.backends import Backend, ModelLoadError
-    from inference.combined_critic import SELF
+    from inference.combined_critic import planner_for
 
     try:
         chosen = [f.strip() for f in features.split(",") if f.strip()]
@@ -198,8 +198,8 @@ def fit_critic_command(
                              "(--features ...,subquestions)")
         critic = Backend.load(checkpoint, batch_size=batch_size, device=device)
         answerer = Backend.load(verifier, batch_size=batch_size, device=device)
-        planner_model = None if planner is None else critic if planner == SELF else \
-            Backend.load(planner, batch_size=batch_size, device=device)
+        planner_model = planner_for(planner, critic, lambda spec: Backend.load(
+            spec, batch_size=batch_size, device=device))
         settings = VerifierSettings(verifier, samples, temperature, seed, planner=planner,
                                     max_subquestions=max_subquestions)
         fit_combiner(checkpoint, critic, answerer, settings, batch_size,

@@ -29,6 +29,7 @@ from inference.combined_critic import (
     FEATURES,
     VerifierSettings,
     as_judged,
+    check_features,
     feature_rows,
     predict_logistic,
     select,
@@ -152,6 +153,7 @@ def fit_combiner(folder: str | Path, critic: Any, verifier: Any, settings: Verif
     temperature). Returns it, with each signal's validation AUROC alone and the
     combination's, cross-fitted, and refine's τ (:func:`refine_tau`). The ``subquestions``
     feature needs ``planner`` (the loaded model ``settings.planner`` names)."""
+    check_features(features)
     if "subquestions" in features and (planner is None or settings.planner is None):
         raise ValueError("the 'subquestions' feature needs a planner: a model trained with "
                          "the multitask subquestions term (--planner MODEL, or self)")

@@ -95,6 +95,14 @@ def feature_row(learned: float, verification: float, agreement: float,
     return [math.log(p / (1 - p)), verification, agreement, subquestions]
 
 
+def check_features(features: Sequence[str]) -> None:
+    """Combiner features are some of :data:`FEATURES`, at least one; else a ValueError."""
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown or not features:
+        raise ValueError(f"combiner features must be some of {', '.join(FEATURES)}, got "
+                         f"{list(features)}")
+
+
 def select(row: Sequence[float], features: Sequence[str]) -> list[float]:
     """The named features of a :func:`feature_row` (in :data:`FEATURES` order); a named
     feature that was not computed is a ValueError.
@@ -102,10 +110,7 @@ def select(row: Sequence[float], features: Sequence[str]) -> list[float]:
     >>> select([0.0, 0.25, 1.0, math.nan], ["verification", "agreement"])
     [0.25, 1.0]
     """
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown or not features:
-        raise ValueError(f"combiner features must be some of {', '.join(FEATURES)}, got "
-                         f"{list(features)}")
+    check_features(features)
     out = [row[FEATURES.index(f)] for f in features]
     missing = [f for f, v in zip(features, out, strict=True) if math.isnan(v)]
     if missing:
@@ -386,6 +391,14 @@ class CombinedCritic:
         return self.combine(judged, learned_probabilities(self.inner, judged, self.batch_size))
 
 
+def planner_for(spec: str | None, critic: Any, load: Any) -> Any:
+    """The planner ``spec`` names: None for none, ``critic`` itself for "self", else
+    ``load(spec)``."""
+    if spec is None:
+        return None
+    return critic if spec == SELF else load(spec)
+
+
 def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None,
                   load_planner: Any = None) -> Any:
     """``critic`` wrapped as a :class:`CombinedCritic` when the checkpoint it was loaded from
@@ -398,11 +411,9 @@ def with_combiner(critic: Any, load_verifier: Any, batch_size: int | None = None
     combiner = load_combiner(folder) if folder else None
     if not combiner or not combiner.get("tasks"):
         return critic
-    planner = combiner["verifier"].get("planner")
-    if planner is not None and "subquestions" in combiner["features"]:
-        planner = critic if planner == SELF else (load_planner or load_verifier)(planner)
-    else:
-        planner = None
+    planner = planner_for(combiner["verifier"].get("planner"), critic,
+                          load_planner or load_verifier) \
+        if "subquestions" in combiner["features"] else None
     return CombinedCritic(critic, load_verifier(combiner["verifier"]["model"]), combiner,
                           batch_size, planner)
 

@@ -52,11 +52,11 @@ def main() -> None:
     from feedback_data.records.provenance import git_commit
     from inference.backends import Backend
     from inference.combined_critic import (
-        SELF,
         VerifierSettings,
         as_judged,
         feature_row,
         learned_probabilities,
+        planner_for,
         select,
         signals,
         subquestion_answers,
@@ -82,8 +82,8 @@ def main() -> None:
     answers = None
     variants = dict(VARIANTS)
     if args.planner:
-        planner = critic if args.planner == SELF else Backend.load(args.planner,
-                                                                   batch_size=args.batch_size)
+        planner = planner_for(args.planner, critic,
+                              lambda spec: Backend.load(spec, batch_size=args.batch_size))
         answers = subquestion_answers(planner, verifier, examples, settings, args.batch_size)
         variants.update(PLANNED_VARIANTS)
     gold = [not i.feedback.error_types for i in items]

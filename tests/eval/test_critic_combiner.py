@@ -298,9 +298,19 @@ def test_fit_critic_command_on_a_real_checkpoint(real_data, eval_tiny_t5: Path,
     assert (combiner["verifier"]["planner"], combiner["verifier"]["max_subquestions"]) == \
         ("self", 2)
     assert "subquestions" in combiner["tasks"][TASK]["validation_auroc"]
-    result = CliRunner().invoke(app, ["eval", "fit-critic", str(folder), "--verifier",
-                                      str(eval_tiny_t5), "--planner", "self"])
-    assert result.exit_code == 1 and "--planner is read only with" in result.output
+    # each wrong input: one error line, exit 1, and the stored combiner as it was
+    stored = (folder / "critic.json").read_bytes()
+    for args, error in [
+        (["--planner", "self"], "error: --planner is read only with the subquestions feature"),
+        (["--features", "learned,subquestions"],
+         "error: the 'subquestions' feature needs a planner"),
+        (["--features", "learned,vibes"], "error: combiner features must be some of learned, "
+                                          "verification, agreement, subquestions, got "
+                                          "['learned', 'vibes']")]:
+        result = CliRunner().invoke(app, ["eval", "fit-critic", str(folder), "--verifier",
+                                          str(eval_tiny_t5), *args])
+        assert result.exit_code == 1 and error in result.output, result.output
+        assert (folder / "critic.json").read_bytes() == stored
     bare = tmp_path / "bare"
     shutil.copytree(eval_tiny_t5, bare)
     result = CliRunner().invoke(app, ["eval", "fit-critic", str(bare), "--verifier",

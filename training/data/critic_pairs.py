@@ -46,6 +46,8 @@ from feedback_data.text.instructions import error_types_prompt, error_types_text
 from training.data.examples import AUGMENTATIONS, Pair, check_augment
 
 CRITIC_TERM = "error_types"
+# run.json's key for what the critic's pairs hold (counts.critic)
+CRITIC_COUNTS = "critic"
 BALANCES: tuple[str, ...] = ("none", "resample", "reweight")
 
 # How a sport is written in chains (longest first, so "american football" wins over

@@ -15,6 +15,7 @@ from typing import Any
 
 from feedback_data.records.schema import FeedbackItem
 from training.data.critic_pairs import (
+    CRITIC_COUNTS,
     CRITIC_TERM,
     critic_pairs,
     critic_val_items,
@@ -30,13 +31,14 @@ CRITIC_TERMS = (CRITIC_TERM, "description")
 def critic_training_pairs(items: Sequence[FeedbackItem], d: DataConfig, seed: int,
                           counts: dict[str, Any] | None = None) -> list[Pair]:
     """The critic's pairs of training ``items`` (and descriptions when configured);
-    ``counts`` receives what :func:`training.data.critic_pairs.critic_pairs` counted."""
+    ``counts["critic"]`` receives what :func:`training.data.critic_pairs.critic_pairs`
+    counted."""
     pairs, counted = critic_pairs(items, corrections=d.critic_corrections,
                                   augment_shares=d.critic_augment, balance=d.critic_balance,
                                   order=d.chain_order, seed=seed,
                                   vocab_sports=sports_of_vocab(d.tasks))
     if counts is not None:
-        counts.update(counted.as_dict())
+        counts[CRITIC_COUNTS] = counted.as_dict()
     if d.critic_descriptions and d.term_weights.get("description", 0.0) > 0:
         pairs += [term_pairs(i, d.chain_order)["description"] for i in items]
     return pairs

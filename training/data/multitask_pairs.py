@@ -28,6 +28,7 @@ from feedback_data.text.instructions import (
     subquestions_text,
 )
 from training.data.critic_pairs import (
+    CRITIC_COUNTS,
     CRITIC_TERM,
     critic_pairs,
     critic_val_items,
@@ -117,7 +118,7 @@ def multitask_train_pairs(cfg: RecipeConfig, items: Sequence[FeedbackItem],
                                  augment_shares=d.critic_augment, balance=d.critic_balance,
                                  order=d.chain_order, seed=cfg.train.seed,
                                  vocab_sports=sports_of_vocab(d.tasks))
-    counts.update(counted.as_dict())
+    counts[CRITIC_COUNTS] = counted.as_dict()
     return [p for p in pairs if p.term != CRITIC_TERM] + made
 
 

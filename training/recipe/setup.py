@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader
 
 from feedback_data.records.provenance import git_commit
 from feedback_data.records.schema import FeedbackItem
-from training.data.base_chains import BASE_CHAINS
 from training.data.batching import (
     EpochBatchSampler,
     batch_terms,
@@ -30,7 +29,7 @@ from training.data.batching import (
 )
 from training.data.build import TrainingData, build_data
 from training.data.collate import make_collator
-from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, SUBQUESTIONS_TERM, Pair
+from training.data.examples import MULTITASK_TERMS, REPLAY_TERM, Pair
 from training.model.modeling import (
     check_backend,
     load_model,
@@ -58,7 +57,8 @@ class BoundObjective:
     eval_pairs: PairsFn  # feedback records -> held-out pairs
     terms: tuple[str, ...]  # the collator's term order (per-term held-out losses)
     validate: ValidateFn  # the objective's validator (its registry entry's)
-    # Filled by train_pairs with what it counted (run.json counts.critic), if anything.
+    # Filled by train_pairs with what it counted, each under its own key (run.json counts:
+    # critic, subquestions, refine_base_chains), if anything.
     counts: dict[str, Any] | None = None
     # Held-out records -> synthetic critic records validated beside them (val/auroc_all).
     val_extra: PairsFnItems | None = None
@@ -163,12 +163,7 @@ def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
     data = build_data(cfg.data, objective.train_pairs, objective.eval_pairs, t.seed, log=say,
                       val_statements=t.val_statements
                       if t.validate and objective.validates_answers else 0)
-    counted = dict(objective.counts or {})
-    for own in (SUBQUESTIONS_TERM, BASE_CHAINS):  # counted apart from the critic's pairs
-        if own in counted:
-            data.counts[own] = counted.pop(own)
-    if counted:
-        data.counts["critic"] = counted
+    data.counts.update(objective.counts or {})  # what the pairs builder counted, by key
     tokenizer = load_tokenizer(cfg.model.name_or_path)
     encode, collate = make_collator(load_model_config(cfg.model.name_or_path), tokenizer,
                                     objective.terms,
