@@ -61,9 +61,10 @@ def icl_shots(k: int = ICL_SHOTS, task: str = "strategyqa") -> tuple[FeedbackIte
     return tuple(detection_shots(pool, k))
 
 
-def read_label(text: str) -> bool | None:
-    """True for 'no error', False for any named error, None when neither can be read."""
-    codes = parse_error_types_text(text.strip().split("\n")[0])
+def read_label(text: str, words: tuple[str, ...] | None = None) -> bool | None:
+    """True for 'no error', False for any named error, None when neither can be read
+    (``words``: the critic's label words, if it was trained on them)."""
+    codes = parse_error_types_text(text.strip().split("\n")[0], words)
     return None if codes is None else codes == []
 
 
@@ -91,14 +92,15 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
         prompts = [detection_prompt(i.example.question, i.chain.text, shots) for i in scored]
     else:
         prompts = critic_prompts(model, [(i.example.question, i.chain.text) for i in scored])
+    # the fine-tuned critic read as its critic.json says (as the combined critic reads it:
+    # its scoring, temperature and label words); the ICL baseline's k-shot prompt at T 1
+    # over the summed scores of the label texts
+    reading = CriticReading() if icl else reading_of(model)
     outs = model.generate(prompts, max_new_tokens=CRITIQUE_TOKENS, batch_size=batch_size,
                           desc="calibration" + (" (icl)" if icl else ""))
-    predicted = [read_label(o[0]) for o in outs]
+    predicted = [read_label(o[0], reading.label_words) for o in outs]
     gold = [not i.feedback.error_types for i in scored]
-    rows = model.score_choices(prompts, list(LABELS), batch_size=batch_size)
-    # the fine-tuned critic read as its critic.json says (as the combined critic reads it);
-    # the ICL baseline's k-shot prompt at T 1 over the summed scores
-    reading = CriticReading() if icl else reading_of(model)
+    rows = model.score_choices(prompts, list(reading.labels), batch_size=batch_size)
     probs = read_no_error(model, rows, reading)
     entry = detection_scores(probs, gold, [i.feedback.id for i in scored], predicted=predicted,
                              generated=[o[0] for o in outs], bins=bins, bootstrap=bootstrap,

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from feedback_data.records.provenance import model_version
 from feedback_data.text.answers import parse_answer_chain
-from feedback_data.text.critic_labels import no_error_probabilities
+from feedback_data.text.critic_labels import no_error_probabilities, reading_of
 from feedback_data.text.instructions import (
     answer_prompt,
     description_prompt,
@@ -290,7 +290,8 @@ class ModelRoutes:
             served, [types_prompt, description_prompt(req.question, req.chain, order)],
             req.max_new_tokens)
         p_no = self.p_no_error(served, [(req.question, req.chain)], [req.task])[0]
-        return {"task": req.task, "error_types": parse_error_types_text(types_text),
+        words = reading_of(served.model).label_words  # the labels it was trained to write
+        return {"task": req.task, "error_types": parse_error_types_text(types_text, words),
                 "error_types_text": types_text, "description": description,
                 "p_no_error": None if p_no is None else round(p_no, 6),
                 "p_no_error_from": self.reader_name(req.task),
@@ -375,7 +376,8 @@ class ModelRoutes:
         # error was named (they locate the first wrong step).
         order = getattr(served.model, "chain_order", None)  # chains as the critic reads them
         prompts = [error_types_prompt(q, c, order) for q, c, _ in inputs]
-        codes = [parse_error_types_text(t)
+        words = reading_of(served.model).label_words  # the labels it was trained to write
+        codes = [parse_error_types_text(t, words)
                  for t in self.generate(served, prompts, CRITIQUE_TOKENS)]
         p_no = self.p_no_error(served, [(q, c) for q, c, _ in inputs],
                                [task_name(t) for t in req.tasks])

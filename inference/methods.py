@@ -5,8 +5,8 @@ in tests) and a list of examples and returns one :class:`Prediction` per example
 
 As in the paper (Joshi et al., 2023):
 
-- wsc: each sampled answer a_i gets the label t_i = argmax over :data:`ERROR_LABELS` of
-  p(t | q, a_i), scored with the generator's ``score_choices``; its vote weighs 1 when t_i is
+- wsc: each sampled answer a_i gets the label t_i = argmax over the critic's sixteen labels
+  of p(t | q, a_i), scored with the generator's ``score_choices``; its vote weighs 1 when t_i is
   'no error' and ``w`` otherwise. ``wsc_soft`` (an extension, reported as its own method)
   weighs w + (1 - w) · P('no error'), P renormalised over the labels. The labels are every
   text the error-types instruction trains: 'no error' and the 15 combinations of the four
@@ -250,10 +250,10 @@ def wsc_sample(gen: Scorer, examples: list[Example], *, n: int = DEFAULT_N,
     unique = list(dict.fromkeys(prompts))
     scorer = critic if critic is not None else gen
     reading = reading_of(scorer)
-    rows = scorer.score_choices(unique, list(ERROR_LABELS),
+    rows = scorer.score_choices(unique, list(reading.labels),
                                 batch_size=batch_rows or batch_size)
     if reading.scoring != "sum":
-        rows = reading_rows(rows, reading, label_lengths_of(scorer))
+        rows = reading_rows(rows, reading, label_lengths_of(scorer, reading.labels))
     by_prompt = dict(zip(unique, rows, strict=True))
     answers = [[parse_answer_chain(t, ex)[0] for t in outs]
                for ex, outs in zip(examples, samples, strict=True)]

@@ -32,6 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from feedback_data.text.instructions import DEFAULT_LABEL_WORDS  # noqa: E402
+
 AUG = {"fact_swap": 0.5, "drop_step": 0.25, "insert_fact": 0.25, "flip_answer": 0.25}
 CRITIC_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "chains": ("critic", "separate critic on the model chains only (the paper's labels)",
@@ -56,6 +58,15 @@ CRITIC_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "corr_aug_2ep": ("critic", "corr_aug, two epochs",
                      {"data.critic_corrections": True, "data.critic_augment": AUG,
                       "train.epochs": 2.0}),
+    "corr_aug_bal_words": ("critic", "corr_aug_bal, the critic writing single-token label "
+                           "words (data.critic_label_words)",
+                           {"data.critic_corrections": True, "data.critic_augment": AUG,
+                            "data.critic_balance": "resample",
+                            "data.critic_label_words": list(DEFAULT_LABEL_WORDS)}),
+    "mt_demo": ("multitask", "the demo's multitask recipe as shipped (its critic is final/)",
+                {}),
+    "mt_demo_words": ("multitask", "mt_demo, the critic writing single-token label words",
+                      {"data.critic_label_words": list(DEFAULT_LABEL_WORDS)}),
     "mt_corr_aug": ("multitask", "multitask demo recipe + corrections + edits, critic "
                     "chosen apart (train.select_critic_by val/auroc_all)",
                     {"data.critic_corrections": True, "data.critic_augment": AUG,

@@ -23,6 +23,12 @@ stored with the checkpoint in ``critic.json``, :class:`CriticReading`):
 - ``first_token``: only the first token's log-probability; labels that share a first token
   (every combination starting with 'factual error') share its mass, counted once.
 
+Or the critic is trained to write single-token label words instead of the texts
+(``data.critic_label_words``, e.g. 'correct', 'fact', 'missing', 'irrelevant', 'conflict'; a
+multi-type label is its words joined by ', '): no class is longer to write than another, in
+training as in reading. The words are stored in ``critic.json`` (``label_words``), and every
+reader scores the labels the critic was trained on (:attr:`CriticReading.labels`).
+
 A temperature T (fitted on validation, :func:`fit_temperature`) divides the scores before the
 softmax: softmax(score / T). The checkpoint's ``critic.json`` is applied wherever a scorer
 is read (:func:`reading_of`).
@@ -42,14 +48,21 @@ from feedback_data.records.schema import ERROR_CODES
 from feedback_data.text.instructions import NO_ERROR, error_types_text
 
 
-def _label_set() -> tuple[str, ...]:
+def label_set(words: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The sixteen labels a critic writes: 'no error', then every non-empty combination of
+    the four types in canonical order, as texts or, with label ``words``, as those words.
+
+    >>> label_set(("ok", "f", "m", "i", "l"))[:6]
+    ('ok', 'f', 'm', 'i', 'l', 'f, m')
+    """
     combos = [list(c) for size in range(1, len(ERROR_CODES) + 1)
               for c in combinations(ERROR_CODES, size)]
-    return (NO_ERROR, *(error_types_text(c) for c in combos))
+    head = NO_ERROR if words is None else words[0]
+    return (head, *(error_types_text(c, words) for c in combos))
 
 
 # 'no error' first, then the single types, pairs, triples and all four, in canonical order.
-ERROR_LABELS: tuple[str, ...] = _label_set()
+ERROR_LABELS: tuple[str, ...] = label_set()
 # The codes of each label, in the same order ([] for 'no error').
 LABEL_CODES: tuple[tuple[str, ...], ...] = (
     (), *(c for size in range(1, len(ERROR_CODES) + 1) for c in combinations(ERROR_CODES, size)))
@@ -92,18 +105,58 @@ SCORINGS: tuple[str, ...] = get_args(Scoring)
 READING_FILE = "critic.json"
 
 
+def check_label_words(words: Sequence[str]) -> None:
+    """Label words are five distinct lowercase words (letters only): 'no error', FE, MF, IR,
+    LI in that order. Raises ValueError saying which rule a word breaks."""
+    if len(words) != len(ERROR_CODES) + 1:
+        raise ValueError(f"label words: expected {len(ERROR_CODES) + 1} (no error, "
+                         f"{', '.join(ERROR_CODES)}), got {len(words)}: {list(words)}")
+    for w in words:
+        if not isinstance(w, str) or not w.isalpha() or not w.islower():
+            raise ValueError(f"label words: {w!r} is not one lowercase word (letters only)")
+    if len(set(words)) != len(words):
+        raise ValueError(f"label words: each class needs its own word, got {list(words)}")
+
+
+def single_token_problems(tokenizer: Any, words: Sequence[str], encoder_decoder: bool
+                          ) -> list[str]:
+    """What keeps label ``words`` from being single tokens in ``tokenizer``, as training
+    writes a target (a seq2seq target, or ' ' + word for a decoder-only model): one line per
+    word that is not one token (EOS aside); [] when every word is one."""
+    problems = []
+    for w in words:
+        if encoder_decoder:
+            ids = [i for i in tokenizer(text_target=w)["input_ids"]
+                   if i != tokenizer.eos_token_id]
+        else:
+            ids = list(tokenizer(" " + w, add_special_tokens=False)["input_ids"])
+        if len(ids) != 1:
+            problems.append(f"{w!r} is {len(ids)} tokens "
+                            f"{tokenizer.convert_ids_to_tokens(ids)}")
+    return problems
+
+
 @dataclass(frozen=True)
 class CriticReading:
-    """How a critic's P(no error) is read: the label scoring and the temperature."""
+    """How a critic's P(no error) is read: the label scoring, the temperature and the label
+    words it was trained to write (None: the label texts, 'no error', 'factual error', ...)."""
 
     scoring: Scoring = "sum"
     temperature: float = 1.0
+    label_words: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {list(SCORINGS)}, got {self.scoring!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.label_words is not None:
+            check_label_words(self.label_words)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The sixteen labels this critic is scored over (:func:`label_set`)."""
+        return label_set(self.label_words)
 
 
 def label_scores(token_logps: Sequence[Sequence[float]], scoring: str) -> list[float]:
@@ -187,7 +240,12 @@ def load_reading(folder: str | Path) -> CriticReading:
     if not path.is_file():
         return CriticReading()
     data = json.loads(path.read_text(encoding="utf-8"))
-    return CriticReading(data.get("scoring", "sum"), float(data.get("temperature", 1.0)))
+    words = data.get("label_words")
+    try:
+        return CriticReading(data.get("scoring", "sum"), float(data.get("temperature", 1.0)),
+                             tuple(words) if words is not None else None)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def reading_of(scorer: Any) -> CriticReading:
@@ -203,19 +261,19 @@ def reading_of(scorer: Any) -> CriticReading:
     return CriticReading()
 
 
-def label_lengths_of(scorer: Any) -> list[int]:
-    """Target tokens of each label (EOS included) in the tokenizer of ``scorer`` (or of the
-    model it wraps, ``inner``/``backend``)."""
+def label_lengths_of(scorer: Any, labels: Sequence[str] = ERROR_LABELS) -> list[int]:
+    """Target tokens of each of ``labels`` (EOS included) in the tokenizer of ``scorer`` (or
+    of the model it wraps, ``inner``/``backend``)."""
     for holder in (scorer, getattr(scorer, "inner", None), getattr(scorer, "backend", None)):
         tokenizer = getattr(holder, "tokenizer", None)
         if tokenizer is not None:
-            return [len(ids) for ids in label_token_ids(tokenizer)]
+            return [len(ids) for ids in label_token_ids(tokenizer, labels)]
     raise ValueError("length-normalised scoring needs the critic's tokenizer")
 
 
-def label_token_ids(tokenizer: Any) -> list[list[int]]:
-    """The target token ids of each of :data:`ERROR_LABELS` (EOS included, as trained)."""
-    return [list(ids) for ids in tokenizer(text_target=list(ERROR_LABELS))["input_ids"]]
+def label_token_ids(tokenizer: Any, labels: Sequence[str] = ERROR_LABELS) -> list[list[int]]:
+    """The target token ids of each of ``labels`` (EOS included, as trained)."""
+    return [list(ids) for ids in tokenizer(text_target=list(labels))["input_ids"]]
 
 
 def argmax_label(logps: Sequence[float]) -> int:
@@ -245,16 +303,17 @@ def no_error_probabilities(scorer: ChoiceScorer, prompts: list[str],
     as the critic's checkpoint says (``critic.json``: scoring and temperature)."""
     if not prompts:
         return []
-    rows = scorer.score_choices(prompts, list(ERROR_LABELS), batch_size=batch_size)
+    reading = reading or reading_of(scorer)
+    rows = scorer.score_choices(prompts, list(reading.labels), batch_size=batch_size)
     return read_no_error(scorer, rows, reading)
 
 
 def read_no_error(scorer: Any, rows: Sequence[Sequence[float]],
                   reading: CriticReading | None = None) -> list[float]:
-    """P('no error') of each row of complete-sequence label log-probabilities (over
-    :data:`ERROR_LABELS`, as ``scorer.score_choices`` returns them), read as ``scorer``'s
-    ``critic.json`` says (or as ``reading`` says)."""
+    """P('no error') of each row of complete-sequence label log-probabilities (over the
+    reading's :attr:`CriticReading.labels`, as ``scorer.score_choices`` returns them), read
+    as ``scorer``'s ``critic.json`` says (or as ``reading`` says)."""
     reading = reading or reading_of(scorer)
-    lengths = label_lengths_of(scorer) if reading.scoring == "mean" else None
+    lengths = label_lengths_of(scorer, reading.labels) if reading.scoring == "mean" else None
     return [no_error_probability(r, reading.temperature)
             for r in reading_rows(rows, reading, lengths)]

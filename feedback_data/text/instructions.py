@@ -7,6 +7,7 @@ the text a model was trained on the text it is asked at inference.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from feedback_data.records.schema import ERROR_CODES, ERROR_NAMES
 
@@ -35,6 +36,10 @@ SUBQUESTIONS_INSTRUCTION = (
 VERIFICATION_QUESTION = "Q: {question}\nA:"
 NO_ERROR = "no error"
 REFINE_SEPARATOR = " ; "
+# Single-token label words for the critic (``data.critic_label_words``): one word per class,
+# 'no error' first, then the error types in ERROR_CODES order (FE, MF, IR, LI). Each is one
+# token in the shipped tokenizer, so no class is longer to write than another.
+DEFAULT_LABEL_WORDS: tuple[str, ...] = ("correct", "fact", "missing", "irrelevant", "conflict")
 
 
 def answer_prompt(question: str) -> str:
@@ -101,8 +106,19 @@ def parse_subquestions(text: str, limit: int | None = None) -> list[str]:
     return out[:limit] if limit is not None else out
 
 
-def error_types_text(codes: list[str]) -> str:
-    """['FE', 'MF'] -> 'factual error, missing facts'; [] -> 'no error'."""
+def error_types_text(codes: Sequence[str], words: Sequence[str] | None = None) -> str:
+    """['FE', 'MF'] -> 'factual error, missing facts'; [] -> 'no error'. With label
+    ``words`` (no error, FE, MF, IR, LI) each class is written as its word.
+
+    >>> error_types_text(["MF", "FE"], DEFAULT_LABEL_WORDS)
+    'fact, missing'
+    >>> error_types_text([], DEFAULT_LABEL_WORDS)
+    'correct'
+    """
+    if words is not None:
+        if not codes:
+            return words[0]
+        return ", ".join(words[1 + i] for i, c in enumerate(ERROR_CODES) if c in codes)
     if not codes:
         return NO_ERROR
     ordered = [c for c in ERROR_CODES if c in codes]
@@ -112,9 +128,23 @@ def error_types_text(codes: list[str]) -> str:
 _NAME_TO_CODE = {name.lower(): code for code, name in ERROR_NAMES.items()}
 
 
-def parse_error_types_text(text: str) -> list[str] | None:
-    """Inverse of :func:`error_types_text`: codes found, [] for 'no error', None if neither."""
+def parse_error_types_text(text: str, words: Sequence[str] | None = None) -> list[str] | None:
+    """Inverse of :func:`error_types_text`: codes found, [] for 'no error', None if neither.
+    With label ``words`` a class's word (as a whole word) counts too, before the names.
+
+    >>> parse_error_types_text("conflict, fact", DEFAULT_LABEL_WORDS)
+    ['FE', 'LI']
+    >>> parse_error_types_text("correct", DEFAULT_LABEL_WORDS)
+    []
+    """
     lowered = text.lower()
+    if words is not None:
+        found = set(re.findall(r"[a-z]+", lowered))
+        hits = [c for c, w in zip(ERROR_CODES, words[1:], strict=True) if w in found]
+        if hits:
+            return hits
+        if words[0] in found:
+            return []
     codes = [code for name, code in _NAME_TO_CODE.items() if name in lowered]
     if codes:
         return [c for c in ERROR_CODES if c in codes]

@@ -140,3 +140,71 @@ def test_the_reading_is_stored_next_to_the_weights_and_applied(tmp_path):
         [1 / 16])
     with pytest.raises(ValueError):
         CriticReading("tokens")  # type: ignore[arg-type]
+
+
+# --- single-token label words (issue 33, item 3) ----------------------------------------------
+
+WORDS = ("correct", "fact", "missing", "irrelevant", "conflict")
+
+
+def test_label_words_give_the_same_sixteen_classes_in_the_same_order():
+    from feedback_data.text.critic_labels import label_set
+
+    labels = label_set(WORDS)
+    assert len(set(labels)) == 16 and labels[:5] == WORDS
+    assert labels[-1] == "fact, missing, irrelevant, conflict"
+    for label, codes in zip(labels, LABEL_CODES, strict=True):
+        assert error_types_text(list(codes), WORDS) == label
+        assert parse_error_types_text(label, WORDS) == list(codes)
+    # a critic on words still reads a label text it writes, and neither gives None
+    assert parse_error_types_text("missing facts", WORDS) == ["MF"]
+    assert parse_error_types_text("the facts conflicted", WORDS) is None
+    assert parse_error_types_text("conflict, correct", WORDS) == ["LI"]
+
+
+def test_a_critic_on_label_words_is_scored_over_its_words(tmp_path):
+    """critic.json's label_words make every reader ask for the word labels; P(no error) at
+    T 2 over two hand-worked scores: softmax([log .6, log .2] / 2)[0] = sqrt(.6) /
+    (sqrt(.6) + sqrt(.2)) (the other 14 labels at -inf)."""
+    write_reading(tmp_path, CriticReading("sum", 2.0, WORDS), {"fitted_on": "validation"})
+    assert load_reading(tmp_path).label_words == WORDS
+    calls = []
+
+    class Scorer:
+        info = {"path": str(tmp_path)}
+
+        def score_choices(self, prompts, choices, batch_size=None):
+            calls.append(list(choices))
+            return [[math.log(0.6), math.log(0.2)] + [-math.inf] * 14 for _ in prompts]
+
+    from feedback_data.text.critic_labels import label_set
+
+    got = no_error_probabilities(Scorer(), ["p"])
+    assert calls == [list(label_set(WORDS))]
+    assert got[0] == pytest.approx(math.sqrt(0.6) / (math.sqrt(0.6) + math.sqrt(0.2)))
+
+
+def test_bad_label_words_are_refused_naming_the_file(tmp_path):
+    import json
+
+    (tmp_path / "critic.json").write_text(json.dumps(
+        {"scoring": "sum", "temperature": 1.0, "label_words": ["correct", "fact"]}))
+    with pytest.raises(ValueError, match=r"critic.json: label words: expected 5"):
+        load_reading(tmp_path)
+    with pytest.raises(ValueError, match="its own word"):
+        CriticReading(label_words=("a", "a", "b", "c", "d"))
+
+
+def test_the_default_label_words_are_single_tokens_in_the_shipped_tokenizer():
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from feedback_data.text.critic_labels import single_token_problems
+    from feedback_data.text.instructions import DEFAULT_LABEL_WORDS
+
+    root = Path(__file__).resolve().parents[2]
+    tok = AutoTokenizer.from_pretrained(root / "models" / "tiny-base")
+    assert single_token_problems(tok, DEFAULT_LABEL_WORDS, encoder_decoder=True) == []
+    problems = single_token_problems(tok, ["none", "fact"], encoder_decoder=True)
+    assert problems == ["'none' is 2 tokens ['Ġn', 'one']"]

@@ -176,3 +176,25 @@ def test_wsc_with_a_separate_critic_applies_its_temperature() -> None:
     assert soft[0].meta["weights"] == pytest.approx([0.6279, 0.5544, 0.6169, 0.52], abs=1e-4)
     assert len(critic.calls) == 1 and "choices" in critic.calls[0]  # it only scored, once
     assert all("choices" not in c for c in answerer.calls)  # the answerer only sampled
+
+
+def test_wsc_with_a_critic_on_label_words_scores_its_words() -> None:
+    """A critic whose critic.json names label words is asked for those sixteen labels (not
+    the label texts) and gives the same weights as the same scores on the texts (T 2: a
+    .6279, b .5544, c .6169, garbage .52, as above)."""
+    from feedback_data.text.critic_labels import CriticReading, label_set
+
+    words = ("correct", "fact", "missing", "irrelevant", "conflict")
+    labels = label_set(words)
+
+    def score(prompt: str, choice: str) -> float:
+        chain = prompt.rsplit("Answer: ", 1)[1]
+        index = labels.index(choice)  # a label text here is a ValueError
+        return math.log(LABEL_P[chain.split("because ")[-1]][index]) if index < 5 else -40.0
+
+    critic = ScriptedGenerator(scripted().respond, score=score)
+    critic.critic_reading = CriticReading("sum", 2.0, words)  # type: ignore[attr-defined]
+    samples = wsc_sample(ScriptedGenerator(scripted().respond), [ex(1)], n=4, critic=critic)
+    soft = wsc_vote([ex(1)], samples, w=0.4, soft=True)
+    assert soft[0].meta["weights"] == pytest.approx([0.6279, 0.5544, 0.6169, 0.52], abs=1e-4)
+    assert soft[0].meta["critiques"][0] == "no error"  # logged by class, as the texts name it

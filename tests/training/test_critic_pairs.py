@@ -246,3 +246,61 @@ def test_a_multitask_run_with_the_subquestions_term(make_cfg, tmp_path):
     assert "critic" not in run["counts"]  # the critic's options are off
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("eval/loss_subquestions" in m for m in metrics)
+
+
+def test_label_words_rewrite_only_the_critic_pairs_and_name_a_bad_target():
+    from training.data.critic_pairs import with_label_words
+
+    words = ("correct", "fact", "missing", "irrelevant", "conflict")
+    pairs = [Pair("q1", "missing facts, logical inconsistency", "error_types", "a"),
+             Pair("q2", "no error", "error_types", "b"),
+             Pair("q3", "no error", "answer", "c")]
+    out, n = with_label_words(pairs, words)
+    assert [p.target for p in out] == ["missing, conflict", "correct", "no error"]
+    assert n == 2 and [p.id for p in out] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"pair 'd'.*'maybe'"):
+        with_label_words([Pair("q", "maybe", "error_types", "d")], words)
+
+
+def test_a_critic_run_on_label_words_trains_and_stores_them(make_cfg, tmp_path):
+    """data.critic_label_words: every critic target is written in the words, validation
+    scores the sixteen word labels (the five single ones one token and EOS each), and
+    critic.json stores the words, so a reader scores them."""
+    from feedback_data.text.critic_labels import label_set, load_reading
+    from training.recipe.objectives import train
+
+    words = ["correct", "fact", "missing", "irrelevant", "conflict"]
+    out = tmp_path / "critic_words"
+    final = train(make_cfg("critic", out=out, **{
+        "data.eval_fraction": 0.3, "train.validate": True, "train.select_by": "val/auroc_all",
+        "data.critic_corrections": True, "data.critic_label_words": words,
+        "train.max_steps": 2}))
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["critic_label_words"] == {
+        "words": words, "pairs_train": run["counts"]["pairs_train_by_term"]["error_types"]}
+    reading = load_reading(final)
+    assert reading.label_words == tuple(words)
+    assert reading.labels == label_set(words) and reading.labels[5] == "fact, missing"
+    val = json.loads((final / "critic_validation.json").read_text())
+    assert all(len(row) == 16 for row in val["rows"])
+    assert [len(t) for t in val["rows"][0][:5]] == [2] * 5  # one word token + EOS
+    assert len(set(val["first_ids"][:5])) == 5
+
+
+def test_label_words_are_checked_against_the_rules_and_the_tokenizer(make_cfg, tmp_path):
+    from training.recipe.objectives import train
+    from training.run.config import ConfigError
+
+    with pytest.raises(ConfigError, match="expected 5"):
+        make_cfg("critic", **{"data.critic_label_words": ["correct", "fact"]})
+    with pytest.raises(ConfigError, match="'Fact' is not one lowercase word"):
+        make_cfg("critic", **{"data.critic_label_words":
+                              ["correct", "Fact", "missing", "irrelevant", "conflict"]})
+    with pytest.raises(ConfigError, match="its own word"):
+        make_cfg("critic", **{"data.critic_label_words":
+                              ["correct", "fact", "fact", "irrelevant", "conflict"]})
+    cfg = make_cfg("critic", out=tmp_path / "bad", **{"data.critic_label_words": [
+        "correct", "fact", "missing", "irrelevant", "contradiction"], "train.max_steps": 1})
+    with pytest.raises(ConfigError, match=r"'contradiction' is [2-9] tokens"):
+        train(cfg)
+    assert not (tmp_path / "bad" / "final").exists()

@@ -118,6 +118,16 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                else "trained on as they are") + " (data.contradicting_corrections)")
     random.Random(seed).shuffle(held)
     held = held[: cfg.eval_max]
+    label_words = None
+    if cfg.critic_label_words:
+        from training.data.critic_pairs import with_label_words
+
+        try:
+            train, n_words = with_label_words(train, cfg.critic_label_words)
+            held, _ = with_label_words(held, cfg.critic_label_words)
+        except ValueError as exc:
+            raise ConfigError(f"data.critic_label_words: {exc}") from None
+        label_words = {"words": list(cfg.critic_label_words), "pairs_train": n_words}
     by_source = Counter(i.feedback.source for i in filtered.kept)
     counts = {
         "records_total": len(items) + len(detection), "records_left_out": filtered.left_out,
@@ -134,6 +144,8 @@ def build_data(cfg: DataConfig, make_pairs: Callable[[Sequence[FeedbackItem]], l
                        "statements": sum(bool(e.meta.get("synthetic")) for e in val_examples),
                        "records": len(eval_items)},
         "chain_order": cfg.chain_order,
+        # the critic's targets as single-token label words (data.critic_label_words)
+        **({"critic_label_words": label_words} if label_words else {}),
         # The records used (train + held out), by who gave the feedback (the model card's).
         "sources": {s: by_source.get(s, 0) for s in get_args(FeedbackSource)},
     }

@@ -307,6 +307,36 @@ def resample(pairs: list[Pair], rng: random.Random) -> tuple[list[Pair], int]:
     return pairs + extra, len(extra)
 
 
+def with_label_words(pairs: Sequence[Pair], words: Sequence[str]) -> tuple[list[Pair], int]:
+    """The critic's pairs (term ``error_types``) with their label texts written as label
+    ``words`` (``data.critic_label_words``), and how many were rewritten; other terms' pairs
+    are left as they are. A target that is no label text raises ValueError naming its pair.
+
+    >>> out, n = with_label_words([Pair("q", "factual error, missing facts", "error_types"),
+    ...                            Pair("q", "no error", "error_types"), Pair("q", "x", "answer")],
+    ...                           ("ok", "f", "m", "i", "l"))
+    >>> [x.target for x in out], n
+    (['f, m', 'ok', 'x'], 2)
+    """
+    from dataclasses import replace
+
+    from feedback_data.text.instructions import parse_error_types_text
+
+    out: list[Pair] = []
+    n = 0
+    for p in pairs:
+        if p.term != CRITIC_TERM:
+            out.append(p)
+            continue
+        codes = parse_error_types_text(p.target)
+        if codes is None:
+            raise ValueError(f"pair {p.id or p.source[:60]!r} of term {CRITIC_TERM!r}: "
+                             f"target {p.target!r} is no error-types label")
+        out.append(replace(p, target=error_types_text(codes, words)))
+        n += 1
+    return out, n
+
+
 def _as_item(item: FeedbackItem, text: str, codes: list[str], tag: str) -> FeedbackItem:
     chain = item.chain.model_copy(update={"id": f"{item.chain.id}:{tag}", "text": text})
     fb = item.feedback.model_copy(update={"id": f"{item.feedback.id}:{tag}",

@@ -61,7 +61,7 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
 
     gold = [not i.feedback.error_types for i in validator.critic_items]
     reading, info = fit_reading(rows, validator.first_ids, gold, t.critic_scoring,
-                                t.fit_temperature)
+                                t.fit_temperature, validator.label_words)
     write_reading(folder, reading, info)
     write_text(folder / "critic_validation.json", json.dumps(
         {"first_ids": validator.first_ids, "no_error": gold, "real": len(validator.items),
@@ -71,7 +71,9 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
     if (folder / ckpt.MANIFEST_FILE).is_file():  # checkable: `rhf train verify`
         for rel in ("critic.json", "critic_validation.json"):
             ckpt.update_manifest(folder, rel)
-    return {"scoring": reading.scoring, "temperature": reading.temperature, **info}
+    return {"scoring": reading.scoring, "temperature": reading.temperature,
+            **({"label_words": list(reading.label_words)} if reading.label_words else {}),
+            **info}
 
 
 def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:

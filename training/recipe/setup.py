@@ -165,7 +165,9 @@ def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
                       if t.validate and objective.validates_answers else 0)
     data.counts.update(objective.counts or {})  # what the pairs builder counted, by key
     tokenizer = load_tokenizer(cfg.model.name_or_path)
-    encode, collate = make_collator(load_model_config(cfg.model.name_or_path), tokenizer,
+    model_config = load_model_config(cfg.model.name_or_path)
+    check_label_words_tokens(cfg, tokenizer, bool(model_config.is_encoder_decoder))
+    encode, collate = make_collator(model_config, tokenizer,
                                     objective.terms,
                                     extra_terms=sorted({p.term for p in data.train + data.eval}))
     train_set = encode(data.train, tokenizer, cfg.data.max_source_len, cfg.data.max_target_len)
@@ -188,6 +190,19 @@ def setup_data(cfg: RecipeConfig, objective: BoundObjective, accelerator: Any,
         generator=torch.Generator().manual_seed(t.seed)) if eval_set else None
     return DataSetup(data, tokenizer, collate, train_set, eval_set, group, shares, sampler,
                      loader, eval_loader)
+
+
+def check_label_words_tokens(cfg: RecipeConfig, tokenizer: Any, encoder_decoder: bool
+                             ) -> None:
+    """``data.critic_label_words`` must each be one token in the model's tokenizer: a
+    ConfigError naming every word that is not."""
+    from feedback_data.text.critic_labels import single_token_problems
+
+    words = cfg.data.critic_label_words
+    problems = single_token_problems(tokenizer, words, encoder_decoder) if words else []
+    if problems:
+        raise ConfigError(f"data.critic_label_words: not single tokens in the tokenizer of "
+                          f"{cfg.model.name_or_path}: {'; '.join(problems)}")
 
 
 def setup_model(cfg: RecipeConfig, accelerator: Any) -> torch.nn.Module:
@@ -228,6 +243,7 @@ def setup_validator(cfg: RecipeConfig, objective: BoundObjective, data: Training
                               cfg.data.max_source_len, t.val_max_new_tokens,
                               cfg.data.chain_order, extra_items=extra,
                               scoring="sum" if t.critic_scoring == "auto" else t.critic_scoring,
+                              label_words=tuple(cfg.data.critic_label_words) or None,
                               run=objective.validate,
                               protocol_rounds=t.refine_val_rounds if name == "refine" else 0)
         data.counts["validation"]["critic_records"] = {

@@ -51,6 +51,7 @@ from feedback_data.text.critic_labels import (
     CriticReading,
     binary_nll,
     fit_temperature,
+    label_set,
     no_error_probability,
     read_scores,
 )
@@ -129,10 +130,12 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int
 
 @torch.no_grad()
 def label_token_logps(model: Any, tokenizer: Any, prompts: list[str], max_source_len: int,
-                      encoder_decoder: bool, device: Any) -> list[list[list[float]]]:
-    """log p of each target token (EOS included) of each of :data:`ERROR_LABELS`, per
-    prompt: ``out[prompt][label] = [token log-probs]``, read by every scoring option."""
-    labels = list(ERROR_LABELS)
+                      encoder_decoder: bool, device: Any,
+                      labels: Sequence[str] = ERROR_LABELS) -> list[list[list[float]]]:
+    """log p of each target token (EOS included) of each of ``labels`` (the sixteen label
+    texts, or label words), per prompt: ``out[prompt][label] = [token log-probs]``, read by
+    every scoring option."""
+    labels = list(labels)
     k = len(labels)
     out: list[list[list[float]]] = []
     if encoder_decoder:
@@ -156,7 +159,7 @@ def label_token_logps(model: Any, tokenizer: Any, prompts: list[str], max_source
         return out
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    targets = label_target_ids(tokenizer, False)
+    targets = label_target_ids(tokenizer, False, labels)
     for prompt in prompts:
         p_ids = causal_prompt_ids(tokenizer, prompt, max_source_len)
         rows = [p_ids + t for t in targets]
@@ -174,9 +177,10 @@ def label_token_logps(model: Any, tokenizer: Any, prompts: list[str], max_source
     return out
 
 
-def label_target_ids(tokenizer: Any, encoder_decoder: bool) -> list[list[int]]:
+def label_target_ids(tokenizer: Any, encoder_decoder: bool,
+                     labels: Sequence[str] = ERROR_LABELS) -> list[list[int]]:
     """The target token ids of each label, as training writes them (EOS included)."""
-    labels = list(ERROR_LABELS)
+    labels = list(labels)
     if encoder_decoder:
         return [list(x) for x in tokenizer(text_target=labels)["input_ids"]]
     eos = tokenizer.eos_token_id
@@ -270,6 +274,8 @@ class Validator:
     # edits): scored with the real held-out records in val/auroc_all.
     extra_items: list[FeedbackItem] = field(default_factory=list)
     scoring: str = "sum"  # the label scoring of the headline AUROCs
+    # the critic's label words (data.critic_label_words); None: the label texts
+    label_words: tuple[str, ...] | None = None
     # The last evaluation's label token log-probs (every critic record) and first-token ids.
     last_rows: list[list[list[float]]] = field(default_factory=list)
     first_ids: list[int] = field(default_factory=list)
@@ -340,10 +346,11 @@ def detection_aurocs(v: Validator, m: ValidationModel) -> dict[str, float]:
     prompts = [error_types_prompt(items[i].example.question,
                                   reorder_chain(items[i].chain.text, v.chain_order))
                for i in mine]
+    labels = label_set(v.label_words)
     rows = label_token_logps(m.model, m.tokenizer, prompts, v.max_source_len,
-                             m.encoder_decoder, m.device)
+                             m.encoder_decoder, m.device, labels)
     v.last_rows = _gather(list(zip(mine, rows, strict=True)), m.accelerator)
-    v.first_ids = [t[0] for t in label_target_ids(m.tokenizer, m.encoder_decoder)]
+    v.first_ids = [t[0] for t in label_target_ids(m.tokenizer, m.encoder_decoder, labels)]
     return critic_metrics(items, len(v.items), v.last_rows, v.first_ids, v.scoring)
 
 
@@ -495,13 +502,16 @@ class Selection:
 
 
 def fit_reading(rows: Sequence[Sequence[Sequence[float]]], first_ids: Sequence[int],
-                no_error: Sequence[bool], scoring: str = "auto", temperature: bool = True
+                no_error: Sequence[bool], scoring: str = "auto", temperature: bool = True,
+                label_words: Sequence[str] | None = None
                 ) -> tuple[CriticReading, dict[str, Any]]:
     """The critic's reading from validation rows (label token log-probs) and their gold:
     ``scoring`` 'auto' takes whichever of the scorings inference reads ('sum', 'mean') has
     the higher AUROC (a tie keeps 'sum'); with ``temperature`` the T of least NLL
-    (:func:`feedback_data.text.critic_labels.fit_temperature`). The info says what it saw: every
-    scoring's AUROC (first_token too, for the record), the NLL at T 1 and at T."""
+    (:func:`feedback_data.text.critic_labels.fit_temperature`); ``label_words``, the words
+    the critic was trained to write (None: the label texts), go into the reading. The info
+    says what it saw: every scoring's AUROC (first_token too, for the record), the NLL at
+    T 1 and at T."""
     aurocs = {s: auroc([no_error_probability(read_scores(r, first_ids, s)) for r in rows],
                        no_error) for s in SCORINGS}
     if scoring == "auto":
@@ -518,4 +528,5 @@ def fit_reading(rows: Sequence[Sequence[Sequence[float]]], first_ids: Sequence[i
         "nll_t1": round(binary_nll([no_error_probability(x) for x in scores], no_error), 4),
         "nll": round(binary_nll([no_error_probability(x, t) for x in scores], no_error), 4),
     }
-    return CriticReading(chosen, t), info  # type: ignore[arg-type]
+    words = tuple(label_words) if label_words else None
+    return CriticReading(chosen, t, words), info  # type: ignore[arg-type]

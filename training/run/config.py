@@ -138,6 +138,14 @@ class DataConfig:
     critic_descriptions: bool = _f(
         False, "objective critic: also train the description term (the critic writes why "
                "a chain is wrong), weighted by term_weights.description.")
+    critic_label_words: list[str] = _f(
+        help="Train the critic (the error-types term) to write single-token label words "
+             "instead of the label texts: five words, for no error, FE, MF, IR, LI in that "
+             "order, each one token in the model's tokenizer (checked at start-up), e.g. "
+             "[correct, fact, missing, irrelevant, conflict]; a multi-type label is its "
+             "words joined by ', '. Stored in critic.json, so every reader scores the "
+             "words. [] = the label texts ('no error', 'factual error', ...).",
+        factory=list)
 
 
 @dataclass

@@ -75,6 +75,13 @@ def validate(cfg: RecipeConfig) -> None:
         check_augment(d.critic_augment)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if d.critic_label_words:
+        from feedback_data.text.critic_labels import check_label_words
+
+        try:
+            check_label_words(d.critic_label_words)
+        except ValueError as exc:
+            raise ConfigError(f"data.critic_label_words: {exc}") from None
     if t.select_critic_by and not t.select_critic_by.startswith("val/"):
         raise ConfigError(f"train.select_critic_by {t.select_critic_by!r}: expected a "
                           "validation metric (val/auroc, val/auroc_all, ...)")
