@@ -23,7 +23,6 @@ Detection accuracy and AUROC come with percentile bootstrap 95% CIs over the rec
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
@@ -108,7 +107,7 @@ def calibrate(model: Scorer, items: list[FeedbackItem], *, icl: bool = False,
     out = {"model": model.name, "mode": "icl" if icl else "finetuned", "n": len(scored),
            "task": task, "shots": [s.feedback.id for s in shots],
            "shots_source": f"{task} train feedback" if icl else None,
-           "reading": asdict(reading), **entry}
+           "reading": reading.as_dict(), **entry}
     if icl and content_free:
         out["_label_logps"] = rows  # for the content-free baseline (popped by the runner)
         cf_prompts = [detection_prompt(x, x, shots) for x in CONTENT_FREE_INPUTS]

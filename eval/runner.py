@@ -397,7 +397,6 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
     record): :func:`eval.metrics.choose_threshold` over its calibrated P(no error), read as
     its ``critic.json`` says. For the combined critic, the τ ``rhf eval fit-critic`` chose
     the same way on the combined critic's cross-fitted validation P."""
-    from dataclasses import asdict
 
     from eval.metrics import choose_threshold
     from feedback_data.text.critic_labels import no_error_probabilities, reading_of
@@ -413,7 +412,7 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
                              "class): fit it again with `rhf eval fit-critic`, or pass --tau")
         log("[eval] refine: tau of the combined critic, stored by rhf eval fit-critic")
         return {**combined.combiner["refine_tau"], "combined_critic": combined.describe(),
-                "critic_reading": asdict(reading_of(combined))}
+                "critic_reading": reading_of(combined).as_dict()}
     critic = models.get(spec)
     records = validation_records(critic.info)
     if not records:
@@ -427,7 +426,7 @@ def choose_refine_tau(config: EvalConfig, models: Models, log) -> dict[str, Any]
     log(f"[eval] refine: choosing tau on {len(records)} validation records of {spec}")
     return {**choose_threshold(probs, gold), "chosen_on": f"{len(records)} validation records "
             "of the critic's run (best balanced detection accuracy)", "n": len(records),
-            "no_error_records": sum(gold), "critic_reading": asdict(reading_of(critic))}
+            "no_error_records": sum(gold), "critic_reading": reading_of(critic).as_dict()}
 
 
 def training_no_error_share(info: dict[str, Any]) -> tuple[float, str]:

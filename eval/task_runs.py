@@ -62,12 +62,11 @@ def save_predictions(path: Path, examples: list, preds: list[Prediction]) -> Non
 def critic_reading(config: EvalConfig, models: Models) -> dict[str, Any]:
     """How the critic's P(no error) is read (its ``critic.json``: scoring and temperature;
     'sum' at T 1 without one), with the critic it belongs to, for report.json."""
-    from dataclasses import asdict
 
     from feedback_data.text.critic_labels import reading_of
 
     spec = config.critic_model or config.model
-    return {"critic": spec, **asdict(reading_of(models.get(spec)))}
+    return {"critic": spec, **reading_of(models.get(spec)).as_dict()}
 
 
 def combined_critic(models: Models) -> dict[str, Any]:

@@ -28,7 +28,7 @@ learned critic's argmax label.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from feedback_data.records.schema import Example
@@ -364,7 +364,7 @@ def run_refine(gen: TextGenerator, examples: list[Example], start_chains: list[s
                             batch_size=batch_size, desc=f"refine round {r + 1}")
         for i, o in zip(active, outs, strict=True):
             refine_update(states[i], o[0], rounds, keep, examples[i])
-    threshold = ({"rule": rule, "tau": tau, "critic_reading": asdict(reading_of(critic)),
+    threshold = ({"rule": rule, "tau": tau, "critic_reading": reading_of(critic).as_dict(),
                   **({"combined_critic": critic.describe()}
                      if isinstance(critic, CombinedCritic) else {})}
                  if rule == "threshold" else {})

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
@@ -153,6 +153,18 @@ class CriticReading:
         if self.label_words is not None:
             check_label_words(self.label_words)
 
+    def as_dict(self) -> dict[str, Any]:
+        """What a report or ``critic.json`` records: scoring and temperature, and the label
+        words when there are any.
+
+        >>> CriticReading("mean", 0.5).as_dict()
+        {'scoring': 'mean', 'temperature': 0.5}
+        """
+        out: dict[str, Any] = {"scoring": self.scoring, "temperature": self.temperature}
+        if self.label_words is not None:
+            out["label_words"] = list(self.label_words)
+        return out
+
     @property
     def labels(self) -> tuple[str, ...]:
         """The sixteen labels this critic is scored over (:func:`label_set`)."""
@@ -229,7 +241,7 @@ def write_reading(folder: str | Path, reading: CriticReading, extra: dict[str, A
                   ) -> Path:
     """Store ``reading`` (and what it was fitted on) as ``critic.json`` next to the weights."""
     path = Path(folder) / READING_FILE
-    path.write_text(json.dumps({**asdict(reading), **(extra or {})}, indent=2) + "\n",
+    path.write_text(json.dumps({**reading.as_dict(), **(extra or {})}, indent=2) + "\n",
                     encoding="utf-8")
     return path
 
@@ -250,11 +262,14 @@ def load_reading(folder: str | Path) -> CriticReading:
 
 def reading_of(scorer: Any) -> CriticReading:
     """The reading a loaded critic carries: its ``critic_reading``, else the ``critic.json``
-    of the folder it was loaded from (``info['path']``), else 'sum' at T 1."""
-    reading = getattr(scorer, "critic_reading", None)
-    if isinstance(reading, CriticReading):
-        return reading
-    for holder in (scorer, getattr(scorer, "backend", None), getattr(scorer, "inner", None)):
+    of the folder it was loaded from (``info['path']``), else 'sum' at T 1; a wrapper
+    (``backend``/``inner``: a served model's batcher) is looked through."""
+    holders = (scorer, getattr(scorer, "backend", None), getattr(scorer, "inner", None))
+    for holder in holders:
+        reading = getattr(holder, "critic_reading", None)
+        if isinstance(reading, CriticReading):
+            return reading
+    for holder in holders:
         info = getattr(holder, "info", None)
         if isinstance(info, dict) and info.get("path"):
             return load_reading(info["path"])

@@ -208,3 +208,17 @@ def test_the_default_label_words_are_single_tokens_in_the_shipped_tokenizer():
     assert single_token_problems(tok, DEFAULT_LABEL_WORDS, encoder_decoder=True) == []
     problems = single_token_problems(tok, ["none", "fact"], encoder_decoder=True)
     assert problems == ["'none' is 2 tokens ['Ġn', 'one']"]
+
+
+def test_the_worked_examples_in_the_label_modules_hold():
+    """The docstrings' examples (label words written, parsed and rewritten; the scorings)."""
+    import doctest
+
+    import feedback_data.text.critic_labels
+    import feedback_data.text.instructions
+    import training.data.critic_pairs
+
+    for module in (feedback_data.text.critic_labels, feedback_data.text.instructions,
+                   training.data.critic_pairs):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

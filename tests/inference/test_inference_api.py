@@ -359,3 +359,27 @@ def test_a_combiner_with_planned_subquestions_serves_its_planner(tmp_path: Path)
     assert subquestions_prompt(Q["question"]) in asked
     models = c.get("/health").json()["models"]
     assert models["planner"]["spec"] == models["verifier"]["spec"] == "base"
+
+
+def test_a_critic_on_label_words_is_parsed_in_its_words() -> None:
+    """A multitask model trained on label words (its critic.json names them) writes 'fact,
+    missing' or 'correct': /predict pre-fills those classes and /v1/critique returns their
+    codes."""
+    from fastapi import FastAPI
+
+    from annotation import labeling_config as lc
+    from feedback_data.text.critic_labels import CriticReading
+    from inference.api import make_model_router
+
+    stand_in = ScriptedGenerator(lambda p, _j: "fact, missing" if "prey" in p else "correct")
+    stand_in.critic_reading = CriticReading(  # type: ignore[attr-defined]
+        label_words=("correct", "fact", "missing", "irrelevant", "conflict"))
+    app = FastAPI()
+    app.include_router(make_model_router(stand_in))
+    tasks = [{"id": i, "data": {lc.DATA_QUESTION: "Q?", lc.DATA_MODEL_OUTPUT: chain}}
+             for i, chain in enumerate([CHAIN, "The answer is no because x."])]
+    results = TestClient(app).post("/predict", json={"tasks": tasks}).json()["results"]
+    assert [r["result"][0]["value"]["choices"] for r in results] == [
+        ["Factual Error", "Missing Facts"], [lc.NO_ERROR]]
+    body = TestClient(app).post("/v1/critique", json=Q | {"chain": CHAIN}).json()
+    assert body["error_types"] == ["FE", "MF"] and body["error_types_text"] == "fact, missing"
