@@ -30,21 +30,22 @@ def main() -> None:
 
     from eval.metrics import auroc, expected_calibration_error
     from feedback_data.sources.splits import detection_sets
-    from feedback_data.text.critic_labels import ERROR_LABELS, no_error_probability
+    from feedback_data.text.critic_labels import no_error_probability, reading_of
     from feedback_data.text.instructions import error_types_prompt
     from inference.backends import Backend
 
     torch.set_num_threads(args.threads)
     model = Backend.load(args.model, batch_size=args.batch_size)
-    singles = list(ERROR_LABELS[:5])
+    labels_all = list(reading_of(model).labels)  # its label texts or label words
+    singles = labels_all[:5]
     result = {}
     for task, items in detection_sets().items():
         prompts = [error_types_prompt(i.example.question, i.chain.text, model.chain_order)
                    for i in items]
-        rows = model.score_choices(prompts, list(ERROR_LABELS), batch_size=args.batch_size)
+        rows = model.score_choices(prompts, labels_all, batch_size=args.batch_size)
         gold = [not i.feedback.error_types for i in items]
         for name, width in (("5 single labels", 5), ("16 labels", 16)):
-            labels = list(ERROR_LABELS[:width])
+            labels = labels_all[:width]
             assert labels[:5] == singles
             probs = [no_error_probability(r[:width]) for r in rows]
             entry = {"n": len(items), "auroc": auroc(probs, gold),

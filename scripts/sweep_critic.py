@@ -15,6 +15,8 @@ records, measured on the other, both ways) so the ECE is not measured on its own
 
     python scripts/sweep_critic.py --out runs/sweep_critic
     python scripts/sweep_critic.py --out runs/sweep_critic --only chains,corr_aug
+    python scripts/sweep_critic.py --out runs/sweep_critic --only corr_aug_bal,corr_aug_bal_words \
+        --compare corr_aug_bal_words:corr_aug_bal
 
 The results go to ``<out>/sweep_critic.json`` and ``.md``.
 """
@@ -207,12 +209,53 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['scoring']}, {r['temperature']:.2f}", fmt(r["ece_t1"]),
             fmt(r["ece_t_crossfit"]), f"{r['best_step']} / {r['total_steps']}",
             fmt(r["seconds"])]) + " |")
-    r0 = rows[0]
     lines.append("")
-    lines.append(f"Validation records: {r0['records']} ({r0['real']} real held-out chains, "
-                 f"the rest synthetic), {r0['no_error']} without error: the label prior "
-                 f"{r0['prior_no_error']:.3f} (a constant scores AUROC 0.5).")
+    seen = set()
+    for r0 in rows:  # one line per validation set (a multitask run without the critic's
+        key = (r0["records"], r0["no_error"])  # synthetic records reads the real ones only)
+        if key in seen:
+            continue
+        seen.add(key)
+        who = ", ".join(r["variant"] for r in rows if (r["records"], r["no_error"]) == key)
+        lines.append(f"Validation records of {who}: {r0['records']} ({r0['real']} real "
+                     f"held-out chains, the rest synthetic), {r0['no_error']} without error: "
+                     f"the label prior {r0['prior_no_error']:.3f} (a constant scores AUROC "
+                     "0.5).")
     return "\n".join(lines) + "\n"
+
+
+def compare(out: Path, a: str, b: str) -> dict[str, Any]:
+    """Paired bootstrap of AUROC(a) - AUROC(b) on the validation records both variants read
+    (each under the scoring its critic.json stores), over all records and over each task's
+    real held-out chains."""
+    from eval.stats import paired_bootstrap_auroc_diff
+    from feedback_data.text.critic_labels import load_reading, no_error_probability, read_scores
+
+    def probs(name: str) -> tuple[list[float], dict[str, Any]]:
+        run = out / name
+        folder = run / ("critic" if (run / "critic").is_dir() else "final")
+        val = json.loads((folder / "critic_validation.json").read_text())
+        scoring = load_reading(folder).scoring
+        return [no_error_probability(read_scores(r, val["first_ids"], scoring))
+                for r in val["rows"]], val
+
+    pa, va = probs(a)
+    pb, vb = probs(b)
+    if va["no_error"] != vb["no_error"] or va["tasks"] != vb["tasks"]:
+        raise SystemExit(f"{a} and {b} were validated on different records")
+    gold, tasks, real = va["no_error"], va["tasks"], va["real"]
+    sets = {"all": list(range(len(gold)))}
+    for task in sorted(set(tasks[:real])):
+        sets[f"real {task}"] = [i for i in range(real) if tasks[i] == task]
+    result = {}
+    for key, keep in sets.items():
+        r = paired_bootstrap_auroc_diff([pa[i] for i in keep], [pb[i] for i in keep],
+                                        [gold[i] for i in keep])
+        result[key] = r
+        print(f"{a} - {b}, {key} ({len(keep)} records): AUROC {r['auroc_a']:.3f} - "
+              f"{r['auroc_b']:.3f} = {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}], "
+              f"p {r['p_value']:.3f}")
+    return result
 
 
 def main() -> None:
@@ -223,6 +266,10 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=0,
                     help="validate every N steps (0: once, at the end; a validation pass "
                          "scores ~1,000 records x 16 labels, minutes on 2 CPU cores)")
+    ap.add_argument("--compare", default="",
+                    help="A:B[,C:D]: after the runs, a paired bootstrap of AUROC(A) - "
+                         "AUROC(B) on their shared validation records (all, and each task's "
+                         "real chains)")
     args = ap.parse_args()
     names = [n for n in (args.only.split(",") if args.only else CRITIC_VARIANTS) if n]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -237,6 +284,10 @@ def main() -> None:
         (args.out / "sweep_critic.json").write_text(json.dumps(rows, indent=2) + "\n")
         (args.out / "sweep_critic.md").write_text(markdown(rows))
     print(markdown(rows))
+    diffs = {pair: compare(args.out, *pair.split(":", 1))
+             for pair in args.compare.split(",") if pair}
+    if diffs:
+        (args.out / "sweep_critic_compare.json").write_text(json.dumps(diffs, indent=2) + "\n")
 
 
 if __name__ == "__main__":

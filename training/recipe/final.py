@@ -71,9 +71,7 @@ def store_reading(folder: Path, validator: Validator, rows: list[Any], t: Any
     if (folder / ckpt.MANIFEST_FILE).is_file():  # checkable: `rhf train verify`
         for rel in ("critic.json", "critic_validation.json"):
             ckpt.update_manifest(folder, rel)
-    return {"scoring": reading.scoring, "temperature": reading.temperature,
-            **({"label_words": list(reading.label_words)} if reading.label_words else {}),
-            **info}
+    return {**reading.as_dict(), **info}
 
 
 def update_run_json(run_dir: Path, fields: dict[str, Any]) -> None:
