@@ -112,6 +112,22 @@ def bootstrap_auroc(scores: list[float], gold: list[bool], n: int = 1000, seed: 
     return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
 
 
+def critic_folder(run: Path) -> Path:
+    """The folder a run's critic is read from: critic/ (chosen apart) or final/."""
+    return run / ("critic" if (run / "critic").is_dir() else "final")
+
+
+def validation_probs(folder: Path) -> tuple[list[float], dict[str, Any]]:
+    """P(no error) at T 1 of each validation record of a critic folder, under the scoring
+    its critic.json stores, and the folder's critic_validation.json."""
+    from feedback_data.text.critic_labels import load_reading, no_error_probability, read_scores
+
+    val = json.loads((folder / "critic_validation.json").read_text())
+    scoring = load_reading(folder).scoring
+    return [no_error_probability(read_scores(r, val["first_ids"], scoring))
+            for r in val["rows"]], val
+
+
 def read_folder(folder: Path) -> dict[str, Any]:
     """Validation numbers of one critic folder (final/ or critic/)."""
     from eval.metrics import expected_calibration_error
@@ -124,7 +140,7 @@ def read_folder(folder: Path) -> dict[str, Any]:
     )
     from training.recipe.validation import auroc
 
-    val = json.loads((folder / "critic_validation.json").read_text())
+    p1, val = validation_probs(folder)
     stored = json.loads((folder / "critic.json").read_text())
     reading = load_reading(folder)
     rows, first, gold, real = val["rows"], val["first_ids"], val["no_error"], val["real"]
@@ -135,7 +151,6 @@ def read_folder(folder: Path) -> dict[str, Any]:
         probs = [no_error_probability(read_scores(r, first, s)) for r in rows]
         out[f"auroc_all_{s}"] = auroc(probs, gold)
     scores = [read_scores(r, first, reading.scoring) for r in rows]
-    p1 = [no_error_probability(x) for x in scores]
     out["auroc_all_ci"] = bootstrap_auroc(p1, gold)
     for task in sorted(set(tasks[:real])):
         keep = [i for i in range(real) if tasks[i] == task]
@@ -175,7 +190,7 @@ def run_variant(name: str, objective: str, overrides: dict[str, Any], out: Path,
 
         begun = datetime.fromisoformat(run["started"]).timestamp()
         seconds = (run_dir / "final" / "critic.json").stat().st_mtime - begun
-    folder = run_dir / ("critic" if (run_dir / "critic").is_dir() else "final")
+    folder = critic_folder(run_dir)
     row = {"variant": name, "objective": objective, **read_folder(folder),
            "pairs": run["counts"]["pairs_train_by_term"], "critic_counts":
            run["counts"].get("critic", {}), "total_steps": run["total_steps"],
@@ -229,18 +244,9 @@ def compare(out: Path, a: str, b: str) -> dict[str, Any]:
     (each under the scoring its critic.json stores), over all records and over each task's
     real held-out chains."""
     from eval.stats import paired_bootstrap_auroc_diff
-    from feedback_data.text.critic_labels import load_reading, no_error_probability, read_scores
 
-    def probs(name: str) -> tuple[list[float], dict[str, Any]]:
-        run = out / name
-        folder = run / ("critic" if (run / "critic").is_dir() else "final")
-        val = json.loads((folder / "critic_validation.json").read_text())
-        scoring = load_reading(folder).scoring
-        return [no_error_probability(read_scores(r, val["first_ids"], scoring))
-                for r in val["rows"]], val
-
-    pa, va = probs(a)
-    pb, vb = probs(b)
+    pa, va = validation_probs(critic_folder(out / a))
+    pb, vb = validation_probs(critic_folder(out / b))
     if va["no_error"] != vb["no_error"] or va["tasks"] != vb["tasks"]:
         raise SystemExit(f"{a} and {b} were validated on different records")
     gold, tasks, real = va["no_error"], va["tasks"], va["real"]

@@ -45,27 +45,25 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
 from feedback_data.records.schema import ERROR_CODES
-from feedback_data.text.instructions import NO_ERROR, error_types_text
+from feedback_data.text.instructions import error_types_text
+
+# The codes of each label: [] for 'no error', then the single types, pairs, triples and all
+# four, in canonical order.
+LABEL_CODES: tuple[tuple[str, ...], ...] = (
+    (), *(c for size in range(1, len(ERROR_CODES) + 1) for c in combinations(ERROR_CODES, size)))
 
 
 def label_set(words: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The sixteen labels a critic writes: 'no error', then every non-empty combination of
-    the four types in canonical order, as texts or, with label ``words``, as those words.
+    """The sixteen labels a critic writes, one per :data:`LABEL_CODES` entry, as texts or,
+    with label ``words``, as those words.
 
     >>> label_set(("ok", "f", "m", "i", "l"))[:6]
     ('ok', 'f', 'm', 'i', 'l', 'f, m')
     """
-    combos = [list(c) for size in range(1, len(ERROR_CODES) + 1)
-              for c in combinations(ERROR_CODES, size)]
-    head = NO_ERROR if words is None else words[0]
-    return (head, *(error_types_text(c, words) for c in combos))
+    return tuple(error_types_text(codes, words) for codes in LABEL_CODES)
 
 
-# 'no error' first, then the single types, pairs, triples and all four, in canonical order.
 ERROR_LABELS: tuple[str, ...] = label_set()
-# The codes of each label, in the same order ([] for 'no error').
-LABEL_CODES: tuple[tuple[str, ...], ...] = (
-    (), *(c for size in range(1, len(ERROR_CODES) + 1) for c in combinations(ERROR_CODES, size)))
 
 
 class ChoiceScorer(Protocol):
